@@ -1,0 +1,242 @@
+"""Device models at the pin and register level, so the boards' real drivers run against them.
+
+A device is attached to one board (`board.attach(Switch(4))`). The board calls `on_pin` and
+`on_pwm` when the firmware changes an output, `analog` when it samples the ADC, and
+`i2c_write`/`i2c_read` for bus transfers to the device's address. Devices drive inputs with
+`self.board.drive(gpio, level)`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .board import Board
+
+
+class Device:
+    i2c_addr: int | None = None
+
+    def __init__(self) -> None:
+        self.board: Board | None = None
+
+    def attached(self, board: Board) -> None:
+        self.board = board
+
+    def on_pin(self, gpio: int, level: int) -> None:
+        pass
+
+    def on_pwm(self, gpio: int, freq: int, duty_u16: int | None) -> None:
+        pass
+
+    def analog(self, gpio: int) -> float | None:
+        return None
+
+    def on_i2c_bus(self, sda: int, scl: int) -> bool:
+        return False
+
+    def i2c_write(self, data: bytes) -> None:
+        pass
+
+    def i2c_read(self, n: int) -> bytes:
+        return b"\xff" * n
+
+
+class Switch(Device):
+    """A contact between a GPIO and ground (active_low) or 3V3: a button, a door switch, a
+    PIR's open-collector output."""
+
+    def __init__(self, gpio: int, *, active_low: bool = True, closed: bool = False) -> None:
+        super().__init__()
+        self.gpio = gpio
+        self.active_low = active_low
+        self.closed = closed
+
+    def attached(self, board: Board) -> None:
+        super().attached(board)
+        self._apply()
+
+    def _apply(self) -> None:
+        assert self.board is not None
+        if self.closed:
+            self.board.drive(self.gpio, 0 if self.active_low else 1)
+        else:
+            # Open contact: the pin floats and its pull resistor decides the level.
+            self.board.drive(self.gpio, None)
+
+    def set(self, closed: bool) -> None:
+        self.closed = closed
+        self._apply()
+
+    def press(self) -> None:
+        self.set(True)
+
+    def release(self) -> None:
+        self.set(False)
+
+
+class Led(Device):
+    """An LED on an output pin; records every change with its time."""
+
+    def __init__(self, gpio: int, *, active_low: bool = False) -> None:
+        super().__init__()
+        self.gpio = gpio
+        self.active_low = active_low
+        self.changes: list[int] = []
+
+    @property
+    def lit(self) -> bool:
+        assert self.board is not None
+        out = self.board.outputs.get(self.gpio)
+        if out is None:
+            return False
+        return bool(out["v"]) != self.active_low
+
+    def on_pin(self, gpio: int, level: int) -> None:
+        if gpio == self.gpio:
+            self.changes.append(level)
+
+
+class Luminaire(Device):
+    """An LED luminaire dimmed by PWM (directly or through a 0-10 V interface).
+
+    `invert` models a driver input that dims as the duty rises (an open-collector 0-10 V
+    stage pulls the line down). Power follows light with a driver's standby and efficiency."""
+
+    def __init__(self, gpio: int, *, watts: float = 40.0, lumens: float = 5000.0,
+                 invert: bool = False, standby_w: float = 0.5, min_level: float = 0.0,
+                 on_change: Callable[[float], None] | None = None) -> None:
+        super().__init__()
+        self.gpio = gpio
+        self.rated_w = watts
+        self.rated_lm = lumens
+        self.invert = invert
+        self.standby_w = standby_w
+        self.min_level = min_level
+        self.on_change = on_change
+        self.level = 1.0 if invert else 0.0
+        self.history: list[float] = []
+
+    def on_pwm(self, gpio: int, freq: int, duty_u16: int | None) -> None:
+        if gpio != self.gpio:
+            return
+        d = 0.0 if duty_u16 is None else duty_u16 / 65535.0
+        level = 1.0 - d if self.invert else d
+        if 0 < level < self.min_level:
+            level = self.min_level
+        self.level = level
+        self.history.append(level)
+        if self.on_change:
+            self.on_change(level)
+
+    def on_pin(self, gpio: int, level: int) -> None:
+        if gpio == self.gpio:
+            self.on_pwm(gpio, 0, 65535 if level else 0)
+
+    @property
+    def watts(self) -> float:
+        return self.standby_w + self.rated_w * self.level
+
+    @property
+    def lumens(self) -> float:
+        return self.rated_lm * self.level
+
+
+class AnalogSource(Device):
+    """A voltage on an ADC pin: a constant or a function of time."""
+
+    def __init__(self, gpio: int, volts: float | Callable[[], float] = 0.0) -> None:
+        super().__init__()
+        self.gpio = gpio
+        self.volts = volts
+
+    def analog(self, gpio: int) -> float | None:
+        if gpio != self.gpio:
+            return None
+        return self.volts() if callable(self.volts) else self.volts
+
+
+class I2CDevice(Device):
+    """A device on the I2C bus formed by two GPIOs, answering at one 7-bit address."""
+
+    def __init__(self, addr: int, *, sda: int = 21, scl: int = 22) -> None:
+        super().__init__()
+        self.i2c_addr = addr
+        self.sda = sda
+        self.scl = scl
+
+    def on_i2c_bus(self, sda: int, scl: int) -> bool:
+        return sda == self.sda and scl == self.scl
+
+
+class RegisterDevice(I2CDevice):
+    """A register map with an auto-incrementing pointer: the first byte of a write sets the
+    pointer, the rest are stored from there; a read returns bytes from the pointer on."""
+
+    size = 256
+
+    def __init__(self, addr: int, **kw: int) -> None:
+        super().__init__(addr, **kw)
+        self.regs = bytearray(self.size)
+        self.ptr = 0
+        self.writes: list[tuple[int, bytes]] = []
+
+    def i2c_write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.ptr = data[0] % self.size
+        payload = data[1:]
+        if payload:
+            self.writes.append((self.ptr, bytes(payload)))
+        for b in payload:
+            self.write_reg(self.ptr, b)
+            self.ptr = (self.ptr + 1) % self.size
+
+    def i2c_read(self, n: int) -> bytes:
+        out = bytearray()
+        for _ in range(n):
+            out.append(self.read_reg(self.ptr))
+            self.ptr = (self.ptr + 1) % self.size
+        return bytes(out)
+
+    def write_reg(self, reg: int, value: int) -> None:
+        self.regs[reg] = value
+
+    def read_reg(self, reg: int) -> int:
+        return self.regs[reg]
+
+
+class TMP102(I2CDevice):
+    """TI TMP102 temperature sensor: 16-bit registers behind a pointer byte; temperature in
+    register 0 as a 12-bit two's complement value in the top bits, 0.0625 °C per LSB."""
+
+    def __init__(self, addr: int = 0x48, *, celsius: float = 21.0, **kw: int) -> None:
+        super().__init__(addr, **kw)
+        self.celsius = celsius
+        self.ptr = 0
+        self.config = 0x60A0
+        self.t_low = 75 << 8
+        self.t_high = 80 << 8
+
+    def _reg16(self, ptr: int) -> int:
+        if ptr == 0:
+            raw = int(round(self.celsius / 0.0625)) & 0xFFF
+            return raw << 4
+        return {1: self.config, 2: self.t_low, 3: self.t_high}.get(ptr, 0)
+
+    def i2c_write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.ptr = data[0] & 0x03
+        if len(data) >= 3:
+            val = struct.unpack(">H", data[1:3])[0]
+            if self.ptr == 1:
+                self.config = val
+            elif self.ptr == 2:
+                self.t_low = val
+            elif self.ptr == 3:
+                self.t_high = val
+
+    def i2c_read(self, n: int) -> bytes:
+        return (struct.pack(">H", self._reg16(self.ptr)) * ((n + 1) // 2))[:n]

@@ -1,0 +1,56 @@
+"""What the ESP32 firmware does at reset: mount the flash, set the path, run boot.py and main.py.
+
+Started as `micropython -i _boot.py`, so the REPL follows as on the chip's UART.
+"""
+import sys
+import os
+import gc
+import vfs
+import _world
+
+_world.connect()
+import _flashdev  # noqa: E402
+
+_f = open(os.getenv("BOURG_FLASH"), "r+b")
+_f.seek(0, 2)
+_dev = _flashdev.Flash(_f, _f.tell() // _flashdev.BLOCK, _world.hello.get("cut_at"))
+_world.flash = _dev
+try:
+    _fs = vfs.VfsLfs2(_dev)
+except OSError:
+    # A blank or unreadable flash is formatted, as the ESP32's inisetup does on first boot.
+    vfs.VfsLfs2.mkfs(_dev)
+    _fs = vfs.VfsLfs2(_dev)
+vfs.mount(vfs.VfsPosix(os.getenv("BOURG_FW")), "/sim")
+vfs.umount("/")
+vfs.mount(_fs, "/")
+os.chdir("/")
+sys.path[:] = ["", "/sim", ".frozen", "/lib"]
+import socket  # noqa: E402
+sys.modules["usocket"] = socket
+import machine  # noqa: E402,F401
+import time  # noqa: E402,F401
+import select  # noqa: E402,F401
+del _f, _fs
+gc.collect()
+_world.send("booted", heap_used=gc.mem_alloc(), heap_free=gc.mem_free())
+
+
+def _run(_name):
+    try:
+        os.stat(_name)
+    except OSError:
+        return
+    try:
+        with open(_name) as _src:
+            _code = compile(_src.read(), _name, "exec")
+        exec(_code, globals())
+    except SystemExit:
+        pass
+    except BaseException as _e:
+        sys.print_exception(_e)
+
+
+_run("boot.py")
+if not _world.hello.get("skip_main"):
+    _run("main.py")

@@ -1,0 +1,160 @@
+"""Board side of the link to the emulator's world (a CPython process).
+
+Every simulated peripheral talks to the world over one TCP loopback socket with newline-delimited
+JSON. Requests that need an answer (I2C, ADC, ESP-NOW sync sends) block on a reply; output changes
+are fire-and-forget; the world pushes input edges and radio frames as events, which are dispatched
+whenever the board polls (asyncio's poll, sleeps, pin reads), as a real chip runs its scheduled
+callbacks between bytecodes.
+"""
+import json
+import os
+import usocket
+import uselect
+import utime
+
+_sock = None
+_poller = None
+_buf = b""
+_next_id = 0
+_replies = {}
+_handlers = {}
+_timers = []  # list of [deadline_ms, period_ms or 0, callback, arg]
+hello = {}
+flash_writes = 0
+
+
+def connect():
+    global _sock, _poller, hello
+    addr = os.getenv("BOURG_WORLD")
+    board = os.getenv("BOURG_BOARD")
+    host, port = addr.rsplit(":", 1)
+    s = usocket.socket()
+    s.connect(usocket.getaddrinfo(host, int(port))[0][-1])
+    _sock = s
+    _poller = uselect.poll()
+    _poller.register(s, uselect.POLLIN)
+    hello = call("hello", board=board)
+    for k, v in hello.get("inputs", {}).items():
+        inputs[int(k)] = v
+    global rtc_mem
+    if hello.get("rtc_mem"):
+        import binascii
+        rtc_mem = binascii.unhexlify(hello["rtc_mem"])
+    return hello
+
+
+def fileno():
+    return _sock
+
+
+def send(op, **kw):
+    kw["op"] = op
+    _sock.write(json.dumps(kw).encode() + b"\n")
+
+
+def call(op, **kw):
+    """Send a request and wait for its reply, dispatching events that arrive meanwhile."""
+    global _next_id
+    _next_id += 1
+    rid = _next_id
+    kw["id"] = rid
+    send(op, **kw)
+    while rid not in _replies:
+        _read(-1)
+    r = _replies.pop(rid)
+    err = r.get("err")
+    if err is not None:
+        if err[0] == "ValueError":
+            raise ValueError(err[1])
+        raise OSError(err[1])
+    return r.get("r")
+
+
+def on(ev, handler):
+    _handlers[ev] = handler
+
+
+def _read(timeout_ms):
+    """Read what the world sent, waiting up to timeout_ms; returns True if anything arrived."""
+    global _buf
+    if not _poller.poll(timeout_ms):
+        return False
+    data = _sock.recv(4096)
+    if not data:
+        # The world went away: the board loses power with it.
+        import sys
+        sys.exit(0)
+    _buf += data
+    while True:
+        i = _buf.find(b"\n")
+        if i < 0:
+            break
+        line = _buf[:i]
+        _buf = _buf[i + 1:]
+        msg = json.loads(line)
+        if "id" in msg:
+            _replies[msg["id"]] = msg
+        else:
+            h = _handlers.get(msg.get("ev"))
+            if h is not None:
+                h(msg)
+    return True
+
+
+def service(timeout_ms=0):
+    """Dispatch pending world events and due timers; wait at most timeout_ms for an event."""
+    _run_timers()
+    t = next_timer_ms()
+    if t is not None and (timeout_ms < 0 or t < timeout_ms):
+        timeout_ms = t
+    got = _read(timeout_ms)
+    _run_timers()
+    return got
+
+
+def add_timer(t):
+    if t not in _timers:
+        _timers.append(t)
+
+
+def remove_timer(t):
+    if t in _timers:
+        _timers.remove(t)
+
+
+def next_timer_ms():
+    if not _timers:
+        return None
+    now = utime.ticks_ms()
+    d = min(utime.ticks_diff(t.deadline, now) for t in _timers)
+    return d if d > 0 else 0
+
+
+def _run_timers():
+    if not _timers:
+        return
+    now = utime.ticks_ms()
+    for t in list(_timers):
+        if utime.ticks_diff(t.deadline, now) <= 0:
+            if t.period:
+                t.deadline = utime.ticks_add(t.deadline, t.period)
+                if utime.ticks_diff(t.deadline, now) <= 0:
+                    t.deadline = utime.ticks_add(now, t.period)
+            else:
+                remove_timer(t)
+            t.fire()
+
+
+def sleep_ms(ms):
+    """Sleep while still servicing events and timers, as the ESP32 does during time.sleep."""
+    end = utime.ticks_add(utime.ticks_ms(), ms)
+    while True:
+        left = utime.ticks_diff(end, utime.ticks_ms())
+        if left <= 0:
+            service(0)
+            return
+        service(left)
+
+inputs = {}  # gpio -> level driven by a device in the world (None: floating)
+rtc_mem = b""
+wifi_active = False

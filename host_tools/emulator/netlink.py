@@ -1,0 +1,135 @@
+"""A board's network link: every TCP connection it makes goes through a proxy in the world,
+so a test can cut the link (connections die, new ones are refused), delay it, or restore it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .board import Board
+
+
+class NetLink:
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.up = True
+        self.delay_s = 0.0
+        self._servers: dict[tuple[str, int], asyncio.base_events.Server] = {}
+        self._ports: dict[tuple[str, int], int] = {}
+        self._conns: set[asyncio.StreamWriter] = set()
+        self.connections_made = 0
+
+    # -- public (any thread) -----------------------------------------------------------------
+    def cut(self) -> None:
+        """The link goes dark: open connections die and new ones are refused."""
+        self.board.world.call_fn(self._set_up, False)
+
+    def restore(self) -> None:
+        self.board.world.call_fn(self._set_up, True)
+
+    def delay(self, ms: float) -> None:
+        """Add one-way latency to every chunk in both directions."""
+        self.delay_s = ms / 1000.0
+
+    # -- world loop --------------------------------------------------------------------------
+    def _set_up(self, up: bool) -> None:
+        self.up = up
+        if not up:
+            self.drop_all()
+
+    def drop_all(self) -> None:
+        for w in list(self._conns):
+            t = w.transport
+            if t is not None:
+                t.abort()
+        self._conns.clear()
+        for srv in self._servers.values():
+            srv.close()
+        self._servers.clear()
+
+    def proxy_port(self, ip: str, port: int) -> int:
+        """Port of the proxy to ip:port. While the link is cut, a port nobody listens on, so
+        connect() is refused as a dead broker's would be."""
+        key = (ip, port)
+        if not self.up:
+            return self._ports.get(key, 9)
+        if key not in self._servers:
+            # We run inside a loop callback and must answer now: bind the socket at once and
+            # let asyncio start serving it in the background.
+            self._servers[key] = self._make_server(key)
+        return self._ports[key]
+
+    def _make_server(self, key: tuple[str, int]) -> asyncio.base_events.Server:
+        import socket
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self._ports.get(key, 0)))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        self._ports[key] = sock.getsockname()[1]
+        loop = self.board.world.loop
+        server = loop.create_task(
+            asyncio.start_server(lambda r, w: self._serve(r, w, key), sock=sock))
+        holder = _LazyServer(server, sock)
+        return holder  # type: ignore[return-value]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     key: tuple[str, int]) -> None:
+        if not self.up:
+            writer.transport.abort()
+            return
+        try:
+            ur, uw = await asyncio.open_connection(*key)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections_made += 1
+        self._conns.add(writer)
+        self._conns.add(uw)
+        await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer),
+                             return_exceptions=True)
+        for w in (writer, uw):
+            self._conns.discard(w)
+            w.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                data = await reader.read(4096)
+                if not data:
+                    break
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                if not self.up:
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            if writer.transport is not None and not writer.transport.is_closing():
+                try:
+                    writer.write_eof()
+                except (OSError, RuntimeError):
+                    writer.transport.abort()
+
+
+class _LazyServer:
+    """A listening socket whose asyncio server is created in the background."""
+
+    def __init__(self, task: asyncio.Task, sock: object) -> None:
+        self.task = task
+        self.sock = sock
+
+    def close(self) -> None:
+        if self.task.done() and not self.task.cancelled():
+            self.task.result().close()
+        else:
+            self.task.add_done_callback(lambda t: t.cancelled() or t.result().close())
+        try:
+            self.sock.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass

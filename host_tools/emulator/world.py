@@ -1,0 +1,251 @@
+"""The world that virtual boards live in: one asyncio loop in a background thread.
+
+A `World` owns the control server the boards' overlay modules talk to, the ESP-NOW radio medium,
+each board's network link (a proxy that a test can cut, delay or restore), an SNTP responder and
+the WiFi access points. Tests and tools use its synchronous methods from their own thread.
+
+    world = World(tmp_path)
+    board = world.add_board(config, app_files)
+    board.start()
+    board.wait_output("app-ready")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import shutil
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .board import Board
+
+FW_DIR = Path(__file__).parent / "fw"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+UMQTT_DIR = REPO_ROOT / "build" / "umqtt"
+
+
+class RadioMedium:
+    """ESP-NOW air: who hears whom, with range, loss and latency."""
+
+    def __init__(self, range_m: float = 120.0, loss: float = 0.0,
+                 latency_ms: tuple[float, float] = (1.0, 4.0), seed: int = 1) -> None:
+        self.range_m = range_m
+        self.loss = loss
+        self.latency_ms = latency_ms
+        self.rng = random.Random(seed)
+        self.frames_sent = 0
+        self.frames_lost = 0
+
+    def rssi(self, d: float) -> int:
+        return int(-40 - 25 * math.log10(max(d, 1.0)))
+
+    def hears(self, a: Board, b: Board) -> float | None:
+        d = math.dist(a.position, b.position)
+        return d if d <= self.range_m else None
+
+    def lost(self) -> bool:
+        return self.loss > 0 and self.rng.random() < self.loss
+
+    def latency(self) -> float:
+        lo, hi = self.latency_ms
+        return self.rng.uniform(lo, hi) / 1000.0
+
+
+class World:
+    def __init__(self, workdir: str | Path, *, dns: dict[str, str] | None = None,
+                 access_points: dict[str, str | None] | None = None,
+                 radio: RadioMedium | None = None, heapsize: str = "128k") -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dns: dict[str, str] = {"localhost": "127.0.0.1"}
+        self.dns.update(dns or {})
+        self.access_points: dict[str, str | None] = dict(access_points or {})
+        self.radio = radio or RadioMedium()
+        self.heapsize = heapsize
+        self.boards: dict[str, Board] = {}
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="bourg-world", daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+        self._ntp_transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+        self.ntp_port = 0
+        self.fw_dir = self._build_firmware_image()
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _build_firmware_image(self) -> Path:
+        """The virtual board's 'firmware': our overlays plus umqtt, as frozen on ESP32 builds."""
+        dst = self.workdir / "_firmware"
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(FW_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        if (UMQTT_DIR / "umqtt" / "simple.py").exists():
+            shutil.copytree(UMQTT_DIR / "umqtt", dst / "umqtt",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        return dst
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def start(self) -> World:
+        if self._started:
+            return self
+        self._thread.start()
+        self.call(self._astart())
+        self._started = True
+        return self
+
+    async def _astart(self) -> None:
+        self._server = await asyncio.start_server(self._on_board_conn, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ntp_transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: _SntpServer(self), local_addr=("127.0.0.1", 0))
+        self.ntp_port = self._ntp_transport.get_extra_info("sockname")[1]
+        self._wd_task = self.loop.create_task(self._watchdog_loop())
+
+    def close(self) -> None:
+        if not self._started:
+            return
+        for b in list(self.boards.values()):
+            try:
+                b.stop()
+            except Exception:
+                pass
+        async def _aclose() -> None:
+            if self._server:
+                self._server.close()
+            if self._ntp_transport:
+                self._ntp_transport.close()
+            for t in asyncio.all_tasks(self.loop):
+                if t is not asyncio.current_task():
+                    t.cancel()
+        self.call(_aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self._started = False
+
+    def __enter__(self) -> World:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Run a coroutine on the world loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call_fn(self, fn: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
+        async def _c() -> Any:
+            return fn(*args)
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        return self.call(_c(), timeout)
+
+    # -- boards ----------------------------------------------------------------------------
+    def add_board(self, config: dict[str, Any] | str | Path, files: dict[str, Any] | None = None,
+                  *, name: str | None = None, heapsize: str | None = None,
+                  mac: bytes | None = None) -> Board:
+        """Create a board from its board config; `files` maps flash paths to bytes, str or a
+        host Path (a folder is copied recursively) and is written to a fresh flash image."""
+        if not isinstance(config, dict):
+            config = json.loads(Path(config).read_text())
+        name = name or config["device_id"]
+        if name in self.boards:
+            raise ValueError(f"board {name!r} already exists in this world")
+        if mac is None:
+            mac = bytes([0x24, 0x0A, 0xC4]) + struct.pack(">I", 0x100000 + len(self.boards) + 1)[1:]
+        board = Board(self, name, config, mac=mac, heapsize=heapsize or
+                      str(config.get("emulator", {}).get("heapsize", self.heapsize)))
+        self.boards[name] = board
+        if files is not None:
+            board.install(files)
+        return board
+
+    def board_by_mac(self, mac: bytes) -> Board | None:
+        for b in self.boards.values():
+            if b.mac == mac:
+                return b
+        return None
+
+    async def _on_board_conn(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        board: Board | None = None
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                msg = json.loads(line)
+                if board is None:
+                    if msg.get("op") != "hello" or msg.get("board") not in self.boards:
+                        writer.close()
+                        return
+                    board = self.boards[msg["board"]]
+                    board._attach_conn(writer)
+                board._handle(msg, writer)
+        except (ConnectionError, json.JSONDecodeError):
+            pass
+        finally:
+            if board is not None:
+                board._detach_conn(writer)
+
+    async def _watchdog_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            for b in list(self.boards.values()):
+                b._tick(now)
+
+    # -- radio -------------------------------------------------------------------------------
+    def _radio_send(self, src: Board, dst_mac: bytes, data: bytes) -> bool:
+        """Deliver one ESP-NOW frame; returns whether a unicast frame would be acknowledged."""
+        self.radio.frames_sent += 1
+        broadcast = dst_mac == b"\xff" * 6
+        acked = False
+        for b in self.boards.values():
+            if b is src or not b.espnow_on or not b.running:
+                continue
+            if not broadcast and b.mac != dst_mac:
+                continue
+            d = self.radio.hears(src, b)
+            if d is None:
+                continue
+            if self.radio.lost():
+                self.radio.frames_lost += 1
+                continue
+            acked = True
+            rssi = self.radio.rssi(d)
+            self.loop.call_later(self.radio.latency(), b._deliver_espnow, src.mac, data, rssi)
+        return acked and not broadcast
+
+
+class _SntpServer(asyncio.DatagramProtocol):
+    """Answers SNTP requests with the host's clock, standing in for pool.ntp.org."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 48 or self.transport is None:
+            return
+        now = time.time() + 2208988800
+        sec = int(now)
+        frac = int((now - sec) * 2**32)
+        resp = bytearray(48)
+        resp[0] = 0x24  # LI 0, version 4, mode 4 (server)
+        resp[1] = 1  # stratum
+        resp[24:32] = data[40:48]  # originate = client's transmit
+        struct.pack_into(">II", resp, 32, sec, frac)
+        struct.pack_into(">II", resp, 40, sec, frac)
+        self.transport.sendto(bytes(resp), addr)
