@@ -255,12 +255,12 @@ class Board:
                 raise TimeoutError(f"{self.name}: still {self.state}, not {state}")
             time.sleep(0.01)
 
-    def wait_boot(self, timeout: float = 10.0, after: int | None = None) -> None:
-        """Wait until a boot after the given boot count (default: the next one) has reached
-        main.py."""
-        target = (len(self.history) if after is None else after) + 1
+    def wait_boot(self, boots: int | None = None, timeout: float = 10.0) -> None:
+        """Wait until the board has started `boots` times (default: as often as it has so far)
+        and the latest start has reached boot.py/main.py."""
+        target = len(self.history) if boots is None else boots
         end = time.monotonic() + timeout
-        while not (len(self.history) >= target and self._booted):
+        while not (len(self.history) >= target and self._booted and self.running):
             if time.monotonic() > end:
                 raise TimeoutError(f"{self.name}: no boot within {timeout}s; last output:\n"
                                    + self.output_text()[-1500:])

@@ -1,0 +1,68 @@
+"""HIL test options and fixtures, in the manner of pytest-embedded.
+
+    pytest hil_tests                       # virtual boards (default)
+    pytest hil_tests --port /dev/ttyUSB0   # one real board over USB serial
+
+Tests marked `emulator_only` need fault injection only the emulator can do (power cuts, WDT
+starvation, link cuts); on a real board they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from host_tools.emulator import World
+from host_tools.serialboard import SerialBoard
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("bourg")
+    g.addoption("--board", default=os.environ.get("BOURG_HIL_BOARD", "emulator"),
+                choices=["emulator", "serial"], help="where HIL tests run (default: emulator)")
+    g.addoption("--port", default=os.environ.get("BOURG_HIL_PORT"),
+                help="serial port of a real board (implies --board serial)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulator_only: needs fault injection only the "
+                            "emulator can do")
+    if config.getoption("--port"):
+        config.option.board = "serial"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--board") == "emulator":
+        return
+    skip = pytest.mark.skip(reason="needs the emulator's fault injection (--board emulator)")
+    for item in items:
+        if "emulator_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with World(tmp_path / "world", access_points={"bourg-test": "test-wifi-pass"}) as w:
+        yield w
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest, world: World) -> Iterator[SerialBoard]:
+    """A board reached over its serial port: the given --port, or a fresh virtual board."""
+    port = request.config.getoption("--port")
+    if port:
+        sb = SerialBoard(port)
+    else:
+        b = world.add_board({"device_id": "hil-target", "site": "hil"}, {})
+        b.start()
+        b.wait_boot()
+        sb = SerialBoard(b.pty_path)
+    try:
+        yield sb
+    finally:
+        sb.close()

@@ -1,0 +1,136 @@
+"""Foundation HIL tests: the serial REPL, resets, deep sleep and the watchdog."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from host_tools.emulator import World
+from host_tools.serialboard import SerialBoard
+
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+
+
+def _mpremote(port: str, *args: str) -> str:
+    r = subprocess.run(MPREMOTE + ["connect", port, *args], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, f"mpremote {args} failed: {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def test_mpremote_round_trip(target: SerialBoard, tmp_path: Path) -> None:
+    """Copy a file in with mpremote, run it, read its output and the file back."""
+    src = tmp_path / "hil_probe.py"
+    src.write_text("def answer():\n    return 6 * 7\nprint('probe', answer())\n")
+    port = target.port
+    target.close()
+    _mpremote(port, "fs", "cp", str(src), ":hil_probe.py")
+    assert "hil_probe.py" in _mpremote(port, "fs", "ls")
+    assert "probe 42" in _mpremote(port, "exec", "import hil_probe")
+    assert "probe 42" in _mpremote(port, "run", str(src))
+    assert _mpremote(port, "fs", "cat", "hil_probe.py") == src.read_text()
+    _mpremote(port, "fs", "rm", ":hil_probe.py")
+    assert "hil_probe.py" not in _mpremote(port, "fs", "ls")
+
+
+def test_exec_reports_board_exceptions(target: SerialBoard) -> None:
+    from host_tools.serialboard import TransportExecError
+
+    with pytest.raises(TransportExecError, match="ZeroDivisionError"):
+        target.exec("1/0")
+    assert target.exec("print(1 + 1)").strip() == "2"
+
+
+WDT_MAIN = """
+import machine, time
+print("cause", machine.reset_cause())
+if machine.reset_cause() != machine.WDT_RESET:
+    wdt = machine.WDT(timeout=300)
+    for i in range(3):
+        wdt.feed()
+        time.sleep_ms(100)
+    print("starving")
+    while True:
+        time.sleep_ms(50)
+print("recovered")
+"""
+
+
+@pytest.mark.emulator_only
+def test_watchdog_starvation_resets_with_wdt_cause(world: World) -> None:
+    b = world.add_board({"device_id": "wdt", "site": "hil"}, {"main.py": WDT_MAIN})
+    b.start()
+    b.wait_output("starving", 5)
+    b.wait_output("recovered", 5)
+    assert b.history == ["PWRON_RESET", "WDT_RESET"]
+    assert "cause 3" in b.output_text()
+
+
+@pytest.mark.emulator_only
+def test_fed_watchdog_does_not_reset(world: World) -> None:
+    main = ("import machine, time\nw = machine.WDT(timeout=200)\n"
+            "for i in range(15):\n    w.feed()\n    time.sleep_ms(50)\nprint('done')\n")
+    b = world.add_board({"device_id": "wdtok", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output("done", 5)
+    assert b.history == ["PWRON_RESET"]
+
+
+SLEEP_MAIN = """
+import machine
+rtc = machine.RTC()
+n = rtc.memory()
+count = int(n) if n else 0
+print("wake", machine.reset_cause(), machine.wake_reason(), "count", count)
+if count < 2:
+    rtc.memory(str(count + 1).encode())
+    machine.deepsleep(300)
+print("awake for good")
+"""
+
+
+@pytest.mark.emulator_only
+def test_deep_sleep_wakes_with_rtc_memory(world: World) -> None:
+    b = world.add_board({"device_id": "sleepy", "site": "hil"}, {"main.py": SLEEP_MAIN})
+    t0 = time.monotonic()
+    b.start()
+    b.wait_output("awake for good", 10)
+    assert time.monotonic() - t0 >= 0.6  # two sleeps of 300 ms really passed
+    text = b.output_text()
+    assert "wake 1 0 count 0" in text
+    assert "wake 4 4 count 1" in text  # DEEPSLEEP_RESET, TIMER_WAKE
+    assert "wake 4 4 count 2" in text
+    assert b.history == ["PWRON_RESET", "DEEPSLEEP_RESET", "DEEPSLEEP_RESET"]
+
+
+@pytest.mark.emulator_only
+def test_power_cut_loses_rtc_memory_but_keeps_flash(world: World) -> None:
+    main = ("import machine\nprint('mem', machine.RTC().memory())\n"
+            "machine.RTC().memory(b'kept')\n"
+            "with open('/note.txt', 'w') as f:\n    f.write('on flash')\n"
+            "print('written')\n")
+    b = world.add_board({"device_id": "cut", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output("written", 5)
+    b.power_cut()
+    assert b.state == "off"
+    mark = b.console_mark()
+    b.power_on()
+    b.wait_output("written", 5, start=mark)
+    assert b.output_text().count("mem b''") == 2
+    b.stop()
+    assert b.read_flash()["/note.txt"] == b"on flash"
+
+
+@pytest.mark.emulator_only
+def test_machine_reset_reports_soft_reset(world: World) -> None:
+    main = ("import machine\nprint('cause', machine.reset_cause())\n"
+            "if machine.reset_cause() == machine.PWRON_RESET:\n    machine.reset()\n")
+    b = world.add_board({"device_id": "rst", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output("cause 5", 5)
+    assert b.history == ["PWRON_RESET", "SOFT_RESET"]
