@@ -244,6 +244,10 @@ class Board:
                                        f"{timeout}s; last output:\n{tail}")
                 self._cond.wait(left)
 
+    def output_since(self, mark: int) -> str:
+        with self._cond:
+            return self.console[mark:].decode("utf-8", "replace")
+
     def console_mark(self) -> int:
         with self._cond:
             return len(self.console)
