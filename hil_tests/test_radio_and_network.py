@@ -163,3 +163,27 @@ print("status", sta.status(), sta.isconnected())
     out = b.output_text()
     assert "resolve offline -202" in out
     assert "status 202 False" in out
+
+
+@pytest.mark.emulator_only
+def test_rtc_starts_at_2000_and_ntp_sets_it(world: World) -> None:
+    import time as host_time
+
+    main = """
+import network, time, ntptime
+print("before", time.localtime()[0])
+sta = network.WLAN(network.STA_IF); sta.active(True)
+sta.connect("bourg-test", "test-wifi-pass")
+while not sta.isconnected():
+    time.sleep_ms(20)
+ntptime.settime()
+print("after", time.time() + 946684800)
+"""
+    b = world.add_board({"device_id": "ntp", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output(r"after \d+", 5)
+    import re
+    out = b.output_text()
+    assert "before 2000" in out
+    unix = int(re.search(r"after (\d+)", out).group(1))
+    assert abs(unix - host_time.time()) < 5
