@@ -245,8 +245,11 @@ class Board:
                 self._cond.wait(left)
 
     def output_since(self, mark: int) -> str:
+        return self.console_since(mark).decode("utf-8", "replace")
+
+    def console_since(self, mark: int) -> bytes:
         with self._cond:
-            return self.console[mark:].decode("utf-8", "replace")
+            return bytes(self.console[mark:])
 
     def console_mark(self) -> int:
         with self._cond:

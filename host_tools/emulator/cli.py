@@ -1,0 +1,79 @@
+"""`bourg emulate BOARD_CONFIG.json`: one virtual board on this machine, its serial console on
+a pty that mpremote can open. The first line printed is `pty: /dev/pts/N`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .. import firmware
+from .world import World
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="board config JSON")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where the board's flash image lives (default build/emulator/<id>)")
+    p.add_argument("--blank", action="store_true",
+                   help="a freshly flashed MicroPython board: empty filesystem, no app")
+    p.add_argument("--keep-flash", action="store_true",
+                   help="boot the existing flash image instead of installing the app")
+    p.add_argument("--secrets", type=Path, help="secrets JSON to install as /secrets.json")
+    p.add_argument("--broker", default=None, help="host:port the board's MQTT host resolves to")
+    p.add_argument("--ssid", default=None, help="access point to offer (default: the config's)")
+    p.add_argument("--quiet", action="store_true", help="do not echo the console to stdout")
+
+
+def emulate_main(args: argparse.Namespace) -> int:
+    config = json.loads(args.config.read_text())
+    try:
+        from ..boardconfig import load_and_validate
+
+        config = load_and_validate(args.config)
+    except ImportError:
+        pass
+    workdir = args.workdir or firmware.REPO / "build" / "emulator" / config["device_id"]
+    net = config.get("network", {})
+    ssid = args.ssid or net.get("ssid", "bourg")
+    secrets = json.loads(args.secrets.read_text()) if args.secrets else None
+    aps = {ssid: (secrets or {}).get("wifi_password")}
+    dns = {}
+    mqtt = net.get("mqtt", {})
+    if args.broker and mqtt.get("host"):
+        dns[mqtt["host"]] = args.broker.split(":")[0]
+    world = World(workdir, access_points=aps, dns=dns)
+    world.start()
+    board = world.add_board(config)
+    if not args.keep_flash:
+        board.install({} if args.blank else firmware.stage(config, secrets))
+    print(f"pty: {board.pty_path}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    board.start()
+    mark = 0
+    try:
+        while not stop.wait(0.1):
+            if not args.quiet:
+                data = board.console_since(mark)
+                mark += len(data)
+                if data:
+                    sys.stdout.buffer.write(data)
+                    sys.stdout.flush()
+    finally:
+        world.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bourg emulate", description=__doc__)
+    add_arguments(p)
+    return emulate_main(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

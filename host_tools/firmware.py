@@ -1,0 +1,47 @@
+"""Which files make up a board's app, by role: the firmware folder, the shared runtime and the
+board config. Used by the emulator, `bourg deploy` and the demo alike, so every path installs
+the same set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+LIB = FIRMWARE / "lib"
+ROLE_DIRS = {
+    "lighting": "lighting",
+    "locker": "locker",
+    "parking_sensor": "parking_sensor",
+    "parking_totem": "parking_sensor",
+    "fieldtest": "fieldtest",
+}
+
+
+def app_dir(role: str) -> Path:
+    try:
+        return FIRMWARE / ROLE_DIRS[role]
+    except KeyError:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLE_DIRS))}") \
+            from None
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Flash path -> content for a board running `config` (sources, not compiled)."""
+    files: dict[str, Any] = {}
+    folder = app_dir(config["role"])
+    if folder.is_dir():
+        for p in python_files(folder):
+            files["/" + str(p.relative_to(folder))] = p
+    for p in python_files(LIB):
+        files["/lib/" + str(p.relative_to(LIB))] = p
+    files["/config.json"] = json.dumps(config, indent=1)
+    if secrets is not None:
+        files["/secrets.json"] = json.dumps(secrets)
+    return files
