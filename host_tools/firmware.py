@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import mpy
+
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 LIB = FIRMWARE / "lib"
@@ -32,15 +34,25 @@ def python_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Flash path -> content for a board running `config` (sources, not compiled)."""
+def _add(files: dict[str, Any], dest: str, src: Path, compiled: bool) -> None:
+    if compiled and src.name not in mpy.KEEP_SOURCE:
+        files[dest[:-3] + ".mpy"] = mpy.compile_file(src, source_name=dest.lstrip("/"))
+    else:
+        files[dest] = src
+
+
+def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
+          compiled: bool = True) -> dict[str, Any]:
+    """Flash path -> content for a board running `config`. By default modules are compiled to
+    .mpy as for the ESP32 (compiling source on the board costs more heap than it has); main.py
+    and boot.py stay source, as the firmware runs them by name."""
     files: dict[str, Any] = {}
     folder = app_dir(config["role"])
     if folder.is_dir():
         for p in python_files(folder):
-            files["/" + str(p.relative_to(folder))] = p
+            _add(files, "/" + str(p.relative_to(folder)), p, compiled)
     for p in python_files(LIB):
-        files["/lib/" + str(p.relative_to(LIB))] = p
+        _add(files, "/lib/" + str(p.relative_to(LIB)), p, compiled)
     files["/config.json"] = json.dumps(config, indent=1)
     if secrets is not None:
         files["/secrets.json"] = json.dumps(secrets)

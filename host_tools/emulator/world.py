@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import mpy
 from .board import Board
 
 FW_DIR = Path(__file__).parent / "fw"
@@ -84,10 +85,19 @@ class World:
         dst = self.workdir / "_firmware"
         if dst.exists():
             shutil.rmtree(dst)
-        shutil.copytree(FW_DIR, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        dst.mkdir(parents=True)
+        # Frozen modules cost an ESP32 no heap; compiled .mpy is the closest the Unix VM
+        # gets (no compiler RAM at import). The scripts the VM runs by path stay source.
+        sources = [(p, p.name) for p in FW_DIR.glob("*.py")]
         if (UMQTT_DIR / "umqtt" / "simple.py").exists():
-            shutil.copytree(UMQTT_DIR / "umqtt", dst / "umqtt",
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            (dst / "umqtt").mkdir()
+            sources.append((UMQTT_DIR / "umqtt" / "simple.py", "umqtt/simple.py"))
+        for src, rel in sources:
+            if rel in ("_boot.py", "_fsutil.py"):
+                shutil.copyfile(src, dst / rel)
+            else:
+                shutil.copyfile(mpy.compile_file(src, source_name=rel),
+                                dst / (rel[:-3] + ".mpy"))
         return dst
 
     def _run(self) -> None:

