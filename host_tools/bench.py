@@ -1,0 +1,86 @@
+"""`make bench`: measured figures as JSON lines (one object per line, on stdout).
+
+- boot_to_app_ready_ms: virtual board power-on to the runtime's `app-ready` (field-test app,
+  compiled .mpy, no network), over several cold boots.
+- runtime_heap_bytes: heap the runtime + field-test app hold after start (gc.collect()ed),
+  beside what the emulator's own overlay modules take.
+- hil_suite_wall_s: wall time of `pytest hil_tests` on virtual boards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import firmware
+from .emulator import World
+from .emulator.board import OVERLAY_HEAP_ALLOWANCE
+
+FIELDTEST = {
+    "schema": 1, "device_id": "bench-1", "role": "fieldtest", "site": "bench",
+    "board": "esp32-devkitc", "pins": {"led": 25, "button": 4},
+    "network": {"ssid": "no-such-ap", "mqtt": {"host": "mqtt.bench", "port": 1883,
+                                               "keepalive": 30}},
+    "app": {"tick_ms": 60000, "telemetry_ms": 60000},
+}
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def bench_boot(runs: int = 10) -> None:
+    with tempfile.TemporaryDirectory() as d, World(d) as world:
+        b = world.add_board(FIELDTEST, firmware.stage(FIELDTEST, {"wifi_password": "x"}))
+        times = []
+        heap_alloc = None
+        for _ in range(runs):
+            mark = b.console_mark()
+            t0 = time.perf_counter()
+            b.start()
+            b.wait_output("app-ready", 10, start=mark)
+            times.append((time.perf_counter() - t0) * 1000)
+            if heap_alloc is None:
+                b.wait_output(r"heap alloc \d+", 10, start=mark)
+                m = re.search(r"heap alloc (\d+) free (\d+)", b.output_since(mark))
+                assert m
+                heap_alloc, heap_free = int(m.group(1)), int(m.group(2))
+                overlay = b.heap["used"]
+            b.stop()
+        times.sort()
+        emit({"bench": "boot_to_app_ready_ms", "median": round(statistics.median(times), 1),
+              "p90": round(times[int(0.9 * (len(times) - 1))], 1), "max": round(times[-1], 1),
+              "runs": runs, "goal_lt": 500})
+        emit({"bench": "runtime_heap_bytes", "app_and_runtime": heap_alloc - overlay,
+              "overlay_heap_bytes": overlay, "heap_free": heap_free,
+              "budget": b.heap_budget, "overlay_allowance": OVERLAY_HEAP_ALLOWANCE,
+              "vm": "unix 64-bit"})
+
+
+def bench_hil() -> None:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(firmware.REPO / "hil_tests")], capture_output=True, text=True,
+                       cwd=firmware.REPO)
+    wall = time.perf_counter() - t0
+    last = (r.stdout.strip().splitlines() or [""])[-1]
+    emit({"bench": "hil_suite_wall_s", "value": round(wall, 1), "result": last,
+          "exit": r.returncode})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    bench_boot()
+    if "--no-hil" not in argv:
+        bench_hil()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
