@@ -1,0 +1,104 @@
+"""Platform shim so the same files run on MicroPython (board, Unix port) and CPython (tests).
+
+Only the few calls that differ live here; everything else uses the common subset.
+"""
+import sys
+import time
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+# ticks: MicroPython wraps ticks at 2**30 on every port; emulate that on CPython so the pure
+# logic sees the same arithmetic (and tests can exercise the wrap-around).
+TICKS_PERIOD = 1 << 30
+_TICKS_MASK = TICKS_PERIOD - 1
+_TICKS_HALF = TICKS_PERIOD >> 1
+
+if hasattr(time, "ticks_ms"):
+    ticks_ms = time.ticks_ms
+    ticks_diff = time.ticks_diff
+    ticks_add = time.ticks_add
+    sleep_ms = time.sleep_ms
+else:
+
+    def ticks_ms():
+        return int(time.monotonic() * 1000) & _TICKS_MASK
+
+    def ticks_diff(a, b):
+        """Signed a - b, correct across one wrap (as MicroPython's time.ticks_diff)."""
+        return ((a - b + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+    def ticks_add(a, delta):
+        return (a + delta) & _TICKS_MASK
+
+    def sleep_ms(ms):
+        time.sleep(ms / 1000)
+
+
+try:
+    from binascii import crc32
+except ImportError:  # pragma: no cover - every supported build has binascii.crc32
+    from zlib import crc32  # noqa: F401
+
+import os as _os
+
+
+def fsync_all():
+    """Flush filesystem caches when the port offers it (ESP32 os.sync); a no-op elsewhere."""
+    f = getattr(_os, "sync", None)
+    if f is not None:
+        try:
+            f()
+        except OSError:
+            pass
+
+
+def rand_float():
+    """Uniform float in [0, 1): getrandbits exists on every MicroPython build, random() may not."""
+    import random
+
+    return random.getrandbits(16) / 65536
+
+
+def print_exc(exc):
+    """Print a traceback on either VM (sys.print_exception vs traceback)."""
+    pe = getattr(sys, "print_exception", None)
+    if pe is not None:
+        pe(exc)
+        return
+    import traceback
+
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+def collect():
+    """Run the GC where it matters (MicroPython); cheap no-op on CPython."""
+    if IS_MICROPYTHON:
+        import gc
+
+        gc.collect()
+
+
+def mem_free():
+    if IS_MICROPYTHON:
+        import gc
+
+        return gc.mem_free()
+    return -1
+
+
+def asleep_ms(ms):
+    """Awaitable sleep: asyncio.sleep_ms on MicroPython, asyncio.sleep on CPython."""
+    import asyncio
+
+    f = getattr(asyncio, "sleep_ms", None)
+    if f is not None:
+        return f(ms)
+    return asyncio.sleep(ms / 1000)

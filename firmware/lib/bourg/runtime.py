@@ -1,0 +1,321 @@
+"""App entry: runtime.run(AppClass) from /main.py.
+
+Order of things: config (or SAFE MODE), WiFi in the background, MQTT link, supervisor + WDT,
+clock sync, then the app's tasks. Why a safe mode: a board with a bad config must stay
+reachable and say what is wrong, not boot-loop or sit silent on a pole.
+
+The app factory (usually a class) may define:
+  SCHEMA         spec of the "app" config section (see bourg.config)
+  SETTINGS_KEYS  top-level keys /settings.json may change (default ("app",))
+  safe_mode(err) static/class method: put outputs in their safe state (may be async)
+and is called as app_factory(rt) -> app with app.tasks() -> list of coroutines, coroutine
+functions (restarted on crash), or (name, either) pairs; optional app.on_settings(cfg).
+"""
+import json
+
+from bourg import VERSION, compat
+from bourg.backoff import Backoff
+from bourg.logring import log as _ring
+
+APP_TASK_WINDOW_MS = 86400000  # app tasks are watched for crashes; liveness is opt-in
+
+
+class Wifi:
+    """Background STA connection with timeout + backoff; a port without `network` (Unix) or
+    without WiFi simply reports "not connected" and the rest of the board keeps working."""
+
+    def __init__(self, ssid, password, ring, backoff=None, connect_timeout_ms=20000,
+                 wlan=None):
+        self.ssid = ssid
+        self._pw = password or ""
+        self._lg = ring
+        self.backoff = backoff or Backoff(2000, 60000)
+        self.connect_timeout_ms = connect_timeout_ms
+        self._wlan = wlan if wlan is not None else self._make_wlan()
+        self._started = None
+        self._next = None
+        self._up = False
+        self.attempts = 0
+
+    @staticmethod
+    def _make_wlan():
+        try:
+            import network
+
+            return network.WLAN(network.STA_IF)
+        except (ImportError, AttributeError, OSError, ValueError):
+            return None
+
+    def isconnected(self):
+        if self._wlan is None:
+            return False
+        try:
+            return bool(self._wlan.isconnected())
+        except OSError:
+            return False
+
+    def step(self, now):
+        w = self._wlan
+        if w is None:
+            return False
+        if self.isconnected():
+            if not self._up:
+                self._up = True
+                self._started = None
+                self.backoff.reset()
+                ip = "?"
+                try:
+                    ip = w.ifconfig()[0]
+                except (AttributeError, OSError, IndexError):
+                    pass
+                self._lg.info("wifi", "connected to " + self.ssid + " ip " + str(ip))
+            return True
+        if self._up:
+            self._up = False
+            self._lg.warn("wifi", "connection lost")
+        if self._started is not None:
+            if compat.ticks_diff(now, self._started) < self.connect_timeout_ms:
+                return False
+            self._started = None
+            try:
+                w.disconnect()
+            except OSError:
+                pass
+            d = self.backoff.next_ms(compat.rand_float())
+            self._next = compat.ticks_add(now, d)
+            self._lg.warn("wifi", "no connection to " + self.ssid + "; retry in " + str(d) +
+                          " ms")
+            return False
+        if self._next is not None and compat.ticks_diff(now, self._next) < 0:
+            return False
+        try:
+            w.active(True)
+            w.connect(self.ssid, self._pw)
+            self.attempts += 1
+            self._started = now
+        except OSError as e:
+            d = self.backoff.next_ms(compat.rand_float())
+            self._next = compat.ticks_add(now, d)
+            self._lg.warn("wifi", "connect error " + repr(e) + "; retry in " + str(d) + " ms")
+        return False
+
+    async def run(self, sup=None, name="wifi", period_ms=500):
+        while True:
+            try:
+                self.step(compat.ticks_ms())
+            except Exception as e:  # noqa: BLE001 - never let WiFi trouble kill the loop
+                self._lg.exc("wifi", "step failed", e)
+            if sup is not None:
+                sup.alive(name)
+            await compat.asleep_ms(period_ms)
+
+
+class Runtime:
+    """What an app receives: cfg, log, link, sup, clock, wifi; plus save_settings()."""
+
+    def __init__(self, cfg, ring, link, sup, clock, wifi):
+        self.cfg = cfg
+        self.log = ring
+        self.link = link
+        self.sup = sup
+        self.clock = clock
+        self.wifi = wifi
+        self.app = None
+
+    def save_settings(self, patch):
+        """Validate + persist a settings patch; returns the new Config (raises ConfigError)."""
+        from bourg import config
+
+        self.cfg = config.save_settings(self.cfg, patch)
+        cb = getattr(self.app, "on_settings", None)
+        if cb is not None:
+            cb(self.cfg)
+        return self.cfg
+
+
+def reset_board(delay_ms=0):
+    if delay_ms:
+        compat.sleep_ms(delay_ms)
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):
+        raise SystemExit(1) from None
+
+
+def _is_coro(x):
+    return x is not None and hasattr(x, "send")
+
+
+async def _guard(name, item, sup, ring):
+    """Run one app task. A coroutine function is restarted with backoff after a crash; a bare
+    coroutine cannot be restarted, so its crash marks it failed and the watchdog resets us."""
+    sup.register(name, APP_TASK_WINDOW_MS)
+    bo = Backoff(1000, 60000)
+    while True:
+        coro = item() if not _is_coro(item) else item
+        try:
+            await coro
+            ring.warn("runtime", "task " + name + " ended")
+            return
+        except Exception as e:  # noqa: BLE001 - report, then restart or let the WDT act
+            ring.exc("runtime", "task " + name + " crashed", e)
+            compat.print_exc(e)
+        if _is_coro(item):
+            sup.fail(name)
+            return
+        await compat.asleep_ms(bo.next_ms(compat.rand_float()))
+
+
+def _install_commands(rt):
+    """Built-in commands: cmd/status, cmd/log, cmd/settings (JSON patch), cmd/reboot."""
+    link = rt.link
+    lg = rt.log
+
+    def status(name, msg):
+        st = link.status
+        st["fw"] = VERSION
+        st["mem_free"] = compat.mem_free()
+        st["clock_valid"] = rt.clock.valid()
+        link.publish("reply/status", st)
+
+    def logs(name, msg):
+        link.publish("reply/log", {"lines": lg.dump(limit=20)})
+
+    def settings(name, msg):
+        from bourg.config import ConfigError
+
+        try:
+            patch = json.loads(msg)
+            rt.save_settings(patch)
+            link.publish("reply/settings", {"ok": True, "settings": rt.cfg.settings})
+            lg.info("runtime", "settings updated")
+        except (ValueError, ConfigError, OSError) as e:
+            link.publish("reply/settings", {"ok": False, "error": str(e)})
+            lg.warn("runtime", "settings rejected: " + str(e))
+
+    async def reboot(name, msg):
+        lg.warn("runtime", "reboot requested over MQTT")
+        link.close()
+        await compat.asleep_ms(500)
+        reset_board()
+
+    link.on("status", status)
+    link.on("log", logs)
+    link.on("settings", settings)
+    link.on("reboot", reboot)
+
+
+async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
+    """The whole boot sequence as a coroutine (tests drive it with fakes via link_kw)."""
+    import asyncio
+
+    # one import at a time with a collect in between: compiling .py source on the board
+    # needs a large transient parse tree, and a fragmented heap fails to provide it
+    compat.collect()
+    from bourg import config
+
+    compat.collect()
+    from bourg.clock import Clock, ntp_task
+
+    compat.collect()
+    from bourg.mqtt_link import MqttLink
+
+    compat.collect()
+    from bourg.supervisor import Supervisor, watchdog_task
+
+    compat.collect()
+    ring = _ring
+    ring.info("runtime", "bourg " + VERSION + " starting")
+    try:
+        cfg = config.load(root, getattr(app_factory, "SCHEMA", None),
+                          getattr(app_factory, "SETTINGS_KEYS", ("app",)), ring=ring)
+    except config.ConfigError as e:
+        await safe_mode(app_factory, e, root, link_kw)
+        return
+    ring.info("runtime", "config ok: " + cfg.device_id + " role " + cfg.role)
+    clock = Clock()
+    sup = Supervisor()
+    wifi = Wifi(cfg["network"]["ssid"], cfg.secrets.get("wifi_password"), ring)
+    kw = {"ring": ring, "clock": clock, "net_up": wifi.isconnected}
+    kw.update(link_kw or {})
+    link = MqttLink.from_config(cfg, **kw)
+    rt = Runtime(cfg, ring, link, sup, clock, wifi)
+    _install_commands(rt)
+    app = app_factory(rt)
+    rt.app = app
+    sup.register("wifi", 10000)
+    sup.register("mqtt", 10000)
+    asyncio.create_task(wifi.run(sup))
+    asyncio.create_task(link.run(sup=sup))
+    asyncio.create_task(ntp_task(clock, ring, wifi.isconnected))
+    asyncio.create_task(watchdog_task(sup, ring, wdt_timeout_ms))
+    items = app.tasks() if hasattr(app, "tasks") else []
+    for i, it in enumerate(items):
+        name = "app" + str(i)
+        if isinstance(it, tuple):
+            name, it = it
+        asyncio.create_task(_guard(name, it, sup, ring))
+    link.publish_state("info", {"fw": VERSION, "role": cfg.role, "board": cfg["board"],
+                                "mode": "normal"})
+    ring.info("runtime", "app-ready")
+    link.publish_event("log", {"level": "info", "tag": "runtime", "msg": "app-ready"})
+    while True:
+        await compat.asleep_ms(60000)
+        compat.collect()
+
+
+async def safe_mode(app_factory, err, root="/", link_kw=None):
+    """Hold outputs safe, keep printing the error, and report it over MQTT if the network part
+    of the config is usable. Never returns, never raises."""
+    import asyncio
+
+    from bourg import config
+    from bourg.mqtt_link import MqttLink
+
+    ring = _ring
+    msg = str(err)
+    ring.error("runtime", "SAFE MODE: " + msg)
+    sm = getattr(app_factory, "safe_mode", None)
+    if sm is not None:
+        try:
+            r = sm(err)
+            if _is_coro(r):
+                asyncio.create_task(r)
+        except Exception as e:  # noqa: BLE001
+            ring.exc("runtime", "app safe_mode failed", e)
+    net = config.load_network(root)
+    if net is None:
+        ring.error("runtime", "no usable network config: staying offline")
+    else:
+        try:
+            data, secrets = net
+            wifi = Wifi(data["network"]["ssid"], secrets.get("wifi_password"), ring)
+            kw = {"ring": ring, "net_up": wifi.isconnected}
+            kw.update(link_kw or {})
+            link = MqttLink.from_config(net, **kw)
+            link.publish_state("state", {"mode": "safe", "error": msg})
+            link.publish_event("config_error", {"error": msg})
+            asyncio.create_task(wifi.run())
+            asyncio.create_task(link.run())
+        except Exception as e:  # noqa: BLE001 - reporting is best effort; keep printing
+            ring.exc("runtime", "safe-mode reporting failed", e)
+    while True:
+        await compat.asleep_ms(60000)
+        print("SAFE MODE:", msg)
+
+
+def run(app_factory, root="/", **kw):
+    """Blocking entry for /main.py. An unexpected crash of the runtime itself resets the board
+    after a pause (on the Unix port it exits)."""
+    import asyncio
+
+    try:
+        asyncio.run(main(app_factory, root, **kw))
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001
+        compat.print_exc(e)
+        _ring.error("runtime", "fatal: " + repr(e))
+        reset_board(5000)

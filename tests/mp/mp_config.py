@@ -1,0 +1,44 @@
+# MicroPython-side: config validation and messages
+import json
+
+from bourg import config
+from bourg.config import ConfigError
+from bourg.logring import LogRing
+
+BOARD = {"schema": 1, "device_id": "pole-1", "role": "lighting", "site": "demo",
+         "board": "esp32-devkitc", "pins": {"led": 2},
+         "network": {"ssid": "s", "mqtt": {"host": "h", "port": "x"}}, "app": {}}
+
+
+def put(name, obj):
+    with open(name, "w") as f:
+        f.write(json.dumps(obj))
+
+
+put("config.json", BOARD)
+put("secrets.json", {"wifi_password": "topsecret1"})
+try:
+    config.load(".")
+    raise AssertionError("no error")
+except ConfigError as e:
+    assert str(e) == 'config.json: network.mqtt.port: expected int 1..65535, got "x"', str(e)
+    assert e.path == "network.mqtt.port" and e.file == "config.json"
+BOARD["network"]["mqtt"]["port"] = True
+put("config.json", BOARD)
+try:
+    config.load(".")
+    raise AssertionError("bool accepted as int")
+except ConfigError as e:
+    assert "got true" in str(e)
+del BOARD["network"]["mqtt"]["port"]
+put("config.json", BOARD)
+app_schema = {"type": "dict", "default": {}, "keys": {"k": {"type": "int", "default": 3}}}
+ring = LogRing(console=False)
+cfg = config.load(".", app_schema, ring=ring)
+assert cfg["network"]["mqtt"]["port"] == 1883 and cfg["app"] == {"k": 3}
+assert cfg.topic_prefix == "bourg/demo/pole-1/"
+ring.info("x", "pw topsecret1")
+assert ring.dump()[-1]["msg"] == "pw ***"
+cfg = config.save_settings(cfg, {"app": {"k": 4}})
+assert config.load(".", app_schema)["app"]["k"] == 4
+print("ALL OK")

@@ -1,0 +1,189 @@
+"""bourg.config: loading, merging and the error messages a field technician will read."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp"))
+import hostsetup  # noqa: F401
+import pytest
+from bourg import config
+from bourg.config import ConfigError
+from bourg.logring import LogRing
+from hypothesis import given
+from hypothesis import strategies as st
+
+BOARD = {"schema": 1, "device_id": "pole-001", "role": "lighting", "site": "demo-town",
+         "board": "esp32-devkitc", "pins": {"led": 2},
+         "network": {"ssid": "street", "mqtt": {"host": "10.0.0.2", "port": 1883,
+                                                 "keepalive": 30}},
+         "app": {"level": 50}}
+SECRETS = {"wifi_password": "wifi-secret-1", "mqtt_user": "pole", "mqtt_password": "mq-pass-9"}
+APP = {"type": "dict", "keys": {"level": {"type": "int", "min": 0, "max": 100},
+                                "mode": {"type": "str", "enum": ("auto", "off"),
+                                         "default": "auto"}}}
+
+
+def put(root, name, obj):
+    with open(os.path.join(root, name), "w") as f:
+        f.write(obj if isinstance(obj, str) else json.dumps(obj))
+
+
+@pytest.fixture
+def root(tmp_path):
+    put(tmp_path, "config.json", BOARD)
+    put(tmp_path, "secrets.json", SECRETS)
+    return str(tmp_path)
+
+
+def err_of(root, **kw):
+    with pytest.raises(ConfigError) as ei:
+        config.load(root, **kw)
+    return str(ei.value)
+
+
+def with_board(root, **changes):
+    b = json.loads(json.dumps(BOARD))
+    for path, v in changes.items():
+        d = b
+        keys = path.split("__")
+        for k in keys[:-1]:
+            d = d[k]
+        if v is KeyError:
+            del d[keys[-1]]
+        else:
+            d[keys[-1]] = v
+    put(root, "config.json", b)
+
+
+def test_load_ok(root):
+    cfg = config.load(root, APP)
+    assert cfg.device_id == "pole-001" and cfg["app"] == {"level": 50, "mode": "auto"}
+    assert cfg.topic_prefix == "bourg/demo-town/pole-001/"
+    assert cfg.secrets["mqtt_user"] == "pole"
+    assert "secret" not in repr(cfg)
+
+
+def test_port_message(root):
+    with_board(root, network__mqtt__port="x")
+    assert err_of(root) == 'config.json: network.mqtt.port: expected int 1..65535, got "x"'
+    with_board(root, network__mqtt__port=70000)
+    assert err_of(root) == "config.json: network.mqtt.port: expected int 1..65535, got 70000"
+    with_board(root, network__mqtt__port=True)
+    assert "got true" in err_of(root)
+
+
+def test_missing_unknown_enum(root):
+    with_board(root, network__ssid=KeyError)
+    assert err_of(root) == "config.json: network.ssid: missing (expected str 1..32 chars)"
+    with_board(root, network__mqtt__hots="x")
+    assert err_of(root) == "config.json: network.mqtt.hots: unknown key"
+    with_board(root, role="bench")
+    assert err_of(root).startswith('config.json: role: expected one of "lighting", "locker"')
+    with_board(root, device_id="pole/1")
+    assert "device_id: invalid character '/'" in err_of(root)
+    with_board(root, pins={"led": 99})
+    assert err_of(root) == "config.json: pins.led: expected int 0..48, got 99"
+
+
+def test_defaults_filled(root):
+    with_board(root, network__mqtt__port=KeyError, network__mqtt__keepalive=KeyError)
+    cfg = config.load(root)
+    assert cfg["network"]["mqtt"] == {"host": "10.0.0.2", "port": 1883, "keepalive": 30}
+
+
+def test_app_schema(root):
+    with_board(root, app={"level": 500})
+    assert err_of(root, app_schema=APP) == \
+        "config.json: app.level: expected int 0..100, got 500"
+    with_board(root, app={})
+    assert err_of(root, app_schema=APP) == \
+        "config.json: app.level: missing (expected int 0..100)"
+
+
+def test_bad_files(root):
+    put(root, "config.json", "{not json")
+    assert err_of(root).startswith("config.json: invalid JSON")
+    os.remove(os.path.join(root, "config.json"))
+    assert err_of(root) == "config.json: missing file"
+
+
+def test_secrets_never_shown(root):
+    put(root, "secrets.json", {"wifi_password": 12345678, "mqtt_password": "zz"})
+    msg = err_of(root)
+    assert msg == "secrets.json: wifi_password: expected str <= 64 chars, got a int (hidden)"
+    put(root, "secrets.json", {"wifi_password": "x" * 70})
+    assert "xxxx" not in err_of(root)
+    put(root, "secrets.json", {"wifi_password": "w", "mqtt_user": "u"})
+    assert "mqtt_password" in err_of(root)
+
+
+def test_secrets_registered_for_scrubbing(root):
+    ring = LogRing(console=False)
+    config.load(root, ring=ring)
+    ring.info("t", "pw is wifi-secret-1 and mq-pass-9")
+    assert ring.dump()[-1]["msg"] == "pw is *** and ***"
+
+
+def test_settings_merge_and_rejection(root):
+    put(root, "settings.json", {"app": {"level": 80}})
+    cfg = config.load(root, APP)
+    assert cfg["app"]["level"] == 80 and cfg.settings == {"app": {"level": 80}}
+    put(root, "settings.json", {"app": {"level": 800}, "network": {"ssid": "evil"}})
+    ring = LogRing(console=False)
+    cfg = config.load(root, APP, ring=ring)
+    assert cfg["app"]["level"] == 50 and cfg["network"]["ssid"] == "street"
+    assert any("not remote-changeable" in w for w in cfg.warnings)
+    assert any("settings.json: app.level: expected int 0..100, got 800" in w
+               for w in cfg.warnings)
+    put(root, "settings.json", "garbage{")
+    cfg = config.load(root, APP)
+    assert cfg["app"]["level"] == 50 and "invalid JSON" in cfg.warnings[0]
+
+
+def test_save_settings(root):
+    cfg = config.load(root, APP)
+    cfg2 = config.save_settings(cfg, {"app": {"mode": "off"}})
+    assert cfg2["app"] == {"level": 50, "mode": "off"}
+    assert config.load(root, APP)["app"]["mode"] == "off"
+    with pytest.raises(ConfigError) as ei:
+        config.save_settings(cfg2, {"app": {"mode": "disco"}})
+    assert str(ei.value).startswith("settings.json: app.mode: expected one of")
+    with pytest.raises(ConfigError):
+        config.save_settings(cfg2, {"network": {}})
+    assert config.load(root, APP)["app"]["mode"] == "off"  # nothing written on error
+
+
+def test_load_network_for_safe_mode(root):
+    with_board(root, app={"level": "bad"}, role="nope")
+    got = config.load_network(root)
+    assert got is not None
+    data, secrets = got
+    assert data["network"]["mqtt"]["port"] == 1883 and secrets["mqtt_user"] == "pole"
+    with_board(root, network=KeyError)
+    assert config.load_network(root) is None
+    put(root, "config.json", "[")
+    assert config.load_network(root) is None
+
+
+@given(st.one_of(st.integers(), st.text(max_size=5), st.floats(allow_nan=False), st.none(),
+                 st.booleans(), st.lists(st.integers(), max_size=3)))
+def test_validate_int_range_property(v):
+    spec = {"type": "int", "min": 1, "max": 10}
+    ok = type(v) is int and 1 <= v <= 10
+    try:
+        assert config.validate(v, spec, "a.b") == v
+        assert ok
+    except ConfigError as e:
+        assert not ok
+        assert str(e).startswith("config.json: a.b: expected int 1..10, got ")
+
+
+def test_validate_lists_and_maps():
+    spec = {"type": "list", "items": {"type": "str"}, "maxlen": 2}
+    with pytest.raises(ConfigError) as ei:
+        config.validate(["a", 3], spec, "x")
+    assert str(ei.value) == "config.json: x[1]: expected str, got 3"
+    with pytest.raises(ConfigError) as ei:
+        config.validate(["a", "b", "c"], spec, "x")
+    assert "got 3 items" in str(ei.value)
+    assert config.validate({"a": 1.5}, {"type": "dict", "values": {"type": "num"}}) == {"a": 1.5}

@@ -1,0 +1,305 @@
+"""bourg.mqtt_link against the real umqtt.simple 1.3.4 and an in-memory broker (fake time)."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp"))
+import itertools
+
+import hostsetup
+import pytest
+from bourg.backoff import Backoff
+from bourg.logring import LogRing
+from bourg.mqtt_link import LinkLogic, MqttLink, publish_packet
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.skipif(not hostsetup.umqtt_available(),
+                                reason="build/umqtt/umqtt/simple.py missing")
+P = "bourg/demo/pole-1/"
+
+
+@pytest.fixture
+def env(tmp_path):
+    from fakebroker import Broker
+    from umqtt import simple
+
+    b = Broker()
+    simple.socket = b
+    ring = LogRing(console=False)
+
+    def make(**kw):
+        args = {"client_cls": simple.MQTTClient, "queue_path": str(tmp_path / "data" / "q"),
+                "ring": ring, "rand": lambda: 0.0, "user": "u", "password": "pw-secret",
+                "client_id": "pole-1"}
+        args.update(kw)
+        return MqttLink(P, "broker.local", 1883, 30, **args)
+
+    return b, make, ring
+
+
+def run(link, t0, t1, dt=50):
+    t = t0
+    while t <= t1:
+        link.step(t)
+        t += dt
+    return t
+
+
+def events(b):
+    return [json.loads(m) for t, m, q, r in b.events()]
+
+
+def test_connect_sets_will_online_and_subscribes(env):
+    b, make, ring = env
+    link = make()
+    assert link.step(0)
+    c = b.connects[0]
+    assert c["client_id"] == "pole-1" and c["keepalive"] == 30 and c["clean"]
+    assert c["user"] == "u" and c["password"] == "pw-secret"
+    assert c["will"] == (P + "status", b"offline", True) and c["will_qos"] == 1
+    assert b.retained[P + "status"] == b"online"
+    assert b.subs == [(P + "cmd/#", 1)]
+    assert link.status["connected"] and link.status["reconnects"] == 0
+    b.kill()
+    assert b.retained[P + "status"] == b"offline"  # the will
+    run(link, 100, 2000)
+    assert b.retained[P + "status"] == b"online" and len(b.subs) == 2
+    assert link.status["reconnects"] == 1
+    assert "pw-secret" not in str([e["msg"] for e in ring.dump()])
+
+
+def test_events_queued_offline_delivered_in_order(env):
+    b, make, _ = env
+    b.up = False
+    link = make()
+    for i in range(5):
+        assert link.publish_event("door", {"i": i}) == i + 1
+    run(link, 0, 3000)
+    assert b.events() == [] and link.status["queue"] == 5
+    b.up = True
+    run(link, 3050, 70000)
+    ev = events(b)
+    assert [e["seq"] for e in ev] == [1, 2, 3, 4, 5]
+    assert [e["data"]["i"] for e in ev] == [0, 1, 2, 3, 4]
+    assert all(e["kind"] == "door" for e in ev) and b.events()[0][0] == P + "events/door"
+    assert all(q == 1 for _, _, q, _ in b.events())
+    assert link.status["queue"] == 0 and link.status["sent"] == 5
+
+
+def test_queue_survives_reboot(env):
+    b, make, _ = env
+    b.up = False
+    link = make()
+    for i in range(3):
+        link.publish_event("count", {"n": i})
+    del link  # power cut
+    b.up = True
+    link2 = make()
+    run(link2, 0, 1000)
+    assert [(e["seq"], e["data"]["n"]) for e in events(b)] == [(1, 0), (2, 1), (3, 2)]
+    assert link2.publish_event("count", {"n": 3}) == 4  # seq keeps growing after reboot
+    link3 = make()
+    assert link3.queue.next_seq >= 5 or len(link3.queue) == 1
+
+
+def test_at_least_once_resend_after_lost_puback(env):
+    b, make, _ = env
+    link = make()
+    link.step(0)
+    b.hold_puback = True
+    link.publish_event("x", {"v": 1})
+    link.publish_event("x", {"v": 2})
+    run(link, 50, 1000)
+    assert [e["seq"] for e in events(b)] == [1]  # one in flight, ordered
+    b.kill()
+    b.hold_puback = False
+    run(link, 1050, 5000)
+    seqs = [e["seq"] for e in events(b)]
+    assert seqs == [1, 1, 2]  # duplicate of 1 (the receiver de-duplicates on seq)
+    assert link.status["queue"] == 0
+
+
+def test_puback_timeout_reconnects(env):
+    b, make, _ = env
+    link = make(puback_timeout_ms=2000)
+    link.step(0)
+    b.hold_puback = True
+    link.publish_event("x", {})
+    run(link, 50, 1900)
+    assert link.connected
+    run(link, 1950, 2200)
+    assert not link.connected
+
+
+def test_bound_and_drop_count(env):
+    b, make, _ = env
+    b.up = False
+    link = make(max_events=5)
+    for i in range(8):
+        link.publish_event("e", {"i": i})
+    assert link.status["queue"] == 5 and link.status["dropped"] == 3
+    b.up = True
+    run(link, 0, 3000)
+    ev = events(b)
+    assert [e["data"]["i"] for e in ev] == [3, 4, 5, 6, 7]
+    assert [e.get("dropped") for e in ev] == [None, None, 1, 1, 1]  # reported as they happen
+    link.publish_event("e", {"i": 8})
+    run(link, 3050, 3500)
+    assert "dropped" not in events(b)[-1]
+
+
+def test_keepalive_ping_and_dead_peer(env):
+    b, make, _ = env
+    link = make()
+    link.step(0)
+    run(link, 50, 14950)
+    assert b.pings == 0
+    run(link, 15000, 15100)
+    assert b.pings == 1
+    run(link, 15150, 45000)
+    assert link.connected and b.pings == 3
+    b.mute = True  # peer stops answering (half-open TCP)
+    run(link, 45050, 74500, dt=500)
+    assert link.connected and b.pings == 4  # the ping at 60 s went unanswered
+    run(link, 75000, 75500, dt=500)  # keepalive/2 after that ping: dead
+    assert not link.connected and "OSError" in link.status["last_error"]
+    b.mute = False
+    run(link, 76000, 80000, dt=500)
+    assert link.connected and link.status["reconnects"] == 1
+
+
+def test_backoff_spacing_while_broker_down(env):
+    b, make, _ = env
+    b.up = False
+    link = make(backoff=Backoff(1000, 8000, jitter=0))
+    attempts = []
+    t = 0
+    while t < 40000:
+        before = link.logic.failures
+        link.step(t)
+        if link.logic.failures != before:
+            attempts.append(t)
+        t += 100
+    gaps = [y - x for x, y in itertools.pairwise(attempts)]
+    assert gaps[:4] == [1000, 2000, 4000, 8000] and set(gaps[4:]) == {8000}
+
+
+def test_net_down_means_no_attempts(env):
+    b, make, _ = env
+    up = [False]
+    link = make(net_up=lambda: up[0])
+    run(link, 0, 5000)
+    assert b.connects == []
+    up[0] = True
+    link.step(5050)
+    assert link.connected
+
+
+def test_commands_and_bad_handlers(env):
+    b, make, ring = env
+    link = make()
+    got = []
+    link.on("light", lambda n, m: got.append((n, m)))
+    link.on("boom", lambda n, m: 1 / 0)
+    link.step(0)
+    b.inject(P + "cmd/light", b'{"on":1}', qos=1)
+    b.inject(P + "cmd/boom", b"x")
+    b.inject(P + "cmd/unknown", b"x")
+    run(link, 50, 500)
+    assert got == [("light", b'{"on":1}')]
+    assert link.connected
+    msgs = [e["msg"] for e in ring.dump()]
+    assert any("cmd/boom failed" in m for m in msgs) and any("no handler" in m for m in msgs)
+    with pytest.raises(ValueError):
+        link.on("a+b", print)
+
+
+def test_state_latest_wins_and_resent(env):
+    b, make, _ = env
+    b.up = False
+    link = make()
+    link.publish_state("state", {"level": 1})
+    link.publish_state("state", {"level": 2})
+    run(link, 0, 100)
+    b.up = True
+    run(link, 150, 2000)
+    st_msgs = [(m, r) for t, m, q, r in b.published if t == P + "state"]
+    assert st_msgs == [(b'{"level": 2}', True)]
+    b.kill()
+    run(link, 2050, 6000)
+    assert [m for t, m, q, r in b.published if t == P + "state"][-1] == b'{"level": 2}'
+
+
+def test_secrets_redacted_and_bad_input(env):
+    b, make, _ = env
+    link = make()
+    link.publish_event("cfg", {"wifi_password": "xyz", "ok": 1})
+    run(link, 0, 200)
+    assert events(b)[0]["data"] == {"wifi_password": "***", "ok": 1}
+    with pytest.raises(ValueError):
+        link.publish_event("a/b", {})
+    with pytest.raises(ValueError):
+        link.publish_event("big", {"s": "x" * 5000})
+    with pytest.raises(TypeError):
+        link.publish_event("obj", {"s": object()})
+    assert link.status["queue"] == 0
+
+
+def test_eof_and_garbage_from_broker_reconnect(env):
+    b, make, _ = env
+    link = make()
+    link.step(0)
+    b.sock.outbuf.extend(b"\x50\x02\x00\x01")  # PUBREC: not something we ever ask for
+    link.step(50)
+    assert not link.connected
+    run(link, 100, 2000)
+    assert link.connected
+    b.sock.eof = True
+    link.step(2050)
+    assert not link.connected
+
+
+def test_connack_refused_and_silent_broker(env):
+    b, make, _ = env
+    b.connack_rc = 5
+    link = make()
+    link.step(0)
+    assert not link.connected and "MQTTException" in link.status["last_error"]
+    b.connack_rc = 0
+    b.mute = True  # accepts TCP, never answers CONNECT: the socket timeout fires
+    run(link, 1000, 1000)
+    assert not link.connected
+    b.mute = False
+    run(link, 1050, 10000)
+    assert link.connected
+
+
+def test_publish_packet_matches_umqtt_framing():
+    pkt = publish_packet("a/b", b"x" * 200, 0x1234)
+    assert pkt[0] == 0x32 and pkt[1:3] == bytes([(2 + 3 + 2 + 200) & 0x7F | 0x80, 1])
+    assert pkt[3:5] == b"\x00\x03" and pkt[5:8] == b"a/b" and pkt[8:10] == b"\x12\x34"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ok", "lost", "fail"]), st.integers(0, 120000),
+                          st.floats(0, 0.999)), max_size=30))
+def test_logic_backoff_properties(script):
+    lg = LinkLogic(30, Backoff(1000, 60000), stable_ms=30000)
+    t = 0
+    for what, dt, r in script:
+        t += dt
+        if not lg.should_connect(t):
+            continue
+        if what == "fail":
+            d = lg.on_connect_failed(t, r)
+            assert 1000 <= d <= 60000
+            assert not lg.should_connect(t + d - 1) and lg.should_connect(t + d)
+        else:
+            lg.on_connected(t)
+            assert not lg.should_connect(t)
+            if what == "lost":
+                t += dt
+                d = lg.on_lost(t, r)
+                assert 1000 <= d <= 60000
+                if dt >= 30000:
+                    assert d <= 1000
