@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import statistics
@@ -74,12 +75,22 @@ def bench_hil() -> None:
           "exit": r.returncode})
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    bench_boot()
-    if "--no-hil" not in argv:
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
+    p.add_argument("--boots", type=int, default=10, help="cold boots to time")
+
+
+def bench_main(args: argparse.Namespace) -> int:
+    bench_boot(args.boots)
+    if not args.no_hil:
         bench_hil()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m host_tools.bench", description=__doc__)
+    add_arguments(p)
+    return bench_main(p.parse_args(argv))
 
 
 if __name__ == "__main__":

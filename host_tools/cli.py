@@ -1,0 +1,68 @@
+"""`bourg`: one command for the field technician, CI and the demo.
+
+Each subcommand lives in its own module and is imported only when used, so a broken or missing
+optional part gives a clear message instead of breaking every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+# name, help, module, function adding arguments, function running it
+COMMANDS: list[tuple[str, str, str, str, str]] = [
+    ("config", "validate and show board configs", "host_tools.boardconfig",
+     "add_arguments", "config_main"),
+    ("emulate", "run one virtual board; prints its pty first", "host_tools.emulator.cli",
+     "add_arguments", "emulate_main"),
+    ("demo", "a street of virtual boards on an embedded broker, with live status",
+     "host_tools.demo", "add_arguments", "demo_main"),
+    ("bench", "print benchmark figures as JSON lines", "host_tools.bench",
+     "add_arguments", "bench_main"),
+]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
+    p = argparse.ArgumentParser(prog="bourg", description=__doc__.splitlines()[0])
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"bourg {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    runners: dict[str, Callable[..., int]] = {}
+    for name, help_, module, add, run in COMMANDS:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as e:
+            err = str(e)
+            runners[name] = lambda args, err=err, name=name: _unavailable(name, err)
+            continue
+        getattr(mod, add)(sp)
+        runners[name] = getattr(mod, run)
+    return p, runners
+
+
+def _unavailable(name: str, err: str) -> int:
+    print(f"bourg {name}: not available in this installation ({err}).\n"
+          "  Run `make setup` to install every dependency.", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, runners = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(runners[args.command](args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
