@@ -19,6 +19,7 @@ from host_tools.emulator import World
 from host_tools.serialboard import SerialBoard
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["host_tools.testing"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -160,7 +160,7 @@ def test_builtin_commands(tmp_path):
 
     asyncio.run(scenario())
     replies = {}
-    for t, m, q, r in b.published:
+    for t, m, _q, _r in b.published:
         if "/reply/" in t:
             replies.setdefault(t.split("/reply/")[1], []).append(json.loads(m))
     assert replies["status"][0]["connected"] is True

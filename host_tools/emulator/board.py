@@ -451,7 +451,7 @@ class Board:
         """Forward keystrokes; a Ctrl-C is held briefly to learn whether the VM sits at a
         prompt (then it gets the byte) or runs code (then it gets SIGINT)."""
         buf = bytearray()
-        for i, b in enumerate(data):
+        for b in data:
             if self._held is not None:
                 self._held.append(b)
                 continue

@@ -47,7 +47,7 @@ try:
 except ImportError:  # pragma: no cover - every supported build has binascii.crc32
     from zlib import crc32  # noqa: F401
 
-import os as _os
+import os as _os  # noqa: E402
 
 
 def fsync_all():

@@ -310,7 +310,8 @@ class MqttLink:
 
     def publish_event(self, kind, data=None):
         """Queue an event (persisted before returning). Returns its seq, or None if the flash
-        write failed (counted, logged). Bad kind/too-big/non-JSON data raise ValueError/TypeError."""
+        write failed (counted, logged). Bad kind/too-big/non-JSON data raise
+        ValueError/TypeError."""
         if not valid_name(kind):
             raise ValueError("bad event kind: " + repr(kind))
         rec = {"k": kind, "d": redact(data) if data is not None else None}

@@ -139,7 +139,8 @@ class Pin:
         after = self._level()
         if self._irq is None or after == before:
             return
-        if (after and self._trigger & Pin.IRQ_RISING) or (not after and self._trigger & Pin.IRQ_FALLING):
+        t = self._trigger
+        if (after and t & Pin.IRQ_RISING) or (not after and t & Pin.IRQ_FALLING):
             self._irq(self)
 
 

@@ -1,0 +1,142 @@
+"""A real mosquitto broker for tests and tools: free loopback port, per-device passwords and an
+ACL so each device may publish only under its own topics.
+
+    with Mosquitto(tmp_path) as broker:
+        pw = broker.add_device("demo", "pole-1")        # user "bourg-pole-1"
+        broker.port, broker.ops_user, broker.ops_password
+        broker.kill(); broker.restart()                    # same port
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+OPS_USER = "bourg-ops"
+
+
+def mosquitto_binary() -> str:
+    for cand in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if cand and Path(cand).exists():
+            return cand
+    raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto; "
+                            "`make setup` does it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def device_user(device_id: str) -> str:
+    return f"bourg-{device_id}"
+
+
+class Mosquitto:
+    def __init__(self, workdir: str | Path, port: int | None = None) -> None:
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.devices: dict[str, tuple[str, str]] = {}  # user -> (site, device_id)
+        self._passwords: dict[str, str] = {}
+        self.ops_user = OPS_USER
+        self.ops_password = secrets.token_urlsafe(16)
+        self._passwords[OPS_USER] = self.ops_password
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- accounts --------------------------------------------------------------------------
+    def add_device(self, site: str, device_id: str, password: str | None = None) -> str:
+        """Create the device's account (takes effect at the next start/restart/reload)."""
+        user = device_user(device_id)
+        self.devices[user] = (site, device_id)
+        self._passwords[user] = password or secrets.token_urlsafe(16)
+        if self.proc is not None:
+            self._write_files()
+            self.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.2)
+        return self._passwords[user]
+
+    def password(self, user: str) -> str:
+        return self._passwords[user]
+
+    def _write_files(self) -> None:
+        pw = self.dir / "passwd"
+        pw.write_text("")
+        os.chmod(pw, 0o600)
+        for user, secret in self._passwords.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(pw), user, secret], check=True,
+                           capture_output=True)
+        acl = [f"user {OPS_USER}", "topic read bourg/#", "topic write bourg/+/+/cmd/#", ""]
+        for user, (site, dev) in self.devices.items():
+            acl += [f"user {user}", f"topic write bourg/{site}/{dev}/#",
+                    f"topic read bourg/{site}/{dev}/cmd/#", ""]
+        aclf = self.dir / "acl"
+        aclf.write_text("\n".join(acl))
+        os.chmod(aclf, 0o600)
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text("\n".join([
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {pw}",
+            f"acl_file {aclf}",
+            "persistence false",
+            # Started as root, mosquitto would drop to the `mosquitto` user and could no
+            # longer read these 0600 files: stay the user who owns them.
+            *(["user root"] if os.geteuid() == 0 else []),
+            f"log_dest file {self.dir / 'mosquitto.log'}",
+            "log_type error", "log_type warning", "log_type notice", "log_type information",
+            "",
+        ]))
+        os.chmod(conf, 0o600)
+
+    # -- process ---------------------------------------------------------------------------
+    def start(self) -> Mosquitto:
+        self._write_files()
+        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.dir / "mosquitto.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited at start: {err}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"mosquitto did not listen on {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: the broker dies without a goodbye, as on a crash or power loss."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Mosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,73 @@
+"""A host-side MQTT observer (paho-mqtt) that records what it receives, for tests, the demo
+and `bourg monitor`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+    t: float
+
+
+class Watcher:
+    def __init__(self, host: str, port: int, *, topics: tuple[str, ...] = ("bourg/#",),
+                 user: str | None = None, password: str | None = None,
+                 client_id: str = "bourg-watch",
+                 on_message: Callable[[Message], None] | None = None) -> None:
+        self.messages: list[Message] = []
+        self._cond = threading.Condition()
+        self._on_message = on_message
+        self._topics = topics
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = self._connected
+        self.client.on_message = self._message
+        self.client.reconnect_delay_set(0.2, 2)
+        self.client.connect_async(host, port, keepalive=10)
+        self.client.loop_start()
+
+    def _connected(self, client: mqtt.Client, userdata: object, flags: object, rc: object,
+                   props: object = None) -> None:
+        for t in self._topics:
+            client.subscribe(t, qos=1)
+
+    def _message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        m = Message(msg.topic, bytes(msg.payload), bool(msg.retain), time.monotonic())
+        with self._cond:
+            self.messages.append(m)
+            self._cond.notify_all()
+        if self._on_message:
+            self._on_message(m)
+
+    def wait_for(self, pred: Callable[[list[Message]], bool], timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        with self._cond:
+            while not pred(self.messages):
+                left = end - time.monotonic()
+                if left <= 0:
+                    tail = [(m.topic, m.payload[:80]) for m in self.messages[-10:]]
+                    raise TimeoutError(f"MQTT condition not met in {timeout}s; last: {tail}")
+                self._cond.wait(left)
+
+    def on(self, topic_suffix: str) -> list[Message]:
+        with self._cond:
+            return [m for m in self.messages if m.topic.endswith(topic_suffix)]
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1,
+                retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
