@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from . import firmware
 from .emulator import Board, World
-from .emulator.devices import Led, Switch, TMP102
+from .emulator.devices import TMP102, Led, Switch
 from .mqtt_watch import Message, Watcher
 
 SITE = "demo-town"
@@ -122,7 +122,7 @@ class Street:
 
     # -- scenario ---------------------------------------------------------------------------
     def step(self, t: float, rng: random.Random) -> None:
-        for name, sensor in self.sensors.items():
+        for sensor in self.sensors.values():
             sensor.celsius += rng.uniform(-0.2, 0.2)
         if rng.random() < 0.06:
             name = rng.choice(list(self.buttons))
