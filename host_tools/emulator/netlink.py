@@ -91,11 +91,15 @@ class NetLink:
         self.connections_made += 1
         self._conns.add(writer)
         self._conns.add(uw)
-        await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer),
-                             return_exceptions=True)
-        for w in (writer, uw):
-            self._conns.discard(w)
-            w.close()
+        try:
+            await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # the world is closing: end quietly
+        finally:
+            for w in (writer, uw):
+                self._conns.discard(w)
+                w.close()
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

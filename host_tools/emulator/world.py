@@ -133,9 +133,12 @@ class World:
                 self._server.close()
             if self._ntp_transport:
                 self._ntp_transport.close()
-            for t in asyncio.all_tasks(self.loop):
-                if t is not asyncio.current_task():
-                    t.cancel()
+            # Cancel and await every task (proxies, watchdog) so none is left pending for
+            # the garbage collector to complain about at some later, awkward moment.
+            tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         self.call(_aclose())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)

@@ -1,0 +1,122 @@
+"""The simulated ESP32 peripherals behave like the port's: values, limits and errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from host_tools.emulator import World
+from host_tools.emulator.devices import AnalogSource, Luminaire, RegisterDevice, Switch
+
+PERIPH_MAIN = r"""
+import machine, time, esp32
+from machine import Pin, PWM, ADC, I2C, SoftI2C, Timer
+
+def err(f):
+    try:
+        f()
+        return "no error"
+    except Exception as e:
+        return type(e).__name__ + ": " + str(e)
+
+print("E1", err(lambda: Pin(34, Pin.OUT)))
+print("E2", err(lambda: Pin(7, Pin.IN)))
+print("E3", err(lambda: Pin(40)))
+print("E4", err(lambda: ADC(Pin(5))))
+print("E5", err(lambda: PWM(Pin(26), freq=0)))
+print("E6", err(lambda: I2C(0, sda=21, scl=22).readfrom(0x50, 1)))
+print("E7", err(lambda: machine.RTC().memory(b"x" * 2049)))
+print("E8", err(lambda: esp32.NVS("app").get_i32("missing")))
+
+pwm = PWM(Pin(26), freq=1000, duty_u16=16384)
+print("PWM", pwm.freq(), pwm.duty_u16(), pwm.duty())
+pwm.duty(1023)
+
+adc = ADC(Pin(34), atten=ADC.ATTN_11DB)
+print("ADC", adc.read(), adc.read_uv())
+
+i2c = SoftI2C(scl=Pin(22), sda=Pin(21))
+print("SCAN", i2c.scan())
+i2c.writeto_mem(0x40, 0x10, b"\x01\x02")
+print("MEM", i2c.readfrom_mem(0x40, 0x0F, 4))
+
+n = [0]
+def tick(t):
+    n[0] += 1
+tim = Timer(0, mode=Timer.PERIODIC, period=50, callback=tick)
+time.sleep_ms(330)
+tim.deinit()
+print("TIMER", n[0])
+
+once = [0]
+def fire_once(t):
+    once[0] += 1
+Timer(1, mode=Timer.ONE_SHOT, period=30, callback=fire_once)
+machine.lightsleep(120)
+print("ONESHOT", once[0])
+
+nvs = esp32.NVS("app")
+print("NVS", nvs.get_i32("boots") if machine.reset_cause() != 1 else "first")
+nvs.set_i32("boots", 7)
+nvs.commit()
+buf = bytearray(8)
+nvs.set_blob("b", b"abc")
+print("BLOB", nvs.get_blob("b", buf), bytes(buf[:3]))
+
+print("UID", len(machine.unique_id()), machine.freq())
+if machine.reset_cause() == 1:
+    machine.reset()
+"""
+
+
+@pytest.mark.emulator_only
+def test_peripherals_match_the_esp32_port(world: World) -> None:
+    b = world.add_board({"device_id": "periph", "site": "hil"}, {"main.py": PERIPH_MAIN})
+    lamp = b.attach(Luminaire(26, watts=40, standby_w=0.5))
+    b.attach(AnalogSource(34, volts=1.2))
+    mem = b.attach(RegisterDevice(0x40))
+    b.start()
+    b.wait_output("NVS 7", 10)
+    out = b.output_text()
+    assert "E1 ValueError: pin can only be input" in out
+    assert "E2 ValueError: invalid pin (GPIO7 is used by the SPI flash)" in out
+    assert "E3 ValueError: invalid pin" in out
+    assert "E4 ValueError: invalid Pin for ADC" in out
+    assert "E5 ValueError: frequency must be from 1Hz to 40MHz" in out
+    assert "E6 OSError: [Errno 19] ENODEV" in out
+    assert "E7 ValueError: buffer too long" in out
+    assert "E8 OSError: -4354" in out
+    assert "PWM 1000 16384 256" in out
+    assert lamp.level == pytest.approx(1.0) and lamp.watts == pytest.approx(40.5)
+    assert 0.24 < lamp.history[0] < 0.26
+    adc_raw, adc_uv = map(int, re.search(r"ADC (\d+) (\d+)", out).groups())
+    assert adc_uv == 1200000 and adc_raw == 1200000 * 4095 // 3900000
+    assert "SCAN [64]" in out
+    assert "MEM b'\\x00\\x01\\x02\\x00'" in out
+    assert mem.writes == [(0x10, b"\x01\x02")] * 2  # main.py ran twice
+    ticks = int(re.search(r"TIMER (\d+)", out).group(1))
+    assert 5 <= ticks <= 7
+    assert "ONESHOT 1" in out
+    assert "BLOB 3 b'abc'" in out
+    assert "UID 6 160000000" in out
+
+
+@pytest.mark.emulator_only
+def test_pin_irq_follows_a_switch(world: World) -> None:
+    main = ("import machine, time\nn = [0, 0]\n"
+            "def cb(p):\n    n[p.value()] += 1\n"
+            "p = machine.Pin(4, machine.Pin.IN, machine.Pin.PULL_UP)\n"
+            "p.irq(cb, trigger=machine.Pin.IRQ_FALLING | machine.Pin.IRQ_RISING)\n"
+            "print('armed', p.value())\n"
+            "while sum(n) < 6:\n    time.sleep_ms(10)\n"
+            "print('edges', n)\n")
+    b = world.add_board({"device_id": "irq", "site": "hil"}, {"main.py": main})
+    sw = b.attach(Switch(4))
+    b.start()
+    b.wait_output("armed 1", 5)
+    for _ in range(3):
+        sw.press()
+        b.wait_output("armed", 1)
+        sw.release()
+    b.wait_output(r"edges \[3, 3\]", 5)

@@ -1,0 +1,50 @@
+"""A board with a bad config enters safe mode and says why, on the console and over MQTT."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from host_tools.emulator import World
+from host_tools.mosquitto import Mosquitto
+from host_tools.mqtt_watch import Watcher
+
+from .fleet import add_board, fieldtest_config
+
+
+@pytest.mark.emulator_only
+def test_invalid_config_gives_safe_mode_reported_over_mqtt(world: World,
+                                                           mosquitto: Mosquitto) -> None:
+    cfg = fieldtest_config("ft-bad", port=mosquitto.port, tick_ms="fast")
+    b = add_board(world, mosquitto, cfg)
+    ops = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
+                  password=mosquitto.ops_password)
+    try:
+        b.start()
+        b.wait_output("SAFE MODE", 10)
+        assert "config.json: app.tick_ms: expected int" in b.output_text()
+        ops.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-bad/state" for m in ms), 15)
+        state = json.loads(ops.on("/state")[-1].payload)
+        assert state["mode"] == "safe" and "app.tick_ms" in state["error"]
+        assert b.outputs[25]["v"] == 1  # the fieldtest app's safe output: LED held on
+        assert b.history == ["PWRON_RESET"]  # no boot loop
+    finally:
+        ops.close()
+
+
+@pytest.mark.emulator_only
+def test_link_delay_slows_but_keeps_the_link(world: World, mosquitto: Mosquitto) -> None:
+    b = add_board(world, mosquitto, fieldtest_config("ft-slow", port=mosquitto.port,
+                                                     tick_ms=300))
+    ops = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
+                  password=mosquitto.ops_password)
+    try:
+        b.link.delay(400)
+        b.start()
+        ops.wait_for(lambda ms: len([m for m in ms if "/events/tick" in m.topic]) >= 3, 20)
+        first = min(m.t for m in ops.messages if "/events/" in m.topic)
+        online = min(m.t for m in ops.messages if m.topic.endswith("/status"))
+        assert first - online >= 0.4  # each PUBLISH waits for the delayed PUBACK
+    finally:
+        ops.close()
