@@ -151,7 +151,9 @@ def _is_coro(x):
 async def _guard(name, item, sup, ring):
     """Run one app task. A coroutine function is restarted with backoff after a crash; a bare
     coroutine cannot be restarted, so its crash marks it failed and the watchdog resets us."""
-    sup.register(name, APP_TASK_WINDOW_MS)
+    if name not in sup.names():
+        # An app that registered its own liveness window for this task keeps it.
+        sup.register(name, APP_TASK_WINDOW_MS)
     bo = Backoff(1000, 60000)
     while True:
         coro = item() if not _is_coro(item) else item
@@ -205,6 +207,31 @@ def _install_commands(rt):
     link.on("log", logs)
     link.on("settings", settings)
     link.on("reboot", reboot)
+
+
+_CAUSES = {1: "PWRON_RESET", 2: "HARD_RESET", 3: "WDT_RESET", 4: "DEEPSLEEP_RESET",
+           5: "SOFT_RESET"}
+
+
+def boot_info():
+    """Why this boot happened: the reset cause and, after a watchdog reset, the task the
+    supervisor blamed (the RAM log is gone by then)."""
+    info = {"fw": VERSION, "cause": None}
+    try:
+        import machine
+
+        info["cause"] = _CAUSES.get(machine.reset_cause(), machine.reset_cause())
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from bourg.supervisor import take_last_stuck
+
+        stuck = take_last_stuck()
+        if stuck is not None:
+            info["stuck"] = stuck.get("task")
+    except Exception as e:  # noqa: BLE001 - boot reporting must not stop the boot
+        _ring.exc("runtime", "boot info", e)
+    return info
 
 
 async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
@@ -261,6 +288,7 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
                                 "mode": "normal"})
     ring.info("runtime", "app-ready")
     link.publish_event("log", {"level": "info", "tag": "runtime", "msg": "app-ready"})
+    link.publish_event("boot", boot_info())
     while True:
         await compat.asleep_ms(60000)
         compat.collect()

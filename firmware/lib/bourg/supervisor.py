@@ -63,9 +63,33 @@ def make_wdt(timeout_ms):
         return None
 
 
+STUCK_PATH = "/data/last_stuck"
+
+
+def take_last_stuck(path=STUCK_PATH):
+    """The task blamed before the last watchdog reset (then forgotten), or None."""
+    from bourg import store
+
+    rec = store.load(path, None)
+    if rec is not None:
+        store.remove(path)
+    return rec
+
+
+def _note_stuck(name, path):
+    # The RAM log dies with the reset; one small atomic record says who was to blame.
+    try:
+        from bourg import store
+
+        store.save(path, {"task": name})
+    except Exception:  # noqa: BLE001 - best effort, the reset must happen anyway
+        pass
+
+
 async def watchdog_task(sup, ring, wdt_timeout_ms=30000, period_ms=1000, wdt=None,
-                        reset_fn=None):
-    """Shell: every period, feed the WDT if sup.check() allows; log the stuck task once.
+                        reset_fn=None, stuck_path=STUCK_PATH):
+    """Shell: every period, feed the WDT if sup.check() allows; log the stuck task once and
+    note it on flash so the next boot can report it.
     Without a hardware WDT (Unix), reset_fn (if given) is called after wdt_timeout_ms stuck."""
     if wdt is None:
         wdt = make_wdt(wdt_timeout_ms)
@@ -82,6 +106,8 @@ async def watchdog_task(sup, ring, wdt_timeout_ms=30000, period_ms=1000, wdt=Non
         else:
             if stuck != reported:
                 ring.error("sup", "task '" + str(stuck) + "' stuck; watchdog will reset")
+                if stuck_path:
+                    _note_stuck(str(stuck), stuck_path)
                 reported = stuck
                 stuck_since = now
             if (wdt is None and reset_fn is not None and
