@@ -74,8 +74,16 @@ def on(ev, handler):
     _handlers[ev] = handler
 
 
+_pending = []
+_dispatching = [False]
+
+
 def _read(timeout_ms):
-    """Read what the world sent, waiting up to timeout_ms; returns True if anything arrived."""
+    """Read what the world sent, waiting up to timeout_ms; returns True if anything arrived.
+
+    Events are handled in arrival order and never nested: an IRQ handler that reads a pin or
+    makes an I2C transfer only queues the events arriving meanwhile, as the chip runs one
+    scheduled callback at a time."""
     global _buf
     if not _poller.poll(timeout_ms):
         return False
@@ -95,14 +103,24 @@ def _read(timeout_ms):
         if "id" in msg:
             _replies[msg["id"]] = msg
         else:
-            h = _handlers.get(msg.get("ev"))
-            if h is not None:
-                h(msg)
+            _pending.append(msg)
+    if not _dispatching[0]:
+        _dispatching[0] = True
+        try:
+            while _pending:
+                msg = _pending.pop(0)
+                h = _handlers.get(msg.get("ev"))
+                if h is not None:
+                    h(msg)
+        finally:
+            _dispatching[0] = False
     return True
 
 
 def service(timeout_ms=0):
     """Dispatch pending world events and due timers; wait at most timeout_ms for an event."""
+    if _dispatching[0]:
+        return False
     _run_timers()
     t = next_timer_ms()
     if t is not None and (timeout_ms < 0 or t < timeout_ms):
