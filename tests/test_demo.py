@@ -23,3 +23,29 @@ def test_demo_rejects_a_bad_broker_url() -> None:
                         "http://x"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "mqtt://host:port" in r.stderr
+
+
+def test_demo_uses_an_external_broker(tmp_path) -> None:
+    from host_tools.mosquitto import free_port, mosquitto_binary
+    from host_tools.mqtt_watch import Watcher
+
+    port = free_port()
+    conf = tmp_path / "anon.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    broker = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import time
+
+        time.sleep(0.5)
+        w = Watcher("127.0.0.1", port, topics=("bourg/demo-town/+/status",))
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "demo", "--broker",
+                            f"mqtt://127.0.0.1:{port}", "--duration", "5", "--plain"],
+                           capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, r.stderr
+        w.wait_for(lambda ms: {m.topic.split("/")[2] for m in ms if m.payload == b"online"}
+                   == {"ft-north", "ft-market", "ft-station"}, 10)
+        w.close()
+    finally:
+        broker.terminate()
+        broker.wait(5)
