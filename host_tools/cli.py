@@ -17,6 +17,8 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "add_arguments", "config_main"),
     ("emulate", "run one virtual board; prints its pty first", "host_tools.emulator.cli",
      "add_arguments", "emulate_main"),
+    ("deploy", "compile the app and copy what changed to a board", "host_tools.deploy",
+     "add_arguments", "deploy_main"),
     ("demo", "a street of virtual boards on an embedded broker, with live status",
      "host_tools.demo", "add_arguments", "demo_main"),
     ("bench", "print benchmark figures as JSON lines", "host_tools.bench",

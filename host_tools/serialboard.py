@@ -10,9 +10,11 @@ __all__ = ["SerialBoard", "TransportError", "TransportExecError"]
 
 
 class SerialBoard:
-    def __init__(self, port: str, baudrate: int = 115200) -> None:
+    def __init__(self, port: str, baudrate: int = 115200, io_timeout: float = 5.0) -> None:
         self.port = port
-        self.t = SerialTransport(port, baudrate=baudrate)
+        # A read timeout turns a board that went silent (power lost, cable pulled) into a
+        # TransportError instead of a hang.
+        self.t = SerialTransport(port, baudrate=baudrate, timeout=io_timeout)
         self._raw = False
 
     def _enter(self) -> None:
@@ -44,9 +46,18 @@ class SerialBoard:
         self._enter()
         return [e.name for e in self.t.fs_listdir(path)]
 
+    def reset(self) -> None:
+        """machine.reset(): the board reboots into main.py; the port is closed after."""
+        self._enter()
+        self.t.exec_raw_no_follow("import machine\nmachine.reset()")
+        self._raw = False
+        self.t.close()
+
     def close(self) -> None:
         try:
             if self._raw:
                 self.t.exit_raw_repl()
+        except (OSError, TransportError):
+            pass
         finally:
             self.t.close()

@@ -1,0 +1,31 @@
+"""Serial port selection as esptool and mpremote do it: the given port if it exists, else the
+only USB-serial adapter plugged in."""
+
+from __future__ import annotations
+
+import os
+
+from serial.tools import list_ports
+
+
+def usb_ports() -> list[str]:
+    return sorted(p.device for p in list_ports.comports() if p.vid is not None)
+
+
+def resolve_port(port: str | None) -> str:
+    """The port to use; LookupError with what to do next when there is none or several."""
+    if port:
+        if not os.path.exists(port):
+            found = usb_ports()
+            hint = (f" Boards found: {', '.join(found)}." if found
+                    else " No USB board is plugged in.")
+            raise LookupError(f"no such serial port {port}.{hint}")
+        return port
+    found = usb_ports()
+    if not found:
+        raise LookupError("no board found on USB. Plug one in, or give --port "
+                          "(a virtual board's pty from `bourg emulate` works too).")
+    if len(found) > 1:
+        raise LookupError(f"several boards are plugged in ({', '.join(found)}): choose one with "
+                          "--port.")
+    return found[0]
