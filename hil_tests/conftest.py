@@ -40,10 +40,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--board") == "emulator":
         return
-    skip = pytest.mark.skip(reason="needs the emulator's fault injection (--board emulator)")
+    fault = pytest.mark.skip(reason="needs the emulator's fault injection (--board emulator)")
+    own = pytest.mark.skip(reason="builds its own virtual boards (--board emulator)")
     for item in items:
+        fixtures = getattr(item, "fixturenames", ())
         if "emulator_only" in item.keywords:
-            item.add_marker(skip)
+            item.add_marker(fault)
+        elif "world" in fixtures and "target" not in fixtures:
+            # Nothing here runs on the board given by --port.
+            item.add_marker(own)
 
 
 @pytest.fixture
