@@ -17,6 +17,8 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "add_arguments", "config_main"),
     ("emulate", "run one virtual board; prints its pty first", "host_tools.emulator.cli",
      "add_arguments", "emulate_main"),
+    ("provision", "register boards, keep their keys, write broker accounts",
+     "host_tools.provision", "add_arguments", "provision_main"),
     ("deploy", "compile the app and copy what changed to a board", "host_tools.deploy",
      "add_arguments", "deploy_main"),
     ("demo", "a street of virtual boards on an embedded broker, with live status",

@@ -155,6 +155,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="board config JSON")
     p.add_argument("--port", help="serial port (default: the only USB-serial board found)")
     p.add_argument("--secrets", type=Path, help="secrets JSON for this board (from provision)")
+    p.add_argument("--registry", type=Path, help="take this board's secrets from the device "
+                   "registry (see `bourg provision`)")
     p.add_argument("--source", action="store_true", help="copy .py sources, not .mpy")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -173,6 +175,19 @@ def deploy_main(args: argparse.Namespace) -> int:
             secrets = json.loads(args.secrets.read_text())
         except (OSError, ValueError) as e:
             print(f"bourg deploy: cannot read secrets {args.secrets}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    if secrets is None and args.registry:
+        from .registry import Registry, RegistryError
+
+        if not args.registry.exists():
+            print(f"bourg deploy: no registry at {args.registry}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            with Registry(args.registry) as reg:
+                secrets = reg.secrets(config["device_id"])
+        except RegistryError as e:
+            print(f"bourg deploy: {e}; run `bourg provision add {args.config}` first",
+                  file=sys.stderr)
             return EXIT_USAGE
     try:
         from .ports import resolve_port

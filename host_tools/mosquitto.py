@@ -39,8 +39,36 @@ def device_user(device_id: str) -> str:
     return f"bourg-{device_id}"
 
 
+def acl_text(devices: list[tuple[str, str, str]]) -> str:
+    """Each device (user, site, device_id) may write only under bourg/<site>/<id>/ and read
+    only its own commands; the ops account reads everything and writes commands."""
+    lines = [f"user {OPS_USER}", "topic read bourg/#", "topic write bourg/+/+/cmd/#", ""]
+    for user, site, dev in devices:
+        lines += [f"user {user}", f"topic write bourg/{site}/{dev}/#",
+                  f"topic read bourg/{site}/{dev}/cmd/#", ""]
+    return "\n".join(lines)
+
+
+def write_acl(path: Path, devices: list[tuple[str, str, str]]) -> None:
+    path.write_text(acl_text(devices))
+    os.chmod(path, 0o600)
+
+
+def write_passwd(path: Path, passwords: dict[str, str]) -> None:
+    """A mosquitto password file (hashed by mosquitto_passwd), mode 0600."""
+    path.write_text("")
+    os.chmod(path, 0o600)
+    for user, secret in passwords.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(path), user, secret], check=True,
+                       capture_output=True)
+
+
 class Mosquitto:
-    def __init__(self, workdir: str | Path, port: int | None = None) -> None:
+    def __init__(self, workdir: str | Path, port: int | None = None, *,
+                 account_files: tuple[Path, Path] | None = None) -> None:
+        """account_files: a (passwd, acl) pair made elsewhere (`bourg provision mosquitto`),
+        used as they are instead of the accounts added here."""
+        self.account_files = account_files
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -68,19 +96,15 @@ class Mosquitto:
         return self._passwords[user]
 
     def _write_files(self) -> None:
-        pw = self.dir / "passwd"
-        pw.write_text("")
-        os.chmod(pw, 0o600)
-        for user, secret in self._passwords.items():
-            subprocess.run(["mosquitto_passwd", "-b", str(pw), user, secret], check=True,
-                           capture_output=True)
-        acl = [f"user {OPS_USER}", "topic read bourg/#", "topic write bourg/+/+/cmd/#", ""]
-        for user, (site, dev) in self.devices.items():
-            acl += [f"user {user}", f"topic write bourg/{site}/{dev}/#",
-                    f"topic read bourg/{site}/{dev}/cmd/#", ""]
-        aclf = self.dir / "acl"
-        aclf.write_text("\n".join(acl))
-        os.chmod(aclf, 0o600)
+        pw, aclf = self.dir / "passwd", self.dir / "acl"
+        if self.account_files:
+            shutil.copyfile(self.account_files[0], pw)
+            shutil.copyfile(self.account_files[1], aclf)
+            os.chmod(pw, 0o600)
+            os.chmod(aclf, 0o600)
+        else:
+            write_passwd(pw, self._passwords)
+            write_acl(aclf, [(u, s, d) for u, (s, d) in self.devices.items()])
         conf = self.dir / "mosquitto.conf"
         conf.write_text("\n".join([
             f"listener {self.port} 127.0.0.1",
