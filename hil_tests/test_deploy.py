@@ -86,3 +86,20 @@ def test_wrong_port_and_invalid_config_fail_clearly(tmp_path: Path) -> None:
     r = _bourg("deploy", str(bad), "--port", "/dev/null")
     assert r.returncode == 2 and "invalid config, nothing was copied" in r.stderr
     assert "'role' is a required property" in r.stderr
+
+
+def test_config_diff_against_the_board(world: World, tmp_path: Path) -> None:
+    b, cfg = _blank(world)
+    assert deploy.deploy(b.pty_path, cfg, SECRETS, reset=False).copy
+    r = _bourg("config", "diff", str(CONFIG), "--port", b.pty_path)
+    assert r.returncode == 0, r.stderr
+    assert "has the same config" in r.stdout
+    changed = json.loads(CONFIG.read_text())
+    changed["app"]["tick_ms"] = 42
+    changed["pins"].pop("sda")
+    cfg2 = tmp_path / "fieldtest-01.json"
+    cfg2.write_text(json.dumps(changed))
+    r = _bourg("config", "diff", str(cfg2), "--port", b.pty_path)
+    assert r.returncode == 1
+    assert "~ app.tick_ms: repo 42, board 5000" in r.stdout
+    assert "+ pins.sda: 21   (only on the board)" in r.stdout

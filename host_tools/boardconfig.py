@@ -85,6 +85,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     v.add_argument("files", nargs="+", type=Path)
     s = sub.add_parser("show", help="print a validated config")
     s.add_argument("file", type=Path)
+    d = sub.add_parser("diff", help="compare the config on a board with the one in the repo")
+    d.add_argument("file", type=Path)
+    d.add_argument("--port", help="serial port of the board (default: the only one found)")
 
 
 def config_main(args: argparse.Namespace) -> int:
@@ -98,9 +101,62 @@ def config_main(args: argparse.Namespace) -> int:
                 print(e, file=sys.stderr)
                 bad += 1
         return 1 if bad else 0
+    if args.config_cmd == "diff":
+        return _diff(args)
     try:
         print(json.dumps(load_and_validate(args.file), indent=2))
     except BoardConfigError as e:
         print(e, file=sys.stderr)
         return 1
     return 0
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: key paths, as errors name them."""
+    if isinstance(obj, dict) and obj:
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: obj}
+
+
+def config_diff(repo: dict[str, Any], board: dict[str, Any]) -> list[str]:
+    a, b = flatten(repo), flatten(board)
+    lines = []
+    for k in sorted(set(a) | set(b)):
+        if k not in b:
+            lines.append(f"- {k}: {json.dumps(a[k])}   (only in the repo)")
+        elif k not in a:
+            lines.append(f"+ {k}: {json.dumps(b[k])}   (only on the board)")
+        elif a[k] != b[k]:
+            lines.append(f"~ {k}: repo {json.dumps(a[k])}, board {json.dumps(b[k])}")
+    return lines
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .ports import resolve_port
+    from .serialboard import SerialBoard, TransportError
+
+    try:
+        repo = load_and_validate(args.file)
+        port = resolve_port(args.port)
+    except (BoardConfigError, LookupError) as e:
+        print(f"bourg config diff: {e}", file=sys.stderr)
+        return 2
+    try:
+        sb = SerialBoard(port)
+        try:
+            board = json.loads(sb.get("/config.json"))
+        finally:
+            sb.close()
+    except (TransportError, OSError, ValueError) as e:
+        print(f"bourg config diff: cannot read /config.json from the board on {port}: {e}",
+              file=sys.stderr)
+        return 3
+    lines = config_diff(repo, board)
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"{args.file}: the board on {port} has the same config")
+    return 1 if lines else 0

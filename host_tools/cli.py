@@ -21,6 +21,8 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "host_tools.provision", "add_arguments", "provision_main"),
     ("deploy", "compile the app and copy what changed to a board", "host_tools.deploy",
      "add_arguments", "deploy_main"),
+    ("hil", "run the HIL tests on a board (--port) or on virtual boards",
+     "host_tools.hil", "add_arguments", "hil_main"),
     ("demo", "a street of virtual boards on an embedded broker, with live status",
      "host_tools.demo", "add_arguments", "demo_main"),
     ("bench", "print benchmark figures as JSON lines", "host_tools.bench",

@@ -1,4 +1,4 @@
-"""The HIL suite in `--port` mode, pointed at a virtual board's pty as at a USB board."""
+"""`bourg hil --port`: the HIL suite pointed at a virtual board's pty as at a USB board."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def test_hil_suite_runs_against_a_board_on_a_port(tmp_path: Path) -> None:
     try:
         assert emu.stdout is not None
         port = emu.stdout.readline().split(" ", 1)[1].strip()
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p",
-                            "no:cacheprovider", str(REPO / "hil_tests"), "--port", port],
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "hil", "--port", port,
+                            "--", "-q", "-rA"],
                            capture_output=True, text=True, timeout=300, cwd=REPO)
         assert r.returncode == 0, r.stdout[-3000:]
         assert "PASSED hil_tests/test_board_basics.py::test_mpremote_round_trip" in r.stdout
