@@ -19,6 +19,8 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "add_arguments", "emulate_main"),
     ("provision", "register boards, keep their keys, write broker accounts",
      "host_tools.provision", "add_arguments", "provision_main"),
+    ("flash", "write a MicroPython firmware image with esptool", "host_tools.flash",
+     "add_arguments", "flash_main"),
     ("deploy", "compile the app and copy what changed to a board", "host_tools.deploy",
      "add_arguments", "deploy_main"),
     ("hil", "run the HIL tests on a board (--port) or on virtual boards",

@@ -1,0 +1,71 @@
+"""`bourg flash` through esptool's real Python API, with only the serial boundary simulated
+(host_tools/emulator/esprom.py); a real ESP32 ROM cannot run here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from host_tools.emulator.esprom import SimulatedEsp32Rom
+
+IMAGE = bytes([0xE9, 0x03, 0x02, 0x20]) + bytes(range(256)) * 300
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    p = tmp_path / "ESP32_GENERIC-test.bin"
+    p.write_bytes(IMAGE)
+    return p
+
+
+def _flash(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", "flash", *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_flash_writes_at_the_chip_offset_and_verifies(image: Path) -> None:
+    with SimulatedEsp32Rom() as rom:
+        rom.flash[0x300000:0x300004] = b"keep"
+        r = _flash(str(image), "--port", rom.url, "--json")
+        assert r.returncode == 0, r.stderr
+        result = json.loads(r.stdout)
+        assert result["chip"] == "esp32" and result["offset"] == 0x1000
+        assert bytes(rom.flash[0x1000:0x1000 + len(IMAGE)]) == IMAGE
+        assert rom.flash[0x300000:0x300004] == b"keep"  # no erase unless asked
+        assert "0x13" in rom.commands  # MD5 verification happened
+        assert (f"equivalent: esptool --chip esp32 --port {rom.url} --baud 460800 write-flash "
+                f"0x1000 {image}") in r.stderr
+
+
+def test_erase_and_baud_fallback(image: Path) -> None:
+    with SimulatedEsp32Rom(max_baud=115200) as rom:
+        rom.flash[0x300000:0x300004] = b"gone"
+        r = _flash(str(image), "--port", rom.url, "--erase", "--json")
+        assert r.returncode == 0, r.stderr
+        assert "460800 baud failed" in r.stderr and "falling back to 115200" in r.stderr
+        assert json.loads(r.stdout)["baud"] == 115200
+        assert rom.flash[0x300000:0x300004] == b"\xff" * 4
+        assert bytes(rom.flash[0x1000:0x1000 + len(IMAGE)]) == IMAGE
+
+
+def test_board_that_goes_silent_fails_clearly(image: Path) -> None:
+    with SimulatedEsp32Rom() as rom:
+        rom.drop_after = 40
+        r = _flash(str(image), "--port", rom.url)
+        assert r.returncode == 3
+        assert "failed" in r.stderr and "BOOT" in r.stderr
+
+
+def test_image_from_cache_and_missing_image(tmp_path: Path, image: Path) -> None:
+    import os
+
+    env = dict(os.environ, BOURG_FIRMWARE_CACHE=str(tmp_path))
+    r = _flash("nope.bin", "--port", "socket://127.0.0.1:9", env=env)
+    assert r.returncode == 2 and "nothing is downloaded" in r.stderr
+    assert image.name in r.stderr  # lists what the cache holds
+    r = _flash(image.name, "--port", "socket://127.0.0.1:9", "--dry-run", env=env)
+    assert r.returncode == 0 and "write-flash 0x1000" in r.stdout
