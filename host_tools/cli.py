@@ -25,6 +25,8 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "add_arguments", "deploy_main"),
     ("hil", "run the HIL tests on a board (--port) or on virtual boards",
      "host_tools.hil", "add_arguments", "hil_main"),
+    ("monitor", "live table of a site's boards and alarms from MQTT", "host_tools.monitor",
+     "add_arguments", "monitor_main"),
     ("demo", "a street of virtual boards on an embedded broker, with live status",
      "host_tools.demo", "add_arguments", "demo_main"),
     ("bench", "print benchmark figures as JSON lines", "host_tools.bench",

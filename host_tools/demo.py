@@ -8,7 +8,6 @@ show the event queue catching up, and draws what the broker sees. Ctrl-C stops e
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import signal
@@ -16,15 +15,14 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from . import firmware
 from .emulator import Board, World
 from .emulator.devices import TMP102, Led, Switch
-from .mqtt_watch import Message, Watcher
+from .fleetview import FleetView
+from .mqtt_watch import Watcher
 
 SITE = "demo-town"
 WIFI = ("bourg-demo", "demo-wifi-pass")
@@ -32,29 +30,19 @@ MQTT_HOST = "mqtt.demo-town.bourg"
 STREET = [("ft-north", 0.0), ("ft-market", 40.0), ("ft-station", 80.0)]
 
 
-@dataclass
-class BoardView:
-    name: str
-    status: str = "-"
-    events: int = 0
-    last_seq: int = 0
-    last_event: str = ""
-    presses: int = 0
-    temp: float | None = None
-    queue: int | None = None
-    dups: int = 0
-    seen: set[int] = field(default_factory=set)
-
-
 class Street:
+    """The demo street: blank virtual boards that are provisioned and deployed exactly as a
+    technician would do it (registry, then `bourg deploy` over each board's serial port)."""
+
     def __init__(self, workdir: Path, broker_host: str, broker_port: int) -> None:
-        self.world = World(workdir, access_points={WIFI[0]: WIFI[1]},
+        self.workdir = workdir
+        self.world = World(workdir / "world", access_points={WIFI[0]: WIFI[1]},
                            dns={MQTT_HOST: broker_host})
         self.broker = (broker_host, broker_port)
         self.boards: dict[str, Board] = {}
         self.buttons: dict[str, Switch] = {}
         self.sensors: dict[str, TMP102] = {}
-        self.views: dict[str, BoardView] = {}
+        self.view = FleetView(SITE)
         self.notes: list[str] = []
         self._lock = threading.Lock()
         self.watcher: Watcher | None = None
@@ -70,55 +58,43 @@ class Street:
         }
 
     def start(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .deploy import deploy
+        from .provision import read_unique_id
+        from .registry import Registry
+
         self.world.start()
         self.watcher = Watcher(*self.broker, topics=(f"bourg/{SITE}/#",),
-                               client_id="bourg-demo-view", on_message=self._on_message)
+                               client_id="bourg-demo-view", on_message=self.view.on_message)
+        configs = {}
         for name, x in STREET:
-            cfg = self.config(name, x)
-            b = self.world.add_board(cfg, firmware.stage(cfg, {"wifi_password": WIFI[1]}))
+            cfg = configs[name] = self.config(name, x)
+            b = self.world.add_board(cfg, {})  # freshly flashed MicroPython, empty filesystem
             self.buttons[name] = b.attach(Switch(4))
             b.attach(Led(25))
             self.sensors[name] = b.attach(TMP102(0x48, celsius=random.uniform(8, 14)))
             self.boards[name] = b
-            self.views[name] = BoardView(name)
             b.start()
-        self.note(f"{len(self.boards)} boards powered on; broker {self.broker[0]}:"
-                  f"{self.broker[1]}")
+        with Registry(self.workdir / "registry.sqlite") as reg:
+            reg.set_site(SITE, WIFI[0], WIFI[1])
+            for name, b in self.boards.items():
+                b.wait_boot()
+                reg.add(name, "fieldtest", SITE, unique_id=read_unique_id(b.pty_path),
+                        location=f"{configs[name]['emulator']['x']:.0f} m along the street")
+            secrets = {name: reg.secrets(name) for name in self.boards}
+        self.note("provisioned " + ", ".join(self.boards) + " in the device registry")
+        with ThreadPoolExecutor(len(self.boards)) as pool:
+            plans = dict(zip(self.boards, pool.map(
+                lambda n: deploy(self.boards[n].pty_path, configs[n], secrets[n]),
+                self.boards), strict=True))
+        for name, plan in plans.items():
+            self.note(f"deployed {len(plan.copy)} files to {name} over its serial port")
 
     def note(self, text: str) -> None:
         with self._lock:
             self.notes.append(time.strftime("%H:%M:%S ") + text)
             del self.notes[:-6]
-
-    def _on_message(self, m: Message) -> None:
-        parts = m.topic.split("/")
-        if len(parts) < 4 or parts[2] not in self.views:
-            return
-        v = self.views[parts[2]]
-        suffix = "/".join(parts[3:])
-        with self._lock:
-            if suffix == "status":
-                v.status = m.payload.decode(errors="replace")
-            elif suffix.startswith("events/"):
-                try:
-                    ev = json.loads(m.payload)
-                except ValueError:
-                    return
-                if ev.get("seq") in v.seen:
-                    v.dups += 1
-                    return
-                v.seen.add(ev.get("seq"))
-                v.events += 1
-                v.last_seq = max(v.last_seq, ev.get("seq") or 0)
-                v.last_event = f"{ev.get('kind')} {json.dumps(ev.get('data'))}"[:34]
-            elif suffix == "telemetry":
-                try:
-                    t = json.loads(m.payload)
-                except ValueError:
-                    return
-                v.temp = t.get("temp_c")
-                v.presses = t.get("presses", v.presses)
-                v.queue = t.get("link")
 
     # -- scenario ---------------------------------------------------------------------------
     def step(self, t: float, rng: random.Random) -> None:
@@ -140,19 +116,12 @@ class Street:
             self.note("ft-market's WiFi is back: the queue drains in order")
 
     def render(self, t: float, tty: bool) -> str:
-        rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop",
-                "",
-                f"{'board':<11} {'power':<8} {'wifi':<5} {'mqtt':<8} {'boots':>5} "
-                f"{'events':>6} {'seq':>4} {'btn':>3} {'temp':>6}  last event"]
+        extra = {n: {"power": b.state, "wifi": "up" if b.wifi_signal else "CUT"}
+                 for n, b in self.boards.items()}
         with self._lock:
-            for name, b in self.boards.items():
-                v = self.views[name]
-                temp = f"{v.temp:5.1f}C" if isinstance(v.temp, (int, float)) else "   -  "
-                wifi = "up" if b.wifi_signal else "CUT"
-                rows.append(f"{name:<11} {b.state:<8} {wifi:<5} {v.status:<8} "
-                            f"{len(b.history):>5} {v.events:>6} {v.last_seq:>4} "
-                            f"{v.presses:>3} {temp:>6}  {v.last_event}")
-            rows += ["", *self.notes]
+            notes = list(self.notes)
+        rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop", "",
+                *self.view.rows(extra), "", *notes]
         text = "\n".join(rows)
         if tty:
             width = shutil.get_terminal_size().columns

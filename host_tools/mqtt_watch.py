@@ -28,6 +28,7 @@ class Watcher:
         self._cond = threading.Condition()
         self._on_message = on_message
         self._topics = topics
+        self.subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         if user:
             self.client.username_pw_set(user, password)
@@ -41,6 +42,7 @@ class Watcher:
                    props: object = None) -> None:
         for t in self._topics:
             client.subscribe(t, qos=1)
+        client.on_subscribe = lambda *a: self.subscribed.set()
 
     def _message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         m = Message(msg.topic, bytes(msg.payload), bool(msg.retain), time.monotonic())
