@@ -103,3 +103,15 @@ def test_config_diff_against_the_board(world: World, tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "~ app.tick_ms: repo 42, board 5000" in r.stdout
     assert "+ pins.sda: 21   (only on the board)" in r.stdout
+
+
+def test_deploy_brings_umqtt_when_the_firmware_lacks_it(tmp_path: Path) -> None:
+    with World(tmp_path / "w", umqtt_frozen=False) as bare_world:
+        b, cfg = _blank(bare_world)
+        plan = deploy.deploy(b.pty_path, cfg, SECRETS)
+        assert "/lib/umqtt/simple.mpy" in plan.copy
+        b.wait_output("app-ready", 15)
+        assert "ImportError" not in b.output_text()
+    with World(tmp_path / "w2") as full_world:
+        b, cfg = _blank(full_world)
+        assert "/lib/umqtt/simple.mpy" not in deploy.deploy(b.pty_path, cfg, SECRETS).copy

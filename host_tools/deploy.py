@@ -122,18 +122,28 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
 
 
 def stage_bytes(config: dict[str, Any], secrets: dict[str, Any] | None,
-                compiled: bool) -> dict[str, bytes]:
-    return {p: _content(v) for p, v in firmware.stage(config, secrets, compiled=compiled).items()}
+                compiled: bool, with_umqtt: bool = False) -> dict[str, bytes]:
+    return {p: _content(v) for p, v in firmware.stage(config, secrets, compiled=compiled,
+                                                       with_umqtt=with_umqtt).items()}
+
+
+def firmware_has_umqtt(board: SerialBoard) -> bool:
+    """True when umqtt.simple comes with the board's firmware (frozen), not from its files."""
+    out = board.exec("try:\n    import umqtt.simple as _m\n"
+                     "    print(getattr(_m, '__file__', 'frozen'))\n"
+                     "except ImportError:\n    print('missing')\n").strip()
+    return out != "missing" and not out.startswith("/lib/")
 
 
 def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
            compiled: bool = True, dry_run: bool = False, reset: bool = True,
            progress: Any = None) -> Plan:
-    staged = stage_bytes(config, secrets, compiled)
-    if secrets is None:
-        staged.pop("/secrets.json", None)
     board = SerialBoard(port)
     try:
+        staged = stage_bytes(config, secrets, compiled,
+                             with_umqtt=not firmware_has_umqtt(board))
+        if secrets is None:
+            staged.pop("/secrets.json", None)
         on_board = board_hashes(board)
         if secrets is None and "/secrets.json" in on_board:
             staged_keep = dict(staged)

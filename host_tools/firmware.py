@@ -34,25 +34,30 @@ def python_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def _add(files: dict[str, Any], dest: str, src: Path, compiled: bool) -> None:
+def _add(files: dict[str, Any], dest: str, src: Path, compiled: bool, march: str) -> None:
     if compiled and src.name not in mpy.KEEP_SOURCE:
-        files[dest[:-3] + ".mpy"] = mpy.compile_file(src, source_name=dest.lstrip("/"))
+        files[dest[:-3] + ".mpy"] = mpy.compile_file(src, source_name=dest.lstrip("/"),
+                                                     march=march)
     else:
         files[dest] = src
 
 
 def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
-          compiled: bool = True) -> dict[str, Any]:
+          compiled: bool = True, with_umqtt: bool = False) -> dict[str, Any]:
     """Flash path -> content for a board running `config`. By default modules are compiled to
-    .mpy as for the ESP32 (compiling source on the board costs more heap than it has); main.py
+    .mpy for the board's chip (compiling source on the board costs more heap than it has); main.py
     and boot.py stay source, as the firmware runs them by name."""
     files: dict[str, Any] = {}
+    march = mpy.CHIP_MARCH[config.get("chip", "esp32")]
     folder = app_dir(config["role"])
     if folder.is_dir():
         for p in python_files(folder):
-            _add(files, "/" + str(p.relative_to(folder)), p, compiled)
+            _add(files, "/" + str(p.relative_to(folder)), p, compiled, march)
     for p in python_files(LIB):
-        _add(files, "/lib/" + str(p.relative_to(LIB)), p, compiled)
+        _add(files, "/lib/" + str(p.relative_to(LIB)), p, compiled, march)
+    if with_umqtt:
+        # Official ESP32 builds freeze umqtt in; a board whose firmware lacks it gets it here.
+        _add(files, "/lib/umqtt/simple.py", mpy.UMQTT_SOURCE, compiled, march)
     files["/config.json"] = json.dumps(config, indent=1)
     if secrets is not None:
         files["/secrets.json"] = json.dumps(secrets)

@@ -61,7 +61,11 @@ class RadioMedium:
 class World:
     def __init__(self, workdir: str | Path, *, dns: dict[str, str] | None = None,
                  access_points: dict[str, str | None] | None = None,
-                 radio: RadioMedium | None = None, heapsize: str = "128k") -> None:
+                 radio: RadioMedium | None = None, heapsize: str = "128k",
+                 umqtt_frozen: bool = True) -> None:
+        """umqtt_frozen=False gives boards a firmware without umqtt (unlike official ESP32
+        builds), to check that deploy brings its own."""
+        self.umqtt_frozen = umqtt_frozen
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.dns: dict[str, str] = {"localhost": "127.0.0.1"}
@@ -89,7 +93,7 @@ class World:
         # Frozen modules cost an ESP32 no heap; compiled .mpy is the closest the Unix VM
         # gets (no compiler RAM at import). The scripts the VM runs by path stay source.
         sources = [(p, p.name) for p in FW_DIR.glob("*.py")]
-        if (UMQTT_DIR / "umqtt" / "simple.py").exists():
+        if self.umqtt_frozen and (UMQTT_DIR / "umqtt" / "simple.py").exists():
             (dst / "umqtt").mkdir()
             sources.append((UMQTT_DIR / "umqtt" / "simple.py", "umqtt/simple.py"))
         for src, rel in sources:
