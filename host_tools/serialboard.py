@@ -49,7 +49,10 @@ class SerialBoard:
     def reset(self) -> None:
         """machine.reset(): the board reboots into main.py; the port is closed after."""
         self._enter()
-        self.t.exec_raw_no_follow("import machine\nmachine.reset()")
+        try:
+            self.t.exec_raw_no_follow("import machine\nmachine.reset()")
+        except TransportError:
+            pass  # the board may reboot before its acknowledgement gets through
         self._raw = False
         self.t.close()
 

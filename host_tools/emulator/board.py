@@ -304,9 +304,24 @@ class Board:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        self._drain_child()
         self._close_child()
         self.proc = None
         self._killing = False
+
+    def _drain_child(self) -> None:
+        """Forward what the VM wrote before it stopped (e.g. the raw-paste ack that precedes
+        machine.reset()), as the UART's FIFO would still send it."""
+        if self._child_fd is None:
+            return
+        while True:
+            try:
+                data = os.read(self._child_fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self._forward_child_output(data)
 
     def _close_child(self) -> None:
         if self._child_fd is not None:
@@ -409,6 +424,9 @@ class Board:
         if not data:
             self._on_child_exit()
             return
+        self._forward_child_output(data)
+
+    def _forward_child_output(self, data: bytes) -> None:
         if self._swallow:
             # After a soft reset into the raw REPL, hide the friendly banner the VM prints
             # and the Ctrl-A we send it, as the chip would go straight back to raw mode.
