@@ -7,9 +7,11 @@ ESP32 also load on the Unix VM of a virtual board.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +54,8 @@ def compile_file(src: Path, *, march: str = DEFAULT_MARCH, source_name: str | No
     if out.exists():
         return out
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    # Unique per process and thread: parallel deploys may compile the same file at once.
+    tmp = out.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     r = subprocess.run([mpy_cross(), f"-march={march}", "-s", name, "-o", str(tmp), str(src)],
                        capture_output=True, text=True)
     if r.returncode != 0:
