@@ -27,7 +27,7 @@ def test_syntax_error_is_reported_with_the_file(tmp_path: Path) -> None:
         mpy.compile_file(src, cache=tmp_path / "c")
 
 
-def test_chip_picks_the_architecture(tmp_path: Path) -> None:
+def test_cache_is_keyed_by_architecture(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("x = 1\n")
     a = mpy.compile_file(src, march=mpy.CHIP_MARCH["esp32"], cache=tmp_path)
