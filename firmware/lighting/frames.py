@@ -1,0 +1,159 @@
+"""Neighbour-wave radio frames (ESP-NOW payloads): compact, versioned, authenticated.
+
+Pure; runs on MicroPython and CPython. Layout v1, little endian, 43 bytes (ESP-NOW allows 250):
+
+  off len field
+   0   1  magic 0xB7
+   1   1  version (1)
+   2   1  type: 1 PRESENCE (start or refresh), 2 CLEAR (origin's presence ended)
+   3   1  hops: high nibble = hops travelled, low nibble = hops left (ttl)
+   4   6  src MAC (the sender of this frame; a relaying pole puts its own)
+  10   2  src epoch (boot counter of the sender, persisted by the app)
+  12   4  src seq (per sender and epoch, +1 per frame)
+  16   6  origin MAC (the pole that saw the presence)
+  22   4  origin event id (origin's seq of the event's first frame)
+  26   4  origin position x, decimetres along the street (signed)
+  30   1  direction of travel inferred by the origin: -1, 0 unknown, +1
+  31   2  speed estimate, cm/s (0 unknown)
+  33   2  age: ms since the origin's presence started (saturates at 65535)
+  35   8  tag: HMAC-SHA256(site key, bytes 0..34) truncated to 8 bytes
+
+decode() raises only FrameError (bad length, magic, version, type or tag); everything that
+passes has a valid tag for the site key. Replays are caught by ReplayWindow on (src, epoch, seq).
+"""
+import struct
+
+try:
+    import hashlib
+except ImportError:  # pragma: no cover - very small ports
+    import uhashlib as hashlib
+
+MAGIC = 0xB7
+VERSION = 1
+PRESENCE = 1
+CLEAR = 2
+TAG_LEN = 8
+_FMT = "<BBBB6sHI6sIibHH"
+BODY_LEN = struct.calcsize(_FMT)  # 35
+FRAME_LEN = BODY_LEN + TAG_LEN  # 43
+
+
+class FrameError(ValueError):
+    pass
+
+
+def _xor(key, pad):
+    return bytes([b ^ pad for b in key])
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC with SHA-256 (MicroPython may lack the hmac module)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(64 - len(key))
+    inner = hashlib.sha256(_xor(key, 0x36))
+    inner.update(msg)
+    outer = hashlib.sha256(_xor(key, 0x5C))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def _eq(a, b):
+    """Comparison whose time does not depend on where the bytes differ."""
+    if len(a) != len(b):
+        return False
+    r = 0
+    for i in range(len(a)):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+def _clamp(v, lo, hi):
+    return lo if v < lo else hi if v > hi else v
+
+
+def encode(key, ftype, src, epoch, seq, origin, event_id, x_dm, direction=0, speed_cms=0,
+           age_ms=0, hops=0, ttl=0):
+    if ftype not in (PRESENCE, CLEAR):
+        raise FrameError("bad type")
+    if len(src) != 6 or len(origin) != 6:
+        raise FrameError("MAC must be 6 bytes")
+    body = struct.pack(_FMT, MAGIC, VERSION, ftype, (_clamp(hops, 0, 15) << 4) | _clamp(ttl, 0, 15),
+                       bytes(src), epoch & 0xFFFF, seq & 0xFFFFFFFF, bytes(origin),
+                       event_id & 0xFFFFFFFF, _clamp(int(x_dm), -2147483647, 2147483647),
+                       _clamp(int(direction), -1, 1), _clamp(int(speed_cms), 0, 65535),
+                       _clamp(int(age_ms), 0, 65535))
+    return body + hmac_sha256(key, body)[:TAG_LEN]
+
+
+def decode(key, data):
+    """Verified frame as a dict, or FrameError."""
+    try:
+        data = bytes(data)
+    except Exception:
+        raise FrameError("not bytes")
+    if len(data) != FRAME_LEN:
+        raise FrameError("bad length")
+    if data[0] != MAGIC:
+        raise FrameError("bad magic")
+    if data[1] != VERSION:
+        raise FrameError("unsupported version")
+    body = data[:BODY_LEN]
+    if not _eq(hmac_sha256(key, body)[:TAG_LEN], data[BODY_LEN:]):
+        raise FrameError("bad tag")
+    (_m, _v, ftype, hops, src, epoch, seq, origin, event_id, x_dm, direction, speed,
+     age) = struct.unpack(_FMT, body)
+    if ftype not in (PRESENCE, CLEAR) or direction not in (-1, 0, 1):
+        raise FrameError("bad field")
+    return {"type": ftype, "hops": hops >> 4, "ttl": hops & 15, "src": src, "epoch": epoch,
+            "seq": seq, "origin": origin, "event": event_id, "x_dm": x_dm, "dir": direction,
+            "speed_cms": speed, "age_ms": age}
+
+
+class ReplayWindow:
+    """Per-source anti-replay: accepts each (epoch, seq) once, within the last `size`
+    sequence numbers of the newest epoch; an older epoch is refused. Bounded memory:
+    at most `max_sources` senders (the least recently accepted one is forgotten)."""
+
+    def __init__(self, size=32, max_sources=32):
+        self.size = size
+        self.max_sources = max_sources
+        self._src = {}  # mac -> [epoch, top_seq, bitmask (bit i = top_seq - i seen), last_use]
+        self._use = 0
+        self.rejected = 0
+
+    def check(self, src, epoch, seq):
+        """True (and remembered) if new; False for a replay or an out-of-window frame."""
+        self._use += 1
+        st = self._src.get(src)
+        if st is None or epoch > st[0] or (st[0] - epoch) > 0x8000:
+            # first frame seen, or the sender rebooted (epoch wrap tolerated)
+            if st is None and len(self._src) >= self.max_sources:
+                oldest = None
+                for k in self._src:
+                    if oldest is None or self._src[k][3] < self._src[oldest][3]:
+                        oldest = k
+                del self._src[oldest]
+            self._src[src] = [epoch, seq, 1, self._use]
+            return True
+        if epoch < st[0]:
+            self.rejected += 1
+            return False
+        top = st[1]
+        if seq > top:
+            shift = seq - top
+            st[2] = ((st[2] << shift) | 1) & ((1 << self.size) - 1) if shift < self.size else 1
+            st[1] = seq
+            st[3] = self._use
+            return True
+        back = top - seq
+        if back >= self.size or (st[2] >> back) & 1:
+            self.rejected += 1
+            return False
+        st[2] |= 1 << back
+        st[3] = self._use
+        return True
+
+
+def mac_str(mac):
+    return ":".join("%02x" % b for b in mac)

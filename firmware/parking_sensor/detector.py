@@ -1,0 +1,374 @@
+"""Parking-bay vehicle detector on a 3-axis magnetometer: a pure module, board and host alike.
+
+Runs unchanged on MicroPython 1.29 (ESP32, Unix port) and CPython 3.11: no dataclasses, no
+typing, no numpy, only ``math`` and ``struct``. The board calls ``Detector.update`` once per
+1 Hz sample and keeps ``to_bytes()`` in RTC memory across deep sleep; the host replays traces
+through the very same class (``host_tools.parking``), so what the benchmarks measure is what
+the board does.
+
+Why it is built this way (figures from ``../shared/parking/samples``, see docs/parking.md):
+
+* A parked car adds a *settled* disturbance vector ``d = B - baseline`` of 2..230 µT; a car in a
+  neighbouring bay adds a settled 1..2.3 µT (up to ~4 µT with two neighbours); lane traffic and
+  read glitches are 1..2-sample spikes; temperature and offset walk move the empty-bay field by
+  1..3 µT over a day. Noise is ~0.2 µT per axis.
+* Magnitude alone cannot split the weakest own-bay cars (2.2..3.6 µT) from neighbours
+  (up to 2.3 µT). The *direction* helps: ``perp``, the part of ``d`` perpendicular to the
+  baseline field (how much the field *turned*). In the samples every own-bay car has
+  ``perp`` >= 1.97 µT and every neighbour <= 1.87 µT, so the detector fires on
+  ``perp >= perp_on``, or on ``|d|`` above a magnitude threshold that sits at ``mag_on``
+  (4.2 µT) beside busy neighbours and drops to ``mag_min`` where no settled neighbour-sized
+  offset has been seen for a day (parallel bays), so weak cars of any orientation count there.
+* Spikes are removed by a per-axis median of the last 5 samples (a 2-sample spike cannot pass)
+  and every change of state needs ``n_on``/``n_off`` consecutive *stable* filtered samples, so
+  manoeuvres and passing vehicles (unstable) never switch the state, and latency stays ~5 s.
+* The baseline adapts only while the bay is confidently empty and the field is stable, with
+  a time constant of minutes: it follows drift and absorbs a neighbour's settled offset, but a
+  car that arrives is detected within seconds, long before it could be absorbed.
+* While a vehicle is parked the empty-bay field cannot be observed, so drift accumulates (hours
+  of occupancy). Two things keep departures reliable: a temperature coefficient per axis,
+  learnt while empty (LMS), and a *step-back* rule: a settled step that takes the field back
+  towards the baseline by most of the vehicle's signature is a departure even when drift left a
+  residual; the baseline is then re-anchored on the new empty field.
+"""
+
+import math
+import struct
+
+VERSION = 1
+
+# Documented defaults; any subset may be overridden with Detector(params={...}).
+DEFAULTS = {
+    # perpendicular (direction) part of the disturbance that means "vehicle above", µT
+    "perp_on": 1.92,
+    # magnitude of the disturbance that means "vehicle" whatever its direction, µT
+    "mag_on": 4.2,
+    # the magnitude threshold drops towards mag_min where no neighbour activity is seen:
+    # effective = clamp(nb_gain * nb + nb_margin, mag_min, mag_on), nb = largest settled
+    # sub-threshold disturbance seen while empty, forgotten with time constant nb_tau (s);
+    # nb starts at nb_prior (assume neighbours until shown otherwise)
+    "mag_min": 2.4,
+    "nb_gain": 1.3,
+    "nb_margin": 0.5,
+    "nb_prior": 1.5,
+    "nb_tau": 86400.0,
+    # only offsets that stayed stable this many samples count (not manoeuvre transients)
+    "nb_calm": 20,
+    # ... within this L1 distance (µT) of where the field was when the count started
+    "calm_ut": 1.0,
+    # hysteresis: the bay is empty again below both of these (and the step-back rule), µT
+    "perp_off": 1.0,
+    "mag_off": 1.5,
+    # consecutive stable filtered samples needed to switch on / off (1 Hz samples)
+    "n_on": 3,
+    "n_off": 3,
+    # filtered field change between consecutive samples still counted as "stable", µT
+    "stable_ut": 1.2,
+    # baseline time constant while confidently empty, samples (seconds at 1 Hz)
+    "tau_base": 300.0,
+    # LMS rate of the per-axis temperature coefficient, and its bound (µT/°C)
+    "temp_rate": 0.0005,
+    "temp_k_max": 0.5,
+    # occupied-reference time constant (follows slow changes while parked), samples
+    "tau_occ": 60.0,
+    # step-back departure: a settled step that undoes the arrival step to within this fraction
+    # of the arrival step's size
+    "dep_tol": 0.5,
+    # ... or, after a step larger than mag_on, the field is within this fraction of the
+    # parked disturbance from the baseline
+    "frac_back": 0.35,
+    # seconds after an arrival during which the vehicle's signature is re-measured
+    "settle_s": 30,
+    # a raw sample further than this from the filtered field counts as a glitch (health), µT
+    "glitch_ut": 30.0,
+}
+
+_WIN = 5  # median window (samples): removes up to 2 consecutive outliers
+# state layout (little-endian): version, flags, counters, then doubles
+_HDR = "<BBHHHHH"
+_NF = 3 * _WIN + 3 * 6 + 7  # raw window, base, k, occ ref, arrival, prev, calm ref, misc
+_FMT = _HDR + "d" * _NF
+STATE_SIZE = struct.calcsize(_FMT)
+
+
+def _median5(a, b, c, d, e):
+    s = sorted((a, b, c, d, e))
+    return s[2]
+
+
+class Detector:
+    """Vehicle detector for one bay. ``update(t_s, bx, by, bz, temp_c) -> occupied``.
+
+    Attributes after each update: ``occupied`` (bool), ``confidence`` (0..1, how far the
+    evidence is from the switching thresholds), ``health`` (0..1: 1 = plausible field, quiet
+    sensor, baseline recently confirmed; low values mean "recalibrate or check the sensor").
+    """
+
+    def __init__(self, params=None):
+        p = dict(DEFAULTS)
+        if params:
+            for k in params:
+                if k not in DEFAULTS:
+                    raise ValueError("unknown detector parameter: %s" % k)
+                p[k] = params[k]
+        self.p = p
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def reset(self):
+        """Forget everything: the next sample becomes the empty-bay baseline."""
+        self.n = 0  # samples seen (saturating)
+        self.win = [0.0] * (3 * _WIN)
+        self.wpos = 0
+        self.base = [0.0, 0.0, 0.0]
+        self.k = [0.0, 0.0, 0.0]
+        self.occ_ref = [0.0, 0.0, 0.0]
+        self.arr = [0.0, 0.0, 0.0]  # disturbance at the arrival (the vehicle's signature)
+        self.prev = [0.0, 0.0, 0.0]
+        self.t_ref = 0.0  # temperature the baseline refers to
+        self.temp = 0.0
+        self.glitch = 0.0  # EMA of the glitch rate
+        self.nb = self.p["nb_prior"]  # neighbour activity level, µT
+        self.quiet = 0.0  # seconds since the baseline was last confirmed (empty + stable)
+        self.score = 0.0
+        self.confidence = 0.0
+        self.health = 1.0
+        self.occupied = False
+        self.count = 0  # consecutive samples supporting a change of state
+        self.age = 0  # seconds since the last change of state (saturating)
+        self.calm = 0  # samples the field stayed within calm_ut of calm_ref (saturating)
+        self.calm_ref = [0.0, 0.0, 0.0]
+
+    def recalibrate(self, sample):
+        """The bay is known empty: take ``sample`` (t_s, bx, by, bz, temp_c) as the baseline.
+
+        Keeps the learnt temperature coefficients (a property of the sensor, not the bay).
+        """
+        t_s, bx, by, bz, temp = sample
+        k = self.k
+        self.reset()
+        self.k = list(k)
+        self._seed(bx, by, bz, temp)
+        self.confidence = 1.0
+
+    def _seed(self, bx, by, bz, temp):
+        for i in range(_WIN):
+            self.win[3 * i] = bx
+            self.win[3 * i + 1] = by
+            self.win[3 * i + 2] = bz
+        self.base = [bx, by, bz]
+        self.prev = [bx, by, bz]
+        self.calm_ref = [bx, by, bz]
+        self.occ_ref = [bx, by, bz]
+        self.t_ref = temp
+        self.temp = temp
+        self.n = 1
+
+    def to_bytes(self):
+        """State as bytes (RTC memory across deep sleep); starts with a version byte."""
+        flags = (1 if self.occupied else 0)
+        vals = (self.win + self.base + self.k + self.occ_ref + self.arr + self.prev + self.calm_ref
+                + [self.t_ref, self.temp, self.glitch, self.quiet, self.score, self.confidence,
+                   self.nb])
+        return struct.pack(_FMT, VERSION, flags, self.wpos, self.count, min(self.n, 65535),
+                           min(self.age, 65535), self.calm, *vals)
+
+    @classmethod
+    def from_bytes(cls, data, params=None):
+        """Restore a detector from ``to_bytes()``. Raises ValueError on a foreign or bad blob
+        (the board then starts afresh with ``Detector()`` and a recalibration)."""
+        if len(data) != STATE_SIZE or data[0] != VERSION:
+            raise ValueError("detector state: bad size or version")
+        u = struct.unpack(_FMT, data)
+        d = cls(params)
+        d.occupied = bool(u[1] & 1)
+        d.wpos = u[2] % _WIN
+        d.count = u[3]
+        d.n = u[4]
+        d.age = u[5]
+        d.calm = u[6]
+        v = list(u[7:])
+        for x in v:
+            if x != x:  # NaN: corrupt
+                raise ValueError("detector state: NaN")
+        w = 3 * _WIN
+        d.win = v[0:w]
+        d.base = v[w:w + 3]
+        d.k = v[w + 3:w + 6]
+        d.occ_ref = v[w + 6:w + 9]
+        d.arr = v[w + 9:w + 12]
+        d.prev = v[w + 12:w + 15]
+        d.calm_ref = v[w + 15:w + 18]
+        (d.t_ref, d.temp, d.glitch, d.quiet, d.score, d.confidence,
+         d.nb) = v[w + 18:w + 25]
+        d._health()
+        return d
+
+    # -- per sample -------------------------------------------------------------------------
+
+    def expected(self):
+        """Empty-bay field expected at the current temperature (baseline + thermal term)."""
+        dt = self.temp - self.t_ref
+        b = self.base
+        k = self.k
+        return [b[0] + k[0] * dt, b[1] + k[1] * dt, b[2] + k[2] * dt]
+
+    def update(self, t_s, bx, by, bz, temp_c):
+        """Feed one sample (µT, °C); returns ``occupied``. ``t_s`` is informational: the
+        detector assumes the nominal 1 Hz rate (the board's timer), so it never depends on a
+        wall clock."""
+        p = self.p
+        if self.n == 0:
+            self._seed(bx, by, bz, temp_c)
+            self._health()
+            return self.occupied
+        if self.n < 65535:
+            self.n += 1
+        self.quiet += 1.0
+        if self.age < 65535:
+            self.age += 1
+        self.temp = temp_c
+        w = self.win
+        j = 3 * self.wpos
+        w[j] = bx
+        w[j + 1] = by
+        w[j + 2] = bz
+        self.wpos = (self.wpos + 1) % _WIN
+        f = [_median5(w[0], w[3], w[6], w[9], w[12]),
+             _median5(w[1], w[4], w[7], w[10], w[13]),
+             _median5(w[2], w[5], w[8], w[11], w[14])]
+
+        # glitch rate for the health figure (the median already rejects the glitch)
+        gx = abs(bx - f[0]) + abs(by - f[1]) + abs(bz - f[2])
+        self.glitch += ((1.0 if gx > p["glitch_ut"] else 0.0) - self.glitch) / 3600.0
+
+        pv = self.prev
+        step = math.sqrt((f[0] - pv[0]) ** 2 + (f[1] - pv[1]) ** 2 + (f[2] - pv[2]) ** 2)
+        self.prev = f
+        stable = step < p["stable_ut"]
+        c = self.calm_ref
+        if abs(f[0] - c[0]) + abs(f[1] - c[1]) + abs(f[2] - c[2]) > p["calm_ut"]:
+            self.calm = 0
+            self.calm_ref = f
+        elif self.calm < 65535:
+            self.calm += 1
+
+        e = self.expected()
+        d = [f[0] - e[0], f[1] - e[1], f[2] - e[2]]
+        mag = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        en = math.sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]) or 1.0
+        par = (d[0] * e[0] + d[1] * e[1] + d[2] * e[2]) / en
+        perp = math.sqrt(max(0.0, mag * mag - par * par))
+        m_on = p["nb_gain"] * self.nb + p["nb_margin"]
+        if m_on < p["mag_min"]:
+            m_on = p["mag_min"]
+        elif m_on > p["mag_on"]:
+            m_on = p["mag_on"]
+        s_on = max(perp / p["perp_on"], mag / m_on)
+        s_off = max(perp / p["perp_off"], mag / p["mag_off"])
+        self.score = s_on
+
+        if not self.occupied:
+            if s_on >= 1.0 and stable:
+                self.count += 1
+                if self.count >= p["n_on"]:
+                    self.occupied = True
+                    self.count = 0
+                    self.age = 0
+                    self.occ_ref = list(f)
+                    self.arr = d
+            else:
+                self.count = 0
+                if stable and s_on < 1.0:
+                    self._adapt(f, e)
+                    if mag > self.nb and self.calm >= p["nb_calm"]:
+                        self.nb = mag
+            self.nb -= self.nb / p["nb_tau"]
+        else:
+            o = self.occ_ref
+            ar = self.arr
+            # step-back: the settled step from the parked field undoes the arrival step
+            sig = math.sqrt(ar[0] * ar[0] + ar[1] * ar[1] + ar[2] * ar[2])
+            res = math.sqrt((f[0] - o[0] + ar[0]) ** 2 + (f[1] - o[1] + ar[1]) ** 2
+                            + (f[2] - o[2] + ar[2]) ** 2)
+            jump = math.sqrt((f[0] - o[0]) ** 2 + (f[1] - o[1]) ** 2 + (f[2] - o[2]) ** 2)
+            held = math.sqrt((o[0] - e[0]) ** 2 + (o[1] - e[1]) ** 2 + (o[2] - e[2]) ** 2)
+            # a strong vehicle left and the field fell most of the way back to the baseline
+            # (covers a signature measured wrongly, e.g. with a neighbour moving meanwhile)
+            gone = jump > p["mag_on"] and mag < p["frac_back"] * held
+            leave = s_off < 1.0 or res < p["dep_tol"] * sig or gone
+            if stable and not leave:
+                if jump > p["mag_on"] and mag > p["mag_on"] and self.age >= p["settle_s"]:
+                    # a new settled configuration while occupied (another vehicle, or the
+                    # first real one after a doubtful arrival): measure the signature again
+                    self.age = 0
+                if self.age < p["settle_s"]:
+                    # the vehicle may still be settling (or a neighbour moving at the same
+                    # time): its signature is what the field settles to, not the first
+                    # stable seconds
+                    self.occ_ref = list(f)
+                    self.arr = d
+                else:
+                    a = 1.0 / p["tau_occ"]
+                    for i in range(3):
+                        o[i] += (f[i] - o[i]) * a
+            if leave and stable:
+                self.count += 1
+                if self.count >= p["n_off"]:
+                    self.occupied = False
+                    self.count = 0
+                    self.age = 0
+                    # re-anchor: the bay is empty now, whatever drift did meanwhile
+                    self.base = list(f)
+                    self.t_ref = temp_c
+            else:
+                self.count = 0
+        self._confidence(s_on, s_off)
+        self._health()
+        return self.occupied
+
+    def _adapt(self, f, e):
+        """Confidently empty and stable: follow drift and absorb neighbours, slowly; learn the
+        temperature coefficient from what is left after the baseline (LMS)."""
+        p = self.p
+        a = 1.0 / p["tau_base"]
+        dt = self.temp - self.t_ref
+        r = p["temp_rate"]
+        km = p["temp_k_max"]
+        for i in range(3):
+            err = f[i] - e[i]
+            self.base[i] += err * a
+            if dt != 0.0:
+                k = self.k[i] + r * err * dt / (1.0 + dt * dt)
+                self.k[i] = km if k > km else (-km if k < -km else k)
+        self.quiet = 0.0
+
+    def _confidence(self, s_on, s_off):
+        if self.occupied:
+            c = (s_on - 0.5) / 1.0
+        else:
+            c = (1.0 - s_on) / 0.5
+        self.confidence = 0.0 if c < 0.0 else (1.0 if c > 1.0 else c)
+
+    def _health(self):
+        """1.0 = plausible Earth field (20..80 µT), few glitches, baseline confirmed recently.
+        Each problem multiplies the figure down so the totem can flag a sensor to check."""
+        e = self.expected()
+        en = math.sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2])
+        h = 1.0
+        if en < 20.0 or en > 80.0:
+            h *= 0.3
+        h *= 1.0 - min(0.9, self.glitch * 50.0)
+        if self.quiet > 7 * 86400:  # a week without seeing an empty bay: baseline stale
+            h *= 0.5
+        self.health = h
+
+
+def run(samples, params=None):
+    """Convenience: feed an iterable of (t_s, bx, by, bz, temp_c); list of 0/1 states."""
+    d = Detector(params)
+    out = []
+    for s in samples:
+        out.append(1 if d.update(s[0], s[1], s[2], s[3], s[4]) else 0)
+    return out

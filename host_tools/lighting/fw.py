@@ -1,0 +1,29 @@
+"""Import the pole firmware's pure modules (firmware/lighting/*.py) into CPython, the same
+files that run on the board."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[2]
+FW_DIR = REPO / "firmware" / "lighting"
+SHARED_DIR = REPO.parent / "shared" / "lighting"
+MODULES = ("sun", "nightprofile", "dimmer", "frames", "lightwave")
+
+
+def load(name: str) -> ModuleType:
+    """The firmware module `name`, imported from firmware/lighting (checked, so a same-named
+    module elsewhere on sys.path cannot stand in for it)."""
+    if name not in MODULES:
+        raise ValueError(f"not a lighting firmware module: {name}")
+    d = str(FW_DIR)
+    if d not in sys.path:
+        sys.path.insert(0, d)
+    mod = importlib.import_module(name)
+    f = getattr(mod, "__file__", None)
+    if f is None or Path(f).resolve().parent != FW_DIR:
+        raise ImportError(f"{name} resolved to {f}, not {FW_DIR}")
+    return mod

@@ -1,0 +1,4 @@
+"""Host tools for the parking sensor: trace I/O, replay, scoring, a trace simulator, benchmarks.
+
+Trace format: ``../shared/parking/FORMAT.md``; design and figures: ``docs/parking.md``.
+"""

@@ -1,0 +1,70 @@
+"""Parking detector benchmarks: JSON-able rows for `make bench` / `bourg parking bench`.
+
+For each trace (the 4 shared samples, then ``n_sims`` unseen simulated traces per profile,
+seeds from ``SEED0`` on, never used while designing the detector) and each detector (``bourg``
+and the per-axis 5 µT fixed-threshold reference ``baseline5``), one row with the FORMAT.md
+metrics, then one summary row per (set, detector) with the goals.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable
+
+from . import score, simulate, traces
+
+SEED0 = 1000  # design/tuning used seeds < 100
+GOALS = {"accuracy_normal_pct": 99.0, "accuracy_hard_pct": 97.0, "changes_detected_pct": 98.0,
+         "false_changes_per_day": 0.5, "latency_p95_s": 10.0}
+KEYS = ("accuracy_pct", "arrivals_detected_pct", "departures_detected_pct",
+        "changes_detected_pct", "false_changes", "false_changes_per_day", "latency_p50_s",
+        "latency_p95_s")
+
+
+def _sets(n_sims: int) -> Iterable[tuple[str, str, traces.Trace]]:
+    for path in sorted(glob.glob(str(traces.shared_dir() / "samples" / "*.csv*"))):
+        name = path.rsplit("/", 1)[-1].split(".")[0]
+        kind = "hard" if "hard" in name else "normal"
+        yield f"samples-{kind}", name, traces.read_trace(path)
+    for profile in ("normal", "hard"):
+        for k in range(n_sims):
+            seed = SEED0 + k
+            yield f"sim-{profile}", f"sim-{profile}-{seed}", simulate.simulate(profile, 24.0,
+                                                                               seed)
+
+
+def run(n_sims: int = 4) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    agg: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for group, name, tr in _sets(n_sims):
+        assert tr.occupied is not None
+        for det, pred in (("bourg", traces.replay(tr)), ("baseline5", traces.replay_baseline(tr))):
+            s = score.score(tr.t, tr.occupied, pred)
+            row: dict[str, object] = {"bench": "parking", "set": group, "trace": name,
+                                      "detector": det}
+            row.update({k: s[k] for k in KEYS})
+            rows.append(row)
+            agg.setdefault((group, det), []).append(s)
+    for (group, det), ss in agg.items():
+        n_chg = sum(int(s["true_arrivals"]) + int(s["true_departures"]) for s in ss)  # type: ignore[call-overload]
+        n_det = sum(int(s["arrivals_detected"]) + int(s["departures_detected"]) for s in ss)  # type: ignore[call-overload]
+        days = sum(float(s["duration_days"]) for s in ss)  # type: ignore[arg-type]
+        false = sum(int(s["false_changes"]) for s in ss)  # type: ignore[call-overload]
+        accs = [float(s["accuracy_pct"]) for s in ss]  # type: ignore[arg-type]
+        p95s = [float(s["latency_p95_s"]) for s in ss if s["latency_p95_s"] is not None]  # type: ignore[arg-type]
+        acc_goal = GOALS["accuracy_hard_pct" if "hard" in group else "accuracy_normal_pct"]
+        summary: dict[str, object] = {
+            "bench": "parking-summary", "set": group, "detector": det, "traces": len(ss),
+            "accuracy_min_pct": round(min(accs), 3),
+            "accuracy_mean_pct": round(sum(accs) / len(accs), 3),
+            "changes_detected_pct": round(100.0 * n_det / n_chg, 3) if n_chg else None,
+            "false_changes_per_day": round(false / days, 3) if days else None,
+            "latency_p95_max_s": max(p95s) if p95s else None,
+        }
+        summary["goals_met"] = bool(
+            min(accs) >= acc_goal
+            and (summary["changes_detected_pct"] or 0) >= GOALS["changes_detected_pct"]
+            and (summary["false_changes_per_day"] or 0) <= GOALS["false_changes_per_day"]
+            and (summary["latency_p95_max_s"] or 0) <= GOALS["latency_p95_s"])
+        rows.append(summary)
+    return rows

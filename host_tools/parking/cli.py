@@ -1,0 +1,85 @@
+"""`bourg parking ...`: replay a trace through the detector, score it, simulate traces, bench.
+
+Registered in host_tools/cli.py as ("parking", ..., "host_tools.parking.cli", "add_arguments",
+"main"); this module adds its own sub-subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import score as score_mod
+from . import traces
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="parking_cmd", metavar="ACTION")
+    sub.required = True
+    r = sub.add_parser("replay", help="run the detector over a trace (as the board at 1 Hz)")
+    r.add_argument("trace", help="TRACE.csv or TRACE.csv.gz")
+    r.add_argument("--out", required=True, help="predictions CSV (t_s,occupied)")
+    r.add_argument("--detector", choices=["bourg", "baseline5"], default="bourg",
+                   help="bourg (default) or the per-axis 5 µT fixed-threshold reference")
+    s = sub.add_parser("score", help="score predictions against a labelled trace (JSON)")
+    s.add_argument("trace")
+    s.add_argument("pred")
+    m = sub.add_parser("simulate", help="write a simulated labelled trace")
+    m.add_argument("--profile", choices=["normal", "hard"], default="normal")
+    m.add_argument("--hours", type=float, default=24.0)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--layout", choices=["parallel", "perpendicular"], default=None)
+    m.add_argument("--out", required=True, help="X.csv or X.csv.gz")
+    b = sub.add_parser("bench", help="benchmark figures as JSON lines")
+    b.add_argument("--sims", type=int, default=4, help="unseen simulated traces per profile")
+
+
+def main(args: argparse.Namespace) -> int:
+    cmd = args.parking_cmd
+    try:
+        if cmd == "replay":
+            tr = traces.read_trace(args.trace)
+            pred = (traces.replay(tr) if args.detector == "bourg"
+                    else traces.replay_baseline(tr))
+            traces.write_predictions(args.out, tr.t, pred)
+            return 0
+        if cmd == "score":
+            tr = traces.read_trace(args.trace)
+            if tr.occupied is None:
+                print(f"bourg parking score: {args.trace} has no occupied column",
+                      file=sys.stderr)
+                return 2
+            t, pred = traces.read_predictions(args.pred)
+            if t != tr.t:
+                print("bourg parking score: predictions do not match the trace's t_s column",
+                      file=sys.stderr)
+                return 2
+            print(json.dumps(score_mod.score(tr.t, tr.occupied, pred), indent=2))
+            return 0
+        if cmd == "simulate":
+            from . import simulate
+
+            tr = simulate.simulate(args.profile, args.hours, args.seed, args.layout)
+            traces.write_trace(args.out, tr, simulate.comments(tr))
+            return 0
+        if cmd == "bench":
+            from . import bench
+
+            for row in bench.run(n_sims=args.sims):
+                print(json.dumps(row), flush=True)
+            return 0
+    except (OSError, ValueError) as e:
+        print(f"bourg parking {cmd}: {e}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _standalone(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bourg parking")
+    add_arguments(p)
+    return main(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(_standalone())
