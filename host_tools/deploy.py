@@ -87,7 +87,9 @@ def board_hashes(board: SerialBoard) -> dict[str, str]:
     return ast.literal_eval(out.strip())
 
 
-def make_plan(staged: dict[str, bytes], on_board: dict[str, str]) -> Plan:
+def make_plan(staged: dict[str, bytes], on_board: dict[str, str],
+              keep: tuple[str, ...] = ()) -> Plan:
+    """What to copy (hash differs) and remove (ours, no longer staged, not in `keep`)."""
     plan = Plan()
     for path, data in sorted(staged.items()):
         if on_board.get(path) == hashlib.sha256(data).hexdigest():
@@ -95,7 +97,8 @@ def make_plan(staged: dict[str, bytes], on_board: dict[str, str]) -> Plan:
         else:
             plan.copy[path] = data
     plan.remove = sorted(p for p in on_board
-                         if p not in staged and _managed(p) and not p.endswith(".new"))
+                         if p not in staged and p not in keep and _managed(p)
+                         and not p.endswith(".new"))
     return plan
 
 
@@ -145,13 +148,8 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
         if secrets is None:
             staged.pop("/secrets.json", None)
         on_board = board_hashes(board)
-        if secrets is None and "/secrets.json" in on_board:
-            staged_keep = dict(staged)
-            staged_keep["/secrets.json"] = b""  # keep the board's secrets: not ours to remove
-            plan = make_plan(staged_keep, on_board)
-            plan.copy.pop("/secrets.json", None)
-        else:
-            plan = make_plan(staged, on_board)
+        # Without new secrets the board keeps its own: not ours to remove.
+        plan = make_plan(staged, on_board, keep=("/secrets.json",) if secrets is None else ())
         if not dry_run:
             apply_plan(board, plan, progress)
             if reset:
