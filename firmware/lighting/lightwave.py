@@ -153,11 +153,16 @@ class Wave:
         origin = f["origin"]
         if origin == self.mac:
             return [], []
-        h = f["hops"] + 1
         d = f["dir"]
         x = f["x_dm"]
         speed = f["speed_cms"] / 100
         rel = self.x_dm - x
+        # a radio often reaches further than the next pole: count the poles in between, not
+        # only the relays, so a direct frame from three poles away is not taken as a neighbour
+        h = f["hops"] + 1
+        by_dist = (abs(rel) + self.spacing_dm // 2) // self.spacing_dm
+        if by_dist > h:
+            h = by_dist
         key = origin
         actions = []
         if f["type"] == fr.PRESENCE:

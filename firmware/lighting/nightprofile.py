@@ -76,10 +76,14 @@ def validate(obj):
     if not isinstance(obj, dict):
         raise ProfileError("profile", "expected an object")
     for k in obj:
-        if k not in ("utc_offset_min", "periods", "lux"):
+        if k not in ("utc_offset_min", "dst", "periods", "lux"):
             raise ProfileError(k, "unknown key")
     out = {"utc_offset_min": _num(obj.get("utc_offset_min", 0), "utc_offset_min", -720, 840,
                                   True)}
+    dst = obj.get("dst", "none")
+    if dst not in ("none", "eu"):
+        raise ProfileError("dst", "expected \"none\" or \"eu\"")
+    out["dst"] = dst
     periods = obj.get("periods")
     if not isinstance(periods, list) or not periods:
         raise ProfileError("periods", "expected a non-empty list")

@@ -159,6 +159,13 @@ class Board:
         """Press EN: the ESP32 reports this as a power-on reset."""
         self.world.call_fn(self._restart, PWRON_RESET, 0)
 
+    def watchdog_reset(self) -> None:
+        """The task watchdog fires now, as if the app had stalled (ESP32: TG0WDT_SYS_RESET)."""
+        def _fire() -> None:
+            self._console_write(b"\r\nE (wdt) Task watchdog got triggered.\r\n", forward=True)
+            self._restart(WDT_RESET, 0)
+        self.world.call_fn(_fire)
+
     def arm_power_cut(self, at_write: int | None) -> None:
         """Cut the power just before the n-th flash block write (erase or program) after the
         next boot; None disarms."""
@@ -293,6 +300,9 @@ class Board:
     def _kill(self) -> None:
         self.link.drop_all()
         self._wifi_reset()
+        self.pwm.clear()
+        for d in self.devices:
+            d.on_reset()  # the MCU's outputs float while it is reset or unpowered
         if self.proc is None:
             return
         self._killing = True

@@ -9,6 +9,7 @@ A device is attached to one board (`board.attach(Switch(4))`). The board calls `
 from __future__ import annotations
 
 import struct
+import time
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class Device:
 
     def on_pwm(self, gpio: int, freq: int, duty_u16: int | None) -> None:
         pass
+
+    def on_reset(self) -> None:
+        """The board's MCU went into reset or lost power: its outputs float."""
 
     def analog(self, gpio: int) -> float | None:
         return None
@@ -117,22 +121,34 @@ class Luminaire(Device):
         self.on_change = on_change
         self.level = 1.0 if invert else 0.0
         self.history: list[float] = []
+        self.timeline: list[tuple[float, float]] = []  # (time.monotonic(), level)
 
     def on_pwm(self, gpio: int, freq: int, duty_u16: int | None) -> None:
         if gpio != self.gpio:
             return
-        d = 0.0 if duty_u16 is None else duty_u16 / 65535.0
-        level = 1.0 - d if self.invert else d
+        if duty_u16 is None:
+            self.on_reset()
+            return
+        d = duty_u16 / 65535.0
+        self._set(1.0 - d if self.invert else d)
+
+    def _set(self, level: float) -> None:
         if 0 < level < self.min_level:
             level = self.min_level
         self.level = level
         self.history.append(level)
+        self.timeline.append((time.monotonic(), level))
         if self.on_change:
             self.on_change(level)
 
     def on_pin(self, gpio: int, level: int) -> None:
         if gpio == self.gpio:
             self.on_pwm(gpio, 0, 65535 if level else 0)
+
+    def on_reset(self) -> None:
+        # Floating input: a 0-10 V interface's own pull-up means full light (invert), a
+        # direct PWM input with a pull-down means off.
+        self._set(1.0 if self.invert else 0.0)
 
     @property
     def watts(self) -> float:

@@ -61,7 +61,7 @@ class RadioMedium:
 class World:
     def __init__(self, workdir: str | Path, *, dns: dict[str, str] | None = None,
                  access_points: dict[str, str | None] | None = None,
-                 radio: RadioMedium | None = None, heapsize: str = "128k",
+                 radio: RadioMedium | None = None, heapsize: str = "256k",
                  umqtt_frozen: bool = True) -> None:
         """umqtt_frozen=False gives boards a firmware without umqtt (unlike official ESP32
         builds), to check that deploy brings its own."""
@@ -73,6 +73,9 @@ class World:
         self.access_points: dict[str, str | None] = dict(access_points or {})
         self.radio = radio or RadioMedium()
         self.heapsize = heapsize
+        # Shifts the town's wall clock (SNTP, RTC chips) from the host's, e.g. to run a night
+        # scenario in the afternoon.
+        self.wall_offset_s = 0.0
         self.boards: dict[str, Board] = {}
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="bourg-world", daemon=True)
@@ -147,6 +150,10 @@ class World:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self._started = False
+
+    def wall_time(self) -> float:
+        """Unix time of the virtual town (host time + wall_offset_s)."""
+        return time.time() + self.wall_offset_s
 
     def __enter__(self) -> World:
         return self.start()
@@ -256,7 +263,7 @@ class _SntpServer(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < 48 or self.transport is None:
             return
-        now = time.time() + 2208988800
+        now = self.world.wall_time() + 2208988800
         sec = int(now)
         frac = int((now - sec) * 2**32)
         resp = bytearray(48)

@@ -77,10 +77,13 @@ async def ntp_task(clock, ring, net_up=None, host=None, interval_ms=3600000, ret
     while True:
         if sup is not None:
             sup.alive(name)
-        wait = retry_ms
-        if (net_up is None or net_up()) and clock.sync_ntp(host):
+        if net_up is not None and not net_up():
+            wait = 2000  # try as soon as the network is up, not a whole retry_ms later
+        elif clock.sync_ntp(host):
             ring.info("clock", "NTP sync ok: " + str(clock.iso()))
             wait = interval_ms
+        else:
+            wait = retry_ms
         await _sleep_alive(wait, sup, name)
 
 

@@ -270,7 +270,12 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
     link = MqttLink.from_config(cfg, **kw)
     rt = Runtime(cfg, ring, link, sup, clock, wifi)
     _install_commands(rt)
-    app = app_factory(rt)
+    try:
+        app = app_factory(rt)
+    except config.ConfigError as e:  # the app found a problem the schema cannot express
+        link.close()
+        await safe_mode(app_factory, e, root, link_kw)
+        return
     rt.app = app
     sup.register("wifi", 10000)
     sup.register("mqtt", 10000)

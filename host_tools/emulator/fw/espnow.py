@@ -197,4 +197,7 @@ class ESPNow(io.IOBase):
             if arg & 4:
                 ret |= 4
             return ret
-        return 0
+        # Not a file descriptor (MP_STREAM_GET_FILENO = 10 and the rest): -1 is
+        # MP_STREAM_ERROR. Returning 0 would make the Unix port's poll watch fd 0 (stdin)
+        # in place of this object, and asyncio would never see a frame arrive.
+        return -1

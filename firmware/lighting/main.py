@@ -1,0 +1,4 @@
+from bourg import runtime
+from pole_app import Pole
+
+runtime.run(Pole)

@@ -1,0 +1,418 @@
+"""Street-light pole app: wires the hardware (pole_io), the radio and the runtime's MQTT link
+to the pure pole core (pole.py). See docs/lighting.md for topics, settings and wiring.
+
+Why one control task and a flag: interrupts and received frames only set a ThreadSafeFlag;
+the control task advances the core to "now", writes the PWM and sleeps until the core's next
+deadline (ramp step, hold end, debounce), so an edge reaches the output within a few ms.
+"""
+import asyncio
+import json
+
+import machine
+import nightprofile
+import pole as pole_mod
+import pole_io
+import schedule
+from bourg import compat, store
+from bourg.config import ConfigError
+
+BCAST = b"\xff\xff\xff\xff\xff\xff"
+STATE_FILE = "/data/lighting.json"
+DEFAULT_PROFILE = {
+    "utc_offset_min": 60, "dst": "eu",
+    "periods": [
+        {"name": "evening", "start": "sunset", "end": "23:00", "base": 20, "presence": 100},
+        {"name": "night", "start": "23:00", "end": "05:30", "base": 0, "presence": 80},
+        {"name": "morning", "start": "05:30", "end": "sunrise", "base": 20, "presence": 100},
+    ],
+    "lux": {"on_below": 20, "off_above": 50, "dwell_s": 60},
+}
+
+
+def _profile_check(v):
+    try:
+        nightprofile.validate(v)
+    except nightprofile.ProfileError as e:
+        return str(e)
+    return None
+
+
+def _i(lo, hi, d):
+    return {"type": "int", "min": lo, "max": hi, "default": d}
+
+
+def _n(lo, hi, d):
+    return {"type": "num", "min": lo, "max": hi, "default": d}
+
+
+def _d(keys):
+    return {"type": "dict", "default": {}, "keys": keys}
+
+
+SCHEMA = _d({
+    "x_m": _n(-100000, 100000, 0),
+    "lat": _n(-90, 90, 48.85),
+    "lon": _n(-180, 180, 2.35),
+    "profile": {"type": "dict", "extra": True, "default": DEFAULT_PROFILE,
+                "check": _profile_check},
+    "fallback": _d({"base": _n(0, 100, 30), "presence": _n(0, 100, 100)}),
+    "dimmer": _d({"ramp_up_ms": _i(0, 10000, 250), "ramp_down_ms": _i(0, 60000, 3000),
+                  "hold_ms": _i(0, 3600000, 15000), "safe_level": _n(0, 100, 100)}),
+    "wave": _d({"nb_hops": _i(0, 3, 1), "nb_level": _n(0, 100, 50),
+                "ahead_level": _n(0, 100, 50), "spacing_m": _n(1, 500, 30),
+                "lead_s": _n(0, 30, 4.0), "max_hops": _i(1, 5, 3)}),
+    "presence": _d({"confirm_ms": _i(0, 1000, 10), "release_ms": _i(0, 10000, 500),
+                    "stuck_s": _i(10, 86400, 900)}),
+    "lamp": _d({"rated_w": _n(1, 1000, 40), "standby_w": _n(0, 50, 0.5),
+                "mains_v": _n(100, 300, 230), "pf": _n(0.3, 1, 0.95),
+                "tol_pct": _n(5, 100, 30), "min_a": _n(0, 5, 0.005),
+                "amps_per_volt": _n(0.001, 1000, 1.0), "day_burn_s": _i(10, 86400, 600),
+                "settle_s": _i(0, 600, 5), "confirm_s": _i(0, 3600, 10)}),
+    "light": _d({"sensor": {"type": "str", "enum": ["auto", "none", "bh1750", "ldr"],
+                            "default": "auto"},
+                 "day_lux": _n(0, 100000, 200), "ldr_fixed_ohm": _n(100, 1e7, 10000),
+                 "ldr_r10_ohm": _n(100, 1e7, 20000), "ldr_gamma": _n(0.1, 2, 0.7)}),
+    "pwm_freq": _i(100, 40000, 1000),
+    "pwm_invert": {"type": "bool", "default": True},
+    "safe_after_wdt_s": _i(0, 3600, 300),
+    "state_ms": _i(1000, 3600000, 30000),
+    "energy_ms": _i(1000, 3600000, 60000),
+    "persist_s": _i(10, 86400, 300),
+})
+
+
+class Mono:
+    """Milliseconds since boot that do not wrap (ticks_ms wraps after 2**30 ms on the ESP32;
+    the core compares times with plain arithmetic)."""
+
+    def __init__(self):
+        self._last = compat.ticks_ms()
+        self._ms = 0
+
+    def __call__(self):
+        t = compat.ticks_ms()
+        self._ms += compat.ticks_diff(t, self._last)
+        self._last = t
+        return self._ms
+
+
+def _read_safe_pin():
+    try:
+        with open("/config.json") as f:
+            cfg = json.load(f)
+        return cfg["pins"]["pwm"], cfg.get("app", {}).get("pwm_invert", True)
+    except Exception:  # noqa: BLE001 - safe mode must not fail
+        return None, True
+
+
+class Pole:
+    SCHEMA = SCHEMA
+
+    @staticmethod
+    def safe_mode(err):
+        # Full light. If even the pin is unknown the GPIO floats and the 0-10 V pull-up
+        # gives full light anyway.
+        gpio, invert = _read_safe_pin()
+        if gpio is not None and gpio not in pole_io.BOOT_GLITCH_PINS:
+            machine.PWM(machine.Pin(gpio), freq=1000, duty_u16=65535, invert=invert)
+
+    def __init__(self, rt):
+        self.rt = rt
+        cfg = rt.cfg
+        pins = cfg["pins"]
+        app = cfg["app"]
+        why = pole_io.check_pins(pins)
+        if why:
+            raise ConfigError("pins", why)
+        key = cfg.secrets.get("wave_key")
+        try:
+            key = bytes.fromhex(key)
+        except (TypeError, ValueError):
+            key = b""
+        if len(key) < 16:
+            raise ConfigError("wave_key", "expected at least 32 hex digits (the site's "
+                              "radio key, from bourg provision)", "secrets.json")
+        self.app = app
+        self.now = Mono()
+        now = self.now()
+        saved = store.load(STATE_FILE, {}) or {}
+        self.epoch = int(saved.get("epoch", 0)) + 1
+        store.ensure_dir("/data")
+        store.save(STATE_FILE, {"epoch": self.epoch, "meter": saved.get("meter")})
+        self.out = pole_io.Output(pins["pwm"], app["pwm_freq"], app["pwm_invert"],
+                                  app["dimmer"]["safe_level"])
+        import network
+
+        mac = network.WLAN(network.STA_IF).config("mac")
+        self.core = pole_mod.Pole(app, mac, key, self.epoch, now, saved.get("meter"),
+                                  2 if "pir2" in pins else 1)
+        self.flag = asyncio.ThreadSafeFlag()
+        self.io = pole_io.Inputs(pins, self.flag)
+        self.lamp_adc = pole_io.Analog(pins["lamp_adc"]) if "lamp_adc" in pins else None
+        self.i2c = None
+        if "sda" in pins and "scl" in pins:
+            self.i2c = machine.I2C(0, sda=machine.Pin(pins["sda"]),
+                                   scl=machine.Pin(pins["scl"]), freq=100000)
+        self.light = self._light_sensor(pins, app["light"])
+        self.rtc = self._rtc()
+        self.sched = None
+        self.luxsw = None
+        self.lux = None
+        self.is_day = None
+        self._apply_settings(app)
+        self._door = None
+        self._shown = None
+        self.safe_until = None
+        if machine.reset_cause() == machine.WDT_RESET and app["safe_after_wdt_s"]:
+            self.safe_until = now + app["safe_after_wdt_s"] * 1000
+            self.core.fault("wdt", True, now)
+            rt.log.warn("pole", "watchdog reset: safe level for " +
+                        str(app["safe_after_wdt_s"]) + " s")
+        self.radio = None
+        try:
+            import aioespnow
+
+            self.radio = aioespnow.AIOESPNow()
+            self.radio.active(True)
+            self.radio.add_peer(BCAST)
+        except (ImportError, OSError) as e:
+            rt.log.warn("pole", "no ESP-NOW: " + repr(e))
+            self.radio = None
+        rt.link.on("override", self._cmd_override)
+
+    # ---- setup --------------------------------------------------------------------------
+    def _light_sensor(self, pins, light):
+        kind = light["sensor"]
+        if kind in ("auto", "bh1750") and self.i2c is not None:
+            from drivers.bh1750 import ADDRESSES, BH1750
+
+            for a in ADDRESSES:
+                s = BH1750(self.i2c, a)
+                if s.present():
+                    self.rt.log.info("pole", "BH1750 at " + hex(a))
+                    return s
+            if kind == "bh1750":
+                self.rt.log.warn("pole", "no BH1750 found")
+        if kind in ("auto", "ldr") and "ldr_adc" in pins:
+            return pole_io.Ldr(pins["ldr_adc"], light["ldr_fixed_ohm"], light["ldr_r10_ohm"],
+                               light["ldr_gamma"])
+        return None
+
+    def _rtc(self):
+        if self.i2c is None:
+            return None
+        from drivers.ds3231 import DS3231
+
+        r = DS3231(self.i2c)
+        if not r.present():
+            return None
+        try:
+            dt = r.datetime()
+        except OSError:
+            dt = None
+        if dt is not None and not self.rt.clock.valid():
+            machine.RTC().datetime((dt[0], dt[1], dt[2], dt[6], dt[3], dt[4], dt[5], 0))
+            self.rt.log.info("pole", "clock set from DS3231")
+        elif dt is None:
+            self.rt.log.warn("pole", "DS3231 lost its time; waiting for NTP")
+        return r
+
+    def _apply_settings(self, app):
+        prof = nightprofile.validate(app["profile"])
+        self.sched = schedule.Schedule(prof, app["lat"], app["lon"])
+        lux = prof.get("lux") or {"on_below": 20, "off_above": 50, "dwell_s": 60}
+        if self.light is not None:
+            self.luxsw = nightprofile.LuxSwitch(lux["on_below"], lux["off_above"],
+                                                lux["dwell_s"] * 1000)
+
+    def on_settings(self, cfg):
+        """Settings patch accepted by the runtime (validated and saved): apply at once."""
+        app = cfg["app"]
+        self.app = app
+        self._apply_settings(app)
+        d = app["dimmer"]
+        dim = self.core.dim
+        dim.ramp_up_ms, dim.ramp_down_ms, dim.hold_ms = d["ramp_up_ms"], d["ramp_down_ms"], \
+            d["hold_ms"]
+        w = self.core.wave
+        wc = app["wave"]
+        w.nb_hops, w.nb_level, w.ahead_level = wc["nb_hops"], wc["nb_level"], wc["ahead_level"]
+        self._schedule_now()
+        self.flag.set()
+
+    def _cmd_override(self, name, msg):
+        try:
+            level, until = nightprofile.parse_override(json.loads(msg), self.now())
+        except (ValueError, nightprofile.ProfileError) as e:
+            self.rt.link.publish("reply/override", {"ok": False, "error": str(e)})
+            return
+        self.core.override(level, until, self.now())
+        self.flag.set()
+        self.rt.log.info("pole", "override " + str(level))
+        self.rt.link.publish("reply/override", {"ok": True, "level": level})
+
+    def tasks(self):
+        t = [("control", self.control_task), ("schedule", self.schedule_task),
+             ("monitor", self.monitor_task)]
+        if self.radio is not None:
+            t.append(("radio", self.radio_task))
+        return t
+
+    # ---- control ------------------------------------------------------------------------
+    def _apply(self, now):
+        core = self.core
+        for i in range(len(self.io.pir)):
+            core.sensor(i, self.io.presence(i), now)
+        lvl = core.step(now)
+        self.out.set(lvl)
+        frames = core.take_tx()
+        if frames and self.radio is not None:
+            for f in frames:
+                try:
+                    self.radio.send(BCAST, f, False)
+                except OSError as e:
+                    self.rt.log.warn("pole", "ESP-NOW send: " + repr(e))
+        return lvl
+
+    async def control_task(self):
+        while True:
+            now = self.now()
+            self._apply(now)
+            nxt = self.core.next_ms(now)
+            wait = 1000 if nxt is None else max(0, min(1000, nxt - now))
+            if wait:
+                try:
+                    await asyncio.wait_for_ms(self.flag.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def radio_task(self):
+        async for mac, msg in self.radio:
+            if msg:
+                now = self.now()
+                self.core.radio(msg, now)
+                self._apply(now)
+                self.flag.set()
+
+    # ---- schedule -----------------------------------------------------------------------
+    def _schedule_now(self):
+        now = self.now()
+        core = self.core
+        unix = self.rt.clock.unix()
+        if self.light is not None:
+            try:
+                self.lux = self.light.lux() if not hasattr(self.light, "start") else self.lux
+            except OSError:
+                self.lux = None
+        dark = None
+        if self.luxsw is not None and self.lux is not None:
+            dark = self.luxsw.update(self.lux, now)
+        period = None
+        if unix is not None:
+            period = self.sched.lookup(unix)
+            core.clock(unix // 3600)
+        if unix is None and dark is None:
+            return  # no clock and no light reading: keep the boot fail-safe (full light)
+        if dark is None:
+            on = period is not None
+        else:
+            on = dark
+        if on:
+            if period is None:
+                fb = self.app["fallback"]
+                base, pres = fb["base"], fb["presence"]
+            else:
+                base, pres = period[0], period[1]
+        else:
+            base, pres = 0, 0
+        if self.lux is not None:
+            self.is_day = self.lux > self.app["light"]["day_lux"]
+        else:
+            self.is_day = None if unix is None else period is None
+        core.levels(base, pres, now)
+        if "boot" in core.dim.faults:
+            core.ready(now)
+            self.rt.log.info("pole", "schedule in force: " + str(period and period[2]))
+        self.flag.set()
+
+    async def schedule_task(self):
+        while True:
+            if self.light is not None and hasattr(self.light, "start"):
+                try:
+                    self.light.start()
+                    await asyncio.sleep_ms(180)
+                    self.lux = self.light.result()
+                except OSError as e:
+                    self.lux = None
+                    self.rt.log.warn("pole", "light sensor: " + repr(e))
+            self._schedule_now()
+            if self.rtc is not None and self.rt.clock.synced and not getattr(self, "_rtc_set",
+                                                                             False):
+                import time
+
+                t = time.gmtime()
+                try:
+                    self.rtc.set(t[0], t[1], t[2], t[3], t[4], t[5], t[6])
+                    self._rtc_set = True
+                    self.rt.log.info("pole", "DS3231 set from NTP")
+                except OSError as e:
+                    self.rt.log.warn("pole", "DS3231 write: " + repr(e))
+            await asyncio.sleep_ms(5000)
+
+    # ---- monitoring ---------------------------------------------------------------------
+    async def monitor_task(self):
+        import gc
+
+        await asyncio.sleep_ms(300)
+        gc.collect()
+        # A technician reads this line to see the app's heap headroom on the real chip.
+        self.rt.log.info("pole", "heap alloc " + str(gc.mem_alloc()) + " free " +
+                         str(gc.mem_free()))
+        app = self.app
+        link = self.rt.link
+        last_energy = last_persist = last_state = -10 ** 9
+        while True:
+            now = self.now()
+            core = self.core
+            if self.safe_until is not None and now >= self.safe_until:
+                self.safe_until = None
+                core.fault("wdt", False, now)
+                self.flag.set()
+            d = self.io.door_open()
+            if d is not None and d != self._door:
+                self._door = d
+                core.door(d, now)
+            if self.lamp_adc is not None:
+                amps = self.lamp_adc.volts() * self.app["lamp"]["amps_per_volt"]
+                core.lamp_sample(amps, self.is_day, now)
+            for name, active, detail in core.take_alarms():
+                ev = {"alarm": name, "active": active}
+                ev.update(detail)
+                link.publish_event("alarm", ev)
+                self.rt.log.warn("pole", "alarm " + name + (" on" if active else " off"))
+                link.publish_state("alarms", {"active": sorted(core.alarms)})
+            for hour, count in core.take_traffic():
+                link.publish_event("traffic", {"hour": hour * 3600, "count": count})
+            st = core.state(now)
+            st.pop("level")
+            key = (st["target"], st["mode"], st["reason"], st["presence"], len(st["alarms"]))
+            if key != self._shown or now - last_state >= app["state_ms"]:
+                self._shown = key
+                last_state = now
+                st["level"] = st["target"]
+                st["lux"] = None if self.lux is None else int(self.lux)
+                link.publish_state("state", st)
+            if now - last_energy >= app["energy_ms"]:
+                last_energy = now
+                core.meter.advance(core.level(now), now)
+                e = core.meter.state()
+                e["power_w"] = round(core.meter.power_w(core.level(now)), 2)
+                e["detections"] = core.pres.detections
+                link.publish_state("energy", e)
+            if now - last_persist >= app["persist_s"] * 1000:
+                last_persist = now
+                try:
+                    store.save(STATE_FILE, {"epoch": self.epoch, "meter": core.meter.to_dict()})
+                except OSError as e:
+                    self.rt.log.warn("pole", "persist: " + repr(e))
+            await asyncio.sleep_ms(1000)

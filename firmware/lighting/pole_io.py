@@ -1,0 +1,102 @@
+"""The pole's hardware: dimming output, presence inputs, door switch, lamp-current and LDR
+ADCs, BH1750 and DS3231 on I2C. Thin on purpose: every decision is in pole.py.
+
+Wiring (see docs/lighting.md): the PWM drives an open-collector stage that pulls the
+driver's 0-10 V line down, against the driver's own pull-up. A reset or unpowered MCU leaves
+the GPIO floating, the transistor off and the line at 10 V: full light. So the PWM runs
+inverted (invert=True in config) and 100 % is duty 0 at the pin.
+"""
+import machine
+
+# Pins that glitch or are strapping/flash pins at boot on the ESP32 (GPIO 0, 2, 5, 12, 15 are
+# strapping pins; 1 and 3 carry the boot log; 5, 14 and 15 output PWM during boot; 6-11 are
+# the SPI flash). A dimming output there flickers the lamp at every reset.
+BOOT_GLITCH_PINS = (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15)
+INPUT_ONLY = (34, 35, 36, 37, 38, 39)
+
+
+def check_pins(pins):
+    """Reason string for an unusable pin map, or None."""
+    if "pwm" not in pins:
+        return "pins.pwm: missing (the dimming output)"
+    if pins["pwm"] in BOOT_GLITCH_PINS:
+        return "pins.pwm: GPIO %d glitches at boot; use e.g. 25, 26, 27, 32 or 33" % pins["pwm"]
+    if pins["pwm"] in INPUT_ONLY:
+        return "pins.pwm: GPIO %d is input-only" % pins["pwm"]
+    if "pir" not in pins:
+        return "pins.pir: missing (the presence sensor input)"
+    return None
+
+
+class Output:
+    def __init__(self, gpio, freq, invert, level):
+        self.max = 65535
+        self.pwm = machine.PWM(machine.Pin(gpio), freq=freq, duty_u16=self._duty(level),
+                               invert=invert)
+        self.level = level
+
+    def _duty(self, level):
+        return int(level * 655.35 + 0.5)
+
+    def set(self, level):
+        if level != self.level:
+            self.level = level
+            self.pwm.duty_u16(self._duty(level))
+
+
+class Inputs:
+    """Presence inputs and the door switch on interrupts; handlers only set a flag (the
+    asyncio side reads the pins), as an ESP32 IRQ must not allocate."""
+
+    def __init__(self, pins, flag):
+        self.flag = flag
+        P = machine.Pin
+        self.pir = [P(pins["pir"], P.IN, P.PULL_DOWN)]
+        if "pir2" in pins:
+            self.pir.append(P(pins["pir2"], P.IN, P.PULL_DOWN))
+        self.door = P(pins["door"], P.IN, P.PULL_UP) if "door" in pins else None
+        for p in self.pir:
+            p.irq(self._irq, P.IRQ_RISING | P.IRQ_FALLING)
+        if self.door is not None:
+            self.door.irq(self._irq, P.IRQ_RISING | P.IRQ_FALLING)
+
+    def _irq(self, pin):
+        self.flag.set()
+
+    def presence(self, i):
+        return self.pir[i].value()
+
+    def door_open(self):
+        """The switch closes to ground while the door is shut: high = open (or cut wire)."""
+        return None if self.door is None else self.door.value() == 1
+
+
+class Analog:
+    def __init__(self, gpio):
+        self.adc = machine.ADC(machine.Pin(gpio), atten=machine.ADC.ATTN_11DB)
+
+    def volts(self, n=4):
+        s = 0
+        for _ in range(n):
+            s += self.adc.read_uv()
+        return s / n / 1000000
+
+
+class Ldr(Analog):
+    """LDR from 3.3 V to the ADC, fixed resistor to ground: R = Rf * (3.3 - V) / V; lux from
+    the LDR's 10-lux resistance and gamma (datasheet curve log R ~ -gamma log lux)."""
+
+    def __init__(self, gpio, fixed_ohm, r10_ohm, gamma):
+        super().__init__(gpio)
+        self.fixed = fixed_ohm
+        self.r10 = r10_ohm
+        self.gamma = gamma
+
+    def lux(self):
+        v = self.volts()
+        if v <= 0.01:
+            return 0.0
+        if v >= 3.29:
+            return 100000.0
+        r = self.fixed * (3.3 - v) / v
+        return 10 * (self.r10 / r) ** (1 / self.gamma)

@@ -1,0 +1,109 @@
+"""A virtual street of lighting poles for HIL tests, the demo and the benchmarks: each pole
+has a luminaire on a 0-10 V interface, a presence sensor, a cabinet-door switch, the lamp's
+current sensor and a BH1750, and hears only its neighbours on the radio."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from host_tools import firmware
+from host_tools.emulator import Board, RadioMedium, World
+from host_tools.emulator.devices import Luminaire, Switch
+from host_tools.emulator.lighting_devices import BH1750, DS3231, LampCurrent, Pir
+from host_tools.mosquitto import Mosquitto, device_user
+
+WIFI = ("bourg-test", "test-wifi-pass")
+MQTT_HOST = "mqtt.hil.bourg"
+SPACING_M = 30.0
+PINS = {"pwm": 25, "pir": 26, "door": 32, "lamp_adc": 34, "sda": 21, "scl": 22}
+WAVE_KEY = "6c69676874696e672d746573742d6b65792d30303031"  # test-only site key
+
+
+@dataclass
+class Pole:
+    board: Board
+    lamp: Luminaire
+    pir: Pir
+    door: Switch
+    current: LampCurrent
+    light: BH1750
+
+    @property
+    def level(self) -> float:
+        return round(self.lamp.level * 100, 1)
+
+
+def night_offset(hour_local: float = 22.0, utc_offset_h: float = 1.0) -> float:
+    """World wall-clock shift that makes it `hour_local` today in a CET town in November."""
+    now = time.time()
+    day = calendar.timegm(time.gmtime(now)[:3] + (0, 0, 0, 0, 0, 0))
+    target = day + (hour_local - utc_offset_h) * 3600
+    return target - now
+
+
+def pole_config(device_id: str, x_m: float, *, site: str = "hil", port: int = 1883,
+                **app: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "x_m": x_m, "lat": 48.85, "lon": 2.35,
+        "profile": {"utc_offset_min": 60, "dst": "eu", "periods": [
+            {"name": "night", "start": "sunset", "end": "sunrise", "base": 10,
+             "presence": 100}]},
+        "wave": {"spacing_m": SPACING_M, "nb_level": 50, "ahead_level": 60},
+        "dimmer": {"hold_ms": 3000, "ramp_down_ms": 1000},
+        "presence": {"release_ms": 200},
+        "state_ms": 5000, "energy_ms": 5000, "persist_s": 10,
+    }
+    base.update(app)
+    return {
+        "schema": 1, "device_id": device_id, "role": "lighting", "site": site,
+        "board": "esp32-devkitc", "pins": dict(PINS),
+        "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": port,
+                                              "keepalive": 10}},
+        "app": base,
+        "emulator": {"x": x_m, "y": 0},
+    }
+
+
+def street_world(workdir: Any, *, hour_local: float = 22.0) -> World:
+    """A world whose radio reaches one pole spacing and a bit, at night."""
+    w = World(workdir, access_points={WIFI[0]: WIFI[1]},
+              radio=RadioMedium(range_m=SPACING_M * 1.2))
+    w.wall_offset_s = night_offset(hour_local)
+    return w
+
+
+def add_pole(world: World, config: dict[str, Any], broker: Mosquitto | None = None,
+             *, lux: float = 2.0, rtc: bool = False) -> Pole:
+    secrets: dict[str, Any] = {"wifi_password": WIFI[1], "wave_key": WAVE_KEY}
+    if broker is not None:
+        world.dns[MQTT_HOST] = broker.host
+        secrets["mqtt_user"] = device_user(config["device_id"])
+        secrets["mqtt_password"] = broker.add_device(config["site"], config["device_id"])
+    b = world.add_board(config, firmware.stage(config, secrets))
+    pins = config["pins"]
+    lamp = Luminaire(pins["pwm"], invert=True, watts=40.0)
+    b.attach(lamp)
+    pir = Pir(pins["pir"])
+    b.attach(pir)
+    door = Switch(pins["door"], closed=True)
+    b.attach(door)
+    current = LampCurrent(pins["lamp_adc"], lamp)
+    b.attach(current)
+    light = BH1750(lux=lux)
+    b.attach(light)
+    if rtc:
+        b.attach(DS3231(world))
+    return Pole(b, lamp, pir, door, current, light)
+
+
+def wait_level(p: Pole, pred: Any, timeout: float = 10.0) -> float:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred(p.level):
+            return p.level
+        time.sleep(0.02)
+    raise AssertionError(f"{p.board.name}: level {p.level} did not satisfy the condition "
+                         f"in {timeout} s; output:\n{p.board.output_text()[-3000:]}")

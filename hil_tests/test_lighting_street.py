@@ -1,0 +1,210 @@
+"""Street-light poles on virtual boards with a real broker: the light runs ahead of a walker,
+a dead sensor is covered by the neighbours, alarms, outages, watchdog and bad settings."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from host_tools.emulator import World
+from host_tools.mosquitto import Mosquitto
+from host_tools.mqtt_watch import Watcher
+
+from .fleet import events
+from .street import Pole, add_pole, pole_config, street_world, wait_level
+
+BASE, NB, AHEAD = 10.0, 50.0, 60.0
+
+
+@pytest.fixture
+def street_w(tmp_path: Path) -> Iterator[World]:
+    with street_world(tmp_path / "world") as w:
+        yield w
+
+
+@pytest.fixture
+def ops(mosquitto: Mosquitto) -> Iterator[Watcher]:
+    w = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
+                password=mosquitto.ops_password)
+    yield w
+    w.close()
+
+
+def _street(world: World, broker: Mosquitto | None, n: int, **app: object) -> list[Pole]:
+    poles = [add_pole(world, pole_config(f"pole-{i + 1:02d}", i * 30.0,
+                                         port=broker.port if broker else 1883, **app),
+                      broker) for i in range(n)]
+    for p in poles:
+        p.board.start()
+    for p in poles:  # boot fail-safe is full light; then the night's base level
+        wait_level(p, lambda v: v == BASE, 20)
+    return poles
+
+
+def _state(ops: Watcher, dev: str) -> dict:
+    msgs = ops.on(f"/{dev}/state")
+    return json.loads(msgs[-1].payload) if msgs else {}
+
+
+def test_walk_lights_the_poles_ahead_and_lets_those_behind_fall_back(
+        street_w: World, mosquitto: Mosquitto, ops: Watcher) -> None:
+    p1, p2, p3, p4, p5 = _street(street_w, mosquitto, 5)
+    # A cyclist at 10 m/s: pole 1 sees it, then pole 2 three seconds later.
+    p1.pir.detect(True)
+    wait_level(p1, lambda v: v == 100, 2)
+    wait_level(p2, lambda v: v == NB, 2)  # direction still unknown: the next pole only
+    assert p3.level == BASE
+    time.sleep(3)
+    p1.pir.detect(False)
+    p2.pir.detect(True)
+    wait_level(p2, lambda v: v == 100, 2)
+    # Direction known now (+x at ~10 m/s -> 2 poles ahead): 3 and 4 rise, 5 does not.
+    wait_level(p3, lambda v: v == AHEAD, 2)
+    wait_level(p4, lambda v: v == AHEAD, 2)
+    assert p5.level == BASE
+    # Pole 1 is behind: its own 3 s presence hold is cut to 1 s, so it leaves full light
+    # early; it keeps the neighbour level while pole 2 still sees the cyclist (a direction
+    # guessed from detections can be wrong when movers cross).
+    t0 = time.monotonic()
+    wait_level(p1, lambda v: v <= NB, 3)
+    assert time.monotonic() - t0 < 2.5, "pole 1 held full light for its whole hold"
+    # The retained state says why each pole is lit.
+    ops.wait_for(lambda ms: _state(ops, "pole-03").get("reason") == "neighbour", 10)
+    ops.wait_for(lambda ms: _state(ops, "pole-02").get("reason") == "presence", 10)
+    assert _state(ops, "pole-05").get("reason") == "base"
+
+
+def test_pole_with_a_dead_sensor_is_lit_by_its_neighbours(street_w: World) -> None:
+    p1, p2, p3 = _street(street_w, None, 3)
+    p2.pir.dead()
+    p1.pir.detect(True)
+    wait_level(p2, lambda v: v >= NB, 2)
+    time.sleep(2.5)
+    p1.pir.detect(False)
+    p3.pir.detect(True)  # the walker passed pole 2 unseen
+    wait_level(p3, lambda v: v == 100, 2)
+    assert p2.level >= NB, "pole 2 went dark while the walker was under it"
+
+
+@pytest.mark.emulator_only
+def test_door_lamp_and_stuck_sensor_raise_alarms_and_clear(street_w: World,
+                                                          mosquitto: Mosquitto,
+                                                          ops: Watcher) -> None:
+    (p,) = _street(street_w, mosquitto, 1, lamp={"settle_s": 1, "confirm_s": 2},
+                   presence={"stuck_s": 10, "release_ms": 200})
+
+    def alarms(name: str) -> list[dict]:
+        return [e["data"] for e in events(ops.messages, "alarm")
+                if e["data"]["alarm"] == name]
+
+    p.door.set(False)  # the cabinet is opened: the contact to ground opens
+    ops.wait_for(lambda ms: any(a["active"] for a in alarms("door_open")), 5)
+    p.door.set(True)
+    ops.wait_for(lambda ms: any(not a["active"] for a in alarms("door_open")), 5)
+
+    p.current.fail("dead")
+    ops.wait_for(lambda ms: any(a["active"] and a["kind"] == "no_current"
+                                for a in alarms("lamp_failure")), 10)
+    p.current.fail(None)
+    ops.wait_for(lambda ms: any(not a["active"] for a in alarms("lamp_failure")), 10)
+
+    p.pir.detect(True)  # and it never goes off again
+    ops.wait_for(lambda ms: any(a["active"] for a in alarms("sensor_stuck")), 16)
+    wait_level(p, lambda v: v == 100, 2)  # the only sensor is stuck: fail-safe level
+    ops.wait_for(lambda ms: "safe" == _state(ops, "pole-01").get("mode"), 10)
+    p.pir.detect(False)
+    ops.wait_for(lambda ms: any(not a["active"] for a in alarms("sensor_stuck")), 5)
+    wait_level(p, lambda v: v == BASE, 8)
+
+
+@pytest.mark.emulator_only
+def test_poles_stay_autonomous_offline_and_catch_up(street_w: World, mosquitto: Mosquitto,
+                                                    ops: Watcher) -> None:
+    p1, p2, p3 = _street(street_w, mosquitto, 3, lamp={"settle_s": 1, "confirm_s": 1})
+    ops.wait_for(lambda ms: len(ops.on("/pole-03/state")) > 0, 15)
+    for p in (p1, p2, p3):
+        p.board.wifi_cut()
+    time.sleep(1)
+    p1.pir.detect(True)
+    wait_level(p1, lambda v: v == 100, 2)
+    wait_level(p2, lambda v: v == NB, 2)  # the radio wave does not need the network
+    p3.door.set(False)  # an intrusion while offline is kept and sent later
+    time.sleep(2)
+    assert not any(e["data"]["alarm"] == "door_open" for e in events(ops.messages, "alarm"))
+    for p in (p1, p2, p3):
+        p.board.wifi_restore()
+    ops.wait_for(lambda ms: any(e["data"]["alarm"] == "door_open" and e["data"]["active"]
+                                for e in events(ms, "alarm")), 30)
+
+
+@pytest.mark.emulator_only
+def test_watchdog_reset_brings_back_the_safe_level(street_w: World) -> None:
+    (p,) = _street(street_w, None, 1, safe_after_wdt_s=3)
+    p.board.watchdog_reset()
+    p.board.wait_boot(2, timeout=10)
+    assert p.board.history[-1] == "WDT_RESET"
+    wait_level(p, lambda v: v == 100, 2)
+    time.sleep(1.5)
+    assert p.level == 100, "left the safe level before safe_after_wdt_s"
+    wait_level(p, lambda v: v == BASE, 8)
+
+
+@pytest.mark.emulator_only
+def test_reset_mcu_means_full_light(street_w: World) -> None:
+    (p,) = _street(street_w, None, 1)
+    p.board.power_cut()  # the MCU loses power; the driver's 0-10 V pull-up wins
+    assert p.level == 100
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) |
+                     st.floats(allow_nan=False) | st.text(max_size=8),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6),
+                                                                         c, max_size=3),
+                     max_leaves=8)
+_period = st.fixed_dictionaries({"name": st.text(max_size=20), "start": st.one_of(
+    st.sampled_from(["sunset", "sunrise+30", "25:00", "dusk-700", "22:00"]), _json),
+    "end": st.one_of(st.sampled_from(["sunrise", "05:00", "sunset"]), _json),
+    "base": st.one_of(st.integers(-5, 120), _json), "presence": st.integers(-5, 120)})
+_profile = st.one_of(_json, st.fixed_dictionaries({"periods": st.lists(_period, max_size=3)}),
+                     st.fixed_dictionaries({"periods": st.lists(_period, min_size=1,
+                                                                max_size=2),
+                                            "utc_offset_min": _json}))
+
+
+def test_malformed_profile_updates_get_error_replies_and_the_pole_keeps_running(
+        street_w: World, mosquitto: Mosquitto, ops: Watcher) -> None:
+    (p,) = _street(street_w, mosquitto, 1)
+    topic = "bourg/hil/pole-01/cmd/settings"
+    seen: list[bytes] = []
+
+    @settings(max_examples=15, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(_profile)
+    def send(profile: object) -> None:
+        n = len(ops.on("/reply/settings"))
+        payload = json.dumps({"app": {"profile": profile}})
+        ops.publish(topic, payload)
+        ops.wait_for(lambda ms: len(ops.on("/reply/settings")) > n, 10)
+        reply = json.loads(ops.on("/reply/settings")[-1].payload)
+        seen.append(ops.on("/reply/settings")[-1].payload)
+        if not reply["ok"]:
+            assert reply["error"].startswith("settings.json: app.profile")
+
+    send()
+    ops.publish(topic, b"{not json")
+    ops.wait_for(lambda ms: b'"ok": false' in ops.on("/reply/settings")[-1].payload
+                 or b'"ok":false' in ops.on("/reply/settings")[-1].payload, 10)
+    # A good update is applied without a reboot: the whole night at base 40.
+    good = {"periods": [{"name": "all", "start": "sunset", "end": "sunrise", "base": 40,
+                         "presence": 90}], "utc_offset_min": 60, "dst": "eu"}
+    ops.publish(topic, json.dumps({"app": {"profile": good}}))
+    wait_level(p, lambda v: v == 40, 10)
+    assert p.board.history == ["PWRON_RESET"]
+    p.pir.detect(True)
+    wait_level(p, lambda v: v == 90, 3)
