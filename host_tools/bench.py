@@ -5,6 +5,11 @@
 - runtime_heap_bytes: heap the runtime + field-test app hold after start (gc.collect()ed),
   beside what the emulator's own overlay modules take.
 - hil_suite_wall_s: wall time of `pytest hil_tests` on virtual boards.
+- lighting: the night simulation against always-on, a peer setup and the fixed schedule
+  (host_tools.lighting.bench), then presence -> PWM and neighbour frame -> ramp latencies and
+  the pole app's heap on virtual poles (host_tools.lighting.board_bench).
+- parking: the detector on the shared samples and on simulated days, against the 5 uT
+  fixed-threshold reference (host_tools.parking.bench).
 """
 
 from __future__ import annotations
@@ -74,14 +79,42 @@ def bench_hil() -> None:
           "exit": r.returncode})
 
 
+def bench_lighting(samples: int) -> None:
+    from .lighting import bench as sim_bench
+    from .lighting import board_bench
+
+    for r in sim_bench.run():
+        emit({"bench": "lighting_night", **r})
+    for r in board_bench.run(samples):
+        emit(r)
+
+
+def bench_parking(sims: int) -> None:
+    from .parking import bench as parking_bench
+
+    for r in parking_bench.run(n_sims=sims):
+        emit({"bench": "parking_detector", **r})
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
+    p.add_argument("--only", choices=["boot", "lighting", "parking", "hil"],
+                   help="run one group only")
+    p.add_argument("--latency-samples", type=int, default=40,
+                   help="presence edges timed on the virtual poles")
+    p.add_argument("--parking-sims", type=int, default=4, help="simulated parking days")
     p.add_argument("--boots", type=int, default=10, help="cold boots to time")
 
 
 def bench_main(args: argparse.Namespace) -> int:
-    bench_boot(args.boots)
-    if not args.no_hil:
+    only = args.only
+    if only in (None, "boot"):
+        bench_boot(args.boots)
+    if only in (None, "lighting"):
+        bench_lighting(args.latency_samples)
+    if only in (None, "parking"):
+        bench_parking(args.parking_sims)
+    if only == "hil" or (only is None and not args.no_hil):
         bench_hil()
     return 0
 

@@ -1,8 +1,10 @@
 """`bourg demo` (`make demo`): a street of virtual boards on an MQTT broker, with live status.
 
-Every board runs the real firmware files on the real MicroPython VM. The demo drives their
-device models (buttons pressed, temperatures drifting), cuts one board's WiFi for a while to
-show the event queue catching up, and draws what the broker sees. Ctrl-C stops everything.
+Every board runs the real firmware files on the real MicroPython VM, provisioned and deployed
+over its serial port as a technician would. Three field-test boards have buttons pressed and
+temperatures drifting, and one loses WiFi for a while to show the event queue catching up. Six
+street-light poles light up ahead of a cyclist riding along the street, again and again; their
+lamps are drawn as a strip, with the rider's position under it. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ SITE = "demo-town"
 WIFI = ("bourg-demo", "demo-wifi-pass")
 MQTT_HOST = "mqtt.demo-town.bourg"
 STREET = [("ft-north", 0.0), ("ft-market", 40.0), ("ft-station", 80.0)]
+POLES = [(f"pole-{i + 1:02d}", i * 30.0) for i in range(6)]
+POLE_Y = 300.0  # the lit street runs apart from the field-test boards
+SENSOR_RANGE_M = 10.0
+RIDER_MPS = 6.0
+GLYPHS = " ▁▂▃▄▅▆▇█"
 
 
 class Street:
@@ -46,6 +53,27 @@ class Street:
         self.notes: list[str] = []
         self._lock = threading.Lock()
         self.watcher: Watcher | None = None
+        self.lamps: dict[str, Any] = {}
+        self.pirs: dict[str, Any] = {}
+        self.rider: float | None = None
+
+    def pole_config(self, name: str, x: float) -> dict[str, Any]:
+        from .lighting.virtual_street import PINS
+
+        return {
+            "schema": 1, "device_id": name, "role": "lighting", "site": SITE,
+            "board": "esp32-devkitc", "pins": dict(PINS),
+            "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
+                                                  "keepalive": 15}},
+            "app": {"x_m": x, "lat": 48.85, "lon": 2.35,
+                    "profile": {"utc_offset_min": 60, "dst": "eu", "periods": [
+                        {"name": "night", "start": "sunset", "end": "sunrise", "base": 10,
+                         "presence": 100}]},
+                    "wave": {"spacing_m": 30, "nb_level": 50, "ahead_level": 70},
+                    "dimmer": {"hold_ms": 4000, "ramp_down_ms": 1500},
+                    "state_ms": 5000, "energy_ms": 10000},
+            "emulator": {"x": x, "y": POLE_Y},
+        }
 
     def config(self, name: str, x: float) -> dict[str, Any]:
         return {
@@ -61,9 +89,11 @@ class Street:
         from concurrent.futures import ThreadPoolExecutor
 
         from .deploy import deploy
+        from .lighting.virtual_street import night_offset
         from .provision import read_unique_id
         from .registry import Registry
 
+        self.world.wall_offset_s = night_offset(22.0)  # the poles' clocks say 22:00
         self.world.start()
         self.watcher = Watcher(*self.broker, topics=(f"bourg/{SITE}/#",),
                                client_id="bourg-demo-view", on_message=self.view.on_message)
@@ -76,15 +106,31 @@ class Street:
             self.sensors[name] = b.attach(TMP102(0x48, celsius=random.uniform(8, 14)))
             self.boards[name] = b
             b.start()
+        roles = {name: "fieldtest" for name, _ in STREET}
+        for name, x in POLES:
+            from .emulator.devices import Luminaire
+            from .emulator.lighting_devices import BH1750, LampCurrent, Pir
+
+            cfg = configs[name] = self.pole_config(name, x)
+            b = self.world.add_board(cfg, {})
+            pins = cfg["pins"]
+            lamp = self.lamps[name] = b.attach(Luminaire(pins["pwm"], invert=True))
+            self.pirs[name] = b.attach(Pir(pins["pir"]))
+            b.attach(Switch(pins["door"], closed=True))
+            b.attach(LampCurrent(pins["lamp_adc"], lamp))
+            b.attach(BH1750(lux=1.0))
+            self.boards[name] = b
+            roles[name] = "lighting"
+            b.start()
         with Registry(self.workdir / "registry.sqlite") as reg:
             reg.set_site(SITE, WIFI[0], WIFI[1])
             for name, b in self.boards.items():
                 b.wait_boot()
-                reg.add(name, "fieldtest", SITE, unique_id=read_unique_id(b.pty_path),
+                reg.add(name, roles[name], SITE, unique_id=read_unique_id(b.pty_path),
                         location=f"{configs[name]['emulator']['x']:.0f} m along the street")
             secrets = {name: reg.secrets(name) for name in self.boards}
         self.note("provisioned " + ", ".join(self.boards) + " in the device registry")
-        with ThreadPoolExecutor(len(self.boards)) as pool:
+        with ThreadPoolExecutor(3) as pool:
             plans = dict(zip(self.boards, pool.map(
                 lambda n: deploy(self.boards[n].pty_path, configs[n], secrets[n]),
                 self.boards), strict=True))
@@ -97,6 +143,39 @@ class Street:
             del self.notes[:-6]
 
     # -- scenario ---------------------------------------------------------------------------
+    def ride(self, t: float) -> None:
+        """A rider crosses the street every 45 s, from 20 m before the first pole to 20 m
+        past the last; each pole's sensor sees it within SENSOR_RANGE_M."""
+        length = POLES[-1][1] + 40.0
+        phase = (t - 6.0) % 45.0 if t >= 6.0 else None
+        x = None if phase is None or phase * RIDER_MPS > length else phase * RIDER_MPS - 20.0
+        if x is not None and self.rider is None:
+            self.note("a cyclist rides down the lit street")
+        self.rider = x
+        for name, px in POLES:
+            pir = self.pirs[name]
+            on = x is not None and abs(x - px) <= SENSOR_RANGE_M
+            if on != pir.closed:
+                pir.detect(on)
+
+    def strip(self) -> list[str]:
+        """The street seen from above: one glyph per lamp (its light level) and the rider."""
+        names = levels = lamps = ""
+        for name, _x in POLES:
+            lvl = self.lamps[name].level
+            glyph = GLYPHS[min(len(GLYPHS) - 1, int(round(lvl * (len(GLYPHS) - 1))))]
+            names += f"{'P' + name[-2:]:^6}"
+            levels += f"{lvl * 100:>4.0f}% "
+            lamps += f"{glyph * 3:^6}"
+        rider = [" "] * len(lamps)
+        if self.rider is not None:
+            pos = int(round(self.rider / 30.0 * 6 + 2.5))
+            if 0 <= pos < len(rider):
+                rider[pos] = "o"
+        pad = " " * 23
+        return [f"street lights (22:00)  {names}", pad + levels, pad + lamps,
+                pad + "".join(rider)]
+
     def step(self, t: float, rng: random.Random) -> None:
         for sensor in self.sensors.values():
             sensor.celsius += rng.uniform(-0.2, 0.2)
@@ -121,7 +200,7 @@ class Street:
         with self._lock:
             notes = list(self.notes)
         rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop", "",
-                *self.view.rows(extra), "", *notes]
+                *self.view.rows(extra), "", *self.strip(), "", *notes]
         text = "\n".join(rows)
         if tty:
             width = shutil.get_terminal_size().columns
@@ -169,8 +248,16 @@ def demo_main(args: argparse.Namespace) -> int:
             street.start()
             t0 = time.monotonic()
             last_plain = -10.0
-            while not stop.wait(0.5):
+            ticks = 0
+            while not stop.wait(0.1):
                 t = time.monotonic() - t0
+                street.ride(t)
+                ticks += 1
+                if ticks % 5:
+                    if tty and ticks % 2 == 0:
+                        sys.stdout.write(street.render(t, True))
+                        sys.stdout.flush()
+                    continue
                 street.step(t, rng)
                 if tty:
                     sys.stdout.write(street.render(t, True))

@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS devices (
     bank_key TEXT,
     rotated REAL
 );
+CREATE TABLE IF NOT EXISTS site_keys (
+    site TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (site, kind)
+);
 """
 
 
@@ -99,6 +105,16 @@ class Registry:
                               (site,)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def site_key(self, site: str, kind: str) -> str:
+        """A key shared by a site's boards of one kind, made on first use: "wave" is the
+        street lights' radio group key (every pole must check its neighbours' broadcasts)."""
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO site_keys VALUES (?, ?, ?)",
+                            (site, kind, _key_hex(16)))
+        row = self.db.execute("SELECT key FROM site_keys WHERE site=? AND kind=?",
+                              (site, kind)).fetchone()
+        return str(row[0])
+
     # -- devices ----------------------------------------------------------------------------
     def add(self, device_id: str, role: str, site: str, *, unique_id: str | None = None,
             location: str = "") -> Device:
@@ -137,11 +153,11 @@ class Registry:
 
     def secrets(self, device_id: str) -> dict[str, str]:
         """What goes into the board's /secrets.json."""
-        row = self.db.execute("SELECT site, mqtt_password, espnow_key, bank_key FROM devices "
-                              "WHERE device_id=?", (device_id,)).fetchone()
+        row = self.db.execute("SELECT site, mqtt_password, espnow_key, bank_key, role FROM "
+                              "devices WHERE device_id=?", (device_id,)).fetchone()
         if row is None:
             raise RegistryError(f"device {device_id!r} is not registered")
-        site, mqtt_password, espnow_key, bank_key = row
+        site, mqtt_password, espnow_key, bank_key, role = row
         out = {"mqtt_user": f"bourg-{device_id}", "mqtt_password": mqtt_password,
                "espnow_key": espnow_key}
         wifi = self.site(site)
@@ -149,6 +165,8 @@ class Registry:
             out["wifi_password"] = wifi[1]
         if bank_key:
             out["bank_key"] = bank_key
+        if role == "lighting":
+            out["wave_key"] = self.site_key(site, "wave")
         return out
 
     def rotate(self, device_id: str, kind: str) -> None:

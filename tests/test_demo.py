@@ -16,6 +16,9 @@ def test_demo_boards_come_online_and_report() -> None:
         row = re.search(rf"^{name}\s+running\s+up\s+online\s+(\d+)", last, re.M)
         assert row, f"{name} not online in:\n{last}"
         assert int(row.group(1)) >= 1, f"{name} delivered no event:\n{last}"
+    for i in range(1, 7):  # the street-light poles, provisioned and deployed the same way
+        assert re.search(rf"^pole-0{i}\s+running\s+up\s+online", last, re.M), last
+    assert re.search(r"^street lights .*P01\s+P02", last, re.M), last
 
 
 def test_demo_rejects_a_bad_broker_url() -> None:
@@ -44,7 +47,7 @@ def test_demo_uses_an_external_broker(tmp_path) -> None:
                            capture_output=True, text=True, timeout=90)
         assert r.returncode == 0, r.stderr
         w.wait_for(lambda ms: {m.topic.split("/")[2] for m in ms if m.payload == b"online"}
-                   == {"ft-north", "ft-market", "ft-station"}, 10)
+                   >= {"ft-north", "ft-market", "ft-station", "pole-01", "pole-06"}, 10)
         w.close()
     finally:
         broker.terminate()

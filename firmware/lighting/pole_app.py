@@ -61,7 +61,7 @@ SCHEMA = _d({
     "wave": _d({"nb_hops": _i(0, 3, 1), "nb_level": _n(0, 100, 50),
                 "ahead_level": _n(0, 100, 50), "spacing_m": _n(1, 500, 30),
                 "lead_s": _n(0, 30, 4.0), "max_hops": _i(1, 5, 3)}),
-    "presence": _d({"confirm_ms": _i(0, 1000, 10), "release_ms": _i(0, 10000, 500),
+    "presence": _d({"confirm_ms": _i(0, 1000, 0), "release_ms": _i(0, 10000, 500),
                     "stuck_s": _i(10, 86400, 900)}),
     "lamp": _d({"rated_w": _n(1, 1000, 40), "standby_w": _n(0, 50, 0.5),
                 "mains_v": _n(100, 300, 230), "pf": _n(0.3, 1, 0.95),

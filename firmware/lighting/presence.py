@@ -1,8 +1,9 @@
 """Presence inputs (PIR or microwave): debounce and stuck-sensor detection. Pure.
 
-Why asymmetric: a rise is acted on after confirm_ms (a short spike is filtered, and the light
-still starts within the 50 ms budget), while a fall must last release_ms, because PIRs and
-microwave modules chatter at the end of a detection. A sensor that stays active for stuck_ms
+Why asymmetric: a rise is acted on after confirm_ms (0 by default: PIR and microwave modules
+drive a clean logic output, and every ms counts toward the 50 ms budget; set it to filter
+spikes on long cable runs), while a fall must last release_ms, because the modules chatter at
+the end of a detection. A sensor that stays active for stuck_ms
 is taken as stuck: it is ignored (the other sensor, if any, still counts) and reported.
 """
 

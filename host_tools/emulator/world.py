@@ -17,6 +17,7 @@ import json
 import math
 import random
 import shutil
+import socket
 import struct
 import threading
 import time
@@ -201,6 +202,9 @@ class World:
     async def _on_board_conn(self, reader: asyncio.StreamReader,
                              writer: asyncio.StreamWriter) -> None:
         board: Board | None = None
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # events to the board go out at once (see fw/_world.py)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
                 line = await reader.readline()

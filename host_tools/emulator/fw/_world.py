@@ -30,6 +30,12 @@ def connect():
     host, port = addr.rsplit(":", 1)
     s = usocket.socket()
     s.connect(usocket.getaddrinfo(host, int(port))[0][-1])
+    try:
+        # TCP_NODELAY (IPPROTO_TCP 6, option 1): without it Nagle holds each small message
+        # until the last is acked, and the host's delayed ACK adds up to 40 ms per event.
+        s.setsockopt(6, 1, 1)
+    except OSError:
+        pass
     _sock = s
     _poller = uselect.poll()
     _poller.register(s, uselect.POLLIN)

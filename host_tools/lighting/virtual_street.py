@@ -1,4 +1,4 @@
-"""A virtual street of lighting poles for HIL tests, the demo and the benchmarks: each pole
+"""A virtual street of lighting poles for the HIL tests, the demo and the benchmarks: each pole
 has a luminaire on a 0-10 V interface, a presence sensor, a cabinet-door switch, the lamp's
 current sensor and a BH1750, and hears only its neighbours on the radio."""
 

@@ -1,0 +1,229 @@
+"""The pole app's pure modules: presence inputs, energy and traffic, lamp watch, schedule and
+local time, and the Pole core that ties them to the dimmer and the wave."""
+
+import calendar
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host_tools.lighting import fw
+from host_tools.registry import Registry
+
+fw.MODULES = fw.MODULES + ("presence", "energy", "lampwatch", "tzrule", "schedule", "pole")
+presence = fw.load("presence")
+energy = fw.load("energy")
+lampwatch = fw.load("lampwatch")
+tzrule = fw.load("tzrule")
+schedule = fw.load("schedule")
+pole = fw.load("pole")
+nightprofile = fw.load("nightprofile")
+frames = fw.load("frames")
+
+APP = {
+    "x_m": 30.0,
+    "dimmer": {"ramp_up_ms": 250, "ramp_down_ms": 3000, "hold_ms": 15000, "safe_level": 100},
+    "wave": {"nb_hops": 1, "nb_level": 50, "ahead_level": 60, "spacing_m": 30.0,
+             "lead_s": 4.0, "max_hops": 3},
+    "presence": {"confirm_ms": 10, "release_ms": 500, "stuck_s": 60},
+    "lamp": {"rated_w": 40.0, "standby_w": 0.5, "mains_v": 230.0, "pf": 0.95, "tol_pct": 30,
+             "min_a": 0.005, "day_burn_s": 600, "settle_s": 5, "confirm_s": 10},
+}
+KEY = bytes(range(16))
+
+
+def test_presence_filters_spikes_and_chatter():
+    p = presence.Presence(1, confirm_ms=10, release_ms=500)
+    p.edge(0, 1, 0)
+    p.edge(0, 0, 5)  # a 5 ms spike
+    assert p.update(20) == [] and not p.active()
+    p.edge(0, 1, 100)
+    assert p.update(110) == [(0, "on")] and p.active()
+    p.edge(0, 0, 200)
+    p.edge(0, 1, 400)  # chatter at the end of a detection
+    assert p.update(800) == [] and p.active()
+    p.edge(0, 0, 900)
+    assert p.update(1300) == []
+    assert p.update(1400) == [(0, "off")]
+    assert p.detections == 1
+
+
+def test_a_stuck_input_is_ignored_while_the_other_still_counts():
+    p = presence.Presence(2, confirm_ms=0, release_ms=0, stuck_ms=1000)
+    p.edge(0, 1, 0)
+    p.update(0)
+    assert p.update(1000) == [(0, "stuck")]
+    assert not p.active() and not p.all_stuck()
+    p.edge(1, 1, 1100)
+    assert p.update(1100) == [(1, "on")] and p.active()
+    p.edge(0, 0, 1200)
+    assert p.update(1200) == [(0, "off"), (0, "unstuck")]
+
+
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 3000)), max_size=40))
+def test_presence_never_reports_twice_the_same_state(edges):
+    p = presence.Presence(1, confirm_ms=10, release_ms=200, stuck_ms=0)
+    t, on = 0, False
+    for level, dt in edges:
+        t += dt
+        p.edge(0, level, t)
+        for _i, what in p.update(t):
+            assert what == ("off" if on else "on")
+            on = not on
+        assert p.active() == on
+
+
+def test_meter_integrates_power_and_counts_switch_ons_and_burn_hours():
+    m = energy.Meter(40.0, 0.5)
+    m.advance(0, 0)
+    m.advance(100, 3600_000)  # 1 h at standby
+    m.advance(50, 7200_000)  # 1 h at 100 %
+    m.advance(0, 10800_000)  # 1 h at 50 %
+    assert abs(m.wh - (0.5 + 40.5 + 20.5)) < 1e-6
+    assert m.switch_ons == 1 and abs(m.burn_s - 7200) < 1e-6
+    again = energy.Meter(40.0, 0.5, m.to_dict())  # persisted across a reboot
+    assert again.wh == m.wh and again.switch_ons == 1
+
+
+def test_traffic_counts_per_hour():
+    t = energy.Traffic(keep=2)
+    assert t.add(10) is None
+    t.add(10)
+    assert t.add(11) == (10, 2)
+    assert t.roll(13) == (11, 1)
+    assert t.done == [(10, 2), (11, 1)]
+
+
+def test_lamp_check_needs_a_steady_output_and_a_lasting_fault():
+    c = lampwatch.LampCheck(settle_ms=1000, confirm_ms=2000)
+    ok = c.expected_a(100)
+    assert c.update(100, 0.0, 500, 0) is None  # still ramping/settling
+    assert c.update(100, 0.0, 1500, 1000) is None
+    assert c.update(100, 0.0, 3500, 3000) == "no_current"
+    assert c.update(100, ok, 4000, 3500) is None
+    assert c.update(100, ok, 6000, 5500) == ""
+    assert c.fault is None
+    assert c.update(0, ok, 9000, 9000) is None
+    assert c.update(0, ok, 12000, 12000) == "over_current"  # drawing power when off
+
+
+def test_day_burning_after_the_delay_only():
+    d = lampwatch.DayBurn(on_a=0.05, delay_ms=1000)
+    assert d.update(0.2, True, 0) is None
+    assert d.update(0.2, True, 999) is None
+    assert d.update(0.2, True, 1000) is True
+    assert d.update(0.2, False, 2000) is False
+    assert d.update(0.01, True, 3000) is None
+
+
+def _unix(y, mo, d, h, mi):
+    return calendar.timegm((y, mo, d, h, mi, 0, 0, 0, 0))
+
+
+def test_eu_summer_time_switches_on_the_last_sundays():
+    assert not tzrule.dst_active("eu", _unix(2026, 3, 29, 0, 59))
+    assert tzrule.dst_active("eu", _unix(2026, 3, 29, 1, 0))
+    assert tzrule.dst_active("eu", _unix(2026, 10, 25, 0, 59))
+    assert not tzrule.dst_active("eu", _unix(2026, 10, 25, 1, 0))
+    assert tzrule.local(_unix(2026, 7, 1, 22, 30), 60, "eu") == (2026, 7, 2, 30)
+    assert not tzrule.dst_active("none", _unix(2026, 7, 1, 12, 0))
+
+
+@given(st.integers(-800000, 800000))
+def test_civil_days_round_trip(z):
+    y, m, d = tzrule.civil_from_days(z)
+    assert tzrule.days_from_civil(y, m, d) == z
+
+
+PROFILE = {"utc_offset_min": 60, "dst": "eu", "periods": [
+    {"name": "evening", "start": "sunset", "end": "23:00", "base": 20, "presence": 100},
+    {"name": "night", "start": "23:00", "end": "05:30", "base": 0, "presence": 80},
+    {"name": "morning", "start": "05:30", "end": "sunrise", "base": 20, "presence": 100}]}
+
+
+def test_schedule_follows_paris_sunset_and_the_night_periods():
+    s = schedule.Schedule(nightprofile.validate(PROFILE), 48.8566, 2.3522)
+    # Paris, 22 Nov 2026: sunset 17:00 CET, sunrise 08:1x CET
+    assert s.lookup(_unix(2026, 11, 22, 15, 0)) is None  # 16:00 local: day
+    assert s.lookup(_unix(2026, 11, 22, 16, 30))[2] == "evening"
+    assert 16 * 60 + 50 <= s.sunset <= 17 * 60 + 5
+    assert s.lookup(_unix(2026, 11, 22, 23, 0))[2] == "night"  # 00:00 local
+    assert s.lookup(_unix(2026, 11, 23, 5, 0))[2] == "morning"  # 06:00 local
+    assert s.lookup(_unix(2026, 11, 23, 8, 0)) is None  # 09:00 local: day
+
+
+def test_schedule_at_polar_night_lights_all_day():
+    s = schedule.Schedule(nightprofile.validate(PROFILE), 78.22, 15.65)  # Longyearbyen
+    assert s.lookup(_unix(2026, 12, 21, 11, 0)) is not None
+
+
+def _pole(now=0, n=1):
+    mac = bytes([0x24, 0x0A, 0xC4, 0, 0, 2])
+    return pole.Pole(APP, mac, KEY, 1, now, None, n)
+
+
+def test_pole_boots_safe_then_follows_presence_and_counts():
+    p = _pole()
+    assert p.level(0) == 100 and p.state(0)["mode"] == "safe"
+    p.levels(10, 100, 0)
+    p.ready(0)
+    p.step(5000)
+    assert p.level(5000) == 10 and p.state(5000)["reason"] == "base"
+    p.clock(100)
+    p.sensor(0, 1, 6000)
+    p.step(6010)
+    tx = p.take_tx()
+    assert len(tx) == 1 and frames.decode(KEY, tx[0])["type"] == frames.PRESENCE
+    p.step(6300)
+    assert p.level(6300) == 100 and p.meter.switch_ons == 0
+    p.clock(101)
+    assert p.take_traffic() == [(100, 1)]
+
+
+def test_pole_raises_and_clears_alarms():
+    p = _pole()
+    p.levels(10, 100, 0)
+    p.ready(0)
+    p.step(0)
+    p.door(True, 10)
+    p.door(True, 20)
+    assert p.take_alarms() == [("door_open", True, {"open": True})]
+    for t in range(6000, 20000, 1000):
+        p.lamp_sample(0.0, False, t)
+    (name, active, detail), = p.take_alarms()
+    assert (name, active, detail["kind"]) == ("lamp_failure", True, "no_current")
+    assert p.state(20000)["alarms"] == ["door_open", "lamp_failure"]
+
+
+def test_stuck_sensor_means_safe_level_and_an_alarm():
+    p = _pole()
+    p.levels(10, 100, 0)
+    p.ready(0)
+    p.sensor(0, 1, 1000)
+    assert p.next_ms(1000) == 1010
+    p.step(1010)
+    p.step(61010)
+    assert ("sensor_stuck", True, {"input": 0}) in p.take_alarms()
+    assert p.state(61010)["mode"] == "safe" and p.dim.target == 100
+
+
+@settings(max_examples=50)
+@given(st.binary(max_size=60))
+def test_pole_ignores_garbage_frames(data):
+    p = _pole()
+    p.levels(10, 100, 0)
+    p.ready(0)
+    p.step(10000)
+    assert p.radio(data, 10000) == 10
+    assert p.take_tx() == []
+
+
+def test_site_wave_key_is_shared_by_a_sites_poles(tmp_path):
+    with Registry(tmp_path / "r.sqlite") as reg:
+        reg.add("pole-01", "lighting", "town")
+        reg.add("pole-02", "lighting", "town")
+        reg.add("pole-09", "lighting", "other")
+        reg.add("ft-01", "fieldtest", "town")
+        k1, k2 = reg.secrets("pole-01")["wave_key"], reg.secrets("pole-02")["wave_key"]
+        assert k1 == k2 and len(bytes.fromhex(k1)) == 16
+        assert reg.secrets("pole-09")["wave_key"] != k1
+        assert "wave_key" not in reg.secrets("ft-01")
