@@ -188,14 +188,23 @@ def _install_commands(rt):
     def settings(name, msg):
         from bourg.config import ConfigError
 
+        compat.collect()  # the update reads, merges and writes whole files: start defragmented
         try:
-            patch = json.loads(msg)
+            try:
+                patch = json.loads(msg)
+            except ValueError as e:
+                raise ValueError("payload is not JSON (" + str(e) + ")") from None
             rt.save_settings(patch)
             link.publish("reply/settings", {"ok": True, "settings": rt.cfg.settings})
             lg.info("runtime", "settings updated")
         except (ValueError, ConfigError, OSError) as e:
             link.publish("reply/settings", {"ok": False, "error": str(e)})
             lg.warn("runtime", "settings rejected: " + str(e))
+        except MemoryError:
+            compat.collect()
+            link.publish("reply/settings", {"ok": False, "error": "out of memory while "
+                                            "applying; check reply/status, then resend"})
+            lg.error("runtime", "settings update ran out of memory")
 
     async def reboot(name, msg):
         lg.warn("runtime", "reboot requested over MQTT")
