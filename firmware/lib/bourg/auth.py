@@ -1,0 +1,78 @@
+"""Message authentication shared by the radio protocols: HMAC-SHA256 (MicroPython may lack
+the hmac module), a constant-time comparison, and a per-sender anti-replay window.
+Pure; runs on MicroPython and CPython."""
+try:
+    import hashlib
+except ImportError:  # pragma: no cover - very small ports
+    import uhashlib as hashlib
+
+
+def _xor(key, pad):
+    return bytes([b ^ pad for b in key])
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC with SHA-256 (MicroPython may lack the hmac module)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(64 - len(key))
+    inner = hashlib.sha256(_xor(key, 0x36))
+    inner.update(msg)
+    outer = hashlib.sha256(_xor(key, 0x5C))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def consteq(a, b):
+    """Comparison whose time does not depend on where the bytes differ."""
+    if len(a) != len(b):
+        return False
+    r = 0
+    for i in range(len(a)):
+        r |= a[i] ^ b[i]
+    return r == 0
+
+
+class ReplayWindow:
+    """Per-source anti-replay: accepts each (epoch, seq) once, within the last `size`
+    sequence numbers of the newest epoch; an older epoch is refused. Bounded memory:
+    at most `max_sources` senders (the least recently accepted one is forgotten)."""
+
+    def __init__(self, size=32, max_sources=32):
+        self.size = size
+        self.max_sources = max_sources
+        self._src = {}  # mac -> [epoch, top_seq, bitmask (bit i = top_seq - i seen), last_use]
+        self._use = 0
+        self.rejected = 0
+
+    def check(self, src, epoch, seq):
+        """True (and remembered) if new; False for a replay or an out-of-window frame."""
+        self._use += 1
+        st = self._src.get(src)
+        if st is None or epoch > st[0] or (st[0] - epoch) > 0x8000:
+            # first frame seen, or the sender rebooted (epoch wrap tolerated)
+            if st is None and len(self._src) >= self.max_sources:
+                oldest = None
+                for k in self._src:
+                    if oldest is None or self._src[k][3] < self._src[oldest][3]:
+                        oldest = k
+                del self._src[oldest]
+            self._src[src] = [epoch, seq, 1, self._use]
+            return True
+        if epoch < st[0]:
+            self.rejected += 1
+            return False
+        top = st[1]
+        if seq > top:
+            shift = seq - top
+            st[2] = ((st[2] << shift) | 1) & ((1 << self.size) - 1) if shift < self.size else 1
+            st[1] = seq
+            st[3] = self._use
+            return True
+        back = top - seq
+        if back >= self.size or (st[2] >> back) & 1:
+            self.rejected += 1
+            return False
+        st[2] |= 1 << back
+        st[3] = self._use
+        return True

@@ -1,0 +1,130 @@
+"""Parking totem (gateway role): receives the bay sensors' reports over ESP-NOW, acks them,
+keeps each bay's state (bays.py), shows the free spaces per zone on TM1637 displays and
+bridges to MQTT through the runtime link.
+
+MQTT (prefix bourg/<site>/<totem>/): retained `bay/<bay>` {occupied, silent, battery_mv,
+health, confidence} and `zone/<zone>` {free, total, silent}; queued events `bay`
+{bay, zone, occupied, silent} for every change, so a backhaul outage is caught up in order.
+"""
+import asyncio
+
+import bays as bays_mod
+from bourg.config import ConfigError
+
+SCHEMA = {
+    "type": "dict", "default": {}, "keys": {
+        "heartbeat_s": {"type": "int", "min": 10, "max": 86400, "default": 1800},
+        "missed": {"type": "int", "min": 1, "max": 100, "default": 3},
+        "bays": {"type": "list", "minlen": 1, "maxlen": 200, "items": {
+            "type": "dict", "keys": {
+                "node": {"type": "int", "min": 1, "max": 65535},
+                "device": {"type": "str", "minlen": 1, "maxlen": 40},
+                "bay": {"type": "str", "minlen": 1, "maxlen": 16},
+                "zone": {"type": "str", "minlen": 1, "maxlen": 16}}}},
+        "displays": {"type": "list", "maxlen": 8, "default": [], "items": {
+            "type": "dict", "keys": {
+                "zone": {"type": "str", "minlen": 1, "maxlen": 16},
+                "clk": {"type": "int", "min": 0, "max": 39},
+                "dio": {"type": "int", "min": 0, "max": 39}}}},
+    },
+}
+
+
+class Totem:
+    SCHEMA = SCHEMA
+
+    @staticmethod
+    def safe_mode(err):
+        pass  # nothing to hold safe; the displays stay blank and the error is reported
+
+    def __init__(self, rt):
+        self.rt = rt
+        app = rt.cfg["app"]
+        keys = {}
+        node_keys = rt.cfg.secrets.get("node_keys") or {}
+        for b in app["bays"]:
+            k = node_keys.get(b["device"])
+            if not k:
+                raise ConfigError("node_keys." + b["device"], "no key for this sensor (from "
+                                  "bourg provision)", "secrets.json")
+            keys[b["node"]] = bytes.fromhex(k)
+        self.bays = bays_mod.Bays(app["bays"], keys, app["heartbeat_s"], app["missed"])
+        self.displays = []
+        for d in app["displays"]:
+            from drivers.tm1637 import TM1637
+
+            self.displays.append((d["zone"], TM1637(d["clk"], d["dio"])))
+        for _zone, disp in self.displays:
+            disp.number(None)  # "----" until the bays have reported
+        import aioespnow
+        import network
+
+        network.WLAN(network.STA_IF).active(True)
+        self.radio = aioespnow.AIOESPNow()
+        self.radio.active(True)
+        self._peers = set()
+        self._dirty = asyncio.ThreadSafeFlag()
+
+    def tasks(self):
+        return [("radio", self.radio_task), ("tick", self.tick_task),
+                ("publish", self.publish_task)]
+
+    def _now(self):
+        import time
+
+        return time.ticks_ms()
+
+    async def radio_task(self):
+        async for mac, msg in self.radio:
+            if not msg:
+                continue
+            ack = self.bays.receive(msg, self._now())
+            if ack is not None:
+                if mac not in self._peers:
+                    try:
+                        self.radio.add_peer(mac)
+                    except OSError:
+                        pass
+                    self._peers.add(mac)
+                try:
+                    self.radio.send(mac, ack, False)
+                except OSError as e:
+                    self.rt.log.warn("totem", "ack failed: " + repr(e))
+                self._dirty.set()
+
+    async def tick_task(self):
+        while True:
+            await asyncio.sleep_ms(5000)
+            self.bays.tick(self._now())
+            self._dirty.set()
+
+    async def publish_task(self):
+        link = self.rt.link
+        first = True
+        while True:
+            if not first:
+                await self._dirty.wait()
+            changed = self.bays.take_changes()
+            for node in changed:
+                st = self.bays.bay_state(node)
+                link.publish_state("bay/" + st["bay"], st)
+                link.publish_event("bay", {"bay": st["bay"], "zone": st["zone"],
+                                           "occupied": st["occupied"], "silent": st["silent"]})
+                if st["silent"]:
+                    self.rt.log.warn("totem", "sensor of bay " + st["bay"] + " is silent")
+            if changed or first:
+                for zone in self.bays.zones:
+                    nodes = self.bays.zones[zone]
+                    silent = 0
+                    known = 0
+                    for n in nodes:
+                        st = self.bays.bay[n]
+                        silent += 1 if st["silent"] else 0
+                        known += 0 if st["occupied"] is None else 1
+                    free = self.bays.free(zone)
+                    link.publish_state("zone/" + zone, {"free": free, "total": len(nodes),
+                                                        "silent": silent})
+                    for z, disp in self.displays:
+                        if z == zone:
+                            disp.number(free if known else None)
+            first = False

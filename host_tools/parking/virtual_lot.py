@@ -1,0 +1,81 @@
+"""A small virtual car park for HIL tests, the demo and the battery estimate: sensor nodes
+with a magnetometer model in each bay, and a totem with a TM1637 per zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from host_tools import firmware
+from host_tools.emulator import Board, World
+from host_tools.emulator.devices import TM1637, AnalogSource
+from host_tools.emulator.magnetometers import HMC5883L, QMC5883L
+from host_tools.mosquitto import Mosquitto, device_user
+
+WIFI = ("bourg-test", "test-wifi-pass")
+MQTT_HOST = "mqtt.hil.bourg"
+EARTH_UT = (20.0, 2.0, -42.0)
+CAR_UT = (14.0, -9.0, 35.0)  # a car parked over the sensor: tens of uT
+
+
+@dataclass
+class Bay:
+    board: Board
+    mag: QMC5883L | HMC5883L
+    node: int
+    bay: str
+    key: str
+
+    def park(self, car: bool = True) -> None:
+        self.mag.field_ut = tuple(e + (c if car else 0.0) for e, c in
+                                  zip(EARTH_UT, CAR_UT, strict=True))
+
+
+def sensor_config(device_id: str, node: int, x: float, **app: Any) -> dict[str, Any]:
+    base = {"node": node, "sample_ms": 1000, "heartbeat_s": 30, "ack_ms": 80}
+    base.update(app)
+    return {"schema": 1, "device_id": device_id, "role": "parking_sensor", "site": "hil",
+            "board": "esp32-c3-sensor", "pins": {"sda": 21, "scl": 22, "battery_adc": 35},
+            "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": 1883}},
+            "app": base, "emulator": {"x": x, "y": 0}}
+
+
+def totem_config(device_id: str, bays: list[dict[str, Any]], *, port: int = 1883,
+                 **app: Any) -> dict[str, Any]:
+    zones = sorted({b["zone"] for b in bays})
+    base = {"heartbeat_s": 30, "missed": 2, "bays": bays,
+            "displays": [{"zone": z, "clk": 18 + 2 * i, "dio": 19 + 2 * i}
+                         for i, z in enumerate(zones)]}
+    base.update(app)
+    return {"schema": 1, "device_id": device_id, "role": "parking_totem", "site": "hil",
+            "board": "esp32-devkitc", "pins": {},
+            "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": port,
+                                                  "keepalive": 10}},
+            "app": base, "emulator": {"x": 20, "y": 5}}
+
+
+def add_bay(world: World, device_id: str, node: int, bay: str, x: float, *, chip: str = "qmc",
+            key: str | None = None, **app: Any) -> Bay:
+    key = key or f"{node:02x}" * 16
+    cfg = sensor_config(device_id, node, x, **app)
+    b = world.add_board(cfg, firmware.stage(cfg, {"wifi_password": "", "espnow_key": key}))
+    mag = b.attach(QMC5883L(field_ut=EARTH_UT) if chip == "qmc" else HMC5883L(field_ut=EARTH_UT))
+    b.attach(AnalogSource(35, 1.45))  # 2 x AA lithium, 2.9 V, behind a 1:2 divider
+    return Bay(b, mag, node, bay, key)
+
+
+def add_totem(world: World, bays: list[Bay], zone_of: dict[str, str],
+              broker: Mosquitto | None = None, device_id: str = "totem-1",
+              **app: Any) -> tuple[Board, dict[str, TM1637]]:
+    spec = [{"node": b.node, "device": b.board.name, "bay": b.bay, "zone": zone_of[b.bay]}
+            for b in bays]
+    cfg = totem_config(device_id, spec, port=broker.port if broker else 1883, **app)
+    secrets: dict[str, Any] = {"wifi_password": WIFI[1],
+                               "node_keys": {b.board.name: b.key for b in bays}}
+    if broker is not None:
+        world.dns[MQTT_HOST] = broker.host
+        secrets["mqtt_user"] = device_user(device_id)
+        secrets["mqtt_password"] = broker.add_device("hil", device_id)
+    t = world.add_board(cfg, firmware.stage(cfg, secrets))
+    displays = {d["zone"]: t.attach(TM1637(d["clk"], d["dio"])) for d in cfg["app"]["displays"]}
+    return t, displays
