@@ -156,6 +156,7 @@ def test_recalibrate_makes_current_field_empty() -> None:
     assert _run(more, d) == [0] * 60  # type: ignore[arg-type]
 
 
+@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 def test_deterministic() -> None:
     tr = traces.read_trace(SAMPLES / "bay-normal-0003.csv.gz")
     sl = traces.Trace(tr.t[23000:26000], tr.bx[23000:26000], tr.by[23000:26000],
@@ -177,6 +178,7 @@ def test_compiles_for_esp32(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(MP is None, reason="micropython not installed")
+@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 @pytest.mark.parametrize("mode", ["src", "mpy"])
 def test_same_outputs_on_micropython_vm(tmp_path: Path, mode: str) -> None:
     """A weak own-bay arrival (hard sample) and a strong one with a manoeuvre (normal sample),

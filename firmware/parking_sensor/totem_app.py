@@ -50,10 +50,13 @@ class Totem:
             keys[b["node"]] = bytes.fromhex(k)
         self.bays = bays_mod.Bays(app["bays"], keys, app["heartbeat_s"], app["missed"])
         self.displays = []
-        for d in app["displays"]:
+        for i, d in enumerate(app["displays"]):
             from drivers.tm1637 import TM1637
 
-            self.displays.append((d["zone"], TM1637(d["clk"], d["dio"])))
+            try:
+                self.displays.append((d["zone"], TM1637(d["clk"], d["dio"])))
+            except ValueError as e:  # e.g. a GPIO the chip does not have
+                raise ConfigError("app.displays[" + str(i) + "]", str(e)) from None
         for _zone, disp in self.displays:
             disp.number(None)  # "----" until the bays have reported
         import aioespnow

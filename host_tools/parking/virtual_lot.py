@@ -16,6 +16,7 @@ WIFI = ("bourg-test", "test-wifi-pass")
 MQTT_HOST = "mqtt.hil.bourg"
 EARTH_UT = (20.0, 2.0, -42.0)
 CAR_UT = (14.0, -9.0, 35.0)  # a car parked over the sensor: tens of uT
+DISPLAY_PINS = [(18, 19), (16, 17), (26, 27), (32, 33)]  # (CLK, DIO) per zone
 
 
 @dataclass
@@ -44,7 +45,7 @@ def totem_config(device_id: str, bays: list[dict[str, Any]], *, port: int = 1883
                  **app: Any) -> dict[str, Any]:
     zones = sorted({b["zone"] for b in bays})
     base = {"heartbeat_s": 30, "missed": 2, "bays": bays,
-            "displays": [{"zone": z, "clk": 18 + 2 * i, "dio": 19 + 2 * i}
+            "displays": [{"zone": z, "clk": DISPLAY_PINS[i][0], "dio": DISPLAY_PINS[i][1]}
                          for i, z in enumerate(zones)]}
     base.update(app)
     return {"schema": 1, "device_id": device_id, "role": "parking_totem", "site": "hil",
