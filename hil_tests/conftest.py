@@ -20,6 +20,9 @@ from host_tools.serialboard import SerialBoard
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["host_tools.testing"]
+# fixtures that build virtual boards of their own: tests using them have nothing to run on
+# the board given by --port
+WORLD_FIXTURES = {"world", "street_w", "lot_world"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixtures = getattr(item, "fixturenames", ())
         if "emulator_only" in item.keywords:
             item.add_marker(fault)
-        elif "world" in fixtures and "target" not in fixtures:
+        elif WORLD_FIXTURES & set(fixtures) and "target" not in fixtures:
             # Nothing here runs on the board given by --port.
             item.add_marker(own)
 

@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--out", required=True, help="X.csv or X.csv.gz")
     b = sub.add_parser("bench", help="benchmark figures as JSON lines")
     b.add_argument("--sims", type=int, default=4, help="unseen simulated traces per profile")
+    from . import battery
+
+    bt = sub.add_parser("battery", help="battery life of a sensor node, measured on a virtual "
+                        "board times published current figures (JSON)")
+    battery.add_arguments(bt)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -63,6 +68,10 @@ def main(args: argparse.Namespace) -> int:
             tr = simulate.simulate(args.profile, args.hours, args.seed, args.layout)
             traces.write_trace(args.out, tr, simulate.comments(tr))
             return 0
+        if cmd == "battery":
+            from . import battery
+
+            return battery.run(args)
         if cmd == "bench":
             from . import bench
 

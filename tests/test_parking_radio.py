@@ -1,0 +1,133 @@
+"""The parking radio protocol and the totem's bay state (pure modules, CPython)."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host_tools.parking import fw
+
+reports = fw.load("reports")
+bays = fw.load("bays")
+sensor_state = fw.load("sensor_state")
+KEY = bytes(range(16))
+
+
+@given(st.sampled_from([1, 2, 3]), st.integers(1, 65535), st.integers(0, 65535),
+       st.integers(0, 2**32 - 1), st.booleans(), st.integers(0, 100), st.integers(0, 4000))
+def test_round_trip(ftype, node, epoch, seq, occ, conf, mv):
+    f = reports.encode(KEY, ftype, node, epoch, seq, reports.OCCUPIED if occ else 0, conf,
+                       100, mv, -5, 7, 30)
+    assert len(f) == reports.FRAME_LEN and reports.peek_node(f) == node
+    d = reports.decode(KEY, f)
+    assert (d["type"], d["node"], d["epoch"], d["seq"], d["occupied"], d["confidence"],
+            d["battery_mv"], d["temp_c"]) == (ftype, node, epoch, seq, occ, conf, mv, -5)
+
+
+@settings(max_examples=200)
+@given(st.integers(0, reports.FRAME_LEN * 8 - 1))
+def test_any_bit_flip_is_refused(bit):
+    f = bytearray(reports.encode(KEY, reports.REPORT, 3, 1, 9, reports.OCCUPIED))
+    f[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(reports.FrameError):
+        reports.decode(KEY, bytes(f))
+
+
+def test_wrong_key_and_garbage_are_refused():
+    f = reports.encode(KEY, reports.REPORT, 3, 1, 9)
+    with pytest.raises(reports.FrameError):
+        reports.decode(bytes(16), f)
+    for junk in (b"", b"\xb8" * 31, f[:-1], 5):
+        with pytest.raises(reports.FrameError):
+            reports.decode(KEY, junk)
+
+
+def test_epochs_and_sequences_order_with_wrap():
+    assert reports.newer(1, 5, None)
+    assert reports.newer(1, 6, (1, 5)) and not reports.newer(1, 5, (1, 5))
+    assert not reports.newer(1, 4, (1, 5))
+    assert reports.newer(2, 0, (1, 5))  # the node rebooted
+    assert reports.newer(0, 0, (0xFFFF, 9))  # epoch wrapped
+    assert not reports.newer(0xFFFF, 10, (0, 1))
+
+
+def test_outbox_retries_with_backoff_then_gives_up_and_heartbeats():
+    o = reports.Outbox(heartbeat_s=100, tries=3, retry_s=2)
+    assert o.due(0) == "heartbeat"
+    o.sent("heartbeat", 0)
+    assert o.due(50) is None
+    o.report(1, 60)
+    assert o.due(60) == "report"
+    o.sent("report", 60)
+    assert o.due(61) is None and o.due(62) == "report"
+    o.sent("report", 62)
+    o.sent("report", o.s[2])
+    assert o.due(1000) is None and not o.pending()  # given up
+    assert o.due(o.s[3] + 100) == "heartbeat"
+    o.report(2, 2000)
+    assert not o.acked(1) and o.acked(2) and not o.pending()
+    again = reports.Outbox(100, 3, 2, state=o.s)
+    assert again.s == o.s
+
+
+def _totem():
+    spec = [{"node": 1, "bay": "A01", "zone": "A"}, {"node": 2, "bay": "A02", "zone": "A"}]
+    return bays.Bays(spec, {1: KEY, 2: bytes(16)}, heartbeat_s=10, missed=2)
+
+
+def test_totem_acks_counts_and_ignores_duplicates_and_late_frames():
+    t = _totem()
+    assert t.free("A") == 0  # nothing known yet: nothing promised
+    f1 = reports.encode(KEY, reports.HEARTBEAT, 1, 1, 1)
+    ack = t.receive(f1, 0)
+    a = reports.decode(KEY, ack)
+    assert (a["type"], a["node"], a["epoch"], a["seq"]) == (reports.ACK, 1, 1, 1)
+    assert t.free("A") == 1 and t.take_changes() == [1]
+    f2 = reports.encode(KEY, reports.REPORT, 1, 1, 3, reports.OCCUPIED)
+    t.receive(f2, 100)
+    assert t.free("A") == 0
+    late = reports.encode(KEY, reports.REPORT, 1, 1, 2, 0)  # older, arrives after seq 3
+    assert t.receive(late, 200) is not None  # still acked, so the node stops retrying
+    assert t.receive(f2, 300) is not None  # a duplicate after a lost ACK
+    assert t.bay_state(1)["occupied"] is True and t.stats["old"] == 2
+    assert t.receive(reports.encode(KEY, reports.REPORT, 2, 1, 1), 0) is None  # wrong key
+    assert t.receive(reports.encode(KEY, reports.REPORT, 9, 1, 1), 0) is None  # unknown
+    assert t.receive(reports.encode(KEY, reports.ACK, 1, 1, 9), 0) is None  # not from a node
+
+
+def test_totem_flags_silent_sensors_and_does_not_count_them_free():
+    t = _totem()
+    t.receive(reports.encode(KEY, reports.HEARTBEAT, 1, 1, 1), 0)
+    t.take_changes()
+    t.tick(24000)
+    assert not t.bay_state(1)["silent"]
+    t.tick(25001)  # 2 heartbeats of 10 s and a half
+    assert t.bay_state(1)["silent"] and t.free("A") == 0 and t.take_changes() == [1]
+    t.receive(reports.encode(KEY, reports.HEARTBEAT, 1, 2, 1), 26000)  # rebooted node
+    assert not t.bay_state(1)["silent"] and t.free("A") == 1
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),
+       st.binary(min_size=0, max_size=340))
+def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, blob):
+    data = sensor_state.pack(epoch, seq, 3, occ, 1234, [5, 4, 100, -7], blob)
+    assert sensor_state.unpack(data) == (epoch, seq, 3, occ, 1234, [5, 4, 100, -7], blob)
+    bad = bytearray(data)
+    bad[len(bad) // 2] ^= 1
+    assert sensor_state.unpack(bytes(bad)) is None
+    assert sensor_state.unpack(b"") is None and sensor_state.unpack(None) is None
+
+
+def test_battery_estimate_adds_up():
+    from host_tools.parking import battery
+
+    m = battery.Measured(wakes=100, awake_s=5.0, frames=4, reports=2)
+    e = battery.estimate(m, sample_ms=1000, events_per_day=20, heartbeat_s=1800,
+                         boot_ms=250.0)
+    assert e.awake_ms_per_wake == 50.0
+    wake_mah = 86400 * 0.300 * 30.0 / 3600  # 300 ms at 30 mA, every second
+    assert abs(e.wake_mah_per_day - wake_mah) < 0.01
+    assert abs(e.sleep_mah_per_day - 24 * 13 / 1000) < 1e-3
+    assert abs(e.years - 3000 / e.charge_mah_per_day / 365) < 1e-3
+    slow = battery.estimate(m, sample_ms=600000, boot_ms=250.0)
+    assert slow.years > e.years * 50
+    assert 300 < e.max_wakes_per_day_for_goal < 1000
