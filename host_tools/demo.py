@@ -31,6 +31,10 @@ WIFI = ("bourg-demo", "demo-wifi-pass")
 MQTT_HOST = "mqtt.demo-town.bourg"
 STREET = [("ft-north", 0.0), ("ft-market", 40.0), ("ft-station", 80.0)]
 POLES = [(f"pole-{i + 1:02d}", i * 30.0) for i in range(6)]
+# the car park: four bays in two zones and their totem, by the market
+PARK = [("ps-a1", 1, "A1", "A", "qmc"), ("ps-a2", 2, "A2", "A", "hmc"),
+        ("ps-a3", 3, "A3", "A", "qmc"), ("ps-b1", 4, "B1", "B", "qmc")]
+PARK_Y = -300.0
 POLE_Y = 300.0  # the lit street runs apart from the field-test boards
 SENSOR_RANGE_M = 10.0
 RIDER_MPS = 6.0
@@ -56,6 +60,10 @@ class Street:
         self.lamps: dict[str, Any] = {}
         self.pirs: dict[str, Any] = {}
         self.rider: float | None = None
+        self.mags: dict[str, Any] = {}
+        self.parked: dict[str, bool] = {}
+        self.park_since: dict[str, float] = {}
+        self.displays: dict[str, Any] = {}
 
     def pole_config(self, name: str, x: float) -> dict[str, Any]:
         from .lighting.virtual_street import PINS
@@ -122,6 +130,37 @@ class Street:
             self.boards[name] = b
             roles[name] = "lighting"
             b.start()
+        from .emulator.devices import TM1637, AnalogSource
+        from .emulator.magnetometers import HMC5883L, QMC5883L
+        from .parking.virtual_lot import EARTH_UT, sensor_config, totem_config
+
+        for i, (name, node, bay, _zone, chip) in enumerate(PARK):
+            cfg = configs[name] = sensor_config(name, node, 40.0 + 3 * i, heartbeat_s=60)
+            cfg["site"] = SITE
+            cfg["emulator"]["y"] = PARK_Y
+            b = self.world.add_board(cfg, {})
+            self.mags[bay] = b.attach(QMC5883L(field_ut=EARTH_UT) if chip == "qmc"
+                                      else HMC5883L(field_ut=EARTH_UT))
+            b.attach(AnalogSource(35, 1.45))
+            self.parked[bay] = False
+            self.park_since[bay] = -20.0
+            self.boards[name] = b
+            roles[name] = "parking_sensor"
+            b.start()
+        spec = [{"node": node, "device": name, "bay": bay, "zone": zone}
+                for name, node, bay, zone, _c in PARK]
+        cfg = configs["totem-market"] = totem_config("totem-market", spec, port=self.broker[1],
+                                                     heartbeat_s=60)
+        cfg["site"] = SITE
+        cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
+                                                    "keepalive": 15}}
+        cfg["emulator"] = {"x": 45.0, "y": PARK_Y + 5}
+        b = self.world.add_board(cfg, {})
+        for d in cfg["app"]["displays"]:
+            self.displays[d["zone"]] = b.attach(TM1637(d["clk"], d["dio"]))
+        self.boards["totem-market"] = b
+        roles["totem-market"] = "parking_totem"
+        b.start()
         with Registry(self.workdir / "registry.sqlite") as reg:
             reg.set_site(SITE, WIFI[0], WIFI[1])
             for name, b in self.boards.items():
@@ -129,6 +168,8 @@ class Street:
                 reg.add(name, roles[name], SITE, unique_id=read_unique_id(b.pty_path),
                         location=f"{configs[name]['emulator']['x']:.0f} m along the street")
             secrets = {name: reg.secrets(name) for name in self.boards}
+            for name, _n, _b, _z, _c in PARK:
+                secrets[name]["wifi_password"] = ""  # sensors never join WiFi
         self.note("provisioned " + ", ".join(self.boards) + " in the device registry")
         with ThreadPoolExecutor(3) as pool:
             plans = dict(zip(self.boards, pool.map(
@@ -176,6 +217,14 @@ class Street:
         return [f"street lights (22:00)  {names}", pad + levels, pad + lamps,
                 pad + "".join(rider)]
 
+    def car_park(self) -> list[str]:
+        """The totem's displays (what drivers read) beside the bays as they really are."""
+        zones = sorted({z for _n, _i, _b, z, _c in PARK})
+        shown = "   ".join(f"zone {z}: [{self.displays[z].text}] free" for z in zones)
+        bays = " ".join(f"{bay}:{'car' if self.parked[bay] else '---'}"
+                        for _n, _i, bay, _z, _c in PARK)
+        return [f"car park totem-market  {shown}", f"                       bays  {bays}"]
+
     def step(self, t: float, rng: random.Random) -> None:
         for sensor in self.sensors.values():
             sensor.celsius += rng.uniform(-0.2, 0.2)
@@ -185,6 +234,17 @@ class Street:
             time.sleep(0.08)
             self.buttons[name].release()
             self.note(f"someone pressed the button on {name}")
+        calm = [b for b, since in self.park_since.items() if t - since > 25]
+        if t > 10 and calm and rng.random() < 0.08:
+            bay = rng.choice(calm)  # a bay keeps its car (or its emptiness) 25 s at least
+            car = not self.parked[bay]
+            self.parked[bay] = car
+            self.park_since[bay] = t
+            from .parking.virtual_lot import CAR_UT, EARTH_UT
+
+            self.mags[bay].field_ut = tuple(e + (c if car else 0.0)
+                                            for e, c in zip(EARTH_UT, CAR_UT, strict=True))
+            self.note(f"a car {'parks in' if car else 'leaves'} bay {bay}")
         if 12 <= t < 13 and not getattr(self, "_cut", False):
             self._cut = True
             self.boards["ft-market"].wifi_cut()
@@ -200,7 +260,7 @@ class Street:
         with self._lock:
             notes = list(self.notes)
         rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop", "",
-                *self.view.rows(extra), "", *self.strip(), "", *notes]
+                *self.view.rows(extra), "", *self.strip(), "", *self.car_park(), "", *notes]
         text = "\n".join(rows)
         if tty:
             width = shutil.get_terminal_size().columns

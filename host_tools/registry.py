@@ -167,6 +167,12 @@ class Registry:
             out["bank_key"] = bank_key
         if role == "lighting":
             out["wave_key"] = self.site_key(site, "wave")
+        if role == "parking_totem":
+            # the totem checks each sensor's reports with that sensor's own key
+            rows = self.db.execute("SELECT device_id, espnow_key FROM devices WHERE site=? AND "
+                                   "role='parking_sensor' ORDER BY device_id",
+                                   (site,)).fetchall()
+            out["node_keys"] = dict(rows)
         return out
 
     def rotate(self, device_id: str, kind: str) -> None:

@@ -19,6 +19,8 @@ def test_demo_boards_come_online_and_report() -> None:
     for i in range(1, 7):  # the street-light poles, provisioned and deployed the same way
         assert re.search(rf"^pole-0{i}\s+running\s+up\s+online", last, re.M), last
     assert re.search(r"^street lights .*P01\s+P02", last, re.M), last
+    assert re.search(r"^totem-market\s+running\s+up\s+online", last, re.M), last
+    assert re.search(r"^car park totem-market\s+zone A: \[", last, re.M), last
 
 
 def test_demo_rejects_a_bad_broker_url() -> None:

@@ -227,3 +227,9 @@ def test_site_wave_key_is_shared_by_a_sites_poles(tmp_path):
         assert k1 == k2 and len(bytes.fromhex(k1)) == 16
         assert reg.secrets("pole-09")["wave_key"] != k1
         assert "wave_key" not in reg.secrets("ft-01")
+        reg.add("ps-01", "parking_sensor", "town")
+        reg.add("ps-02", "parking_sensor", "town")
+        reg.add("totem", "parking_totem", "town")
+        keys = reg.secrets("totem")["node_keys"]
+        assert keys == {"ps-01": reg.secrets("ps-01")["espnow_key"],
+                        "ps-02": reg.secrets("ps-02")["espnow_key"]}
