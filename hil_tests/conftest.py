@@ -16,6 +16,8 @@ from typing import Iterator
 import pytest
 
 from host_tools.emulator import World
+from host_tools.mosquitto import Mosquitto
+from host_tools.mqtt_watch import Watcher
 from host_tools.serialboard import SerialBoard
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +60,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def world(tmp_path: Path) -> Iterator[World]:
     with World(tmp_path / "world", access_points={"bourg-test": "test-wifi-pass"}) as w:
         yield w
+
+
+@pytest.fixture
+def ops(mosquitto: Mosquitto) -> Iterator[Watcher]:
+    """The operations user watching everything on the test broker."""
+    w = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
+                password=mosquitto.ops_password)
+    yield w
+    w.close()
 
 
 @pytest.fixture

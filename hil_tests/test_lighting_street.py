@@ -28,12 +28,6 @@ def street_w(tmp_path: Path) -> Iterator[World]:
         yield w
 
 
-@pytest.fixture
-def ops(mosquitto: Mosquitto) -> Iterator[Watcher]:
-    w = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
-                password=mosquitto.ops_password)
-    yield w
-    w.close()
 
 
 def _street(world: World, broker: Mosquitto | None, n: int, **app: object) -> list[Pole]:

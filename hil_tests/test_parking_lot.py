@@ -28,12 +28,6 @@ def lot_world(tmp_path: Path) -> Iterator[World]:
         yield w
 
 
-@pytest.fixture
-def ops(mosquitto: Mosquitto) -> Iterator[Watcher]:
-    w = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
-                password=mosquitto.ops_password)
-    yield w
-    w.close()
 
 
 def _bay(ops: Watcher, bay: str) -> dict:

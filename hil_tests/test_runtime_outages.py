@@ -13,14 +13,6 @@ from host_tools.mqtt_watch import Watcher
 from .fleet import add_board, events, fieldtest_config
 
 
-@pytest.fixture
-def ops(mosquitto: Mosquitto):
-    w = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
-                password=mosquitto.ops_password)
-    yield w
-    w.close()
-
-
 def _ticks(ops: Watcher) -> list[int]:
     return [e["data"]["n"] for e in events(ops.messages, "tick")]
 

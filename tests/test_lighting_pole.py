@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from host_tools.lighting import fw
 from host_tools.registry import Registry
 
-fw.MODULES = fw.MODULES + ("presence", "energy", "lampwatch", "tzrule", "schedule", "pole")
 presence = fw.load("presence")
 energy = fw.load("energy")
 lampwatch = fw.load("lampwatch")

@@ -23,7 +23,7 @@ passes has a valid tag for the site key. Replays are caught by ReplayWindow on (
 """
 import struct
 
-from bourg.auth import ReplayWindow, consteq, hmac_sha256  # noqa: F401 - part of this API
+from bourg.auth import FrameError, ReplayWindow, check_frame, hmac_sha256  # noqa: F401 - API
 
 MAGIC = 0xB7
 VERSION = 1
@@ -33,10 +33,6 @@ TAG_LEN = 8
 _FMT = "<BBBB6sHI6sIibHH"
 BODY_LEN = struct.calcsize(_FMT)  # 35
 FRAME_LEN = BODY_LEN + TAG_LEN  # 43
-
-
-class FrameError(ValueError):
-    pass
 
 
 def _clamp(v, lo, hi):
@@ -59,19 +55,7 @@ def encode(key, ftype, src, epoch, seq, origin, event_id, x_dm, direction=0, spe
 
 def decode(key, data):
     """Verified frame as a dict, or FrameError."""
-    try:
-        data = bytes(data)
-    except Exception:
-        raise FrameError("not bytes")
-    if len(data) != FRAME_LEN:
-        raise FrameError("bad length")
-    if data[0] != MAGIC:
-        raise FrameError("bad magic")
-    if data[1] != VERSION:
-        raise FrameError("unsupported version")
-    body = data[:BODY_LEN]
-    if not consteq(hmac_sha256(key, body)[:TAG_LEN], data[BODY_LEN:]):
-        raise FrameError("bad tag")
+    body = check_frame(key, data, FRAME_LEN, MAGIC, VERSION, TAG_LEN)
     (_m, _v, ftype, hops, src, epoch, seq, origin, event_id, x_dm, direction, speed,
      age) = struct.unpack(_FMT, body)
     if ftype not in (PRESENCE, CLEAR) or direction not in (-1, 0, 1):

@@ -29,6 +29,15 @@ Usage (the app or the simulator applies the actions to its Dimmer):
 import frames as fr
 
 
+def apply(actions, dimmer, now_ms):
+    """Hand a receive()'s actions to a Dimmer (the app and the simulator do the same)."""
+    for a in actions:
+        if a[0] == "nb":
+            dimmer.neighbour(a[1], a[2], a[3], now_ms)
+        else:
+            dimmer.fall_back(a[1], now_ms)
+
+
 def _sign(v):
     return 1 if v > 0 else -1 if v < 0 else 0
 

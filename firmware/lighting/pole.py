@@ -52,11 +52,7 @@ class Pole:
 
     def radio(self, data, now_ms):
         actions, relay = self.wave.receive(data, now_ms)
-        for a in actions:
-            if a[0] == "nb":
-                self.dim.neighbour(a[1], a[2], a[3], now_ms)
-            else:
-                self.dim.fall_back(a[1], now_ms)
+        lightwave.apply(actions, self.dim, now_ms)
         self._tx.extend(relay)
         return self.step(now_ms)
 

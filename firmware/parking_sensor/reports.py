@@ -23,7 +23,7 @@ node's retries. decode() raises only FrameError.
 """
 import struct
 
-from bourg.auth import consteq, hmac_sha256
+from bourg.auth import FrameError, check_frame, hmac_sha256  # noqa: F401 - FrameError: API
 
 MAGIC = 0xB8
 VERSION = 1
@@ -33,10 +33,6 @@ _FMT = "<BBBBHHIBBHbHI"
 BODY_LEN = struct.calcsize(_FMT)  # 23
 TAG_LEN = 8
 FRAME_LEN = BODY_LEN + TAG_LEN
-
-
-class FrameError(ValueError):
-    pass
 
 
 def _c(v, lo, hi):
@@ -63,20 +59,9 @@ def peek_node(data):
 
 
 def decode(key, data):
-    try:
-        data = bytes(data)
-    except Exception:
-        raise FrameError("not bytes")
-    if len(data) != FRAME_LEN:
-        raise FrameError("bad length")
-    if data[0] != MAGIC:
-        raise FrameError("bad magic")
-    if data[1] != VERSION:
-        raise FrameError("unsupported version")
-    if not consteq(hmac_sha256(key, data[:BODY_LEN])[:TAG_LEN], data[BODY_LEN:]):
-        raise FrameError("bad tag")
+    body = check_frame(key, data, FRAME_LEN, MAGIC, VERSION, TAG_LEN)
     (_m, _v, ftype, flags, node, epoch, seq, conf, health, mv, temp, changes,
-     since) = struct.unpack(_FMT, data[:BODY_LEN])
+     since) = struct.unpack(_FMT, body)
     if ftype not in (REPORT, HEARTBEAT, ACK):
         raise FrameError("bad type")
     return {"type": ftype, "occupied": bool(flags & OCCUPIED), "flags": flags, "node": node,

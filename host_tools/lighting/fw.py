@@ -3,27 +3,18 @@ files that run on the board."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from .. import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "lighting"
 SHARED_DIR = REPO.parent / "shared" / "lighting"
-MODULES = ("sun", "nightprofile", "dimmer", "frames", "lightwave")
+MODULES = ("sun", "nightprofile", "dimmer", "frames", "lightwave", "presence", "energy",
+           "lampwatch", "tzrule", "schedule", "pole")
 
 
 def load(name: str) -> ModuleType:
-    """The firmware module `name`, imported from firmware/lighting (checked, so a same-named
-    module elsewhere on sys.path cannot stand in for it)."""
-    if name not in MODULES:
-        raise ValueError(f"not a lighting firmware module: {name}")
-    for d in (str(FW_DIR.parent / "lib"), str(FW_DIR)):  # bourg.auth lives in firmware/lib
-        if d not in sys.path:
-            sys.path.insert(0, d)
-    mod = importlib.import_module(name)
-    f = getattr(mod, "__file__", None)
-    if f is None or Path(f).resolve().parent != FW_DIR:
-        raise ImportError(f"{name} resolved to {f}, not {FW_DIR}")
-    return mod
+    """The firmware module `name` (see host_tools.fwmodules)."""
+    return fwmodules.load(FW_DIR, MODULES, name)

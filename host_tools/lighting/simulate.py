@@ -229,11 +229,7 @@ def simulate(sc: dict[str, Any], controller: str = "bourg", loss: float = 0.0, s
             elif kind == 2:
                 if p.wave is not None:
                     actions, relay = p.wave.receive(data, t)
-                    for a in actions:
-                        if a[0] == "nb":
-                            p.dimmer.neighbour(a[1], a[2], a[3], t)
-                        else:
-                            p.dimmer.fall_back(a[1], t)
+                    wave_mod.apply(actions, p.dimmer, t)
                     send(p, relay, t)
                 else:
                     p.dimmer.neighbour(data, 20, t + 300000, t)

@@ -3,10 +3,10 @@ the same files that run on the board."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from .. import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "parking_sensor"
@@ -14,13 +14,5 @@ MODULES = ("detector", "reports", "bays", "sensor_state")
 
 
 def load(name: str) -> ModuleType:
-    if name not in MODULES:
-        raise ValueError(f"not a parking firmware module: {name}")
-    for d in (str(FW_DIR.parent / "lib"), str(FW_DIR)):
-        if d not in sys.path:
-            sys.path.insert(0, d)
-    mod = importlib.import_module(name)
-    f = getattr(mod, "__file__", None)
-    if f is None or Path(f).resolve().parent != FW_DIR:
-        raise ImportError(f"{name} resolved to {f}, not {FW_DIR}")
-    return mod
+    """The firmware module `name` (see host_tools.fwmodules)."""
+    return fwmodules.load(FW_DIR, MODULES, name)

@@ -7,6 +7,29 @@ except ImportError:  # pragma: no cover - very small ports
     import uhashlib as hashlib
 
 
+class FrameError(ValueError):
+    """A radio frame that is not ours, not intact or not authentic."""
+
+
+def check_frame(key, data, frame_len, magic, version, tag_len):
+    """The authenticated body of a frame laid out as body + truncated HMAC tag, whose first
+    two bytes are magic and version; FrameError otherwise."""
+    try:
+        data = bytes(data)
+    except Exception:
+        raise FrameError("not bytes")
+    if len(data) != frame_len:
+        raise FrameError("bad length")
+    if data[0] != magic:
+        raise FrameError("bad magic")
+    if data[1] != version:
+        raise FrameError("unsupported version")
+    body = data[:frame_len - tag_len]
+    if not consteq(hmac_sha256(key, body)[:tag_len], data[frame_len - tag_len:]):
+        raise FrameError("bad tag")
+    return body
+
+
 def _xor(key, pad):
     return bytes([b ^ pad for b in key])
 
