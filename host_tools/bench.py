@@ -8,6 +8,8 @@
 - lighting: the night simulation against always-on, a peer setup and the fixed schedule
   (host_tools.lighting.bench), then presence -> PWM and neighbour frame -> ramp latencies and
   the pole app's heap on virtual poles (host_tools.lighting.board_bench).
+- locker: the chance that a non-stop keypad attacker opens any compartment in 30 days
+  (host_tools.locker.bench).
 - parking: the detector on the shared samples and on simulated days, against the 5 uT
   fixed-threshold reference (host_tools.parking.bench).
 """
@@ -96,9 +98,16 @@ def bench_parking(sims: int) -> None:
         emit({"bench": "parking_detector", **r})
 
 
+def bench_locker() -> None:
+    from .locker import bench as locker_bench
+
+    for r in locker_bench.run():
+        emit(r)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
-    p.add_argument("--only", choices=["boot", "lighting", "parking", "hil"],
+    p.add_argument("--only", choices=["boot", "lighting", "parking", "locker", "hil"],
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
@@ -114,6 +123,8 @@ def bench_main(args: argparse.Namespace) -> int:
         bench_lighting(args.latency_samples)
     if only in (None, "parking"):
         bench_parking(args.parking_sims)
+    if only in (None, "locker"):
+        bench_locker()
     if only == "hil" or (only is None and not args.no_hil):
         bench_hil()
     return 0
