@@ -29,6 +29,8 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "add_arguments", "monitor_main"),
     ("lighting", "simulate and score a street's night", "host_tools.lighting.cli",
      "add_arguments", "main"),
+    ("locker", "issue locker codes and send them by SMS", "host_tools.locker.cli",
+     "add_arguments", "main"),
     ("parking", "replay, score and simulate parking-sensor traces", "host_tools.parking.cli",
      "add_arguments", "main"),
     ("demo", "a street of virtual boards on an embedded broker, with live status",

@@ -1,0 +1,71 @@
+"""`bourg locker ...`: issue locker codes and send them by SMS.
+
+    bourg locker issue --bank locker-01 --compartment 3 --from 2026-11-22T09:00 --hours 48 \\
+        [--kind pickup|deposit|retrieve] [--sms +33612345678 --lang fr --sms-config sms.json]
+    bourg locker admin --bank locker-01          # a 16-digit service code for now
+
+Without --sms the code is printed (for the merchant's screen); with --sms it is sent and only
+the delivery is printed. sms.json: {"provider": "outbox", "dir": "..."} |
+{"provider": "http", "url": "...", "body": {...}, "token_file": "..."} |
+{"provider": "gsm", "port": "/dev/ttyUSB1", "baud": 115200}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..registry import DEFAULT_PATH, Registry
+from .issue import CodeBook, IssueError, parse_when
+from .sms import SmsError, provider_from_config
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry", default=str(DEFAULT_PATH), help="device registry (0600)")
+    sub = p.add_subparsers(dest="locker_cmd", metavar="ACTION")
+    sub.required = True
+    i = sub.add_parser("issue", help="issue a code (print it, or send it by SMS)")
+    i.add_argument("--bank", required=True, help="the locker bank's device id")
+    i.add_argument("--compartment", type=int, required=True)
+    i.add_argument("--from", dest="start", required=True, help="ISO time the code is for")
+    i.add_argument("--hours", type=float, default=24.0)
+    i.add_argument("--kind", choices=["pickup", "deposit", "retrieve"], default="pickup")
+    i.add_argument("--sms", help="send to this number (E.164, +33...)")
+    i.add_argument("--lang", choices=["fr", "en"], default="fr")
+    i.add_argument("--place", default="", help="where the locker is, for the message")
+    i.add_argument("--sms-config", help="SMS provider config (JSON)")
+    a = sub.add_parser("admin", help="a one-off service code for the bank, for now")
+    a.add_argument("--bank", required=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        with Registry(args.registry) as reg:
+            book = CodeBook(reg)
+            if args.locker_cmd == "admin":
+                key = book._key(args.bank)
+                print(book.codes.issue_admin(key, args.bank, time.time()))
+                return 0
+            issued = book.issue(args.bank, args.compartment, args.kind,
+                                parse_when(args.start), args.hours)
+            info = issued.public()
+            if not args.sms:
+                print(json.dumps({**info, "code": issued.code + "#"}))
+                return 0
+            if not args.sms_config:
+                print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
+                return 2
+            provider = provider_from_config(json.loads(Path(args.sms_config).read_text()))
+            d = book.send(issued, args.sms, args.lang, provider, args.place)
+            print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,
+                                              "ref": d.ref}}))
+            return 0
+    except (IssueError, ValueError, OSError) as e:
+        print(f"bourg locker: {e}", file=sys.stderr)
+        return 2
+    except SmsError as e:
+        print(f"bourg locker: SMS not sent: {e}", file=sys.stderr)
+        return 1
