@@ -43,8 +43,9 @@ def test_a_code_opens_once_and_only_its_compartment():
     other = "04" + c[2:]  # the same digits for compartment 4
     assert codes.check(KEY, "bank-1", other, T, codes.Ledger(), _armed(4)).reason == \
         "bad_code"
-    # a pickup code is no deposit code: compartment 3 free -> it is checked as a deposit
-    assert codes.check(KEY, "bank-1", c, T, codes.Ledger(), _armed()).reason == "bad_code"
+    # once the parcel is taken the compartment is free: the pickup code is refused as used
+    assert codes.check(KEY, "bank-1", c, T + 180, led, _armed()).reason == "used"
+    assert codes.check(KEY, "bank-1", c, T, codes.Ledger(), _armed()).reason == "not_armed"
 
 
 def test_windows_expired_and_not_yet_valid():

@@ -149,6 +149,12 @@ def check(key, bank, digits, now_s, ledger, armed_of, clock_ok=True, last_admin_
         # than "bad code" (this can only refuse, never open)
         if _eq(_mac(key, _msg(bank, kind, comp, day - 5, sbit), MAC_DIGITS), p[3]):
             return Result(False, "expired", kind, comp)
+        if kind == DEPOSIT and _eq(_mac(key, _msg(bank, PICKUP, comp, day, sbit),
+                                        MAC_DIGITS), p[3]):
+            # a pickup code typed again after the parcel was taken (the compartment is free
+            # now): say so rather than "bad code"
+            used = ledger.used((KINDS.index(PICKUP), p[1], day, sbit))
+            return Result(False, "used" if used else "not_armed", PICKUP, comp)
         return Result(False, "bad_code")
     start, end = day * DAY, (day + VALID_DAYS[kind]) * DAY
     if now_s < start:

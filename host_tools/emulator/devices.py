@@ -309,3 +309,63 @@ class TM1637(Device):
     @property
     def text(self) -> str:
         return "".join(self.SEGS.get(b & 0x7F, "?") for b in self.ram[:4])
+
+
+class Keypad(Device):
+    """A matrix keypad: a pressed key connects its row to its column. Columns have the
+    board's pull-ups; a column reads low while a pressed key's row is driven low."""
+
+    def __init__(self, rows: list[int], cols: list[int],
+                 layout: tuple[str, ...] = ("123", "456", "789", "*0#")) -> None:
+        super().__init__()
+        self.rows, self.cols, self.layout = rows, cols, layout
+        self.row_level: dict[int, int] = {r: 1 for r in rows}
+        self.down: set[str] = set()
+
+    def attached(self, board: Board) -> None:
+        super().attached(board)
+        self._update()
+
+    def _where(self, key: str) -> tuple[int, int]:
+        for i, line in enumerate(self.layout):
+            if key in line:
+                return self.rows[i], self.cols[line.index(key)]
+        raise ValueError(f"no key {key!r} on this keypad")
+
+    def _update(self, in_loop: bool = False) -> None:
+        assert self.board is not None
+        for c in self.cols:
+            low = any(self.row_level.get(r, 1) == 0 for k in self.down
+                      for r, cc in [self._where(k)] if cc == c)
+            if in_loop:  # called by the world's loop (a row changed): drive directly
+                self.board._drive(c, 0 if low else None)
+            else:
+                self.board.drive(c, 0 if low else None)
+
+    def on_pin(self, gpio: int, level: int) -> None:
+        if gpio in self.row_level:
+            self.row_level[gpio] = level
+            if self.down:
+                self._update(in_loop=True)
+
+    def on_reset(self) -> None:
+        for r in self.rows:
+            self.row_level[r] = 1  # outputs float while the MCU is reset
+
+    def press(self, key: str) -> None:
+        self.down.add(key)
+        self._update()
+
+    def release(self, key: str) -> None:
+        self.down.discard(key)
+        self._update()
+
+    def type(self, keys: str, hold_s: float = 0.08, gap_s: float = 0.08) -> None:
+        """Type like a person: each key held hold_s, then released for gap_s."""
+        import time as _t
+
+        for k in keys:
+            self.press(k)
+            _t.sleep(hold_s)
+            self.release(k)
+            _t.sleep(gap_s)

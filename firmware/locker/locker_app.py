@@ -1,0 +1,256 @@
+"""Locker bank app: keypad, locks, doors, buzzer/LED, DS3231 and compartment thermometers,
+wired to the pure Bank (bank.py) and the runtime. Works with no network at all; with one, the
+audit log and alarms go out over MQTT as well.
+
+Order of an unlock: the Bank marks the code pending, this app saves the state atomically,
+then pulses the lock. See bank.py for why that order survives power cuts.
+"""
+import asyncio
+import time
+
+import bank as bank_mod
+import lockout
+import machine
+from bourg import store
+from bourg.config import ConfigError
+
+STATE = "/data/locker.json"
+AUDIT = "/data/audit.log"
+# GPIOs that glitch or are strapping pins at boot: a lock relay there could open a door at
+# every reset.
+BOOT_GLITCH_PINS = (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15)
+
+_COMP = {"type": "dict", "keys": {
+    "n": {"type": "int", "min": 1, "max": 49},
+    "lock": {"type": "int", "min": 0, "max": 39},
+    "door": {"type": "int", "min": 0, "max": 39},
+    "temp_addr": {"type": "int", "min": 8, "max": 119, "optional": True},
+    "max_c": {"type": "num", "min": -30, "max": 30, "optional": True},
+    "max_minutes": {"type": "num", "min": 0, "max": 1440, "default": 30}}}
+
+SCHEMA = {"type": "dict", "default": {}, "keys": {
+    "rows": {"type": "list", "minlen": 4, "maxlen": 4, "items": {"type": "int", "min": 0,
+                                                                  "max": 39}},
+    "cols": {"type": "list", "minlen": 3, "maxlen": 4, "items": {"type": "int", "min": 0,
+                                                                  "max": 39}},
+    "compartments": {"type": "list", "minlen": 1, "maxlen": 49, "items": _COMP},
+    "lock_pulse_ms": {"type": "int", "min": 50, "max": 5000, "default": 600},
+    "open_window_s": {"type": "int", "min": 5, "max": 600, "default": 30},
+    "door_alarm_s": {"type": "int", "min": 10, "max": 3600, "default": 120},
+    "entry_timeout_ms": {"type": "int", "min": 2000, "max": 60000, "default": 10000},
+    "buzzer": {"type": "int", "min": 0, "max": 39, "optional": True},
+    "led": {"type": "int", "min": 0, "max": 39, "optional": True},
+    # tests only: how much faster the lockout's waits run (1 on a real bank)
+    "lockout_speedup": {"type": "int", "min": 1, "max": 100000, "default": 1},
+}}
+
+
+class Locker:
+    SCHEMA = SCHEMA
+
+    @staticmethod
+    def safe_mode(err):
+        pass  # locks are normally closed: doing nothing keeps every compartment shut
+
+    def __init__(self, rt):
+        self.rt = rt
+        cfg = rt.cfg
+        app = cfg["app"]
+        self.app = app
+        try:
+            key = bytes.fromhex(cfg.secrets.get("bank_key") or "")
+        except ValueError:
+            key = b""
+        if len(key) < 16:
+            raise ConfigError("bank_key", "expected at least 32 hex digits (the bank's key, "
+                              "from bourg provision)", "secrets.json")
+        comps = {}
+        for c in app["compartments"]:
+            if c["lock"] in BOOT_GLITCH_PINS:
+                raise ConfigError("app.compartments", "lock of compartment %d on GPIO %d, "
+                                  "which glitches at boot" % (c["n"], c["lock"]))
+            comps[c["n"]] = {"max_c": c.get("max_c"), "max_s": c["max_minutes"] * 60}
+        P = machine.Pin
+        self.locks = {c["n"]: P(c["lock"], P.OUT, value=0) for c in app["compartments"]}
+        self.doors = {c["n"]: P(c["door"], P.IN, P.PULL_UP) for c in app["compartments"]}
+        self.temp_addr = {c["n"]: c["temp_addr"] for c in app["compartments"]
+                          if "temp_addr" in c}
+        self.buzzer = P(app["buzzer"], P.OUT, value=0) if "buzzer" in app else None
+        self.led = P(app["led"], P.OUT, value=0) if "led" in app else None
+        self.flag = asyncio.ThreadSafeFlag()
+        from drivers.keypad import Keypad
+
+        self.kp = Keypad(app["rows"], app["cols"], flag=self.flag)
+        self.entry = lockout.Entry(timeout_ms=app["entry_timeout_ms"])
+        pins = cfg["pins"]
+        self.i2c = None
+        if "sda" in pins and "scl" in pins:
+            self.i2c = machine.I2C(0, sda=P(pins["sda"]), scl=P(pins["scl"]), freq=100000)
+        self.rtc = self._rtc()
+        store.ensure_dir("/data")
+        self.audit = store.Journal(AUDIT, max_records=500, max_bytes=65536)
+        saved = store.load(STATE, None)
+        self.bank = bank_mod.Bank(key, cfg.device_id, comps, saved, app["open_window_s"],
+                                  app["door_alarm_s"])
+        now = self.now()
+        self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.clock_ok())
+        self.speedup = app["lockout_speedup"]
+        self._apply()
+        rt.log.info("locker", "bank " + cfg.device_id + " with " + str(len(comps)) +
+                    " compartments")
+
+    # ---- hardware -------------------------------------------------------------------------
+    def _rtc(self):
+        if self.i2c is None:
+            return None
+        from drivers.ds3231 import DS3231
+
+        r = DS3231(self.i2c)
+        if not r.present():
+            return None
+        try:
+            dt = r.datetime()
+        except OSError:
+            dt = None
+        if dt is not None:
+            machine.RTC().datetime((dt[0], dt[1], dt[2], dt[6], dt[3], dt[4], dt[5], 0))
+        return r
+
+    def clock_ok(self):
+        if self.rtc is not None:
+            try:
+                if self.rtc.lost() and not self.rt.clock.synced:
+                    return False
+            except OSError:
+                pass
+        return self.rt.clock.valid()
+
+    def now(self):
+        return self.rt.clock.unix() or 0
+
+    def _door_open(self, n):
+        return self.doors[n].value() == 1  # the switch closes to ground while the door is shut
+
+    def _temps(self):
+        out = {}
+        if self.i2c is None:
+            return out
+        from drivers.tmp102 import TMP102
+
+        for n, a in self.temp_addr.items():
+            try:
+                out[n] = TMP102(self.i2c, a).celsius()
+            except OSError:
+                out[n] = None
+        return out
+
+    # ---- actions --------------------------------------------------------------------------
+    def _apply(self):
+        b = self.bank
+        acts = b.take_actions()
+        if b.dirty:
+            # before any lock moves: an unlock is on flash as pending
+            store.save(STATE, b.state())
+            b.dirty = False
+        link = self.rt.link
+        for a in acts:
+            kind = a[0]
+            if kind == "audit":
+                try:
+                    self.audit.append(a[1])
+                except (OSError, ValueError) as e:
+                    self.rt.log.warn("locker", "audit: " + repr(e))
+                link.publish_event("audit", a[1])
+            elif kind == "unlock":
+                asyncio.create_task(self._pulse(a[1]))
+            elif kind == "beep":
+                asyncio.create_task(self._beep(a[1]))
+            elif kind == "alarm":
+                ev = {"alarm": a[1], "active": a[2]}
+                ev.update(a[3])
+                link.publish_event("alarm", ev)
+                self.rt.log.warn("locker", "alarm " + a[1] + (" on" if a[2] else " off"))
+                link.publish_state("alarms", {"active": sorted(b.alarms)})
+            elif kind == "set_time":
+                t = time.gmtime(a[1] - 946684800 if time.gmtime(0)[0] == 2000 else a[1])
+                machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+                if self.rtc is not None:
+                    try:
+                        self.rtc.set(t[0], t[1], t[2], t[3], t[4], t[5], t[6])
+                    except OSError:
+                        pass
+                self.rt.log.info("locker", "clock set by an admin code")
+            elif kind == "armed":
+                link.publish_state("compartments", b.summary())
+        if acts:
+            link.publish_state("compartments", b.summary())
+
+    async def _pulse(self, n):
+        p = self.locks[n]
+        p.value(1)
+        await asyncio.sleep_ms(self.app["lock_pulse_ms"])
+        p.value(0)
+
+    async def _beep(self, what):
+        pattern = {"ok": (400,), "no": (80, 80, 80), "wait": (80, 400, 80)}.get(what, (80,))
+        for i, ms in enumerate(pattern):
+            on = i % 2 == 0
+            if self.buzzer is not None:
+                self.buzzer.value(1 if on else 0)
+            if self.led is not None and what == "ok":
+                self.led.value(1 if on else 0)
+            await asyncio.sleep_ms(ms)
+        if self.buzzer is not None:
+            self.buzzer.value(0)
+        if self.led is not None:
+            self.led.value(0)
+
+    # ---- tasks ----------------------------------------------------------------------------
+    def tasks(self):
+        return [("keypad", self.keypad_task), ("tick", self.tick_task)]
+
+    async def keypad_task(self):
+        while True:
+            try:
+                await asyncio.wait_for_ms(self.flag.wait(), 1000)
+            except asyncio.TimeoutError:
+                if not self.kp.any_down():
+                    continue
+            await asyncio.sleep_ms(20)  # debounce: still pressed after 20 ms
+            k = self.kp.scan()
+            if k is None:
+                continue
+            r = self.entry.key(k, time.ticks_ms())
+            if r is not None:
+                self._entry(r)
+            up = 0
+            while up < 3:  # one key per press: released for 3 reads in a row
+                await asyncio.sleep_ms(20)
+                up = 0 if self.kp.any_down() else up + 1
+
+    def _entry(self, r):
+        b = self.bank
+        if r[0] == "code":
+            now = self.now()
+            b.set_clock(now, self.clock_ok())
+            res = b.code(r[1], now, now * self.speedup)
+            self.rt.log.info("locker", "code: " + res)
+        else:
+            b.cleared(r[1], self.now())
+        self._apply()
+
+    async def tick_task(self):
+        while True:
+            b = self.bank
+            now = self.now()
+            b.set_clock(now, self.clock_ok())
+            for n in self.doors:
+                b.door(n, self._door_open(n), now)
+            b.tick(now, self._temps())
+            e = self.entry
+            if e.buf and e.last_ms is not None and \
+                    time.ticks_diff(time.ticks_ms(), e.last_ms) >= e.timeout_ms:
+                e.buf = ""
+                b.cleared("timeout", now)
+            self._apply()
+            await asyncio.sleep_ms(500)
