@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["host_tools.testing"]
 # fixtures that build virtual boards of their own: tests using them have nothing to run on
 # the board given by --port
-WORLD_FIXTURES = {"world", "street_w", "lot_world"}
+WORLD_FIXTURES = {"world", "street_w", "lot_world", "locker_world"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -40,8 +40,6 @@ SCHEMA = {"type": "dict", "default": {}, "keys": {
     "entry_timeout_ms": {"type": "int", "min": 2000, "max": 60000, "default": 10000},
     "buzzer": {"type": "int", "min": 0, "max": 39, "optional": True},
     "led": {"type": "int", "min": 0, "max": 39, "optional": True},
-    # tests only: how much faster the lockout's waits run (1 on a real bank)
-    "lockout_speedup": {"type": "int", "min": 1, "max": 100000, "default": 1},
 }}
 
 
@@ -94,7 +92,6 @@ class Locker:
                                   app["door_alarm_s"])
         now = self.now()
         self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.clock_ok())
-        self.speedup = app["lockout_speedup"]
         self._apply()
         rt.log.info("locker", "bank " + cfg.device_id + " with " + str(len(comps)) +
                     " compartments")
@@ -218,7 +215,7 @@ class Locker:
                     continue
             await asyncio.sleep_ms(20)  # debounce: still pressed after 20 ms
             k = self.kp.scan()
-            if k is None:
+            if k is None or self.kp.scan() != k:  # two scans must agree
                 continue
             r = self.entry.key(k, time.ticks_ms())
             if r is not None:
@@ -233,7 +230,7 @@ class Locker:
         if r[0] == "code":
             now = self.now()
             b.set_clock(now, self.clock_ok())
-            res = b.code(r[1], now, now * self.speedup)
+            res = b.code(r[1], now)
             self.rt.log.info("locker", "code: " + res)
         else:
             b.cleared(r[1], self.now())

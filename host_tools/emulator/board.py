@@ -94,6 +94,7 @@ class Board:
         self.wake = 0
         self.wake_ext0: tuple[int, int] | None = None
         self.cut_at: int | None = None
+        self.cut_armed: tuple[int, int] | None = None
         self.history: list[str] = []
         # wifi
         self.wifi_signal = True
@@ -173,6 +174,27 @@ class Board:
         """Cut the power just before the n-th flash block write (erase or program) after the
         next boot; None disarms."""
         self.cut_at = at_write
+
+    def arm_power_cut_in(self, n: int | None) -> None:
+        """Cut the power just before the n-th flash block write from now (the running board
+        takes the order at its next look at the world, within milliseconds); None disarms."""
+        self.cut_armed = None
+        self.world.call_fn(lambda: self._event("arm_cut", n=n))
+        end = time.monotonic() + 5
+        while self.cut_armed is None and time.monotonic() < end:
+            time.sleep(0.005)
+        if self.cut_armed is None:
+            raise BoardError(f"{self.name}: the board did not take the power-cut order")
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the board's RTC forward (tests of what happens days later, in seconds)."""
+        def _go() -> None:
+            self.rtc_offset += int(seconds)
+            self._event("rtc_offset", offset=self.rtc_offset)
+        self.world.call_fn(_go)
+
+    def _op_cut_armed(self, msg: dict[str, Any]) -> None:
+        self.cut_armed = (msg["now"], msg.get("at"))
 
     def drive(self, gpio: int, level: int | None) -> None:
         """Drive an input pin from outside (None lets it float)."""
@@ -304,6 +326,7 @@ class Board:
         self.link.drop_all()
         self._wifi_reset()
         self.pwm.clear()
+        self.outputs.clear()  # the pins float until the next boot drives them again
         for d in self.devices:
             d.on_reset()  # the MCU's outputs float while it is reset or unpowered
         if self.proc is None:

@@ -13,7 +13,7 @@ LAYOUT_4X4 = ("123A", "456B", "789C", "*0#D")
 
 
 class Keypad:
-    def __init__(self, rows, cols, layout=None, flag=None, settle_ms=2):
+    def __init__(self, rows, cols, layout=None, flag=None, settle_ms=3):
         P = machine.Pin
         self.settle_ms = settle_ms  # the column lines' RC settle after a row changes
         self.rows = [P(r, P.OUT, value=0) for r in rows]

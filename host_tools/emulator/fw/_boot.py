@@ -15,6 +15,8 @@ _f = open(os.getenv("BOURG_FLASH"), "r+b")
 _f.seek(0, 2)
 _dev = _flashdev.Flash(_f, _f.tell() // _flashdev.BLOCK, _world.hello.get("cut_at"))
 _world.flash = _dev
+_world.on("arm_cut", _dev.arm)
+_world.on("rtc_offset", lambda m: _world.hello.__setitem__("rtc_offset", m["offset"]))
 try:
     _fs = vfs.VfsLfs2(_dev)
 except OSError:

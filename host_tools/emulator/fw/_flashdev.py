@@ -22,6 +22,12 @@ class Flash:
             # Power fails before this write reaches the chip: nothing more is written.
             _world.call("power_cut", writes=self.writes)
 
+    def arm(self, msg):
+        """World event "arm_cut": cut before the n-th write from now (n None: disarm)."""
+        n = msg.get("n")
+        self.cut_at = None if n is None else self.writes + int(n)
+        _world.send("cut_armed", at=self.cut_at, now=self.writes)
+
     def readblocks(self, block, buf, off=0):
         self.f.seek(block * BLOCK + off)
         self.f.readinto(buf)
