@@ -64,6 +64,11 @@ class Street:
         self.parked: dict[str, bool] = {}
         self.park_since: dict[str, float] = {}
         self.displays: dict[str, Any] = {}
+        self.keypad: Any = None
+        self.locks: dict[int, Any] = {}
+        self.lockdoors: dict[int, Any] = {}
+        self.locker_log: list[str] = []
+        self._locker_thread: threading.Thread | None = None
 
     def pole_config(self, name: str, x: float) -> dict[str, Any]:
         from .lighting.virtual_street import PINS
@@ -161,6 +166,25 @@ class Street:
         self.boards["totem-market"] = b
         roles["totem-market"] = "parking_totem"
         b.start()
+        from .emulator.devices import Keypad
+        from .emulator.lighting_devices import DS3231
+        from .locker.virtual_bank import COLS, COMPARTMENTS, ROWS, Lock, bank_config
+
+        cfg = configs["locker-market"] = bank_config("locker-market", port=self.broker[1])
+        cfg["site"] = SITE
+        cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
+                                                    "keepalive": 15}}
+        cfg["emulator"] = {"x": 60.0, "y": PARK_Y + 10}
+        b = self.world.add_board(cfg, {})
+        self.keypad = b.attach(Keypad(ROWS, COLS))
+        self.locks = {c["n"]: b.attach(Lock(c["lock"])) for c in COMPARTMENTS}
+        self.lockdoors = {c["n"]: b.attach(Switch(c["door"], closed=True))
+                          for c in COMPARTMENTS}
+        b.attach(TMP102(0x48, celsius=4.0))
+        b.attach(DS3231(self.world))
+        self.boards["locker-market"] = b
+        roles["locker-market"] = "locker"
+        b.start()
         with Registry(self.workdir / "registry.sqlite") as reg:
             reg.set_site(SITE, WIFI[0], WIFI[1])
             for name, b in self.boards.items():
@@ -217,6 +241,49 @@ class Street:
         return [f"street lights (22:00)  {names}", pad + levels, pad + lamps,
                 pad + "".join(rider)]
 
+    def locker_story(self) -> None:
+        """A shop drops a parcel at the market's locker bank and the customer picks it up
+        with the code from the SMS, all on the virtual keypad."""
+        import json as _json
+
+        from .locker.issue import CodeBook
+        from .locker.sms import Outbox
+        from .registry import Registry
+
+        def say(text: str) -> None:
+            self.locker_log.append(text)
+            del self.locker_log[:-3]
+            self.note("locker: " + text)
+
+        with Registry(self.workdir / "registry.sqlite") as reg:
+            book = CodeBook(reg)
+            now = time.time()
+            dep = book.issue("locker-market", 2, "deposit", now, 1)
+            say("the shop types its deposit code for compartment 2")
+            self.keypad.type(dep.code + "#", hold_s=0.07, gap_s=0.09)
+            time.sleep(1.0)
+            if self.locks[2].unlocked():
+                self.lockdoors[2].set(False)
+                time.sleep(2.0)
+                self.lockdoors[2].set(True)
+                say("parcel in, door shut: compartment 2 armed")
+            pick = book.issue("locker-market", 2, "pickup", now, 48)
+            outbox = self.workdir / "sms"
+            book.send(pick, "+33612345678", "en", Outbox(outbox), place="Market square")
+            sms = _json.loads((outbox / "outbox.jsonl").read_text().splitlines()[-1])
+            say(f"SMS to {sms['to']}: {sms['text']}")
+            time.sleep(6.0)
+            typed = sms["text"].split("Code: ")[1].split("#")[0]
+            say("the customer types the code from the SMS")
+            self.keypad.type(typed + "#", hold_s=0.07, gap_s=0.09)
+            time.sleep(1.0)
+            if self.locks[2].unlocked():
+                self.lockdoors[2].set(False)
+                time.sleep(2.0)
+                self.lockdoors[2].set(True)
+                say(f"compartment 2 opened once ({len(self.locks[2].pulses)} unlocks in "
+                    "all) and is free again")
+
     def car_park(self) -> list[str]:
         """The totem's displays (what drivers read) beside the bays as they really are."""
         zones = sorted({z for _n, _i, _b, z, _c in PARK})
@@ -226,6 +293,9 @@ class Street:
         return [f"car park totem-market  {shown}", f"                       bays  {bays}"]
 
     def step(self, t: float, rng: random.Random) -> None:
+        if t > 6 and self._locker_thread is None:
+            self._locker_thread = threading.Thread(target=self.locker_story, daemon=True)
+            self._locker_thread.start()
         for sensor in self.sensors.values():
             sensor.celsius += rng.uniform(-0.2, 0.2)
         if rng.random() < 0.06:
@@ -260,7 +330,8 @@ class Street:
         with self._lock:
             notes = list(self.notes)
         rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop", "",
-                *self.view.rows(extra), "", *self.strip(), "", *self.car_park(), "", *notes]
+                *self.view.rows(extra), "", *self.strip(), "", *self.car_park(), "",
+                *[f"locker-market          {x}" for x in self.locker_log[-2:]], "", *notes]
         text = "\n".join(rows)
         if tty:
             width = shutil.get_terminal_size().columns

@@ -20,6 +20,7 @@ def test_demo_boards_come_online_and_report() -> None:
         assert re.search(rf"^pole-0{i}\s+running\s+up\s+online", last, re.M), last
     assert re.search(r"^street lights .*P01\s+P02", last, re.M), last
     assert re.search(r"^totem-market\s+running\s+up\s+online", last, re.M), last
+    assert re.search(r"^locker-market\s+running\s+up\s+online", last, re.M), last
     assert re.search(r"^car park totem-market\s+zone A: \[", last, re.M), last
 
 
