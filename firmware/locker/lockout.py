@@ -4,8 +4,8 @@ MicroPython and CPython. The parameters are what `make bench` uses for the attac
 Failures are counted per bank. FREE_FAILURES wrong codes cost nothing (a customer who mistypes
 twice still gets in on the third try); after that each attempt must wait a delay that doubles
 from BASE_DELAY_S up to MAX_DELAY_S. One failure is forgiven per FORGIVE_S without failures.
-At HARD_CAP failures the bank refuses every customer code until a merchant or admin code
-resets it, and raises an alarm.
+At HARD_CAP failures the bank refuses every 10-digit code until an admin code resets it
+(the merchant asks for one), and raises an alarm.
 """
 FREE_FAILURES = 3
 BASE_DELAY_S = 30

@@ -10,7 +10,7 @@ from .. import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "locker"
-MODULES = ("codes", "lockout")
+MODULES = ("codes", "lockout", "bank")
 
 
 def load(name: str) -> ModuleType:
