@@ -111,7 +111,7 @@ def test_lockout_alarm_and_merchant_reset():
         if why == "locked":
             break
         if why is None:
-            b.code("01%08d" % i, t)
+            b.code(f"01{i:08d}", t)
         else:
             t += int(why.split()[1])
         t += 1
