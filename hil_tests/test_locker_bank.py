@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from host_tools.emulator import World
 from host_tools.locker import fw
@@ -247,3 +249,73 @@ def test_brute_force_in_accelerated_time_is_locked_out(locker_world: World,
     _log(bk, m, "code: admin")
     ops.wait_for(lambda ms: any(e["data"]["alarm"] == "lockout" and not e["data"]["active"]
                                 for e in events(ms, "alarm")), 10)
+
+
+@pytest.mark.emulator_only
+def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
+                                                     registry: Registry,
+                                                     mosquitto: Mosquitto,
+                                                     ops: Watcher) -> None:
+    bk = _start(locker_world, registry, mosquitto)
+    book = CodeBook(registry)
+    now = time.time()
+    dep = book.issue("locker-01", 3, "deposit", now, 1, now_s=now)
+    m = bk.board.console_mark()
+    bk.type(dep.code + "#")
+    _log(bk, m, "code: ok")
+    bk.open_door(3)
+    time.sleep(0.8)
+    bk.close_door(3)
+    time.sleep(1.0)
+    bk.board.advance_clock(4 * 86400)  # nobody came for four days
+    ops.wait_for(lambda ms: any(json.loads(x.payload).get("compartments") == [3]
+                                for x in ops.on("/locker-01/uncollected")), 10)
+    later = now + 4 * 86400
+    ret = book.issue("locker-01", 3, "retrieve", later, 24, now_s=later)
+    assert ret.code.startswith("53")
+    m = bk.board.console_mark()
+    bk.type(ret.code + "#")
+    _log(bk, m, "code: ok")
+    assert bk.pulses(3) == 2
+    bk.open_door(3)
+    time.sleep(0.8)
+    bk.close_door(3)
+    ops.wait_for(lambda ms: any(json.loads(x.payload).get("compartments") == []
+                                for x in ops.on("/locker-01/uncollected")), 10)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8),
+                                                                         c, max_size=3),
+                     max_leaves=10)
+
+
+def test_fuzzed_mqtt_payloads_get_clear_replies_and_the_bank_keeps_working(
+        locker_world: World, registry: Registry, mosquitto: Mosquitto,
+        ops: Watcher) -> None:
+    bk = _start(locker_world, registry, mosquitto)
+    topic = "bourg/hil/locker-01/cmd/"
+
+    @settings(max_examples=20, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.one_of(_json.map(lambda v: json.dumps({"app": v}).encode()),
+                     _json.map(lambda v: json.dumps(v).encode()),
+                     st.binary(max_size=40)))
+    def send(payload: bytes) -> None:
+        n = len(ops.on("/reply/settings"))
+        ops.publish(topic + "settings", payload)
+        ops.wait_for(lambda ms: len(ops.on("/reply/settings")) > n, 10)
+        reply = json.loads(ops.on("/reply/settings")[-1].payload)
+        if not reply["ok"]:
+            assert reply["error"]  # a reason, with the key path when it is a schema error
+
+    send()
+    ops.publish(topic + "no-such-command", b"\xff\x00")
+    # still a working bank: a fresh deposit code opens compartment 1
+    book = CodeBook(registry)
+    now = time.time()
+    dep = book.issue("locker-01", 1, "deposit", now, 1, now_s=now)
+    m = bk.board.console_mark()
+    bk.type(dep.code + "#")
+    _log(bk, m, "code: ok")
+    assert bk.board.history == ["PWRON_RESET"]

@@ -260,7 +260,7 @@ class Street:
             now = time.time()
             dep = book.issue("locker-market", 2, "deposit", now, 1)
             say("the shop types its deposit code for compartment 2")
-            self.keypad.type(dep.code + "#", hold_s=0.07, gap_s=0.09)
+            self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
             if self.locks[2].unlocked():
                 self.lockdoors[2].set(False)
@@ -275,7 +275,7 @@ class Street:
             time.sleep(6.0)
             typed = sms["text"].split("Code: ")[1].split("#")[0]
             say("the customer types the code from the SMS")
-            self.keypad.type(typed + "#", hold_s=0.07, gap_s=0.09)
+            self.keypad.type(typed + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
             if self.locks[2].unlocked():
                 self.lockdoors[2].set(False)

@@ -92,6 +92,7 @@ class Locker:
                                   app["door_alarm_s"])
         now = self.now()
         self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.clock_ok())
+        self._uncollected = []
         self._apply()
         rt.log.info("locker", "bank " + cfg.device_id + " with " + str(len(comps)) +
                     " compartments")
@@ -249,5 +250,13 @@ class Locker:
                     time.ticks_diff(time.ticks_ms(), e.last_ms) >= e.timeout_ms:
                 e.buf = ""
                 b.cleared("timeout", now)
+            unc = b.uncollected(now) if self.clock_ok() else []
+            if unc != self._uncollected:
+                # the host answers with a retrieve code for the merchant (bourg locker issue
+                # --kind retrieve)
+                self._uncollected = unc
+                self.rt.link.publish_state("uncollected", {"compartments": unc})
+                if unc:
+                    self.rt.link.publish_event("uncollected", {"compartments": unc})
             self._apply()
             await asyncio.sleep_ms(500)

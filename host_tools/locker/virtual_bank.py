@@ -51,7 +51,7 @@ class Bank:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def type(self, code: str) -> None:
-        self.keypad.type(code, hold_s=0.07, gap_s=0.09)
+        self.keypad.type(code, hold_s=0.13, gap_s=0.1)  # a brisk human: 130 ms a key
 
     def open_door(self, n: int, *, force: bool = False) -> None:
         """Open compartment n's door: only after an unlock pulse unless force."""
