@@ -4,6 +4,7 @@
   compiled .mpy, no network), over several cold boots.
 - runtime_heap_bytes: heap the runtime + field-test app hold after start (gc.collect()ed),
   beside what the emulator's own overlay modules take.
+- role_heap_bytes: the same for each product (locker, parking sensor and totem, lighting).
 - hil_suite_wall_s: wall time of `pytest hil_tests` on virtual boards.
 - lighting: the night simulation against always-on, a peer setup and the fixed schedule
   (host_tools.lighting.bench), then presence -> PWM and neighbour frame -> ramp latencies and
@@ -98,6 +99,31 @@ def bench_parking(sims: int) -> None:
         emit({"bench": "parking_detector", **r})
 
 
+def bench_roles_heap() -> None:
+    """Heap each product's app holds with the runtime after boot, on its virtual board."""
+    from .lighting.virtual_street import add_pole, pole_config
+    from .locker.virtual_bank import WIFI, add_bank
+    from .parking.virtual_lot import add_bay, add_totem
+
+    with tempfile.TemporaryDirectory() as d, \
+            World(d, access_points={WIFI[0]: WIFI[1]}) as w:
+        bk = add_bank(w)
+        bay = add_bay(w, "ps-01", 1, "A01", 0.0)
+        totem, _ = add_totem(w, [bay], {"A01": "A"})
+        pole = add_pole(w, pole_config("pole-01", 0.0))
+        boards = [bk.board, bay.board, totem, pole.board]
+        for b in boards:
+            b.start()
+        for b in boards:
+            b.wait_output(r"heap alloc \d+", 20)
+            m = re.search(r"heap alloc (\d+) free (\d+)", b.output_text())
+            assert m is not None
+            emit({"bench": "role_heap_bytes", "role": b.config["role"],
+                  "app_and_runtime": int(m.group(1)) - b.heap["used"],
+                  "heap_free": int(m.group(2)), "budget": b.heap_budget,
+                  "vm": "unix 64-bit"})
+
+
 def bench_locker() -> None:
     from .locker import bench as locker_bench
 
@@ -119,6 +145,7 @@ def bench_main(args: argparse.Namespace) -> int:
     only = args.only
     if only in (None, "boot"):
         bench_boot(args.boots)
+        bench_roles_heap()
     if only in (None, "lighting"):
         bench_lighting(args.latency_samples)
     if only in (None, "parking"):

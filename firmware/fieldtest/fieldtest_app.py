@@ -83,13 +83,6 @@ class FieldTest:
             self.rt.link.publish_event("tick", {"n": n})
 
     async def telemetry_task(self):
-        import gc
-
-        await asyncio.sleep_ms(200)
-        gc.collect()
-        # A technician reads this line to see the app's heap headroom on the real chip.
-        self.rt.log.info("app", "heap alloc " + str(gc.mem_alloc()) + " free " +
-                         str(gc.mem_free()))
         while True:
             t = None
             if self.sensor is not None:

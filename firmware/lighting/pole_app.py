@@ -361,13 +361,6 @@ class Pole:
 
     # ---- monitoring ---------------------------------------------------------------------
     async def monitor_task(self):
-        import gc
-
-        await asyncio.sleep_ms(300)
-        gc.collect()
-        # A technician reads this line to see the app's heap headroom on the real chip.
-        self.rt.log.info("pole", "heap alloc " + str(gc.mem_alloc()) + " free " +
-                         str(gc.mem_free()))
         app = self.app
         link = self.rt.link
         last_energy = last_persist = last_state = -10 ** 9

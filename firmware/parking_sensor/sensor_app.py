@@ -169,4 +169,9 @@ def main():
         import sys
 
         sys.print_exception(e)
+    if machine.reset_cause() != machine.DEEPSLEEP_RESET:
+        import gc
+
+        gc.collect()  # the heap a wake needs, once per power-on (wakes stay short)
+        print("heap alloc", gc.mem_alloc(), "free", gc.mem_free())
     machine.deepsleep(node.app["sample_ms"])

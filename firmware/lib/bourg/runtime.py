@@ -133,6 +133,16 @@ class Runtime:
         return self.cfg
 
 
+async def _report_heap(ring, after_ms=500):
+    """Once the app has settled: a technician reads this line to see the heap headroom on
+    the real chip (make bench reads it on virtual boards)."""
+    import gc
+
+    await compat.asleep_ms(after_ms)
+    gc.collect()
+    ring.info("runtime", "heap alloc " + str(gc.mem_alloc()) + " free " + str(gc.mem_free()))
+
+
 def reset_board(delay_ms=0):
     if delay_ms:
         compat.sleep_ms(delay_ms)
@@ -301,6 +311,7 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
     link.publish_state("info", {"fw": VERSION, "role": cfg.role, "board": cfg["board"],
                                 "mode": "normal"})
     ring.info("runtime", "app-ready")
+    asyncio.create_task(_report_heap(ring))
     link.publish_event("log", {"level": "info", "tag": "runtime", "msg": "app-ready"})
     link.publish_event("boot", boot_info())
     while True:
