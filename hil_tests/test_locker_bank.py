@@ -53,6 +53,19 @@ def _log(bk: Bank, mark: int, text: str, timeout: float = 8) -> None:
     bk.board.wait_output(text, timeout, start=mark)
 
 
+def _typed(bk: Bank, code: str, expect: str = "code: ok") -> None:
+    """Type a code and '#', and wait for the bank's answer."""
+    m = bk.board.console_mark()
+    bk.type(code + "#")
+    _log(bk, m, expect)
+
+
+def _through_door(bk: Bank, n: int, open_s: float = 0.8) -> None:
+    bk.open_door(n)
+    time.sleep(open_s)
+    bk.close_door(n)
+
+
 def _audit(ops: Watcher) -> list[dict]:
     return [e["data"] for e in events(ops.messages, "audit")]
 
@@ -65,9 +78,7 @@ def test_deposit_sms_and_pickup_end_to_end(locker_world: World, registry: Regist
     now = time.time()
     # the shop drops the parcel in compartment 2 with its deposit code
     dep = book.issue("locker-01", 2, "deposit", now, 1, now_s=now)
-    m = bk.board.console_mark()
-    bk.type(dep.code + "#")
-    _log(bk, m, "code: ok")
+    _typed(bk, dep.code)
     assert bk.pulses(2) == 1 and bk.pulses(1) == bk.pulses(3) == 0
     bk.open_door(2)
     time.sleep(1.2)
@@ -79,18 +90,12 @@ def test_deposit_sms_and_pickup_end_to_end(locker_world: World, registry: Regist
     book.send(pick, "+33612345678", "en", box, place="Market square")
     sms = json.loads((tmp_path / "outbox" / "outbox.jsonl").read_text().splitlines()[-1])
     typed = sms["text"].split("Code: ")[1].split("#")[0]
-    m = bk.board.console_mark()
-    bk.type(typed + "#")
-    _log(bk, m, "code: ok")
+    _typed(bk, typed)
     assert bk.pulses(2) == 2
-    bk.open_door(2)
-    time.sleep(1.2)
-    bk.close_door(2)
+    _through_door(bk, 2, 1.2)
     ops.wait_for(lambda ms: any(a["ev"] == "freed" and a["comp"] == 2 for a in _audit(ops)), 10)
     # the same code again: refused, no pulse
-    m = bk.board.console_mark()
-    bk.type(typed + "#")
-    _log(bk, m, "code: used")
+    _typed(bk, typed, "code: used")
     assert bk.pulses(2) == 2
     kinds = [a["ev"] for a in _audit(ops)]
     assert kinds.count("unlock") == 2 and kinds.count("opened") == 2
@@ -104,13 +109,9 @@ def test_wrong_compartment_expired_and_keypad_garbage(locker_world: World,
     now = time.time()
     key = bytes.fromhex(registry.secrets("locker-01")["bank_key"])
     other = codes.issue(key, "locker-01", 3, "pickup", now, 0)  # compartment 3 is empty
-    m = bk.board.console_mark()
-    bk.type(other + "#")
-    _log(bk, m, "code: not_armed|code: bad_code")
+    _typed(bk, other, "code: not_armed|code: bad_code")
     old = codes.issue(key, "locker-01", 1, "deposit", now - 3 * 86400, 0)
-    m = bk.board.console_mark()
-    bk.type(old + "#")
-    _log(bk, m, "code: bad_code|code: expired")
+    _typed(bk, old, "code: bad_code|code: expired")
     m = bk.board.console_mark()
     bk.type("1" * 30 + "#")  # over-long: dropped at '#', never matched in part
     bk.type("12*")
@@ -186,9 +187,7 @@ def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
         else:
             _log(bk, m, "code: ok")
         bk.board.arm_power_cut_in(None)
-        bk.open_door(1)
-        time.sleep(0.8)
-        bk.close_door(1)
+        _through_door(bk, 1)
         time.sleep(0.8)
         m = bk.board.console_mark()
         pulses = bk.pulses(1)
@@ -244,9 +243,7 @@ def test_brute_force_in_accelerated_time_is_locked_out(locker_world: World,
     bk.type("0112345678#")
     _log(bk, m, "code: locked")
     key = bytes.fromhex(registry.secrets("locker-01")["bank_key"])
-    m = bk.board.console_mark()
-    bk.type(codes.issue_admin(key, "locker-01", time.time() + advanced) + "#")
-    _log(bk, m, "code: admin")
+    _typed(bk, codes.issue_admin(key, "locker-01", time.time() + advanced), "code: admin")
     ops.wait_for(lambda ms: any(e["data"]["alarm"] == "lockout" and not e["data"]["active"]
                                 for e in events(ms, "alarm")), 10)
 
@@ -260,12 +257,8 @@ def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
     book = CodeBook(registry)
     now = time.time()
     dep = book.issue("locker-01", 3, "deposit", now, 1, now_s=now)
-    m = bk.board.console_mark()
-    bk.type(dep.code + "#")
-    _log(bk, m, "code: ok")
-    bk.open_door(3)
-    time.sleep(0.8)
-    bk.close_door(3)
+    _typed(bk, dep.code)
+    _through_door(bk, 3)
     time.sleep(1.0)
     bk.board.advance_clock(4 * 86400)  # nobody came for four days
     ops.wait_for(lambda ms: any(json.loads(x.payload).get("compartments") == [3]
@@ -273,13 +266,9 @@ def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
     later = now + 4 * 86400
     ret = book.issue("locker-01", 3, "retrieve", later, 24, now_s=later)
     assert ret.code.startswith("53")
-    m = bk.board.console_mark()
-    bk.type(ret.code + "#")
-    _log(bk, m, "code: ok")
+    _typed(bk, ret.code)
     assert bk.pulses(3) == 2
-    bk.open_door(3)
-    time.sleep(0.8)
-    bk.close_door(3)
+    _through_door(bk, 3)
     ops.wait_for(lambda ms: any(json.loads(x.payload).get("compartments") == []
                                 for x in ops.on("/locker-01/uncollected")), 10)
 
@@ -315,7 +304,5 @@ def test_fuzzed_mqtt_payloads_get_clear_replies_and_the_bank_keeps_working(
     book = CodeBook(registry)
     now = time.time()
     dep = book.issue("locker-01", 1, "deposit", now, 1, now_s=now)
-    m = bk.board.console_mark()
-    bk.type(dep.code + "#")
-    _log(bk, m, "code: ok")
+    _typed(bk, dep.code)
     assert bk.board.history == ["PWRON_RESET"]

@@ -201,19 +201,12 @@ class Pole:
     def _rtc(self):
         if self.i2c is None:
             return None
-        from drivers.ds3231 import DS3231
+        from drivers.ds3231 import restore
 
-        r = DS3231(self.i2c)
-        if not r.present():
-            return None
-        try:
-            dt = r.datetime()
-        except OSError:
-            dt = None
-        if dt is not None and not self.rt.clock.valid():
-            machine.RTC().datetime((dt[0], dt[1], dt[2], dt[6], dt[3], dt[4], dt[5], 0))
+        r, done = restore(self.i2c, self.rt.clock)
+        if done:
             self.rt.log.info("pole", "clock set from DS3231")
-        elif dt is None:
+        elif r is not None and not self.rt.clock.valid():
             self.rt.log.warn("pole", "DS3231 lost its time; waiting for NTP")
         return r
 

@@ -101,18 +101,9 @@ class Locker:
     def _rtc(self):
         if self.i2c is None:
             return None
-        from drivers.ds3231 import DS3231
+        from drivers.ds3231 import restore
 
-        r = DS3231(self.i2c)
-        if not r.present():
-            return None
-        try:
-            dt = r.datetime()
-        except OSError:
-            dt = None
-        if dt is not None:
-            machine.RTC().datetime((dt[0], dt[1], dt[2], dt[6], dt[3], dt[4], dt[5], 0))
-        return r
+        return restore(self.i2c)[0]
 
     def clock_ok(self):
         if self.rtc is not None:

@@ -62,3 +62,21 @@ class DS3231:
         self.i2c.writeto(self.addr, data)
         st = self.i2c.readfrom_mem(self.addr, REG_STATUS, 1)[0]
         self.i2c.writeto_mem(self.addr, REG_STATUS, bytes((st & ~OSF & 0xFF,)))
+
+
+def restore(i2c, clock=None):
+    """The DS3231 on this bus (or None), after setting the chip's RTC from it when it holds a
+    good time and `clock` (a bourg Clock) is not already valid. Returns (rtc, set)."""
+    r = DS3231(i2c)
+    if not r.present():
+        return None, False
+    try:
+        dt = r.datetime()
+    except OSError:
+        dt = None
+    if dt is None or (clock is not None and clock.valid()):
+        return r, False
+    import machine
+
+    machine.RTC().datetime((dt[0], dt[1], dt[2], dt[6], dt[3], dt[4], dt[5], 0))
+    return r, True
