@@ -292,11 +292,6 @@ class Pole:
         now = self.now()
         core = self.core
         unix = self.rt.clock.unix()
-        if self.light is not None:
-            try:
-                self.lux = self.light.lux() if not hasattr(self.light, "start") else self.lux
-            except OSError:
-                self.lux = None
         dark = None
         if self.luxsw is not None and self.lux is not None:
             dark = self.luxsw.update(self.lux, now)
@@ -330,7 +325,7 @@ class Pole:
 
     async def schedule_task(self):
         while True:
-            if self.light is not None and hasattr(self.light, "start"):
+            if self.light is not None:
                 try:
                     self.light.start()
                     await asyncio.sleep_ms(180)

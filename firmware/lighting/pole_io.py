@@ -92,6 +92,12 @@ class Ldr(Analog):
         self.r10 = r10_ohm
         self.gamma = gamma
 
+    def start(self):
+        pass  # the same interface as the BH1750: start(), then result()
+
+    def result(self):
+        return self.lux()
+
     def lux(self):
         v = self.volts()
         if v <= 0.01:
