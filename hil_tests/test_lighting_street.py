@@ -251,3 +251,17 @@ def test_a_dimming_pin_that_glitches_at_boot_is_refused_with_full_light(
     p.board.start()
     p.board.wait_output(r"SAFE MODE: .*GPIO 2 glitches at boot", 10)
     assert p.level == 100
+
+
+@pytest.mark.emulator_only
+def test_pole_with_only_an_ldr_and_no_clock_follows_the_dark(street_w: World) -> None:
+    cfg = pole_config("pole-ldr", 0.0, light={"sensor": "ldr"})
+    cfg["pins"]["ldr_adc"] = 35
+    cfg["network"]["ssid"] = "no-such-network"  # no NTP and no DS3231: no clock at all
+    cfg["app"]["profile"]["lux"] = {"on_below": 20, "off_above": 50, "dwell_s": 0}
+    p = add_pole(street_w, cfg, ldr_volts=0.2)  # a dark LDR: about 0.5 lux
+    p.board.start()
+    wait_level(p, lambda v: v == 30, 15)  # dark, no clock: the fallback base level
+    src = next(d for d in p.board.devices if getattr(d, "gpio", None) == 35)
+    src.volts = 3.0  # daylight on the LDR: hundreds of lux
+    wait_level(p, lambda v: v == 0, 15)

@@ -11,7 +11,7 @@ from typing import Any
 
 from host_tools import firmware
 from host_tools.emulator import Board, RadioMedium, World
-from host_tools.emulator.devices import Luminaire, Switch
+from host_tools.emulator.devices import AnalogSource, Luminaire, Switch
 from host_tools.emulator.lighting_devices import BH1750, DS3231, LampCurrent, Pir
 from host_tools.mosquitto import Mosquitto, device_user
 
@@ -76,7 +76,9 @@ def street_world(workdir: Any, *, hour_local: float = 22.0) -> World:
 
 
 def add_pole(world: World, config: dict[str, Any], broker: Mosquitto | None = None,
-             *, lux: float = 2.0, rtc: bool = False) -> Pole:
+             *, lux: float = 2.0, rtc: bool = False, ldr_volts: float | None = None) -> Pole:
+    """A pole with a BH1750 reading `lux`, or with ldr_volts an LDR divider on GPIO 35 and
+    no BH1750."""
     secrets: dict[str, Any] = {"wifi_password": WIFI[1], "wave_key": WAVE_KEY}
     if broker is not None:
         world.dns[MQTT_HOST] = broker.host
@@ -93,7 +95,10 @@ def add_pole(world: World, config: dict[str, Any], broker: Mosquitto | None = No
     current = LampCurrent(pins["lamp_adc"], lamp)
     b.attach(current)
     light = BH1750(lux=lux)
-    b.attach(light)
+    if ldr_volts is None:
+        b.attach(light)
+    else:
+        b.attach(AnalogSource(35, ldr_volts))
     if rtc:
         b.attach(DS3231(world))
     return Pole(b, lamp, pir, door, current, light)
