@@ -91,6 +91,14 @@ _FMT = _HDR + "d" * _NF
 STATE_SIZE = struct.calcsize(_FMT)
 
 
+def _frac(gap, tau):
+    """Share of the way an exponential average with time constant tau (samples) moves in
+    gap samples: 1/tau for one sample, 1 - (1 - 1/tau)^gap for more."""
+    if gap <= 1:
+        return 1.0 / tau
+    return 1.0 - (1.0 - 1.0 / tau) ** gap
+
+
 def _median5(a, b, c, d, e):
     s = sorted((a, b, c, d, e))
     return s[2]
@@ -214,20 +222,27 @@ class Detector:
         k = self.k
         return [b[0] + k[0] * dt, b[1] + k[1] * dt, b[2] + k[2] * dt]
 
-    def update(self, t_s, bx, by, bz, temp_c):
+    def update(self, t_s, bx, by, bz, temp_c, gap=1):
         """Feed one sample (µT, °C); returns ``occupied``. ``t_s`` is informational: the
-        detector assumes the nominal 1 Hz rate (the board's timer), so it never depends on a
-        wall clock."""
+        detector counts in nominal 1 Hz samples (the board's timer), so it never depends on a
+        wall clock.
+
+        ``gap`` > 1 says this sample ends ``gap`` seconds in which the board slept behind its
+        magnetometer's wake-on-change threshold (see gate.py): the field stayed near where it
+        was, so time-based terms (age, baseline tracking, calm, the neighbour estimate's
+        decay) advance by ``gap`` while the median window and the switching counts advance
+        by one sample."""
         p = self.p
         if self.n == 0:
             self._seed(bx, by, bz, temp_c)
             self._health()
             return self.occupied
+        if gap < 1:
+            gap = 1
         if self.n < 65535:
             self.n += 1
-        self.quiet += 1.0
-        if self.age < 65535:
-            self.age += 1
+        self.quiet += gap
+        self.age = min(65535, self.age + gap)
         self.temp = temp_c
         w = self.win
         j = 3 * self.wpos
@@ -251,8 +266,8 @@ class Detector:
         if abs(f[0] - c[0]) + abs(f[1] - c[1]) + abs(f[2] - c[2]) > p["calm_ut"]:
             self.calm = 0
             self.calm_ref = f
-        elif self.calm < 65535:
-            self.calm += 1
+        else:
+            self.calm = min(65535, self.calm + gap)
 
         e = self.expected()
         d = [f[0] - e[0], f[1] - e[1], f[2] - e[2]]
@@ -281,10 +296,10 @@ class Detector:
             else:
                 self.count = 0
                 if stable and s_on < 1.0:
-                    self._adapt(f, e)
+                    self._adapt(f, e, gap)
                     if mag > self.nb and self.calm >= p["nb_calm"]:
                         self.nb = mag
-            self.nb -= self.nb / p["nb_tau"]
+            self.nb -= self.nb * _frac(gap, p["nb_tau"])
         else:
             o = self.occ_ref
             ar = self.arr
@@ -310,7 +325,7 @@ class Detector:
                     self.occ_ref = list(f)
                     self.arr = d
                 else:
-                    a = 1.0 / p["tau_occ"]
+                    a = _frac(gap, p["tau_occ"])
                     for i in range(3):
                         o[i] += (f[i] - o[i]) * a
             if leave and stable:
@@ -328,11 +343,11 @@ class Detector:
         self._health()
         return self.occupied
 
-    def _adapt(self, f, e):
+    def _adapt(self, f, e, gap=1):
         """Confidently empty and stable: follow drift and absorb neighbours, slowly; learn the
         temperature coefficient from what is left after the baseline (LMS)."""
         p = self.p
-        a = 1.0 / p["tau_base"]
+        a = _frac(gap, p["tau_base"])
         dt = self.temp - self.t_ref
         r = p["temp_rate"]
         km = p["temp_k_max"]

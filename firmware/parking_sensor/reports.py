@@ -119,3 +119,9 @@ class Outbox:
 
     def pending(self):
         return self.s[0] >= 0
+
+    def next_due(self):
+        """When due() will next have something to send (a retry or the heartbeat)."""
+        if self.s[0] >= 0:
+            return self.s[2]
+        return self.s[3] + self.heartbeat_s

@@ -1,9 +1,16 @@
 """Parking sensor node: wake, measure, decide, report, sleep.
 
 Why no runtime/MQTT here: the node is on batteries and never joins WiFi. Each wake is a fresh
-boot from deep sleep: read the magnetometer once, run the detector on the state kept in RTC
-memory, send a REPORT when the bay changes (then retries until the totem's ACK) or a
-HEARTBEAT when one is due, and go back to deep sleep. The radio is switched on only to send.
+boot from deep sleep with the state kept in RTC memory. The radio is switched on only to send
+a REPORT when the bay changes (then retries until the totem's ACK) or a HEARTBEAT when due.
+
+Two duty cycles, chosen by the chip (gate.py has the reasoning):
+* wake on change (LIS2MDL with its INT wired to pins["mag_int"]): the chip watches the field
+  while the ESP32 is in deep sleep; an interrupt wakes the node, which then follows at 1 Hz in
+  light sleep until the detector is settled, re-arms the chip at the new field and goes back
+  to deep sleep until the next interrupt, check-in or report retry;
+* a timer (QMC5883L, HMC5883L: no threshold interrupt): one sample per deep-sleep wake, every
+  sample_ms.
 """
 import json
 import time
@@ -32,18 +39,26 @@ SCHEMA = {
         "battery_divider": {"type": "num", "min": 1, "max": 10, "default": 2.0},
         "low_battery_mv": {"type": "int", "min": 1000, "max": 5000, "default": 2300},
         "detector": {"type": "dict", "extra": True, "default": {}},
+        "gate": {"type": "dict", "extra": True, "default": {}},
     },
 }
 
 
 class Node:
     def __init__(self, cfg, secrets):
+        import gate
+        from detector import Detector
+
         self.cfg = cfg
         self.app = cfg["app"]
         self.key = bytes.fromhex(secrets["espnow_key"])
+        self.g = gate.params(self.app["gate"] or None)
+        Detector(self.app["detector"] or None)  # a bad parameter is a config error
         pins = cfg["pins"]
         self.i2c = machine.I2C(0, sda=machine.Pin(pins["sda"]), scl=machine.Pin(pins["scl"]),
                                freq=100000)
+        self.int_pin = machine.Pin(pins["mag_int"], machine.Pin.IN) \
+            if "mag_int" in pins else None
         self.bat = None
         if "battery_adc" in pins:
             self.bat = machine.ADC(machine.Pin(pins["battery_adc"]), atten=machine.ADC.ATTN_11DB)
@@ -55,7 +70,11 @@ class Node:
             return 0
         return int(self.bat.read_uv() / 1000 * self.app["battery_divider"])
 
-    def wake(self):
+    def run(self):
+        """One wake: sample (and follow at 1 Hz while something is going on), report, then
+        arm or not. Returns the deep sleep to take, in ms."""
+        import esp32
+        import gate
         from detector import Detector
         from drivers.magnetometer import probe
 
@@ -68,52 +87,95 @@ class Node:
             epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
             store.ensure_dir("/data")
             store.save(STATE_FILE, {"epoch": epoch})
-            st = (epoch, 0, 0, False, now, None, None)
+            st = (epoch, 0, 0, False, now, None, now, -1, None)
             print("node", self.app["node"], "epoch", epoch)
-        epoch, seq, changes, occupied, last_change, ob, blob = st
-        box = reports.Outbox(self.app["heartbeat_s"], state=ob)
+        self.epoch, self.seq, self.changes, self.occupied, self.last_change, ob, last_s, \
+            armed_at, blob = st
+        self.box = reports.Outbox(self.app["heartbeat_s"], state=ob)
         params = self.app["detector"] or None
-        det = Detector.from_bytes(blob, params) if blob else Detector(params)
+        try:
+            self.det = Detector.from_bytes(blob, params) if blob else Detector(params)
+        except ValueError:
+            self.det = Detector(params)
         mag = probe(self.i2c)
-        health = det.health
+        gated = mag is not None and mag.has_wake_interrupt and self.int_pin is not None
+        woke_by_int = machine.wake_reason() == machine.EXT1_WAKE
         if mag is None:
             print("no magnetometer found")
-            health = 0.0
-        else:
-            try:
-                bx, by, bz = mag.read_ut()
-                temp = mag.temperature()
-                now_occ = det.update(now, bx, by, bz, 15.0 if temp is None else temp)
-                if now_occ != occupied:
-                    occupied = now_occ
-                    changes += 1
-                    last_change = now
-                    seq += 1
-                    box.report(seq, now)
-                    print("bay", "occupied" if occupied else "free", "seq", seq)
-                health = det.health
-            except OSError as e:
-                print("magnetometer:", e)
-                health = 0.0
-        kind = box.due(now)
-        if kind is not None:
-            mv = self.battery_mv()
-            flags = (reports.OCCUPIED if occupied else 0) | \
-                (reports.LOW_BATTERY if 0 < mv < self.app["low_battery_mv"] else 0)
-            if kind == "heartbeat":
-                seq += 1
-            frame = reports.encode(self.key, reports.REPORT if kind == "report" else
-                                   reports.HEARTBEAT, self.app["node"], epoch, seq, flags,
-                                   int(det.confidence * 100), int(health * 100), mv,
-                                   int(det.temp),
-                                   changes, now - last_change)
-            box.sent(kind, now)
-            if self._send(frame, epoch, seq) and kind == "report":
-                box.acked(seq)
-        rtc.memory(sensor_state.pack(epoch, seq, changes, occupied, last_change, box.s,
-                                     det.to_bytes()))
+        elif gated and armed_at >= 0:
+            src = mag.disarm()
+            if woke_by_int:
+                print("wake: field moved", hex(src))
+        # after a sleep behind the threshold, the first sample stands for the whole gap
+        gap = now - last_s if armed_at >= 0 and now > last_s else 1
+        followed = None if armed_at >= 0 and not woke_by_int else 0
+        g = self.g
+        t0 = now
+        while True:
+            health = self._sample(mag, now, gap)
+            self._radio(now, health)
+            last_s = now
+            if not gated:
+                break
+            if gate.may_arm(self.det, g, followed) or now - t0 >= g["follow_max_s"]:
+                ref = self.det.prev
+                mag.arm(ref, g["wake_ut"])
+                esp32.wake_on_ext1((self.int_pin,), esp32.WAKEUP_ANY_HIGH)
+                armed_at = now
+                self._save(rtc, last_s, armed_at)
+                return gate.next_wake_s(now, armed_at, g["checkin_s"],
+                                        self.box.next_due()) * 1000
+            machine.lightsleep(self.app["sample_ms"])
+            now = time.time()
+            gap = 1
+            followed = (followed or 0) + 1
+        self._save(rtc, last_s, -1)
         if mag is not None:
             mag.sleep()
+        return self.app["sample_ms"]
+
+    def _sample(self, mag, now, gap):
+        """Read the field, run the detector, queue a REPORT on a change; returns health."""
+        if mag is None:
+            return 0.0
+        try:
+            bx, by, bz = mag.read_ut()
+            temp = mag.temperature()
+            occ = self.det.update(now, bx, by, bz, 15.0 if temp is None else temp, gap)
+        except OSError as e:
+            print("magnetometer:", e)
+            return 0.0
+        if occ != self.occupied:
+            self.occupied = occ
+            self.changes += 1
+            self.last_change = now
+            self.seq += 1
+            self.box.report(self.seq, now)
+            print("bay", "occupied" if occ else "free", "seq", self.seq)
+        return self.det.health
+
+    def _radio(self, now, health):
+        kind = self.box.due(now)
+        if kind is None:
+            return
+        det = self.det
+        mv = self.battery_mv()
+        flags = (reports.OCCUPIED if self.occupied else 0) | \
+            (reports.LOW_BATTERY if 0 < mv < self.app["low_battery_mv"] else 0)
+        if kind == "heartbeat":
+            self.seq += 1
+        frame = reports.encode(self.key, reports.REPORT if kind == "report" else
+                               reports.HEARTBEAT, self.app["node"], self.epoch, self.seq,
+                               flags, int(det.confidence * 100), int(health * 100), mv,
+                               int(det.temp), self.changes, now - self.last_change)
+        self.box.sent(kind, now)
+        if self._send(frame, self.epoch, self.seq) and kind == "report":
+            self.box.acked(self.seq)
+
+    def _save(self, rtc, last_s, armed_at):
+        rtc.memory(sensor_state.pack(self.epoch, self.seq, self.changes, self.occupied,
+                                     self.last_change, self.box.s, last_s, armed_at,
+                                     self.det.to_bytes()))
 
     def _send(self, frame, epoch, seq):
         """Radio on, send, wait ack_ms for the totem's ACK, radio off. True if acked."""
@@ -163,8 +225,9 @@ def main():
         print("SAFE MODE:", e)
         machine.deepsleep(600000)
         return
+    sleep_ms = node.app["sample_ms"]
     try:
-        node.wake()
+        sleep_ms = node.run()
     except Exception as e:  # noqa: BLE001 - a bad wake must not stop the next one
         import sys
 
@@ -174,4 +237,4 @@ def main():
 
         gc.collect()  # the heap a wake needs, once per power-on (wakes stay short)
         print("heap alloc", gc.mem_alloc(), "free", gc.mem_free())
-    machine.deepsleep(node.app["sample_ms"])
+    machine.deepsleep(sleep_ms)

@@ -35,7 +35,7 @@ CAUSE_NAMES = {1: "PWRON_RESET", 2: "HARD_RESET", 3: "WDT_RESET", 4: "DEEPSLEEP_
                5: "SOFT_RESET"}
 _ROM_RST = {1: "0x1 (POWERON_RESET)", 2: "0x1 (POWERON_RESET)", 3: "0x7 (TG0WDT_SYS_RESET)",
             4: "0x5 (DEEPSLEEP_RESET)", 5: "0xc (SW_CPU_RESET)"}
-TIMER_WAKE, EXT0_WAKE = 4, 2
+TIMER_WAKE, EXT0_WAKE, EXT1_WAKE = 4, 2, 3
 FLASH_SIZE = 2 * 1024 * 1024
 STAT_IDLE, STAT_CONNECTING, STAT_GOT_IP = 1000, 1001, 1010
 STAT_BEACON_TIMEOUT, STAT_NO_AP_FOUND, STAT_WRONG_PASSWORD = 200, 201, 202
@@ -86,6 +86,9 @@ class Board:
         self.pwm: dict[int, dict[str, Any]] = {}
         self.awake_s = 0.0  # time spent running before each deep sleep, summed
         self.sleeps = 0
+        self.light_s = 0.0  # of which in machine.lightsleep()
+        self.light_sleeps = 0
+        self.wakes: dict[int, int] = {}  # wake reason -> count
         self.tx_frames = 0
         # chip state that survives resets but not power cuts
         self.rtc_mem = b""
@@ -93,6 +96,7 @@ class Board:
         self.cause = PWRON_RESET
         self.wake = 0
         self.wake_ext0: tuple[int, int] | None = None
+        self.wake_ext1: tuple[frozenset[int], bool] | None = None  # pins, any-high
         self.cut_at: int | None = None
         self.cut_armed: tuple[int, int] | None = None
         self.history: list[str] = []
@@ -695,6 +699,10 @@ class Board:
         self.state = "sleeping"
         if ms > 0:
             self._wake_handle = self.world.loop.call_later(ms / 1000.0, self._wake, TIMER_WAKE)
+        # ext0/ext1 are level wake-ups: a level already there wakes the chip at once
+        for gpio, level in list(self.inputs.items()):
+            if self._ext_wake(gpio, level):
+                break
 
     def _wake(self, reason: int) -> None:
         if self.state != "sleeping":
@@ -703,13 +711,36 @@ class Board:
             self._wake_handle.cancel()
             self._wake_handle = None
         self.wake_ext0 = None
+        self.wake_ext1 = None
+        self.wakes[reason] = self.wakes.get(reason, 0) + 1
         self._spawn(DEEPSLEEP_RESET, reason)
 
     def _op_wake_ext0(self, msg: dict[str, Any]) -> None:
         self.wake_ext0 = None if msg.get("pin") is None else (msg["pin"], msg["level"])
 
     def _op_wake_ext1(self, msg: dict[str, Any]) -> None:
-        pass
+        pins = msg.get("pins") or []
+        self.wake_ext1 = (frozenset(pins), bool(msg.get("level"))) if pins else None
+
+    def _op_lightsleep(self, msg: dict[str, Any]) -> None:
+        self.light_s += int(msg.get("ms") or 0) / 1000.0
+        self.light_sleeps += 1
+
+    def _ext_wake(self, gpio: int, level: int | None) -> bool:
+        """Wake a sleeping board if this input level meets its ext0/ext1 condition."""
+        if self.state != "sleeping":
+            return False
+        if self.wake_ext0 and self.wake_ext0[0] == gpio and level == self.wake_ext0[1]:
+            self._wake(EXT0_WAKE)
+            return True
+        if self.wake_ext1 and gpio in self.wake_ext1[0]:
+            pins, any_high = self.wake_ext1
+            lv = [self.inputs.get(p) for p in pins]
+            if (any_high and any(v == 1 for v in lv)) or \
+                    (not any_high and all(v == 0 for v in lv)):
+                self._wake(EXT1_WAKE)
+                return True
+        return False
 
     def _op_nvs_commit(self, msg: dict[str, Any]) -> None:
         nvs = {}
@@ -815,14 +846,15 @@ class Board:
         if self.inputs.get(gpio) == level and gpio in self.inputs:
             return
         self.inputs[gpio] = level
-        if self.state == "sleeping" and self.wake_ext0 and self.wake_ext0[0] == gpio \
-                and level == self.wake_ext0[1]:
-            self._wake(EXT0_WAKE)
+        if self._ext_wake(gpio, level):
             return
         if self.running:
             self._event("pin", pin=gpio, v=level)
 
     def _tick(self, now: float) -> None:
+        if self.state != "off":  # the board's devices run on its supply, asleep or not
+            for d in self.devices:
+                d.tick(now)
         if self.running and self.wdt_timeout is not None and \
                 now - self._wdt_last > self.wdt_timeout:
             self._console_write(b"\r\nE (wdt) Task watchdog got triggered.\r\n", forward=True)

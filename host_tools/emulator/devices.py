@@ -34,6 +34,10 @@ class Device:
     def on_reset(self) -> None:
         """The board's MCU went into reset or lost power: its outputs float."""
 
+    def tick(self, now: float) -> None:
+        """Called about every 20 ms while the board has power (awake or in deep sleep), for
+        devices that work on their own: a magnetometer converting in continuous mode."""
+
     def analog(self, gpio: int) -> float | None:
         return None
 

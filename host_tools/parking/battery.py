@@ -1,14 +1,22 @@
 """`bourg parking battery`: battery life of a sensor node, from what a virtual sensor board
-does (wakes, time awake per wake, radio frames) times published current figures.
+does times published current figures, with the day's activity taken from traces.
 
-The virtual board runs the real node firmware through a scripted stretch of a day (a car
-arrives and leaves, heartbeats fall due); the emulator counts its wakes, the time each wake
-ran before going back to deep sleep, and the frames it sent. A day is then
-  wakes/day = 86400 / sample period,
-  charge/day = wakes x (boot + awake) x active current + frames x (TX + ack wait) +
-               24 h x (deep-sleep + magnetometer standby) current.
-The emulator's VM runs on a PC, so its awake time is a floor; the ESP32's boot from deep sleep
-into MicroPython is an assumption given as --boot-ms (measure it on a board).
+Two measurements, then arithmetic:
+* the virtual board (real firmware, LIS2MDL model with its INT on an ext1 pin, a totem acking)
+  runs through a car arriving and leaving; the emulator counts deep-sleep wakes, light-sleep
+  samples, time spent running and radio frames, which gives the running time per sample and
+  the frames per reported change;
+* the duty cycle replayed on simulated days (host_tools.parking.duty, the firmware's gate.py
+  and detector.py) gives wakes, follow samples and changes per day for a street profile.
+
+charge/day = wakes x boot x I_active + samples x run time x I_active
+           + follow samples x sample period x I_light_sleep
+           + frames x (TX x I_tx + ack wait x I_rx) + 24 h x (I_deep_sleep + I_magnetometer)
+
+The emulator's VM runs on a PC, so its running time is a floor; the ESP32's boot from deep
+sleep into MicroPython is an assumption given as --boot-ms (measure it on a board). The same
+arithmetic is shown for a chip without a threshold interrupt (one deep-sleep wake a second),
+which is what the QMC5883L and HMC5883L nodes do.
 """
 
 from __future__ import annotations
@@ -21,48 +29,73 @@ from dataclasses import asdict, dataclass
 
 # Published figures (see docs/parking.md for the sources).
 ESP32_DEEP_SLEEP_UA = 10.0  # ESP32 datasheet: deep sleep, RTC timer + RTC memory
+ESP32_LIGHT_SLEEP_MA = 0.8  # ESP32 datasheet: light sleep
 ESP32_ACTIVE_MA = 30.0  # ESP32 datasheet: modem sleep, CPU 80 MHz (20-31 mA)
 ESP32_TX_MA = 240.0  # ESP32 datasheet: TX 802.11b 1 Mbps, +19.5 dBm
 ESP32_RX_MA = 100.0  # ESP32 datasheet: RX 802.11b/g/n (95-100 mA)
 TX_MS = 1.0  # a 31-byte ESP-NOW frame at 1 Mbps with preamble: well under 1 ms
-MAG_STANDBY_UA = 3.0  # QMC5883L datasheet: standby current
+LIS2MDL_UA = 25.0  # AN5069: <= 50 uA in low-power mode at 20 Hz; at 10 Hz, half (assumed)
+QMC_STANDBY_UA = 3.0  # QMC5883L datasheet: standby current
 CELL_MAH = 3000.0  # 2 x AA lithium (Energizer L91 class)
+GOAL_YEARS = 5.0
 
 
 @dataclass
 class Measured:
-    wakes: int
-    awake_s: float
-    frames: int
-    reports: int
+    """What the virtual board did."""
+
+    wakes: int  # deep-sleep wakes (boots)
+    light_samples: int  # samples taken after a light sleep
+    run_s: float  # time running (not in any sleep)
+    frames: int  # radio frames sent
+    reports: int  # changes reported
+
+    @property
+    def run_ms_per_sample(self) -> float:
+        return self.run_s * 1000 / max(1, self.wakes + self.light_samples)
+
+    @property
+    def frames_per_report(self) -> float:
+        return self.frames / max(1, self.reports)
+
+
+@dataclass
+class Day:
+    """A day's activity for one bay: wakes, follow samples and changes."""
+
+    wakes: float
+    follow_samples: float
+    changes: float
 
 
 @dataclass
 class Estimate:
-    sample_ms: int
-    events_per_day: int
-    heartbeat_s: int
     boot_ms: float
-    awake_ms_per_wake: float
-    charge_mah_per_day: float
+    run_ms_per_sample: float
+    heartbeat_s: int
+    wakes_per_day: float
+    samples_per_day: float
+    changes_per_day: float
+    frames_per_day: float
     sleep_mah_per_day: float
     wake_mah_per_day: float
+    light_sleep_mah_per_day: float
     radio_mah_per_day: float
+    charge_mah_per_day: float
     years: float
-    max_wakes_per_day_for_goal: int
-    goal_years: float = 5.0
+    goal_years: float = GOAL_YEARS
 
 
-def measure(seconds: float = 40.0) -> Measured:
-    """Run one virtual sensor (and a totem to ack it) for `seconds`, with a car arriving at
-    a third of the run and leaving at two thirds."""
+def measure(seconds: float = 60.0) -> Measured:
+    """Run one virtual LIS2MDL sensor (and a totem to ack it) for `seconds`, with a car
+    arriving at a quarter of the run and leaving at two thirds."""
     from host_tools.emulator import World
 
     from .virtual_lot import WIFI, add_bay, add_totem
 
     with tempfile.TemporaryDirectory() as d, \
             World(d, access_points={WIFI[0]: WIFI[1]}) as w:
-        bay = add_bay(w, "ps-batt", 1, "A01", 0.0, heartbeat_s=3600)
+        bay = add_bay(w, "ps-batt", 1, "A01", 0.0, chip="lis", heartbeat_s=3600)
         totem, _ = add_totem(w, [bay], {"A01": "A"})
         totem.start()
         time.sleep(1.0)
@@ -71,42 +104,61 @@ def measure(seconds: float = 40.0) -> Measured:
         state = 0
         while time.monotonic() - t0 < seconds:
             el = time.monotonic() - t0
-            if state == 0 and el > seconds / 3:
+            if state == 0 and el > seconds / 4:
                 bay.park(True)
                 state = 1
             elif state == 1 and el > 2 * seconds / 3:
                 bay.park(False)
                 state = 2
             time.sleep(0.2)
-        out = bay.board.output_text()
-        return Measured(bay.board.sleeps, bay.board.awake_s, bay.board.tx_frames,
+        b = bay.board
+        out = b.output_text()
+        return Measured(b.sleeps, b.light_sleeps, b.awake_s - b.light_s, b.tx_frames,
                         out.count("seq "))
 
 
-def estimate(m: Measured, *, sample_ms: int = 1000, events_per_day: int = 20,
-             heartbeat_s: int = 1800, boot_ms: float = 250.0, ack_wait_ms: float = 60.0
-             ) -> Estimate:
-    awake_ms = m.awake_s / max(1, m.wakes) * 1000
-    wakes = 86400 * 1000 / sample_ms
-    wake_mas = wakes * (boot_ms + awake_ms) / 1000 * ESP32_ACTIVE_MA
-    frames = events_per_day * 2 * (m.frames / max(1, m.reports)) / 2 + 86400 / heartbeat_s
+def day_from_traces(profile: str = "normal", days: int = 2, seed0: int = 1000) -> Day:
+    """Mean activity per day of the gated duty cycle over `days` simulated days."""
+    from . import duty, simulate
+
+    w = f = c = 0.0
+    for k in range(days):
+        _, st = duty.replay_gated(simulate.simulate(profile, 24.0, seed0 + k))
+        pd = st.per_day()
+        w += pd["int_wakes"] + pd["timer_wakes"]
+        f += pd["follow_samples"]
+        c += pd["changes"]
+    return Day(w / days, f / days, c / days)
+
+
+def estimate(m: Measured, day: Day, *, heartbeat_s: int = 1800, boot_ms: float = 250.0,
+             ack_wait_ms: float = 60.0, sample_ms: int = 1000,
+             mag_ua: float = LIS2MDL_UA) -> Estimate:
+    run_ms = m.run_ms_per_sample
+    samples = day.wakes + day.follow_samples
+    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s
+    wake_mas = (day.wakes * boot_ms + samples * run_ms) / 1000 * ESP32_ACTIVE_MA
+    light_mas = day.follow_samples * sample_ms / 1000 * ESP32_LIGHT_SLEEP_MA
     radio_mas = frames * (TX_MS / 1000 * ESP32_TX_MA + ack_wait_ms / 1000 * ESP32_RX_MA)
-    sleep_mah = 24 * (ESP32_DEEP_SLEEP_UA + MAG_STANDBY_UA) / 1000
-    wake_mah, radio_mah = wake_mas / 3600, radio_mas / 3600
-    total = sleep_mah + wake_mah + radio_mah
-    # how many wakes a day the 5-year goal leaves room for, at this cost per wake
-    budget = CELL_MAH / (5 * 365) - sleep_mah - radio_mah
-    per_wake_mah = (boot_ms + awake_ms) / 1000 * ESP32_ACTIVE_MA / 3600
-    max_wakes = max(0, int(budget / per_wake_mah))
-    return Estimate(sample_ms, events_per_day, heartbeat_s, boot_ms, round(awake_ms, 1),
-                    round(total, 3), round(sleep_mah, 3), round(wake_mah, 3),
-                    round(radio_mah, 4), round(CELL_MAH / total / 365, 3), max_wakes)
+    sleep_mah = 24 * (ESP32_DEEP_SLEEP_UA + mag_ua) / 1000
+    wake_mah, light_mah, radio_mah = wake_mas / 3600, light_mas / 3600, radio_mas / 3600
+    total = sleep_mah + wake_mah + light_mah + radio_mah
+    return Estimate(boot_ms, round(run_ms, 1), heartbeat_s, round(day.wakes, 1),
+                    round(samples, 1), round(day.changes, 1), round(frames, 1),
+                    round(sleep_mah, 3), round(wake_mah, 3), round(light_mah, 3),
+                    round(radio_mah, 3), round(total, 3), round(CELL_MAH / total / 365, 2))
+
+
+def timer_day(changes: float, sample_ms: int = 1000) -> Day:
+    """A chip without a threshold interrupt: a deep-sleep wake every sample."""
+    return Day(86400 * 1000 / sample_ms, 0.0, changes)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=float, default=40.0, help="virtual run to measure")
-    p.add_argument("--sample-ms", type=int, default=1000)
-    p.add_argument("--events", type=int, default=20, help="vehicle events per day")
+    p.add_argument("--seconds", type=float, default=60.0, help="virtual run to measure")
+    p.add_argument("--profile", choices=["normal", "hard"], default="normal",
+                   help="street profile of the simulated days")
+    p.add_argument("--days", type=int, default=2, help="simulated days to average")
     p.add_argument("--heartbeat-s", type=int, default=1800)
     p.add_argument("--boot-ms", type=float, default=250.0,
                    help="ESP32 deep-sleep wake to main.py (assumed; measure on a board)")
@@ -114,7 +166,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     m = measure(args.seconds)
-    e = estimate(m, sample_ms=args.sample_ms, events_per_day=args.events,
-                 heartbeat_s=args.heartbeat_s, boot_ms=args.boot_ms)
-    print(json.dumps({"measured": asdict(m), **asdict(e)}))
+    day = day_from_traces(args.profile, args.days)
+    e = estimate(m, day, heartbeat_s=args.heartbeat_s, boot_ms=args.boot_ms)
+    t = estimate(m, timer_day(day.changes), heartbeat_s=args.heartbeat_s,
+                 boot_ms=args.boot_ms, mag_ua=QMC_STANDBY_UA)
+    print(json.dumps({"measured": {**asdict(m), "run_ms_per_sample": round(
+        m.run_ms_per_sample, 1), "frames_per_report": round(m.frames_per_report, 2)},
+        "profile": args.profile, "wake_on_change": asdict(e),
+        "timer_1hz_for_comparison": {"years": t.years,
+                                     "charge_mah_per_day": t.charge_mah_per_day}}))
     return 0

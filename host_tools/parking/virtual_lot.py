@@ -9,7 +9,7 @@ from typing import Any
 from host_tools import firmware
 from host_tools.emulator import Board, World
 from host_tools.emulator.devices import TM1637, AnalogSource
-from host_tools.emulator.magnetometers import HMC5883L, QMC5883L
+from host_tools.emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
 from host_tools.mosquitto import Mosquitto, device_user
 
 WIFI = ("bourg-test", "test-wifi-pass")
@@ -17,12 +17,13 @@ MQTT_HOST = "mqtt.hil.bourg"
 EARTH_UT = (20.0, 2.0, -42.0)
 CAR_UT = (14.0, -9.0, 35.0)  # a car parked over the sensor: tens of uT
 DISPLAY_PINS = [(18, 19), (16, 17), (26, 27), (32, 33)]  # (CLK, DIO) per zone
+MAG_INT_PIN = 34  # an RTC GPIO, so ext1 can wake the ESP32 from deep sleep
 
 
 @dataclass
 class Bay:
     board: Board
-    mag: QMC5883L | HMC5883L
+    mag: QMC5883L | HMC5883L | LIS2MDL
     node: int
     bay: str
     key: str
@@ -32,11 +33,15 @@ class Bay:
                                   zip(EARTH_UT, CAR_UT, strict=True))
 
 
-def sensor_config(device_id: str, node: int, x: float, **app: Any) -> dict[str, Any]:
+def sensor_config(device_id: str, node: int, x: float, *, mag_int: bool = False,
+                  **app: Any) -> dict[str, Any]:
     base = {"node": node, "sample_ms": 1000, "heartbeat_s": 30, "ack_ms": 80}
     base.update(app)
+    pins = {"sda": 21, "scl": 22, "battery_adc": 35}
+    if mag_int:
+        pins["mag_int"] = MAG_INT_PIN
     return {"schema": 1, "device_id": device_id, "role": "parking_sensor", "site": "hil",
-            "board": "esp32-c3-sensor", "pins": {"sda": 21, "scl": 22, "battery_adc": 35},
+            "board": "esp32-sensor", "pins": pins,
             "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": 1883}},
             "app": base, "emulator": {"x": x, "y": 0}}
 
@@ -57,10 +62,18 @@ def totem_config(device_id: str, bays: list[dict[str, Any]], *, port: int = 1883
 
 def add_bay(world: World, device_id: str, node: int, bay: str, x: float, *, chip: str = "qmc",
             key: str | None = None, **app: Any) -> Bay:
+    """chip: "qmc" or "hmc" (sampled on a timer), or "lis" (LIS2MDL, wake on change)."""
     key = key or f"{node:02x}" * 16
-    cfg = sensor_config(device_id, node, x, **app)
+    cfg = sensor_config(device_id, node, x, mag_int=chip == "lis", **app)
     b = world.add_board(cfg, firmware.stage(cfg, {"wifi_password": "", "espnow_key": key}))
-    mag = b.attach(QMC5883L(field_ut=EARTH_UT) if chip == "qmc" else HMC5883L(field_ut=EARTH_UT))
+    mag: QMC5883L | HMC5883L | LIS2MDL
+    if chip == "qmc":
+        mag = QMC5883L(field_ut=EARTH_UT)
+    elif chip == "hmc":
+        mag = HMC5883L(field_ut=EARTH_UT)
+    else:
+        mag = LIS2MDL(field_ut=EARTH_UT, int_gpio=MAG_INT_PIN)
+    b.attach(mag)
     b.attach(AnalogSource(35, 1.45))  # 2 x AA lithium, 2.9 V, behind a 1:2 divider
     return Bay(b, mag, node, bay, key)
 

@@ -484,6 +484,8 @@ def deepsleep(time_ms=0):
 
 
 def lightsleep(time_ms=0):
+    # the world counts light-sleep time apart from running time (battery estimates)
+    _world.send("lightsleep", ms=time_ms)
     _world.sleep_ms(time_ms)
 
 

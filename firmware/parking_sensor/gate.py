@@ -1,0 +1,83 @@
+"""Wake on change: when a parking node may stop sampling at 1 Hz and sleep until its
+magnetometer's threshold interrupt says the field moved. Pure; runs on MicroPython and CPython
+(the board's sensor_app and the host's gated replay use the same rules).
+
+Why: waking MicroPython from deep sleep once a second costs far more than the whole rest of
+the node (see docs/parking.md, battery). A chip with a threshold interrupt on the
+offset-corrected field (LIS2MDL: hard-iron offset registers + INT_THS, INT_on_DataOFF) keeps
+watching at 10 Hz for ~25 µA while the ESP32 sleeps at ~10 µA. The node programs the offset to
+the field it last saw settled, so the interrupt fires when any axis moves more than wake_ut
+from there: a vehicle arriving or leaving, a neighbour, passing traffic, drift. It then
+follows at 1 Hz (light sleep between samples) until the detector has nothing pending and the
+field is calm again, and re-arms. A timer wake every checkin_s (the heartbeat) gives the
+detector a sample to track slow drift and the totem its sign of life.
+
+wake_ut must stay above the chip's noise (6 sigma of ~0.3 µT per axis at 10 Hz gives less
+than one false wake a day) and below the weakest vehicle's largest axis (a 2.2 µT signature
+has an axis of at least 1.27 µT; typical weak cars move Z by 2 µT or more).
+"""
+
+DEFAULTS = {
+    # per-axis change from the armed field that wakes the node, µT
+    "wake_ut": 1.5,
+    # samples the field must stay calm (detector's calm count) before re-arming
+    "calm_n": 3,
+    # timer wake while armed (drift tracking and the heartbeat), s
+    "checkin_s": 1800,
+    # a follow phase never lasts longer than this (a field that never calms), s
+    "follow_max_s": 900,
+    # while empty, keep following when the detector's score is this close to switching
+    # (a weak vehicle hovering at the threshold: 1 Hz gives it the chances it had ungated);
+    # 0 = never. Measured: +100 samples a day on the hard profile, and its weak cars back
+    "near": 0.7,
+}
+
+
+def params(overrides=None):
+    p = dict(DEFAULTS)
+    if overrides:
+        for k in overrides:
+            if k not in DEFAULTS:
+                raise ValueError("unknown gate parameter: %s" % k)
+            p[k] = overrides[k]
+    return p
+
+
+def settled(det, calm_n):
+    """Nothing pending: the median window is full, no change of state is being counted, the
+    field has been calm for calm_n samples, and a vehicle that just arrived has had its
+    signature measured (the detector's settle_s)."""
+    if det.n < 5 or det.count:
+        return False
+    if det.calm < calm_n:
+        return False
+    if det.occupied and det.age < det.p["settle_s"]:
+        return False
+    return True
+
+
+def may_arm(det, g, followed):
+    """Re-arm (and deep-sleep) now? ``followed`` counts the 1 Hz samples taken since the
+    interrupt woke the node (None after a timer wake). After an interrupt the median window
+    still holds the samples from before the sleep, so at least calm_n fresh samples must pass
+    through it before its verdict means anything."""
+    if followed is not None and followed < g["calm_n"]:
+        return False
+    if g["near"] and not det.occupied and det.score >= g["near"]:
+        return False
+    return settled(det, g["calm_n"])
+
+
+def tripped(ref, bx, by, bz, wake_ut):
+    """The chip's rule: some axis of (field - programmed offset) beyond the threshold."""
+    return abs(bx - ref[0]) > wake_ut or abs(by - ref[1]) > wake_ut or \
+        abs(bz - ref[2]) > wake_ut
+
+
+def next_wake_s(now_s, armed_at_s, checkin_s, outbox_due_s=None):
+    """Seconds to sleep while armed: to the next check-in, or sooner for a report retry."""
+    t = armed_at_s + checkin_s
+    if outbox_due_s is not None and outbox_due_s < t:
+        t = outbox_due_s
+    d = t - now_s
+    return 1 if d < 1 else d

@@ -1,0 +1,82 @@
+"""firmware/parking_sensor/gate.py and the detector's gap: when a node may sleep behind the
+magnetometer's threshold, and what a sample after such a sleep stands for."""
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host_tools.parking import fw
+
+G = fw.load("gate")
+D = fw.load("detector")
+EARTH = (20.0, 2.0, -42.0)
+
+
+def _feed(det, n, field=EARTH, t0=0, temp=15.0):
+    for k in range(n):
+        det.update(t0 + k, field[0], field[1], field[2], temp)
+
+
+def test_tripped_is_per_axis_beyond_the_threshold():
+    ref = (10.0, 0.0, -40.0)
+    assert not G.tripped(ref, 11.4, -1.4, -38.6, 1.5)
+    assert G.tripped(ref, 11.6, 0.0, -40.0, 1.5)
+    assert G.tripped(ref, 10.0, 0.0, -41.6, 1.5)
+
+
+def test_may_arm_waits_for_a_full_window_a_calm_field_and_a_measured_car():
+    g = G.params()
+    det = D.Detector()
+    _feed(det, 3)
+    assert not G.may_arm(det, g, None)  # median window not full yet
+    _feed(det, 10, t0=3)
+    assert G.may_arm(det, g, None)
+    assert not G.may_arm(det, g, 1)  # just woken by the interrupt: flush the window first
+    assert G.may_arm(det, g, 3)
+    car = (EARTH[0] + 10, EARTH[1] - 8, EARTH[2] + 30)
+    _feed(det, 8, car, t0=13)
+    assert det.occupied
+    assert not G.may_arm(det, g, 8)  # the car's signature is still being measured
+    _feed(det, 30, car, t0=21)
+    assert G.may_arm(det, g, 38)
+
+
+def test_near_threshold_keeps_following():
+    g = G.params()
+    det = D.Detector()
+    _feed(det, 20)
+    weak = (EARTH[0] + 1.0, EARTH[1] + 1.2, EARTH[2])  # perp ~1.5 uT: score ~0.77
+    _feed(det, 10, weak, t0=20)
+    assert not det.occupied and det.score >= g["near"]
+    assert not G.may_arm(det, g, 10)
+    assert G.may_arm(det, G.params({"near": 0}), 10)
+
+
+def test_next_wake_is_the_check_in_or_a_sooner_retry():
+    assert G.next_wake_s(100, 100, 1800) == 1800
+    assert G.next_wake_s(100, 100, 1800, 104) == 4
+    assert G.next_wake_s(100, 100, 1800, 99) == 1  # overdue: at once (1 s)
+    try:
+        G.params({"wake": 1})
+    except ValueError as e:
+        assert "wake" in str(e)
+    else:
+        raise AssertionError("an unknown gate parameter must be refused")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 5000), st.floats(-1.0, 1.0))
+def test_a_gap_sample_moves_the_baseline_like_that_many_samples(gap, shift):
+    """The empty-bay baseline after one sample standing for `gap` s equals (within rounding)
+    the baseline after `gap` 1 Hz samples of the same field."""
+    a, b = D.Detector(), D.Detector()
+    _feed(a, 30)
+    _feed(b, 30)
+    f = (EARTH[0] + shift, EARTH[1], EARTH[2])
+    for k in range(5):  # fill the median window with the new field in both
+        a.update(30 + k, *f, 15.0)
+        b.update(30 + k, *f, 15.0)
+    a.update(35 + gap, *f, 15.0, gap)
+    for k in range(gap):
+        b.update(35 + k, *f, 15.0)
+    assert abs(a.base[0] - b.base[0]) < 1e-6 + 1e-9 * gap
+    assert a.age == min(65535, b.age)
+    assert not a.occupied and not b.occupied
