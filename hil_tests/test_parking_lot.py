@@ -163,3 +163,42 @@ def test_backhaul_outage_is_caught_up(lot_world: World, mosquitto: Mosquitto,
     # the change events queued on the totem's flash arrive too, in order
     ops.wait_for(lambda ms: {("A01", True), ("B01", True)} <=
                  {(e["data"]["bay"], e["data"]["occupied"]) for e in events(ms, "bay")}, 30)
+
+
+@pytest.mark.emulator_only
+def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
+                                                           mosquitto: Mosquitto,
+                                                           ops: Watcher) -> None:
+    """A LIS2MDL bay: the chip watches the field while the ESP32 is in deep sleep, and its
+    threshold interrupt (ext1) wakes the node when a car comes or goes."""
+    bay = add_bay(lot_world, "ps-lis", 7, "C01", 0.0, chip="lis", heartbeat_s=60)
+    totem, disp = add_totem(lot_world, [bay], {"C01": "C"}, mosquitto, heartbeat_s=60)
+    _TOTEM.append(totem)
+    totem.start()
+    bay.board.start()
+    _wait_display(disp["C"], "   1", 15)
+    board = bay.board
+    end = time.monotonic() + 15
+    while board.sleeps == 0 and time.monotonic() < end:
+        time.sleep(0.1)
+    assert board.sleeps == 1, board.output_text()[-1500:]  # armed after a few samples
+    time.sleep(5)
+    assert board.sleeps == 1 and board.state == "sleeping"  # nothing moved: no wake at all
+    bay.park()
+    t0 = time.monotonic()
+    _wait_display(disp["C"], "   0", LATENCY_S + 5)
+    assert time.monotonic() - t0 < LATENCY_S + 5
+    assert board.wakes.get(3, 0) == 1 and bay.mag.interrupts >= 1  # EXT1_WAKE
+    ops.wait_for(lambda ms: _bay(ops, "C01").get("occupied") is True, 10)
+    end = time.monotonic() + 60  # it follows while the car's signature settles, then sleeps
+    while board.sleeps < 2 and time.monotonic() < end:
+        time.sleep(0.2)
+    assert board.sleeps == 2 and board.light_sleeps >= 30
+    time.sleep(4)
+    assert board.sleeps == 2 and board.state == "sleeping"  # parked and steady: asleep
+    bay.park(False)
+    _wait_display(disp["C"], "   1", LATENCY_S + 5)
+    assert board.wakes.get(3, 0) == 2
+    ops.wait_for(lambda ms: [e["data"]["occupied"] for e in events(ms, "bay")
+                             if e["data"]["bay"] == "C01"][-2:] == [True, False], 10)
+    assert "Traceback" not in board.output_text()

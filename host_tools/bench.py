@@ -97,6 +97,20 @@ def bench_parking(sims: int) -> None:
 
     for r in parking_bench.run(n_sims=sims):
         emit({"bench": "parking_detector", **r})
+    from dataclasses import asdict
+
+    from .parking import battery
+
+    m = battery.measure()
+    for profile in ("normal", "hard"):
+        day = battery.day_from_traces(profile, 2)
+        for boot_ms in (250.0, 500.0):
+            e = battery.estimate(m, day, boot_ms=boot_ms)
+            emit({"bench": "parking_battery", "profile": profile, "duty": "wake_on_change",
+                  **asdict(e), "goal_met": e.years >= e.goal_years})
+    t = battery.estimate(m, battery.timer_day(24.0), mag_ua=battery.QMC_STANDBY_UA)
+    emit({"bench": "parking_battery", "profile": "any", "duty": "timer_1hz (QMC/HMC)",
+          **asdict(t), "goal_met": t.years >= t.goal_years})
 
 
 def bench_roles_heap() -> None:
@@ -109,16 +123,18 @@ def bench_roles_heap() -> None:
             World(d, access_points={WIFI[0]: WIFI[1]}) as w:
         bk = add_bank(w)
         bay = add_bay(w, "ps-01", 1, "A01", 0.0)
-        totem, _ = add_totem(w, [bay], {"A01": "A"})
+        lis = add_bay(w, "ps-02", 2, "A02", 3.0, chip="lis")
+        totem, _ = add_totem(w, [bay, lis], {"A01": "A", "A02": "A"})
         pole = add_pole(w, pole_config("pole-01", 0.0))
-        boards = [bk.board, bay.board, totem, pole.board]
+        boards = [bk.board, bay.board, lis.board, totem, pole.board]
         for b in boards:
             b.start()
         for b in boards:
             b.wait_output(r"heap alloc \d+", 20)
             m = re.search(r"heap alloc (\d+) free (\d+)", b.output_text())
             assert m is not None
-            emit({"bench": "role_heap_bytes", "role": b.config["role"],
+            role = b.config["role"] + (" (wake on change)" if b is lis.board else "")
+            emit({"bench": "role_heap_bytes", "role": role,
                   "app_and_runtime": int(m.group(1)) - b.heap["used"],
                   "heap_free": int(m.group(2)), "budget": b.heap_budget,
                   "vm": "unix 64-bit"})

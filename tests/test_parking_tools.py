@@ -186,3 +186,16 @@ def test_simulated_day_regression(profile: str, seed: int) -> None:
     assert s["changes_detected_pct"] >= 98.0  # type: ignore[operator]
     assert s["false_changes"] == 0
     assert s["latency_p95_s"] <= 10.0  # type: ignore[operator]
+
+
+def test_gated_replay_cli_writes_every_second_and_the_wakes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "t.csv"
+    _write_small(src, False)
+    out = tmp_path / "pred.csv"
+    assert cli.main(_parse(["replay", str(src), "--out", str(out),
+                            "--detector", "bourg_gated"])) == 0
+    assert out.read_text().splitlines()[1:] == [f"{i},0" for i in range(50)]
+    wakes = json.loads(capsys.readouterr().out)
+    assert set(wakes) == {"int_wakes", "timer_wakes", "follow_samples", "changes"}
+    assert wakes["follow_samples"] > 0 and wakes["changes"] == 0

@@ -20,8 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r = sub.add_parser("replay", help="run the detector over a trace (as the board at 1 Hz)")
     r.add_argument("trace", help="TRACE.csv or TRACE.csv.gz")
     r.add_argument("--out", required=True, help="predictions CSV (t_s,occupied)")
-    r.add_argument("--detector", choices=["bourg", "baseline5"], default="bourg",
-                   help="bourg (default) or the per-axis 5 µT fixed-threshold reference")
+    r.add_argument("--detector", choices=["bourg", "bourg_gated", "baseline5"],
+                   default="bourg",
+                   help="bourg (every 1 Hz sample, default), bourg_gated (the samples a "
+                   "LIS2MDL node takes when it sleeps behind its wake-on-change threshold) "
+                   "or the per-axis 5 µT fixed-threshold reference")
     s = sub.add_parser("score", help="score predictions against a labelled trace (JSON)")
     s.add_argument("trace")
     s.add_argument("pred")
@@ -45,8 +48,14 @@ def main(args: argparse.Namespace) -> int:
     try:
         if cmd == "replay":
             tr = traces.read_trace(args.trace)
-            pred = (traces.replay(tr) if args.detector == "bourg"
-                    else traces.replay_baseline(tr))
+            if args.detector == "bourg_gated":
+                from . import duty
+
+                pred, stats = duty.replay_gated(tr)
+                print(json.dumps({k: round(v, 1) for k, v in stats.per_day().items()}))
+            else:
+                pred = (traces.replay(tr) if args.detector == "bourg"
+                        else traces.replay_baseline(tr))
             traces.write_predictions(args.out, tr.t, pred)
             return 0
         if cmd == "score":
