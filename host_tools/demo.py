@@ -33,7 +33,7 @@ STREET = [("ft-north", 0.0), ("ft-market", 40.0), ("ft-station", 80.0)]
 POLES = [(f"pole-{i + 1:02d}", i * 30.0) for i in range(6)]
 # the car park: four bays in two zones and their totem, by the market
 PARK = [("ps-a1", 1, "A1", "A", "qmc"), ("ps-a2", 2, "A2", "A", "hmc"),
-        ("ps-a3", 3, "A3", "A", "qmc"), ("ps-b1", 4, "B1", "B", "qmc")]
+        ("ps-a3", 3, "A3", "A", "qmc"), ("ps-b1", 4, "B1", "B", "lis")]
 PARK_Y = -300.0
 POLE_Y = 300.0  # the lit street runs apart from the field-test boards
 SENSOR_RANGE_M = 10.0
@@ -136,16 +136,19 @@ class Street:
             roles[name] = "lighting"
             b.start()
         from .emulator.devices import TM1637, AnalogSource
-        from .emulator.magnetometers import HMC5883L, QMC5883L
-        from .parking.virtual_lot import EARTH_UT, sensor_config, totem_config
+        from .emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
+        from .parking.virtual_lot import EARTH_UT, MAG_INT_PIN, sensor_config, totem_config
 
         for i, (name, node, bay, _zone, chip) in enumerate(PARK):
-            cfg = configs[name] = sensor_config(name, node, 40.0 + 3 * i, heartbeat_s=60)
+            cfg = configs[name] = sensor_config(name, node, 40.0 + 3 * i, heartbeat_s=60,
+                                                mag_int=chip == "lis")
             cfg["site"] = SITE
             cfg["emulator"]["y"] = PARK_Y
             b = self.world.add_board(cfg, {})
-            self.mags[bay] = b.attach(QMC5883L(field_ut=EARTH_UT) if chip == "qmc"
-                                      else HMC5883L(field_ut=EARTH_UT))
+            self.mags[bay] = b.attach(
+                QMC5883L(field_ut=EARTH_UT) if chip == "qmc" else
+                HMC5883L(field_ut=EARTH_UT) if chip == "hmc" else
+                LIS2MDL(field_ut=EARTH_UT, int_gpio=MAG_INT_PIN))  # wakes on change
             b.attach(AnalogSource(35, 1.45))
             self.parked[bay] = False
             self.park_since[bay] = -20.0

@@ -114,6 +114,8 @@ OPS = st.lists(st.tuples(
 @given(OPS, st.integers(0, 2000), st.integers(0, 10000))
 # found by CI: the ramp up to a neighbour's level ends at the very ms the request expires
 @example([("nb", 5, 100.0, 5), ("pres_on", 5, 0.0, 0)], 4, 1)
+# found by CI: a 1 ms ramp-up has 20 steps of 5 %; it must still take 1 ms, not 20
+@example([("fault", 0, 0.0, 0)], 1, 0)
 def test_invariants(ops, up, down):
     d = D.Dimmer(0, ramp_up_ms=up, ramp_down_ms=down, hold_ms=3000, safe_level=100)
     d.ready(0)
@@ -167,6 +169,8 @@ def test_invariants(ops, up, down):
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 1000), st.integers(0, 1000), st.integers(0, 3000),
        st.integers(1, 100), st.integers(10, 1000))
+@example(0, 28, 36, 1, 10)  # a 1 ms ramp of 2.8 % in 1 % steps: one step, on time
+@example(0, 1000, 3000, 5, 100)  # the usual case: 5 % steps, 100 ms apart
 def test_single_ramp_is_monotonic_in_small_steps(a, b, rate, step_pct, step_ms):
     d = D.Dimmer(0, ramp_up_ms=rate, ramp_down_ms=rate, base_level=a / 10,
                  step_pct=step_pct, step_ms=step_ms)
@@ -180,6 +184,11 @@ def test_single_ramp_is_monotonic_in_small_steps(a, b, rate, step_pct, step_ms):
     assert lv[-1] == b / 10
     sign = 1 if b / 10 >= start else -1
     assert all((y - x) * sign >= 0 for x, y in zip(lv, lv[1:], strict=False))
-    assert all(abs(y - x) <= step_pct + 0.1 for x, y in zip(lv, lv[1:], strict=False)) or rate == 0
+    delta_d = round(abs(b / 10 - start) * 10)
+    dur = delta_d * rate // 1000
+    if dur * step_pct * 10 >= delta_d:  # at least 1 ms per step of step_pct: small steps
+        assert all(abs(y - x) <= step_pct + 0.1 for x, y in zip(lv, lv[1:], strict=False))
+    else:  # a ramp shorter than its steps keeps its time with bigger steps (0 ms: a jump)
+        assert pts[-1][0] - t0 <= max(dur, 0)
     if rate:
         assert all(t2 - t1 <= step_ms for (t1, _), (t2, _) in zip(pts, pts[1:], strict=False))

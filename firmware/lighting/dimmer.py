@@ -176,8 +176,10 @@ class Dimmer:
             else:
                 n1 = (abs(delta) + self.step_d - 1) // self.step_d
                 n2 = (dur + self.step_ms - 1) // self.step_ms
-                n = max(n1, n2, 1)
-                self._dur, self._n = max(dur, n), n  # at least 1 ms per step
+                # at least 1 ms per step: a ramp shorter than its 5 % steps takes bigger
+                # steps rather than more time (a 1 ms ramp to the safe level is 1 ms)
+                n = min(max(n1, n2, 1), dur)
+                self._dur, self._n = dur, n
         return self._out_d(now_ms) / 10
 
     def level(self, now_ms):
