@@ -80,9 +80,7 @@ def test_deposit_sms_and_pickup_end_to_end(locker_world: World, registry: Regist
     dep = book.issue("locker-01", 2, "deposit", now, 1, now_s=now)
     _typed(bk, dep.code)
     assert bk.pulses(2) == 1 and bk.pulses(1) == bk.pulses(3) == 0
-    bk.open_door(2)
-    time.sleep(1.2)
-    bk.close_door(2)  # closing the door arms the compartment
+    _through_door(bk, 2, 1.2)  # closing the door arms the compartment
     ops.wait_for(lambda ms: any(a["ev"] == "armed" and a["comp"] == 2 for a in _audit(ops)), 10)
     # the customer's code goes out by SMS; the customer reads it there and types it
     pick = book.issue("locker-01", 2, "pickup", now, 48, now_s=now)

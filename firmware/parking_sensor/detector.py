@@ -91,6 +91,18 @@ _FMT = _HDR + "d" * _NF
 STATE_SIZE = struct.calcsize(_FMT)
 
 
+def merge_params(defaults, overrides, what):
+    """defaults updated with overrides; an unknown name is a ValueError (a config typo must
+    not silently fall back to a default). Shared with gate.py."""
+    p = dict(defaults)
+    if overrides:
+        for k in overrides:
+            if k not in defaults:
+                raise ValueError("unknown %s parameter: %s" % (what, k))
+            p[k] = overrides[k]
+    return p
+
+
 def _frac(gap, tau):
     """Share of the way an exponential average with time constant tau (samples) moves in
     gap samples: 1/tau for one sample, 1 - (1 - 1/tau)^gap for more."""
@@ -113,13 +125,7 @@ class Detector:
     """
 
     def __init__(self, params=None):
-        p = dict(DEFAULTS)
-        if params:
-            for k in params:
-                if k not in DEFAULTS:
-                    raise ValueError("unknown detector parameter: %s" % k)
-                p[k] = params[k]
-        self.p = p
+        self.p = merge_params(DEFAULTS, params, "detector")
         self.reset()
 
     # -- state ------------------------------------------------------------------------------

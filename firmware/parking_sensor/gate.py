@@ -17,6 +17,8 @@ than one false wake a day) and below the weakest vehicle's largest axis (a 2.2 �
 has an axis of at least 1.27 µT; typical weak cars move Z by 2 µT or more).
 """
 
+from detector import merge_params
+
 DEFAULTS = {
     # per-axis change from the armed field that wakes the node, µT
     "wake_ut": 1.5,
@@ -34,13 +36,7 @@ DEFAULTS = {
 
 
 def params(overrides=None):
-    p = dict(DEFAULTS)
-    if overrides:
-        for k in overrides:
-            if k not in DEFAULTS:
-                raise ValueError("unknown gate parameter: %s" % k)
-            p[k] = overrides[k]
-    return p
+    return merge_params(DEFAULTS, overrides, "gate")
 
 
 def settled(det, calm_n):
