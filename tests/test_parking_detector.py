@@ -123,7 +123,8 @@ def test_state_bytes_round_trip_and_resume(cut: int, sig: tuple[float, float, fl
     d = det.Detector()
     out = [1 if d.update(*s) else 0 for s in samples[:cut]]
     blob = d.to_bytes()
-    assert blob[0] == det.VERSION and len(blob) == det.STATE_SIZE <= 400
+    # RTC user memory is 2 KB and also holds sensor_state's header and outbox
+    assert blob[0] == det.VERSION and len(blob) == det.STATE_SIZE <= 512
     d2 = det.Detector.from_bytes(blob)
     assert d2.to_bytes() == blob
     out += [1 if d2.update(*s) else 0 for s in samples[cut:]]

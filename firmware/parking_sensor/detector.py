@@ -35,7 +35,7 @@ Why it is built this way (figures from ``../shared/parking/samples``, see docs/p
 import math
 import struct
 
-VERSION = 1
+VERSION = 2
 
 # Documented defaults; any subset may be overridden with Detector(params={...}).
 DEFAULTS = {
@@ -47,7 +47,7 @@ DEFAULTS = {
     # effective = clamp(nb_gain * nb + nb_margin, mag_min, mag_on), nb = largest settled
     # sub-threshold disturbance seen while empty, forgotten with time constant nb_tau (s);
     # nb starts at nb_prior (assume neighbours until shown otherwise)
-    "mag_min": 2.4,
+    "mag_min": 2.1,
     "nb_gain": 1.3,
     "nb_margin": 0.5,
     "nb_prior": 1.5,
@@ -74,6 +74,8 @@ DEFAULTS = {
     # step-back departure: a settled step that undoes the arrival step to within this fraction
     # of the arrival step's size
     "dep_tol": 0.5,
+    # release under perp_off / mag_off needs a step of this fraction of the signature
+    "dep_step": 0.5,
     # ... or, after a step larger than mag_on, the field is within this fraction of the
     # parked disturbance from the baseline
     "frac_back": 0.35,
@@ -81,12 +83,28 @@ DEFAULTS = {
     "settle_s": 30,
     # a raw sample further than this from the filtered field counts as a glitch (health), µT
     "glitch_ut": 30.0,
+    # neighbour directions: a settled step between two calm levels with no change of state in
+    # between (a neighbour bay, a stop in the lane) of nd_min..nd_max µT teaches its direction
+    "nd_min": 0.8,
+    "nd_max": 4.2,
+    # steps within this |cos| of a learnt direction refine it, others start a new one
+    "nd_merge": 0.85,
+    # a direction counts once seen nd_seen times (weights decay with nb_tau)
+    "nd_seen": 2.0,
+    # a disturbance this aligned (|cos|) with a counted direction and below mag_on is taken
+    # for that neighbour: the turn (perp) rule does not apply to it
+    "nd_cos": 0.95,
+    # a disturbance less aligned than this with every counted direction is no neighbour's:
+    # the magnitude threshold drops to mag_min
+    "nd_far": 0.7,
 }
 
 _WIN = 5  # median window (samples): removes up to 2 consecutive outliers
 # state layout (little-endian): version, flags, counters, then doubles
 _HDR = "<BBHHHHH"
-_NF = 3 * _WIN + 3 * 6 + 7  # raw window, base, k, occ ref, arrival, prev, calm ref, misc
+_ND = 4  # neighbour directions kept
+_NF = 3 * _WIN + 3 * 7 + 7 + 4 * _ND  # raw window, base, k, occ ref, arrival, prev, calm ref,
+# level, misc, neighbour directions and their weights
 _FMT = _HDR + "d" * _NF
 STATE_SIZE = struct.calcsize(_FMT)
 
@@ -153,6 +171,11 @@ class Detector:
         self.age = 0  # seconds since the last change of state (saturating)
         self.calm = 0  # samples the field stayed within calm_ut of calm_ref (saturating)
         self.calm_ref = [0.0, 0.0, 0.0]
+        self.lvl = [0.0, 0.0, 0.0]  # the last calm level (nb_calm samples), for its steps
+        self.lvl_ok = False  # lvl was taken in the current state (no change since)
+        self.lvl_new = False  # the current calm level has not been taken as lvl yet
+        self.nd = [0.0] * (3 * _ND)  # learnt neighbour directions (unit vectors)
+        self.ndw = [0.0] * _ND  # ... how often each was seen (decaying)
 
     def recalibrate(self, sample):
         """The bay is known empty: take ``sample`` (t_s, bx, by, bz, temp_c) as the baseline.
@@ -175,16 +198,18 @@ class Detector:
         self.prev = [bx, by, bz]
         self.calm_ref = [bx, by, bz]
         self.occ_ref = [bx, by, bz]
+        self.lvl_new = True
         self.t_ref = temp
         self.temp = temp
         self.n = 1
 
     def to_bytes(self):
         """State as bytes (RTC memory across deep sleep); starts with a version byte."""
-        flags = (1 if self.occupied else 0)
+        flags = ((1 if self.occupied else 0) | (2 if self.lvl_ok else 0)
+                 | (4 if self.lvl_new else 0))
         vals = (self.win + self.base + self.k + self.occ_ref + self.arr + self.prev + self.calm_ref
-                + [self.t_ref, self.temp, self.glitch, self.quiet, self.score, self.confidence,
-                   self.nb])
+                + self.lvl + [self.t_ref, self.temp, self.glitch, self.quiet, self.score,
+                              self.confidence, self.nb] + self.nd + self.ndw)
         return struct.pack(_FMT, VERSION, flags, self.wpos, self.count, min(self.n, 65535),
                            min(self.age, 65535), self.calm, *vals)
 
@@ -197,6 +222,8 @@ class Detector:
         u = struct.unpack(_FMT, data)
         d = cls(params)
         d.occupied = bool(u[1] & 1)
+        d.lvl_ok = bool(u[1] & 2)
+        d.lvl_new = bool(u[1] & 4)
         d.wpos = u[2] % _WIN
         d.count = u[3]
         d.n = u[4]
@@ -214,8 +241,11 @@ class Detector:
         d.arr = v[w + 9:w + 12]
         d.prev = v[w + 12:w + 15]
         d.calm_ref = v[w + 15:w + 18]
+        d.lvl = v[w + 18:w + 21]
         (d.t_ref, d.temp, d.glitch, d.quiet, d.score, d.confidence,
-         d.nb) = v[w + 18:w + 25]
+         d.nb) = v[w + 21:w + 28]
+        d.nd = v[w + 28:w + 28 + 3 * _ND]
+        d.ndw = v[w + 28 + 3 * _ND:w + 28 + 4 * _ND]
         d._health()
         return d
 
@@ -272,6 +302,7 @@ class Detector:
         if abs(f[0] - c[0]) + abs(f[1] - c[1]) + abs(f[2] - c[2]) > p["calm_ut"]:
             self.calm = 0
             self.calm_ref = f
+            self.lvl_new = True
         else:
             self.calm = min(65535, self.calm + gap)
 
@@ -282,11 +313,17 @@ class Detector:
         par = (d[0] * e[0] + d[1] * e[1] + d[2] * e[2]) / en
         perp = math.sqrt(max(0.0, mag * mag - par * par))
         m_on = p["nb_gain"] * self.nb + p["nb_margin"]
+        al = self._aligned(d, mag)
+        if al >= 0.0 and al < p["nd_far"]:
+            m_on = p["mag_min"]  # in no direction a neighbour ever came from
         if m_on < p["mag_min"]:
             m_on = p["mag_min"]
         elif m_on > p["mag_on"]:
             m_on = p["mag_on"]
-        s_on = max(perp / p["perp_on"], mag / m_on)
+        if al >= p["nd_cos"] and mag < p["mag_on"]:
+            s_on = mag / m_on  # the turn is that neighbour's
+        else:
+            s_on = max(perp / p["perp_on"], mag / m_on)
         s_off = max(perp / p["perp_off"], mag / p["mag_off"])
         self.score = s_on
 
@@ -297,6 +334,7 @@ class Detector:
                     self.occupied = True
                     self.count = 0
                     self.age = 0
+                    self.lvl_ok = False
                     self.occ_ref = list(f)
                     self.arr = d
             else:
@@ -318,7 +356,10 @@ class Detector:
             # a strong vehicle left and the field fell most of the way back to the baseline
             # (covers a signature measured wrongly, e.g. with a neighbour moving meanwhile)
             gone = jump > p["mag_on"] and mag < p["frac_back"] * held
-            leave = s_off < 1.0 or res < p["dep_tol"] * sig or gone
+            # back under the release thresholds counts only with a step away from the parked
+            # field: temperature drift must not wear a weak vehicle's signature away
+            back = s_off < 1.0 and jump >= p["dep_step"] * sig
+            leave = back or res < p["dep_tol"] * sig or gone
             if stable and not leave:
                 if jump > p["mag_on"] and mag > p["mag_on"] and self.age >= p["settle_s"]:
                     # a new settled configuration while occupied (another vehicle, or the
@@ -340,14 +381,75 @@ class Detector:
                     self.occupied = False
                     self.count = 0
                     self.age = 0
+                    self.lvl_ok = False
                     # re-anchor: the bay is empty now, whatever drift did meanwhile
                     self.base = list(f)
                     self.t_ref = temp_c
             else:
                 self.count = 0
+        if self.calm >= p["nb_calm"] and self.lvl_new:
+            self._level(s_on)
+        self.ndw = [w - w * _frac(gap, p["nb_tau"]) for w in self.ndw]
         self._confidence(s_on, s_off)
         self._health()
         return self.occupied
+
+    def _level(self, s_on):
+        """The field has stayed at a new calm level for nb_calm samples. A step from the last
+        level with no change of state in between, and no arrival pending, was made by
+        something outside the bay: learn its direction."""
+        p = self.p
+        c = self.calm_ref
+        self.lvl_new = False
+        if self.lvl_ok and (self.occupied or s_on < 1.0):
+            st = [c[0] - self.lvl[0], c[1] - self.lvl[1], c[2] - self.lvl[2]]
+            m = math.sqrt(st[0] * st[0] + st[1] * st[1] + st[2] * st[2])
+            if p["nd_min"] <= m <= p["nd_max"]:
+                self._learn([st[0] / m, st[1] / m, st[2] / m])
+        self.lvl = list(c)
+        self.lvl_ok = True
+
+    def _learn(self, s):
+        """Merge unit step s into the closest learnt direction (sign-free), or replace the
+        least seen one."""
+        nd = self.nd
+        best, bc = 0, -1.0
+        for k in range(_ND):
+            j = 3 * k
+            c = abs(nd[j] * s[0] + nd[j + 1] * s[1] + nd[j + 2] * s[2])
+            if self.ndw[k] > 0.0 and c > bc:
+                best, bc = k, c
+        if bc >= self.p["nd_merge"]:
+            j = 3 * best
+            w = self.ndw[best]
+            sg = 1.0 if nd[j] * s[0] + nd[j + 1] * s[1] + nd[j + 2] * s[2] >= 0.0 else -1.0
+            v = [nd[j + i] * w + sg * s[i] for i in range(3)]
+            n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) or 1.0
+            for i in range(3):
+                nd[j + i] = v[i] / n
+            self.ndw[best] = w + 1.0 if w < 15.0 else 16.0
+        else:
+            k = 0
+            for i in range(1, _ND):
+                if self.ndw[i] < self.ndw[k]:
+                    k = i
+            for i in range(3):
+                nd[3 * k + i] = s[i]
+            self.ndw[k] = 1.0
+
+    def _aligned(self, d, mag):
+        """Largest |cos| between d and a direction seen nd_seen times; -1 when none is."""
+        if mag <= 0.0:
+            return -1.0
+        nd = self.nd
+        best = -1.0
+        for k in range(_ND):
+            if self.ndw[k] >= self.p["nd_seen"]:
+                j = 3 * k
+                c = abs(nd[j] * d[0] + nd[j + 1] * d[1] + nd[j + 2] * d[2]) / mag
+                if c > best:
+                    best = c
+        return best
 
     def _adapt(self, f, e, gap=1):
         """Confidently empty and stable: follow drift and absorb neighbours, slowly; learn the
