@@ -93,7 +93,7 @@ DEFAULTS = {
     "nd_seen": 2.0,
     # a disturbance this aligned (|cos|) with a counted direction and below mag_on is taken
     # for that neighbour: the turn (perp) rule does not apply to it
-    "nd_cos": 0.95,
+    "nd_cos": 0.9,
     # a disturbance less aligned than this with every counted direction is no neighbour's:
     # the magnitude threshold drops to mag_min
     "nd_far": 0.7,
@@ -357,8 +357,9 @@ class Detector:
             # (covers a signature measured wrongly, e.g. with a neighbour moving meanwhile)
             gone = jump > p["mag_on"] and mag < p["frac_back"] * held
             # back under the release thresholds counts only with a step away from the parked
-            # field: temperature drift must not wear a weak vehicle's signature away
-            back = s_off < 1.0 and jump >= p["dep_step"] * sig
+            # field (temperature drift must not wear a weak vehicle's signature away), or when
+            # the re-measured signature itself is that small (a transient, not a vehicle)
+            back = s_off < 1.0 and (jump >= p["dep_step"] * sig or sig < p["mag_off"])
             leave = back or res < p["dep_tol"] * sig or gone
             if stable and not leave:
                 if jump > p["mag_on"] and mag > p["mag_on"] and self.age >= p["settle_s"]:

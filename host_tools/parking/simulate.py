@@ -59,6 +59,9 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+FIRST_ARRIVAL_S = 300
+
+
 def dipole(m: Vec, p: Vec) -> Vec:
     """Field (µT) at the origin of a dipole ``m`` (A·m²) at ``p`` (m)."""
     rx, ry, rz = -p[0], -p[1], -p[2]
@@ -117,11 +120,12 @@ class _Vehicle:
         return (bx * s, by * s, bz * s)
 
 
-def _alternating(rng: random.Random, n: int, empty_mean: float,
-                 occ_mean: float) -> list[tuple[int, int]]:
-    """Occupied intervals [start, end) over n seconds, exponential dwell times."""
+def _alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
+                 first_s: int = 0) -> list[tuple[int, int]]:
+    """Occupied intervals [start, end) over n seconds, exponential dwell times; the first
+    starts at first_s or later."""
     out = []
-    t = int(rng.expovariate(1.0 / empty_mean))
+    t = max(first_s, int(rng.expovariate(1.0 / empty_mean)))
     while t < n:
         d = max(120, int(rng.expovariate(1.0 / occ_mean)))
         if rng.random() < 0.35:
@@ -194,7 +198,9 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
                 # departure label switches when the car starts to move (already 0 here)
 
     # own bay
-    for iv in _alternating(rng, n, pr.own_empty_mean_s, 5400.0):
+    # a sensor is installed (and calibrated) in an empty bay, as every shared sample starts:
+    # the first vehicle arrives after the manoeuvre-free first minutes
+    for iv in _alternating(rng, n, pr.own_empty_mean_s, 5400.0, first_s=FIRST_ARRIVAL_S):
         park = (rng.uniform(-0.3, 0.3), rng.uniform(-0.5, 0.5), 0.0)
         weak = rng.random() < pr.weak_p
         sig = rng.uniform(*pr.weak_ut)
