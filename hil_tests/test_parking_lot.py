@@ -202,3 +202,41 @@ def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
     ops.wait_for(lambda ms: [e["data"]["occupied"] for e in events(ms, "bay")
                              if e["data"]["bay"] == "C01"][-2:] == [True, False], 10)
     assert "Traceback" not in board.output_text()
+
+
+def test_staff_recalibrate_a_bay_known_empty(lot_world: World, mosquitto: Mosquitto,
+                                            ops: Watcher) -> None:
+    """A node powered on over a parked car takes the car for the empty bay, so once the car
+    has gone it reports the bay occupied. Staff who see it empty send cmd/recalibrate: the
+    totem asks in the ACK to the node's next frame, the node takes its field as the empty
+    bay, the display counts the bay free again and MQTT gets the confirmation."""
+    bay = add_bay(lot_world, "ps-01", 1, "A01", 0.0, chip="qmc", heartbeat_s=10)
+    totem, disp = add_totem(lot_world, [bay], {"A01": "A"}, mosquitto, heartbeat_s=10)
+    _TOTEM.append(totem)
+    bay.park()  # installed (or its battery changed) with a car over it
+    totem.start()
+    bay.board.start()
+    _wait_display(disp["A"], "   1", 20)  # the car is its baseline: "free"
+    bay.park(False)
+    _wait_display(disp["A"], "   0", LATENCY_S + 5)  # the car leaves: "occupied"
+    cmd = "bourg/hil/totem-1/cmd/recalibrate"
+
+    def replies(ms: list) -> list[dict]:
+        return [json.loads(m.payload) for m in ms if m.topic.endswith("/reply/recalibrate")]
+
+    ops.publish(cmd, json.dumps({"bay": "Z99"}))
+    ops.wait_for(lambda ms: any(r.get("ok") is False and "Z99" in r.get("error", "")
+                                for r in replies(ms)), 10)
+    ops.publish(cmd, b"not json")
+    ops.wait_for(lambda ms: len(replies(ms)) == 2 and replies(ms)[1]["ok"] is False, 10)
+    assert disp["A"].text == "   0"  # refused requests changed nothing
+    ops.publish(cmd, json.dumps({"bay": "A01"}))
+    ops.wait_for(lambda ms: {"ok": True, "bay": "A01", "pending": True} in replies(ms), 10)
+    _wait_display(disp["A"], "   1", 10 + LATENCY_S)  # at the node's next heartbeat
+    ops.wait_for(lambda ms: [e["data"] for e in events(ms, "recalibrated")] == [{"bay": "A01"}],
+                 10)
+    ops.wait_for(lambda ms: _bay(ops, "A01").get("occupied") is False, 5)
+    bay.board.wait_output("recalibrated on request", 1)
+    bay.park()  # and the new baseline holds: the next car is seen as a car
+    _wait_display(disp["A"], "   0", LATENCY_S + 5)
+    assert "Traceback" not in bay.board.output_text() + totem.output_text()

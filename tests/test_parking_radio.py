@@ -106,12 +106,35 @@ def test_totem_flags_silent_sensors_and_does_not_count_them_free():
     assert not t.bay_state(1)["silent"] and t.free("A") == 1
 
 
+def test_totem_relays_a_recalibration_in_the_next_ack_until_the_node_confirms():
+    t = _totem()
+    with pytest.raises(ValueError):
+        t.request_recalibrate("Z99")
+    t.receive(reports.encode(KEY, reports.HEARTBEAT, 1, 1, 1), 0)
+    assert t.request_recalibrate("A01") == 1
+    ack = reports.decode(KEY, t.receive(reports.encode(KEY, reports.HEARTBEAT, 1, 1, 2), 10))
+    assert ack["flags"] & reports.RECALIBRATED  # asked in the ACK to the node's next frame
+    # a frame that does not say it was done (e.g. sent before the ACK arrived): ask again
+    ack = reports.decode(KEY, t.receive(reports.encode(KEY, reports.REPORT, 1, 1, 3), 20))
+    assert ack["flags"] & reports.RECALIBRATED and t.take_recalibrated() == []
+    done = reports.encode(KEY, reports.REPORT, 1, 1, 4, reports.RECALIBRATED)
+    ack = reports.decode(KEY, t.receive(done, 30))
+    assert not ack["flags"] & reports.RECALIBRATED and t.take_recalibrated() == [1]
+    # the node retries it after a lost ACK: a duplicate, acked, nothing asked or reported
+    ack = reports.decode(KEY, t.receive(done, 40))
+    assert ack["flags"] == 0 and t.take_recalibrated() == []
+    # a node that says so unasked (its own retry of an older confirmation) changes nothing
+    t.receive(reports.encode(KEY, reports.REPORT, 1, 1, 5, reports.RECALIBRATED), 50)
+    assert t.take_recalibrated() == []
+
+
 @given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),
-       st.integers(-1, 2**31 - 1), st.binary(min_size=0, max_size=340))
-def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob):
-    data = sensor_state.pack(epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed, blob)
+       st.integers(-1, 2**31 - 1), st.binary(min_size=0, max_size=340), st.booleans())
+def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob, recal):
+    data = sensor_state.pack(epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed, blob,
+                             recal)
     assert sensor_state.unpack(data) == (epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed,
-                                         blob)
+                                         blob, recal)
     bad = bytearray(data)
     bad[len(bad) // 2] ^= 1
     assert sensor_state.unpack(bytes(bad)) is None

@@ -1,6 +1,7 @@
 """The totem's view of its car park: per-bay state from authenticated reports, duplicates and
-out-of-order frames ignored, silent sensors flagged, free spaces per zone. Pure; runs on
-MicroPython and CPython.
+out-of-order frames ignored, silent sensors flagged, free spaces per zone, and the one
+downlink a sleeping node has: a recalibration asked for in the ACK to its next frame. Pure;
+runs on MicroPython and CPython.
 """
 import reports
 
@@ -15,10 +16,12 @@ class Bays:
         for b in bays:
             self.bay[b["node"]] = {"bay": b["bay"], "zone": b["zone"], "occupied": None,
                                    "last": None, "seen_ms": None, "silent": False,
-                                   "battery_mv": None, "health": None, "confidence": None}
+                                   "battery_mv": None, "health": None, "confidence": None,
+                                   "recalibrate": False}
             self.zones.setdefault(b["zone"], [])
             self.zones[b["zone"]].append(b["node"])
         self._changed = []
+        self._recalibrated = []
         self.stats = {"ok": 0, "bad": 0, "unknown": 0, "old": 0}
 
     def receive(self, data, now_ms):
@@ -36,7 +39,12 @@ class Bays:
         if f["type"] == reports.ACK:
             self.stats["bad"] += 1
             return None
-        ack = reports.encode(self.keys[node], reports.ACK, node, f["epoch"], f["seq"])
+        if st["recalibrate"] and f["flags"] & reports.RECALIBRATED and \
+                reports.newer(f["epoch"], f["seq"], st["last"]):
+            st["recalibrate"] = False  # the node says it has done it
+            self._recalibrated.append(node)
+        ack = reports.encode(self.keys[node], reports.ACK, node, f["epoch"], f["seq"],
+                             reports.RECALIBRATED if st["recalibrate"] else 0)
         if not reports.newer(f["epoch"], f["seq"], st["last"]):
             self.stats["old"] += 1  # a duplicate (lost ACK) or a late frame: ack, ignore
             return ack
@@ -51,6 +59,21 @@ class Bays:
         if changed:
             self._changed.append(node)
         return ack
+
+    def request_recalibrate(self, bay):
+        """Staff know the bay is empty: the node takes its field as the empty-bay baseline
+        when it next reports (a sleeping node hears the totem only in an ACK). Returns the
+        node number; ValueError for a bay this totem does not have."""
+        for node, st in self.bay.items():
+            if st["bay"] == bay:
+                st["recalibrate"] = True
+                return node
+        raise ValueError("no bay " + repr(bay) + " here")
+
+    def take_recalibrated(self):
+        """Nodes that confirmed a recalibration since the last call."""
+        out, self._recalibrated = self._recalibrated, []
+        return out
 
     def tick(self, now_ms):
         """Flag sensors not heard for `missed` heartbeats and a half."""

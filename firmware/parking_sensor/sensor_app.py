@@ -87,10 +87,11 @@ class Node:
             epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
             store.ensure_dir("/data")
             store.save(STATE_FILE, {"epoch": epoch})
-            st = (epoch, 0, 0, False, now, None, now, -1, None)
+            st = (epoch, 0, 0, False, now, None, now, -1, None, False)
             print("node", self.app["node"], "epoch", epoch)
         self.epoch, self.seq, self.changes, self.occupied, self.last_change, ob, last_s, \
-            armed_at, blob = st
+            armed_at, blob, self.recal = st
+        self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
         self.box = reports.Outbox(self.app["heartbeat_s"], state=ob)
         params = self.app["detector"] or None
         try:
@@ -141,18 +142,38 @@ class Node:
         try:
             bx, by, bz = mag.read_ut()
             temp = mag.temperature()
-            occ = self.det.update(now, bx, by, bz, 15.0 if temp is None else temp, gap)
+            temp = 15.0 if temp is None else temp
+            self.last = (now, bx, by, bz, temp)
+            occ = self.det.update(now, bx, by, bz, temp, gap)
         except OSError as e:
             print("magnetometer:", e)
             return 0.0
         if occ != self.occupied:
-            self.occupied = occ
-            self.changes += 1
-            self.last_change = now
+            self._changed(occ, now)
+        return self.det.health
+
+    def _changed(self, occ, now):
+        self.occupied = occ
+        self.changes += 1
+        self.last_change = now
+        self.seq += 1
+        self.box.report(self.seq, now)
+        print("bay", "occupied" if occ else "free", "seq", self.seq)
+
+    def _recalibrate(self, now):
+        """The totem relayed staff's word that the bay is empty: the last sample becomes the
+        baseline, and a report saying so (RECALIBRATED until acked) goes out at once."""
+        if self.last is None:
+            return False
+        self.det.recalibrate(self.last)
+        self.recal = True
+        print("recalibrated on request")
+        if self.occupied:
+            self._changed(False, now)
+        else:
             self.seq += 1
             self.box.report(self.seq, now)
-            print("bay", "occupied" if occ else "free", "seq", self.seq)
-        return self.det.health
+        return True
 
     def _radio(self, now, health):
         kind = self.box.due(now)
@@ -161,7 +182,8 @@ class Node:
         det = self.det
         mv = self.battery_mv()
         flags = (reports.OCCUPIED if self.occupied else 0) | \
-            (reports.LOW_BATTERY if 0 < mv < self.app["low_battery_mv"] else 0)
+            (reports.LOW_BATTERY if 0 < mv < self.app["low_battery_mv"] else 0) | \
+            (reports.RECALIBRATED if self.recal else 0)
         if kind == "heartbeat":
             self.seq += 1
         frame = reports.encode(self.key, reports.REPORT if kind == "report" else
@@ -169,16 +191,23 @@ class Node:
                                flags, int(det.confidence * 100), int(health * 100), mv,
                                int(det.temp), self.changes, now - self.last_change)
         self.box.sent(kind, now)
-        if self._send(frame, self.epoch, self.seq) and kind == "report":
-            self.box.acked(self.seq)
+        acked, ask = self._send(frame, self.epoch, self.seq)
+        if acked:
+            if kind == "report":
+                self.box.acked(self.seq)
+            if self.recal and flags & reports.RECALIBRATED:
+                self.recal = False  # the totem has heard it
+            if ask and not self.recal and self._recalibrate(now):
+                self._radio(now, health)
 
     def _save(self, rtc, last_s, armed_at):
         rtc.memory(sensor_state.pack(self.epoch, self.seq, self.changes, self.occupied,
                                      self.last_change, self.box.s, last_s, armed_at,
-                                     self.det.to_bytes()))
+                                     self.det.to_bytes(), self.recal))
 
     def _send(self, frame, epoch, seq):
-        """Radio on, send, wait ack_ms for the totem's ACK, radio off. True if acked."""
+        """Radio on, send, wait ack_ms for the totem's ACK, radio off. (acked, the ACK asks
+        for a recalibration)."""
         import espnow
         import network
 
@@ -191,6 +220,7 @@ class Node:
         except OSError:
             pass
         acked = False
+        ask = False
         try:
             e.send(self.totem, frame, False)
             t0 = time.ticks_ms()
@@ -207,11 +237,12 @@ class Node:
                     continue
                 acked = f["type"] == reports.ACK and f["node"] == self.app["node"] and \
                     f["epoch"] == epoch and f["seq"] == seq
+                ask = acked and bool(f["flags"] & reports.RECALIBRATED)
         except OSError as err:
             print("radio:", err)
         e.active(False)
         w.active(False)
-        return acked
+        return acked, ask
 
 
 def main():

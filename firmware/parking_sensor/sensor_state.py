@@ -11,19 +11,21 @@ HDR_LEN = struct.calcsize(_HDR)
 
 
 def pack(epoch, seq, changes, occupied, last_change_s, outbox, last_sample_s, armed_at_s,
-         detector_blob):
+         detector_blob, recal=False):
     """armed_at_s: when the magnetometer was armed for wake on change, or -1 (sampling on a
-    timer)."""
+    timer). recal: the node recalibrated on the totem's request and the totem has not yet
+    acked a frame saying so."""
     body = struct.pack(_HDR, MAGIC, epoch & 0xFFFF, seq & 0xFFFFFFFF, changes & 0xFFFF,
-                       1 if occupied else 0, last_change_s & 0xFFFFFFFF, outbox[0],
-                       outbox[1], outbox[2], outbox[3], last_sample_s & 0xFFFFFFFF,
+                       (1 if occupied else 0) | (2 if recal else 0),
+                       last_change_s & 0xFFFFFFFF, outbox[0], outbox[1], outbox[2], outbox[3],
+                       last_sample_s & 0xFFFFFFFF,
                        armed_at_s) + detector_blob
     return body + struct.pack("<I", crc32(body) & 0xFFFFFFFF)
 
 
 def unpack(data):
     """(epoch, seq, changes, occupied, last_change_s, outbox, last_sample_s, armed_at_s,
-    detector_blob) or None."""
+    detector_blob, recal) or None."""
     if data is None or len(data) < HDR_LEN + 4:
         return None
     body, crc = data[:-4], struct.unpack("<I", data[-4:])[0]
@@ -31,5 +33,5 @@ def unpack(data):
         return None
     m, epoch, seq, changes, occ, last, o0, o1, o2, o3, ls, armed = struct.unpack(
         _HDR, body[:HDR_LEN])
-    return (epoch, seq, changes, bool(occ), last, [o0, o1, o2, o3], ls, armed,
-            bytes(body[HDR_LEN:]))
+    return (epoch, seq, changes, bool(occ & 1), last, [o0, o1, o2, o3], ls, armed,
+            bytes(body[HDR_LEN:]), bool(occ & 2))

@@ -5,8 +5,12 @@ bridges to MQTT through the runtime link.
 MQTT (prefix bourg/<site>/<totem>/): retained `bay/<bay>` {occupied, silent, battery_mv,
 health, confidence} and `zone/<zone>` {free, total, silent}; queued events `bay`
 {bay, zone, occupied, silent} for every change, so a backhaul outage is caught up in order.
+`cmd/recalibrate` {"bay": "A01"} (staff know the bay is empty) is answered on
+`reply/recalibrate`, reaches the node in the ACK to its next frame (a report or its
+heartbeat), and its confirmation is the event `recalibrated` {bay}.
 """
 import asyncio
+import json
 
 import bays as bays_mod
 from bourg.config import ConfigError
@@ -67,6 +71,17 @@ class Totem:
         self.radio.active(True)
         self._peers = set()
         self._dirty = asyncio.ThreadSafeFlag()
+        rt.link.on("recalibrate", self._cmd_recalibrate)
+
+    def _cmd_recalibrate(self, name, msg):
+        try:
+            bay = json.loads(msg)["bay"]
+            self.bays.request_recalibrate(bay)
+        except (ValueError, KeyError, TypeError) as e:
+            self.rt.link.publish("reply/recalibrate", {"ok": False, "error": str(e)})
+            return
+        self.rt.log.info("totem", "recalibrate " + bay + " at its next report")
+        self.rt.link.publish("reply/recalibrate", {"ok": True, "bay": bay, "pending": True})
 
     def tasks(self):
         return [("radio", self.radio_task), ("tick", self.tick_task),
@@ -108,6 +123,10 @@ class Totem:
             if not first:
                 await self._dirty.wait()
             changed = self.bays.take_changes()
+            for node in self.bays.take_recalibrated():
+                bay = self.bays.bay[node]["bay"]
+                link.publish_event("recalibrated", {"bay": bay})
+                self.rt.log.info("totem", "bay " + bay + " recalibrated")
             for node in changed:
                 st = self.bays.bay_state(node)
                 link.publish_state("bay/" + st["bay"], st)
