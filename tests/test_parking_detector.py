@@ -105,6 +105,64 @@ def test_weak_perpendicular_signature_detected_but_parallel_offset_ignored() -> 
     assert _run(_with_car(along)) == [0] * 240  # type: ignore[arg-type]
 
 
+def _scaled(v: tuple[float, ...], size: float) -> tuple[float, float, float]:
+    n = sum(x * x for x in v) ** 0.5
+    return (size * v[0] / n, size * v[1] / n, size * v[2] / n)
+
+
+def _held(parts: list[tuple[int, tuple[float, float, float]]]) -> list[tuple[float, ...]]:
+    """EARTH plus each offset, held for its number of 1 Hz samples."""
+    out: list[tuple[float, ...]] = []
+    for n, off in parts:
+        for _ in range(n):
+            out.append((float(len(out)), EARTH[0] + off[0], EARTH[1] + off[1],
+                        EARTH[2] + off[2], 10.0))
+    return out
+
+
+def test_a_learnt_neighbour_direction_takes_the_turn_rule_off_it() -> None:
+    """A neighbour bay's cars leave offsets in one direction; once two have come and gone a
+    bigger one there (2.3 µT, all of it across the Earth field, which the turn rule alone
+    takes for a car) is not an arrival, while a weak car from elsewhere still is."""
+    e = EARTH
+    u = _scaled((1.0, 0.0, e[0] / -e[2]), 1.0)  # across the Earth field
+    w = _scaled((e[1] * u[2] - e[2] * u[1], e[2] * u[0] - e[0] * u[2],
+                 e[0] * u[1] - e[1] * u[0]), 1.0)  # across both
+    zero = (0.0, 0.0, 0.0)
+    nb = _scaled(u, 1.6)
+    learn = [(900, zero), (900, nb), (900, zero), (900, _scaled(u, -1.6)), (900, zero)]
+    big = _held(learn + [(900, _scaled(u, 2.3))])
+    out = _run(big)  # type: ignore[arg-type]
+    assert out == [0] * len(big)
+    # the same trace without what was learnt: the turn rule fires on the neighbour
+    assert 1 in _run(big, det.Detector({"nd_seen": 99}))  # type: ignore[arg-type]
+    car = _held(learn + [(300, _scaled(w, 2.3))])
+    out = _run(car)  # type: ignore[arg-type]
+    n0 = len(car) - 300
+    assert out[:n0] == [0] * n0 and out[n0 + 10:] == [1] * 290
+
+
+def test_drift_does_not_wear_a_weak_car_away() -> None:
+    """A 3 µT car parked for three hours while the sensor's offset drifts 2.2 µT back towards
+    the empty field: still occupied until it leaves, then free within the latency goal."""
+    e = EARTH
+    c = _scaled((1.0, 0.0, e[0] / -e[2]), 1.0)
+    park, stay, after = 600, 3 * 3600, 300
+    samples = []
+    for i in range(park + stay + after):
+        drift = -2.2 * min(1.0, max(0.0, (i - park) / stay))
+        car = 3.0 if park <= i < park + stay else 0.0
+        k = car + drift
+        samples.append((float(i), e[0] + k * c[0], e[1] + k * c[1], e[2] + k * c[2], 10.0))
+    out = _run(samples)  # type: ignore[arg-type]
+    assert out[:park] == [0] * park
+    assert out[park + 10:park + stay] == [1] * (stay - 10)
+    assert out[park + stay + 10:] == [0] * (after - 10)
+    # without the step rule the drift releases the car long before it leaves
+    old = _run(samples, det.Detector({"dep_step": 0.0}))  # type: ignore[arg-type]
+    assert 0 in old[park + 10:park + stay]
+
+
 def test_passing_traffic_two_sample_transient_ignored() -> None:
     samples = [(float(i), *EARTH, 10.0) for i in range(200)]
     for i in range(20, 200, 17):
