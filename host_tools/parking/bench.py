@@ -11,7 +11,9 @@ per-axis 5 µT fixed-threshold reference ``baseline5``.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 
 from . import duty, score, simulate, traces
 
@@ -23,27 +25,37 @@ KEYS = ("accuracy_pct", "arrivals_detected_pct", "departures_detected_pct",
         "latency_p95_s")
 
 
-def _sets(n_sims: int) -> Iterable[tuple[str, str, traces.Trace]]:
+def _sets(n_sims: int) -> Iterable[tuple[str, str, str | tuple[str, int]]]:
+    """(set, trace name, a sample's path or a simulated (profile, seed))."""
     for path in sorted(glob.glob(str(traces.shared_dir() / "samples" / "*.csv*"))):
         name = path.rsplit("/", 1)[-1].split(".")[0]
         kind = "hard" if "hard" in name else "normal"
-        yield f"samples-{kind}", name, traces.read_trace(path)
+        yield f"samples-{kind}", name, path
     for profile in ("normal", "hard"):
         for k in range(n_sims):
             seed = SEED0 + k
-            yield f"sim-{profile}", f"sim-{profile}-{seed}", simulate.simulate(profile, 24.0,
-                                                                               seed)
+            yield f"sim-{profile}", f"sim-{profile}-{seed}", (profile, seed)
 
 
-def run(n_sims: int = 4) -> list[dict[str, object]]:
+def _scores(spec: str | tuple[str, int]) -> list[tuple[str, dict[str, object]]]:
+    """Each detector's score on one trace (run in a worker process)."""
+    tr = traces.read_trace(spec) if isinstance(spec, str) else \
+        simulate.simulate(spec[0], 24.0, spec[1])
+    assert tr.occupied is not None
+    return [(det, score.score(tr.t, tr.occupied, pred))
+            for det, pred in (("bourg", traces.replay(tr)),
+                              ("bourg_gated", duty.replay_gated(tr)[0]),
+                              ("baseline5", traces.replay_baseline(tr)))]
+
+
+def run(n_sims: int = 16, workers: int | None = None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     agg: dict[tuple[str, str], list[dict[str, object]]] = {}
-    for group, name, tr in _sets(n_sims):
-        assert tr.occupied is not None
-        for det, pred in (("bourg", traces.replay(tr)),
-                          ("bourg_gated", duty.replay_gated(tr)[0]),
-                          ("baseline5", traces.replay_baseline(tr))):
-            s = score.score(tr.t, tr.occupied, pred)
+    sets = list(_sets(n_sims))
+    with ProcessPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(_scores, [spec for _, _, spec in sets]))
+    for (group, name, _), scores in zip(sets, results, strict=True):
+        for det, s in scores:
             row: dict[str, object] = {"bench": "parking", "set": group, "trace": name,
                                       "detector": det}
             row.update({k: s[k] for k in KEYS})
