@@ -29,7 +29,12 @@ Why it is built this way (figures from ``../shared/parking/samples``, see docs/p
   of occupancy). Two things keep departures reliable: a temperature coefficient per axis,
   learnt while empty (LMS), and a *step-back* rule: a settled step that takes the field back
   towards the baseline by most of the vehicle's signature is a departure even when drift left a
-  residual; the baseline is then re-anchored on the new empty field.
+  residual; the baseline is then re-anchored on the new empty field. Falling back under the
+  release thresholds counts only together with a step: drift alone wore weak cars away.
+* A neighbour bay is at a fixed place, so its vehicles' offsets point nearly the same way at
+  the sensor. Steps between calm levels with no change of state teach those directions; a
+  disturbance along one is not taken for a car by its turn alone, and one far from all of
+  them may be as small as ``mag_min``.
 """
 
 import math
@@ -390,7 +395,9 @@ class Detector:
                 self.count = 0
         if self.calm >= p["nb_calm"] and self.lvl_new:
             self._level(s_on)
-        self.ndw = [w - w * _frac(gap, p["nb_tau"]) for w in self.ndw]
+        a = 1.0 - _frac(gap, p["nb_tau"])
+        for k in range(_ND):
+            self.ndw[k] *= a
         self._confidence(s_on, s_off)
         self._health()
         return self.occupied
@@ -428,7 +435,7 @@ class Detector:
             n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) or 1.0
             for i in range(3):
                 nd[j + i] = v[i] / n
-            self.ndw[best] = w + 1.0 if w < 15.0 else 16.0
+            self.ndw[best] = w + 1.0 if w < 15.0 else 16.0  # a bounded memory
         else:
             k = 0
             for i in range(1, _ND):
