@@ -152,12 +152,15 @@ class Node:
             self._changed(occ, now)
         return self.det.health
 
+    def _report(self, now):
+        self.seq += 1
+        self.box.report(self.seq, now)
+
     def _changed(self, occ, now):
         self.occupied = occ
         self.changes += 1
         self.last_change = now
-        self.seq += 1
-        self.box.report(self.seq, now)
+        self._report(now)
         print("bay", "occupied" if occ else "free", "seq", self.seq)
 
     def _recalibrate(self, now):
@@ -171,8 +174,7 @@ class Node:
         if self.occupied:
             self._changed(False, now)
         else:
-            self.seq += 1
-            self.box.report(self.seq, now)
+            self._report(now)
         return True
 
     def _radio(self, now, health):
