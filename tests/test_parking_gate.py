@@ -80,3 +80,27 @@ def test_a_gap_sample_moves_the_baseline_like_that_many_samples(gap, shift):
     assert abs(a.base[0] - b.base[0]) < 1e-6 + 1e-9 * gap
     assert a.age == min(65535, b.age)
     assert not a.occupied and not b.occupied
+
+
+def test_a_check_in_sees_a_car_too_weak_to_trip_the_chip():
+    """A weak car (2.25 µT, no axis beyond wake_ut) arrives while the node sleeps armed: the
+    next check-in takes enough fresh samples for the median to see it, and reports it then,
+    not three check-ins later, when the median window had at last filled with it."""
+    from host_tools.parking import duty
+    from host_tools.parking.traces import Trace
+
+    g = G.params()
+    weak = (1.3, 1.3, 1.3)
+    assert max(abs(x) for x in weak) < g["wake_ut"]
+    arrive, n = 600, 600 + 3 * g["checkin_s"]
+    t = [float(i) for i in range(n)]
+    car = [i >= arrive for i in range(n)]
+    bx = [EARTH[0] + (weak[0] if c else 0.0) for c in car]
+    by = [EARTH[1] + (weak[1] if c else 0.0) for c in car]
+    bz = [EARTH[2] + (weak[2] if c else 0.0) for c in car]
+    tr = Trace(t, bx, by, bz, [15.0] * n, [1 if c else 0 for c in car])
+    pred, stats = duty.replay_gated(tr)
+    assert pred[:arrive] == [0] * arrive and stats.int_wakes == 0
+    first = pred.index(1)
+    assert first < g["checkin_s"] + 10  # the first check-in: the node armed within seconds
+    assert pred[first:] == [1] * (n - first)

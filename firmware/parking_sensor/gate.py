@@ -53,10 +53,11 @@ def settled(det, calm_n):
 
 
 def may_arm(det, g, followed):
-    """Re-arm (and deep-sleep) now? ``followed`` counts the 1 Hz samples taken since the
-    interrupt woke the node (None after a timer wake). After an interrupt the median window
-    still holds the samples from before the sleep, so at least calm_n fresh samples must pass
-    through it before its verdict means anything."""
+    """Re-arm (and deep-sleep) now? ``followed`` counts the 1 Hz samples taken since the node
+    woke, by the interrupt or the check-in timer (None: no such rule). After a sleep the
+    median window still holds the samples from before it, so at least calm_n fresh samples
+    must pass through it before its verdict means anything: a check-in that re-armed on one
+    sample never saw a car too weak to trip the chip, which the baseline then absorbed."""
     if followed is not None and followed < g["calm_n"]:
         return False
     if g["near"] and not det.occupied and det.score >= g["near"]:

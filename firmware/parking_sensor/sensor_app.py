@@ -109,7 +109,9 @@ class Node:
                 print("wake: field moved", hex(src))
         # after a sleep behind the threshold, the first sample stands for the whole gap
         gap = now - last_s if armed_at >= 0 and now > last_s else 1
-        followed = None if armed_at >= 0 and not woke_by_int else 0
+        # whatever woke it, the median window holds the samples from before the sleep until
+        # calm_n fresh ones have passed through it (a check-in saw a weak car too late)
+        followed = 0
         g = self.g
         t0 = now
         while True:

@@ -52,7 +52,8 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
                 follow_t0, followed = t, 0
             elif t - armed_at >= checkin:
                 n_timer += 1
-                followed = None
+                armed = False
+                follow_t0, followed = t, 0
             else:
                 out.append(1 if occ else 0)
                 continue
@@ -67,11 +68,8 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
             n_chg += 1
             occ = now
         out.append(1 if occ else 0)
-        if gate.may_arm(det, g, followed) or (not armed and t - follow_t0 >= fmax):
+        if gate.may_arm(det, g, followed) or t - follow_t0 >= fmax:
             armed, armed_at = True, t
             ref = tuple(det.prev)
-        elif armed:  # a check-in that found something pending: follow it
-            armed = False
-            follow_t0, followed = t, 0
     days = (tr.t[-1] - tr.t[0] + 1) / 86400.0 if tr.t else 0.0
     return out, DutyStats(days, n_int, n_timer, n_follow, n_chg)
