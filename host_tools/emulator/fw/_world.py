@@ -93,10 +93,7 @@ def _read(timeout_ms):
     global _buf
     if not _poller.poll(timeout_ms):
         return False
-    # small reads: recv(n) needs a fresh contiguous n-byte block, and a lighting pole's
-    # fragmented heap once had no 4 KB one (MemoryError in make bench); longer messages just
-    # take more reads (readinto would block until its buffer is full)
-    data = _sock.recv(512)
+    data = _sock.recv(4096)
     if not data:
         # The world went away: the board loses power with it.
         import sys
