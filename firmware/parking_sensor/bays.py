@@ -39,13 +39,13 @@ class Bays:
         if f["type"] == reports.ACK:
             self.stats["bad"] += 1
             return None
-        if st["recalibrate"] and f["flags"] & reports.RECALIBRATED and \
-                reports.newer(f["epoch"], f["seq"], st["last"]):
+        fresh = reports.newer(f["epoch"], f["seq"], st["last"])
+        if st["recalibrate"] and f["flags"] & reports.RECALIBRATED and fresh:
             st["recalibrate"] = False  # the node says it has done it
             self._recalibrated.append(node)
         ack = reports.encode(self.keys[node], reports.ACK, node, f["epoch"], f["seq"],
                              reports.RECALIBRATED if st["recalibrate"] else 0)
-        if not reports.newer(f["epoch"], f["seq"], st["last"]):
+        if not fresh:
             self.stats["old"] += 1  # a duplicate (lost ACK) or a late frame: ack, ignore
             return ack
         self.stats["ok"] += 1

@@ -57,7 +57,7 @@ def may_arm(det, g, followed):
     woke, by the interrupt or the check-in timer (None: no such rule). After a sleep the
     median window still holds the samples from before it, so at least calm_n fresh samples
     must pass through it before its verdict means anything: a check-in that re-armed on one
-    sample never saw a car too weak to trip the chip, which the baseline then absorbed."""
+    sample saw a car too weak to trip the chip only three check-ins later."""
     if followed is not None and followed < g["calm_n"]:
         return False
     if g["near"] and not det.occupied and det.score >= g["near"]:

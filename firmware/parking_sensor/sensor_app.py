@@ -131,7 +131,7 @@ class Node:
             machine.lightsleep(self.app["sample_ms"])
             now = time.time()
             gap = 1
-            followed = (followed or 0) + 1
+            followed += 1
         self._save(rtc, last_s, -1)
         if mag is not None:
             mag.sleep()

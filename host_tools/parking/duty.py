@@ -42,25 +42,23 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
     ref = (0.0, 0.0, 0.0)
     armed_at = last_t = follow_t0 = 0.0
     occ = False
-    followed: int | None = 0
+    followed = 0
     n_int = n_timer = n_follow = n_chg = 0
     for t, bx, by, bz, temp in tr.samples():
         if armed:
             if gate.tripped(ref, bx, by, bz, wake_ut):
                 n_int += 1
-                armed = False
-                follow_t0, followed = t, 0
             elif t - armed_at >= checkin:
                 n_timer += 1
-                armed = False
-                follow_t0, followed = t, 0
             else:
                 out.append(1 if occ else 0)
                 continue
+            armed = False  # woken: follow at 1 Hz until the gate lets it sleep again
+            follow_t0, followed = t, 0
             gap = int(t - last_t) if t > last_t else 1
         else:
             n_follow += 1
-            followed = (followed or 0) + 1
+            followed += 1
             gap = 1
         now = det.update(t, bx, by, bz, temp, gap)
         last_t = t
