@@ -84,6 +84,35 @@ _pending = []
 _dispatching = [False]
 
 
+# Received bytes land here, allocated once at import while the heap is still whole: a
+# recv(4096) per read needed a fresh contiguous 4 KB block, and a long-running board with a
+# fragmented heap died of MemoryError in the emulator, not in its own code.
+_rx = bytearray(1024)
+_rxv = memoryview(_rx)
+
+
+def _pull():
+    """Move what the socket holds into _buf, all of it: a pin read must see every edge the
+    world has already sent, as the chip's registers are current, whatever the chunk size.
+
+    Called once poll has said the socket is readable. The socket is non-blocking only here:
+    a blocking readinto waits to fill the whole buffer, while writes must stay whole."""
+    global _buf
+    _sock.setblocking(False)
+    try:
+        while True:
+            n = _sock.readinto(_rx)
+            if n is None:
+                return
+            if not n:
+                # The world went away: the board loses power with it.
+                import sys
+                sys.exit(0)
+            _buf += _rxv[:n]
+    finally:
+        _sock.setblocking(True)
+
+
 def _read(timeout_ms):
     """Read what the world sent, waiting up to timeout_ms; returns True if anything arrived.
 
@@ -93,23 +122,20 @@ def _read(timeout_ms):
     global _buf
     if not _poller.poll(timeout_ms):
         return False
-    data = _sock.recv(4096)
-    if not data:
-        # The world went away: the board loses power with it.
-        import sys
-        sys.exit(0)
-    _buf += data
+    _pull()
+    start = 0
     while True:
-        i = _buf.find(b"\n")
+        i = _buf.find(b"\n", start)
         if i < 0:
             break
-        line = _buf[:i]
-        _buf = _buf[i + 1:]
-        msg = json.loads(line)
+        msg = json.loads(_buf[start:i])
+        start = i + 1
         if "id" in msg:
             _replies[msg["id"]] = msg
         else:
             _pending.append(msg)
+    if start:
+        _buf = _buf[start:]
     if not _dispatching[0]:
         _dispatching[0] = True
         try:
