@@ -106,6 +106,25 @@ def test_a_dead_sensor_is_flagged_silent_and_not_counted_free(lot_world: World,
 
 
 @pytest.mark.emulator_only
+def test_a_node_powered_before_its_totem_is_counted_once_the_totem_is_up(
+        lot_world: World, mosquitto: Mosquitto, ops: Watcher) -> None:
+    """The whole site powers up at once and the totem boots slower than its nodes, so a
+    node's first frame finds nobody listening. That frame is a REPORT, retried until acked:
+    the totem counts the bay within seconds, not at the next heartbeat (10 min here)."""
+    bay = add_bay(lot_world, "ps-01", 1, "A01", 0.0, chip="qmc", heartbeat_s=600)
+    totem, disp = add_totem(lot_world, [bay], {"A01": "A"}, mosquitto, heartbeat_s=600)
+    _TOTEM.append(totem)
+    bay.board.start()
+    end = time.monotonic() + 15
+    while bay.board.sleeps == 0 and time.monotonic() < end:
+        time.sleep(0.1)
+    assert bay.board.sleeps >= 1  # its first frame has gone, unheard
+    totem.start()
+    _wait_display(disp["A"], "   1", 20)
+    ops.wait_for(lambda ms: _zone(ops, "A") == {"free": 1, "total": 1, "silent": 0}, 10)
+
+
+@pytest.mark.emulator_only
 def test_forged_and_replayed_frames_are_refused(lot_world: World, mosquitto: Mosquitto,
                                                 ops: Watcher) -> None:
     from host_tools.parking import fw

@@ -82,7 +82,8 @@ class Node:
         st = sensor_state.unpack(rtc.memory()) \
             if machine.reset_cause() == machine.DEEPSLEEP_RESET else None
         now = time.time()
-        if st is None:  # power-on: a new epoch, a fresh baseline
+        power_on = st is None
+        if power_on:  # a new epoch, a fresh baseline
             saved = store.load(STATE_FILE, {}) or {}
             epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
             store.ensure_dir("/data")
@@ -93,6 +94,10 @@ class Node:
             armed_at, blob, self.recal = st
         self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
         self.box = reports.Outbox(self.app["heartbeat_s"], state=ob)
+        if power_on:
+            # announced as a REPORT, retried until acked: a totem that was still starting
+            # (the whole site powered up at once) learns the bay in seconds, not a heartbeat
+            self._report(now)
         params = self.app["detector"] or None
         try:
             self.det = Detector.from_bytes(blob, params) if blob else Detector(params)
