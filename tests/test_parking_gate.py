@@ -50,6 +50,24 @@ def test_near_threshold_keeps_following():
     assert G.may_arm(det, G.params({"near": 0}), 10)
 
 
+def test_a_parked_reference_still_following_a_step_keeps_the_node_awake():
+    """A neighbour moves while the bay is occupied: the field steps by 2 µT. Sleeping before
+    the parked reference has followed that step would let the next check-in see the whole
+    step at once, as if it were the vehicle leaving; at 1 Hz the reference follows it."""
+    g = G.params()
+    det = D.Detector()
+    _feed(det, 20)
+    car = (EARTH[0] + 10, EARTH[1] - 8, EARTH[2] + 30)
+    _feed(det, 40, car, t0=20)
+    assert det.occupied and G.may_arm(det, g, 40)
+    moved = (car[0], car[1], car[2] + 2.0)
+    _feed(det, 10, moved, t0=60)
+    assert det.calm >= g["calm_n"] and det.occupied
+    assert not G.may_arm(det, g, 10)
+    _feed(det, 300, moved, t0=70)
+    assert G.may_arm(det, g, 310)  # followed: asleep again
+
+
 def test_next_wake_is_the_check_in_or_a_sooner_retry():
     assert G.next_wake_s(100, 100, 1800) == 1800
     assert G.next_wake_s(100, 100, 1800, 104) == 4

@@ -47,8 +47,14 @@ def settled(det, calm_n):
         return False
     if det.calm < calm_n:
         return False
-    if det.occupied and det.age < det.p["settle_s"]:
-        return False
+    if det.occupied:
+        if det.age < det.p["settle_s"]:
+            return False
+        # the parked reference still following a step (a neighbour came or went): a stale
+        # reference makes the first check-in see that step as the vehicle leaving
+        o, f = det.occ_ref, det.prev
+        if abs(f[0] - o[0]) + abs(f[1] - o[1]) + abs(f[2] - o[2]) > det.p["calm_ut"]:
+            return False
     return True
 
 
