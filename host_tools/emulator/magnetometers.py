@@ -9,8 +9,9 @@ returns to idle, and sends its data MSB first in the order X, Z, Y.
 
 from __future__ import annotations
 
+import random
 import struct
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .devices import RegisterDevice
 
@@ -21,21 +22,31 @@ Field = tuple[float, float, float] | Callable[[], tuple[float, float, float]]
 
 
 class _Magnetometer(RegisterDevice):
-    def __init__(self, addr: int, field_ut: Field = (20.0, 0.0, -40.0), **kw: int) -> None:
+    """noise_ut: the chip's own RMS noise per axis and conversion (0 when field_ut plays a
+    trace, which carries its sensor's noise already)."""
+
+    def __init__(self, addr: int, field_ut: Field = (20.0, 0.0, -40.0), *,
+                 noise_ut: float = 0.0, seed: int = 0, **kw: int) -> None:
         super().__init__(addr, **kw)
         self.field_ut = field_ut
+        self.noise_ut = noise_ut
+        self._rng = random.Random(seed)
         self.samples = 0
 
     def field(self) -> tuple[float, float, float]:
         f = self.field_ut
-        return f() if callable(f) else f
+        x, y, z = f() if callable(f) else f
+        if self.noise_ut:
+            g, n = self._rng.gauss, self.noise_ut
+            return (x + g(0.0, n), y + g(0.0, n), z + g(0.0, n))
+        return (x, y, z)
 
 
 class QMC5883L(_Magnetometer):
     size = 0x0E
 
     def __init__(self, addr: int = 0x0D, *, field_ut: Field = (20.0, 0.0, -40.0),
-                 temp_c: float = 15.0, **kw: int) -> None:
+                 temp_c: float = 15.0, **kw: Any) -> None:
         super().__init__(addr, field_ut, **kw)
         self.temp_c = temp_c
         self.regs[0x0D] = 0xFF
@@ -84,7 +95,7 @@ class HMC5883L(_Magnetometer):
     size = 0x0D
 
     def __init__(self, addr: int = 0x1E, *, field_ut: Field = (20.0, 0.0, -40.0),
-                 **kw: int) -> None:
+                 **kw: Any) -> None:
         super().__init__(addr, field_ut, **kw)
         self.regs[0x00:0x03] = bytes([0x10, 0x20, 0x01])
         self.regs[0x0A:0x0D] = b"H43"
@@ -128,7 +139,7 @@ class LIS2MDL(_Magnetometer):
     ODR_HZ = (10.0, 20.0, 50.0, 100.0)
 
     def __init__(self, addr: int = 0x1E, *, field_ut: Field = (20.0, 0.0, -40.0),
-                 temp_c: float = 15.0, int_gpio: int | None = None, **kw: int) -> None:
+                 temp_c: float = 15.0, int_gpio: int | None = None, **kw: Any) -> None:
         super().__init__(addr, field_ut, **kw)
         self.temp_c = temp_c
         self.int_gpio = int_gpio

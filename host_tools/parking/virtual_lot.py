@@ -17,6 +17,10 @@ MQTT_HOST = "mqtt.hil.bourg"
 EARTH_UT = (20.0, 2.0, -42.0)
 CAR_UT = (14.0, -9.0, 35.0)  # a car parked over the sensor: tens of uT
 DISPLAY_PINS = [(18, 19), (16, 17), (26, 27), (32, 33)]  # (CLK, DIO) per zone
+# each chip's own RMS noise per axis, µT: HMC5883L noise floor 2 mG, QMC5883L field
+# resolution 2 mG, LIS2MDL 3 mG RMS (datasheets; the LIS2MDL figure is its high-resolution
+# one: its low-power mode is noisier, which this model does not follow)
+NOISE_UT = {"hmc": 0.2, "qmc": 0.2, "lis": 0.3}
 MAG_INT_PIN = 34  # an RTC GPIO, so ext1 can wake the ESP32 from deep sleep
 
 
@@ -68,11 +72,12 @@ def add_bay(world: World, device_id: str, node: int, bay: str, x: float, *, chip
     b = world.add_board(cfg, firmware.stage(cfg, {"wifi_password": "", "espnow_key": key}))
     mag: QMC5883L | HMC5883L | LIS2MDL
     if chip == "qmc":
-        mag = QMC5883L(field_ut=EARTH_UT)
+        mag = QMC5883L(field_ut=EARTH_UT, noise_ut=NOISE_UT["qmc"], seed=node)
     elif chip == "hmc":
-        mag = HMC5883L(field_ut=EARTH_UT)
+        mag = HMC5883L(field_ut=EARTH_UT, noise_ut=NOISE_UT["hmc"], seed=node)
     else:
-        mag = LIS2MDL(field_ut=EARTH_UT, int_gpio=MAG_INT_PIN)
+        mag = LIS2MDL(field_ut=EARTH_UT, int_gpio=MAG_INT_PIN, noise_ut=NOISE_UT["lis"],
+                      seed=node)
     b.attach(mag)
     b.attach(AnalogSource(35, 1.45))  # 2 x AA lithium, 2.9 V, behind a 1:2 divider
     return Bay(b, mag, node, bay, key)
