@@ -103,7 +103,7 @@ def bench_parking(sims: int) -> None:
 
     m = battery.measure()
     for profile in ("normal", "hard"):
-        day = battery.day_from_traces(profile, 2)
+        day = battery.day_from_traces(profile, sims)  # the days the detector rows score
         for boot_ms in (250.0, 500.0):
             e = battery.estimate(m, day, boot_ms=boot_ms)
             emit({"bench": "parking_battery", "profile": profile, "duty": "wake_on_change",
