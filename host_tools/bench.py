@@ -95,15 +95,20 @@ def bench_lighting(samples: int) -> None:
 def bench_parking(sims: int) -> None:
     from .parking import bench as parking_bench
 
-    for r in parking_bench.run(n_sims=sims):
+    rows = parking_bench.run(n_sims=sims)
+    for r in rows:
         emit({"bench": "parking_detector", **r})
     from dataclasses import asdict
 
     from .parking import battery
 
     m = battery.measure()
+    gated = {r["set"]: r for r in rows
+             if r["bench"] == "parking-summary" and r["detector"] == "bourg_gated"}
     for profile in ("normal", "hard"):
-        day = battery.day_from_traces(profile, sims)  # the days the detector rows score
+        g = gated[f"sim-{profile}"]  # the gated node's day on the days just scored
+        day = battery.Day(float(g["wakes_per_day"]), float(g["follow_samples_per_day"]),
+                          float(g["changes_per_day"]))
         for boot_ms in (250.0, 500.0):
             e = battery.estimate(m, day, boot_ms=boot_ms)
             emit({"bench": "parking_battery", "profile": profile, "duty": "wake_on_change",
