@@ -41,8 +41,9 @@ def params(overrides=None):
 
 def settled(det, calm_n):
     """Nothing pending: the median window is full, no change of state is being counted, the
-    field has been calm for calm_n samples, and a vehicle that just arrived has had its
-    signature measured (the detector's settle_s)."""
+    field has been calm for calm_n samples, and while occupied the vehicle's signature has
+    been measured (the detector's settle_s) and the parked reference has caught up with the
+    field."""
     if det.n < 5 or det.count:
         return False
     if det.calm < calm_n:

@@ -2,7 +2,8 @@
 
 Why no runtime/MQTT here: the node is on batteries and never joins WiFi. Each wake is a fresh
 boot from deep sleep with the state kept in RTC memory. The radio is switched on only to send
-a REPORT when the bay changes (then retries until the totem's ACK) or a HEARTBEAT when due.
+a REPORT when the bay changes or at power-on (then retries until the totem's ACK) or a
+HEARTBEAT when due.
 
 Two duty cycles, chosen by the chip (gate.py has the reasoning):
 * wake on change (LIS2MDL with its INT wired to pins["mag_int"]): the chip watches the field
