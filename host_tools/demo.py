@@ -261,7 +261,9 @@ class Street:
         with Registry(self.workdir / "registry.sqlite") as reg:
             book = CodeBook(reg)
             now = time.time()
-            dep = book.issue("locker-market", 2, "deposit", now, 1)
+            # a deposit window ends at 00:00 UTC: after 23:00 an hour would reach past it
+            _, until = book.codes.window("deposit", now)
+            dep = book.issue("locker-market", 2, "deposit", now, min(1.0, (until - now) / 3600))
             say("the shop types its deposit code for compartment 2")
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
