@@ -251,3 +251,22 @@ def test_cli_issue_prints_or_sends(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not a locker bank" in bad.stderr
     assert oct(reg_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_cli_deposit_code_without_hours_is_for_the_rest_of_its_day(tmp_path: Path) -> None:
+    """A deposit window ends at 00:00 UTC, so the 24 h default never fitted one issued after
+    midnight: it was refused. Without --hours a deposit code now takes what is left."""
+    reg_path = tmp_path / "reg.sqlite"
+    with Registry(reg_path) as reg:
+        reg.add("locker-01", "locker", "town")
+    day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    base = [sys.executable, "-m", "host_tools.cli", "locker", "--registry", str(reg_path),
+            "issue", "--bank", "locker-01", "--compartment", "2", "--kind", "deposit",
+            "--from", day + "T09:00"]
+    r = subprocess.run(base, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["valid_until"] == time.strftime(
+        "%Y-%m-%dT00:00Z", time.gmtime(time.time() + 2 * 86400))
+    r = subprocess.run(base + ["--hours", "24"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "00:00 UTC" in r.stderr  # asked for explicitly: refused

@@ -31,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--bank", required=True, help="the locker bank's device id")
     i.add_argument("--compartment", type=int, required=True)
     i.add_argument("--from", dest="start", required=True, help="ISO time the code is for")
-    i.add_argument("--hours", type=float, default=24.0)
+    i.add_argument("--hours", type=float, default=None,
+                   help="how long from --from the code must work (default 24, or what is left "
+                        "of the code's window: a deposit code's ends at 00:00 UTC)")
     i.add_argument("--kind", choices=["pickup", "deposit", "retrieve"], default="pickup")
     i.add_argument("--sms", help="send to this number (E.164, +33...)")
     i.add_argument("--lang", choices=["fr", "en"], default="fr")
@@ -49,8 +51,12 @@ def main(args: argparse.Namespace) -> int:
                 key = book._key(args.bank)
                 print(book.codes.issue_admin(key, args.bank, time.time()))
                 return 0
-            issued = book.issue(args.bank, args.compartment, args.kind,
-                                parse_when(args.start), args.hours)
+            start = parse_when(args.start)
+            hours = args.hours
+            if hours is None:
+                _, until = book.codes.window(args.kind, start)
+                hours = min(24.0, (until - start) / 3600)
+            issued = book.issue(args.bank, args.compartment, args.kind, start, hours)
             info = issued.public()
             if not args.sms:
                 print(json.dumps({**info, "code": issued.code + "#"}))
