@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -136,7 +137,7 @@ def test_network_link_cut_and_restore(world: World) -> None:
     sw = b.attach(Switch(4))
     b.start()
     b.wait_output("first", 10)
-    assert "first b'PING\\n'" in b.output_text()
+    b.wait_output(re.escape("first b'PING\\n'"), 5)  # the whole line, not its first bytes
     b.link.cut()
     sw.press()
     b.wait_output("done", 10)

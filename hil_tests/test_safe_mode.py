@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_invalid_config_gives_safe_mode_reported_over_mqtt(world: World,
     try:
         b.start()
         b.wait_output("SAFE MODE", 10)
-        assert "config.json: app.tick_ms: expected int" in b.output_text()
+        b.wait_output(re.escape("config.json: app.tick_ms: expected int"), 5)
         ops.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-bad/state" for m in ms), 15)
         state = json.loads(ops.on("/state")[-1].payload)
         assert state["mode"] == "safe" and "app.tick_ms" in state["error"]
