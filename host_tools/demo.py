@@ -262,8 +262,8 @@ class Street:
             book = CodeBook(reg)
             now = time.time()
             # a deposit window ends at 00:00 UTC: after 23:00 an hour would reach past it
-            _, until = book.codes.window("deposit", now)
-            dep = book.issue("locker-market", 2, "deposit", now, min(1.0, (until - now) / 3600))
+            dep = book.issue("locker-market", 2, "deposit", now,
+                             min(1.0, book.hours_left("deposit", now)))
             say("the shop types its deposit code for compartment 2")
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)

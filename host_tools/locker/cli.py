@@ -54,8 +54,7 @@ def main(args: argparse.Namespace) -> int:
             start = parse_when(args.start)
             hours = args.hours
             if hours is None:
-                _, until = book.codes.window(args.kind, start)
-                hours = min(24.0, (until - start) / 3600)
+                hours = min(24.0, book.hours_left(args.kind, start))
             issued = book.issue(args.bank, args.compartment, args.kind, start, hours)
             info = issued.public()
             if not args.sms:

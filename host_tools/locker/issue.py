@@ -66,6 +66,11 @@ class CodeBook:
                              "(bourg provision add ... with role locker)")
         return bytes.fromhex(self.reg.secrets(bank)["bank_key"])
 
+    def hours_left(self, kind: str, start_s: float) -> float:
+        """Hours from start_s to the end of its code window (a deposit code's: 00:00 UTC)."""
+        _, until = self.codes.window(kind, start_s)
+        return (until - start_s) / 3600
+
     def issue(self, bank: str, compartment: int, kind: str, start_s: float, hours: float,
               now_s: float | None = None) -> Issued:
         codes = self.codes
