@@ -29,7 +29,12 @@ codes = fw.load("codes")
 
 @pytest.fixture
 def locker_world(tmp_path: Path) -> Iterator[World]:
+    """The town's clock reads 12:00 UTC today whatever the host's says. A deposit window ends
+    at 00:00 UTC, so run near midnight these tests would see the host refuse a 1-hour deposit
+    code (rightly) or a code issued before midnight expire after it. The offset moves SNTP
+    and the DS3231 alike; codes are issued on `w.wall_time()`."""
     with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}) as w:
+        w.wall_offset_s = 12 * 3600 - time.time() % 86400
         yield w
 
 
@@ -46,18 +51,12 @@ def _start(world: World, reg: Registry, broker: Mosquitto | None = None, **app: 
     bk.board.wait_output("bank locker-01", 15)
     bk.board.wait_output("NTP sync ok", 15)
     time.sleep(0.6)
-    tod = _now(bk) % 86400
-    if tod > 22 * 3600:
-        # a deposit window ends at 00:00 UTC: a 1-hour deposit code issued after 23:00 is
-        # refused by the host (rightly), and one typed across midnight has expired. The
-        # tests run on the bank's clock moved on to the next day's noon instead.
-        bk.board.advance_clock(86400 - tod + 12 * 3600)
-        time.sleep(0.6)
+    assert abs(_now(bk) - world.wall_time()) < 5, "the bank did not take the town's time"
     return bk
 
 
 def _now(bk: Bank) -> float:
-    """The bank's clock: the host's, plus what the board was moved on by."""
+    """The bank's clock as Unix time: the town's once NTP has set it, plus any advance_clock."""
     return time.time() + bk.board.rtc_offset
 
 
@@ -180,11 +179,6 @@ def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
     (it was not lost), and once the door has opened it never opens again. The DS3231 gives
     the time at boot, so no NTP is awaited."""
     key = bytes(range(32))
-    to_midnight = 86400 - time.time() % 86400
-    if to_midnight < 600:
-        # its codes are for today's deposit window, which ends at 00:00 UTC: a run that
-        # crosses midnight sees a code issued before it expire at the reboot after it
-        time.sleep(to_midnight + 1)
     n = 1
     while True:
         bank_id = f"locker-pc{n:02d}"
@@ -192,7 +186,7 @@ def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
         bk.board.start()
         bk.board.wait_output("bank " + bank_id, 15)
         time.sleep(0.3)
-        code = codes.issue(key, bank_id, 1, "deposit", time.time(), 0)
+        code = codes.issue(key, bank_id, 1, "deposit", locker_world.wall_time(), 0)
         bk.board.arm_power_cut_in(n)
         m = bk.board.console_mark()
         bk.type(code + "#")
