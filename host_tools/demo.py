@@ -260,7 +260,7 @@ class Street:
 
         with Registry(self.workdir / "registry.sqlite") as reg:
             book = CodeBook(reg)
-            now = time.time()
+            now = self.world.wall_time()  # the town's clock, which the bank keeps
             # a deposit window ends at 00:00 UTC: after 23:00 an hour would reach past it
             dep = book.issue("locker-market", 2, "deposit", now,
                              min(1.0, book.hours_left("deposit", now)))
