@@ -5,6 +5,7 @@ refused, a backhaul outage is caught up, and deep sleep keeps the detector's bas
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -14,7 +15,7 @@ import pytest
 from host_tools.emulator import World
 from host_tools.mosquitto import Mosquitto
 from host_tools.mqtt_watch import Watcher
-from host_tools.parking.virtual_lot import WIFI, add_bay, add_totem
+from host_tools.parking.virtual_lot import WIFI, add_bay, add_totem, guidance_leds
 
 from .fleet import events
 
@@ -68,11 +69,24 @@ def _wait_display(disp, text: str, timeout: float) -> None:
     raise AssertionError(f"display shows {disp.text!r}, not {text!r}{_TOTEM_LOG()}")
 
 
+def _wait_leds(totem, want: list[str], timeout: float) -> None:
+    leds = guidance_leds(totem)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if leds.names() == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"guidance LEDs show {leds.names()}, not {want} "
+                         f"({leds.errors} bad frames){_TOTEM_LOG()}")
+
+
 def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto: Mosquitto,
                                                      ops: Watcher) -> None:
-    a, b, c, totem, disp = _lot(lot_world, mosquitto)
+    """... and on the bays' guidance LEDs (a WS2812 strip: green free, red taken)."""
+    a, b, c, totem, disp = _lot(lot_world, mosquitto, guidance=True)
     _wait_display(disp["A"], "   2", 15)  # every sensor's first heartbeat: all free
     _wait_display(disp["B"], "   1", 15)
+    _wait_leds(totem, ["green", "green", "green"], 5)
     ops.wait_for(lambda ms: _zone(ops, "A").get("free") == 2, 15)
     b.park()  # the HMC5883L bay, whose data come X, Z, Y
     t0 = time.monotonic()
@@ -80,10 +94,12 @@ def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto
     ops.wait_for(lambda ms: _zone(ops, "A") == {"free": 1, "total": 2, "silent": 0}, 5)
     assert time.monotonic() - t0 < LATENCY_S + 5
     ops.wait_for(lambda ms: _bay(ops, "A02").get("occupied") is True, 5)
+    _wait_leds(totem, ["green", "red", "green"], 5)
     assert _bay(ops, "A02")["battery_mv"] == 2900
     assert _zone(ops, "B")["free"] == 1  # the car did not disturb the other bays
     b.park(False)
     _wait_display(disp["A"], "   2", LATENCY_S + 5)
+    _wait_leds(totem, ["green", "green", "green"], 5)
     # the deep-sleep cycle kept the detector's baseline: many wakes, one arrival, one
     # departure
     assert b.board.sleeps >= 10 and b.board.history.count("DEEPSLEEP_RESET") >= 10
@@ -95,11 +111,12 @@ def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto
 def test_a_dead_sensor_is_flagged_silent_and_not_counted_free(lot_world: World,
                                                               mosquitto: Mosquitto,
                                                               ops: Watcher) -> None:
-    a, b, c, totem, disp = _lot(lot_world, mosquitto)
+    a, b, c, totem, disp = _lot(lot_world, mosquitto, guidance=True)
     _wait_display(disp["B"], "   1", 15)
     c.board.power_cut()  # the battery is flat
     ops.wait_for(lambda ms: _zone(ops, "B").get("silent") == 1, 40)
     assert _zone(ops, "B")["free"] == 0
+    _wait_leds(totem, ["green", "green", "off"], 5)  # no driver is sent to B01
     ops.wait_for(lambda ms: _bay(ops, "B01").get("silent") is True, 5)
     c.board.start()  # a new battery: a new epoch, and the totem hears it again
     ops.wait_for(lambda ms: _zone(ops, "B") == {"free": 1, "total": 1, "silent": 0}, 20)
@@ -259,3 +276,17 @@ def test_staff_recalibrate_a_bay_known_empty(lot_world: World, mosquitto: Mosqui
     bay.park()  # and the new baseline holds: the next car is seen as a car
     _wait_display(disp["A"], "   0", LATENCY_S + 5)
     assert "Traceback" not in bay.board.output_text() + totem.output_text()
+
+
+@pytest.mark.emulator_only
+@pytest.mark.parametrize("guidance,error", [
+    ({"pin": 23, "bays": ["A01", "Z9"]}, "app.guidance.bays[1]: no bay 'Z9' in app.bays"),
+    ({"pin": 7, "bays": ["A01"]}, "app.guidance.pin: GPIO6-11 drive the SPI flash"),
+])
+def test_a_totem_with_a_bad_guidance_config_says_which_key(lot_world: World, guidance: dict,
+                                                           error: str) -> None:
+    bay = add_bay(lot_world, "ps-01", 1, "A01", 0.0)
+    totem, _ = add_totem(lot_world, [bay], {"A01": "A"}, guidance=guidance)
+    totem.start()
+    totem.wait_output("SAFE MODE", 10)
+    totem.wait_output(re.escape("config.json: " + error), 5)

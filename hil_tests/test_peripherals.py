@@ -122,3 +122,31 @@ def test_pin_irq_follows_a_switch(world: World) -> None:
         b.wait_output("armed", 1)
         sw.release()
     b.wait_output(r"edges \[3, 3\]", 5)
+
+
+@pytest.mark.emulator_only
+def test_neopixel_drives_a_ws2812_strip_through_machine_bitstream(world: World) -> None:
+    """The frozen-module API of the official firmware (neopixel over machine.bitstream),
+    decoded by the strip's model: GRB wire order, a frame from LED 0, bit times checked."""
+    from host_tools.emulator.devices import WS2812
+
+    main = ("import machine, neopixel\n"
+            "np = neopixel.NeoPixel(machine.Pin(23), 3)\n"
+            "np[0] = (0, 48, 0); np[1] = (48, 0, 0); np[2] = (30, 20, 0)\n"
+            "np.write()\n"
+            "print('GET', np[1], len(np))\n"
+            "slow = neopixel.NeoPixel(machine.Pin(23), 3, timing=0)\n"
+            "slow.fill((9, 9, 9)); slow.write()\n"
+            "try:\n    machine.bitstream(machine.Pin(34), 0, (400, 850, 800, 450), b'x')\n"
+            "except ValueError as e:\n    print('E1', e)\n"
+            "print('done')\n")
+    b = world.add_board({"device_id": "strip", "site": "hil"}, {"main.py": main})
+    strip = b.attach(WS2812(23, 3))
+    b.start()
+    b.wait_output("done", 10)
+    assert "GET (48, 0, 0) 3" in b.output_text()
+    assert strip.rgb == [(0, 48, 0), (48, 0, 0), (30, 20, 0)]
+    assert strip.names() == ["green", "red", "amber"]
+    # the 400 kHz timing is outside a WS2812B's windows: the strip kept its colours
+    assert strip.frames == 1 and strip.errors == 1
+    assert "E1 invalid pin for output" in b.output_text()

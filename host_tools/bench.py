@@ -129,7 +129,7 @@ def bench_roles_heap() -> None:
         bk = add_bank(w)
         bay = add_bay(w, "ps-01", 1, "A01", 0.0)
         lis = add_bay(w, "ps-02", 2, "A02", 3.0, chip="lis")
-        totem, _ = add_totem(w, [bay, lis], {"A01": "A", "A02": "A"})
+        totem, _ = add_totem(w, [bay, lis], {"A01": "A", "A02": "A"}, guidance=True)
         pole = add_pole(w, pole_config("pole-01", 0.0))
         boards = [bk.board, bay.board, lis.board, totem, pole.board]
         for b in boards:

@@ -64,6 +64,7 @@ class Street:
         self.parked: dict[str, bool] = {}
         self.park_since: dict[str, float] = {}
         self.displays: dict[str, Any] = {}
+        self.leds: Any = None  # the totem's guidance LEDs (a WS2812 strip), one per bay
         self.keypad: Any = None
         self.locks: dict[int, Any] = {}
         self.lockdoors: dict[int, Any] = {}
@@ -135,9 +136,15 @@ class Street:
             self.boards[name] = b
             roles[name] = "lighting"
             b.start()
-        from .emulator.devices import TM1637, AnalogSource
+        from .emulator.devices import TM1637, WS2812, AnalogSource
         from .emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
-        from .parking.virtual_lot import EARTH_UT, MAG_INT_PIN, sensor_config, totem_config
+        from .parking.virtual_lot import (
+            EARTH_UT,
+            GUIDANCE_PIN,
+            MAG_INT_PIN,
+            sensor_config,
+            totem_config,
+        )
 
         for i, (name, node, bay, _zone, chip) in enumerate(PARK):
             cfg = configs[name] = sensor_config(name, node, 40.0 + 3 * i, heartbeat_s=60,
@@ -157,8 +164,9 @@ class Street:
             b.start()
         spec = [{"node": node, "device": name, "bay": bay, "zone": zone}
                 for name, node, bay, zone, _c in PARK]
-        cfg = configs["totem-market"] = totem_config("totem-market", spec, port=self.broker[1],
-                                                     heartbeat_s=60)
+        cfg = configs["totem-market"] = totem_config(
+            "totem-market", spec, port=self.broker[1], heartbeat_s=60,
+            guidance={"pin": GUIDANCE_PIN, "bays": [bay for _n, _i, bay, _z, _c in PARK]})
         cfg["site"] = SITE
         cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
                                                     "keepalive": 15}}
@@ -166,6 +174,7 @@ class Street:
         b = self.world.add_board(cfg, {})
         for d in cfg["app"]["displays"]:
             self.displays[d["zone"]] = b.attach(TM1637(d["clk"], d["dio"]))
+        self.leds = b.attach(WS2812(GUIDANCE_PIN, len(PARK)))
         self.boards["totem-market"] = b
         roles["totem-market"] = "parking_totem"
         b.start()
@@ -295,7 +304,11 @@ class Street:
         shown = "   ".join(f"zone {z}: [{self.displays[z].text}] free" for z in zones)
         bays = " ".join(f"{bay}:{'car' if self.parked[bay] else '---'}"
                         for _n, _i, bay, _z, _c in PARK)
-        return [f"car park totem-market  {shown}", f"                       bays  {bays}"]
+        lamp = {"green": "free", "red": "taken", "off": "dark"}
+        leds = " ".join(f"{bay}:{lamp.get(n, n):<5}"
+                        for (_n, _i, bay, _z, _c), n in zip(PARK, self.leds.names(), strict=True))
+        return [f"car park totem-market  {shown}", f"                       bays  {bays}",
+                f"                       LEDs  {leds}"]
 
     def step(self, t: float, rng: random.Random) -> None:
         if t > 6 and self._locker_thread is None:

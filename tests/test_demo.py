@@ -25,6 +25,9 @@ def test_demo_boards_come_online_and_report_and_the_locker_story_runs_through() 
     assert re.search(r"^totem-market\s+running\s+up\s+online", last, re.M), last
     assert re.search(r"^locker-market\s+running\s+up\s+online", last, re.M), last
     assert re.search(r"^car park totem-market\s+zone A: \[", last, re.M), last
+    # every bay has reported by now: its guidance LED is lit, green or red
+    assert re.search(r"^\s+LEDs\s+A1:(free|taken)\s+A2:(free|taken)\s+A3:(free|taken)\s+"
+                     r"B1:(free|taken)", last, re.M), last
     assert "locker: SMS to +33612345678: " in r.stdout, r.stdout
     assert "locker: compartment 2 opened once (2 unlocks in all) and is free again" in \
         r.stdout, r.stdout

@@ -185,3 +185,15 @@ def test_gated_replay_keeps_the_detector_s_verdicts_and_sleeps():
     assert per_day["timer_wakes"] >= 86400 / 1800 / 4  # check-ins keep coming
     # an ungated 1 Hz node would take 86400 samples a day
     assert st.changes == int(s["true_arrivals"]) + int(s["true_departures"])
+
+
+def test_guidance_leds_say_free_taken_or_dark_and_never_promise_an_unknown_bay():
+    t = _totem()
+    names = ["A02", "A01", "Z99"]  # the strip's order, and a name the totem does not have
+    assert t.guidance(names) == [bays.DARK] * 3  # nothing heard yet
+    t.receive(reports.encode(KEY, reports.HEARTBEAT, 1, 1, 1), 0)
+    assert t.guidance(names) == [bays.DARK, bays.FREE, bays.DARK]
+    t.receive(reports.encode(KEY, reports.REPORT, 1, 1, 2, reports.OCCUPIED), 10)
+    assert t.guidance(names) == [bays.DARK, bays.TAKEN, bays.DARK]
+    t.tick(10 + 25001)  # the sensor went silent
+    assert t.guidance(names) == [bays.DARK] * 3

@@ -5,6 +5,10 @@ runs on MicroPython and CPython.
 """
 import reports
 
+DARK = 0
+FREE = 1
+TAKEN = 2
+
 
 class Bays:
     def __init__(self, bays, keys, heartbeat_s=1800, missed=3):
@@ -92,6 +96,22 @@ class Bays:
             if st["occupied"] is False and not st["silent"]:
                 n += 1
         return n
+
+    def guidance(self, names):
+        """What each named bay's guidance LED should say, in the strip's order: FREE (a
+        driver may go there), TAKEN, or DARK (unknown, silent sensor, or a name this totem
+        does not have: never send a driver to a bay it cannot vouch for)."""
+        by_name = {}
+        for st in self.bay.values():
+            by_name[st["bay"]] = st
+        out = []
+        for n in names:
+            st = by_name.get(n)
+            if st is None or st["silent"] or st["occupied"] is None:
+                out.append(DARK)
+            else:
+                out.append(TAKEN if st["occupied"] else FREE)
+        return out
 
     def take_changes(self):
         out, self._changed = self._changed, []

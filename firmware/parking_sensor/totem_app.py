@@ -1,5 +1,6 @@
 """Parking totem (gateway role): receives the bay sensors' reports over ESP-NOW, acks them,
-keeps each bay's state (bays.py), shows the free spaces per zone on TM1637 displays and
+keeps each bay's state (bays.py), shows the free spaces per zone on TM1637 displays and,
+where fitted, each bay's state on a guidance LED (green free, red taken, dark unknown), and
 bridges to MQTT through the runtime link.
 
 MQTT (prefix bourg/<site>/<totem>/): retained `bay/<bay>` {occupied, silent, battery_mv,
@@ -14,6 +15,12 @@ import json
 
 import bays as bays_mod
 from bourg.config import ConfigError
+
+def _output_gpio(v):
+    if 6 <= v <= 11:
+        return "GPIO6-11 drive the SPI flash"
+    return None
+
 
 SCHEMA = {
     "type": "dict", "default": {}, "keys": {
@@ -30,6 +37,12 @@ SCHEMA = {
                 "zone": {"type": "str", "minlen": 1, "maxlen": 16},
                 "clk": {"type": "int", "min": 0, "max": 39},
                 "dio": {"type": "int", "min": 0, "max": 39}}}},
+        # per-bay guidance LEDs: a WS2812 strip, its LEDs in the order of `bays`
+        "guidance": {"type": "dict", "optional": True, "keys": {
+            "pin": {"type": "int", "min": 0, "max": 33, "check": _output_gpio},
+            "bays": {"type": "list", "minlen": 1, "maxlen": 200, "items": {
+                "type": "str", "minlen": 1, "maxlen": 16}},
+            "brightness": {"type": "int", "min": 1, "max": 255, "default": 48}}},
     },
 }
 
@@ -63,6 +76,19 @@ class Totem:
                 raise ConfigError("app.displays[" + str(i) + "]", str(e)) from None
         for _zone, disp in self.displays:
             disp.number(None)  # "----" until the bays have reported
+        self.leds = None
+        gd = app.get("guidance")
+        if gd:
+            known = [b["bay"] for b in app["bays"]]
+            for i, name in enumerate(gd["bays"]):
+                if name not in known:
+                    raise ConfigError("app.guidance.bays[" + str(i) + "]",
+                                      "no bay " + repr(name) + " in app.bays")
+            from drivers.bay_leds import BayLeds
+
+            self.guide = gd["bays"]
+            self.leds = BayLeds(gd["pin"], len(self.guide), gd["brightness"])
+            self.leds.show(self.bays.guidance(self.guide))  # dark until the bays report
         import aioespnow
         import network
 
@@ -149,4 +175,6 @@ class Totem:
                     for z, disp in self.displays:
                         if z == zone:
                             disp.number(free if known else None)
+                if self.leds is not None:
+                    self.leds.show(self.bays.guidance(self.guide))
             first = False

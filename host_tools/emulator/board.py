@@ -635,6 +635,11 @@ class Board:
         for d in self.devices:
             d.on_pwm(gpio, msg["freq"], msg.get("duty"))
 
+    def _op_bitstream(self, msg: dict[str, Any]) -> None:
+        data = bytes.fromhex(msg["d"])
+        for d in self.devices:
+            d.on_bitstream(msg["pin"], tuple(msg["t"]), data)
+
     def _op_adc(self, msg: dict[str, Any]) -> float:
         gpio = msg["pin"]
         for d in self.devices:

@@ -1,5 +1,6 @@
 """A small virtual car park for HIL tests, the demo and the battery estimate: sensor nodes
-with a magnetometer model in each bay, and a totem with a TM1637 per zone."""
+with a magnetometer model in each bay, and a totem with a TM1637 per zone and, optionally,
+a WS2812 guidance LED per bay."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from host_tools import firmware
 from host_tools.emulator import Board, World
-from host_tools.emulator.devices import TM1637, AnalogSource
+from host_tools.emulator.devices import TM1637, WS2812, AnalogSource
 from host_tools.emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
 from host_tools.mosquitto import Mosquitto, device_user
 
@@ -22,6 +23,7 @@ DISPLAY_PINS = [(18, 19), (16, 17), (26, 27), (32, 33)]  # (CLK, DIO) per zone
 # one: its low-power mode is noisier, which this model does not follow)
 NOISE_UT = {"hmc": 0.2, "qmc": 0.2, "lis": 0.3}
 MAG_INT_PIN = 34  # an RTC GPIO, so ext1 can wake the ESP32 from deep sleep
+GUIDANCE_PIN = 23  # the totem's WS2812 strip of per-bay guidance LEDs
 
 
 @dataclass
@@ -85,9 +87,15 @@ def add_bay(world: World, device_id: str, node: int, bay: str, x: float, *, chip
 
 def add_totem(world: World, bays: list[Bay], zone_of: dict[str, str],
               broker: Mosquitto | None = None, device_id: str = "totem-1",
+              guidance: bool | dict[str, Any] = False,
               **app: Any) -> tuple[Board, dict[str, TM1637]]:
+    """guidance: True for a WS2812 strip with one LED per bay, in the order of `bays` (see
+    guidance_leds), or the app's `guidance` config itself."""
     spec = [{"node": b.node, "device": b.board.name, "bay": b.bay, "zone": zone_of[b.bay]}
             for b in bays]
+    if guidance:
+        app["guidance"] = guidance if isinstance(guidance, dict) else \
+            {"pin": GUIDANCE_PIN, "bays": [b.bay for b in bays]}
     cfg = totem_config(device_id, spec, port=broker.port if broker else 1883, **app)
     secrets: dict[str, Any] = {"wifi_password": WIFI[1],
                                "node_keys": {b.board.name: b.key for b in bays}}
@@ -97,4 +105,11 @@ def add_totem(world: World, bays: list[Bay], zone_of: dict[str, str],
         secrets["mqtt_password"] = broker.add_device("hil", device_id)
     t = world.add_board(cfg, firmware.stage(cfg, secrets))
     displays = {d["zone"]: t.attach(TM1637(d["clk"], d["dio"])) for d in cfg["app"]["displays"]}
+    if guidance:
+        t.attach(WS2812(app["guidance"]["pin"], len(app["guidance"]["bays"])))
     return t, displays
+
+
+def guidance_leds(totem: Board) -> WS2812:
+    """The totem's strip of guidance LEDs (add_totem(..., guidance=True))."""
+    return next(d for d in totem.devices if isinstance(d, WS2812))

@@ -501,6 +501,21 @@ def unique_id():
     return _unhex(_world.hello["mac"])
 
 
+def bitstream(pin, encoding, timing, data):
+    """Clock `data` out of `pin`, MSB first, each bit as a high then a low of the given
+    nanoseconds (timing: high_0, low_0, high_1, low_1). The ESP32 port does this with the
+    RMT peripheral; the world's device models get the bytes and the timing to check."""
+    g = _gpio(pin)
+    if encoding != 0:
+        raise ValueError("encoding must be 0")
+    t = [int(x) for x in timing]
+    if len(t) != 4:
+        raise ValueError("timing must have 4 items")
+    if g in _INPUT_ONLY:
+        raise ValueError("invalid pin for output")
+    _world.send("bitstream", pin=g, t=t, d=_hex(bytes(data)))
+
+
 _freq = 160000000
 
 
