@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -144,6 +145,10 @@ def test_neopixel_drives_a_ws2812_strip_through_machine_bitstream(world: World) 
     strip = b.attach(WS2812(23, 3))
     b.start()
     b.wait_output("done", 10)
+    # the console (pty) and the pin messages (world socket) reach the host separately
+    end = time.monotonic() + 2
+    while strip.frames + strip.errors < 2 and time.monotonic() < end:
+        time.sleep(0.02)
     assert "GET (48, 0, 0) 3" in b.output_text()
     assert strip.rgb == [(0, 48, 0), (48, 0, 0), (30, 20, 0)]
     assert strip.names() == ["green", "red", "amber"]
