@@ -250,7 +250,12 @@ class Street:
             if 0 <= pos < len(rider):
                 rider[pos] = "o"
         pad = " " * 23
-        return [f"street lights (22:00)  {names}", pad + levels, pad + lamps,
+        # the poles' own local time (CET, EU summer time: 23:00 in summer, 22:00 in winter)
+        from .lighting import fw as lighting_fw
+
+        minute = lighting_fw.load("tzrule").local(int(self.world.wall_time()), 60, "eu")[3]
+        clock = f"{minute // 60:02d}:{minute % 60:02d}"
+        return [f"street lights ({clock})  {names}", pad + levels, pad + lamps,
                 pad + "".join(rider)]
 
     def locker_story(self) -> None:
