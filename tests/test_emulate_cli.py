@@ -28,3 +28,36 @@ def test_emulate_prints_pty_first_and_mpremote_talks_to_it(tmp_path: Path) -> No
     finally:
         p.send_signal(signal.SIGINT)
         assert p.wait(15) == 0
+
+
+def test_emulate_attaches_the_role_s_peripherals_and_prints_what_they_show(
+        tmp_path: Path) -> None:
+    """A totem config: its TM1637 and guidance LEDs are on the virtual pins, and their state
+    is printed as it changes (dashes and dark LEDs until a sensor reports)."""
+    import json
+    import selectors
+    import time
+
+    key = "00" * 16
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"wifi_password": "pw",
+                                   "node_keys": {"ps-a01": key, "ps-a02": key}}))
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate",
+                          str(REPO / "board_configs" / "totem-01.json"), "--secrets",
+                          str(secrets), "--workdir", str(tmp_path / "w")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    want = {"[world] display A: [----]", "[world] guidance: A01:off A02:off"}
+    seen: list[str] = []
+    try:
+        assert p.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(p.stdout, selectors.EVENT_READ)
+        end = time.monotonic() + 30
+        while not want <= set(seen) and time.monotonic() < end:
+            if sel.select(0.5):
+                seen.append(p.stdout.readline().rstrip("\n"))
+        assert want <= set(seen), "\n".join(seen)
+        assert not any("SAFE MODE" in line for line in seen), "\n".join(seen)
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(15) == 0

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .. import firmware
+from . import role_devices
 from .world import World
 
 
@@ -26,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", default=None, help="host:port the board's MQTT host resolves to")
     p.add_argument("--ssid", default=None, help="access point to offer (default: the config's)")
     p.add_argument("--quiet", action="store_true", help="do not echo the console to stdout")
+    p.add_argument("--bare", action="store_true",
+                   help="attach no peripherals (default: those the config's role implies, "
+                        "whose changes print as '[world] ...' lines)")
 
 
 def emulate_main(args: argparse.Namespace) -> int:
@@ -48,6 +52,8 @@ def emulate_main(args: argparse.Namespace) -> int:
     world = World(workdir, access_points=aps, dns=dns)
     world.start()
     board = world.add_board(config)
+    shows = {} if args.bare else role_devices.attach(board, config)
+    shown: dict[str, str] = {}
     if not args.keep_flash:
         board.install({} if args.blank else firmware.stage(config, secrets))
     print(f"pty: {board.pty_path}", flush=True)
@@ -64,6 +70,11 @@ def emulate_main(args: argparse.Namespace) -> int:
                 if data:
                     sys.stdout.buffer.write(data)
                     sys.stdout.flush()
+                for label, show in shows.items():
+                    now = show()
+                    if shown.get(label) != now:
+                        shown[label] = now
+                        print(f"[world] {label}: {now}", flush=True)
     finally:
         world.close()
     return 0
