@@ -38,11 +38,11 @@ def test_a_shipped_config_boots_its_app(tmp_path: Path, path: Path) -> None:
     cfg = json.loads(path.read_text())
     with World(tmp_path / "w", access_points={cfg["network"]["ssid"]: "pw"}) as world:
         b = world.add_board(cfg, firmware.stage(cfg, _secrets(cfg)))
-        shows = role_devices.attach(b, cfg)  # as `bourg emulate` does
+        devs = role_devices.attach(b, cfg)  # as `bourg emulate` does
         b.start()
         b.wait_output(r"heap alloc \d+", 20)  # the app is up (SAFE MODE never gets there)
         assert "SAFE MODE" not in b.output_text(), b.output_text()[-2000:]
-        seen = {label: show() for label, show in shows.items()}
+        seen = {label: show() for label, show in devs.shows.items()}
         if cfg["role"] == "parking_totem":  # nothing reported yet: nothing promised
             assert seen["display A"] == "[----]" and seen["guidance"] == "A01:off A02:off"
         if cfg["role"] == "locker":  # no code typed: no lock pulsed

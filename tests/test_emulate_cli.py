@@ -61,3 +61,44 @@ def test_emulate_attaches_the_role_s_peripherals_and_prints_what_they_show(
     finally:
         p.send_signal(signal.SIGINT)
         assert p.wait(15) == 0
+
+
+def test_emulate_takes_commands_on_stdin_a_car_parks_over_a_sensor(tmp_path: Path) -> None:
+    """A technician trying a sensor config parks a virtual car over it and sees the node
+    decide; a command the board does not take is answered with the ones it does."""
+    import json
+    import selectors
+    import time
+
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"wifi_password": "pw", "espnow_key": "00" * 16}))
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate",
+                          str(REPO / "board_configs" / "ps-a01.json"), "--secrets",
+                          str(secrets), "--workdir", str(tmp_path / "w")],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdin is not None
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    seen: list[str] = []
+
+    def wait_for(text: str, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while not any(text in line for line in seen) and time.monotonic() < end:
+            if sel.select(0.5):
+                seen.append(p.stdout.readline().rstrip("\n"))  # type: ignore[union-attr]
+        assert any(text in line for line in seen), f"no {text!r} in:\n" + "\n".join(seen)
+
+    try:
+        assert p.stdout.readline().startswith("pty: /dev/")
+        wait_for("heap alloc")  # the node has booted and sampled
+        p.stdin.write("fly\n")
+        p.stdin.flush()
+        wait_for("[world] unknown command 'fly'; this board takes: park, leave")
+        p.stdin.write("park\n")
+        p.stdin.flush()
+        wait_for("[world] a car parks over the sensor")
+        wait_for("bay occupied")  # the detector, on the board, after a few samples
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(15) == 0

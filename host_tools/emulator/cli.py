@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import selectors
 import signal
 import sys
 import threading
@@ -52,11 +53,21 @@ def emulate_main(args: argparse.Namespace) -> int:
     world = World(workdir, access_points=aps, dns=dns)
     world.start()
     board = world.add_board(config)
-    shows = {} if args.bare else role_devices.attach(board, config)
+    devs = role_devices.RoleDevices() if args.bare else role_devices.attach(board, config)
     shown: dict[str, str] = {}
     if not args.keep_flash:
         board.install({} if args.blank else firmware.stage(config, secrets))
-    print(f"pty: {board.pty_path}", flush=True)
+    print(f"pty: {board.pty_path}", flush=True)  # always the first line
+    sel = selectors.DefaultSelector()
+    if devs.actions:
+        try:
+            sel.register(sys.stdin, selectors.EVENT_READ)
+            if not args.quiet:
+                cmds = ", ".join(f"{c} {a}".strip() for c, a in devs.usage.items())
+                print(f"[world] type a command and Enter to act on the board: {cmds}",
+                      flush=True)
+        except (ValueError, OSError):  # no usable stdin (e.g. /dev/null under a service)
+            pass
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -64,13 +75,21 @@ def emulate_main(args: argparse.Namespace) -> int:
     mark = 0
     try:
         while not stop.wait(0.1):
+            if sel.get_map() and sel.select(0):
+                line = sys.stdin.readline()
+                if not line:  # end of input: stop listening, keep running
+                    sel.unregister(sys.stdin)
+                elif line.strip():
+                    reply = devs.run(line)
+                    if not args.quiet:
+                        print(f"[world] {reply}", flush=True)
             if not args.quiet:
                 data = board.console_since(mark)
                 mark += len(data)
                 if data:
                     sys.stdout.buffer.write(data)
                     sys.stdout.flush()
-                for label, show in shows.items():
+                for label, show in devs.shows.items():
                     now = show()
                     if shown.get(label) != now:
                         shown[label] = now
