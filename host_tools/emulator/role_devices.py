@@ -62,6 +62,7 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
             rd.actions[name], rd.usage[name] = fn, args
             return fn
         return deco
+
     if role == "lighting":
         lamp = board.attach(Luminaire(pins["pwm"], invert=True, watts=40.0))
         pir = board.attach(Pir(pins["pir"]))
@@ -77,6 +78,7 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
         def _door(args: list[str]) -> str:
             door.set({"open": False, "close": True}[args[0]])
             return f"cabinet door {args[0]}"
+
         board.attach(LampCurrent(pins["lamp_adc"], lamp))
         board.attach(BH1750(lux=2.0))  # night
         out["lamp"] = lambda: f"{lamp.level * 100:.0f}%"
@@ -98,6 +100,7 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
         def _ldoor(args: list[str]) -> str:
             doors[int(args[0])].set({"open": False, "close": True}[args[1]])
             return f"compartment {args[0]} door {args[1]}"
+
         if any("temp_addr" in c for c in app["compartments"]):
             board.attach(TMP102(0x48, celsius=4.0))
         board.attach(DS3231(board.world))
@@ -118,6 +121,7 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
         def _leave(args: list[str]) -> str:
             mag.field_ut = EARTH_UT
             return "the car leaves"
+
         if "battery_adc" in pins:
             board.attach(AnalogSource(pins["battery_adc"], 1.45))  # 2 x AA lithium, 1:2
     elif role == "parking_totem":
