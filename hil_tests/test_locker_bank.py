@@ -231,7 +231,7 @@ def test_brute_force_in_accelerated_time_is_locked_out(locker_world: World,
     exactly HARD_CAP guesses, then refuses everything until an admin code, even days later."""
     bk = _start(locker_world, registry, mosquitto)
     lk = fw.load("lockout")
-    checked = waits = 0
+    checked = waits = lost = 0
     locked = False
     for i in range(60):
         m = bk.board.console_mark()
@@ -248,6 +248,11 @@ def test_brute_force_in_accelerated_time_is_locked_out(locker_world: World,
         elif res == "locked":
             locked = True
             break
+        elif res == "malformed:" and lost < 3:
+            # a key lost: this test types 600+ keys at 130 ms each, and on a loaded CI
+            # machine the board's VM can miss one (seen once in a fresh-clone run). The
+            # bank rightly refuses the short entry without counting a guess; type again.
+            lost += 1
         else:
             raise AssertionError(f"unexpected answer {res!r}")
     assert locked and checked == lk.HARD_CAP and waits >= 5
