@@ -19,8 +19,6 @@ from .magnetometers import LIS2MDL, QMC5883L
 
 Status = Callable[[], str]
 Action = Callable[[list[str]], str]
-EARTH_UT = (20.0, 2.0, -42.0)
-CAR_UT = (14.0, -9.0, 35.0)  # a car parked over the sensor
 
 
 @dataclass
@@ -83,8 +81,10 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
         board.attach(BH1750(lux=2.0))  # night
         out["lamp"] = lambda: f"{lamp.level * 100:.0f}%"
     elif role == "locker":
+        from host_tools.locker.virtual_bank import Lock  # a relay that counts unlock pulses
+
         keypad = board.attach(Keypad(app["rows"], app["cols"]))
-        locks = {c["n"]: _LockCount(board, c["lock"]) for c in app["compartments"]}
+        locks = {c["n"]: board.attach(Lock(c["lock"])) for c in app["compartments"]}
         doors = {c["n"]: board.attach(Switch(c["door"], closed=True))
                  for c in app["compartments"]}
 
@@ -104,22 +104,28 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
         if any("temp_addr" in c for c in app["compartments"]):
             board.attach(TMP102(0x48, celsius=4.0))
         board.attach(DS3231(board.world))
-        out["unlocks"] = lambda: " ".join(f"{n}:{lk.n}" for n, lk in sorted(locks.items()))
+        out["unlocks"] = lambda: " ".join(f"{n}:{len(lk.pulses)}"
+                                          for n, lk in sorted(locks.items()))
     elif role == "parking_sensor":
+        # the virtual car park's figures (imported here: host_tools.parking builds on this
+        # package)
+        from host_tools.parking.virtual_lot import CAR_UT as car
+        from host_tools.parking.virtual_lot import EARTH_UT as earth
+
         mag: LIS2MDL | QMC5883L
         if "mag_int" in pins:
-            mag = board.attach(LIS2MDL(field_ut=EARTH_UT, int_gpio=pins["mag_int"]))
+            mag = board.attach(LIS2MDL(field_ut=earth, int_gpio=pins["mag_int"]))
         else:
-            mag = board.attach(QMC5883L(field_ut=EARTH_UT))
+            mag = board.attach(QMC5883L(field_ut=earth))
 
         @action("park")
         def _park(args: list[str]) -> str:
-            mag.field_ut = tuple(e + c for e, c in zip(EARTH_UT, CAR_UT, strict=True))
+            mag.field_ut = tuple(e + c for e, c in zip(earth, car, strict=True))
             return "a car parks over the sensor"
 
         @action("leave")
         def _leave(args: list[str]) -> str:
-            mag.field_ut = EARTH_UT
+            mag.field_ut = earth
             return "the car leaves"
 
         if "battery_adc" in pins:
@@ -149,15 +155,3 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
             board.attach(TMP102(app.get("tmp102_addr", 0x48), celsius=12.0))
     return rd
 
-
-class _LockCount(Led):
-    """A lock relay: counts unlock pulses (rising edges)."""
-
-    def __init__(self, board: Board, gpio: int) -> None:
-        super().__init__(gpio)
-        self.n = 0
-        board.attach(self)
-
-    def on_pin(self, gpio: int, level: int) -> None:
-        if gpio == self.gpio and level:
-            self.n += 1
