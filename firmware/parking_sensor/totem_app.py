@@ -87,7 +87,9 @@ class Totem:
             from drivers.bay_leds import BayLeds
 
             self.guide = gd["bays"]
-            self.leds = BayLeds(gd["pin"], len(self.guide), gd["brightness"])
+            b = gd["brightness"]
+            self.leds = BayLeds(gd["pin"], len(self.guide), {
+                bays_mod.DARK: (0, 0, 0), bays_mod.FREE: (0, b, 0), bays_mod.TAKEN: (b, 0, 0)})
             self.leds.show(self.bays.guidance(self.guide))  # dark until the bays report
         import aioespnow
         import network
