@@ -45,10 +45,50 @@ def _scores(spec: str | tuple[str, int]
         simulate.simulate(spec[0], 24.0, spec[1])
     assert tr.occupied is not None
     gated, activity = duty.replay_gated(tr)
-    return [(det, score.score(tr.t, tr.occupied, pred))
-            for det, pred in (("bourg", traces.replay(tr)),
-                              ("bourg_gated", gated),
-                              ("baseline5", traces.replay_baseline(tr)))], activity.per_day()
+    out = []
+    for det, pred in (("bourg", traces.replay(tr)), ("bourg_gated", gated),
+                      ("baseline5", traces.replay_baseline(tr))):
+        s = score.score(tr.t, tr.occupied, pred)
+        s["latencies_s"] = score.latencies(tr.t, tr.occupied, pred)  # pooled per set
+        out.append((det, s))
+    return out, activity.per_day()
+
+
+def summarise(group: str, det: str, ss: list[dict[str, object]]) -> dict[str, object]:
+    """One set's figures from its traces' scores (each with its ``latencies_s``), and which
+    goals they meet. The goals are judged on the set: mean accuracy, changes and false
+    changes over all its days, p95 of all its detections pooled. The worst day's accuracy and
+    p95 are shown beside them."""
+    n_chg = sum(int(s["true_arrivals"]) + int(s["true_departures"]) for s in ss)  # type: ignore[call-overload]
+    n_det = sum(int(s["arrivals_detected"]) + int(s["departures_detected"]) for s in ss)  # type: ignore[call-overload]
+    days = sum(float(s["duration_days"]) for s in ss)  # type: ignore[arg-type]
+    false = sum(int(s["false_changes"]) for s in ss)  # type: ignore[call-overload]
+    accs = [float(s["accuracy_pct"]) for s in ss]  # type: ignore[arg-type]
+    p95s = [float(s["latency_p95_s"]) for s in ss if s["latency_p95_s"] is not None]  # type: ignore[arg-type]
+    lat = [x for s in ss for x in s["latencies_s"]]  # type: ignore[attr-defined]
+    acc_goal = GOALS["accuracy_hard_pct" if "hard" in group else "accuracy_normal_pct"]
+    summary: dict[str, object] = {
+        "bench": "parking-summary", "set": group, "detector": det, "traces": len(ss),
+        "accuracy_mean_pct": round(sum(accs) / len(accs), 3),
+        "changes_detected_pct": round(100.0 * n_det / n_chg, 3) if n_chg else None,
+        "false_changes_per_day": round(false / days, 3) if days else None,
+        "latency_p95_s": score.percentile(lat, 95),
+        # the worst single day, for information: a day has ~30 changes, so its p95 is
+        # its second-slowest detection
+        "accuracy_min_pct": round(min(accs), 3),
+        "latency_p95_max_s": max(p95s) if p95s else None,
+    }
+    goals = {
+        "accuracy": float(summary["accuracy_mean_pct"]) >= acc_goal,  # type: ignore[arg-type]
+        "changes_detected": (summary["changes_detected_pct"] or 0)
+        >= GOALS["changes_detected_pct"],
+        "false_changes": (summary["false_changes_per_day"] or 0)
+        <= GOALS["false_changes_per_day"],
+        "latency_p95": (summary["latency_p95_s"] or 0) <= GOALS["latency_p95_s"],
+    }
+    summary["goals"] = goals
+    summary["goals_met"] = all(goals.values())
+    return summary
 
 
 def run(n_sims: int = 16, workers: int | None = None) -> list[dict[str, object]]:
@@ -67,26 +107,7 @@ def run(n_sims: int = 16, workers: int | None = None) -> list[dict[str, object]]
             agg.setdefault((group, det), []).append(s)
         activity.setdefault(group, []).append(act)
     for (group, det), ss in agg.items():
-        n_chg = sum(int(s["true_arrivals"]) + int(s["true_departures"]) for s in ss)  # type: ignore[call-overload]
-        n_det = sum(int(s["arrivals_detected"]) + int(s["departures_detected"]) for s in ss)  # type: ignore[call-overload]
-        days = sum(float(s["duration_days"]) for s in ss)  # type: ignore[arg-type]
-        false = sum(int(s["false_changes"]) for s in ss)  # type: ignore[call-overload]
-        accs = [float(s["accuracy_pct"]) for s in ss]  # type: ignore[arg-type]
-        p95s = [float(s["latency_p95_s"]) for s in ss if s["latency_p95_s"] is not None]  # type: ignore[arg-type]
-        acc_goal = GOALS["accuracy_hard_pct" if "hard" in group else "accuracy_normal_pct"]
-        summary: dict[str, object] = {
-            "bench": "parking-summary", "set": group, "detector": det, "traces": len(ss),
-            "accuracy_min_pct": round(min(accs), 3),
-            "accuracy_mean_pct": round(sum(accs) / len(accs), 3),
-            "changes_detected_pct": round(100.0 * n_det / n_chg, 3) if n_chg else None,
-            "false_changes_per_day": round(false / days, 3) if days else None,
-            "latency_p95_max_s": max(p95s) if p95s else None,
-        }
-        summary["goals_met"] = bool(
-            min(accs) >= acc_goal
-            and (summary["changes_detected_pct"] or 0) >= GOALS["changes_detected_pct"]
-            and (summary["false_changes_per_day"] or 0) <= GOALS["false_changes_per_day"]
-            and (summary["latency_p95_max_s"] or 0) <= GOALS["latency_p95_s"])
+        summary = summarise(group, det, ss)
         if det == "bourg_gated":  # the node's day, for the battery estimate
             acts = activity[group]
             summary.update({

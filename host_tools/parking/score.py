@@ -42,6 +42,36 @@ def percentile(xs: Sequence[float], q: float) -> float | None:
     return float(s[k - 1])
 
 
+def _match(tc: list[tuple[float, int]], pc: list[tuple[float, int]], match_s: float
+           ) -> tuple[dict[int, int], dict[int, int], list[float], int]:
+    """One-to-one matching of predicted to true changes: detected and true counts by
+    direction, the latencies of the matched ones, and the number of unmatched predictions."""
+    used = [False] * len(pc)
+    latencies: list[float] = []
+    det = {1: 0, -1: 0}
+    n_true = {1: 0, -1: 0}
+    k0 = 0
+    for tt, dirn in tc:
+        n_true[dirn] += 1
+        while k0 < len(pc) and pc[k0][0] < tt - match_s:
+            k0 += 1
+        k = k0
+        while k < len(pc) and pc[k][0] <= tt + match_s:
+            if not used[k] and pc[k][1] == dirn:
+                used[k] = True
+                det[dirn] += 1
+                latencies.append(pc[k][0] - tt)
+                break
+            k += 1
+    return det, n_true, latencies, used.count(False)
+
+
+def latencies(t: Sequence[float], truth: Sequence[int], pred: Sequence[int],
+              match_s: float = MATCH_S) -> list[float]:
+    """Latency of every detected change (a set's p95 pools these over its traces)."""
+    return _match(changes(t, truth), changes(t, pred), match_s)[2]
+
+
 def score(t: Sequence[float], truth: Sequence[int], pred: Sequence[int],
           window_s: float = WINDOW_S, match_s: float = MATCH_S) -> dict[str, object]:
     if not (len(t) == len(truth) == len(pred)):
@@ -64,24 +94,7 @@ def score(t: Sequence[float], truth: Sequence[int], pred: Sequence[int],
         if int(truth[i]) == int(pred[i]):
             good += 1
 
-    used = [False] * len(pc)
-    latencies: list[float] = []
-    det = {1: 0, -1: 0}
-    n_true = {1: 0, -1: 0}
-    k0 = 0
-    for tt, dirn in tc:
-        n_true[dirn] += 1
-        while k0 < len(pc) and pc[k0][0] < tt - match_s:
-            k0 += 1
-        k = k0
-        while k < len(pc) and pc[k][0] <= tt + match_s:
-            if not used[k] and pc[k][1] == dirn:
-                used[k] = True
-                det[dirn] += 1
-                latencies.append(pc[k][0] - tt)
-                break
-            k += 1
-    false = used.count(False)
+    det, n_true, lat, false = _match(tc, pc, match_s)
     duration = (t[-1] - t[0] + 1.0) if t else 0.0
     days = duration / 86400.0
 
@@ -105,7 +118,7 @@ def score(t: Sequence[float], truth: Sequence[int], pred: Sequence[int],
         "false_changes": false,
         "duration_days": round(days, 6),
         "false_changes_per_day": round(false / days, 3) if days > 0 else None,
-        "latency_p50_s": percentile(latencies, 50),
-        "latency_p95_s": percentile(latencies, 95),
-        "latency_max_s": max(latencies) if latencies else None,
+        "latency_p50_s": percentile(lat, 50),
+        "latency_p95_s": percentile(lat, 95),
+        "latency_max_s": max(lat) if lat else None,
     }
