@@ -121,27 +121,20 @@ class Street:
             self.boards[name] = b
             b.start()
         roles = {name: "fieldtest" for name, _ in STREET}
-        for name, x in POLES:
-            from .emulator.devices import Luminaire
-            from .emulator.lighting_devices import BH1750, LampCurrent, Pir
+        from .lighting.virtual_street import attach_pole
 
+        for name, x in POLES:
             cfg = configs[name] = self.pole_config(name, x)
             b = self.world.add_board(cfg, {})
-            pins = cfg["pins"]
-            lamp = self.lamps[name] = b.attach(Luminaire(pins["pwm"], invert=True))
-            self.pirs[name] = b.attach(Pir(pins["pir"]))
-            b.attach(Switch(pins["door"], closed=True))
-            b.attach(LampCurrent(pins["lamp_adc"], lamp))
-            b.attach(BH1750(lux=1.0))
+            pole = attach_pole(b, cfg, lux=1.0)
+            self.lamps[name], self.pirs[name] = pole.lamp, pole.pir
             self.boards[name] = b
             roles[name] = "lighting"
             b.start()
-        from .emulator.devices import TM1637, WS2812, AnalogSource
-        from .emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
         from .parking.virtual_lot import (
-            EARTH_UT,
             GUIDANCE_PIN,
-            MAG_INT_PIN,
+            attach_sensor,
+            attach_totem,
             sensor_config,
             totem_config,
         )
@@ -152,11 +145,7 @@ class Street:
             cfg["site"] = SITE
             cfg["emulator"]["y"] = PARK_Y
             b = self.world.add_board(cfg, {})
-            self.mags[bay] = b.attach(
-                QMC5883L(field_ut=EARTH_UT) if chip == "qmc" else
-                HMC5883L(field_ut=EARTH_UT) if chip == "hmc" else
-                LIS2MDL(field_ut=EARTH_UT, int_gpio=MAG_INT_PIN))  # wakes on change
-            b.attach(AnalogSource(35, 1.45))
+            self.mags[bay] = attach_sensor(b, cfg, chip)  # "lis" wakes on change
             self.parked[bay] = False
             self.park_since[bay] = -20.0
             self.boards[name] = b
@@ -172,15 +161,11 @@ class Street:
                                                     "keepalive": 15}}
         cfg["emulator"] = {"x": 45.0, "y": PARK_Y + 5}
         b = self.world.add_board(cfg, {})
-        for d in cfg["app"]["displays"]:
-            self.displays[d["zone"]] = b.attach(TM1637(d["clk"], d["dio"]))
-        self.leds = b.attach(WS2812(GUIDANCE_PIN, len(PARK)))
+        self.displays, self.leds = attach_totem(b, cfg)
         self.boards["totem-market"] = b
         roles["totem-market"] = "parking_totem"
         b.start()
-        from .emulator.devices import Keypad
-        from .emulator.lighting_devices import DS3231
-        from .locker.virtual_bank import COLS, COMPARTMENTS, ROWS, Lock, bank_config
+        from .locker.virtual_bank import attach_bank, bank_config
 
         cfg = configs["locker-market"] = bank_config("locker-market", port=self.broker[1])
         cfg["site"] = SITE
@@ -188,12 +173,8 @@ class Street:
                                                     "keepalive": 15}}
         cfg["emulator"] = {"x": 60.0, "y": PARK_Y + 10}
         b = self.world.add_board(cfg, {})
-        self.keypad = b.attach(Keypad(ROWS, COLS))
-        self.locks = {c["n"]: b.attach(Lock(c["lock"])) for c in COMPARTMENTS}
-        self.lockdoors = {c["n"]: b.attach(Switch(c["door"], closed=True))
-                          for c in COMPARTMENTS}
-        b.attach(TMP102(0x48, celsius=4.0))
-        b.attach(DS3231(self.world))
+        bank = attach_bank(b, cfg)
+        self.keypad, self.locks, self.lockdoors = bank.keypad, bank.locks, bank.doors
         self.boards["locker-market"] = b
         roles["locker-market"] = "locker"
         b.start()

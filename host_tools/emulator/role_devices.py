@@ -1,8 +1,8 @@
 """The peripherals a board config implies, attached to a virtual board, for `bourg emulate`: a
 technician trying a config sees the totem's display and guidance LEDs, the pole's lamp and
 the locker's locks change, and can act on the board's inputs (a car parks, someone walks
-by, a code is typed), instead of an app talking to empty pins. The HIL tests build their own
-(host_tools/*/virtual_*.py) with the knobs they need; this is the plain default.
+by, a code is typed), instead of an app talking to empty pins. The devices are wired by the
+same host_tools/*/virtual_*.py functions the HIL tests and the demo use.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .board import Board
-from .devices import TM1637, TMP102, WS2812, AnalogSource, Keypad, Led, Luminaire, Switch
-from .lighting_devices import BH1750, DS3231, LampCurrent, Pir
-from .magnetometers import LIS2MDL, QMC5883L
+from .devices import TMP102, Led, Switch
 
 Status = Callable[[], str]
 Action = Callable[[list[str]], str]
@@ -61,62 +59,50 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
             return fn
         return deco
 
+    # each role's peripherals as the HIL tests and the demo wire them (imported here: those
+    # modules build on this package)
     if role == "lighting":
-        lamp = board.attach(Luminaire(pins["pwm"], invert=True, watts=40.0))
-        pir = board.attach(Pir(pins["pir"]))
-        door = board.attach(Switch(pins["door"], closed=True))
+        from host_tools.lighting.virtual_street import attach_pole
+
+        pole = attach_pole(board, config)  # at night: a BH1750 reading 2 lux
 
         @action("walk")
         def _walk(args: list[str]) -> str:
-            pir.detect(True)
-            threading.Timer(1.0, pir.detect, (False,)).start()
+            pole.pir.detect(True)
+            threading.Timer(1.0, pole.pir.detect, (False,)).start()
             return "someone walks past the pole"
 
         @action("door", "open|close")
         def _door(args: list[str]) -> str:
-            door.set({"open": False, "close": True}[args[0]])
+            pole.door.set({"open": False, "close": True}[args[0]])
             return f"cabinet door {args[0]}"
 
-        board.attach(LampCurrent(pins["lamp_adc"], lamp))
-        board.attach(BH1750(lux=2.0))  # night
-        out["lamp"] = lambda: f"{lamp.level * 100:.0f}%"
+        out["lamp"] = lambda: f"{pole.lamp.level * 100:.0f}%"
     elif role == "locker":
-        from host_tools.locker.virtual_bank import Lock  # a relay that counts unlock pulses
+        from host_tools.locker.virtual_bank import attach_bank
 
-        keypad = board.attach(Keypad(app["rows"], app["cols"]))
-        locks = {c["n"]: board.attach(Lock(c["lock"])) for c in app["compartments"]}
-        doors = {c["n"]: board.attach(Switch(c["door"], closed=True))
-                 for c in app["compartments"]}
+        bank = attach_bank(board, config)
 
         @action("type", "KEYS (digits, * and #)")
         def _type(args: list[str]) -> str:
             keys = args[0]
             if any(k not in "0123456789*#" for k in keys):
                 raise ValueError("keys are 0-9, * and #")
-            threading.Thread(target=keypad.type, args=(keys, 0.13, 0.1), daemon=True).start()
+            threading.Thread(target=bank.type, args=(keys,), daemon=True).start()
             return f"typing {keys}"
 
         @action("door", "N open|close")
         def _ldoor(args: list[str]) -> str:
-            doors[int(args[0])].set({"open": False, "close": True}[args[1]])
+            bank.doors[int(args[0])].set({"open": False, "close": True}[args[1]])
             return f"compartment {args[0]} door {args[1]}"
 
-        if any("temp_addr" in c for c in app["compartments"]):
-            board.attach(TMP102(0x48, celsius=4.0))
-        board.attach(DS3231(board.world))
-        out["unlocks"] = lambda: " ".join(f"{n}:{len(lk.pulses)}"
-                                          for n, lk in sorted(locks.items()))
+        out["unlocks"] = lambda: " ".join(f"{n}:{bank.pulses(n)}" for n in sorted(bank.locks))
     elif role == "parking_sensor":
-        # the virtual car park's figures (imported here: host_tools.parking builds on this
-        # package)
         from host_tools.parking.virtual_lot import CAR_UT as car
         from host_tools.parking.virtual_lot import EARTH_UT as earth
+        from host_tools.parking.virtual_lot import attach_sensor
 
-        mag: LIS2MDL | QMC5883L
-        if "mag_int" in pins:
-            mag = board.attach(LIS2MDL(field_ut=earth, int_gpio=pins["mag_int"]))
-        else:
-            mag = board.attach(QMC5883L(field_ut=earth))
+        mag = attach_sensor(board, config)  # a LIS2MDL where pins.mag_int is wired
 
         @action("park")
         def _park(args: list[str]) -> str:
@@ -127,18 +113,16 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
         def _leave(args: list[str]) -> str:
             mag.field_ut = earth
             return "the car leaves"
-
-        if "battery_adc" in pins:
-            board.attach(AnalogSource(pins["battery_adc"], 1.45))  # 2 x AA lithium, 1:2
     elif role == "parking_totem":
-        for d in app.get("displays", []):
-            disp = board.attach(TM1637(d["clk"], d["dio"]))
-            out[f"display {d['zone']}"] = lambda disp=disp: f"[{disp.text}]"
-        gd = app.get("guidance")
-        if gd:
-            strip = board.attach(WS2812(gd["pin"], len(gd["bays"])))
+        from host_tools.parking.virtual_lot import attach_totem
+
+        displays, strip = attach_totem(board, config)
+        for zone, disp in displays.items():
+            out[f"display {zone}"] = lambda disp=disp: f"[{disp.text}]"
+        if strip is not None:
+            names = app["guidance"]["bays"]
             out["guidance"] = lambda: " ".join(
-                f"{b}:{n}" for b, n in zip(gd["bays"], strip.names(), strict=True))
+                f"{b}:{n}" for b, n in zip(names, strip.names(), strict=True))
     elif role == "fieldtest":
         if "button" in pins:
             button = board.attach(Switch(pins["button"]))

@@ -85,23 +85,28 @@ def add_pole(world: World, config: dict[str, Any], broker: Mosquitto | None = No
         secrets["mqtt_user"] = device_user(config["device_id"])
         secrets["mqtt_password"] = broker.add_device(config["site"], config["device_id"])
     b = world.add_board(config, firmware.stage(config, secrets))
+    return attach_pole(b, config, lux=lux, rtc=rtc, ldr_volts=ldr_volts)
+
+
+def attach_pole(board: Board, config: dict[str, Any], *, lux: float = 2.0, rtc: bool = False,
+                ldr_volts: float | None = None) -> Pole:
+    """A pole's peripherals on the config's pins (the HIL tests, the demo and `bourg
+    emulate` alike): the luminaire behind its inverting 0-10 V stage, the presence sensor,
+    the cabinet door (closed), the lamp's current sensor, and a BH1750 reading `lux` or,
+    with ldr_volts, an LDR divider on GPIO 35 instead; rtc adds a DS3231."""
     pins = config["pins"]
-    lamp = Luminaire(pins["pwm"], invert=True, watts=40.0)
-    b.attach(lamp)
-    pir = Pir(pins["pir"])
-    b.attach(pir)
-    door = Switch(pins["door"], closed=True)
-    b.attach(door)
-    current = LampCurrent(pins["lamp_adc"], lamp)
-    b.attach(current)
+    lamp = board.attach(Luminaire(pins["pwm"], invert=True, watts=40.0))
+    pir = board.attach(Pir(pins["pir"]))
+    door = board.attach(Switch(pins["door"], closed=True))
+    current = board.attach(LampCurrent(pins["lamp_adc"], lamp))
     light = BH1750(lux=lux)
     if ldr_volts is None:
-        b.attach(light)
+        board.attach(light)
     else:
-        b.attach(AnalogSource(35, ldr_volts))
+        board.attach(AnalogSource(35, ldr_volts))
     if rtc:
-        b.attach(DS3231(world))
-    return Pole(b, lamp, pir, door, current, light)
+        board.attach(DS3231(board.world))
+    return Pole(board, lamp, pir, door, current, light)
 
 
 def wait_level(p: Pole, pred: Any, timeout: float = 10.0) -> float:

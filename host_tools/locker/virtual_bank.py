@@ -46,7 +46,7 @@ class Bank:
     keypad: Keypad
     locks: dict[int, Lock]
     doors: dict[int, Switch]
-    fridge: TMP102
+    fridge: TMP102 | None  # a compartment with a temp_addr has one
     key: str
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -88,9 +88,20 @@ def add_bank(world: World, device_id: str = "locker-01", broker: Mosquitto | Non
         secrets["mqtt_user"] = device_user(device_id)
         secrets["mqtt_password"] = broker.add_device("hil", device_id)
     b = world.add_board(cfg, firmware.stage(cfg, secrets))
-    kp = b.attach(Keypad(ROWS, COLS))
-    locks = {c["n"]: b.attach(Lock(c["lock"])) for c in COMPARTMENTS}
-    doors = {c["n"]: b.attach(Switch(c["door"], closed=True)) for c in COMPARTMENTS}
-    fridge = b.attach(TMP102(0x48, celsius=4.0))
-    b.attach(DS3231(world))
-    return Bank(b, kp, locks, doors, fridge, key)
+    return attach_bank(b, cfg, key)
+
+
+def attach_bank(board: Board, config: dict[str, Any], key: str = "") -> Bank:
+    """A bank's peripherals from its config (the HIL tests, the demo and `bourg emulate`
+    alike): the keypad matrix, a lock relay and a closed door switch per compartment, a
+    TMP102 at 4 °C where a compartment is refrigerated, and the DS3231. ``key`` is the
+    bank's code key, kept for the tests that issue codes."""
+    app = config["app"]
+    comps = app["compartments"]
+    kp = board.attach(Keypad(app["rows"], app["cols"]))
+    locks = {c["n"]: board.attach(Lock(c["lock"])) for c in comps}
+    doors = {c["n"]: board.attach(Switch(c["door"], closed=True)) for c in comps}
+    temp = [c["temp_addr"] for c in comps if "temp_addr" in c]
+    fridge = board.attach(TMP102(temp[0], celsius=4.0)) if temp else None
+    board.attach(DS3231(board.world))
+    return Bank(board, kp, locks, doors, fridge, key)

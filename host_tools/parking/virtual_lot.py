@@ -72,17 +72,30 @@ def add_bay(world: World, device_id: str, node: int, bay: str, x: float, *, chip
     key = key or f"{node:02x}" * 16
     cfg = sensor_config(device_id, node, x, mag_int=chip == "lis", **app)
     b = world.add_board(cfg, firmware.stage(cfg, {"wifi_password": "", "espnow_key": key}))
+    return Bay(b, attach_sensor(b, cfg, chip), node, bay, key)
+
+
+def attach_sensor(board: Board, config: dict[str, Any], chip: str = "qmc"
+                  ) -> QMC5883L | HMC5883L | LIS2MDL:
+    """A sensor node's peripherals from its config (the HIL tests, the demo and `bourg
+    emulate` alike): a LIS2MDL whose INT drives pins.mag_int where the config wires one
+    (wake on change), else the QMC5883L or, with chip "hmc", the HMC5883L, each over an
+    empty bay with its datasheet noise; and 2 x AA lithium (2.9 V) behind the 1:2 divider
+    on pins.battery_adc. Returns the magnetometer, whose field_ut a car changes."""
+    pins = config["pins"]
+    seed = config["app"].get("node", 0)
     mag: QMC5883L | HMC5883L | LIS2MDL
-    if chip == "qmc":
-        mag = QMC5883L(field_ut=EARTH_UT, noise_ut=NOISE_UT["qmc"], seed=node)
+    if "mag_int" in pins:
+        mag = LIS2MDL(field_ut=EARTH_UT, int_gpio=pins["mag_int"], noise_ut=NOISE_UT["lis"],
+                      seed=seed)
     elif chip == "hmc":
-        mag = HMC5883L(field_ut=EARTH_UT, noise_ut=NOISE_UT["hmc"], seed=node)
+        mag = HMC5883L(field_ut=EARTH_UT, noise_ut=NOISE_UT["hmc"], seed=seed)
     else:
-        mag = LIS2MDL(field_ut=EARTH_UT, int_gpio=MAG_INT_PIN, noise_ut=NOISE_UT["lis"],
-                      seed=node)
-    b.attach(mag)
-    b.attach(AnalogSource(35, 1.45))  # 2 x AA lithium, 2.9 V, behind a 1:2 divider
-    return Bay(b, mag, node, bay, key)
+        mag = QMC5883L(field_ut=EARTH_UT, noise_ut=NOISE_UT["qmc"], seed=seed)
+    board.attach(mag)
+    if "battery_adc" in pins:
+        board.attach(AnalogSource(pins["battery_adc"], 1.45))
+    return mag
 
 
 def add_totem(world: World, bays: list[Bay], zone_of: dict[str, str],
@@ -104,10 +117,19 @@ def add_totem(world: World, bays: list[Bay], zone_of: dict[str, str],
         secrets["mqtt_user"] = device_user(device_id)
         secrets["mqtt_password"] = broker.add_device("hil", device_id)
     t = world.add_board(cfg, firmware.stage(cfg, secrets))
-    displays = {d["zone"]: t.attach(TM1637(d["clk"], d["dio"])) for d in cfg["app"]["displays"]}
-    if guidance:
-        t.attach(WS2812(app["guidance"]["pin"], len(app["guidance"]["bays"])))
-    return t, displays
+    return t, attach_totem(t, cfg)[0]
+
+
+def attach_totem(board: Board, config: dict[str, Any]
+                 ) -> tuple[dict[str, TM1637], WS2812 | None]:
+    """A totem's peripherals from its config (the HIL tests, the demo and `bourg emulate`
+    alike): a TM1637 per zone display, by zone, and the guidance strip if it has one."""
+    app = config["app"]
+    displays = {d["zone"]: board.attach(TM1637(d["clk"], d["dio"]))
+                for d in app.get("displays", [])}
+    gd = app.get("guidance")
+    strip = board.attach(WS2812(gd["pin"], len(gd["bays"]))) if gd else None
+    return displays, strip
 
 
 def guidance_leds(totem: Board) -> WS2812:
