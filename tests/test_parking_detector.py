@@ -142,6 +142,74 @@ def test_a_learnt_neighbour_direction_takes_the_turn_rule_off_it() -> None:
     assert out[:n0] == [0] * n0 and out[n0 + 10:] == [1] * 290
 
 
+def _run_asking(samples: list[tuple[float, ...]], answer: object,
+                d: object | None = None) -> tuple[list[int], list[float]]:
+    """Feed the samples; each time the node wants to know about its neighbours, ask
+    ``answer(t)`` (the totem) as the board does after a sample. Returns the states and the
+    times it asked."""
+    d = d or det.Detector()
+    out, asked = [], []
+    for s in samples:
+        out.append(1 if d.update(*s) else 0)  # type: ignore[attr-defined]
+        if d.wants_hint:  # type: ignore[attr-defined]
+            asked.append(s[0])
+            d.neighbour_hint(answer(s[0]))  # type: ignore[attr-defined,operator]
+    return out, asked
+
+
+def test_the_totem_tells_a_weak_car_along_the_earth_field_from_a_neighbours() -> None:
+    """2.3 µT along the Earth field is what a neighbour's car leaves, and the detector alone
+    does not count it (above). The node asks the totem once the field has settled: if no
+    neighbour bay changed, it is this bay's car, counted within the 30 s the scoring
+    allows; if a neighbour's car parked as the field moved here, it is not. A totem with no
+    answer leaves the detector as it was."""
+    along = _scaled(EARTH, 2.3)
+    samples = _with_car(along)  # the car settles at t = 60 and leaves at t = 180
+    alone = _run(samples)  # type: ignore[arg-type]
+    assert alone == [0] * 240
+    out, asked = _run_asking(samples, lambda t: -1.0)  # no neighbour has changed yet
+    assert len(asked) == 1 and 60 < asked[0] < 80
+    first = out.index(1)
+    assert 60 < first <= 90 and out[first:180] == [1] * (180 - first)
+    assert out[195:] == [0] * 45
+    out, asked = _run_asking(samples, lambda t: 3600.0)  # the last change was an hour ago
+    assert 1 in out
+    # a neighbour's car settled 2 s before the field moved here: its offset, not a car
+    out, asked = _run_asking(samples, lambda t: t - 58.0 if t >= 58 else -1.0)
+    assert out == [0] * 240 and len(asked) == 1
+    out, asked = _run_asking(samples, lambda t: None)
+    assert out == alone and len(asked) == 1
+
+
+def test_the_totem_keeps_a_neighbour_from_being_counted_by_its_turn() -> None:
+    """2.3 µT across the Earth field: the turn rule counts it (above). Asked just before
+    the third stable sample, a totem that heard a neighbour bay's car settle as the field
+    moved keeps it from being counted; one that heard nothing lets the arrival through
+    at the same second as without a totem."""
+    e = EARTH
+    perp = _scaled((1.0, 0.0, e[0] / -e[2]), 2.3)
+    samples = _with_car(perp)
+    alone = _run(samples)  # type: ignore[arg-type]
+    out, asked = _run_asking(samples, lambda t: t - 59.0 if t >= 59 else -1.0)
+    assert len(asked) == 1 and out == [0] * 240
+    out, _ = _run_asking(samples, lambda t: -1.0)
+    assert out == alone
+
+
+def test_the_totems_answer_survives_deep_sleep() -> None:
+    along = _scaled(EARTH, 2.3)
+    samples = _with_car(along)
+    d = det.Detector()
+    _, asked = _run_asking(samples[:80], lambda t: -1.0, d)
+    cut = int(asked[0]) + 1  # just after the answer, before the arrival is counted
+    d = det.Detector()
+    _run_asking(samples[:cut], lambda t: -1.0, d)
+    assert d.hint == det.CLEAR and not d.occupied
+    d2 = det.Detector.from_bytes(d.to_bytes())
+    assert d2.hint == det.CLEAR and not d2.wants_hint
+    assert _run(samples[cut:cut + 10], d2)[-1] == 1  # type: ignore[arg-type]
+
+
 def test_drift_does_not_wear_a_weak_car_away() -> None:
     """A 3 µT car parked for three hours while the sensor's offset drifts 2.2 µT back towards
     the empty field: still occupied until it leaves, then free within the latency goal."""

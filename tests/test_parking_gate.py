@@ -122,3 +122,22 @@ def test_a_check_in_sees_a_car_too_weak_to_trip_the_chip():
     first = pred.index(1)
     assert first < g["checkin_s"] + 10  # the first check-in: the node armed within seconds
     assert pred[first:] == [1] * (n - first)
+
+
+def test_a_disturbance_to_ask_the_totem_about_keeps_the_node_awake():
+    """2.3 µT along the Earth field: too small to count alone, big enough that the totem's
+    word decides. Asleep, the node would ask only at the next check-in (30 min later);
+    it follows until it has asked, then may sleep (the near rule is off here: it alone
+    would keep the node awake over this disturbance)."""
+    g = G.params({"near": 0})
+    det = D.Detector()
+    _feed(det, 20)
+    n = sum(x * x for x in EARTH) ** 0.5
+    along = tuple(x * (1.0 + 2.3 / n) for x in EARTH)
+    _feed(det, 10, along, t0=20)
+    assert not det.occupied and det.calm >= g["calm_n"] and det.hint_pending
+    assert not G.may_arm(det, g, 10)
+    _feed(det, 5, along, t0=30)
+    assert det.wants_hint and not G.may_arm(det, g, 15)
+    det.neighbour_hint(None)  # a totem that knows no neighbours
+    assert not det.hint_pending and G.may_arm(det, g, 15)

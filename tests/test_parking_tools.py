@@ -216,7 +216,8 @@ def test_gated_replay_cli_writes_every_second_and_the_wakes(
                             "--detector", "bourg_gated"])) == 0
     assert out.read_text().splitlines()[1:] == [f"{i},0" for i in range(50)]
     wakes = json.loads(capsys.readouterr().out)
-    assert set(wakes) == {"int_wakes", "timer_wakes", "follow_samples", "changes"}
+    assert set(wakes) == {"int_wakes", "timer_wakes", "follow_samples", "changes",
+                          "questions"}
     assert wakes["follow_samples"] > 0 and wakes["changes"] == 0
 
 

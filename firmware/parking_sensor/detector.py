@@ -35,6 +35,10 @@ Why it is built this way (figures from ``../shared/parking/samples``, see docs/p
   the sensor. Steps between calm levels with no change of state teach those directions; a
   disturbance along one is not taken for a car by its turn alone, and one far from all of
   them may be as small as ``mag_min``.
+* What one 3-axis sensor cannot tell apart (a weak car along the Earth field beside busy
+  neighbours, whose offsets look the same) the totem can: it hears every bay. A node whose
+  field settled under the thresholds asks it whether a neighbour bay changed just now
+  (``wants_hint`` / ``neighbour_hint``); if none did, the disturbance is this bay's vehicle.
 """
 
 import math
@@ -102,7 +106,18 @@ DEFAULTS = {
     # a disturbance less aligned than this with every counted direction is no neighbour's:
     # the magnitude threshold drops to mag_min
     "nd_far": 0.7,
+    # totem-assisted arrival: the node asks the totem once per disturbance (wants_hint /
+    # neighbour_hint). One that a neighbour bay's change explains (the change came at most
+    # hint_window s before the field settled here) is not this bay's vehicle; one of at
+    # least hint_ut that no neighbour explains, calm for hint_calm samples, is. hint_calm
+    # leaves a neighbour's own sensor time to report a car that parked at the same moment
+    "hint_ut": 2.1,
+    "hint_calm": 12,
+    "hint_window": 15,
 }
+
+# the totem's answer about the current disturbance (kept in the state's flag bits 3-4)
+NOT_ASKED, NEIGHBOUR, CLEAR, NO_ANSWER = 0, 1, 2, 3
 
 _WIN = 5  # median window (samples): removes up to 2 consecutive outliers
 # state layout (little-endian): version, flags, counters, then doubles
@@ -169,6 +184,7 @@ class Detector:
         self.nb = self.p["nb_prior"]  # neighbour activity level, µT
         self.quiet = 0.0  # seconds since the baseline was last confirmed (empty + stable)
         self.score = 0.0
+        self.mag = 0.0  # |disturbance| of the last sample, µT
         self.confidence = 0.0
         self.health = 1.0
         self.occupied = False
@@ -179,6 +195,7 @@ class Detector:
         self.lvl = [0.0, 0.0, 0.0]  # the last calm level (nb_calm samples), for its steps
         self.lvl_ok = False  # lvl was taken in the current state (no change since)
         self.lvl_new = False  # the current calm level has not been taken as lvl yet
+        self.hint = NOT_ASKED  # the totem's answer about the current calm disturbance
         self.nd = [0.0] * (3 * _ND)  # learnt neighbour directions (unit vectors)
         self.ndw = [0.0] * _ND  # ... how often each was seen (decaying)
 
@@ -211,7 +228,7 @@ class Detector:
     def to_bytes(self):
         """State as bytes (RTC memory across deep sleep); starts with a version byte."""
         flags = ((1 if self.occupied else 0) | (2 if self.lvl_ok else 0)
-                 | (4 if self.lvl_new else 0))
+                 | (4 if self.lvl_new else 0) | (self.hint << 3))
         vals = (self.win + self.base + self.k + self.occ_ref + self.arr + self.prev + self.calm_ref
                 + self.lvl + [self.t_ref, self.temp, self.glitch, self.quiet, self.score,
                               self.confidence, self.nb] + self.nd + self.ndw)
@@ -229,6 +246,7 @@ class Detector:
         d.occupied = bool(u[1] & 1)
         d.lvl_ok = bool(u[1] & 2)
         d.lvl_new = bool(u[1] & 4)
+        d.hint = (u[1] >> 3) & 3
         d.wpos = u[2] % _WIN
         d.count = u[3]
         d.n = u[4]
@@ -308,6 +326,7 @@ class Detector:
             self.calm = 0
             self.calm_ref = f
             self.lvl_new = True
+            self.hint = NOT_ASKED  # a new disturbance: the answer was about the last one
         else:
             self.calm = min(65535, self.calm + gap)
 
@@ -330,6 +349,12 @@ class Detector:
         else:
             s_on = max(perp / p["perp_on"], mag / m_on)
         s_off = max(perp / p["perp_off"], mag / p["mag_off"])
+        self.mag = mag
+        if not self.occupied:
+            if self.hint == CLEAR and mag >= p["hint_ut"]:
+                s_on = max(s_on, mag / p["hint_ut"])  # nobody next door moved: it is ours
+            elif self.hint == NEIGHBOUR and mag < p["mag_on"]:
+                s_on = min(s_on, mag / p["mag_on"])  # a neighbour's vehicle, not ours
         self.score = s_on
 
         if not self.occupied:
@@ -340,6 +365,7 @@ class Detector:
                     self.count = 0
                     self.age = 0
                     self.lvl_ok = False
+                    self.hint = NOT_ASKED
                     self.occ_ref = list(f)
                     self.arr = d
             else:
@@ -401,6 +427,39 @@ class Detector:
         self._confidence(s_on, s_off)
         self._health()
         return self.occupied
+
+    @property
+    def wants_hint(self):
+        """Ask the totem now? Once per disturbance while the bay is empty: when one more
+        sample would count a disturbance under mag_on as a vehicle (a neighbour that parked
+        at the same moment must not be), or when the field has settled (hint_calm samples)
+        on a disturbance of at least hint_ut that the thresholds alone do not take for a
+        vehicle."""
+        p = self.p
+        if self.occupied or self.hint != NOT_ASKED or self.n < _WIN:
+            return False
+        if self.score >= 1.0:
+            return self.count == p["n_on"] - 1 and self.mag < p["mag_on"]
+        return self.calm >= p["hint_calm"] and self.mag >= p["hint_ut"]
+
+    @property
+    def hint_pending(self):
+        """A disturbance the totem will be asked about once it has settled: the node keeps
+        sampling until then (gate.py)."""
+        return (not self.occupied and self.hint == NOT_ASKED and self.score < 1.0
+                and self.mag >= self.p["hint_ut"])
+
+    def neighbour_hint(self, age_s):
+        """The totem's answer: seconds since a neighbour bay of this one last changed state
+        (-1: none since the totem has known them; None: no answer, or the totem cannot
+        vouch for every neighbour). A neighbour change from at most hint_window s before
+        the field settled here explains the disturbance; otherwise it is this bay's own."""
+        if age_s is None:
+            self.hint = NO_ANSWER
+        elif 0 <= age_s <= self.calm + self.p["hint_window"]:
+            self.hint = NEIGHBOUR
+        else:
+            self.hint = CLEAR
 
     def _level(self, s_on):
         """The field has stayed at a new calm level for nb_calm samples. A step from the last

@@ -69,6 +69,8 @@ def may_arm(det, g, followed):
         return False
     if g["near"] and not det.occupied and det.score >= g["near"]:
         return False
+    if det.hint_pending:
+        return False  # asleep, it would ask about this disturbance only at the check-in
     return settled(det, g["calm_n"])
 
 

@@ -4,8 +4,11 @@ For each trace (the 4 shared samples, then ``n_sims`` unseen simulated traces pe
 seeds from ``SEED0`` on, never used while designing the detector) and each detector, one row
 with the FORMAT.md metrics, then one summary row per (set, detector) with the goals. The
 detectors: ``bourg`` (every 1 Hz sample), ``bourg_gated`` (what a LIS2MDL node decides from
-the samples it takes when it sleeps behind the wake-on-change threshold, duty.py) and the
-per-axis 5 µT fixed-threshold reference ``baseline5``.
+the samples it takes when it sleeps behind the wake-on-change threshold, duty.py), the
+per-axis 5 µT fixed-threshold reference ``baseline5`` and, on simulated days, both of ours
+with the totem answering the node's questions about its neighbours (``bourg_assisted``,
+``bourg_gated_assisted``; what the totem hears is an assumption:
+simulate.neighbour_reports).
 """
 
 from __future__ import annotations
@@ -45,9 +48,15 @@ def _scores(spec: str | tuple[str, int]
         simulate.simulate(spec[0], 24.0, spec[1])
     assert tr.occupied is not None
     gated, activity = duty.replay_gated(tr)
+    runs = [("bourg", traces.replay(tr)), ("bourg_gated", gated),
+            ("baseline5", traces.replay_baseline(tr))]
+    if tr.neighbour_changes:  # a simulated day: what the totem would tell the node
+        heard = simulate.neighbour_reports(tr)
+        runs += [("bourg_assisted", traces.replay(tr, totem=traces.TotemView(heard))),
+                 ("bourg_gated_assisted",
+                  duty.replay_gated(tr, totem=traces.TotemView(heard))[0])]
     out = []
-    for det, pred in (("bourg", traces.replay(tr)), ("bourg_gated", gated),
-                      ("baseline5", traces.replay_baseline(tr))):
+    for det, pred in runs:
         s = score.score(tr.t, tr.occupied, pred)
         s["latencies_s"] = score.latencies(tr.t, tr.occupied, pred)  # pooled per set
         out.append((det, s))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import fw
-from .traces import Trace
+from .traces import TotemView, Trace
 
 
 @dataclass
@@ -23,16 +23,20 @@ class DutyStats:
     timer_wakes: int  # deep-sleep wakes by the check-in timer
     follow_samples: int  # 1 Hz samples taken in light sleep after a wake
     changes: int  # state changes reported (each sends a REPORT)
+    questions: int = 0  # frames sent to ask the totem about the neighbours (wants_hint)
 
     def per_day(self) -> dict[str, float]:
         d = self.days or 1.0
         return {"int_wakes": self.int_wakes / d, "timer_wakes": self.timer_wakes / d,
-                "follow_samples": self.follow_samples / d, "changes": self.changes / d}
+                "follow_samples": self.follow_samples / d, "changes": self.changes / d,
+                "questions": self.questions / d}
 
 
 def replay_gated(tr: Trace, params: dict[str, float] | None = None,
-                 gate_params: dict[str, float] | None = None) -> tuple[list[int], DutyStats]:
-    """Predictions for every trace second (the state the board holds) and the wake counts."""
+                 gate_params: dict[str, float] | None = None,
+                 totem: TotemView | None = None) -> tuple[list[int], DutyStats]:
+    """Predictions for every trace second (the state the board holds) and the wake counts;
+    with ``totem``, the node's questions about its neighbours are answered from it."""
     det = fw.load("detector").Detector(params)
     gate = fw.load("gate")
     g = gate.params(gate_params)
@@ -43,7 +47,7 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
     armed_at = last_t = follow_t0 = 0.0
     occ = False
     followed = 0
-    n_int = n_timer = n_follow = n_chg = 0
+    n_int = n_timer = n_follow = n_chg = n_ask = 0
     for t, bx, by, bz, temp in tr.samples():
         if armed:
             if gate.tripped(ref, bx, by, bz, wake_ut):
@@ -66,8 +70,11 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
             n_chg += 1
             occ = now
         out.append(1 if occ else 0)
+        if det.wants_hint:  # a totem that knows no neighbours answers without a hint
+            n_ask += 1
+            det.neighbour_hint(totem.age(t) if totem is not None else None)
         if gate.may_arm(det, g, followed) or t - follow_t0 >= fmax:
             armed, armed_at = True, t
             ref = tuple(det.prev)
     days = (tr.t[-1] - tr.t[0] + 1) / 86400.0 if tr.t else 0.0
-    return out, DutyStats(days, n_int, n_timer, n_follow, n_chg)
+    return out, DutyStats(days, n_int, n_timer, n_follow, n_chg, n_ask)

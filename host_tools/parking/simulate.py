@@ -206,12 +206,14 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
         sig = rng.uniform(*pr.weak_ut)
         veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), sig, park, weak)
         place(iv, veh, park, True)
-    # neighbours (labels untouched)
+    # neighbours (labels untouched; their changes kept for the totem's view)
+    nb_changes: list[float] = []
     for nx, ny in neighbours:
         for iv in _alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy):
             park = (nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
             veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), None, None)
             place(iv, veh, park, False)
+            nb_changes += [float(c) for c in iv if 0 < c < n]
     # lane traffic
     t = 0.0
     while True:
@@ -259,8 +261,29 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
             a = rng.randrange(3)
             cols[a][i] = rng.choice([0.0, -327.68, rng.uniform(-300, 300)])
     tr = Trace([float(i) for i in range(n)], bx, by, bz, temps, occ,
-               meta={"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)})
+               meta={"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)},
+               neighbour_changes=sorted(nb_changes))
     return tr
+
+
+# what the totem hears of a neighbour's change: its sensor detects it (the 1 Hz detector's
+# share of changes detected on the hard profile) after a latency like its own (p50 4-5 s,
+# p95 9 s at the detector, plus the radio), never sooner than 3 s
+NB_DETECTED = 0.97
+
+
+def neighbour_reports(tr: Trace, detected: float = NB_DETECTED) -> list[float]:
+    """When the totem hears of each neighbour change of a simulated trace (sorted): each
+    reported by the neighbour's own node with probability ``detected``, 3 s + an
+    exponential 2 s (at most 15 s) after it. An assumption, not a simulation of the
+    neighbour's sensor: the per-bay trace holds only this bay's field."""
+    rng = random.Random(f"bourg-parking/totem/{tr.meta.get('profile')}/{tr.meta.get('seed')}")
+    out = []
+    for c in tr.neighbour_changes:
+        lat = min(15.0, 3.0 + rng.expovariate(0.5))
+        if rng.random() < detected:
+            out.append(c + lat)
+    return sorted(out)
 
 
 def comments(tr: Trace) -> list[str]:

@@ -38,6 +38,9 @@ class Trace:
     temp: list[float]
     occupied: list[int] | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    # times the neighbour bays' vehicles settled or started to leave (simulated traces only;
+    # what the totem hears of them: simulate.neighbour_reports)
+    neighbour_changes: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.t)
@@ -138,12 +141,34 @@ def write_predictions(path: str | Path, t: Sequence[float], occ: Sequence[int]) 
 Predictor = Callable[[Trace], list[int]]
 
 
-def replay(tr: Trace, params: dict[str, float] | None = None) -> list[int]:
-    """Run the firmware detector over the trace, one update per sample, as the board does."""
+class TotemView:
+    """What a totem answers a node that asks about its neighbours: seconds since it last
+    heard of a neighbour bay's change (-1: none yet). ``heard`` are the times it heard of
+    them, sorted; asked in time order."""
+
+    def __init__(self, heard: Sequence[float]) -> None:
+        self.heard = heard
+        self.j = 0
+        self.last: float | None = None
+
+    def age(self, t: float) -> float:
+        while self.j < len(self.heard) and self.heard[self.j] <= t:
+            self.last = self.heard[self.j]
+            self.j += 1
+        return -1.0 if self.last is None else t - self.last
+
+
+def replay(tr: Trace, params: dict[str, float] | None = None,
+           totem: TotemView | None = None) -> list[int]:
+    """Run the firmware detector over the trace, one update per sample, as the board does;
+    with ``totem``, the node's questions about its neighbours are answered from it (the
+    answer counts from the next sample, as on the board)."""
     det = detector_module().Detector(params)
     out: list[int] = []
     for t, bx, by, bz, temp in tr.samples():
         out.append(1 if det.update(t, bx, by, bz, temp) else 0)
+        if totem is not None and det.wants_hint:
+            det.neighbour_hint(totem.age(t))
     return out
 
 
