@@ -15,7 +15,13 @@ import pytest
 from host_tools.emulator import World
 from host_tools.mosquitto import Mosquitto
 from host_tools.mqtt_watch import Watcher
-from host_tools.parking.virtual_lot import WIFI, add_bay, add_totem, guidance_leds
+from host_tools.parking.virtual_lot import (
+    EARTH_UT,
+    WIFI,
+    add_bay,
+    add_totem,
+    guidance_leds,
+)
 
 from .fleet import events
 
@@ -105,6 +111,43 @@ def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto
     assert b.board.sleeps >= 10 and b.board.history.count("DEEPSLEEP_RESET") >= 10
     ops.wait_for(lambda ms: [e["data"]["occupied"] for e in events(ms, "bay")
                              if e["data"]["bay"] == "A02"][-2:] == [True, False], 10)
+
+
+def test_a_weak_car_a_node_cannot_place_alone_is_counted_on_the_totems_word(
+        lot_world: World) -> None:
+    """2.3 µT along the Earth field is what a neighbour bay's car leaves at a sensor, and
+    what a weak car of the bay's own leaves too: the detector alone counts neither. The
+    node asks the totem, which knows the row A01 A02 A03: with no neighbour change, A02's
+    car is counted; after A01's car has just parked, the same field at A02 is not."""
+    row = [add_bay(lot_world, f"ps-0{n}", n, f"A0{n}", 3.0 * (n - 1), chip="qmc",
+                   heartbeat_s=600) for n in (1, 2, 3)]
+    totem, disp = add_totem(lot_world, row, {b.bay: "A" for b in row}, heartbeat_s=600,
+                            rows=[["A01", "A02", "A03"]])
+    _TOTEM.append(totem)
+    totem.start()
+    for b in row:
+        b.board.start()
+    a1, a2, _ = row
+    _wait_display(disp["A"], "   3", 20)
+    n = sum(x * x for x in EARTH_UT) ** 0.5
+    weak = tuple(x * (1.0 + 2.3 / n) for x in EARTH_UT)
+    a2.mag.field_ut = weak
+    _wait_display(disp["A"], "   2", 40)  # counted on the totem's word
+    log = a2.board.output_text()
+    assert "neighbours: none changed" in log and "bay occupied" in log
+    a2.mag.field_ut = EARTH_UT  # the car leaves
+    _wait_display(disp["A"], "   3", LATENCY_S + 5)
+    a1.park()  # a strong car in the neighbour bay; its field reaches A02 as a weak one
+    _wait_display(disp["A"], "   2", LATENCY_S + 5)
+    mark = len(a2.board.output_text())
+    a2.mag.field_ut = weak
+    end = time.monotonic() + 60
+    while "neighbours: changed" not in a2.board.output_text()[mark:]:
+        assert time.monotonic() < end, a2.board.output_text()[mark:]
+        time.sleep(0.2)
+    time.sleep(10)  # time enough to count it, had the totem not explained it
+    assert disp["A"].text == "   2"
+    assert "bay occupied" not in a2.board.output_text()[mark:]
 
 
 @pytest.mark.emulator_only

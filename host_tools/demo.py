@@ -155,7 +155,8 @@ class Street:
                 for name, node, bay, zone, _c in PARK]
         cfg = configs["totem-market"] = totem_config(
             "totem-market", spec, port=self.broker[1], heartbeat_s=60,
-            guidance={"pin": GUIDANCE_PIN, "bays": [bay for _n, _i, bay, _z, _c in PARK]})
+            guidance={"pin": GUIDANCE_PIN, "bays": [bay for _n, _i, bay, _z, _c in PARK]},
+            rows=[["A1", "A2", "A3"], ["B1"]])  # side by side: the nodes may ask
         cfg["site"] = SITE
         cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
                                                     "keepalive": 15}}

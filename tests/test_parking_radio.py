@@ -128,6 +128,33 @@ def test_totem_relays_a_recalibration_in_the_next_ack_until_the_node_confirms():
     assert t.take_recalibrated() == []
 
 
+def test_totem_tells_a_node_when_its_neighbours_last_changed():
+    """A01 A02 A03 side by side, then a space with no sensor and A04. The ACK to a node's
+    frame says when one of its neighbours last changed (the time the neighbour's node saw
+    it, from its frame's since_s), or nothing where the totem cannot vouch for them all."""
+    keys = {n: bytes([n]) * 16 for n in range(1, 5)}
+    spec = [{"node": n, "bay": f"A0{n}", "zone": "A"} for n in range(1, 5)]
+    t = bays.Bays(spec, keys, heartbeat_s=60, missed=3, rows=[["A01", "A02", "A03", "", "A04"]])
+
+    def send(node, seq, now_ms, occ=False, since=0):
+        f = reports.encode(keys[node], reports.HEARTBEAT, node, 1, seq,
+                           reports.OCCUPIED if occ else 0, since_s=since)
+        return reports.neighbour_age(reports.decode(keys[node], t.receive(f, now_ms)))
+
+    assert send(2, 1, 0) is None  # A01 and A03 not heard yet: they might be changing
+    assert send(1, 1, 0) == -1  # the row's end: its one neighbour, A02, heard, unchanged
+    assert send(3, 1, 0) is None  # A03 sits beside a space with no sensor
+    assert send(4, 1, 0) is None  # so does A04
+    assert send(2, 2, 1000) == -1  # A01 and A03 heard, neither has changed
+    send(1, 2, 50_000, occ=True, since=4)  # A01's node saw a car 4 s before it reported
+    assert send(2, 3, 60_000) == 14
+    assert t.neighbour_age(1, 60_000) == -1  # A01's own neighbour, A02, has not changed
+    t.tick(60_000 + 3 * 60_000 + 30_001)  # A01 and A03 go silent
+    assert t.neighbour_age(2, 300_000) is None
+    with pytest.raises(ValueError):
+        bays.Bays(spec, keys, rows=[["A01", "Z9"]])
+
+
 @given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),
        st.integers(-1, 2**31 - 1), st.binary(min_size=0, max_size=340), st.booleans())
 def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob, recal):

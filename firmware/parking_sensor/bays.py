@@ -1,7 +1,8 @@
 """The totem's view of its car park: per-bay state from authenticated reports, duplicates and
 out-of-order frames ignored, silent sensors flagged, free spaces per zone, and the one
-downlink a sleeping node has: a recalibration asked for in the ACK to its next frame. Pure;
-runs on MicroPython and CPython.
+downlink a sleeping node has, the ACK to its next frame: a recalibration asked for, and when
+a neighbour bay last changed (a node cannot tell a weak car of its own from a neighbour's
+car with its one sensor; the totem hears both bays). Pure; runs on MicroPython and CPython.
 """
 import reports
 
@@ -11,8 +12,11 @@ TAKEN = 2
 
 
 class Bays:
-    def __init__(self, bays, keys, heartbeat_s=1800, missed=3):
-        """bays: [{"node": n, "bay": "A01", "zone": "A"}]; keys: {node: key bytes}."""
+    def __init__(self, bays, keys, heartbeat_s=1800, missed=3, rows=()):
+        """bays: [{"node": n, "bay": "A01", "zone": "A"}]; keys: {node: key bytes}; rows:
+        the bays side by side, e.g. [["A01", "A02", ""]], "" for a space with no sensor
+        (a bay beside one gets no word about its neighbours: the totem cannot vouch for
+        it). ValueError for a name that is not in bays."""
         self.keys = keys
         self.silent_after_ms = (heartbeat_s * missed + heartbeat_s // 2) * 1000
         self.bay = {}
@@ -21,9 +25,23 @@ class Bays:
             self.bay[b["node"]] = {"bay": b["bay"], "zone": b["zone"], "occupied": None,
                                    "last": None, "seen_ms": None, "silent": False,
                                    "battery_mv": None, "health": None, "confidence": None,
-                                   "recalibrate": False}
+                                   "recalibrate": False, "changed_ms": None}
             self.zones.setdefault(b["zone"], [])
             self.zones[b["zone"]].append(b["node"])
+        self.nbrs = {}  # node -> its neighbours' nodes (none: the totem cannot vouch)
+        node_of = {}
+        for node, st in self.bay.items():
+            node_of[st["bay"]] = node
+        for row in rows:
+            for i, name in enumerate(row):
+                if not name:
+                    continue
+                if name not in node_of:
+                    raise ValueError("no bay " + repr(name) + " in bays")
+                side = [row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)]
+                if "" in side:
+                    continue
+                self.nbrs[node_of[name]] = [node_of[n] for n in side if n in node_of]
         self._changed = []
         self._recalibrated = []
         self.stats = {"ok": 0, "bad": 0, "unknown": 0, "old": 0}
@@ -47,22 +65,50 @@ class Bays:
         if st["recalibrate"] and f["flags"] & reports.RECALIBRATED and fresh:
             st["recalibrate"] = False  # the node says it has done it
             self._recalibrated.append(node)
-        ack = reports.encode(self.keys[node], reports.ACK, node, f["epoch"], f["seq"],
-                             reports.RECALIBRATED if st["recalibrate"] else 0)
         if not fresh:
             self.stats["old"] += 1  # a duplicate (lost ACK) or a late frame: ack, ignore
-            return ack
+            return self._ack(node, f, now_ms)
         self.stats["ok"] += 1
         st["last"] = (f["epoch"], f["seq"])
         st["seen_ms"] = now_ms
         changed = st["occupied"] != f["occupied"] or st["silent"]
+        if st["occupied"] is not None and st["occupied"] != f["occupied"]:
+            st["changed_ms"] = now_ms - 1000 * f["since_s"]  # when the node saw it change
         st["occupied"] = f["occupied"]
         st["silent"] = False
         st["battery_mv"], st["health"], st["confidence"] = f["battery_mv"], f["health"], \
             f["confidence"]
         if changed:
             self._changed.append(node)
-        return ack
+        return self._ack(node, f, now_ms)
+
+    def _ack(self, node, f, now_ms):
+        flags = reports.RECALIBRATED if self.bay[node]["recalibrate"] else 0
+        age = self.neighbour_age(node, now_ms)
+        if age is not None:
+            flags |= reports.NEIGHBOURS
+        return reports.encode(self.keys[node], reports.ACK, node, f["epoch"], f["seq"], flags,
+                              since_s=reports.NONE if age is None or age < 0 else age)
+
+    def neighbour_age(self, node, now_ms):
+        """Seconds since a neighbour bay of node last changed (-1: none has yet), or None
+        when the totem cannot vouch for them all: no rows, a space with no sensor beside
+        it, or a neighbour not heard yet or silent (it might be changing unheard)."""
+        nbrs = self.nbrs.get(node)
+        if nbrs is None:
+            return None
+        last = None
+        for n in nbrs:
+            st = self.bay[n]
+            if st["occupied"] is None or st["silent"]:
+                return None
+            c = st["changed_ms"]
+            if c is not None and (last is None or c > last):
+                last = c
+        if last is None:
+            return -1
+        age = (now_ms - last) // 1000
+        return age if age > 0 else 0
 
     def request_recalibrate(self, bay):
         """Staff know the bay is empty: the node takes its field as the empty-bay baseline

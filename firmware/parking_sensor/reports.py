@@ -6,7 +6,8 @@ Layout v1, little endian, 31 bytes:
    0   1  magic 0xB8
    1   1  version 1
    2   1  type: 1 REPORT (state change), 2 HEARTBEAT (same fields), 3 ACK (totem -> node)
-   3   1  flags: bit 0 occupied, bit 1 recalibrated, bit 2 low battery
+   3   1  flags: bit 0 occupied, bit 1 recalibrated, bit 2 low battery, bit 3 (ACK only)
+          neighbours: bytes 19..22 say when a neighbour bay of the node's last changed
    4   2  node number (from the node's config; the totem maps it to a bay and a key)
    6   2  epoch (node's boot counter, kept in RTC memory and on flash)
    8   4  seq (per node and epoch; an ACK carries the seq it acknowledges)
@@ -15,11 +16,12 @@ Layout v1, little endian, 31 bytes:
   14   2  battery, mV
   16   1  temperature, degC (signed)
   17   2  state changes since the node was installed (saturates)
-  19   4  time of the last change, seconds before this frame (saturates)
+  19   4  time of the last change, seconds before this frame (saturates); in an ACK with
+          the neighbours flag, of the last change of any neighbour bay (0xFFFFFFFF: none yet)
   23   8  tag: HMAC-SHA256(node key, bytes 0..22) truncated to 8 bytes
 
 An ACK is made with the node's key too, so only the totem that knows the key can silence a
-node's retries. decode() raises only FrameError.
+node's retries, or tell it about its neighbours. decode() raises only FrameError.
 """
 import struct
 
@@ -28,7 +30,8 @@ from bourg.auth import FrameError, check_frame, hmac_sha256  # noqa: F401 - Fram
 MAGIC = 0xB8
 VERSION = 1
 REPORT, HEARTBEAT, ACK = 1, 2, 3
-OCCUPIED, RECALIBRATED, LOW_BATTERY = 1, 2, 4
+OCCUPIED, RECALIBRATED, LOW_BATTERY, NEIGHBOURS = 1, 2, 4, 8
+NONE = 0xFFFFFFFF  # no neighbour change known yet (an ACK's since_s)
 _FMT = "<BBBBHHIBBHbHI"
 BODY_LEN = struct.calcsize(_FMT)  # 23
 TAG_LEN = 8
@@ -67,6 +70,14 @@ def decode(key, data):
     return {"type": ftype, "occupied": bool(flags & OCCUPIED), "flags": flags, "node": node,
             "epoch": epoch, "seq": seq, "confidence": conf, "health": health,
             "battery_mv": mv, "temp_c": temp, "changes": changes, "since_s": since}
+
+
+def neighbour_age(ack):
+    """What an ACK says of the node's neighbours, for Detector.neighbour_hint: seconds since
+    one last changed, -1 for none yet, None when the totem cannot vouch for them all."""
+    if ack is None or not ack["flags"] & NEIGHBOURS:
+        return None
+    return -1 if ack["since_s"] == NONE else ack["since_s"]
 
 
 def newer(epoch, seq, last):

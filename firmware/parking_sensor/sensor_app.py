@@ -2,8 +2,9 @@
 
 Why no runtime/MQTT here: the node is on batteries and never joins WiFi. Each wake is a fresh
 boot from deep sleep with the state kept in RTC memory. The radio is switched on only to send
-a REPORT when the bay changes or at power-on (then retries until the totem's ACK) or a
-HEARTBEAT when due.
+a REPORT when the bay changes or at power-on (then retries until the totem's ACK), a
+HEARTBEAT when due, or sooner to ask the totem about the neighbour bays (Detector.wants_hint):
+its ACK says when one last changed.
 
 Two duty cycles, chosen by the chip (gate.py has the reasoning):
 * wake on change (LIS2MDL with its INT wired to pins["mag_int"]): the chip watches the field
@@ -122,7 +123,9 @@ class Node:
         t0 = now
         while True:
             health = self._sample(mag, now, gap)
-            self._radio(now, health)
+            # a disturbance the detector cannot place alone: ask the totem whether a
+            # neighbour bay just changed (the answer rides on the ACK to a heartbeat)
+            self._radio(now, health, self.det.wants_hint)
             last_s = now
             if not gated:
                 break
@@ -156,10 +159,6 @@ class Node:
         except OSError as e:
             print("magnetometer:", e)
             return 0.0
-        if self.det.wants_hint:
-            # the totem does not answer questions about the neighbours yet (the detector's
-            # totem-assisted rule is measured on the host, docs/parking.md): no answer
-            self.det.neighbour_hint(None)
         if occ != self.occupied:
             self._changed(occ, now)
         return self.det.health
@@ -189,10 +188,12 @@ class Node:
             self._report(now)
         return True
 
-    def _radio(self, now, health):
+    def _radio(self, now, health, question=False):
         kind = self.box.due(now)
         if kind is None:
-            return
+            if not question:
+                return
+            kind = "heartbeat"
         det = self.det
         mv = self.battery_mv()
         flags = (reports.OCCUPIED if self.occupied else 0) | \
@@ -205,13 +206,19 @@ class Node:
                                flags, int(det.confidence * 100), int(health * 100), mv,
                                int(det.temp), self.changes, now - self.last_change)
         self.box.sent(kind, now)
-        acked, ask = self._send(frame, self.epoch, self.seq)
-        if acked:
+        ack = self._send(frame, self.epoch, self.seq)
+        if question:
+            age = reports.neighbour_age(ack)
+            self.det.neighbour_hint(age)
+            print("neighbours:", "no answer" if age is None else
+                  "none changed" if age < 0 else "changed %d s ago" % age)
+        if ack is not None:
             if kind == "report":
                 self.box.acked(self.seq)
             if self.recal and flags & reports.RECALIBRATED:
                 self.recal = False  # the totem has heard it
-            if ask and not self.recal and self._recalibrate(now):
+            if ack["flags"] & reports.RECALIBRATED and not self.recal and \
+                    self._recalibrate(now):
                 self._radio(now, health)
 
     def _save(self, rtc, last_s, armed_at):
@@ -220,8 +227,8 @@ class Node:
                                      self.det.to_bytes(), self.recal))
 
     def _send(self, frame, epoch, seq):
-        """Radio on, send, wait ack_ms for the totem's ACK, radio off. (acked, the ACK asks
-        for a recalibration)."""
+        """Radio on, send, wait ack_ms for the totem's ACK, radio off. The decoded ACK, or
+        None."""
         import espnow
         import network
 
@@ -233,12 +240,11 @@ class Node:
             e.add_peer(self.totem)
         except OSError:
             pass
-        acked = False
-        ask = False
+        ack = None
         try:
             e.send(self.totem, frame, False)
             t0 = time.ticks_ms()
-            while not acked:
+            while ack is None:
                 left = self.app["ack_ms"] - time.ticks_diff(time.ticks_ms(), t0)
                 if left <= 0:
                     break
@@ -249,14 +255,14 @@ class Node:
                     f = reports.decode(self.key, msg)
                 except reports.FrameError:
                     continue
-                acked = f["type"] == reports.ACK and f["node"] == self.app["node"] and \
-                    f["epoch"] == epoch and f["seq"] == seq
-                ask = acked and bool(f["flags"] & reports.RECALIBRATED)
+                if f["type"] == reports.ACK and f["node"] == self.app["node"] and \
+                        f["epoch"] == epoch and f["seq"] == seq:
+                    ack = f
         except OSError as err:
             print("radio:", err)
         e.active(False)
         w.active(False)
-        return acked, ask
+        return ack
 
 
 def main():

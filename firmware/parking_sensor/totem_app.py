@@ -37,6 +37,11 @@ SCHEMA = {
                 "zone": {"type": "str", "minlen": 1, "maxlen": 16},
                 "clk": {"type": "int", "min": 0, "max": 39},
                 "dio": {"type": "int", "min": 0, "max": 39}}}},
+        # the bays side by side, "" for a space with no sensor: a node that cannot tell a
+        # weak car of its own from a neighbour's asks when a neighbour bay last changed
+        "rows": {"type": "list", "maxlen": 50, "default": [], "items": {
+            "type": "list", "minlen": 1, "maxlen": 200, "items": {
+                "type": "str", "minlen": 0, "maxlen": 16}}},
         # per-bay guidance LEDs: a WS2812 strip, its LEDs in the order of `bays`
         "guidance": {"type": "dict", "optional": True, "keys": {
             "pin": {"type": "int", "min": 0, "max": 33, "check": _output_gpio},
@@ -65,7 +70,14 @@ class Totem:
                 raise ConfigError("node_keys." + b["device"], "no key for this sensor (from "
                                   "bourg provision)", "secrets.json")
             keys[b["node"]] = bytes.fromhex(k)
-        self.bays = bays_mod.Bays(app["bays"], keys, app["heartbeat_s"], app["missed"])
+        known = [b["bay"] for b in app["bays"]]
+        for i, row in enumerate(app["rows"]):
+            for j, name in enumerate(row):
+                if name and name not in known:
+                    raise ConfigError("app.rows[" + str(i) + "][" + str(j) + "]",
+                                      "no bay " + repr(name) + " in app.bays")
+        self.bays = bays_mod.Bays(app["bays"], keys, app["heartbeat_s"], app["missed"],
+                                  app["rows"])
         self.displays = []
         for i, d in enumerate(app["displays"]):
             from drivers.tm1637 import TM1637
@@ -79,7 +91,6 @@ class Totem:
         self.leds = None
         gd = app.get("guidance")
         if gd:
-            known = [b["bay"] for b in app["bays"]]
             for i, name in enumerate(gd["bays"]):
                 if name not in known:
                     raise ConfigError("app.guidance.bays[" + str(i) + "]",

@@ -61,11 +61,13 @@ class Measured:
 
 @dataclass
 class Day:
-    """A day's activity for one bay: wakes, follow samples and changes."""
+    """A day's activity for one bay: wakes, follow samples, changes, and the heartbeats sent
+    early to ask the totem about the neighbours (Detector.wants_hint)."""
 
     wakes: float
     follow_samples: float
     changes: float
+    questions: float = 0.0
 
 
 @dataclass
@@ -123,14 +125,15 @@ def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) 
     days 1221)."""
     from . import duty, simulate
 
-    w = f = c = 0.0
+    w = f = c = q = 0.0
     for k in range(days):
         _, st = duty.replay_gated(simulate.simulate(profile, 24.0, seed0 + k))
         pd = st.per_day()
         w += pd["int_wakes"] + pd["timer_wakes"]
         f += pd["follow_samples"]
         c += pd["changes"]
-    return Day(w / days, f / days, c / days)
+        q += pd["questions"]
+    return Day(w / days, f / days, c / days, q / days)
 
 
 def estimate(m: Measured, day: Day, *, heartbeat_s: int = 1800, boot_ms: float = 250.0,
@@ -138,7 +141,7 @@ def estimate(m: Measured, day: Day, *, heartbeat_s: int = 1800, boot_ms: float =
              mag_ua: float = LIS2MDL_UA) -> Estimate:
     run_ms = m.run_ms_per_sample
     samples = day.wakes + day.follow_samples
-    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s
+    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s + day.questions
     wake_mas = (day.wakes * boot_ms + samples * run_ms) / 1000 * ESP32_ACTIVE_MA
     light_mas = day.follow_samples * sample_ms / 1000 * ESP32_LIGHT_SLEEP_MA
     radio_mas = frames * (TX_MS / 1000 * ESP32_TX_MA + ack_wait_ms / 1000 * ESP32_RX_MA)

@@ -123,6 +123,7 @@ def run(n_sims: int = 16, workers: int | None = None) -> list[dict[str, object]]
                 k: round(sum(f(a) for a in acts) / len(acts), 2) for k, f in (
                     ("wakes_per_day", lambda a: a["int_wakes"] + a["timer_wakes"]),
                     ("follow_samples_per_day", lambda a: a["follow_samples"]),
-                    ("changes_per_day", lambda a: a["changes"]))})
+                    ("changes_per_day", lambda a: a["changes"]),
+                    ("questions_per_day", lambda a: a["questions"]))})
         rows.append(summary)
     return rows

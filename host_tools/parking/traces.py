@@ -161,14 +161,15 @@ class TotemView:
 def replay(tr: Trace, params: dict[str, float] | None = None,
            totem: TotemView | None = None) -> list[int]:
     """Run the firmware detector over the trace, one update per sample, as the board does;
-    with ``totem``, the node's questions about its neighbours are answered from it (the
-    answer counts from the next sample, as on the board)."""
+    the node's questions about its neighbours are answered from ``totem`` (the answer counts
+    from the next sample, as on the board), or without a hint, as a totem with no rows
+    answers."""
     det = detector_module().Detector(params)
     out: list[int] = []
     for t, bx, by, bz, temp in tr.samples():
         out.append(1 if det.update(t, bx, by, bz, temp) else 0)
-        if totem is not None and det.wants_hint:
-            det.neighbour_hint(totem.age(t))
+        if det.wants_hint:  # a totem that knows no neighbours answers without a hint
+            det.neighbour_hint(totem.age(t) if totem is not None else None)
     return out
 
 
