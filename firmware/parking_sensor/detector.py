@@ -111,7 +111,7 @@ DEFAULTS = {
     # hint_window s before the field settled here) is not this bay's vehicle; one of at
     # least hint_ut that no neighbour explains, calm for hint_calm samples, is. hint_calm
     # leaves a neighbour's own sensor time to report a car that parked at the same moment
-    "hint_ut": 2.1,
+    "hint_ut": 1.95,
     "hint_calm": 12,
     "hint_window": 15,
 }
