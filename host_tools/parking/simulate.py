@@ -272,17 +272,17 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
 NB_DETECTED = 0.97
 
 
-def neighbour_reports(tr: Trace, detected: float = NB_DETECTED) -> list[float]:
-    """When the totem hears of each neighbour change of a simulated trace (sorted): each
-    reported by the neighbour's own node with probability ``detected``, 3 s + an
-    exponential 2 s (at most 15 s) after it. An assumption, not a simulation of the
+def neighbour_reports(tr: Trace, detected: float = NB_DETECTED) -> list[tuple[float, float]]:
+    """(heard at, changed at) for the neighbour changes of a simulated trace the totem hears
+    of, sorted: each reported by the neighbour's own node with probability ``detected``,
+    3 s + an exponential 2 s (at most 15 s) after it. An assumption, not a simulation of the
     neighbour's sensor: the per-bay trace holds only this bay's field."""
     rng = random.Random(f"bourg-parking/totem/{tr.meta.get('profile')}/{tr.meta.get('seed')}")
     out = []
     for c in tr.neighbour_changes:
         lat = min(15.0, 3.0 + rng.expovariate(0.5))
         if rng.random() < detected:
-            out.append(c + lat)
+            out.append((c + lat, c))
     return sorted(out)
 
 

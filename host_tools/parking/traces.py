@@ -142,18 +142,21 @@ Predictor = Callable[[Trace], list[int]]
 
 
 class TotemView:
-    """What a totem answers a node that asks about its neighbours: seconds since it last
-    heard of a neighbour bay's change (-1: none yet). ``heard`` are the times it heard of
-    them, sorted; asked in time order."""
+    """What a totem answers a node that asks about its neighbours, as bays.Bays does: of the
+    neighbour changes it has heard of by then, seconds since the latest one happened (the
+    neighbour's frame says how long ago its node saw it), -1 for none yet. ``reports`` are
+    (heard at, changed at) pairs sorted by the first; asked in time order."""
 
-    def __init__(self, heard: Sequence[float]) -> None:
-        self.heard = heard
+    def __init__(self, reports: Sequence[tuple[float, float]]) -> None:
+        self.reports = reports
         self.j = 0
         self.last: float | None = None
 
     def age(self, t: float) -> float:
-        while self.j < len(self.heard) and self.heard[self.j] <= t:
-            self.last = self.heard[self.j]
+        while self.j < len(self.reports) and self.reports[self.j][0] <= t:
+            c = self.reports[self.j][1]
+            if self.last is None or c > self.last:
+                self.last = c
             self.j += 1
         return -1.0 if self.last is None else t - self.last
 
