@@ -134,3 +134,36 @@ def test_machine_reset_reports_soft_reset(world: World) -> None:
     b.start()
     b.wait_output("cause 5", 5)
     assert b.history == ["PWRON_RESET", "SOFT_RESET"]
+
+
+WIRE_MAIN = """
+from machine import Pin
+o = Pin(4, Pin.OUT, value=1)
+i = Pin(5, Pin.IN, Pin.PULL_UP)
+bad = 0
+for n in range(20):
+    o.value(n % 2)
+    bad += i.value() != n % 2
+print("mismatches", bad)
+"""
+
+
+@pytest.mark.emulator_only
+def test_a_pin_read_sees_what_an_earlier_write_caused_on_a_slow_host(world: World) -> None:
+    """GPIO4 is wired to GPIO5 through a device model that takes 30 ms to react, as a loaded
+    host would. On the chip the read right after the write sees the new level; the emulated
+    board must too, or a keypad scan reads released keys (seen in CI under load)."""
+    from host_tools.emulator.devices import Device
+
+    class SlowWire(Device):
+        def on_pin(self, gpio: int, level: int) -> None:
+            if gpio == 4:
+                time.sleep(0.03)
+                assert self.board is not None
+                self.board._drive(5, level)
+
+    b = world.add_board({"device_id": "wire", "site": "hil"}, {"main.py": WIRE_MAIN})
+    b.attach(SlowWire())
+    b.start()
+    b.wait_output("mismatches", 10)
+    assert "mismatches 0" in b.output_text()

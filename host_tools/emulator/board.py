@@ -626,6 +626,10 @@ class Board:
             for d in self.devices:
                 d.on_pin(gpio, msg["v"])
 
+    def _op_sync(self, msg: dict[str, Any]) -> None:
+        """Answered after every earlier message, and after the events they caused were sent:
+        the board's pin read that asked for it sees the world as it now is."""
+
     def _op_pwm(self, msg: dict[str, Any]) -> None:
         gpio = msg["pin"]
         if msg.get("duty") is None:

@@ -41,6 +41,9 @@ def _gpio(pin):
     return pin
 
 
+_written = [False]  # a pin output changed since the last read
+
+
 class Pin:
     IN = 1
     OUT = 3
@@ -96,6 +99,7 @@ class Pin:
 
     def _publish(self):
         _world.send("pin", pin=self._id, mode=self._mode, pull=self._pull, v=self._out)
+        _written[0] = True
 
     def _level(self):
         ext = _world.inputs.get(self._id)
@@ -111,6 +115,13 @@ class Pin:
 
     def value(self, v=None):
         if v is None:
+            if _written[0]:
+                # On the chip a read sees what an earlier write caused (a keypad row driven
+                # low pulls its column down within microseconds). Here that reaction comes
+                # back from the world over a socket, so ask the world to answer after it has
+                # handled the writes: a loaded host delays the read, never falsifies it.
+                _written[0] = False
+                _world.call("sync")
             _world.service(0)
             return self._level()
         self._out = 1 if v else 0
