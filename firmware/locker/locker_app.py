@@ -199,11 +199,14 @@ class Locker:
         return [("keypad", self.keypad_task), ("tick", self.tick_task)]
 
     async def keypad_task(self):
+        """One key per press. The wait is for the release of the key just read, not of every
+        key: a fast typist presses the next key before letting go of the last (rollover), and
+        that key is read as soon as the last one is up."""
         while True:
-            try:
-                await asyncio.wait_for_ms(self.flag.wait(), 1000)
-            except asyncio.TimeoutError:
-                if not self.kp.any_down():
+            if not self.kp.any_down():
+                try:
+                    await asyncio.wait_for_ms(self.flag.wait(), 1000)
+                except asyncio.TimeoutError:
                     continue
             await asyncio.sleep_ms(20)  # debounce: still pressed after 20 ms
             k = self.kp.scan()
@@ -213,9 +216,9 @@ class Locker:
             if r is not None:
                 self._entry(r)
             up = 0
-            while up < 3:  # one key per press: released for 3 reads in a row
+            while up < 3:  # released for 3 reads in a row
                 await asyncio.sleep_ms(20)
-                up = 0 if self.kp.any_down() else up + 1
+                up = 0 if self.kp.held(k) else up + 1
 
     def _entry(self, r):
         b = self.bank

@@ -33,6 +33,26 @@ class Keypad:
                 return True
         return False
 
+    def held(self, key):
+        """Is this one key down? Only its row is driven low, so another key held at the same
+        time (a fast typist's rollover) does not count."""
+        for i, line in enumerate(self.layout):
+            j = line.find(key)
+            if j >= 0:
+                break
+        else:
+            return False
+        for r in self.rows:
+            r.value(1)
+        self.rows[i].value(0)
+        try:
+            time.sleep_ms(self.settle_ms)
+            return self.cols[j].value() == 0
+        finally:
+            for r in self.rows:
+                r.value(0)
+            time.sleep_ms(self.settle_ms)
+
     def scan(self):
         """The key held down now, or None (several at once: None)."""
         found = None
