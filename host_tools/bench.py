@@ -158,7 +158,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
-    p.add_argument("--parking-sims", type=int, default=16, help="simulated parking days")
+    p.add_argument("--parking-sims", type=int, default=80,
+                   help="simulated parking days per profile (16 days swung the verdict)")
     p.add_argument("--boots", type=int, default=10, help="cold boots to time")
 
 

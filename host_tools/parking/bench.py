@@ -100,7 +100,7 @@ def summarise(group: str, det: str, ss: list[dict[str, object]]) -> dict[str, ob
     return summary
 
 
-def run(n_sims: int = 16, workers: int | None = None) -> list[dict[str, object]]:
+def run(n_sims: int = 80, workers: int | None = None) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     agg: dict[tuple[str, str], list[dict[str, object]]] = {}
     sets = list(_sets(n_sims))

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--layout", choices=["parallel", "perpendicular"], default=None)
     m.add_argument("--out", required=True, help="X.csv or X.csv.gz")
     b = sub.add_parser("bench", help="benchmark figures as JSON lines")
-    b.add_argument("--sims", type=int, default=16, help="unseen simulated traces per profile")
+    b.add_argument("--sims", type=int, default=80, help="unseen simulated traces per profile")
     from . import battery
 
     bt = sub.add_parser("battery", help="battery life of a sensor node, measured on a virtual "
