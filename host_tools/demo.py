@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .emulator import Board, World
-from .emulator.devices import TMP102, Led, Switch
+from .emulator.devices import TMP102, Switch
+from .emulator.role_devices import attach_fieldtest
 from .fleetview import FleetView
 from .mqtt_watch import Watcher
 
@@ -115,9 +116,9 @@ class Street:
         for name, x in STREET:
             cfg = configs[name] = self.config(name, x)
             b = self.world.add_board(cfg, {})  # freshly flashed MicroPython, empty filesystem
-            self.buttons[name] = b.attach(Switch(4))
-            b.attach(Led(25))
-            self.sensors[name] = b.attach(TMP102(0x48, celsius=random.uniform(8, 14)))
+            ft = attach_fieldtest(b, cfg, celsius=random.uniform(8, 14))
+            assert ft.button is not None and ft.sensor is not None
+            self.buttons[name], self.sensors[name] = ft.button, ft.sensor
             self.boards[name] = b
             b.start()
         roles = {name: "fieldtest" for name, _ in STREET}

@@ -48,7 +48,6 @@ class RoleDevices:
 def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
     """Attach the role's devices; returns what they show and the commands they take."""
     role = config.get("role")
-    pins: dict[str, Any] = config.get("pins", {})
     app: dict[str, Any] = config.get("app", {})
     rd = RoleDevices()
     out = rd.shows
@@ -124,18 +123,36 @@ def attach(board: Board, config: dict[str, Any]) -> RoleDevices:
             out["guidance"] = lambda: " ".join(
                 f"{b}:{n}" for b, n in zip(names, strip.names(), strict=True))
     elif role == "fieldtest":
-        if "button" in pins:
-            button = board.attach(Switch(pins["button"]))
-
+        ft = attach_fieldtest(board, config)
+        button, led = ft.button, ft.led
+        if button is not None:
             @action("press")
             def _press(args: list[str]) -> str:
+                assert button is not None
                 button.press()
                 threading.Timer(0.3, button.release).start()
                 return "button pressed"
-        if "led" in pins:
-            led = board.attach(Led(pins["led"]))
+        if led is not None:
             out["led"] = lambda: "on" if led.lit else "off"
-        if "sda" in pins:
-            board.attach(TMP102(app.get("tmp102_addr", 0x48), celsius=12.0))
     return rd
+
+
+@dataclass
+class FieldTest:
+    button: Switch | None
+    led: Led | None
+    sensor: TMP102 | None
+
+
+def attach_fieldtest(board: Board, config: dict[str, Any], celsius: float = 12.0) -> FieldTest:
+    """A field-test board's devices from its config's pins: the button, the LED and, where
+    there is an I2C bus, a TMP102 at app.tmp102_addr (0x48). Used by `bourg emulate` and the
+    demo."""
+    pins = config.get("pins", {})
+    app = config.get("app", {})
+    return FieldTest(
+        board.attach(Switch(pins["button"])) if "button" in pins else None,
+        board.attach(Led(pins["led"])) if "led" in pins else None,
+        board.attach(TMP102(app.get("tmp102_addr", 0x48), celsius=celsius))
+        if "sda" in pins else None)
 
