@@ -158,8 +158,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
-    p.add_argument("--parking-sims", type=int, default=80,
-                   help="simulated parking days per profile (16 days swung the verdict)")
+    from .parking.bench import N_SIMS
+
+    p.add_argument("--parking-sims", type=int, default=N_SIMS,
+                   help="unseen simulated parking days per profile")
     p.add_argument("--boots", type=int, default=10, help="cold boots to time")
 
 

@@ -155,4 +155,3 @@ def attach_fieldtest(board: Board, config: dict[str, Any], celsius: float = 12.0
         board.attach(Led(pins["led"])) if "led" in pins else None,
         board.attach(TMP102(app.get("tmp102_addr", 0x48), celsius=celsius))
         if "sda" in pins else None)
-

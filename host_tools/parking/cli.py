@@ -35,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--layout", choices=["parallel", "perpendicular"], default=None)
     m.add_argument("--out", required=True, help="X.csv or X.csv.gz")
     b = sub.add_parser("bench", help="benchmark figures as JSON lines")
-    b.add_argument("--sims", type=int, default=80, help="unseen simulated traces per profile")
+    from .bench import N_SIMS
+
+    b.add_argument("--sims", type=int, default=N_SIMS, help="unseen simulated traces per profile")
     from . import battery
 
     bt = sub.add_parser("battery", help="battery life of a sensor node, measured on a virtual "
