@@ -150,6 +150,45 @@ def test_a_weak_car_a_node_cannot_place_alone_is_counted_on_the_totems_word(
     assert "bay occupied" not in a2.board.output_text()[mark:]
 
 
+def test_a_neighbours_manoeuvre_keeps_its_offset_from_being_counted(
+        lot_world: World) -> None:
+    """A car manoeuvres into A01 for 12 s. As it does, A02's sensor sees it from beside: a
+    2.3 µT offset across the Earth field, which A02's detector alone counts by its turn
+    within seconds, long before A01's car has settled and A01's node reports it. A01's node
+    tells the totem its field is moving (the MOVING flag), so the totem's answer to A02's
+    question says a neighbour changed just now and A02 does not count the offset. (Without
+    the flag A02 counts it: checked by setting A01's move_ut out of reach.)"""
+    row = [add_bay(lot_world, f"ps-0{n}", n, f"A0{n}", 3.0 * (n - 1), chip="qmc",
+                   heartbeat_s=600) for n in (1, 2, 3)]
+    totem, disp = add_totem(lot_world, row, {b.bay: "A" for b in row}, heartbeat_s=600,
+                            rows=[["A01", "A02", "A03"]])
+    _TOTEM.append(totem)
+    totem.start()
+    for b in row:
+        b.board.start()
+    a1, a2, _ = row
+    _wait_display(disp["A"], "   3", 20)
+    time.sleep(3)  # a few calm samples after the boot
+    e = EARTH_UT
+    perp = (-e[1], e[0], 0.0)  # across the Earth field
+    pn = sum(x * x for x in perp) ** 0.5
+    beside = tuple(x + 2.3 * p / pn for x, p in zip(e, perp, strict=True))
+    mark = len(a2.board.output_text())
+    for k in range(12):  # to and fro over A01's sensor
+        f = (1.5, -0.8, 1.2) if k % 2 else (0.6, 0.9, 0.4)
+        a1.mag.field_ut = tuple(x + 25.0 * c * (1 + k % 3) for x, c in zip(e, f, strict=True))
+        if k == 2:
+            a2.mag.field_ut = beside
+        time.sleep(1.0)
+    a1.park()
+    _wait_display(disp["A"], "   2", LATENCY_S + 5)  # A01's car, counted
+    time.sleep(8)
+    log2 = a2.board.output_text()[mark:]
+    assert "neighbours: changed" in log2, log2
+    assert "bay occupied" not in log2 and disp["A"].text == "   2"
+    assert "field moving: neighbours told" in a1.board.output_text()
+
+
 @pytest.mark.emulator_only
 def test_a_dead_sensor_is_flagged_silent_and_not_counted_free(lot_world: World,
                                                               mosquitto: Mosquitto,

@@ -210,6 +210,49 @@ def test_the_totems_answer_survives_deep_sleep() -> None:
     assert _run(samples[cut:cut + 10], d2)[-1] == 1  # type: ignore[arg-type]
 
 
+def _moving(samples: list[tuple[float, ...]], d: object | None = None) -> list[float]:
+    d = d or det.Detector()
+    out = []
+    for smp in samples:
+        d.update(*smp)  # type: ignore[attr-defined]
+        if d.moving:  # type: ignore[attr-defined]
+            out.append(smp[0])
+    return out
+
+
+def test_a_vehicle_manoeuvring_overhead_is_flagged_once_for_the_totem() -> None:
+    """A car drives over the sensor into the bay (30, 12, 40, 25 µT for a second each, then
+    parked at 20 µT): the node flags its field moving once, as it leaves the calm level, so
+    the totem can warn the neighbour bays before the car has settled. Sensor noise, a
+    single-sample glitch, a weak car settling and the car's own small wobbles do not; the
+    next manoeuvre (the departure, minutes later) does again."""
+    car = _scaled((1.0, -0.5, 2.0), 20.0)
+    path = [_scaled((1.0, 0.2, 1.0), m) for m in (30.0, 12.0, 40.0, 25.0)]
+    parts: list[tuple[int, tuple[float, float, float]]] = [(60, (0.0, 0.0, 0.0))]
+    parts += [(1, p) for p in path] + [(300, car)] + [(1, path[0]), (120, (0.0, 0.0, 0.0))]
+    samples = _held(parts)
+    flagged = _moving(samples)
+    assert len(flagged) == 2
+    assert 60 <= flagged[0] <= 64 and 364 <= flagged[1] <= 368
+    # a manoeuvre right after another (within move_hold samples) is the same movement
+    assert len(_moving(samples, det.Detector({"move_hold": 400}))) == 1
+    weak = _with_car(_scaled(EARTH, 2.3))
+    glitchy = [s if i != 30 else (s[0], 300.0, -300.0, 0.0, s[4]) for i, s in enumerate(weak)]
+    assert _moving(weak) == [] and _moving(glitchy) == []
+
+
+def test_the_moving_flags_hold_survives_deep_sleep() -> None:
+    car = _scaled((1.0, -0.5, 2.0), 20.0)
+    samples = _held([(60, (0.0, 0.0, 0.0)), (1, _scaled((1.0, 0.2, 1.0), 30.0)), (300, car)])
+    d = det.Detector()
+    assert len(_moving(samples[:66], d)) == 1  # the median passes the car's third sample
+    d2 = det.Detector.from_bytes(d.to_bytes())
+    assert d2.still == d.still < d.p["move_hold"]
+    wobble = [(float(66 + i), EARTH[0] + car[0] + (8.0 if i % 2 else -8.0),
+               EARTH[1] + car[1], EARTH[2] + car[2], 10.0) for i in range(10)]
+    assert _moving(wobble, d2) == []  # still the same movement
+
+
 def test_drift_does_not_wear_a_weak_car_away() -> None:
     """A 3 µT car parked for three hours while the sensor's offset drifts 2.2 µT back towards
     the empty field: still occupied until it leaves, then free within the latency goal."""

@@ -155,6 +155,32 @@ def test_totem_tells_a_node_when_its_neighbours_last_changed():
         bays.Bays(spec, keys, rows=[["A01", "Z9"]])
 
 
+def test_a_node_saying_its_field_moves_is_a_change_coming_for_its_neighbours():
+    """A02's node flags MOVING (a car manoeuvring over it, not settled yet): the ACKs to
+    A01 and A03 say a neighbour changed just now, so a small offset appearing at their
+    sensors is not counted as their own car. A02's own state, its count of changes and the
+    zone's free spaces do not move; a replayed MOVING frame does not renew it."""
+    keys = {n: bytes([n]) * 16 for n in range(1, 4)}
+    spec = [{"node": n, "bay": f"A0{n}", "zone": "A"} for n in range(1, 4)]
+    t = bays.Bays(spec, keys, heartbeat_s=60, rows=[["A01", "A02", "A03"]])
+
+    def frame(node, seq, flags=0):
+        return reports.encode(keys[node], reports.HEARTBEAT, node, 1, seq, flags)
+
+    for n in (1, 2, 3):
+        t.receive(frame(n, 1), 0)
+    t.take_changes()
+    assert t.neighbour_age(1, 1000) == t.neighbour_age(3, 1000) == -1
+    moving = frame(2, 2, reports.MOVING)
+    t.receive(moving, 100_000)
+    assert t.neighbour_age(1, 103_000) == t.neighbour_age(3, 103_000) == 3
+    assert t.neighbour_age(2, 103_000) == -1  # A01 and A03 have not moved
+    assert t.bay[2]["occupied"] is False and t.take_changes() == []
+    assert t.free("A") == 3
+    t.receive(moving, 200_000)  # a replay of the same frame
+    assert t.neighbour_age(1, 203_000) == 103
+
+
 @given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),
        st.integers(-1, 2**31 - 1), st.binary(min_size=0, max_size=340), st.booleans())
 def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob, recal):

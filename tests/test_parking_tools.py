@@ -207,6 +207,30 @@ def test_simulated_day_regression(profile: str, seed: int) -> None:
     assert s["latency_p95_s"] <= 10.0  # type: ignore[operator]
 
 
+def test_a_row_of_bays_renders_the_neighbours_sensors_from_the_same_vehicles() -> None:
+    """simulate_row: the centre trace is simulate()'s, sample for sample; each neighbour's
+    sensor sees its own bay's vehicles strongly (its detector finds their changes, which are
+    the centre's neighbour changes) and the centre's cars weakly; what the totem hears is
+    what those detectors report, changes and manoeuvres, each after the node saw it."""
+    row = simulate.simulate_row("hard", hours=6, seed=5)
+    alone = simulate.simulate("hard", hours=6, seed=5)
+    assert row.centre.bx == alone.bx and row.centre.occupied == alone.occupied
+    assert len(row.sides) == 2
+    truth = []
+    for side in row.sides:
+        assert side.occupied is not None and len(side) == len(alone)
+        s = score.score(side.t, side.occupied, traces.replay(side))
+        assert s["changes_detected_pct"] >= 90.0 and s["false_changes"] <= 1  # type: ignore[operator]
+        truth += [c for c, _ in score.changes(side.t, side.occupied)]
+    assert sorted(truth) == alone.neighbour_changes
+    heard = simulate.neighbour_reports(row)
+    assert heard == sorted(heard) and all(h == c + simulate.RADIO_S for h, c in heard)
+    # every neighbour change was told within the latency goal, and manoeuvres besides
+    assert len(heard) > len(truth)
+    assert all(any(0 <= c - t <= 10 for _, c in heard) for t in truth)
+    assert simulate.simulate_row("hard", hours=6, seed=5).sides[0].bx == row.sides[0].bx
+
+
 def test_gated_replay_cli_writes_every_second_and_the_wakes(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "t.csv"
@@ -217,7 +241,7 @@ def test_gated_replay_cli_writes_every_second_and_the_wakes(
     assert out.read_text().splitlines()[1:] == [f"{i},0" for i in range(50)]
     wakes = json.loads(capsys.readouterr().out)
     assert set(wakes) == {"int_wakes", "timer_wakes", "follow_samples", "changes",
-                          "questions"}
+                          "questions", "moving"}
     assert wakes["follow_samples"] > 0 and wakes["changes"] == 0
 
 

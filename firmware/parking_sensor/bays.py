@@ -25,7 +25,8 @@ class Bays:
             self.bay[b["node"]] = {"bay": b["bay"], "zone": b["zone"], "occupied": None,
                                    "last": None, "seen_ms": None, "silent": False,
                                    "battery_mv": None, "health": None, "confidence": None,
-                                   "recalibrate": False, "changed_ms": None}
+                                   "recalibrate": False, "changed_ms": None,
+                                   "moved_ms": None}
             self.zones.setdefault(b["zone"], [])
             self.zones[b["zone"]].append(b["node"])
         self.nbrs = {}  # node -> its neighbours' nodes (none: the totem cannot vouch)
@@ -74,6 +75,8 @@ class Bays:
         changed = st["occupied"] != f["occupied"] or st["silent"]
         if st["occupied"] is not None and st["occupied"] != f["occupied"]:
             st["changed_ms"] = now_ms - 1000 * f["since_s"]  # when the node saw it change
+        if f["flags"] & reports.MOVING:
+            st["moved_ms"] = now_ms  # a vehicle manoeuvring over it: a change coming
         st["occupied"] = f["occupied"]
         st["silent"] = False
         st["battery_mv"], st["health"], st["confidence"] = f["battery_mv"], f["health"], \
@@ -91,7 +94,8 @@ class Bays:
                               since_s=reports.NONE if age is None or age < 0 else age)
 
     def neighbour_age(self, node, now_ms):
-        """Seconds since a neighbour bay of node last changed (-1: none has yet), or None
+        """Seconds since a neighbour bay of node last changed, or a vehicle last manoeuvred
+        over its sensor (it says so before it has settled; -1: none has yet), or None
         when the totem cannot vouch for them all: no rows, a space with no sensor beside
         it, or a neighbour not heard yet or silent (it might be changing unheard)."""
         nbrs = self.nbrs.get(node)
@@ -102,9 +106,9 @@ class Bays:
             st = self.bay[n]
             if st["occupied"] is None or st["silent"]:
                 return None
-            c = st["changed_ms"]
-            if c is not None and (last is None or c > last):
-                last = c
+            for c in (st["changed_ms"], st["moved_ms"]):
+                if c is not None and (last is None or c > last):
+                    last = c
         if last is None:
             return -1
         age = (now_ms - last) // 1000

@@ -44,7 +44,7 @@ Why it is built this way (figures from ``../shared/parking/samples``, see docs/p
 import math
 import struct
 
-VERSION = 2
+VERSION = 3
 
 # Documented defaults; any subset may be overridden with Detector(params={...}).
 DEFAULTS = {
@@ -114,6 +114,12 @@ DEFAULTS = {
     "hint_ut": 1.95,
     "hint_calm": 12,
     "hint_window": 15,
+    # this bay's field moving hard (a vehicle manoeuvring over the sensor): a filtered step of
+    # at least stable_ut that leaves the last calm level by move_ut; flagged once per
+    # move_hold samples so the node can tell the totem (its neighbours must not count a
+    # small offset that appears now: it is this bay's vehicle, seen from beside)
+    "move_ut": 4.2,
+    "move_hold": 60,
 }
 
 # the totem's answer about the current disturbance (kept in the state's flag bits 3-4)
@@ -121,7 +127,7 @@ NOT_ASKED, NEIGHBOUR, CLEAR, NO_ANSWER = 0, 1, 2, 3
 
 _WIN = 5  # median window (samples): removes up to 2 consecutive outliers
 # state layout (little-endian): version, flags, counters, then doubles
-_HDR = "<BBHHHHH"
+_HDR = "<BBHHHHHH"
 _ND = 4  # neighbour directions kept
 _NF = 3 * _WIN + 3 * 7 + 7 + 4 * _ND  # raw window, base, k, occ ref, arrival, prev, calm ref,
 # level, misc, neighbour directions and their weights
@@ -196,6 +202,8 @@ class Detector:
         self.lvl_ok = False  # lvl was taken in the current state (no change since)
         self.lvl_new = False  # the current calm level has not been taken as lvl yet
         self.hint = NOT_ASKED  # the totem's answer about the current calm disturbance
+        self.moving = False  # this sample starts a movement of this bay's field
+        self.still = 65535  # samples since the last one that did (saturating)
         self.nd = [0.0] * (3 * _ND)  # learnt neighbour directions (unit vectors)
         self.ndw = [0.0] * _ND  # ... how often each was seen (decaying)
 
@@ -219,6 +227,7 @@ class Detector:
         self.base = [bx, by, bz]
         self.prev = [bx, by, bz]
         self.calm_ref = [bx, by, bz]
+        self.lvl = [bx, by, bz]
         self.occ_ref = [bx, by, bz]
         self.lvl_new = True
         self.t_ref = temp
@@ -233,7 +242,7 @@ class Detector:
                 + self.lvl + [self.t_ref, self.temp, self.glitch, self.quiet, self.score,
                               self.confidence, self.nb] + self.nd + self.ndw)
         return struct.pack(_FMT, VERSION, flags, self.wpos, self.count, min(self.n, 65535),
-                           min(self.age, 65535), self.calm, *vals)
+                           min(self.age, 65535), self.calm, self.still, *vals)
 
     @classmethod
     def from_bytes(cls, data, params=None):
@@ -252,7 +261,8 @@ class Detector:
         d.n = u[4]
         d.age = u[5]
         d.calm = u[6]
-        v = list(u[7:])
+        d.still = u[7]
+        v = list(u[8:])
         for x in v:
             if x != x:  # NaN: corrupt
                 raise ValueError("detector state: NaN")
@@ -321,6 +331,10 @@ class Detector:
         step = math.sqrt((f[0] - pv[0]) ** 2 + (f[1] - pv[1]) ** 2 + (f[2] - pv[2]) ** 2)
         self.prev = f
         stable = step < p["stable_ut"]
+        lv = self.lvl
+        self.moving = not stable and self.still >= p["move_hold"] and math.sqrt(
+            (f[0] - lv[0]) ** 2 + (f[1] - lv[1]) ** 2 + (f[2] - lv[2]) ** 2) >= p["move_ut"]
+        self.still = 0 if self.moving else min(65535, self.still + gap)
         c = self.calm_ref
         if abs(f[0] - c[0]) + abs(f[1] - c[1]) + abs(f[2] - c[2]) > p["calm_ut"]:
             self.calm = 0

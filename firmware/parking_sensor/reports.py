@@ -7,7 +7,8 @@ Layout v1, little endian, 31 bytes:
    1   1  version 1
    2   1  type: 1 REPORT (state change), 2 HEARTBEAT (same fields), 3 ACK (totem -> node)
    3   1  flags: bit 0 occupied, bit 1 recalibrated, bit 2 low battery, bit 3 (ACK only)
-          neighbours: bytes 19..22 say when a neighbour bay of the node's last changed
+          neighbours: bytes 19..22 say when a neighbour bay of the node's last changed,
+          bit 4 moving: a vehicle is manoeuvring over this node's sensor right now
    4   2  node number (from the node's config; the totem maps it to a bay and a key)
    6   2  epoch (node's boot counter, kept in RTC memory and on flash)
    8   4  seq (per node and epoch; an ACK carries the seq it acknowledges)
@@ -30,7 +31,7 @@ from bourg.auth import FrameError, check_frame, hmac_sha256  # noqa: F401 - Fram
 MAGIC = 0xB8
 VERSION = 1
 REPORT, HEARTBEAT, ACK = 1, 2, 3
-OCCUPIED, RECALIBRATED, LOW_BATTERY, NEIGHBOURS = 1, 2, 4, 8
+OCCUPIED, RECALIBRATED, LOW_BATTERY, NEIGHBOURS, MOVING = 1, 2, 4, 8, 16
 NONE = 0xFFFFFFFF  # no neighbour change known yet (an ACK's since_s)
 _FMT = "<BBBBHHIBBHbHI"
 BODY_LEN = struct.calcsize(_FMT)  # 23

@@ -125,7 +125,9 @@ class Node:
             health = self._sample(mag, now, gap)
             # a disturbance the detector cannot place alone: ask the totem whether a
             # neighbour bay just changed (the answer rides on the ACK to a heartbeat)
-            self._radio(now, health, self.det.wants_hint)
+            # a vehicle manoeuvring over this sensor: the totem tells the neighbour bays,
+            # whose sensors see its small offset from beside, not to count it
+            self._radio(now, health, self.det.wants_hint, self.det.moving)
             last_s = now
             if not gated:
                 break
@@ -188,17 +190,17 @@ class Node:
             self._report(now)
         return True
 
-    def _radio(self, now, health, question=False):
+    def _radio(self, now, health, question=False, moving=False):
         kind = self.box.due(now)
         if kind is None:
-            if not question:
+            if not (question or moving):
                 return
             kind = "heartbeat"
         det = self.det
         mv = self.battery_mv()
         flags = (reports.OCCUPIED if self.occupied else 0) | \
             (reports.LOW_BATTERY if 0 < mv < self.app["low_battery_mv"] else 0) | \
-            (reports.RECALIBRATED if self.recal else 0)
+            (reports.RECALIBRATED if self.recal else 0) | (reports.MOVING if moving else 0)
         if kind == "heartbeat":
             self.seq += 1
         frame = reports.encode(self.key, reports.REPORT if kind == "report" else
@@ -207,6 +209,9 @@ class Node:
                                int(det.temp), self.changes, now - self.last_change)
         self.box.sent(kind, now)
         ack = self._send(frame, self.epoch, self.seq)
+        if moving:
+            print("field moving: neighbours told" if ack is not None else
+                  "field moving: no answer")
         if question:
             age = reports.neighbour_age(ack)
             self.det.neighbour_hint(age)

@@ -62,12 +62,14 @@ class Measured:
 @dataclass
 class Day:
     """A day's activity for one bay: wakes, follow samples, changes, and the heartbeats sent
-    early to ask the totem about the neighbours (Detector.wants_hint)."""
+    early to ask the totem about the neighbours (Detector.wants_hint) or to tell it a vehicle
+    is manoeuvring overhead (Detector.moving)."""
 
     wakes: float
     follow_samples: float
     changes: float
     questions: float = 0.0
+    moving: float = 0.0
 
 
 @dataclass
@@ -125,7 +127,7 @@ def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) 
     days 1221)."""
     from . import duty, simulate
 
-    w = f = c = q = 0.0
+    w = f = c = q = mv = 0.0
     for k in range(days):
         _, st = duty.replay_gated(simulate.simulate(profile, 24.0, seed0 + k))
         pd = st.per_day()
@@ -133,7 +135,8 @@ def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) 
         f += pd["follow_samples"]
         c += pd["changes"]
         q += pd["questions"]
-    return Day(w / days, f / days, c / days, q / days)
+        mv += pd["moving"]
+    return Day(w / days, f / days, c / days, q / days, mv / days)
 
 
 def estimate(m: Measured, day: Day, *, heartbeat_s: int = 1800, boot_ms: float = 250.0,
@@ -141,7 +144,8 @@ def estimate(m: Measured, day: Day, *, heartbeat_s: int = 1800, boot_ms: float =
              mag_ua: float = LIS2MDL_UA) -> Estimate:
     run_ms = m.run_ms_per_sample
     samples = day.wakes + day.follow_samples
-    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s + day.questions
+    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s + day.questions + \
+        day.moving
     wake_mas = (day.wakes * boot_ms + samples * run_ms) / 1000 * ESP32_ACTIVE_MA
     light_mas = day.follow_samples * sample_ms / 1000 * ESP32_LIGHT_SLEEP_MA
     radio_mas = frames * (TX_MS / 1000 * ESP32_TX_MA + ack_wait_ms / 1000 * ESP32_RX_MA)

@@ -7,8 +7,9 @@ detectors: ``bourg`` (every 1 Hz sample), ``bourg_gated`` (what a LIS2MDL node d
 the samples it takes when it sleeps behind the wake-on-change threshold, duty.py), the
 per-axis 5 µT fixed-threshold reference ``baseline5`` and, on simulated days, both of ours
 with the totem answering the node's questions about its neighbours (``bourg_assisted``,
-``bourg_gated_assisted``; what the totem hears is an assumption:
-simulate.neighbour_reports).
+``bourg_gated_assisted``): the day is simulated for a row of bays (``simulate_row``), and
+what the totem hears is what the neighbour bays' own 1 Hz detectors report
+(``simulate.neighbour_reports``).
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ def _scores(spec: str | tuple[str, int]
             ) -> tuple[list[tuple[str, dict[str, object]]], dict[str, float]]:
     """Each detector's score on one trace, and the gated node's activity per day (run in a
     worker process)."""
-    tr = traces.read_trace(spec) if isinstance(spec, str) else \
-        simulate.simulate(spec[0], 24.0, spec[1])
+    row = None if isinstance(spec, str) else simulate.simulate_row(spec[0], 24.0, spec[1])
+    tr = traces.read_trace(spec) if row is None else row.centre
     assert tr.occupied is not None
     gated, activity = duty.replay_gated(tr)
     runs = [("bourg", traces.replay(tr)), ("bourg_gated", gated),
             ("baseline5", traces.replay_baseline(tr))]
-    if tr.neighbour_changes:  # a simulated day: what the totem would tell the node
-        heard = simulate.neighbour_reports(tr)
+    if row is not None:  # a simulated day: what the totem would tell the node
+        heard = simulate.neighbour_reports(row)
         runs += [("bourg_assisted", traces.replay(tr, totem=traces.TotemView(heard))),
                  ("bourg_gated_assisted",
                   duty.replay_gated(tr, totem=traces.TotemView(heard))[0])]
@@ -125,6 +126,7 @@ def run(n_sims: int = N_SIMS, workers: int | None = None) -> list[dict[str, obje
                     ("wakes_per_day", lambda a: a["int_wakes"] + a["timer_wakes"]),
                     ("follow_samples_per_day", lambda a: a["follow_samples"]),
                     ("changes_per_day", lambda a: a["changes"]),
-                    ("questions_per_day", lambda a: a["questions"]))})
+                    ("questions_per_day", lambda a: a["questions"]),
+                    ("moving_per_day", lambda a: a["moving"]))})
         rows.append(summary)
     return rows

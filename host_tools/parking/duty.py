@@ -24,12 +24,13 @@ class DutyStats:
     follow_samples: int  # 1 Hz samples taken in light sleep after a wake
     changes: int  # state changes reported (each sends a REPORT)
     questions: int = 0  # frames sent to ask the totem about the neighbours (wants_hint)
+    moving: int = 0  # frames telling the totem a vehicle is manoeuvring overhead (moving)
 
     def per_day(self) -> dict[str, float]:
         d = self.days or 1.0
         return {"int_wakes": self.int_wakes / d, "timer_wakes": self.timer_wakes / d,
                 "follow_samples": self.follow_samples / d, "changes": self.changes / d,
-                "questions": self.questions / d}
+                "questions": self.questions / d, "moving": self.moving / d}
 
 
 def replay_gated(tr: Trace, params: dict[str, float] | None = None,
@@ -47,7 +48,7 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
     armed_at = last_t = follow_t0 = 0.0
     occ = False
     followed = 0
-    n_int = n_timer = n_follow = n_chg = n_ask = 0
+    n_int = n_timer = n_follow = n_chg = n_ask = n_move = 0
     for t, bx, by, bz, temp in tr.samples():
         if armed:
             if gate.tripped(ref, bx, by, bz, wake_ut):
@@ -73,8 +74,10 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
         if det.wants_hint:  # a totem that knows no neighbours answers without a hint
             n_ask += 1
             det.neighbour_hint(totem.age(t) if totem is not None else None)
+        elif det.moving:  # one frame carries both
+            n_move += 1
         if gate.may_arm(det, g, followed) or t - follow_t0 >= fmax:
             armed, armed_at = True, t
             ref = tuple(det.prev)
     days = (tr.t[-1] - tr.t[0] + 1) / 86400.0 if tr.t else 0.0
-    return out, DutyStats(days, n_int, n_timer, n_follow, n_chg, n_ask)
+    return out, DutyStats(days, n_int, n_timer, n_follow, n_chg, n_ask, n_move)

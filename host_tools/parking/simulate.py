@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from . import traces
 from .traces import Trace
 
 Vec = tuple[float, float, float]
@@ -120,6 +121,21 @@ class _Vehicle:
         return (bx * s, by * s, bz * s)
 
 
+def _path(rng: random.Random, lane_y: float, park: Vec, steps: int) -> list[Vec]:
+    """Positions from the lane into the bay (arrival order), one per second."""
+    start = (park[0] - 6.0, lane_y, 0.0)
+    mid = (park[0] + rng.uniform(-1.5, 1.5), (lane_y + park[1]) / 2, 0.0)
+    pts = []
+    for k in range(steps):
+        u = (k + 1) / (steps + 1)
+        if u < 0.5:
+            a, b, w = start, mid, u * 2
+        else:
+            a, b, w = mid, park, (u - 0.5) * 2
+        pts.append((a[0] + (b[0] - a[0]) * w, a[1] + (b[1] - a[1]) * w, 0.0))
+    return pts
+
+
 def _alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
                  first_s: int = 0) -> list[tuple[int, int]]:
     """Occupied intervals [start, end) over n seconds, exponential dwell times; the first
@@ -135,8 +151,29 @@ def _alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
     return out
 
 
+@dataclass
+class _Scene:
+    """What one simulated day put in the street, so that a sensor elsewhere in the row can be
+    rendered from the same vehicles: each placement (samples i0..i1, vehicle, position,
+    heading), the neighbour bays (centre, occupied intervals), the street's Earth field, the
+    lane, the bays' axis and the die temperature."""
+    segments: list[tuple[int, int, _Vehicle, Vec, float]] = field(default_factory=list)
+    bays: list[tuple[tuple[float, float], list[tuple[int, int]]]] = field(default_factory=list)
+    earth: Vec = (0.0, 0.0, 0.0)
+    lane_y: float = 0.0
+    heading: float = 0.0
+
+
 def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
              layout: str | None = None) -> Trace:
+    return _simulate(profile, hours, seed, layout, None)
+
+
+def _simulate(profile: str, hours: float, seed: int, layout: str | None,
+              scene: _Scene | None) -> Trace:
+    """The centre bay's trace; with ``scene``, also what a sensor elsewhere in the row needs:
+    every vehicle's placement, the street and the neighbour bays' occupancy. Recording draws
+    nothing from the generator, so the trace is the same either way."""
     pr = PROFILES[profile]
     rng = random.Random(f"bourg-parking/{profile}/{seed}")
     n = int(hours * 3600)
@@ -154,6 +191,13 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
         by[i] += b[1]
         bz[i] += b[2]
 
+    def put(i0: int, i1: int, veh: _Vehicle, p: Vec, heading: float, b: Vec) -> None:
+        """The vehicle at ``p`` from sample i0 to i1 (exclusive); ``b`` its field here."""
+        for i in range(max(0, i0), min(n, i1)):
+            add(i, b)
+        if scene is not None and i0 < n and i1 > 0:
+            scene.segments.append((max(0, i0), min(n, i1), veh, p, heading))
+
     # geometry: bay axis along y (perpendicular) or x (parallel); lane on the -y side
     if layout == "perpendicular":
         heading = math.pi / 2
@@ -165,18 +209,7 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
         lane_y = -rng.uniform(3.0, 4.0)
 
     def path(park: Vec, steps: int) -> list[Vec]:
-        """Positions from the lane into the bay (arrival order), one per second."""
-        start = (park[0] - 6.0, lane_y, 0.0)
-        mid = (park[0] + rng.uniform(-1.5, 1.5), (lane_y + park[1]) / 2, 0.0)
-        pts = []
-        for k in range(steps):
-            u = (k + 1) / (steps + 1)
-            if u < 0.5:
-                a, b, w = start, mid, u * 2
-            else:
-                a, b, w = mid, park, (u - 0.5) * 2
-            pts.append((a[0] + (b[0] - a[0]) * w, a[1] + (b[1] - a[1]) * w, 0.0))
-        return pts
+        return _path(rng, lane_y, park, steps)
 
     def place(iv: tuple[int, int], veh: _Vehicle, park: Vec, label: bool) -> None:
         s, e = iv
@@ -185,17 +218,19 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
         for k, p in enumerate(path(park, na)):
             i = s - na + k
             if 0 <= i < n:
-                add(i, veh.field(p, veh.heading))
-        b = veh.field(park, veh.heading)
-        for i in range(max(0, s), min(n, e)):
-            add(i, b)
-            if label:
+                put(i, i + 1, veh, p, veh.heading, veh.field(p, veh.heading))
+        put(s, e, veh, park, veh.heading, veh.field(park, veh.heading))
+        if label:
+            for i in range(max(0, s), min(n, e)):
                 occ[i] = 1
         for k, p in enumerate(reversed(path(park, nd))):
             i = e + k
             if 0 <= i < n:
-                add(i, veh.field(p, veh.heading))
+                put(i, i + 1, veh, p, veh.heading, veh.field(p, veh.heading))
                 # departure label switches when the car starts to move (already 0 here)
+
+    if scene is not None:
+        scene.earth, scene.lane_y, scene.heading = earth, lane_y, heading
 
     # own bay
     # a sensor is installed (and calibrated) in an empty bay, as every shared sample starts:
@@ -209,11 +244,14 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
     # neighbours (labels untouched; their changes kept for the totem's view)
     nb_changes: list[float] = []
     for nx, ny in neighbours:
-        for iv in _alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy):
+        ivs = _alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy)
+        for iv in ivs:
             park = (nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
             veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), None, None)
             place(iv, veh, park, False)
             nb_changes += [float(c) for c in iv if 0 < c < n]
+        if scene is not None:
+            scene.bays.append(((nx, ny), ivs))
     # lane traffic
     t = 0.0
     while True:
@@ -230,14 +268,13 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
             x = x0 + dirn * v * (k + (t - i0))
             i = i0 + k
             if i < n and abs(x) < 25:
-                add(i, veh.field((x, y, 0.0), 0.0))
+                put(i, i + 1, veh, (x, y, 0.0), 0.0, veh.field((x, y, 0.0), 0.0))
     # short stops beside the bay (delivery, drop-off): a settled offset for 15..60 s
     for _ in range(int(pr.stops_per_day * hours / 24.0 + rng.random())):
         s = rng.randint(0, max(0, n - 61))
         veh = _Vehicle(rng, earth, 0.0, None, None)
         p = (rng.uniform(-2, 2), lane_y + rng.uniform(0.0, 1.0), 0.0)
-        for i in range(s, min(n, s + rng.randint(15, 60))):
-            add(i, veh.field(p, 0.0))
+        put(s, s + rng.randint(15, 60), veh, p, 0.0, veh.field(p, 0.0))
 
     # sensor: temperature, thermal coefficient, offset walk, noise, glitches
     tmean = rng.uniform(3, 14)
@@ -266,23 +303,101 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
     return tr
 
 
-# what the totem hears of a neighbour's change: its sensor detects it (the 1 Hz detector's
-# share of changes detected on the hard profile) after a latency like its own (p50 4-5 s,
-# p95 9 s at the detector, plus the radio), never sooner than 3 s
-NB_DETECTED = 0.97
+@dataclass
+class Row:
+    """A simulated day of three bays side by side: ``centre`` (the bay the bench scores) and
+    ``sides``, the sensors of its two neighbour bays, each seeing its own bay's vehicles, the
+    centre bay's, an outer bay's beyond it and the lane, through its own installation heading,
+    thermal coefficients, offset walk, noise and glitches."""
+    centre: Trace
+    sides: list[Trace]
 
 
-def neighbour_reports(tr: Trace, detected: float = NB_DETECTED) -> list[tuple[float, float]]:
-    """(heard at, changed at) for the neighbour changes of a simulated trace the totem hears
-    of, sorted: each reported by the neighbour's own node with probability ``detected``,
-    3 s + an exponential 2 s (at most 15 s) after it. An assumption, not a simulation of the
-    neighbour's sensor: the per-bay trace holds only this bay's field."""
-    rng = random.Random(f"bourg-parking/totem/{tr.meta.get('profile')}/{tr.meta.get('seed')}")
+def simulate_row(profile: str = "normal", hours: float = 24.0, seed: int = 0,
+                 layout: str | None = None) -> Row:
+    """The centre trace is ``simulate(profile, hours, seed, layout)``, sample for sample; the
+    neighbour sensors draw from their own generator. Simplifications: the neighbour bays'
+    vehicles are never scaled weak (their sensors see them as the centre sees an ordinary
+    car), and the outer bays' vehicles do not reach the centre sensor (5..12 m away)."""
+    scene = _Scene()
+    centre = _simulate(profile, hours, seed, layout, scene)
+    pr = PROFILES[profile]
+    rng = random.Random(f"bourg-parking/{profile}/{seed}/row")
+    n = len(centre)
+    sides = []
+    for k, ((nx, ny), ivs) in enumerate(scene.bays):
+        segs = list(scene.segments)
+        for iv in _alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy):  # the outer bay
+            park = (2 * nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
+            veh = _Vehicle(rng, scene.earth, scene.heading + rng.choice([0.0, math.pi]),
+                           None, None)
+            s, e = iv
+            na, nd = rng.randint(3, 12), rng.randint(2, 8)
+            segs += [(i, i + 1, veh, p, veh.heading) for i, p in
+                     enumerate(_path(rng, scene.lane_y, park, na), start=s - na)
+                     if 0 <= i < n]
+            segs.append((max(0, s), min(n, e), veh, park, veh.heading))
+            segs += [(i, i + 1, veh, p, veh.heading) for i, p in
+                     enumerate(reversed(_path(rng, scene.lane_y, park, nd)), start=e)
+                     if 0 <= i < n]
+        occ = [0] * n
+        for s, e in ivs:
+            for i in range(max(0, s), min(n, e)):
+                occ[i] = 1
+        sides.append(_render(rng, pr, scene, segs, (nx, ny), centre, occ, k))
+    return Row(centre, sides)
+
+
+def _render(rng: random.Random, pr: Profile, scene: _Scene,
+            segs: list[tuple[int, int, _Vehicle, Vec, float]], at: tuple[float, float],
+            centre: Trace, occ: list[int], k: int) -> Trace:
+    """The trace of a sensor at ``at`` (street metres, centre sensor at the origin)."""
+    n = len(occ)
+    wx, wy, wz = [scene.earth[0]] * n, [scene.earth[1]] * n, [scene.earth[2]] * n
+    for i0, i1, veh, p, h in segs:
+        b = veh.field((p[0] - at[0], p[1] - at[1], p[2]), h)
+        for i in range(i0, i1):
+            wx[i] += b[0]
+            wy[i] += b[1]
+            wz[i] += b[2]
+    th = rng.uniform(0, 2 * math.pi)  # the sensor's own heading in its bay
+    c, s = math.cos(th), math.sin(th)
+    cols = ([c * x + s * y for x, y in zip(wx, wy, strict=True)],
+            [c * y - s * x for x, y in zip(wx, wy, strict=True)], wz)
+    kt = [rng.uniform(-pr.temp_k_max, pr.temp_k_max) for _ in range(3)]
+    walk = [0.0, 0.0, 0.0]
+    temps = centre.temp  # the same street, the same weather
+    for i in range(n):
+        g = rng.random() < pr.glitch_p
+        for a in range(3):
+            walk[a] += rng.gauss(0, pr.walk_ut)
+            cols[a][i] += kt[a] * (temps[i] - temps[0]) + walk[a] + rng.gauss(0, pr.noise_ut)
+        if g:
+            a = rng.randrange(3)
+            cols[a][i] = rng.choice([0.0, -327.68, rng.uniform(-300, 300)])
+    meta = dict(centre.meta, bay=("left", "right")[k] if k < 2 else str(k))
+    return Trace(list(centre.t), cols[0], cols[1], cols[2], list(temps), occ, meta=meta)
+
+
+RADIO_S = 0.5  # a node reports a change at once: ESP-NOW frame and ACK, plus the sample's wait
+
+
+def neighbour_reports(row: Row, params: dict[str, float] | None = None
+                      ) -> list[tuple[float, float]]:
+    """(heard at, changed at) of what the neighbour bays' own nodes tell the totem, sorted:
+    the 1 Hz detector run on each side trace; a frame for every change it detects and every
+    time it flags its field moving (``Detector.moving``: a vehicle manoeuvring over it,
+    before it settles), heard RADIO_S later and dated by the node (the frame says how long
+    ago its node saw the change, as bays.Bays keeps it)."""
     out = []
-    for c in tr.neighbour_changes:
-        lat = min(15.0, 3.0 + rng.expovariate(0.5))
-        if rng.random() < detected:
-            out.append((c + lat, c))
+    for side in row.sides:
+        det = traces.detector_module().Detector(params)
+        occ = False
+        for t, bx, by, bz, temp in side.samples():
+            now = det.update(t, bx, by, bz, temp)
+            if now != occ or det.moving:
+                out.append((t + RADIO_S, t))
+            occ = now
     return sorted(out)
 
 

@@ -39,7 +39,7 @@ class Trace:
     occupied: list[int] | None = None
     meta: dict[str, str] = field(default_factory=dict)
     # times the neighbour bays' vehicles settled or started to leave (simulated traces only;
-    # what the totem hears of them: simulate.neighbour_reports)
+    # what the totem hears of them: simulate.simulate_row and neighbour_reports)
     neighbour_changes: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
