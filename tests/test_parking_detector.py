@@ -196,6 +196,32 @@ def test_the_totem_keeps_a_neighbour_from_being_counted_by_its_turn() -> None:
     assert out == alone
 
 
+def test_a_neighbours_car_still_settling_after_the_answer_is_asked_about_again() -> None:
+    """The totem says a neighbour's car settled as the field moved here; one sample later
+    the field moves on by 1.1 µT (that car still rolling into place): a step small enough
+    to keep the count going, big enough to drop the answer with the old disturbance. The
+    count must not complete on the strength of the dropped answer: the node asks again
+    and the neighbour's car stays uncounted. A totem that answers "nobody changed" the
+    second time lets it through at once."""
+    e = EARTH
+    perp = _scaled((1.0, 0.0, e[0] / -e[2]), 2.3)
+    more = tuple(p + 1.1 * c for p, c in zip(perp, (0.7071, 0.7071, 0.0), strict=True))
+    samples = _held([(60, (0.0, 0.0, 0.0)), (3, perp), (120, more),  # type: ignore[list-item]
+                     (60, (0.0, 0.0, 0.0))])
+    first = {}
+
+    def totem(t: float) -> float:
+        first.setdefault("t", t)
+        return t - 59.0  # the neighbour's car settled at t = 59
+
+    out, asked = _run_asking(samples, totem)
+    assert out == [0] * len(samples) and len(asked) >= 2
+    # the same answer kept for good would be no test: the second answer decides
+    out, asked = _run_asking(samples, lambda t: t - 59.0 if t < first["t"] + 1 else -1.0)
+    assert len(asked) >= 2 and 1 in out
+    assert out.index(1) <= asked[1] + 1
+
+
 def test_the_totems_answer_survives_deep_sleep() -> None:
     along = _scaled(EARTH, 2.3)
     samples = _with_car(along)

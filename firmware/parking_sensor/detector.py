@@ -202,6 +202,7 @@ class Detector:
         self.lvl_ok = False  # lvl was taken in the current state (no change since)
         self.lvl_new = False  # the current calm level has not been taken as lvl yet
         self.hint = NOT_ASKED  # the totem's answer about the current calm disturbance
+        self.recheck = False  # a "neighbour" answer was dropped as the field moved on
         self.moving = False  # this sample starts a movement of this bay's field
         self.still = 65535  # samples since the last one that did (saturating)
         self.nd = [0.0] * (3 * _ND)  # learnt neighbour directions (unit vectors)
@@ -237,7 +238,7 @@ class Detector:
     def to_bytes(self):
         """State as bytes (RTC memory across deep sleep); starts with a version byte."""
         flags = ((1 if self.occupied else 0) | (2 if self.lvl_ok else 0)
-                 | (4 if self.lvl_new else 0) | (self.hint << 3))
+                 | (4 if self.lvl_new else 0) | (self.hint << 3) | (32 if self.recheck else 0))
         vals = (self.win + self.base + self.k + self.occ_ref + self.arr + self.prev + self.calm_ref
                 + self.lvl + [self.t_ref, self.temp, self.glitch, self.quiet, self.score,
                               self.confidence, self.nb] + self.nd + self.ndw)
@@ -256,6 +257,7 @@ class Detector:
         d.lvl_ok = bool(u[1] & 2)
         d.lvl_new = bool(u[1] & 4)
         d.hint = (u[1] >> 3) & 3
+        d.recheck = bool(u[1] & 32)
         d.wpos = u[2] % _WIN
         d.count = u[3]
         d.n = u[4]
@@ -340,6 +342,8 @@ class Detector:
             self.calm = 0
             self.calm_ref = f
             self.lvl_new = True
+            if self.hint == NEIGHBOUR:
+                self.recheck = True
             self.hint = NOT_ASKED  # a new disturbance: the answer was about the last one
         else:
             self.calm = min(65535, self.calm + gap)
@@ -374,12 +378,17 @@ class Detector:
         if not self.occupied:
             if s_on >= 1.0 and stable:
                 self.count += 1
-                if self.count >= p["n_on"]:
+                if self.count >= p["n_on"] and self.recheck and mag < p["mag_on"]:
+                    # the totem said a neighbour explains the disturbance, then the field
+                    # moved on (a neighbour's car still settling): ask again before counting
+                    self.count = p["n_on"] - 1
+                elif self.count >= p["n_on"]:
                     self.occupied = True
                     self.count = 0
                     self.age = 0
                     self.lvl_ok = False
                     self.hint = NOT_ASKED
+                    self.recheck = False
                     self.occ_ref = list(f)
                     self.arr = d
             else:
@@ -468,6 +477,7 @@ class Detector:
         (-1: none since the totem has known them; None: no answer, or the totem cannot
         vouch for every neighbour). A neighbour change from at most hint_window s before
         the field settled here explains the disturbance; otherwise it is this bay's own."""
+        self.recheck = False
         if age_s is None:
             self.hint = NO_ANSWER
         elif 0 <= age_s <= self.calm + self.p["hint_window"]:
