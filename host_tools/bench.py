@@ -108,7 +108,8 @@ def bench_parking(sims: int) -> None:
     for profile in ("normal", "hard"):
         g = gated[f"sim-{profile}"]  # the gated node's day on the days just scored
         day = battery.Day(float(g["wakes_per_day"]), float(g["follow_samples_per_day"]),
-                          float(g["changes_per_day"]), float(g["questions_per_day"]))
+                          float(g["changes_per_day"]), float(g["questions_per_day"]),
+                          float(g["moving_per_day"]))
         for boot_ms in (250.0, 500.0):
             e = battery.estimate(m, day, boot_ms=boot_ms)
             emit({"bench": "parking_battery", "profile": profile, "duty": "wake_on_change",

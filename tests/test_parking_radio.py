@@ -197,14 +197,15 @@ def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob, re
 def test_battery_estimate_adds_up():
     from host_tools.parking import battery as b
 
-    m = b.Measured(wakes=10, light_samples=90, run_s=2.0, frames=6, reports=3)
+    # 8 frames in the measured run, 2 of them MOVING (counted per day instead, below)
+    m = b.Measured(wakes=10, light_samples=90, run_s=2.0, frames=8, reports=3, moving=2)
     assert m.run_ms_per_sample == 20.0 and m.frames_per_report == 2.0
-    day = b.Day(wakes=80, follow_samples=700, changes=24)
+    day = b.Day(wakes=80, follow_samples=700, changes=24, questions=5, moving=18)
     e = b.estimate(m, day, heartbeat_s=1800, boot_ms=250.0, ack_wait_ms=60.0)
     wake = (80 * 0.250 + 780 * 0.020) * 30.0 / 3600
     light = 700 * 1.0 * 0.8 / 3600
-    frames = 24 * 2 + 48
-    radio = frames * (0.001 * 240 + 0.060 * 100) / 3600
+    frames = 24 * 2 + 48 + 5
+    radio = (frames * (0.001 * 240 + 0.060 * 100) + 18 * 0.001 * 240) / 3600
     sleep = 24 * (10 + 25) / 1000
     assert abs(e.wake_mah_per_day - wake) < 1e-3 and abs(e.light_sleep_mah_per_day - light) < 1e-3
     assert abs(e.radio_mah_per_day - radio) < 1e-3 and abs(e.sleep_mah_per_day - sleep) < 1e-3

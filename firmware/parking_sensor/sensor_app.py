@@ -192,10 +192,14 @@ class Node:
 
     def _radio(self, now, health, question=False, moving=False):
         kind = self.box.due(now)
+        wait = True
         if kind is None:
             if not (question or moving):
                 return
             kind = "heartbeat"
+            # a frame only to say the field moves needs no answer: the radio's own
+            # acknowledgement is enough, and the receiver stays off (most of a frame's cost)
+            wait = question
         det = self.det
         mv = self.battery_mv()
         flags = (reports.OCCUPIED if self.occupied else 0) | \
@@ -208,10 +212,13 @@ class Node:
                                flags, int(det.confidence * 100), int(health * 100), mv,
                                int(det.temp), self.changes, now - self.last_change)
         self.box.sent(kind, now)
+        if not wait:
+            heard = self._send(frame, self.epoch, self.seq, False)
+            print("field moving: totem", "heard" if heard else "not heard")
+            return
         ack = self._send(frame, self.epoch, self.seq)
         if moving:
-            print("field moving: neighbours told" if ack is not None else
-                  "field moving: no answer")
+            print("field moving: totem", "heard" if ack is not None else "not heard")
         if question:
             age = reports.neighbour_age(ack)
             self.det.neighbour_hint(age)
@@ -231,9 +238,9 @@ class Node:
                                      self.last_change, self.box.s, last_s, armed_at,
                                      self.det.to_bytes(), self.recal))
 
-    def _send(self, frame, epoch, seq):
+    def _send(self, frame, epoch, seq, wait=True):
         """Radio on, send, wait ack_ms for the totem's ACK, radio off. The decoded ACK, or
-        None."""
+        None. Without ``wait``: whether the totem's radio acknowledged the frame."""
         import espnow
         import network
 
@@ -247,6 +254,11 @@ class Node:
             pass
         ack = None
         try:
+            if not wait:
+                ack = e.send(self.totem, frame, True)
+                e.active(False)
+                w.active(False)
+                return ack
             e.send(self.totem, frame, False)
             t0 = time.ticks_ms()
             while ack is None:

@@ -11,7 +11,8 @@ Two measurements, then arithmetic:
 
 charge/day = wakes x boot x I_active + samples x run time x I_active
            + follow samples x sample period x I_light_sleep
-           + frames x (TX x I_tx + ack wait x I_rx) + 24 h x (I_deep_sleep + I_magnetometer)
+           + frames x (TX x I_tx + ack wait x I_rx) + MOVING frames x TX x I_tx
+           + 24 h x (I_deep_sleep + I_magnetometer)
 
 The emulator's VM runs on a PC, so its running time is a floor; the ESP32's boot from deep
 sleep into MicroPython is an assumption given as --boot-ms (measure it on a board). The same
@@ -49,6 +50,7 @@ class Measured:
     run_s: float  # time running (not in any sleep)
     frames: int  # radio frames sent
     reports: int  # changes reported
+    moving: int = 0  # of the frames, those telling the totem of a manoeuvre overhead
 
     @property
     def run_ms_per_sample(self) -> float:
@@ -56,7 +58,9 @@ class Measured:
 
     @property
     def frames_per_report(self) -> float:
-        return self.frames / max(1, self.reports)
+        """Frames a reported change costs (its REPORT and retries); the MOVING frames a
+        manoeuvre costs are counted per day from the duty replay (Day.moving), not here."""
+        return (self.frames - self.moving) / max(1, self.reports)
 
 
 @dataclass
@@ -118,7 +122,7 @@ def measure(seconds: float = 60.0) -> Measured:
         b = bay.board
         out = b.output_text()
         return Measured(b.sleeps, b.light_sleeps, b.awake_s - b.light_s, b.tx_frames,
-                        out.count("seq "))
+                        out.count("seq "), out.count("field moving:"))
 
 
 def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) -> Day:
@@ -144,11 +148,13 @@ def estimate(m: Measured, day: Day, *, heartbeat_s: int = 1800, boot_ms: float =
              mag_ua: float = LIS2MDL_UA) -> Estimate:
     run_ms = m.run_ms_per_sample
     samples = day.wakes + day.follow_samples
-    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s + day.questions + \
-        day.moving
+    frames = day.changes * m.frames_per_report + 86400 / heartbeat_s + day.questions
     wake_mas = (day.wakes * boot_ms + samples * run_ms) / 1000 * ESP32_ACTIVE_MA
     light_mas = day.follow_samples * sample_ms / 1000 * ESP32_LIGHT_SLEEP_MA
-    radio_mas = frames * (TX_MS / 1000 * ESP32_TX_MA + ack_wait_ms / 1000 * ESP32_RX_MA)
+    # a MOVING frame alone waits for no answer (sensor_app): its transmission only
+    radio_mas = frames * (TX_MS / 1000 * ESP32_TX_MA + ack_wait_ms / 1000 * ESP32_RX_MA) + \
+        day.moving * TX_MS / 1000 * ESP32_TX_MA
+    frames += day.moving
     sleep_mah = 24 * (ESP32_DEEP_SLEEP_UA + mag_ua) / 1000
     wake_mah, light_mah, radio_mah = wake_mas / 3600, light_mas / 3600, radio_mas / 3600
     total = sleep_mah + wake_mah + light_mah + radio_mah
