@@ -10,6 +10,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _stop(p: subprocess.Popen[str]) -> None:
+    """Ctrl-C, then read what is left of its output while it shuts down (a pipe nobody reads
+    can block a writer: stderr was never read) and expect a clean exit."""
+    p.send_signal(signal.SIGINT)
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        raise AssertionError("bourg emulate did not stop on Ctrl-C:\n"
+                             + (err or "")[-3000:]) from None
+    assert p.returncode == 0, (err or "")[-3000:]
+
+
 def test_emulate_prints_pty_first_and_mpremote_talks_to_it(tmp_path: Path) -> None:
     p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate",
                           str(REPO / "board_configs" / "fieldtest-01.json"), "--blank",
@@ -26,8 +40,7 @@ def test_emulate_prints_pty_first_and_mpremote_talks_to_it(tmp_path: Path) -> No
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == "1 42"
     finally:
-        p.send_signal(signal.SIGINT)
-        assert p.wait(15) == 0
+        _stop(p)
 
 
 def test_emulate_attaches_the_role_s_peripherals_and_prints_what_they_show(
@@ -59,8 +72,7 @@ def test_emulate_attaches_the_role_s_peripherals_and_prints_what_they_show(
         assert want <= set(seen), "\n".join(seen)
         assert not any("SAFE MODE" in line for line in seen), "\n".join(seen)
     finally:
-        p.send_signal(signal.SIGINT)
-        assert p.wait(15) == 0
+        _stop(p)
 
 
 def test_emulate_takes_commands_on_stdin_a_car_parks_over_a_sensor(tmp_path: Path) -> None:
@@ -100,5 +112,4 @@ def test_emulate_takes_commands_on_stdin_a_car_parks_over_a_sensor(tmp_path: Pat
         wait_for("[world] a car parks over the sensor")
         wait_for("bay occupied")  # the detector, on the board, after a few samples
     finally:
-        p.send_signal(signal.SIGINT)
-        assert p.wait(15) == 0
+        _stop(p)

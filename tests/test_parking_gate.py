@@ -141,3 +141,25 @@ def test_a_disturbance_to_ask_the_totem_about_keeps_the_node_awake():
     assert det.wants_hint and not G.may_arm(det, g, 15)
     det.neighbour_hint(None)  # a totem that knows no neighbours
     assert not det.hint_pending and G.may_arm(det, g, 15)
+
+
+def test_a_gated_node_asks_the_totem_about_smaller_disturbances():
+    """A node sleeping behind the threshold has an older baseline when a car wakes it, so
+    a weak car reads lower than at 1 Hz: it asks the totem from 1.8 µT (1.95 at 1 Hz). A
+    1.9 µT car along the Earth field, with a totem that heard no neighbour change: the
+    gated replay counts it, the 1 Hz one does not ask. A config's own value still wins."""
+    from host_tools.parking import duty, traces
+
+    assert G.detector_params()["hint_ut"] == 1.8 < D.DEFAULTS["hint_ut"]
+    assert G.detector_params({"hint_ut": 2.0, "n_on": 4}) == {"hint_ut": 2.0, "n_on": 4}
+    n = sum(x * x for x in EARTH) ** 0.5
+    car = [x * (1.0 + 1.9 / n) for x in EARTH]
+    rows = [EARTH] * 120 + [car] * 240 + [EARTH] * 120
+    t = [float(i) for i in range(len(rows))]
+    tr = traces.Trace(t, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                      [15.0] * len(rows), [0] * 120 + [1] * 240 + [0] * 120)
+    gated, stats = duty.replay_gated(tr, totem=traces.TotemView([]))
+    assert stats.questions >= 1 and 1 in gated[120:160]
+    assert traces.replay(tr, totem=traces.TotemView([])) == [0] * len(rows)
+    gated, _ = duty.replay_gated(tr, params={"hint_ut": 1.95}, totem=traces.TotemView([]))
+    assert gated == [0] * len(rows)

@@ -100,13 +100,14 @@ class Node:
             # announced as a REPORT, retried until acked: a totem that was still starting
             # (the whole site powered up at once) learns the bay in seconds, not a heartbeat
             self._report(now)
-        params = self.app["detector"] or None
+        mag = probe(self.i2c)
+        gated = mag is not None and mag.has_wake_interrupt and self.int_pin is not None
+        params = gate.detector_params(self.app["detector"]) if gated else \
+            (self.app["detector"] or None)
         try:
             self.det = Detector.from_bytes(blob, params) if blob else Detector(params)
         except ValueError:
             self.det = Detector(params)
-        mag = probe(self.i2c)
-        gated = mag is not None and mag.has_wake_interrupt and self.int_pin is not None
         woke_by_int = machine.wake_reason() == machine.EXT1_WAKE
         if mag is None:
             print("no magnetometer found")

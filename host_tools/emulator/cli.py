@@ -50,8 +50,24 @@ def emulate_main(args: argparse.Namespace) -> int:
     mqtt = net.get("mqtt", {})
     if args.broker and mqtt.get("host"):
         dns[mqtt["host"]] = args.broker.split(":")[0]
+    # Ctrl-C from here on stops the board and its world cleanly, even during the start: an
+    # interrupt before the main loop once left the world's threads running and the command hung
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
     world = World(workdir, access_points=aps, dns=dns)
-    world.start()
+    try:
+        world.start()
+        _run(args, config, secrets, world, stop)
+    finally:
+        world.close()
+    return 0
+
+
+def _run(args: argparse.Namespace, config: dict, secrets: dict | None, world: World,
+         stop: threading.Event) -> None:
+    """Add the board, install its app, attach its peripherals and echo its console until
+    ``stop``."""
     board = world.add_board(config)
     devs = role_devices.RoleDevices() if args.bare else role_devices.attach(board, config)
     shown: dict[str, str] = {}
@@ -68,35 +84,28 @@ def emulate_main(args: argparse.Namespace) -> int:
                       flush=True)
         except (ValueError, OSError):  # no usable stdin (e.g. /dev/null under a service)
             pass
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
     board.start()
     mark = 0
-    try:
-        while not stop.wait(0.1):
-            if sel.get_map() and sel.select(0):
-                line = sys.stdin.readline()
-                if not line:  # end of input: stop listening, keep running
-                    sel.unregister(sys.stdin)
-                elif line.strip():
-                    reply = devs.run(line)
-                    if not args.quiet:
-                        print(f"[world] {reply}", flush=True)
-            if not args.quiet:
-                data = board.console_since(mark)
-                mark += len(data)
-                if data:
-                    sys.stdout.buffer.write(data)
-                    sys.stdout.flush()
-                for label, show in devs.shows.items():
-                    now = show()
-                    if shown.get(label) != now:
-                        shown[label] = now
-                        print(f"[world] {label}: {now}", flush=True)
-    finally:
-        world.close()
-    return 0
+    while not stop.wait(0.1):
+        if sel.get_map() and sel.select(0):
+            line = sys.stdin.readline()
+            if not line:  # end of input: stop listening, keep running
+                sel.unregister(sys.stdin)
+            elif line.strip():
+                reply = devs.run(line)
+                if not args.quiet:
+                    print(f"[world] {reply}", flush=True)
+        if not args.quiet:
+            data = board.console_since(mark)
+            mark += len(data)
+            if data:
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            for label, show in devs.shows.items():
+                now = show()
+                if shown.get(label) != now:
+                    shown[label] = now
+                    print(f"[world] {label}: {now}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,8 +38,8 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
                  totem: TotemView | None = None) -> tuple[list[int], DutyStats]:
     """Predictions for every trace second (the state the board holds) and the wake counts;
     with ``totem``, the node's questions about its neighbours are answered from it."""
-    det = fw.load("detector").Detector(params)
     gate = fw.load("gate")
+    det = fw.load("detector").Detector(gate.detector_params(params))
     g = gate.params(gate_params)
     wake_ut, checkin, fmax = g["wake_ut"], g["checkin_s"], g["follow_max_s"]
     out: list[int] = []
