@@ -143,10 +143,10 @@ def test_a_weak_car_a_node_cannot_place_alone_is_counted_on_the_totems_word(
     assert "neighbours: none changed" in log and "bay occupied" in log
     a2.mag.field_ut = EARTH_UT  # the car leaves
     _wait_display(disp["A"], "   3", LATENCY_S + 5)
-    a1.park()  # a strong car in the neighbour bay; its field reaches A02 as a weak one
-    _wait_display(disp["A"], "   2", LATENCY_S + 5)
     mark = len(a2.board.output_text())
-    a2.mag.field_ut = weak
+    a1.park()  # a strong car in the neighbour bay; its field reaches A02 as a weak one,
+    a2.mag.field_ut = weak  # at the same moment (the totem's window counts from then)
+    _wait_display(disp["A"], "   2", LATENCY_S + 5)
     end = time.monotonic() + 60
     while "neighbours: changed" not in a2.board.output_text()[mark:]:
         assert time.monotonic() < end, a2.board.output_text()[mark:]
