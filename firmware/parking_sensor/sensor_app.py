@@ -257,12 +257,10 @@ class Node:
         try:
             if not wait:
                 ack = e.send(self.totem, frame, True)
-                e.active(False)
-                w.active(False)
-                return ack
-            e.send(self.totem, frame, False)
+            else:
+                e.send(self.totem, frame, False)
             t0 = time.ticks_ms()
-            while ack is None:
+            while wait and ack is None:
                 left = self.app["ack_ms"] - time.ticks_diff(time.ticks_ms(), t0)
                 if left <= 0:
                     break

@@ -136,6 +136,21 @@ def _path(rng: random.Random, lane_y: float, park: Vec, steps: int) -> list[Vec]
     return pts
 
 
+def _manoeuvre(rng: random.Random, lane_y: float, n: int, iv: tuple[int, int],
+               park: Vec) -> list[tuple[int, int, Vec]]:
+    """Where a vehicle occupying a bay for ``iv`` is, as (from sample, to sample, position):
+    a path from the lane a few seconds before, parked, and a path back after."""
+    s, e = iv
+    na = rng.randint(3, 12)
+    nd = rng.randint(2, 8)
+    out = [(i, i + 1, p) for i, p in enumerate(_path(rng, lane_y, park, na), start=s - na)
+           if 0 <= i < n]
+    out.append((s, e, park))
+    out += [(i, i + 1, p) for i, p in enumerate(reversed(_path(rng, lane_y, park, nd)),
+                                                 start=e) if 0 <= i < n]
+    return out
+
+
 def _alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
                  first_s: int = 0) -> list[tuple[int, int]]:
     """Occupied intervals [start, end) over n seconds, exponential dwell times; the first
@@ -208,26 +223,12 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
         neighbours = [(-6.0, 0.0), (6.0, 0.0)]
         lane_y = -rng.uniform(3.0, 4.0)
 
-    def path(park: Vec, steps: int) -> list[Vec]:
-        return _path(rng, lane_y, park, steps)
-
     def place(iv: tuple[int, int], veh: _Vehicle, park: Vec, label: bool) -> None:
-        s, e = iv
-        na = rng.randint(3, 12)
-        nd = rng.randint(2, 8)
-        for k, p in enumerate(path(park, na)):
-            i = s - na + k
-            if 0 <= i < n:
-                put(i, i + 1, veh, p, veh.heading, veh.field(p, veh.heading))
-        put(s, e, veh, park, veh.heading, veh.field(park, veh.heading))
-        if label:
-            for i in range(max(0, s), min(n, e)):
+        for i0, i1, p in _manoeuvre(rng, lane_y, n, iv, park):
+            put(i0, i1, veh, p, veh.heading, veh.field(p, veh.heading))
+        if label:  # the departure label switches when the car starts to move
+            for i in range(max(0, iv[0]), min(n, iv[1])):
                 occ[i] = 1
-        for k, p in enumerate(reversed(path(park, nd))):
-            i = e + k
-            if 0 <= i < n:
-                put(i, i + 1, veh, p, veh.heading, veh.field(p, veh.heading))
-                # departure label switches when the car starts to move (already 0 here)
 
     if scene is not None:
         scene.earth, scene.lane_y, scene.heading = earth, lane_y, heading
@@ -331,15 +332,8 @@ def simulate_row(profile: str = "normal", hours: float = 24.0, seed: int = 0,
             park = (2 * nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
             veh = _Vehicle(rng, scene.earth, scene.heading + rng.choice([0.0, math.pi]),
                            None, None)
-            s, e = iv
-            na, nd = rng.randint(3, 12), rng.randint(2, 8)
-            segs += [(i, i + 1, veh, p, veh.heading) for i, p in
-                     enumerate(_path(rng, scene.lane_y, park, na), start=s - na)
-                     if 0 <= i < n]
-            segs.append((max(0, s), min(n, e), veh, park, veh.heading))
-            segs += [(i, i + 1, veh, p, veh.heading) for i, p in
-                     enumerate(reversed(_path(rng, scene.lane_y, park, nd)), start=e)
-                     if 0 <= i < n]
+            segs += [(max(0, i0), min(n, i1), veh, p, veh.heading)
+                     for i0, i1, p in _manoeuvre(rng, scene.lane_y, n, iv, park)]
         occ = [0] * n
         for s, e in ivs:
             for i in range(max(0, s), min(n, e)):
