@@ -113,11 +113,12 @@ def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto
                              if e["data"]["bay"] == "A02"][-2:] == [True, False], 10)
 
 
-def _row_of_three(world: World):
+def _row_of_three(world: World, a2_sample_ms: int = 1000):
     """A01 A02 A03 side by side (QMC nodes, 10 min heartbeats) and a totem that knows the
     row; returns A01, A02 and the zone's display, once it counts all three free."""
     row = [add_bay(world, f"ps-0{n}", n, f"A0{n}", 3.0 * (n - 1), chip="qmc",
-                   heartbeat_s=600) for n in (1, 2, 3)]
+                   heartbeat_s=600, sample_ms=a2_sample_ms if n == 2 else 1000)
+           for n in (1, 2, 3)]
     totem, disp = add_totem(world, row, {b.bay: "A" for b in row}, heartbeat_s=600,
                             rows=[["A01", "A02", "A03"]])
     _TOTEM.append(totem)
@@ -154,6 +155,33 @@ def test_a_weak_car_a_node_cannot_place_alone_is_counted_on_the_totems_word(
     time.sleep(10)  # time enough to count it, had the totem not explained it
     assert disp["A"].text == "   2"
     assert "bay occupied" not in a2.board.output_text()[mark:]
+
+
+def test_a_slow_sampling_node_weighs_the_totems_answer_on_the_same_clock(
+        lot_world: World) -> None:
+    """A02 samples every 3 s (a config that saves battery). When A01's car parks, the weak
+    field it leaves at A02 takes 12 samples, some 40 s, to settle before A02 asks the
+    totem, and A01 changed some 35 s before that: a window counted in samples (12 + 15)
+    would not reach back to A01's change and A02 would count the offset. The node measures
+    how long its field has been calm on the clock the totem answers in. (Checked: passing
+    the sample count instead makes this test fail.)"""
+    a1, a2, disp = _row_of_three(lot_world, a2_sample_ms=3000)
+    n = sum(x * x for x in EARTH_UT) ** 0.5
+    mark = len(a2.board.output_text())
+    a1.park()
+    a2.mag.field_ut = tuple(x * (1.0 + 2.3 / n) for x in EARTH_UT)
+    _wait_display(disp["A"], "   2", LATENCY_S + 5)  # A01's car
+    end = time.monotonic() + 120
+    while "neighbours: changed" not in a2.board.output_text()[mark:]:
+        assert time.monotonic() < end, a2.board.output_text()[mark:]
+        time.sleep(0.2)
+    log2 = a2.board.output_text()[mark:]
+    ago = re.search(r"neighbours: changed (\d+) s ago \(field settled (\d+) s ago\)", log2)
+    assert ago, log2
+    assert int(ago.group(1)) > 12 + 15  # beyond a window counted in samples
+    time.sleep(12)  # four samples: time enough to count it, had the totem not explained it
+    assert "bay occupied" not in a2.board.output_text()[mark:]
+    assert disp["A"].text == "   2"
 
 
 def test_a_neighbours_manoeuvre_keeps_its_offset_from_being_counted(

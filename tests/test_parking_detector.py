@@ -181,6 +181,35 @@ def test_the_totem_tells_a_weak_car_along_the_earth_field_from_a_neighbours() ->
     assert out == alone and len(asked) == 1
 
 
+def test_the_totems_answer_is_weighed_on_the_clock_it_is_given_in() -> None:
+    """A node whose samples come every 3 s: the field settled 12 samples, 36 s, before it
+    asks, and the neighbour's car parked 2 s before the field moved here, 38 s before the
+    question: beyond a window of 12 samples + hint_window, within 36 s + hint_window. With
+    how long the field has been calm on the totem's clock, as the board passes it, the
+    offset is the neighbour's; with the sample count it would be taken for a car."""
+    along = _scaled(EARTH, 2.3)
+    samples = [(3.0 * s[0],) + tuple(s[1:]) for s in _with_car(along)]
+    moved = 3.0 * 60
+
+    def run(wall: bool) -> tuple[list[int], list[float]]:
+        d = det.Detector()
+        out, asked, since = [], [], samples[0][0]
+        for s in samples:
+            out.append(1 if d.update(*s) else 0)
+            if d.calm == 0:
+                since = s[0]
+            if d.wants_hint:
+                asked.append(s[0])
+                d.neighbour_hint(s[0] - (moved - 2.0), s[0] - since if wall else None)
+        return out, asked
+
+    out, asked = run(wall=True)
+    assert len(asked) == 1 and asked[0] - (moved - 2.0) > 12 + 15
+    assert out == [0] * len(samples)
+    out, _ = run(wall=False)
+    assert 1 in out
+
+
 def test_the_totem_keeps_a_neighbour_from_being_counted_by_its_turn() -> None:
     """2.3 µT across the Earth field: the turn rule counts it (above). Asked just before
     the third stable sample, a totem that heard a neighbour bay's car settle as the field

@@ -184,10 +184,10 @@ def test_a_node_saying_its_field_moves_is_a_change_coming_for_its_neighbours():
 @given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),
        st.integers(-1, 2**31 - 1), st.binary(min_size=0, max_size=340), st.booleans())
 def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob, recal):
-    data = sensor_state.pack(epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed, blob,
-                             recal)
+    data = sensor_state.pack(epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed, 1200,
+                             blob, recal)
     assert sensor_state.unpack(data) == (epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed,
-                                         blob, recal)
+                                         1200, blob, recal)
     bad = bytearray(data)
     bad[len(bad) // 2] ^= 1
     assert sensor_state.unpack(bytes(bad)) is None

@@ -472,15 +472,19 @@ class Detector:
         return (not self.occupied and self.hint == NOT_ASKED and self.score < 1.0
                 and self.mag >= self.p["hint_ut"])
 
-    def neighbour_hint(self, age_s):
+    def neighbour_hint(self, age_s, calm_s=None):
         """The totem's answer: seconds since a neighbour bay of this one last changed state
         (-1: none since the totem has known them; None: no answer, or the totem cannot
         vouch for every neighbour). A neighbour change from at most hint_window s before
-        the field settled here explains the disturbance; otherwise it is this bay's own."""
+        the field settled here explains the disturbance; otherwise it is this bay's own.
+        calm_s: how long ago the field settled, on the totem's clock (seconds); by default
+        the calm count, which is that only when each sample takes one second."""
         self.recheck = False
+        if calm_s is None:
+            calm_s = self.calm
         if age_s is None:
             self.hint = NO_ANSWER
-        elif 0 <= age_s <= self.calm + self.p["hint_window"]:
+        elif 0 <= age_s <= calm_s + self.p["hint_window"]:
             self.hint = NEIGHBOUR
         else:
             self.hint = CLEAR

@@ -90,10 +90,10 @@ class Node:
             epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
             store.ensure_dir("/data")
             store.save(STATE_FILE, {"epoch": epoch})
-            st = (epoch, 0, 0, False, now, None, now, -1, None, False)
+            st = (epoch, 0, 0, False, now, None, now, -1, now, None, False)
             print("node", self.app["node"], "epoch", epoch)
         self.epoch, self.seq, self.changes, self.occupied, self.last_change, ob, last_s, \
-            armed_at, blob, self.recal = st
+            armed_at, self.calm_since, blob, self.recal = st
         self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
         self.box = reports.Outbox(self.app["heartbeat_s"], state=ob)
         if power_on:
@@ -162,6 +162,8 @@ class Node:
         except OSError as e:
             print("magnetometer:", e)
             return 0.0
+        if self.det.calm == 0:
+            self.calm_since = now  # the field moved: it settles (if it does) from here
         if occ != self.occupied:
             self._changed(occ, now)
         return self.det.health
@@ -222,9 +224,11 @@ class Node:
             print("field moving: totem", "heard" if ack is not None else "not heard")
         if question:
             age = reports.neighbour_age(ack)
-            self.det.neighbour_hint(age)
+            calm = max(0, now - self.calm_since)
+            self.det.neighbour_hint(age, calm)
             print("neighbours:", "no answer" if age is None else
-                  "none changed" if age < 0 else "changed %d s ago" % age)
+                  "none changed" if age < 0 else "changed %d s ago" % age,
+                  "(field settled %d s ago)" % calm)
         if ack is not None:
             if kind == "report":
                 self.box.acked(self.seq)
@@ -237,7 +241,7 @@ class Node:
     def _save(self, rtc, last_s, armed_at):
         rtc.memory(sensor_state.pack(self.epoch, self.seq, self.changes, self.occupied,
                                      self.last_change, self.box.s, last_s, armed_at,
-                                     self.det.to_bytes(), self.recal))
+                                     self.calm_since, self.det.to_bytes(), self.recal))
 
     def _send(self, frame, epoch, seq, wait=True):
         """Radio on, send, wait ack_ms for the totem's ACK, radio off. The decoded ACK, or
