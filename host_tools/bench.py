@@ -104,7 +104,7 @@ def bench_parking(sims: int) -> None:
 
     m = battery.measure()
     gated = {r["set"]: r for r in rows
-             if r["bench"] == "parking-summary" and r["detector"] == "bourg_gated"}
+             if r["bench"] == "parking-summary" and r["detector"] == "bourg_gated_assisted"}
     for profile in ("normal", "hard"):
         g = gated[f"sim-{profile}"]  # the gated node's day on the days just scored
         day = battery.Day(float(g["wakes_per_day"]), float(g["follow_samples_per_day"]),

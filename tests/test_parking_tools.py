@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.parking import bench, cli, score, simulate, traces
+from host_tools.parking import bench, cli, duty, score, simulate, traces
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -228,6 +228,16 @@ def test_a_row_of_bays_renders_the_neighbours_sensors_from_the_same_vehicles() -
     # every neighbour change was told within the latency goal, and manoeuvres besides
     assert len(heard) > len(truth)
     assert all(any(0 <= c - t <= 10 for _, c in heard) for t in truth)
+    # wake-on-change neighbours: what their own replay decided, each change told
+    told: list[float] = []
+    for side in row.sides:
+        mine: list[float] = []
+        pred, _ = duty.replay_gated(side, told=mine)
+        assert {side.t[i] for i in range(1, len(pred)) if pred[i] != pred[i - 1]} <= set(mine)
+        told += mine
+    slept = simulate.neighbour_reports(row, gated=True)
+    assert slept == sorted((t + simulate.RADIO_S, t) for t in told)
+    assert all(any(0 <= c - t <= 10 for _, c in slept) for t in truth)
     assert simulate.simulate_row("hard", hours=6, seed=5).sides[0].bx == row.sides[0].bx
 
 

@@ -128,12 +128,15 @@ def measure(seconds: float = 60.0) -> Measured:
 def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) -> Day:
     """Mean activity per day of the gated duty cycle over `days` simulated days (the bench's
     unseen days; two were too few: hard days 1000-1001 follow 1475 samples a day, the first 16
-    days 1221)."""
-    from . import duty, simulate
+    days 1221), as installed: in a row whose neighbour nodes (wake on change too) the totem
+    hears, so that the node's questions are answered."""
+    from . import duty, simulate, traces
 
     w = f = c = q = mv = 0.0
     for k in range(days):
-        _, st = duty.replay_gated(simulate.simulate(profile, 24.0, seed0 + k))
+        row = simulate.simulate_row(profile, 24.0, seed0 + k)
+        heard = traces.TotemView(simulate.neighbour_reports(row, gated=True))
+        _, st = duty.replay_gated(row.centre, totem=heard)
         pd = st.per_day()
         w += pd["int_wakes"] + pd["timer_wakes"]
         f += pd["follow_samples"]

@@ -8,8 +8,8 @@ the samples it takes when it sleeps behind the wake-on-change threshold, duty.py
 per-axis 5 µT fixed-threshold reference ``baseline5`` and, on simulated days, both of ours
 with the totem answering the node's questions about its neighbours (``bourg_assisted``,
 ``bourg_gated_assisted``): the day is simulated for a row of bays (``simulate_row``), and
-what the totem hears is what the neighbour bays' own 1 Hz detectors report
-(``simulate.neighbour_reports``).
+what the totem hears is what the neighbour bays' own nodes report, of the same kind as the
+scored one (1 Hz, or wake on change: ``simulate.neighbour_reports``).
 """
 
 from __future__ import annotations
@@ -44,19 +44,22 @@ def _sets(n_sims: int) -> Iterable[tuple[str, str, str | tuple[str, int]]]:
 
 def _scores(spec: str | tuple[str, int]
             ) -> tuple[list[tuple[str, dict[str, object]]], dict[str, float]]:
-    """Each detector's score on one trace, and the gated node's activity per day (run in a
-    worker process)."""
+    """Each detector's score on one trace, and the gated node's activity per day, with the
+    totem answering where the day has neighbours (run in a worker process)."""
     row = None if isinstance(spec, str) else simulate.simulate_row(spec[0], 24.0, spec[1])
     tr = traces.read_trace(spec) if row is None else row.centre
     assert tr.occupied is not None
     gated, activity = duty.replay_gated(tr)
     runs = [("bourg", traces.replay(tr)), ("bourg_gated", gated),
             ("baseline5", traces.replay_baseline(tr))]
-    if row is not None:  # a simulated day: what the totem would tell the node
+    if row is not None:  # a simulated day: what the totem would tell the node, from
+        # neighbour nodes of the same kind as the one scored
         heard = simulate.neighbour_reports(row)
+        heard_gated = simulate.neighbour_reports(row, gated=True)
+        # the node's day for the battery estimate: as installed, with a totem that answers
+        gated_ast, activity = duty.replay_gated(tr, totem=traces.TotemView(heard_gated))
         runs += [("bourg_assisted", traces.replay(tr, totem=traces.TotemView(heard))),
-                 ("bourg_gated_assisted",
-                  duty.replay_gated(tr, totem=traces.TotemView(heard))[0])]
+                 ("bourg_gated_assisted", gated_ast)]
     out = []
     for det, pred in runs:
         s = score.score(tr.t, tr.occupied, pred)
@@ -119,7 +122,9 @@ def run(n_sims: int = N_SIMS, workers: int | None = None) -> list[dict[str, obje
         activity.setdefault(group, []).append(act)
     for (group, det), ss in agg.items():
         summary = summarise(group, det, ss)
-        if det == "bourg_gated":  # the node's day, for the battery estimate
+        # the wake-on-change node's day, for the battery estimate: as installed, with the
+        # totem answering on simulated rows (the samples have no neighbours to ask about)
+        if det == ("bourg_gated_assisted" if group.startswith("sim-") else "bourg_gated"):
             acts = activity[group]
             summary.update({
                 k: round(sum(f(a) for a in acts) / len(acts), 2) for k, f in (

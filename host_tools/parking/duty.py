@@ -35,9 +35,12 @@ class DutyStats:
 
 def replay_gated(tr: Trace, params: dict[str, float] | None = None,
                  gate_params: dict[str, float] | None = None,
-                 totem: TotemView | None = None) -> tuple[list[int], DutyStats]:
+                 totem: TotemView | None = None,
+                 told: list[float] | None = None) -> tuple[list[int], DutyStats]:
     """Predictions for every trace second (the state the board holds) and the wake counts;
-    with ``totem``, the node's questions about its neighbours are answered from it."""
+    with ``totem``, the node's questions about its neighbours are answered from it. ``told``
+    collects the time of every sample after which the node tells the totem something its
+    neighbours' questions are answered from: a change, or its field moving."""
     gate = fw.load("gate")
     det = fw.load("detector").Detector(gate.detector_params(params))
     g = gate.params(gate_params)
@@ -67,6 +70,8 @@ def replay_gated(tr: Trace, params: dict[str, float] | None = None,
             gap = 1
         now = det.update(t, bx, by, bz, temp, gap)
         last_t = t
+        if told is not None and (now != occ or det.moving):
+            told.append(t)
         if now != occ:
             n_chg += 1
             occ = now

@@ -376,15 +376,24 @@ def _render(rng: random.Random, pr: Profile, scene: _Scene,
 RADIO_S = 0.5  # a node reports a change at once: ESP-NOW frame and ACK, plus the sample's wait
 
 
-def neighbour_reports(row: Row, params: dict[str, float] | None = None
-                      ) -> list[tuple[float, float]]:
+def neighbour_reports(row: Row, params: dict[str, float] | None = None,
+                      gated: bool = False) -> list[tuple[float, float]]:
     """(heard at, changed at) of what the neighbour bays' own nodes tell the totem, sorted:
-    the 1 Hz detector run on each side trace; a frame for every change it detects and every
-    time it flags its field moving (``Detector.moving``: a vehicle manoeuvring over it,
-    before it settles), heard RADIO_S later and dated by the node (the frame says how long
-    ago its node saw the change, as bays.Bays keeps it)."""
+    the 1 Hz detector run on each side trace (``gated``: the wake-on-change node's, on the
+    samples it would take, duty.replay_gated); a frame for every change it detects and
+    every time it flags its field moving (``Detector.moving``: a vehicle manoeuvring over
+    it, before it settles), heard RADIO_S later and dated by the node (the frame says how
+    long ago its node saw the change, as bays.Bays keeps it). The neighbours decide alone:
+    their own questions to the totem are not simulated."""
     out = []
     for side in row.sides:
+        if gated:
+            from .duty import replay_gated
+
+            told: list[float] = []
+            replay_gated(side, params, told=told)
+            out += [(t + RADIO_S, t) for t in told]
+            continue
         det = traces.detector_module().Detector(params)
         occ = False
         for t, bx, by, bz, temp in side.samples():
