@@ -43,7 +43,7 @@ hil: setup
 	$(PY) -m pytest -q hil_tests
 
 test: setup lint
-	$(PY) -m pytest -q tests hil_tests
+	$(PY) -m pytest -q --durations=20 tests hil_tests
 
 bench: setup
 	$(PY) -m host_tools.bench
