@@ -32,11 +32,15 @@ def test_may_arm_waits_for_a_full_window_a_calm_field_and_a_measured_car():
     assert not G.may_arm(det, g, 1)  # just woken by the interrupt: flush the window first
     assert G.may_arm(det, g, 3)
     car = (EARTH[0] + 10, EARTH[1] - 8, EARTH[2] + 30)
-    _feed(det, 8, car, t0=13)
-    assert det.occupied
-    assert not G.may_arm(det, g, 8)  # the car's signature is still being measured
-    _feed(det, 30, car, t0=21)
-    assert G.may_arm(det, g, 38)
+    t = 13
+    while det.age + 1 < g["settle_s"] or not det.occupied:
+        _feed(det, 1, car, t0=t)
+        t += 1
+        assert not G.may_arm(det, g, t - 13)  # the car has not had settle_s to settle
+    _feed(det, 1, car, t0=t)
+    assert det.age == g["settle_s"] and G.may_arm(det, g, t - 12)
+    assert det.age < det.p["settle_s"]  # before the detector's own 30 s: a gate parameter
+    assert not G.may_arm(det, G.params({"settle_s": det.p["settle_s"]}), t - 12)
 
 
 def test_near_threshold_keeps_following():

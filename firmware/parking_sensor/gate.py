@@ -32,6 +32,12 @@ DEFAULTS = {
     # (a weak vehicle hovering at the threshold: 1 Hz gives it the chances it had ungated);
     # 0 = never. Measured: +100 samples a day on the hard profile, and its weak cars back
     "near": 0.7,
+    # s after an arrival before re-arming while occupied: the detector goes on taking the
+    # signature from the field until its own settle_s (30 s), but a field calm with the
+    # parked reference caught up 15 s after the arrival is the settled vehicle (a car that
+    # moves again later trips the chip). Measured on the design days: 220 fewer follow
+    # samples a day, the same changes and false changes (docs/parking.md, battery)
+    "settle_s": 15,
 }
 
 
@@ -55,17 +61,17 @@ def detector_params(overrides=None):
     return p
 
 
-def settled(det, calm_n):
+def settled(det, calm_n, settle_s=None):
     """Nothing pending: the median window is full, no change of state is being counted, the
-    field has been calm for calm_n samples, and while occupied the vehicle's signature has
-    been measured (the detector's settle_s) and the parked reference has caught up with the
+    field has been calm for calm_n samples, and while occupied the vehicle has had settle_s
+    (default: the detector's own) to settle and the parked reference has caught up with the
     field."""
     if det.n < 5 or det.count:
         return False
     if det.calm < calm_n:
         return False
     if det.occupied:
-        if det.age < det.p["settle_s"]:
+        if det.age < (det.p["settle_s"] if settle_s is None else settle_s):
             return False
         # the parked reference still following a step (a neighbour came or went): a stale
         # reference makes the first check-in see that step as the vehicle leaving
@@ -87,7 +93,7 @@ def may_arm(det, g, followed):
         return False
     if det.hint_pending:
         return False  # asleep, it would ask about this disturbance only at the check-in
-    return settled(det, g["calm_n"])
+    return settled(det, g["calm_n"], g["settle_s"])
 
 
 def tripped(ref, bx, by, bz, wake_ut):
