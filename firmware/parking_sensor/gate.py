@@ -61,17 +61,16 @@ def detector_params(overrides=None):
     return p
 
 
-def settled(det, calm_n, settle_s=None):
+def settled(det, calm_n, settle_s):
     """Nothing pending: the median window is full, no change of state is being counted, the
     field has been calm for calm_n samples, and while occupied the vehicle has had settle_s
-    (default: the detector's own) to settle and the parked reference has caught up with the
-    field."""
+    to settle and the parked reference has caught up with the field."""
     if det.n < 5 or det.count:
         return False
     if det.calm < calm_n:
         return False
     if det.occupied:
-        if det.age < (det.p["settle_s"] if settle_s is None else settle_s):
+        if det.age < settle_s:
             return False
         # the parked reference still following a step (a neighbour came or went): a stale
         # reference makes the first check-in see that step as the vehicle leaving
