@@ -26,7 +26,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from . import traces
+from . import duty, traces
 from .traces import Trace
 
 Vec = tuple[float, float, float]
@@ -388,10 +388,8 @@ def neighbour_reports(row: Row, params: dict[str, float] | None = None,
     out = []
     for side in row.sides:
         if gated:
-            from .duty import replay_gated
-
             told: list[float] = []
-            replay_gated(side, params, told=told)
+            duty.replay_gated(side, params, told=told)
             out += [(t + RADIO_S, t) for t in told]
             continue
         det = traces.detector_module().Detector(params)
