@@ -67,7 +67,7 @@ def test_provision_deploy_boot_connect(world: World, tmp_path: Path) -> None:
             sb = SerialBoard(board.pty_path)
             try:
                 sb.exec(
-                    "import json\nfrom umqtt.simple import MQTTClient\n"
+                    "import json\nfrom umqtt_pinned import MQTTClient\n"
                     "s = json.load(open('/secrets.json'))\n"
                     f"c = MQTTClient('intruder', 'mqtt.hil.bourg', {port}, s['mqtt_user'], "
                     "s['mqtt_password'])\n"

@@ -125,17 +125,8 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
 
 
 def stage_bytes(config: dict[str, Any], secrets: dict[str, Any] | None,
-                compiled: bool, with_umqtt: bool = False) -> dict[str, bytes]:
-    return {p: _content(v) for p, v in firmware.stage(config, secrets, compiled=compiled,
-                                                       with_umqtt=with_umqtt).items()}
-
-
-def firmware_has_umqtt(board: SerialBoard) -> bool:
-    """True when umqtt.simple comes with the board's firmware (frozen), not from its files."""
-    out = board.exec("try:\n    import umqtt.simple as _m\n"
-                     "    print(getattr(_m, '__file__', 'frozen'))\n"
-                     "except ImportError:\n    print('missing')\n").strip()
-    return out != "missing" and not out.startswith("/lib/")
+                compiled: bool) -> dict[str, bytes]:
+    return {p: _content(v) for p, v in firmware.stage(config, secrets, compiled=compiled).items()}
 
 
 def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
@@ -143,8 +134,7 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
            progress: Any = None) -> Plan:
     board = SerialBoard(port)
     try:
-        staged = stage_bytes(config, secrets, compiled,
-                             with_umqtt=not firmware_has_umqtt(board))
+        staged = stage_bytes(config, secrets, compiled)
         if secrets is None:
             staged.pop("/secrets.json", None)
         on_board = board_hashes(board)

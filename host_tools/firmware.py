@@ -43,10 +43,12 @@ def _add(files: dict[str, Any], dest: str, src: Path, compiled: bool, march: str
 
 
 def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
-          compiled: bool = True, with_umqtt: bool = False) -> dict[str, Any]:
+          compiled: bool = True) -> dict[str, Any]:
     """Flash path -> content for a board running `config`. By default modules are compiled to
     .mpy for the board's chip (compiling source on the board costs more heap than it has); main.py
-    and boot.py stay source, as the firmware runs them by name."""
+    and boot.py stay source, as the firmware runs them by name. Every board gets the umqtt the
+    tests ran, as /lib/umqtt_pinned: the image's frozen umqtt.simple would shadow
+    /lib/umqtt/simple, and it is another version (docs/runtime.md)."""
     files: dict[str, Any] = {}
     march = mpy.CHIP_MARCH[config.get("chip", "esp32")]
     folder = app_dir(config["role"])
@@ -55,9 +57,10 @@ def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
             _add(files, "/" + str(p.relative_to(folder)), p, compiled, march)
     for p in python_files(LIB):
         _add(files, "/lib/" + str(p.relative_to(LIB)), p, compiled, march)
-    if with_umqtt:
-        # Official ESP32 builds freeze umqtt in; a board whose firmware lacks it gets it here.
-        _add(files, "/lib/umqtt/simple.py", mpy.UMQTT_SOURCE, compiled, march)
+    if not mpy.UMQTT_SOURCE.exists():
+        raise FileNotFoundError(f"{mpy.UMQTT_SOURCE} is missing: run `make setup` "
+                                "(tools/fetch_umqtt.py fetches it by sha256)")
+    _add(files, "/lib/umqtt_pinned.py", mpy.UMQTT_SOURCE, compiled, march)
     files["/config.json"] = json.dumps(config, indent=1)
     if secrets is not None:
         files["/secrets.json"] = json.dumps(secrets)

@@ -19,7 +19,8 @@ CACHE = REPO / "build" / "mpy-cache"
 DEFAULT_MARCH = "xtensawin"
 # mpy-cross architecture for each chip a board config may name.
 CHIP_MARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc"}
-UMQTT_SOURCE = REPO / "build" / "umqtt" / "umqtt" / "simple.py"
+# The umqtt.simple the link is tested against (tools/fetch_umqtt.py); deployed under this name.
+UMQTT_SOURCE = REPO / "build" / "umqtt" / "umqtt_pinned.py"
 # Files the firmware runs by name from the filesystem; they stay as source.
 KEEP_SOURCE = {"main.py", "boot.py"}
 

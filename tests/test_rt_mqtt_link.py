@@ -15,14 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.skipif(not hostsetup.umqtt_available(),
-                                reason="build/umqtt/umqtt/simple.py missing")
+                                reason="build/umqtt/umqtt_pinned.py missing")
 P = "bourg/demo/pole-1/"
 
 
 @pytest.fixture
 def env(tmp_path):
+    import umqtt_pinned as simple
     from fakebroker import Broker
-    from umqtt import simple
 
     b = Broker()
     simple.socket = b
@@ -213,6 +213,56 @@ def test_commands_and_bad_handlers(env):
     assert any("cmd/boom failed" in m for m in msgs) and any("no handler" in m for m in msgs)
     with pytest.raises(ValueError):
         link.on("a+b", print)
+
+
+class ReturnsOps:
+    """umqtt.simple 1.4 and later (frozen in official ESP32 images from v1.24.1):
+    check_msg() returns the op code of a PUBLISH it has delivered to the callback."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, *a, **kw):
+        base = self.base
+
+        class Client(base):
+            def wait_msg(self):
+                delivered = []
+                cb = self.cb
+                self.cb = lambda t, m: (delivered.append(1), cb(t, m))
+                try:
+                    op = base.wait_msg(self)
+                finally:
+                    self.cb = cb
+                return 0x30 if delivered and op is None else op
+
+        Client.__module__ = base.__module__  # the link patches the module's socket
+        return Client(*a, **kw)
+
+
+def test_commands_keep_the_link_whatever_check_msg_returns(env):
+    """A delivered command is not a protocol error: umqtt 1.4+ returns its op (0x3X)."""
+    import umqtt_pinned as simple
+
+    b, make, _ = env
+    got = []
+    link = make(client_cls=ReturnsOps(simple.MQTTClient))
+    link.on("settings", lambda n, m: got.append(m))
+    link.step(0)
+    for i in range(3):
+        b.inject(P + "cmd/settings", b'{"i":%d}' % i, qos=1)
+    run(link, 50, 500)
+    assert len(got) == 3
+    assert link.connected and link.status["reconnects"] == 0
+
+
+def test_the_link_runs_on_the_pinned_umqtt(env):
+    """Not the image's frozen umqtt.simple: 1.5+ sets the socket's timeout to connect()'s
+    argument (None: a silent broker blocks the loop past the watchdog)."""
+    import umqtt_pinned
+
+    _, make, _ = env
+    assert make(client_cls=None)._cls is umqtt_pinned.MQTTClient
 
 
 def test_state_latest_wins_and_resent(env):

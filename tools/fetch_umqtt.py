@@ -1,8 +1,10 @@
-"""Fetch umqtt.simple from PyPI by name, version and sha256, and extract umqtt/simple.py.
+"""Fetch umqtt.simple from PyPI by name, version and sha256, as build/umqtt/umqtt_pinned.py.
 
-Why: the sdist `micropython-umqtt.simple` is an old upip-format archive that pip refuses to
-install, while official ESP32 firmware has umqtt frozen in; virtual boards and tests need the
-same file. The download is checked against a pinned sha256, so what runs is what was reviewed.
+Why: the MQTT link is tested against this exact file, so every board runs this exact file,
+deployed as /lib/umqtt_pinned under a name that the umqtt.simple frozen into official ESP32
+images cannot shadow (`.frozen` comes before `/lib` on the board's path, and the frozen 1.4+
+behaves differently: docs/runtime.md). The sdist is an old upip-format archive that pip refuses
+to install; the download is checked against a pinned sha256, so what runs is what was reviewed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ NAME = "micropython-umqtt.simple"
 VERSION = "1.3.4"
 SHA256 = "b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f"
 INDEX = "https://pypi.org/simple/micropython-umqtt-simple/"
-OUT = Path(__file__).resolve().parents[1] / "build" / "umqtt" / "umqtt" / "simple.py"
+OUT = Path(__file__).resolve().parents[1] / "build" / "umqtt" / "umqtt_pinned.py"
 
 
 def find_url() -> str:
@@ -56,7 +58,7 @@ def main() -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_bytes(body)
     (OUT.parent / ".sha256").write_text(hashlib.sha256(body).hexdigest())
-    print(f"fetch_umqtt: {NAME} {VERSION} -> {OUT.relative_to(OUT.parents[3])}")
+    print(f"fetch_umqtt: {NAME} {VERSION} -> {OUT.relative_to(OUT.parents[2])}")
     return 0
 
 

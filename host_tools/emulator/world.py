@@ -28,8 +28,6 @@ from .. import mpy
 from .board import Board
 
 FW_DIR = Path(__file__).parent / "fw"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-UMQTT_DIR = REPO_ROOT / "build" / "umqtt"
 
 
 class RadioMedium:
@@ -62,11 +60,7 @@ class RadioMedium:
 class World:
     def __init__(self, workdir: str | Path, *, dns: dict[str, str] | None = None,
                  access_points: dict[str, str | None] | None = None,
-                 radio: RadioMedium | None = None, heapsize: str = "256k",
-                 umqtt_frozen: bool = True) -> None:
-        """umqtt_frozen=False gives boards a firmware without umqtt (unlike official ESP32
-        builds), to check that deploy brings its own."""
-        self.umqtt_frozen = umqtt_frozen
+                 radio: RadioMedium | None = None, heapsize: str = "256k") -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.dns: dict[str, str] = {"localhost": "127.0.0.1"}
@@ -89,7 +83,8 @@ class World:
 
     # -- lifecycle -------------------------------------------------------------------------
     def _build_firmware_image(self) -> Path:
-        """The virtual board's 'firmware': our overlays plus umqtt, as frozen on ESP32 builds."""
+        """The virtual board's 'firmware': our overlays. The image's frozen umqtt.simple is not
+        modelled: the firmware brings its own pinned copy (docs/runtime.md)."""
         dst = self.workdir / "_firmware"
         if dst.exists():
             shutil.rmtree(dst)
@@ -97,9 +92,6 @@ class World:
         # Frozen modules cost an ESP32 no heap; compiled .mpy is the closest the Unix VM
         # gets (no compiler RAM at import). The scripts the VM runs by path stay source.
         sources = [(p, p.name) for p in FW_DIR.glob("*.py")]
-        if self.umqtt_frozen and (UMQTT_DIR / "umqtt" / "simple.py").exists():
-            (dst / "umqtt").mkdir()
-            sources.append((UMQTT_DIR / "umqtt" / "simple.py", "umqtt/simple.py"))
         for src, rel in sources:
             if rel in ("_boot.py", "_fsutil.py"):
                 shutil.copyfile(src, dst / rel)

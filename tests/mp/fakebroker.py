@@ -1,10 +1,16 @@
 """In-memory MQTT 3.1.1 broker + socket for tests, in the MicroPython/CPython common subset.
 
-Install with `umqtt.simple.socket = broker` (it provides socket() and getaddrinfo()). Reads
+Install with `umqtt_pinned.socket = broker` (it provides socket() and getaddrinfo()). Reads
 follow MicroPython socket semantics: nonblocking read with no data -> None, EOF -> b"",
-blocking read without enough data -> OSError(110) (the timeout firing).
+blocking read without enough data -> OSError(110) (the timeout firing), or BlockedForever when
+the socket has no timeout (a real one would hang there, and the watchdog would reset the board).
 """
 import struct
+
+
+class BlockedForever(BaseException):
+    """A blocking read with no timeout and no data: the board would hang. A BaseException, so
+    the link's `except Exception` cannot hide it from the test."""
 
 
 def _varint(n):
@@ -48,7 +54,7 @@ class FakeSocket:
         self.blocking = t is None or t > 0
 
     def setblocking(self, flag):
-        self.blocking = flag
+        self.settimeout(None if flag else 0)  # as MicroPython's socket: blocking = no timeout
 
     def write(self, buf, n=None):
         if self.closed or self.eof:
@@ -68,12 +74,17 @@ class FakeSocket:
                 return b""
             if not self.blocking:
                 return None
-            raise OSError(110)
+            self._timeout_fires()
         if len(self.outbuf) < n and self.blocking and not self.eof:
-            raise OSError(110)
+            self._timeout_fires()
         take = bytes(self.outbuf[:n])
         self.outbuf = self.outbuf[n:]
         return take
+
+    def _timeout_fires(self):
+        if self.timeout is None:
+            raise BlockedForever("blocking read without a timeout")
+        raise OSError(110)
 
     def close(self):
         if not self.closed:

@@ -1,5 +1,6 @@
 """CPython test setup: put firmware/lib, build/umqtt and tests/mp on sys.path and give
-umqtt.simple the u-modules it imports (usocket is replaced by a FakeBroker per test)."""
+umqtt_pinned (umqtt.simple 1.3.4) the u-modules it imports (usocket is replaced by a FakeBroker
+per test)."""
 import binascii
 import os
 import struct
@@ -29,4 +30,4 @@ sys.modules.setdefault("ubinascii", binascii)
 
 
 def umqtt_available():
-    return os.path.exists(os.path.join(UMQTT, "umqtt", "simple.py"))
+    return os.path.exists(os.path.join(UMQTT, "umqtt_pinned.py"))

@@ -5,7 +5,7 @@ import json
 from bourg.logring import LogRing
 from bourg.mqtt_link import MqttLink
 from fakebroker import Broker
-from umqtt import simple
+import umqtt_pinned as simple
 
 gc.collect()
 base = gc.mem_alloc()

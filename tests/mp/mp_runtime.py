@@ -4,7 +4,7 @@ import json
 
 from bourg import runtime
 from fakebroker import Broker
-from umqtt import simple
+import umqtt_pinned as simple
 
 b = Broker()
 simple.socket = b

@@ -246,7 +246,9 @@ class MqttLink:
         self._password = password
         self.client_id = client_id or prefix.strip("/").replace("/", "-")
         if client_cls is None:
-            from umqtt.simple import MQTTClient as client_cls
+            # umqtt.simple 1.3.4 from PyPI, deployed under a name the image's frozen umqtt
+            # (1.4+: other return values, connect(timeout=None)) cannot shadow.
+            from umqtt_pinned import MQTTClient as client_cls
         self._cls = client_cls
         self.sock_timeout_s = sock_timeout_s
         patch_socket_timeout(client_cls, sock_timeout_s)
@@ -453,6 +455,8 @@ class MqttLink:
                 g.read(4)
             elif op == 0xB0:  # UNSUBACK
                 g.read(3)
+            elif op & 0xF0 == 0x30:
+                continue  # a PUBLISH delivered to _on_msg; umqtt 1.4+ returns its op
             else:
                 raise OSError(71)
 
