@@ -71,6 +71,10 @@ def test_supervisor_fail_and_unregister():
     assert sup.check(51) == (False, "x")
     sup.unregister("x")
     assert sup.check(10**6) == (True, None)
+    sup.register("crash-only", None, now_ms=0)
+    assert sup.check(compat.ticks_add(0, 49 * 3600000)) == (True, None)
+    sup.fail("crash-only")
+    assert sup.check(1) == (False, "crash-only")
     with pytest.raises(ValueError):
         sup.register("y", 0)
 

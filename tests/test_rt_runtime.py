@@ -115,12 +115,36 @@ class App:
 
 
 def _broker():
+    import umqtt_pinned as simple
     from fakebroker import Broker
-    from umqtt import simple
 
     b = Broker()
     simple.socket = b
     return b, simple
+
+
+def test_an_app_task_that_never_reports_alive_keeps_the_watchdog_fed_past_48_hours():
+    """_guard watches app tasks for crashes only; a silence window (it was 24 h) would stop
+    feeding the WDT on every healthy board once a day."""
+    from bourg import compat
+    from bourg.supervisor import Supervisor
+
+    async def quiet():
+        await asyncio.sleep(3600)
+
+    async def scenario():
+        sup = Supervisor()
+        task = asyncio.create_task(runtime._guard("app0", quiet, sup, LogRing(console=False)))
+        await asyncio.sleep(0)
+        now = compat.ticks_ms()
+        try:
+            assert sup.names() == ["app0"]
+            for hours in (1, 23, 25, 49):
+                assert sup.check(compat.ticks_add(now, hours * 3600000)) == (True, None)
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
 
 
 def test_main_boots_app_and_reports_ready(tmp_path):

@@ -17,8 +17,6 @@ from bourg import VERSION, compat
 from bourg.backoff import Backoff
 from bourg.logring import log as _ring
 
-APP_TASK_WINDOW_MS = 86400000  # app tasks are watched for crashes; liveness is opt-in
-
 
 class Wifi:
     """Background STA connection with timeout + backoff; a port without `network` (Unix) or
@@ -162,8 +160,9 @@ async def _guard(name, item, sup, ring):
     """Run one app task. A coroutine function is restarted with backoff after a crash; a bare
     coroutine cannot be restarted, so its crash marks it failed and the watchdog resets us."""
     if name not in sup.names():
-        # An app that registered its own liveness window for this task keeps it.
-        sup.register(name, APP_TASK_WINDOW_MS)
+        # Watched for crashes only: liveness is opt-in, by an app that registers a window for
+        # the task and calls sup.alive() in it.
+        sup.register(name, None)
     bo = Backoff(1000, 60000)
     while True:
         coro = item() if not _is_coro(item) else item

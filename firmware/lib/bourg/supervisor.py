@@ -2,7 +2,9 @@
 
 Why: a hung asyncio task does not stop the loop, so feeding the WDT from a timer would hide it.
 Each task calls alive(name); when one stays silent beyond its window, we stop feeding and the
-hardware watchdog resets the board - the only recovery that always works in the field.
+hardware watchdog resets the board - the only recovery that always works in the field. A task
+registered without a window is watched for crashes only (fail()): silence alone never resets
+a board, however long it runs.
 """
 from bourg import compat
 
@@ -14,7 +16,9 @@ class Supervisor:
         self._tasks = {}  # name -> [max_silence_ms, last_alive_ms, failed]
 
     def register(self, name, max_silence_ms, now_ms=None):
-        if max_silence_ms <= 0:
+        """max_silence_ms: the longest silence allowed between alive() calls, or None for a
+        task watched for crashes only."""
+        if max_silence_ms is not None and max_silence_ms <= 0:
             raise ValueError("max_silence_ms must be > 0")
         if now_ms is None:
             now_ms = compat.ticks_ms()
@@ -44,7 +48,9 @@ class Supervisor:
         """(feed, stuck_name): feed is True only if every task is within its window."""
         for name in self._tasks:
             limit, last, failed = self._tasks[name]
-            if failed or compat.ticks_diff(now_ms, last) > limit:
+            if failed:
+                return False, name
+            if limit is not None and compat.ticks_diff(now_ms, last) > limit:
                 return False, name
         return True, None
 
