@@ -91,15 +91,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--erase", action="store_true", help="erase the whole flash first (also "
                    "wipes the filesystem, configs and keys on the board)")
     p.add_argument("--dry-run", action="store_true", help="print the esptool command only")
+    p.add_argument("--any-version", action="store_true", help="flash a MicroPython other than "
+                   "the pinned image (the firmware refuses one older than it)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def flash_main(args: argparse.Namespace) -> int:
+    from . import pinned_image
+
     try:
         image = find_image(args.image)
-    except FileNotFoundError as e:
-        print(f"bourg flash: {e}", file=sys.stderr)
+        info = pinned_image.check(image.read_bytes(), any_version=args.any_version)
+    except (FileNotFoundError, pinned_image.ImageError) as e:
+        print(f"bourg flash: {args.image}: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if info["micropython"] is None:
+        print(f"bourg flash: cannot read the MicroPython version in {image.name}; the board "
+              f"will refuse anything older than {pinned_image.NAME}", file=sys.stderr)
     try:
         from .ports import resolve_port
 

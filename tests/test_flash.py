@@ -12,7 +12,17 @@ import pytest
 
 from host_tools.emulator.esprom import SimulatedEsp32Rom
 
-IMAGE = bytes([0xE9, 0x03, 0x02, 0x20]) + bytes(range(256)) * 300
+
+def _image(banner: bytes = b"MicroPython v1.28.0 on 2026-04-06; Generic ESP32 module with ESP32",
+           chip_id: int = 0) -> bytes:
+    """An ESP-IDF image header (magic, segments, SPI mode and size, entry, extended header with
+    the chip id) and a body carrying MicroPython's banner, as a release .bin has."""
+    header = (bytes([0xE9, 0x03, 0x02, 0x20]) + bytes(4) + bytes(4)
+              + chip_id.to_bytes(2, "little") + bytes(10))
+    return header + bytes(range(256)) * 150 + banner + bytes(range(256)) * 150
+
+
+IMAGE = _image()
 
 
 @pytest.fixture
@@ -60,6 +70,24 @@ def test_board_that_goes_silent_fails_clearly(image: Path) -> None:
         assert "failed" in r.stderr and "BOOT" in r.stderr
 
 
+def test_what_is_not_the_pinned_image_is_refused_before_the_port_is_opened(
+        tmp_path: Path) -> None:
+    cases = {
+        "README.md": (b"# bourg\n" * 10, "not an ESP32 firmware image"),
+        "s3.bin": (_image(chip_id=9), "for esp32s3"),
+        "old.bin": (_image(b"MicroPython v1.24.1 on 2024-11-29; Generic ESP32 module"),
+                    "MicroPython v1.24.1"),
+    }
+    for name, (data, why) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        r = _flash(str(tmp_path / name), "--port", "socket://127.0.0.1:9")
+        assert r.returncode == 2 and why in r.stderr, (name, r.stderr)
+        assert "Traceback" not in r.stderr
+    r = _flash(str(tmp_path / "old.bin"), "--port", "socket://127.0.0.1:9", "--dry-run",
+               "--any-version")
+    assert r.returncode == 0, r.stderr
+
+
 def test_image_from_cache_and_missing_image(tmp_path: Path, image: Path) -> None:
     import os
 
@@ -69,3 +97,13 @@ def test_image_from_cache_and_missing_image(tmp_path: Path, image: Path) -> None
     assert image.name in r.stderr  # lists what the cache holds
     r = _flash(image.name, "--port", "socket://127.0.0.1:9", "--dry-run", env=env)
     assert r.returncode == 0 and "write-flash 0x1000" in r.stdout
+
+
+def test_the_docs_name_the_pinned_image() -> None:
+    from host_tools import pinned_image
+
+    root = Path(__file__).resolve().parents[1]
+    assert pinned_image.NAME == "ESP32_GENERIC v1.28.0"
+    assert f"bourg flash {pinned_image.FILE}" in (root / "docs" / "field-tools.md").read_text()
+    assert pinned_image.FILE in (root / "docs" / "runtime.md").read_text()
+    assert f"bourg flash {pinned_image.FILE}" in (root / "README.md").read_text()

@@ -215,6 +215,33 @@ def test_safe_mode_reports_config_error(tmp_path):
     assert ev[0]["kind"] == "config_error"
 
 
+def test_an_image_older_than_the_pinned_one_gives_safe_mode(tmp_path, monkeypatch):
+    """v1.24.1 lacks PWM(invert=): a pole would boot-loop on it. The runtime refuses it."""
+    b, simple = _broker()
+    root = _root(tmp_path, BOARD)
+    kw = {"client_cls": simple.MQTTClient, "queue_path": str(tmp_path / "data" / "q"),
+          "net_up": lambda: True}
+    monkeypatch.setattr(runtime, "_implementation", lambda: ("micropython", (1, 24, 1, "")))
+    SAFE.clear()
+    MADE.clear()
+    asyncio.run(_run_for(runtime.main(App, root, link_kw=kw), 1.0))
+    assert MADE == []
+    assert SAFE == ["MicroPython 1.24.1 is older than the image this firmware needs: "
+                    "flash ESP32_GENERIC v1.28.0"]
+    st = json.loads(b.retained["bourg/demo/pole-7/state"])
+    assert st["mode"] == "safe" and "1.24.1" in st["error"]
+
+
+def test_image_check():
+    from bourg import IMAGE_VERSION, image_check
+
+    assert image_check("cpython", (3, 11, 7)) == (True, None)
+    assert image_check("micropython", IMAGE_VERSION + ("",)) == (True, None)
+    ok, note = image_check("micropython", (1, 29, 0, "preview"))
+    assert ok and "newer" in note
+    assert image_check("micropython", (1, 27, 9))[0] is False
+
+
 def test_safe_mode_without_usable_network(tmp_path, capsys):
     b, _simple = _broker()
     with open(tmp_path / "config.json", "w") as f:

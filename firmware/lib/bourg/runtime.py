@@ -13,7 +13,7 @@ functions (restarted on crash), or (name, either) pairs; optional app.on_setting
 """
 import json
 
-from bourg import VERSION, compat
+from bourg import IMAGE, VERSION, compat, image_check
 from bourg.backoff import Backoff
 from bourg.logring import log as _ring
 
@@ -187,6 +187,7 @@ def _install_commands(rt):
     def status(name, msg):
         st = link.status
         st["fw"] = VERSION
+        st["micropython"] = micropython_version()
         st["mem_free"] = compat.mem_free()
         st["clock_valid"] = rt.clock.valid()
         link.publish("reply/status", st)
@@ -231,10 +232,24 @@ _CAUSES = {1: "PWRON_RESET", 2: "HARD_RESET", 3: "WDT_RESET", 4: "DEEPSLEEP_RESE
            5: "SOFT_RESET"}
 
 
+def _implementation():
+    import sys
+
+    return sys.implementation.name, sys.implementation.version
+
+
+def micropython_version():
+    """"1.28.0" on MicroPython (what the image reports), None on CPython."""
+    name, version = _implementation()
+    if name != "micropython":
+        return None
+    return ".".join([str(n) for n in version[:3]])
+
+
 def boot_info():
     """Why this boot happened: the reset cause and, after a watchdog reset, the task the
     supervisor blamed (the RAM log is gone by then)."""
-    info = {"fw": VERSION, "cause": None}
+    info = {"fw": VERSION, "micropython": micropython_version(), "cause": None}
     try:
         import machine
 
@@ -272,7 +287,14 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
 
     compat.collect()
     ring = _ring
-    ring.info("runtime", "bourg " + VERSION + " starting")
+    ring.info("runtime", "bourg " + VERSION + " starting on " + str(micropython_version()) +
+              " (built for " + IMAGE + ")")
+    image_ok, image_note = image_check(*_implementation())
+    if not image_ok:
+        await safe_mode(app_factory, RuntimeError(image_note), root, link_kw)
+        return
+    if image_note:
+        ring.warn("runtime", image_note)
     try:
         cfg = config.load(root, getattr(app_factory, "SCHEMA", None),
                           getattr(app_factory, "SETTINGS_KEYS", ("app",)), ring=ring)
@@ -308,7 +330,8 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
             name, it = it
         asyncio.create_task(_guard(name, it, sup, ring))
     link.publish_state("info", {"fw": VERSION, "role": cfg.role, "board": cfg["board"],
-                                "mode": "normal"})
+                                "mode": "normal", "micropython": micropython_version(),
+                                "image": IMAGE})
     ring.info("runtime", "app-ready")
     asyncio.create_task(_report_heap(ring))
     link.publish_event("log", {"level": "info", "tag": "runtime", "msg": "app-ready"})
