@@ -7,8 +7,9 @@ can persist them (bourg.store) and resume after a reboot.
 
 Why integers: the ESP32 port's floats are single precision (24-bit mantissa). A float total
 of hundreds of kWh cannot take the few mWh of one step: a 40 W lamp's total drifts 0.24 %
-in two years at one step a minute, 6 % at one every 5 s (tests/test_lighting_pole.py). Energy is counted in whole mWh plus the µJ not yet
-making one, burn time in whole seconds plus the ms not yet making one: exact for ever.
+in two years at one step a minute, 6 % at one every 5 s (tests/test_lighting_pole.py).
+Energy is counted in whole mWh plus the µJ not yet making one, burn time in whole seconds plus
+the ms not yet making one: exact for ever.
 """
 
 _UJ_PER_MWH = 3600000
