@@ -218,9 +218,11 @@ def test_forced_door_left_open_and_cold_chain_alarms(locker_world: World,
 @pytest.mark.emulator_only
 def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
     """For each n, a fresh bank loses power at the n-th flash block write after a deposit
-    code is typed, until n lies beyond the unlock. After power returns the code still opens
-    (it was not lost), and once the door has opened it never opens again. The DS3231 gives
-    the time at boot, so no NTP is awaited."""
+    code is typed, until n lies beyond the unlock. After power returns, a code whose unlock
+    never reached flash still opens (it was not lost); one whose pending unlock did is spent
+    (the door may have opened in the dark) and the compartment holds the parcel. Either way,
+    once the door has opened the code never opens again. The DS3231 gives the time at boot,
+    so no NTP is awaited."""
     key = bytes(range(32))
     n = 1
     while True:
@@ -244,8 +246,13 @@ def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
             m = bk.board.console_mark()
             before = bk.pulses(1)
             bk.type(code + "#")
-            _log(bk, m, "code: ok")  # not lost
-            assert _pulsed(bk, 1, before + 1) == before + 1
+            _log(bk, m, "code: (ok|used)")
+            if "code: used" in bk.board.output_since(m):  # spent inside its unlock
+                assert _pulsed(bk, 1, before + 1, 0.5) == before
+                bk.board.stop()
+                n += 1
+                continue
+            assert _pulsed(bk, 1, before + 1) == before + 1  # not lost
         else:
             _log(bk, m, "code: ok")
         bk.board.arm_power_cut_in(None)
@@ -254,7 +261,7 @@ def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
         m = bk.board.console_mark()
         pulses = bk.pulses(1)
         bk.type(code + "#")
-        _log(bk, m, r"code: (used|bad_code)")  # never twice
+        _log(bk, m, r"code: used")  # never twice
         assert _pulsed(bk, 1, pulses + 1, 0.5) == pulses
         bk.board.stop()
         if not cut:
@@ -265,20 +272,23 @@ def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
 
 
 @pytest.mark.emulator_only
-def test_brute_force_in_accelerated_time_is_locked_out(locker_world: World,
-                                                       registry: Registry,
-                                                       mosquitto: Mosquitto,
-                                                       ops: Watcher) -> None:
+def test_brute_force_in_accelerated_time_is_slowed_never_locked(locker_world: World,
+                                                                registry: Registry,
+                                                                mosquitto: Mosquitto,
+                                                                ops: Watcher) -> None:
     """An attacker types codes without pause; whenever the bank says "wait N", the board's
-    clock jumps N seconds ahead (hours of back-off pass in a moment). The bank checks
-    exactly HARD_CAP guesses, then refuses everything until an admin code, even days later."""
+    clock jumps N seconds ahead. The bank checks a guess at most once a minute after the
+    free ones, raises the guessing alarm, and never locks: a merchant's genuine code opens
+    after one wait. An admin code clears the alarm."""
     bk = _start(locker_world, registry, mosquitto)
     lk = fw.load("lockout")
     checked = waits = lost = 0
-    locked = False
-    for i in range(60):
+    i = 0
+    while checked < lk.ALARM_FAILURES + 1:
+        i += 1
+        assert i < 60, "the bank stopped checking codes"
         m = bk.board.console_mark()
-        bk.type(f"01{(i * 7919) % 10**8:08d}#")
+        bk.type(f"01{(i * 7919) % 10**10:010d}#")
         bk.board.wait_output(r"code: \S+", 8, start=m)
         res = bk.board.output_since(m).split("code: ")[-1].split()[0]
         if res == "bad_code":
@@ -286,30 +296,27 @@ def test_brute_force_in_accelerated_time_is_locked_out(locker_world: World,
         elif res == "wait":
             waits += 1
             secs = int(bk.board.output_since(m).split("code: wait ")[-1].split()[0])
-            bk.board.advance_clock(secs + 1)
+            assert secs <= lk.MAX_DELAY_S
+            bk.advance_clock(secs + 1)
             time.sleep(0.3)
-        elif res == "locked":
-            locked = True
-            break
         elif res == "malformed:" and lost < 3:
-            # a key lost: this test types 600+ keys at 130 ms each, and on a loaded CI
-            # machine the board's VM can miss one (seen once in a fresh-clone run). The
+            # a key lost: this test types hundreds of keys at 130 ms each, and on a loaded
+            # CI machine the board's VM can miss one (seen once in a fresh-clone run). The
             # bank rightly refuses the short entry without counting a guess; type again.
             lost += 1
         else:
             raise AssertionError(f"unexpected answer {res!r}")
-    assert locked and checked == lk.HARD_CAP and waits >= 5
-    ops.wait_for(lambda ms: any(e["data"]["alarm"] == "lockout" and e["data"]["active"]
+    assert waits >= 5
+    ops.wait_for(lambda ms: any(e["data"]["alarm"] == "guessing" and e["data"]["active"]
                                 for e in events(ms, "alarm")), 10)
     assert sum(bk.pulses(n) for n in (1, 2, 3)) == 0
-    bk.board.advance_clock(3 * 86400)  # three days on: still locked
+    bk.advance_clock(lk.MAX_DELAY_S + 1)
     time.sleep(0.5)
-    m = bk.board.console_mark()
-    bk.type("0112345678#")
-    _log(bk, m, "code: locked")
+    dep = CodeBook(registry).issue("locker-01", 1, "deposit", _now(bk), 1, now_s=_now(bk))
+    _typed(bk, dep.code, "code: ok")
     key = bytes.fromhex(registry.secrets("locker-01")["bank_key"])
     _typed(bk, codes.issue_admin(key, "locker-01", _now(bk)), "code: admin")
-    ops.wait_for(lambda ms: any(e["data"]["alarm"] == "lockout" and not e["data"]["active"]
+    ops.wait_for(lambda ms: any(e["data"]["alarm"] == "guessing" and not e["data"]["active"]
                                 for e in events(ms, "alarm")), 10)
 
 
@@ -325,7 +332,7 @@ def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
     _typed(bk, dep.code)
     _through_door(bk, 3)
     time.sleep(1.0)
-    bk.board.advance_clock(4 * 86400)  # nobody came for four days
+    bk.advance_clock(4 * 86400)  # nobody came for four days
     ops.wait_for(lambda ms: any(json.loads(x.payload).get("compartments") == [3]
                                 for x in ops.on("/locker-01/uncollected")), 10)
     later = now + 4 * 86400

@@ -42,18 +42,27 @@ def book(tmp_path: Path):
     reg.close()
 
 
-def test_issued_codes_open_on_the_board_logic_and_are_reused(book: CodeBook) -> None:
+def test_every_parcel_gets_a_code_never_issued_before_and_a_resend_the_same(
+        book: CodeBook) -> None:
     a = book.issue("locker-01", 3, "pickup", T, 48, now_s=T)
     key = bytes.fromhex(book.reg.secrets("locker-01")["bank_key"])
     assert len(key) >= 16
     r = codes.check(key, "locker-01", a.code, T + 60, codes.Ledger(), lambda c: c == 3)
     assert r.ok and r.kind == "pickup"
-    b = book.issue("locker-01", 3, "pickup", T + 3600, 24, now_s=T)
-    assert b.code == a.code and not b.new  # the live code, not a second one
-    c = book.renew("locker-01", 3, "pickup", T)
-    assert c.code != a.code and c.seq & 1 != a.seq & 1
-    with pytest.raises(IssueError):
-        book.renew("locker-01", 3, "pickup", T)
+    assert book.resend("locker-01", 3, "pickup", now_s=T).code == a.code
+    # the next parcel the same day: another code (the first may have been used)
+    more = [book.issue("locker-01", 3, "pickup", T + 3600, 12, now_s=T) for _ in range(5)]
+    assert len({c.code for c in [a, *more]}) == 6
+    for c in more:  # each opens on the board in the hours asked for
+        r = codes.check(key, "locker-01", c.code, T + 3600 + 11 * 3600, codes.Ledger(),
+                        lambda n: n == 3)
+        assert r.ok, c
+    with pytest.raises(IssueError, match="issued already"):
+        book.issue("locker-01", 3, "pickup", T + 3600, 12, now_s=T)
+    deposits = [book.issue("locker-01", 4, "deposit", T, 1, now_s=T) for _ in range(2)]
+    assert deposits[0].code != deposits[1].code
+    with pytest.raises(IssueError, match="issued already"):
+        book.issue("locker-01", 4, "deposit", T, 1, now_s=T)
     assert "code" not in json.dumps(a.public())
 
 
@@ -238,10 +247,14 @@ def test_cli_issue_prints_or_sends(tmp_path: Path) -> None:
     r = subprocess.run(run, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert len(out["code"]) == 11 and out["code"].endswith("#")
+    assert len(out["code"]) == 13 and out["code"].endswith("#")
     (tmp_path / "sms.json").write_text(json.dumps({"provider": "outbox",
                                                    "dir": str(tmp_path / "box")}))
-    r = subprocess.run(run + ["--sms", "+33612345678", "--sms-config",
+    r = subprocess.run(run + ["--sms", "33612345678", "--sms-config",
+                              str(tmp_path / "sms.json")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "E.164" in r.stderr, r.stderr
+    r = subprocess.run(run + ["--resend", "--sms", "+33612345678", "--sms-config",
                               str(tmp_path / "sms.json")], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr

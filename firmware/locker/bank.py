@@ -1,18 +1,49 @@
-"""A locker bank's decisions: codes typed on the keypad, doors, the lockout, cold chain and
-alarms. Pure; runs on MicroPython and CPython. The app (locker_app.py) feeds it keys, door
-levels, temperatures and the time, persists `state()` atomically when `dirty` is set, and
-carries out `take_actions()`: ("unlock", n), ("beep", "ok"/"no"/"wait"), ("audit", {...}),
-("alarm", name, active, {...}).
+"""A locker bank's decisions: codes typed on the keypad, doors, the guess limiter, the clock,
+cold chain and alarms. Pure; runs on MicroPython and CPython. The app (locker_app.py) feeds it
+keys, door levels, temperatures and the time, persists `state()` atomically when `dirty` is
+set, and carries out `take_actions()`: ("unlock", n), ("beep", "ok"/"no"/"wait"),
+("audit", {...}), ("alarm", name, active, {...}), ("set_time", s), ("armed", n).
 
-Power-safe unlock: an accepted code goes into the ledger as *pending* and the state is saved
-before the lock is pulsed. Once the door opens the entry becomes used. If the door does not
-open within open_window_s, or the power fails and the door is found shut at boot, the entry is
-removed: the code still works. A pending entry counts as used, so no code opens twice.
+Never twice: an accepted code goes into the ledger at once, as used, and the compartment
+holds it as *pending*; the app saves the state before it pulses the lock. The door opening
+completes the unlock. If the door does not open within open_window_s while the bank watches,
+the entry is taken back: the code still works. If the power fails with an unlock pending and
+the door is found shut at boot, nobody can tell whether it opened in between, so the code
+stays used and the compartment moves on as if the door had opened and shut (a deposit arms
+it, a pickup or retrieve frees it): a power cut inside the unlock is the one way a code is
+lost, and no code ever opens twice.
+
+The bank's time never goes back: windows and the ledger use max(clock, the highest trusted
+time seen), so no rollback of any size revives a code. Only an admin code (authenticated
+time, within ADMIN_SKEW_S of the clock's own reading while the clock is trusted) brings it
+back, by at most codes.LEDGER_GRACE_S, for a clock that had jumped ahead.
 """
 import codes
 import lockout
 
 FREE, LOADING, ARMED, EMPTYING = "free", "loading", "armed", "emptying"
+BEHIND_ALARM_S = 60  # a clock this far behind the bank's time raises clock_behind
+SNTP_BOUND_S = 120  # SNTP (unauthenticated) is believed this close to the DS3231, no further
+# The highest time seen is saved with the rest of the state, and on its own once it has moved
+# this far (a flash write every tick would wear the flash out).
+SAVE_HIGH_EVERY_S = 3600
+
+
+def clock_reading(ds_s, sys_s, synced, high_s, bound_s=SNTP_BOUND_S):
+    """(time, trusted, sntp_disagrees): which clock the bank believes. The DS3231 (battery
+    backed, +-2 ppm) is the authority; SNTP, which anyone on the network can answer, only
+    refines it within bound_s. Without a DS3231 time, SNTP is believed only within bound_s
+    of the bank's highest time (after a soft reset, say); else the clock is lost until an
+    admin code sets it."""
+    if ds_s is not None:
+        if synced and sys_s is not None:
+            if abs(sys_s - ds_s) <= bound_s:
+                return sys_s, True, False
+            return ds_s, True, True
+        return ds_s, True, False
+    if synced and sys_s is not None and high_s and abs(sys_s - high_s) <= bound_s:
+        return sys_s, True, False
+    return (sys_s or 0), False, False
 
 
 class Bank:
@@ -28,9 +59,12 @@ class Bank:
             self.c[n] = {"state": FREE, "since": 0, "door": False, "door_since": 0,
                          "pending": None, "left_open": False, "hot_since": None,
                          "hot_max": None, "cold_alarm": False}
-        self.ledger = codes.Ledger()
+        self.ledger = codes.Ledger(codes.ENTRIES_PER_COMPARTMENT * len(comps))
         self.lock = lockout.Lockout()
-        self.last_seen = 0
+        self.high_s = 0  # the highest trusted time seen
+        self.floor_s = 0  # codes whose window ended by then are forgotten: never below it
+        self.rtc_s = 0  # the clock's own last reading
+        self._saved_high = 0
         self.last_admin = -1
         self.clock_ok = True
         self.alarms = {}
@@ -46,17 +80,22 @@ class Bank:
             if n in self.c:
                 self.c[n]["state"] = v[0]
                 self.c[n]["since"] = v[1]
-                self.c[n]["pending"] = v[2]
-        self.ledger = codes.Ledger(entries=st.get("ledger"))
+                p = v[2]
+                # a layout-1 pending unlock named a code that can no longer be typed
+                self.c[n]["pending"] = p if p is None or isinstance(p[1], int) else None
+        self.ledger = codes.Ledger(self.ledger.max_entries, st.get("ledger"))
         self.lock = lockout.Lockout(st.get("lockout"))
-        self.last_seen = st.get("last_seen", 0)
+        self.high_s = st.get("high", st.get("last_seen", 0))
+        self._saved_high = self.high_s
+        self.floor_s = st.get("floor", 0)
         self.last_admin = st.get("last_admin", -1)
         self.alarms = st.get("alarms", {})
 
     def state(self):
+        self._saved_high = self.high_s
         return {"c": {str(n): [v["state"], v["since"], v["pending"]] for n, v in self.c.items()},
                 "ledger": self.ledger.to_list(), "lockout": self.lock.state(),
-                "last_seen": self.last_seen, "last_admin": self.last_admin,
+                "high": self.high_s, "floor": self.floor_s, "last_admin": self.last_admin,
                 "alarms": self.alarms}
 
     def boot(self, doors, now_s, clock_ok):
@@ -65,68 +104,114 @@ class Bank:
         for n, v in self.c.items():
             v["door"] = bool(doors.get(n))
             v["door_since"] = now_s
-            p = v["pending"]
-            if p is None:
+            if v["pending"] is None:
                 continue
             if v["door"]:
                 self._opened(n, now_s)
             else:
-                self._revert(n, now_s, "power cut before the door opened")
+                self._cut_during_unlock(n, now_s)
+
+    # ---- time -----------------------------------------------------------------------------
+    def now(self):
+        """The bank's time: never earlier than the highest trusted time seen."""
+        return self.rtc_s if self.rtc_s > self.high_s else self.high_s
+
+    def sntp_disagrees(self, yes, sntp_s=None):
+        """The alarm a spoofed or broken SNTP raises (the bank keeps to its DS3231)."""
+        self._alarm("sntp_disagrees", yes, {} if sntp_s is None else {"sntp": sntp_s})
 
     def set_clock(self, now_s, clock_ok):
-        """The time and whether the RTC is trusted; an RTC behind the last time seen (by more
-        than a minute) is taken as lost: a rollback must not revive expired codes."""
-        if clock_ok and now_s + 60 < self.last_seen:
-            clock_ok = False
+        """The clock's reading and whether it is trusted (the app believes SNTP only within
+        a bound of the DS3231). A clock behind the bank's time is not believed for windows;
+        it raises clock_behind, which an admin code settles."""
+        self.rtc_s = now_s
         self.clock_ok = clock_ok
-        if clock_ok and now_s > self.last_seen:
-            self.last_seen = now_s
+        if not clock_ok:
+            return
+        if now_s > self.high_s:
+            self.high_s = now_s
+            self._raise_floor()
+            if now_s - self._saved_high >= SAVE_HIGH_EVERY_S:
+                self.dirty = True
+        self._alarm("clock_behind", self.high_s - now_s > BEHIND_ALARM_S,
+                    {"behind_s": self.high_s - now_s})
+
+    def _raise_floor(self):
+        f = self.high_s - codes.LEDGER_GRACE_S
+        if f > self.floor_s:
+            self.floor_s = f
+            n = len(self.ledger.entries)
+            self.ledger.prune(f)
+            if len(self.ledger.entries) != n:
+                self.dirty = True
+
+    def _admin_time(self, t_s, now_s):
+        """An admin code's authenticated time: the clock follows it, and the bank's time
+        comes back to it by at most LEDGER_GRACE_S (the ledger still holds every code used
+        in that span)."""
+        if not self.clock_ok or abs(t_s - self.rtc_s) > BEHIND_ALARM_S:
+            self._act.append(("set_time", t_s))
+        self.high_s = t_s if t_s > self.floor_s else self.floor_s
+        self.rtc_s = t_s
+        self.clock_ok = True
+        self._raise_floor()
+        self._alarm("clock_behind", False, {})
 
     # ---- keypad ---------------------------------------------------------------------------
-    def code(self, digits, now_s):
-        """A code confirmed with '#'."""
+    def code(self, digits, now_s=None):
+        """A code confirmed with '#'. now_s: the clock's reading (set_clock) if given."""
+        if now_s is not None:
+            self.set_clock(now_s, self.clock_ok)
+        t = self.now()
         lk = self.lock
-        lt = now_s
-        is_admin = len(digits) == codes.ADMIN_LEN and digits[:2] == "00"
-        if not is_admin:
-            why = lk.may_try(lt)
-            if why is not None:
-                self._act.append(("beep", "wait"))
-                self._audit(now_s, "refused", reason=why)
-                return why
-        r = codes.check(self.key, self.bank, digits, now_s, self.ledger,
+        try:
+            codes.parse(digits)
+        except codes.CodeError as e:  # never reaches a MAC: not a guess, not limited
+            return self._refuse(t, "malformed: " + str(e), None)
+        why = lk.may_try(self.rtc_s)
+        if why is not None:
+            self._act.append(("beep", "wait"))
+            self._audit(t, "refused", reason=why)
+            return why
+        r = codes.check(self.key, self.bank, digits, t, self.ledger,
                         lambda n: n in self.c and self.c[n]["state"] == ARMED,
-                        self.clock_ok, self.last_admin)
+                        self.clock_ok, self.last_admin, self.rtc_s)  # pyright: ignore[reportArgumentType] admin entry: int
         if r.ok and r.kind == codes.ADMIN:
             self.last_admin = r.entry
             lk.reset()
-            self._alarm("lockout", False, {})
-            self._audit(now_s, "admin")
+            self._alarm("guessing", False, {})
+            self._admin_time(r.time_s, t)
+            self._audit(self.now(), "admin")
             self._act.append(("beep", "ok"))
             self.dirty = True
-            if not self.clock_ok or abs(r.time_s - now_s) > 60:
-                self._act.append(("set_time", r.time_s))
             return "admin"
-        if r.ok and r.compartment in self.c and self.c[r.compartment]["pending"] is None and \
-                self.c[r.compartment]["state"] in (FREE, ARMED):
-            n = r.compartment
-            v = self.c[n]
-            v["pending"] = [r.kind, list(r.entry[0]), r.entry[1], now_s]
-            if r.kind in (codes.DEPOSIT, codes.RETRIEVE):
-                lk.reset()  # a merchant code re-opens the bank to customers
-                self._alarm("lockout", False, {})
-            self.dirty = True  # the app saves before it carries out the unlock below
-            self._act.append(("unlock", n))
-            self._act.append(("beep", "ok"))
-            self._audit(now_s, "unlock", comp=n, kind=r.kind)
-            return "ok"
-        reason = r.reason if not r.ok else "busy"
-        if reason == "bad_code":
-            if lk.failed(lt):
-                self._alarm("lockout", True, {"failures": lk.failures})
+        if r.ok:
+            return self._accept(r, t)
+        if r.reason == "bad_code":
+            if lk.failed(self.rtc_s):
+                self._alarm("guessing", True, {"failures": lk.failures})
             self.dirty = True
+        return self._refuse(t, r.reason, r.compartment)
+
+    def _accept(self, r, t):
+        n = r.compartment
+        v = self.c.get(n)
+        if v is None or v["pending"] is not None or v["state"] not in (FREE, ARMED):
+            return self._refuse(t, "busy", n)
+        if self.ledger.full():  # cannot happen with the ledger sized as it is: fail closed
+            self._alarm("ledger_full", True, {})
+            return self._refuse(t, "ledger_full", n)
+        self.ledger.add(r.entry)
+        v["pending"] = [r.kind, r.entry, self.rtc_s]
+        self.dirty = True  # the app saves before it carries out the unlock below
+        self._act.append(("unlock", n))
+        self._act.append(("beep", "ok"))
+        self._audit(t, "unlock", comp=n, kind=r.kind)
+        return "ok"
+
+    def _refuse(self, t, reason, comp):
         self._act.append(("beep", "no"))
-        self._audit(now_s, "refused", reason=reason, comp=r.compartment)
+        self._audit(t, "refused", reason=reason, comp=comp)
         return reason
 
     def cleared(self, why, now_s):
@@ -162,28 +247,46 @@ class Bank:
 
     def _opened(self, n, now_s):
         v = self.c[n]
-        kind, entry, end, _t = v["pending"]
+        kind = v["pending"][0]
         v["pending"] = None
-        try:
-            self.ledger.add(entry, end, now_s)
-        except codes.CodeError:
-            self._alarm("ledger_full", True, {})
         v["state"] = LOADING if kind == codes.DEPOSIT else EMPTYING
         v["since"] = now_s
         self.dirty = True
         self._audit(now_s, "opened", comp=n, kind=kind)
 
+    def _cut_during_unlock(self, n, now_s):
+        """Power cut with the unlock pending, door shut now: it may have opened and shut in
+        the dark. The code stays used; the compartment moves on as if it had."""
+        v = self.c[n]
+        kind = v["pending"][0]
+        v["pending"] = None
+        v["state"] = ARMED if kind == codes.DEPOSIT else FREE
+        v["since"] = now_s
+        self.dirty = True
+        self._audit(now_s, "unlock_cut", comp=n, kind=kind)
+        if kind == codes.DEPOSIT:
+            self._act.append(("armed", n))
+
     def _revert(self, n, now_s, why):
-        self.c[n]["pending"] = None
+        v = self.c[n]
+        self.ledger.remove(v["pending"][1])
+        v["pending"] = None
         self.dirty = True
         self._audit(now_s, "not_opened", comp=n, reason=why)
 
-    # ---- time -----------------------------------------------------------------------------
-    def tick(self, now_s, temps=None):
-        """Once a second or so: unlock windows, doors left open, the cold chain."""
+    # ---- the clock's ticks ----------------------------------------------------------------
+    def tick(self, now_s=None, temps=None):
+        """Once a second or so: unlock windows, doors left open, the cold chain. now_s: the
+        clock's reading, if not given to set_clock already. The unlock window runs on that
+        reading, which a rollback cannot stall: a clock moved back ends the window at once,
+        as the bank watched the door all along; the rest runs on the bank's time."""
+        if now_s is not None:
+            self.set_clock(now_s, self.clock_ok)
+        rtc = self.rtc_s
+        now_s = self.now()
         for n, v in self.c.items():
             p = v["pending"]
-            if p is not None and now_s - p[3] >= self.open_window_s:
+            if p is not None and (rtc - p[2] >= self.open_window_s or rtc < p[2]):
                 self._revert(n, now_s, "door not opened in time")
             if v["door"] and not v["left_open"] and now_s - v["door_since"] >= \
                     self.door_alarm_s:

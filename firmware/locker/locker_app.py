@@ -15,6 +15,16 @@ from bourg import store
 from bourg.config import ConfigError
 
 STATE = "/data/locker.json"
+
+
+def _unix(year, month, day, hour, minute, second):
+    """Unix seconds of a UTC date (days from the civil calendar; no epoch of the port's)."""
+    y = year - (1 if month <= 2 else 0)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return (era * 146097 + doe - 719468) * 86400 + hour * 3600 + minute * 60 + second
 AUDIT = "/data/audit.log"
 # GPIOs that glitch or are strapping pins at boot: a lock relay there could open a door at
 # every reset.
@@ -90,8 +100,8 @@ class Locker:
         saved = store.load(STATE, None)
         self.bank = bank_mod.Bank(key, cfg.device_id, comps, saved, app["open_window_s"],
                                   app["door_alarm_s"])
-        now = self.now()
-        self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.clock_ok())
+        now = self.read_clock()
+        self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.bank.clock_ok)
         self._uncollected = []
         self._apply()
         rt.log.info("locker", "bank " + cfg.device_id + " with " + str(len(comps)) +
@@ -105,17 +115,33 @@ class Locker:
 
         return restore(self.i2c)[0]
 
+    def _ds3231_s(self):
+        if self.rtc is None:
+            return None
+        try:
+            dt = self.rtc.datetime()
+        except OSError:
+            return None
+        if dt is None:
+            return None
+        return _unix(dt[0], dt[1], dt[2], dt[3], dt[4], dt[5])
+
+    def read_clock(self):
+        """The time the bank believes, given to it (bank.clock_reading says which clock)."""
+        b = self.bank
+        clock = self.rt.clock
+        sys_s = clock.unix() if clock.valid() else None
+        now, ok, disagree = bank_mod.clock_reading(self._ds3231_s(), sys_s, clock.synced,
+                                                   b.high_s)
+        b.set_clock(now, ok)
+        b.sntp_disagrees(disagree, sys_s if disagree else None)
+        return now
+
     def clock_ok(self):
-        if self.rtc is not None:
-            try:
-                if self.rtc.lost() and not self.rt.clock.synced:
-                    return False
-            except OSError:
-                pass
-        return self.rt.clock.valid()
+        return self.bank.clock_ok
 
     def now(self):
-        return self.rt.clock.unix() or 0
+        return self.bank.now()
 
     def _door_open(self, n):
         return self.doors[n].value() == 1  # the switch closes to ground while the door is shut
@@ -223,9 +249,8 @@ class Locker:
     def _entry(self, r):
         b = self.bank
         if r[0] == "code":
-            now = self.now()
-            b.set_clock(now, self.clock_ok())
-            res = b.code(r[1], now)
+            self.read_clock()
+            res = b.code(r[1])
             self.rt.log.info("locker", "code: " + res)
         else:
             b.cleared(r[1], self.now())
@@ -234,11 +259,11 @@ class Locker:
     async def tick_task(self):
         while True:
             b = self.bank
-            now = self.now()
-            b.set_clock(now, self.clock_ok())
+            self.read_clock()
+            now = b.now()
             for n in self.doors:
                 b.door(n, self._door_open(n), now)
-            b.tick(now, self._temps())
+            b.tick(None, self._temps())
             e = self.entry
             if e.buf and e.last_ms is not None and \
                     time.ticks_diff(time.ticks_ms(), e.last_ms) >= e.timeout_ms:

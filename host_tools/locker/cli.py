@@ -1,8 +1,12 @@
 """`bourg locker ...`: issue locker codes and send them by SMS.
 
     bourg locker issue --bank locker-01 --compartment 3 --from 2026-11-22T09:00 --hours 48 \\
-        [--kind pickup|deposit|retrieve] [--sms +33612345678 --lang fr --sms-config sms.json]
-    bourg locker admin --bank locker-01          # a 16-digit service code for now
+        [--kind pickup|deposit|retrieve] [--resend] [--sms +33612345678 --lang fr \\
+        --sms-config sms.json]
+    bourg locker admin --bank locker-01          # a 20-digit service code for now
+
+Every `issue` is a new code (a new parcel, a new deposit); `--resend` gives the last one issued
+for that compartment and kind again.
 
 Without --sms the code is printed (for the merchant's screen); with --sms it is sent and only
 the delivery is printed. sms.json: {"provider": "outbox", "dir": "..."} |
@@ -20,7 +24,7 @@ from pathlib import Path
 
 from ..registry import DEFAULT_PATH, Registry
 from .issue import CodeBook, IssueError, parse_when
-from .sms import SmsError, provider_from_config
+from .sms import SmsError, check_phone, provider_from_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how long from --from the code must work (default 24, or what is left "
                         "of the code's window: a deposit code's ends at 00:00 UTC)")
     i.add_argument("--kind", choices=["pickup", "deposit", "retrieve"], default="pickup")
+    i.add_argument("--resend", action="store_true", help="the last code issued for this "
+                   "compartment and kind, again (a lost SMS), instead of a new one")
     i.add_argument("--sms", help="send to this number (E.164, +33...)")
     i.add_argument("--lang", choices=["fr", "en"], default="fr")
     i.add_argument("--place", default="", help="where the locker is, for the message")
@@ -52,17 +58,22 @@ def main(args: argparse.Namespace) -> int:
                 print(book.codes.issue_admin(key, args.bank, time.time()))
                 return 0
             start = parse_when(args.start)
+            if args.sms:  # every check before a code is saved
+                check_phone(args.sms)
+                if not args.sms_config:
+                    print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
+                    return 2
             hours = args.hours
             if hours is None:
                 hours = min(24.0, book.hours_left(args.kind, start))
-            issued = book.issue(args.bank, args.compartment, args.kind, start, hours)
+            if args.resend:
+                issued = book.resend(args.bank, args.compartment, args.kind)
+            else:
+                issued = book.issue(args.bank, args.compartment, args.kind, start, hours)
             info = issued.public()
             if not args.sms:
                 print(json.dumps({**info, "code": issued.code + "#"}))
                 return 0
-            if not args.sms_config:
-                print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
-                return 2
             provider = provider_from_config(json.loads(Path(args.sms_config).read_text()))
             d = book.send(issued, args.sms, args.lang, provider, args.place)
             print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,

@@ -1,6 +1,7 @@
-"""Issuing locker codes on the host: the bank's key from the device registry, a sequence bit
-that never collides with a live code, the issued codes kept (0600, with the keys) so a resend
-is the same code and the same SMS, a resend cooldown, and no duplicate send on retry."""
+"""Issuing locker codes on the host: the bank's key from the device registry, a fresh code for
+every parcel (a (start day, sequence bit) pair never issued before for that compartment and
+kind), the issued codes kept (0600, with the keys) so a resend is the same code and the same
+SMS, a resend cooldown, and no duplicate send on retry."""
 
 from __future__ import annotations
 
@@ -73,59 +74,67 @@ class CodeBook:
 
     def issue(self, bank: str, compartment: int, kind: str, start_s: float, hours: float,
               now_s: float | None = None) -> Issued:
+        """A new code for a new parcel (or a new deposit), working from start_s for `hours`:
+        never one issued before, which may have been used already. A code names its start
+        day and one sequence bit, so a compartment has two deposit codes a day, and six pickup
+        or retrieve codes live at any time (three start days); the latest window is taken
+        first. Refused when all are spent (resend() gives an issued one again)."""
         codes = self.codes
         now_s = time.time() if now_s is None else now_s
         if kind not in codes.VALID_DAYS:
             raise IssueError("kind must be pickup, deposit or retrieve")
         if not 1 <= compartment <= codes.MAX_COMPARTMENT:
             raise IssueError(f"compartment must be 1..{codes.MAX_COMPARTMENT}")
-        start, until = codes.window(kind, start_s)
+        _, until = codes.window(kind, start_s)
         if start_s + hours * 3600 > until:
             raise IssueError(f"a {kind} code is valid {codes.VALID_DAYS[kind] * 24} h from "
                              "00:00 UTC of its first day; --hours reaches past that")
         if until <= now_s:
             raise IssueError("that window has already ended")
         key = self._key(bank)
-        day = int(start_s) // codes.DAY
-        live = self.db.execute(
-            "SELECT sbit, seq, code, valid_from, valid_until FROM locker_codes WHERE bank=? "
-            "AND compartment=? AND kind=? AND day=?", (bank, compartment, kind, day)).fetchall()
-        if live:
-            # the same compartment, kind and day: the live code (a resend is the same code)
-            sbit, seq, code, vf, vu = max(live, key=lambda r: r[1])
-            return Issued(bank, compartment, kind, code, vf, vu, seq, False)
+        taken = {(r[0], r[1]) for r in self.db.execute(
+            "SELECT day, sbit FROM locker_codes WHERE bank=? AND compartment=? AND kind=?",
+            (bank, compartment, kind))}
+        first_day = int(start_s) // codes.DAY
+        for day in range(first_day, first_day - codes.VALID_DAYS[kind], -1):
+            until = (day + codes.VALID_DAYS[kind]) * codes.DAY
+            if start_s + hours * 3600 > until:
+                break
+            for sbit in (0, 1):
+                if (day, sbit) not in taken:
+                    return self._new(key, bank, compartment, kind, day, sbit, now_s)
+        raise IssueError(f"every {kind} code of compartment {compartment} that covers those "
+                         "hours has been issued already (two per start day): give fewer "
+                         "--hours or a later --from, or resend one")
+
+    def _new(self, key: bytes, bank: str, compartment: int, kind: str, day: int, sbit: int,
+             now_s: float) -> Issued:
+        codes = self.codes
         row = self.db.execute("SELECT MAX(seq) FROM locker_codes WHERE bank=? AND "
                               "compartment=? AND kind=?", (bank, compartment, kind)).fetchone()
         seq = 0 if row[0] is None else row[0] + 1
-        code = codes.issue(key, bank, compartment, kind, start_s, seq)
+        seq += (seq & 1) ^ sbit  # its low bit is the code's sequence bit
+        code = codes.issue(key, bank, compartment, kind, day * codes.DAY, seq)
+        start, until = codes.window(kind, day * codes.DAY)
         with self.db:
             self.db.execute("INSERT INTO locker_codes VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            (bank, compartment, kind, day, seq & 1, seq, code, start, until,
+                            (bank, compartment, kind, day, sbit, seq, code, start, until,
                              now_s))
         return Issued(bank, compartment, kind, code, start, until, seq, True)
 
-    def renew(self, bank: str, compartment: int, kind: str, start_s: float) -> Issued:
-        """A second live code for the same day (the first was lost): the other seq bit."""
-        codes = self.codes
-        key = self._key(bank)
-        day = int(start_s) // codes.DAY
-        used = {r[0] for r in self.db.execute(
-            "SELECT sbit FROM locker_codes WHERE bank=? AND compartment=? AND kind=? AND day=?",
-            (bank, compartment, kind, day))}
-        if len(used) >= 2:
-            raise IssueError("two codes are already live for this compartment and day")
-        row = self.db.execute("SELECT MAX(seq) FROM locker_codes WHERE bank=? AND "
-                              "compartment=? AND kind=?", (bank, compartment, kind)).fetchone()
-        seq = 0 if row[0] is None else row[0] + 1
-        if (seq & 1) in used:
-            seq += 1
-        code = codes.issue(key, bank, compartment, kind, start_s, seq)
-        start, until = codes.window(kind, start_s)
-        with self.db:
-            self.db.execute("INSERT INTO locker_codes VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            (bank, compartment, kind, day, seq & 1, seq, code, start, until,
-                             time.time()))
-        return Issued(bank, compartment, kind, code, start, until, seq, True)
+    def resend(self, bank: str, compartment: int, kind: str,
+               now_s: float | None = None) -> Issued:
+        """The last code issued for that compartment and kind, while its window lasts."""
+        now_s = time.time() if now_s is None else now_s
+        self._key(bank)
+        row = self.db.execute(
+            "SELECT seq, code, valid_from, valid_until FROM locker_codes WHERE bank=? AND "
+            "compartment=? AND kind=? AND valid_until>? ORDER BY created DESC, seq DESC "
+            "LIMIT 1", (bank, compartment, kind, now_s)).fetchone()
+        if row is None:
+            raise IssueError(f"no live {kind} code for compartment {compartment} to resend")
+        seq, code, vf, vu = row
+        return Issued(bank, compartment, kind, code, vf, vu, seq, False)
 
     def send(self, issued: Issued, phone: str, lang: str, provider: Provider,
              place: str = "", now_s: float | None = None) -> Delivery:

@@ -48,7 +48,15 @@ class Bank:
     doors: dict[int, Switch]
     fridge: TMP102 | None  # a compartment with a temp_addr has one
     key: str
+    rtc: DS3231 | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Days later, in a moment: the board's RTC and its DS3231 move together (the bank
+        keeps to its DS3231 and believes SNTP only near it)."""
+        self.board.advance_clock(seconds)
+        if self.rtc is not None:
+            self.rtc.offset += int(seconds)
 
     def type(self, code: str) -> None:
         self.keypad.type(code, hold_s=0.13, gap_s=0.1)  # a brisk human: 130 ms a key
@@ -103,5 +111,5 @@ def attach_bank(board: Board, config: dict[str, Any], key: str = "") -> Bank:
     doors = {c["n"]: board.attach(Switch(c["door"], closed=True)) for c in comps}
     temp = [c["temp_addr"] for c in comps if "temp_addr" in c]
     fridge = board.attach(TMP102(temp[0], celsius=4.0)) if temp else None
-    board.attach(DS3231(board.world))
-    return Bank(board, kp, locks, doors, fridge, key)
+    rtc = board.attach(DS3231(board.world))
+    return Bank(board, kp, locks, doors, fridge, key, rtc)
