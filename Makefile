@@ -1,16 +1,21 @@
 # bourg: `make demo` runs a street of virtual boards; `make test` runs every gate.
 # Both set everything up on a fresh machine: .venv, Python packages, umqtt.simple from PyPI
-# (pinned sha256) and Debian's mosquitto.
+# (pinned sha256), the stubs of the pinned ESP32 image (`make lint` types the firmware against
+# them) and Debian's mosquitto.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := build/.stamps
+# stubs of the image in firmware/lib/bourg/__init__.py (IMAGE), outside the venv so that host
+# code keeps CPython's time/socket/select; firmware/pyrightconfig.json points basedpyright here
+ESP32_STUBS := micropython-esp32-esp32-generic-stubs==1.28.0.post4 \
+	micropython-stdlib-stubs==1.28.0.post6
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup test lint unit hil bench demo clean
 
-setup: $(STAMP)/venv $(STAMP)/umqtt $(STAMP)/mosquitto
+setup: $(STAMP)/venv $(STAMP)/umqtt build/stubs-esp32/.stamp $(STAMP)/mosquitto
 
 $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
@@ -21,6 +26,11 @@ $(STAMP)/venv: pyproject.toml
 
 $(STAMP)/umqtt: tools/fetch_umqtt.py $(STAMP)/venv
 	$(PY) tools/fetch_umqtt.py
+	@touch $@
+
+build/stubs-esp32/.stamp: Makefile $(STAMP)/venv
+	rm -rf build/stubs-esp32
+	$(PY) -m pip install -q --no-deps --target build/stubs-esp32 $(ESP32_STUBS)
 	@touch $@
 
 $(STAMP)/mosquitto:
@@ -35,6 +45,7 @@ $(STAMP)/mosquitto:
 lint: setup
 	$(VENV)/bin/ruff check host_tools tests hil_tests tools firmware
 	$(PY) tools/check_mpy.py
+	$(VENV)/bin/basedpyright -p firmware/pyrightconfig.json
 
 unit: setup
 	$(PY) -m pytest -q tests

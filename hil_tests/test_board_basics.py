@@ -127,13 +127,109 @@ def test_power_cut_loses_rtc_memory_but_keeps_flash(world: World) -> None:
 
 
 @pytest.mark.emulator_only
-def test_machine_reset_reports_soft_reset(world: World) -> None:
+def test_machine_reset_reports_hard_reset(world: World) -> None:
+    """machine.reset() is esp_restart(): ESP_RST_SW, which ports/esp32/modmachine.c reports as
+    HARD_RESET (the ROM prints SW_CPU_RESET)."""
     main = ("import machine\nprint('cause', machine.reset_cause())\n"
             "if machine.reset_cause() == machine.PWRON_RESET:\n    machine.reset()\n")
     b = world.add_board({"device_id": "rst", "site": "hil"}, {"main.py": main})
     b.start()
-    b.wait_output("cause 5", 5)
-    assert b.history == ["PWRON_RESET", "SOFT_RESET"]
+    b.wait_output("cause 2", 5)
+    assert b.history == ["PWRON_RESET", "HARD_RESET"]
+    assert "rst:0xc (SW_CPU_RESET)" in b.output_text()
+
+
+def _type(b, data: bytes) -> None:
+    """Keys on the board's serial port, as a terminal sends them."""
+    import os
+
+    fd = os.open(b.pty_path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.emulator_only
+def test_soft_reboot_reports_soft_reset(world: World) -> None:
+    """Ctrl-D at the REPL and machine.soft_reset() reboot the VM, not the chip: from then on
+    reset_cause() is SOFT_RESET (main.c calls machine_deinit, which sets is_soft_reset), and
+    the ROM prints no reset banner."""
+    main = ("import machine, os\nprint('cause', machine.reset_cause())\n"
+            "if machine.reset_cause() == machine.SOFT_RESET and 'n' not in os.listdir():\n"
+            "    open('/n', 'w').write('1')\n    machine.soft_reset()\n"
+            "print('at repl')\n")
+    b = world.add_board({"device_id": "soft", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output(r"at repl\r?\n(.*\n)*>>> ", 5)
+    mark = b.console_mark()
+    _type(b, b"\x04")  # Ctrl-D at the friendly REPL
+    b.wait_output("at repl", 10, start=mark)
+    out = b.output_since(mark)
+    assert out.count("cause 5") == 2 and out.count("MPY: soft reboot") == 2
+    assert "rst:" not in out
+    assert b.history == ["PWRON_RESET", "SOFT_RESET", "SOFT_RESET"]
+
+
+@pytest.mark.emulator_only
+def test_sleep_times_take_only_ints(world: World) -> None:
+    """time.sleep_ms/sleep_us and machine.lightsleep/deepsleep read their argument with
+    mp_obj_get_int on the port: a float (say, from a config) is a TypeError; time.sleep takes
+    a float."""
+    main = ("import machine, time\n"
+            "def err(f):\n    try:\n        f()\n        return 'ok'\n"
+            "    except TypeError as e:\n        return str(e)\n"
+            "print('S1', err(lambda: time.sleep_ms(1.5)))\n"
+            "print('S2', err(lambda: time.sleep_us(2.0)))\n"
+            "print('S3', err(lambda: machine.lightsleep(10.0)))\n"
+            "print('S4', err(lambda: machine.deepsleep(100.0)))\n"
+            "print('S5', err(lambda: time.sleep(0.01)), err(lambda: time.sleep_ms(True)))\n")
+    b = world.add_board({"device_id": "ints", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output(r"S5 .*\n", 5)
+    out = b.output_text()
+    for k in ("S1", "S2", "S3", "S4"):
+        assert f"{k} can't convert float to int" in out
+    assert "S5 ok ok" in out
+    assert b.history == ["PWRON_RESET"]  # deepsleep(100.0) did not sleep
+
+
+@pytest.mark.emulator_only
+def test_main_py_runs_only_if_boot_py_succeeds(world: World) -> None:
+    """ports/esp32/main.c runs main.py only when pyexec_file_if_exists("boot.py") returned
+    non-zero: a boot.py that raises leaves the board at the REPL without its app; SystemExit
+    in boot.py is a soft reboot."""
+    files = {"boot.py": "print('boot', 1 / 0)\n", "main.py": "print('main ran')\n"}
+    b = world.add_board({"device_id": "bootfail", "site": "hil"}, files)
+    b.start()
+    b.wait_output(r"ZeroDivisionError.*\r?\n(.*\n)*>>> ", 5)
+    assert "main ran" not in b.output_text()
+
+    files = {"boot.py": "import machine\nprint('boot', machine.reset_cause())\n"
+                        "if machine.reset_cause() == machine.PWRON_RESET:\n"
+                        "    raise SystemExit\n",
+             "main.py": "print('main ran')\n"}
+    b2 = world.add_board({"device_id": "bootexit", "site": "hil"}, files)
+    b2.start()
+    b2.wait_output("main ran", 5)
+    out = b2.output_text()
+    assert out.index("boot 1") < out.index("MPY: soft reboot") < out.index("boot 5")
+    assert out.count("main ran") == 1
+    assert b2.history == ["PWRON_RESET", "SOFT_RESET"]
+
+
+@pytest.mark.emulator_only
+def test_watchdog_survives_a_soft_reboot(world: World) -> None:
+    """machine.WDT cannot be stopped: a soft reboot leaves the task watchdog running (its user
+    handle is a static in ports/esp32/machine_wdt.c), and a board that then sits at the REPL
+    is reset by it."""
+    main = ("import machine\nprint('cause', machine.reset_cause())\n"
+            "if machine.reset_cause() == machine.PWRON_RESET:\n"
+            "    machine.WDT(timeout=500)\n    machine.soft_reset()\n")
+    b = world.add_board({"device_id": "wdtsoft", "site": "hil"}, {"main.py": main})
+    b.start()
+    b.wait_output("cause 3", 10)
+    assert b.history == ["PWRON_RESET", "SOFT_RESET", "WDT_RESET"]
 
 
 WIRE_MAIN = """

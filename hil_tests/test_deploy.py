@@ -115,3 +115,38 @@ def test_deploy_brings_the_umqtt_the_tests_ran(tmp_path: Path) -> None:
         assert not any(p.startswith("/lib/umqtt/") for p in plan.copy)
         b.wait_output("app-ready", 15)
         assert "ImportError" not in b.output_text()
+
+
+WDT_APP = """
+import machine, time
+w = machine.WDT(timeout=1000)
+print('app running')
+while True:
+    w.feed()
+    time.sleep_ms(100)
+"""
+
+
+@pytest.mark.emulator_only
+def test_deploy_outlasts_the_apps_watchdog(world: World) -> None:
+    """The app's machine.WDT keeps counting while deploy holds the board in the raw REPL;
+    deploy gives it a long timeout first, so a copy slower than the app's 1 s timeout is not
+    cut by a watchdog reset."""
+    cfg = json.loads(CONFIG.read_text())
+    b = world.add_board(cfg, {"main.py": WDT_APP})
+    b.start()
+    b.wait_output("app running", 5)
+
+    def slow_copy(i: int, n: int, path: str) -> None:
+        if i == 1:
+            # hold the copy until the app's own timeout has passed unfed (the board's WDT
+            # clock, not a fixed sleep); without the long timeout the board resets here
+            import time
+
+            end = time.monotonic() + 10
+            while time.monotonic() - b._wdt_last < 1.5 and time.monotonic() < end:
+                time.sleep(0.05)
+
+    assert deploy.deploy(b.pty_path, cfg, SECRETS, progress=slow_copy).copy
+    b.wait_output("app-ready", 15)
+    assert b.history == ["PWRON_RESET", "HARD_RESET"]  # the deploy's reset, no WDT_RESET

@@ -118,6 +118,30 @@ def test_door_lamp_and_stuck_sensor_raise_alarms_and_clear(street_w: World,
 
 
 @pytest.mark.emulator_only
+def test_lamp_current_is_judged_inside_the_adcs_linear_range(street_w: World,
+                                                              mosquitto: Mosquitto,
+                                                              ops: Watcher) -> None:
+    """At 10 % a 40 W lamp draws about 21 mA and a dead one 2 mA: on a 1 V/A burden both sit
+    in the ESP32 ADC's floor (raw 0 below ~142 mV at 11 dB; read_uv() then says 142 mV) and
+    the pole saw an over-current. On the offset wiring of docs/lighting.md every case reads
+    right: dead -> no_current, healthy -> clear, stuck at full power -> over_current, and
+    nothing else."""
+    (p,) = _street(street_w, mosquitto, 1, lamp={"settle_s": 1, "confirm_s": 1})
+
+    def lamp_events() -> list[tuple[bool, str | None]]:
+        return [(e["data"]["active"], e["data"].get("kind")) for e in events(ops.messages, "alarm")
+                if e["data"]["alarm"] == "lamp_failure"]
+
+    p.current.fail("dead")
+    ops.wait_for(lambda ms: (True, "no_current") in lamp_events(), 15)
+    p.current.fail(None)
+    ops.wait_for(lambda ms: (False, None) in lamp_events(), 10)
+    p.current.fail("full")
+    ops.wait_for(lambda ms: (True, "over_current") in lamp_events(), 10)
+    assert lamp_events() == [(True, "no_current"), (False, None), (True, "over_current")]
+
+
+@pytest.mark.emulator_only
 def test_poles_stay_autonomous_offline_and_catch_up(street_w: World, mosquitto: Mosquitto,
                                                     ops: Watcher) -> None:
     p1, p2, p3 = _street(street_w, mosquitto, 3, lamp={"settle_s": 1, "confirm_s": 1})

@@ -52,6 +52,17 @@ print(repr(_o))
 """
 
 
+# Once an app has started machine.WDT it cannot be stopped: it keeps counting while deploy
+# holds the board in the raw REPL (and across soft reboots), and would reset the board in the
+# middle of a copy longer than the app's timeout. Calling WDT() again only sets a new timeout
+# (ports/esp32/machine_wdt.c: esp_task_wdt_reconfigure on the one user handle), so deploy
+# gives it this long one before copying. On a board whose app never started the watchdog
+# this starts it: the reset at the end of the deploy stops it, and with --no-reset the board
+# resets into its new app when it runs out.
+DEPLOY_WDT_MS = 10 * 60 * 1000
+_HOLD_WDT = f"import machine\nmachine.WDT(timeout={DEPLOY_WDT_MS})\n"
+
+
 class DeployError(RuntimeError):
     pass
 
@@ -137,6 +148,8 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
         staged = stage_bytes(config, secrets, compiled)
         if secrets is None:
             staged.pop("/secrets.json", None)
+        if not dry_run:
+            board.exec(_HOLD_WDT)
         on_board = board_hashes(board)
         # Without new secrets the board keeps its own: not ours to remove.
         plan = make_plan(staged, on_board, keep=("/secrets.json",) if secrets is None else ())
@@ -158,7 +171,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", action="store_true", help="copy .py sources, not .mpy")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
-    p.add_argument("--no-reset", action="store_true", help="do not soft-reset afterwards")
+    p.add_argument("--no-reset", action="store_true", help="do not reset afterwards (the "
+                   "board's watchdog, set to 10 min for the copy, resets it after that)")
 
 
 def deploy_main(args: argparse.Namespace) -> int:

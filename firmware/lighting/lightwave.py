@@ -81,7 +81,7 @@ class Wave:
 
     # ---- origin side --------------------------------------------------------------------
     def _infer(self, now_ms):
-        best = [None, None]  # per side (mover from the left -> index 0, from the right -> 1)
+        best = [None, None]  # type: list  # per side (mover from the left -> index 0, from the right -> 1)
         for o, (x, start, d, _last) in self.heard.items():
             dx = self.x_dm - x
             dt = now_ms - start
@@ -120,7 +120,7 @@ class Wave:
             ttl = (max(self.nb_hops, self.ahead_hops(speed / 100)) if d else self.nb_hops) - 1
         self.stats["tx"] += 1
         return fr.encode(self.key, ftype, self.mac, self.epoch, self.seq, origin, event, x_dm,
-                         d, speed, age, hops, ttl)
+                         d, speed, age, hops, ttl)  # pyright: ignore[reportArgumentType] ints by then
 
     def local(self, on, now_ms):
         """Local presence edge; returns frames to broadcast."""

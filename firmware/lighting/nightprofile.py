@@ -79,7 +79,7 @@ def validate(obj):
         if k not in ("utc_offset_min", "dst", "periods", "lux"):
             raise ProfileError(k, "unknown key")
     out = {"utc_offset_min": _num(obj.get("utc_offset_min", 0), "utc_offset_min", -720, 840,
-                                  True)}
+                                  True)}  # type: dict
     dst = obj.get("dst", "none")
     if dst not in ("none", "eu"):
         raise ProfileError("dst", "expected \"none\" or \"eu\"")

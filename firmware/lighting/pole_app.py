@@ -66,11 +66,12 @@ SCHEMA = _d({
     "lamp": _d({"rated_w": _n(1, 1000, 40), "standby_w": _n(0, 50, 0.5),
                 "mains_v": _n(100, 300, 230), "pf": _n(0.3, 1, 0.95),
                 "tol_pct": _n(5, 100, 30), "min_a": _n(0, 5, 0.005),
-                "amps_per_volt": _n(0.001, 1000, 1.0), "day_burn_s": _i(10, 86400, 600),
+                "amps_per_volt": _n(0.001, 1000, 0.125), "zero_v": _n(0.15, 2.45, 0.25),
+                "day_burn_s": _i(10, 86400, 600),
                 "settle_s": _i(0, 600, 5), "confirm_s": _i(0, 3600, 10)}),
     "light": _d({"sensor": {"type": "str", "enum": ["auto", "none", "bh1750", "ldr"],
                             "default": "auto"},
-                 "day_lux": _n(0, 100000, 200), "ldr_fixed_ohm": _n(100, 1e7, 10000),
+                 "day_lux": _n(0, 100000, 200), "ldr_fixed_ohm": _n(100, 1e7, 3300),
                  "ldr_r10_ohm": _n(100, 1e7, 20000), "ldr_gamma": _n(0.1, 2, 0.7)}),
     "pwm_freq": _i(100, 40000, 1000),
     "pwm_invert": {"type": "bool", "default": True},
@@ -148,7 +149,10 @@ class Pole:
                                   2 if "pir2" in pins else 1)
         self.flag = asyncio.ThreadSafeFlag()
         self.io = pole_io.Inputs(pins, self.flag)
-        self.lamp_adc = pole_io.Analog(pins["lamp_adc"]) if "lamp_adc" in pins else None
+        lamp = app["lamp"]
+        self.lamp_adc = pole_io.LampCurrent(pins["lamp_adc"], lamp["zero_v"],
+                                            lamp["amps_per_volt"]) \
+            if "lamp_adc" in pins else None
         self.i2c = None
         if "sda" in pins and "scl" in pins:
             self.i2c = machine.I2C(0, sda=machine.Pin(pins["sda"]),
@@ -172,6 +176,9 @@ class Pole:
         try:
             import aioespnow
 
+            # the site's ESP-NOW channel until WiFi joins the AP (on the same channel), and
+            # no WiFi power saving: a dozing radio misses its neighbours' frames
+            rt.wifi.radio_on(rt.cfg["network"]["espnow_channel"])
             self.radio = aioespnow.AIOESPNow()
             self.radio.active(True)
             self.radio.add_peer(BCAST)
@@ -246,7 +253,7 @@ class Pole:
 
     def tasks(self):
         t = [("control", self.control_task), ("schedule", self.schedule_task),
-             ("monitor", self.monitor_task)]
+             ("monitor", self.monitor_task)]  # type: list
         if self.radio is not None:
             t.append(("radio", self.radio_task))
         return t
@@ -364,8 +371,7 @@ class Pole:
                 self._door = d
                 core.door(d, now)
             if self.lamp_adc is not None:
-                amps = self.lamp_adc.volts() * self.app["lamp"]["amps_per_volt"]
-                core.lamp_sample(amps, self.is_day, now)
+                core.lamp_sample(self.lamp_adc.amps(), self.is_day, now)
             for name, active, detail in core.take_alarms():
                 ev = {"alarm": name, "active": active}
                 ev.update(detail)

@@ -71,6 +71,13 @@ class Inputs:
         return None if self.door is None else self.door.value() == 1
 
 
+# The range of the ESP32's ADC at 11 dB where its eFuse calibration holds (Espressif's
+# suggested 150-2450 mV): below it the chip reads 0 (read_uv() then says about 142 mV),
+# above it the reading bends. A signal meant to be measured must stay inside.
+V_LO = 0.15
+V_HI = 2.45
+
+
 class Analog:
     def __init__(self, gpio):
         self.adc = machine.ADC(machine.Pin(gpio), atten=machine.ADC.ATTN_11DB)
@@ -82,9 +89,29 @@ class Analog:
         return s / n / 1000000
 
 
+class LampCurrent(Analog):
+    """The lamp current sensor's output rides on an offset (zero_v at no current, inside the
+    ADC's linear range) so that standby and dimmed currents are measured, not lost in the
+    floor: amps = (V - zero_v) * amps_per_volt. None when the reading is outside the range
+    (offset lost, wire cut, or a current beyond the scale): no judgement on the lamp."""
+
+    def __init__(self, gpio, zero_v, amps_per_volt):
+        super().__init__(gpio)
+        self.zero_v = zero_v
+        self.apv = amps_per_volt
+
+    def amps(self):
+        v = self.volts()
+        if v < V_LO or v > V_HI:
+            return None
+        return max(0.0, v - self.zero_v) * self.apv
+
+
 class Ldr(Analog):
     """LDR from 3.3 V to the ADC, fixed resistor to ground: R = Rf * (3.3 - V) / V; lux from
-    the LDR's 10-lux resistance and gamma (datasheet curve log R ~ -gamma log lux)."""
+    the LDR's 10-lux resistance and gamma (datasheet curve log R ~ -gamma log lux). Only
+    V_LO..V_HI is measured (with the default 3.3 kOhm and a 20 kOhm-at-10-lux LDR, about
+    2-600 lux): darker reads 0 lux, brighter 100000."""
 
     def __init__(self, gpio, fixed_ohm, r10_ohm, gamma):
         super().__init__(gpio)
@@ -100,9 +127,9 @@ class Ldr(Analog):
 
     def lux(self):
         v = self.volts()
-        if v <= 0.01:
+        if v < V_LO:
             return 0.0
-        if v >= 3.29:
+        if v > V_HI:
             return 100000.0
         r = self.fixed * (3.3 - v) / v
         return 10 * (self.r10 / r) ** (1 / self.gamma)

@@ -112,7 +112,7 @@ class Node:
         if mag is None:
             print("no magnetometer found")
         elif gated and armed_at >= 0:
-            src = mag.disarm()
+            src = mag.disarm()  # pyright: ignore[reportAttributeAccessIssue] has_wake_interrupt
             if woke_by_int:
                 print("wake: field moved", hex(src))
         # after a sleep behind the threshold, the first sample stands for the whole gap
@@ -134,13 +134,13 @@ class Node:
                 break
             if gate.may_arm(self.det, g, followed) or now - t0 >= g["follow_max_s"]:
                 ref = self.det.prev
-                mag.arm(ref, g["wake_ut"])
-                esp32.wake_on_ext1((self.int_pin,), esp32.WAKEUP_ANY_HIGH)
+                mag.arm(ref, g["wake_ut"])  # pyright: ignore[reportAttributeAccessIssue] has_wake_interrupt
+                esp32.wake_on_ext1((self.int_pin,), esp32.WAKEUP_ANY_HIGH)  # pyright: ignore[reportArgumentType] gated: not None
                 armed_at = now
                 self._save(rtc, last_s, armed_at)
                 return gate.next_wake_s(now, armed_at, g["checkin_s"],
                                         self.box.next_due()) * 1000
-            machine.lightsleep(self.app["sample_ms"])
+            machine.lightsleep(int(self.app["sample_ms"]))  # the port takes ints only
             now = time.time()
             gap = 1
             followed += 1
@@ -251,6 +251,8 @@ class Node:
 
         w = network.WLAN(network.STA_IF)
         w.active(True)
+        # the site's ESP-NOW channel, the totem's AP's (the radio starts on 1 at every wake)
+        w.config(channel=self.cfg["network"]["espnow_channel"])
         e = espnow.ESPNow()
         e.active(True)
         try:
@@ -308,4 +310,4 @@ def main():
 
         gc.collect()  # the heap a wake needs, once per power-on (wakes stay short)
         print("heap alloc", gc.mem_alloc(), "free", gc.mem_free())
-    machine.deepsleep(sleep_ms)
+    machine.deepsleep(int(sleep_ms))  # a float (gate.next_wake_s) is a TypeError on the chip

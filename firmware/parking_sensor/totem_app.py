@@ -16,6 +16,11 @@ import json
 import bays as bays_mod
 from bourg.config import ConfigError
 
+# ESP-NOW keeps at most 20 peers (ESP_NOW_MAX_TOTAL_PEER_NUM; add_peer raises
+# ESP_ERR_ESPNOW_FULL past it) and a totem has up to 200 bays: the nodes it acks are peers
+# only while recent, the least recently acked one making room for a new one
+PEER_SLOTS = 16
+
 def _output_gpio(v):
     if 6 <= v <= 11:
         return "GPIO6-11 drive the SPI flash"
@@ -103,12 +108,12 @@ class Totem:
                 bays_mod.DARK: (0, 0, 0), bays_mod.FREE: (0, b, 0), bays_mod.TAKEN: (b, 0, 0)})
             self.leds.show(self.bays.guidance(self.guide))  # dark until the bays report
         import aioespnow
-        import network
 
-        network.WLAN(network.STA_IF).active(True)
+        # on the site's ESP-NOW channel, which the nodes are set to, and awake to hear them
+        rt.wifi.radio_on(rt.cfg["network"]["espnow_channel"])
         self.radio = aioespnow.AIOESPNow()
         self.radio.active(True)
-        self._peers = set()
+        self._peers = []  # MACs, least recently acked first
         self._dirty = asyncio.ThreadSafeFlag()
         rt.link.on("recalibrate", self._cmd_recalibrate)
 
@@ -135,19 +140,41 @@ class Totem:
         async for mac, msg in self.radio:
             if not msg:
                 continue
+            # msg is the radio's one receive buffer (irecv), decoded here before the next
             ack = self.bays.receive(msg, self._now())
             if ack is not None:
-                if mac not in self._peers:
-                    try:
-                        self.radio.add_peer(mac)
-                    except OSError:
-                        pass
-                    self._peers.add(mac)
                 try:
+                    self._peer(mac)
                     self.radio.send(mac, ack, False)
                 except OSError as e:
                     self.rt.log.warn("totem", "ack failed: " + repr(e))
                 self._dirty.set()
+
+    def _peer(self, mac):
+        """mac a registered ESP-NOW peer, the most recently used of at most PEER_SLOTS."""
+        peers = self._peers
+        if mac in peers:
+            peers.remove(mac)
+            peers.append(mac)
+            return
+        mac = bytes(mac)
+        while len(peers) >= PEER_SLOTS:
+            self._unpeer(peers.pop(0))
+        try:
+            self.radio.add_peer(mac)
+        except OSError as e:
+            if "EXIST" not in str(e):  # registered before a soft reset: fine
+                if "FULL" not in str(e) or not peers:
+                    raise
+                self._unpeer(peers.pop(0))  # someone else's peer took a slot
+                self.radio.add_peer(mac)
+        peers.append(mac)
+
+    def _unpeer(self, mac):
+        try:
+            self.radio.del_peer(mac)
+        except OSError:
+            pass
 
     async def tick_task(self):
         while True:

@@ -33,16 +33,21 @@ if TYPE_CHECKING:
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 CAUSE_NAMES = {1: "PWRON_RESET", 2: "HARD_RESET", 3: "WDT_RESET", 4: "DEEPSLEEP_RESET",
                5: "SOFT_RESET"}
-_ROM_RST = {1: "0x1 (POWERON_RESET)", 2: "0x1 (POWERON_RESET)", 3: "0x7 (TG0WDT_SYS_RESET)",
-            4: "0x5 (DEEPSLEEP_RESET)", 5: "0xc (SW_CPU_RESET)"}
+# What the ROM prints at a chip reset. HARD_RESET is what ports/esp32/modmachine.c reports for
+# ESP_RST_SW (machine.reset(): esp_restart) and ESP_RST_PANIC; a soft reboot (SOFT_RESET) does
+# not reset the chip, so the ROM prints nothing (main.c prints "MPY: soft reboot").
+_ROM_RST = {1: "0x1 (POWERON_RESET)", 2: "0xc (SW_CPU_RESET)", 3: "0x7 (TG0WDT_SYS_RESET)",
+            4: "0x5 (DEEPSLEEP_RESET)"}
 TIMER_WAKE, EXT0_WAKE, EXT1_WAKE = 4, 2, 3
 FLASH_SIZE = 2 * 1024 * 1024
 STAT_IDLE, STAT_CONNECTING, STAT_GOT_IP = 1000, 1001, 1010
 STAT_BEACON_TIMEOUT, STAT_NO_AP_FOUND, STAT_WRONG_PASSWORD = 200, 201, 202
+PM_NONE, PM_PERFORMANCE, PM_POWERSAVE = 0, 1, 2  # WLAN.PM_*: WIFI_PS_NONE / MIN / MAX_MODEM
 # Heap the overlay modules themselves take on the 64-bit VM (they are frozen into flash on a
-# real ESP32 and cost it no heap), added on top of the board's budget. Measured 33.8 KB used
-# after _boot on 2026-11-22 (make bench prints it as overlay_heap_bytes).
-OVERLAY_HEAP_ALLOWANCE = 40 * 1024
+# real ESP32 and cost it no heap), added on top of the board's budget. Measured 38.2 KB used
+# after _boot on 2026-12-05 (make bench prints it as overlay_heap_bytes), before a radio
+# board imports network, espnow and aioespnow (several KB more, with the channel model).
+OVERLAY_HEAP_ALLOWANCE = 64 * 1024
 _PROMPTS = (b">>> ", b"\r\n>", b"\x04>", b"... ")
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
@@ -105,6 +110,11 @@ class Board:
         self.wifi_status = STAT_IDLE
         self.wifi_want: tuple[str, str | None] | None = None
         self.espnow_on = False
+        # the radio as the firmware set it (fw/network.py): STA on, WiFi channel, power save
+        self.sta_active = False
+        self.radio_channel = 1
+        self.wifi_pm = PM_PERFORMANCE
+        self.rx_frames = 0  # ESP-NOW frames handed to the firmware's receive buffer
         # process
         self.state = "off"  # off | running | sleeping
         self.proc: subprocess.Popen[bytes] | None = None
@@ -382,7 +392,12 @@ class Board:
         self.cause = cause
         self.wake = wake
         self.espnow_on = False
-        self.wdt_timeout = None
+        self._radio_reset()
+        if cause != SOFT_RESET:
+            # A soft reboot does not reset the chip: the task watchdog that machine.WDT
+            # started (ports/esp32/machine_wdt.c keeps its user handle in a static) goes on
+            # counting, and only a chip reset stops it.
+            self.wdt_timeout = None
         self._skip_main = skip_main
         self._swallow = skip_main
         self._booted = False
@@ -390,7 +405,7 @@ class Board:
         self._tail = b""
         self._mode = "friendly"
         self.history.append(CAUSE_NAMES[cause])
-        if not skip_main:
+        if cause != SOFT_RESET:
             self._console_write(f"ets Jun  8 2016 00:22:57\r\n\r\nrst:{_ROM_RST[cause]},"
                                 f"boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n".encode(), forward=True)
         master, slave = pty.openpty()
@@ -431,14 +446,15 @@ class Board:
         if self.state != "running":
             return
         if rc == 0:
-            # Ctrl-D at the REPL: a soft reboot, staying in the raw REPL if it was there.
+            # Ctrl-D at the REPL: a soft reboot, staying in the raw REPL if it was there;
+            # modmachine.c reports SOFT_RESET from then on (machine_deinit sets is_soft_reset).
             self._console_write(b"MPY: soft reboot\r\n", forward=True)
-            self._spawn(self.cause, self.wake, skip_main=(self._mode == "raw"))
+            self._spawn(SOFT_RESET, self.wake, skip_main=(self._mode == "raw"))
         else:
-            # A crash of the VM is a panic on the chip: it reboots.
+            # A crash of the VM is a panic on the chip (ESP_RST_PANIC: HARD_RESET).
             self._console_write(f"\r\n[emulator] VM exited with {rc}: rebooting\r\n".encode(),
                                 forward=True)
-            self._spawn(SOFT_RESET, 0)
+            self._spawn(HARD_RESET, 0)
 
     # -- serial bridge -----------------------------------------------------------------------
     def _console_write(self, data: bytes, *, forward: bool) -> None:
@@ -685,14 +701,15 @@ class Board:
         self._wdt_last = time.monotonic()
 
     def _op_reset(self, msg: dict[str, Any]) -> None:
-        self.world.loop.call_soon(self._restart, SOFT_RESET, 0)
+        # machine.reset() is esp_restart(): ESP_RST_SW, which modmachine.c reports as HARD_RESET
+        self.world.loop.call_soon(self._restart, HARD_RESET, 0)
         raise _NoReply
 
     def _op_soft_reset(self, msg: dict[str, Any]) -> None:
         def _go() -> None:
             self._kill()
             self._console_write(b"MPY: soft reboot\r\n", forward=True)
-            self._spawn(self.cause, self.wake)
+            self._spawn(SOFT_RESET, self.wake)
         self.world.loop.call_soon(_go)
         raise _NoReply
 
@@ -786,9 +803,13 @@ class Board:
         else:
             status = STAT_GOT_IP
         self.wifi_status = status
-        ip = f"10.0.0.{10 + list(self.world.boards).index(self.name)}" \
-            if status == STAT_GOT_IP else "0.0.0.0"
-        self._event("wifi", status=status, ip=ip)
+        if status == STAT_GOT_IP:
+            ip = f"10.0.0.{10 + list(self.world.boards).index(self.name)}"
+            # a station that joins moves its radio to the AP's channel
+            self.radio_channel = self.world.ap_channel(ssid)
+            self._event("wifi", status=status, ip=ip, channel=self.radio_channel)
+        else:
+            self._event("wifi", status=status, ip="0.0.0.0")
         if status == STAT_NO_AP_FOUND:
             # The ESP32 driver keeps retrying in the background.
             self.world.loop.call_later(1.0, self._wifi_retry)
@@ -820,7 +841,24 @@ class Board:
     def _op_wifi_scan(self, msg: dict[str, Any]) -> list[list[Any]]:
         if not self.wifi_signal:
             return []
-        return [[ssid, -60] for ssid in self.world.access_points]
+        return [[ssid, -60, self.world.ap_channel(ssid)] for ssid in self.world.access_points]
+
+    def _op_wifi_radio(self, msg: dict[str, Any]) -> None:
+        self.sta_active = bool(msg.get("active"))
+        self.radio_channel = int(msg.get("ch", 1))
+        self.wifi_pm = int(msg.get("pm", PM_PERFORMANCE))
+
+    def _radio_reset(self) -> None:
+        """A reset or power-on: WiFi off, ESP-IDF defaults (channel 1, WIFI_PS_MIN_MODEM)."""
+        self.sta_active = False
+        self.radio_channel = 1
+        self.wifi_pm = PM_PERFORMANCE
+
+    @property
+    def modem_sleep(self) -> bool:
+        """Joined to an access point with WiFi power saving on: the radio sleeps between the
+        AP's beacons (espnow.rst, "ESPNow and Wifi Operation")."""
+        return self.wifi_status == STAT_GOT_IP and self.wifi_pm != PM_NONE
 
     def _op_wifi_rssi(self, msg: dict[str, Any]) -> int:
         return -60
@@ -848,6 +886,7 @@ class Board:
 
     def _deliver_espnow(self, src: bytes, data: bytes, rssi: int) -> None:
         if self.running and self.espnow_on:
+            self.rx_frames += 1
             self._event("espnow", src=src.hex(), data=data.hex(), rssi=rssi)
 
     # pins ---------------------------------------------------------------------------------

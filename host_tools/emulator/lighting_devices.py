@@ -132,17 +132,21 @@ class DS3231(RegisterDevice):
 
 
 class LampCurrent(AnalogSource):
-    """The lamp's current transformer and burden: volts = amps / amps_per_volt on the ADC,
-    amps from the luminaire's power at its level over mains volts x power factor. `fail()`
-    models a dead LED module (no current), `stuck_on()` a driver drawing full power."""
+    """The lamp's current sensor as docs/lighting.md wires it: a DC output that sits at zero_v
+    with no current (inside the ESP32 ADC's linear range at 11 dB) and rises by
+    1 / amps_per_volt volts per amp: volts = zero_v + amps / amps_per_volt (the pole's
+    defaults, 0.25 V and 0.125 A/V), amps from the luminaire's power at its level over mains
+    volts x power factor. `fail()` models a dead LED module (no current), `fail("full")` a
+    driver drawing full power."""
 
     def __init__(self, gpio: int, lamp: Luminaire, *, mains_v: float = 230.0, pf: float = 0.95,
-                 amps_per_volt: float = 1.0) -> None:
+                 amps_per_volt: float = 0.125, zero_v: float = 0.25) -> None:
         super().__init__(gpio, self._volts)
         self.lamp = lamp
         self.mains_v = mains_v
         self.pf = pf
         self.amps_per_volt = amps_per_volt
+        self.zero_v = zero_v
         self.fault: str | None = None
 
     def amps(self) -> float:
@@ -153,7 +157,7 @@ class LampCurrent(AnalogSource):
         return self.lamp.watts / (self.mains_v * self.pf)
 
     def _volts(self) -> float:
-        return min(3.1, self.amps() / self.amps_per_volt)
+        return min(3.3, self.zero_v + self.amps() / self.amps_per_volt)
 
     def fail(self, kind: str | None = "dead") -> None:
         self.fault = kind

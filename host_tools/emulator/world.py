@@ -28,19 +28,32 @@ from .. import mpy
 from .board import Board
 
 FW_DIR = Path(__file__).parent / "fw"
+# An access point's channel unless World(ap_channels=...) says otherwise: not the chip's
+# default channel 1, so a board that does not follow its AP, or a node not set to the site's
+# ESP-NOW channel, is caught by any test that puts it beside a board joined to WiFi.
+DEFAULT_AP_CHANNEL = 6
 
 
 class RadioMedium:
-    """ESP-NOW air: who hears whom, with range, loss and latency."""
+    """ESP-NOW air: who hears whom, with range, loss and latency; a frame reaches only radios
+    on the sender's WiFi channel, and a receiver joined to an AP in WiFi power saving
+    (modem sleep) misses `modem_sleep_loss` of the frames sent to it (PM_PERFORMANCE), or
+    `powersave_loss` (PM_POWERSAVE). Those two are a model, not a measurement: see
+    docs/emulator.md."""
 
     def __init__(self, range_m: float = 120.0, loss: float = 0.0,
-                 latency_ms: tuple[float, float] = (1.0, 4.0), seed: int = 1) -> None:
+                 latency_ms: tuple[float, float] = (1.0, 4.0), seed: int = 1,
+                 modem_sleep_loss: float = 0.5, powersave_loss: float = 0.8) -> None:
         self.range_m = range_m
         self.loss = loss
         self.latency_ms = latency_ms
+        self.modem_sleep_loss = modem_sleep_loss
+        self.powersave_loss = powersave_loss
         self.rng = random.Random(seed)
         self.frames_sent = 0
         self.frames_lost = 0
+        self.frames_off_channel = 0  # not heard: the receiver's radio was on another channel
+        self.frames_slept = 0  # not heard: the receiver's radio was in modem sleep
 
     def rssi(self, d: float) -> int:
         return int(-40 - 25 * math.log10(max(d, 1.0)))
@@ -52,6 +65,13 @@ class RadioMedium:
     def lost(self) -> bool:
         return self.loss > 0 and self.rng.random() < self.loss
 
+    def slept(self, b: Board) -> bool:
+        """Was b's radio off (WiFi modem sleep) when the frame came?"""
+        if not b.modem_sleep:
+            return False
+        p = self.powersave_loss if b.wifi_pm == 2 else self.modem_sleep_loss
+        return p > 0 and self.rng.random() < p
+
     def latency(self) -> float:
         lo, hi = self.latency_ms
         return self.rng.uniform(lo, hi) / 1000.0
@@ -60,12 +80,16 @@ class RadioMedium:
 class World:
     def __init__(self, workdir: str | Path, *, dns: dict[str, str] | None = None,
                  access_points: dict[str, str | None] | None = None,
-                 radio: RadioMedium | None = None, heapsize: str = "256k") -> None:
+                 radio: RadioMedium | None = None, heapsize: str = "256k",
+                 ap_channels: dict[str, int] | None = None) -> None:
+        """ap_channels: an access point's WiFi channel by SSID (DEFAULT_AP_CHANNEL for the
+        others)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.dns: dict[str, str] = {"localhost": "127.0.0.1"}
         self.dns.update(dns or {})
         self.access_points: dict[str, str | None] = dict(access_points or {})
+        self.ap_channels: dict[str, int] = dict(ap_channels or {})
         self.radio = radio or RadioMedium()
         self.heapsize = heapsize
         # Shifts the town's wall clock (SNTP, RTC chips) from the host's, e.g. to run a night
@@ -185,6 +209,10 @@ class World:
             board.install(files)
         return board
 
+    def ap_channel(self, ssid: str) -> int:
+        """The WiFi channel an access point is on (a station that joins it moves there)."""
+        return self.ap_channels.get(ssid, DEFAULT_AP_CHANNEL)
+
     def board_by_mac(self, mac: bytes) -> Board | None:
         for b in self.boards.values():
             if b.mac == mac:
@@ -230,12 +258,18 @@ class World:
         broadcast = dst_mac == b"\xff" * 6
         acked = False
         for b in self.boards.values():
-            if b is src or not b.espnow_on or not b.running:
+            if b is src or not b.espnow_on or not b.running or not b.sta_active:
                 continue
             if not broadcast and b.mac != dst_mac:
                 continue
             d = self.radio.hears(src, b)
             if d is None:
+                continue
+            if b.radio_channel != src.radio_channel:
+                self.radio.frames_off_channel += 1
+                continue
+            if self.radio.slept(b):
+                self.radio.frames_slept += 1
                 continue
             if self.radio.lost():
                 self.radio.frames_lost += 1

@@ -13,6 +13,7 @@ from host_tools import firmware
 from host_tools.emulator import Board, RadioMedium, World
 from host_tools.emulator.devices import AnalogSource, Luminaire, Switch
 from host_tools.emulator.lighting_devices import BH1750, DS3231, LampCurrent, Pir
+from host_tools.emulator.world import DEFAULT_AP_CHANNEL
 from host_tools.mosquitto import Mosquitto, device_user
 
 WIFI = ("bourg-test", "test-wifi-pass")
@@ -60,8 +61,8 @@ def pole_config(device_id: str, x_m: float, *, site: str = "hil", port: int = 18
     return {
         "schema": 1, "device_id": device_id, "role": "lighting", "site": site,
         "board": "esp32-devkitc", "pins": dict(PINS),
-        "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": port,
-                                              "keepalive": 10}},
+        "network": {"ssid": WIFI[0], "espnow_channel": DEFAULT_AP_CHANNEL,
+                    "mqtt": {"host": MQTT_HOST, "port": port, "keepalive": 10}},
         "app": base,
         "emulator": {"x": x_m, "y": 0},
     }

@@ -11,9 +11,11 @@ from host_tools import firmware
 from host_tools.emulator import Board, World
 from host_tools.emulator.devices import TM1637, WS2812, AnalogSource
 from host_tools.emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
+from host_tools.emulator.world import DEFAULT_AP_CHANNEL
 from host_tools.mosquitto import Mosquitto, device_user
 
 WIFI = ("bourg-test", "test-wifi-pass")
+CHANNEL = DEFAULT_AP_CHANNEL  # the site's ESP-NOW channel: the world's access point's
 MQTT_HOST = "mqtt.hil.bourg"
 EARTH_UT = (20.0, 2.0, -42.0)
 CAR_UT = (14.0, -9.0, 35.0)  # a car parked over the sensor: tens of uT
@@ -40,7 +42,7 @@ class Bay:
 
 
 def sensor_config(device_id: str, node: int, x: float, *, mag_int: bool = False,
-                  **app: Any) -> dict[str, Any]:
+                  channel: int = CHANNEL, **app: Any) -> dict[str, Any]:
     base = {"node": node, "sample_ms": 1000, "heartbeat_s": 30, "ack_ms": 80}
     base.update(app)
     pins = {"sda": 21, "scl": 22, "battery_adc": 35}
@@ -48,7 +50,8 @@ def sensor_config(device_id: str, node: int, x: float, *, mag_int: bool = False,
         pins["mag_int"] = MAG_INT_PIN
     return {"schema": 1, "device_id": device_id, "role": "parking_sensor", "site": "hil",
             "board": "esp32-sensor", "pins": pins,
-            "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": 1883}},
+            "network": {"ssid": WIFI[0], "espnow_channel": channel,
+                        "mqtt": {"host": MQTT_HOST, "port": 1883}},
             "app": base, "emulator": {"x": x, "y": 0}}
 
 
@@ -61,16 +64,17 @@ def totem_config(device_id: str, bays: list[dict[str, Any]], *, port: int = 1883
     base.update(app)
     return {"schema": 1, "device_id": device_id, "role": "parking_totem", "site": "hil",
             "board": "esp32-devkitc", "pins": {},
-            "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": port,
-                                                  "keepalive": 10}},
+            "network": {"ssid": WIFI[0], "espnow_channel": CHANNEL,
+                        "mqtt": {"host": MQTT_HOST, "port": port, "keepalive": 10}},
             "app": base, "emulator": {"x": 20, "y": 5}}
 
 
 def add_bay(world: World, device_id: str, node: int, bay: str, x: float, *, chip: str = "qmc",
-            key: str | None = None, **app: Any) -> Bay:
-    """chip: "qmc" or "hmc" (sampled on a timer), or "lis" (LIS2MDL, wake on change)."""
+            key: str | None = None, channel: int = CHANNEL, **app: Any) -> Bay:
+    """chip: "qmc" or "hmc" (sampled on a timer), or "lis" (LIS2MDL, wake on change);
+    channel: the node's configured ESP-NOW channel (network.espnow_channel)."""
     key = key or f"{node:02x}" * 16
-    cfg = sensor_config(device_id, node, x, mag_int=chip == "lis", **app)
+    cfg = sensor_config(device_id, node, x, mag_int=chip == "lis", channel=channel, **app)
     b = world.add_board(cfg, firmware.stage(cfg, {"wifi_password": "", "espnow_key": key}))
     return Bay(b, attach_sensor(b, cfg, chip), node, bay, key)
 

@@ -5,6 +5,9 @@ Only the few calls that differ live here; everything else uses the common subset
 import sys
 import time
 
+# pyright: reportAssignmentType=false
+# (the CPython fallbacks below stand in for the port's typed functions, untyped)
+
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
 try:
@@ -29,7 +32,7 @@ if hasattr(time, "ticks_ms"):
 else:
 
     def ticks_ms():
-        return int(time.monotonic() * 1000) & _TICKS_MASK
+        return int(time.monotonic() * 1000) & _TICKS_MASK  # pyright: ignore[reportAttributeAccessIssue] CPython
 
     def ticks_diff(a, b):
         """Signed a - b, correct across one wrap (as MicroPython's time.ticks_diff)."""

@@ -63,6 +63,10 @@ BOARD_SCHEMA = {
             "type": "dict",
             "keys": {
                 "ssid": {"type": "str", "minlen": 1, "maxlen": 32},
+                # the site's ESP-NOW channel: a board joined to WiFi is on its AP's channel,
+                # so the AP must be on this one (the default country's 1-11); boards set it
+                # before ESP-NOW (docs/parking.md)
+                "espnow_channel": {"type": "int", "min": 1, "max": 11, "default": 1},
                 "mqtt": {
                     "type": "dict",
                     "keys": {
@@ -233,7 +237,7 @@ def merge(base, over):
     """Deep merge `over` onto a copy of `base`: dicts merge key by key, anything else replaces."""
     out = _copy(base)
     for k in over:
-        if isinstance(out.get(k), dict) and isinstance(over[k], dict):
+        if isinstance(out.get(k), dict) and isinstance(over[k], dict):  # pyright: ignore[reportAttributeAccessIssue] a dict's copy
             out[k] = merge(out[k], over[k])
         else:
             out[k] = _copy(over[k])

@@ -54,7 +54,7 @@ class LogRing:
         self.level = level
         self.console = console
         self._time = time_fn or compat.ticks_ms
-        self._buf = [None] * size
+        self._buf = [None] * size  # type: list
         self._next = 0  # total number of entries ever written (index of the next one)
         self._secrets = []
         self.listeners = []

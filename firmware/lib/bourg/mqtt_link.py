@@ -174,7 +174,7 @@ def patch_socket_timeout(client_cls, timeout_s):
     if isinstance(cur, _SocketModule):
         cur.timeout_s = timeout_s
     else:
-        mod.socket = _SocketModule(cur, timeout_s)
+        mod.socket = _SocketModule(cur, timeout_s)  # pyright: ignore[reportAttributeAccessIssue] umqtt's module
     return True
 
 
@@ -360,7 +360,7 @@ class MqttLink:
         c.set_last_will(_enc(self.prefix + "status"), b"offline", retain=True, qos=1)
         try:
             c.connect()
-            c.sock = SockGuard(c.sock, self.sock_timeout_s)
+            c.sock = SockGuard(c.sock, self.sock_timeout_s)  # pyright: ignore[reportAttributeAccessIssue] duck-typed
             c.publish(_enc(self.prefix + "status"), b"online", True)
             c.subscribe(_enc(self.prefix + "cmd/#"), 1)
         except Exception as e:  # noqa: BLE001 - OSError, MQTTException, asserts on bad replies
@@ -431,7 +431,7 @@ class MqttLink:
 
     def _pump(self):
         c = self._client
-        g = c.sock
+        g = c.sock  # type: SockGuard  # pyright: ignore[reportAssignmentType] set in _connect
         for _ in range(8):
             before = g.rx
             op = c.check_msg()
@@ -497,7 +497,7 @@ class MqttLink:
                 self._connect(now)
             return self._client is not None
         try:
-            g = self._client.sock
+            g = self._client.sock  # type: SockGuard  # pyright: ignore[reportAssignmentType] see _pump
             before = g.rx
             self._pump()
             if g.rx != before:

@@ -33,6 +33,7 @@ class Wifi:
         self._started = None
         self._next = None
         self._up = False
+        self._espnow_ch = None  # the site's ESP-NOW channel, once radio_on() is called
         self.attempts = 0
 
     @staticmethod
@@ -67,6 +68,8 @@ class Wifi:
                 except (AttributeError, OSError, IndexError):
                     pass
                 self._lg.info("wifi", "connected to " + self.ssid + " ip " + str(ip))
+                if self._espnow_ch is not None:
+                    self._joined_espnow(w)
             return True
         if self._up:
             self._up = False
@@ -96,6 +99,40 @@ class Wifi:
             self._next = compat.ticks_add(now, d)
             self._lg.warn("wifi", "connect error " + repr(e) + "; retry in " + str(d) + " ms")
         return False
+
+    def radio_on(self, channel):
+        """For a mains-powered board that receives ESP-NOW: STA on, on the site's ESP-NOW
+        channel until it joins its AP (which then sets the channel: the AP must be on the
+        same one), and WiFi power saving off now and at every (re)connection. With the
+        ESP-IDF default (PM_PERFORMANCE) a joined station sleeps between the AP's beacons and
+        misses ESP-NOW frames (MicroPython docs, espnow "ESPNow and Wifi Operation")."""
+        w = self._wlan
+        if w is None:
+            return
+        self._espnow_ch = channel
+        w.active(True)
+        try:
+            if not w.isconnected():
+                w.config(channel=channel)
+        except (OSError, RuntimeError) as e:  # e.g. still joined after a soft reset
+            self._lg.warn("wifi", "ESP-NOW channel " + str(channel) + ": " + repr(e))
+        self._no_power_save()
+
+    def _joined_espnow(self, w):
+        self._no_power_save()
+        try:
+            ch = w.config("channel")
+        except (OSError, ValueError):
+            return
+        if ch != self._espnow_ch:
+            self._lg.warn("wifi", "the AP is on channel " + str(ch) + ", not the site's ESP-NOW "
+                          "channel " + str(self._espnow_ch) + ": nodes set to it go unheard")
+
+    def _no_power_save(self):
+        try:
+            self._wlan.config(pm=self._wlan.PM_NONE)
+        except (OSError, RuntimeError, AttributeError) as e:
+            self._lg.warn("wifi", "power saving stays on: " + repr(e))
 
     async def run(self, sup=None, name="wifi", period_ms=500):
         while True:
@@ -228,8 +265,18 @@ def _install_commands(rt):
     link.on("reboot", reboot)
 
 
-_CAUSES = {1: "PWRON_RESET", 2: "HARD_RESET", 3: "WDT_RESET", 4: "DEEPSLEEP_RESET",
-           5: "SOFT_RESET"}
+# machine.reset_cause() values are named by the port's own constants (ports/esp32/modmachine.c:
+# PWRON_RESET 1 ... SOFT_RESET 5, and 0 for a cause it does not map), never by numbers here.
+_CAUSES = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")
+
+
+def cause_name(machine):
+    """The name of machine.reset_cause() among the port's constants, else the number."""
+    c = machine.reset_cause()
+    for name in _CAUSES:
+        if getattr(machine, name, None) == c:
+            return name
+    return c
 
 
 def _implementation():
@@ -253,7 +300,7 @@ def boot_info():
     try:
         import machine
 
-        info["cause"] = _CAUSES.get(machine.reset_cause(), machine.reset_cause())
+        info["cause"] = cause_name(machine)
     except (ImportError, AttributeError):
         pass
     try:

@@ -38,21 +38,37 @@ gc.collect()
 _world.send("booted", heap_used=gc.mem_alloc(), heap_free=gc.mem_free())
 
 
+_FORCED_EXIT = 0x100
+
+
 def _run(_name):
+    """pyexec_file_if_exists (shared/runtime/pyexec.c) as the ESP32 port builds it
+    (MICROPY_PYEXEC_ENABLE_EXIT_CODE_HANDLING 0): 1 when the file ran to its end or is not
+    there, 0 after an uncaught exception (printed; KeyboardInterrupt too), _FORCED_EXIT after
+    SystemExit."""
     try:
-        os.stat(_name)
+        if os.stat(_name)[0] & 0x4000:
+            return 1
     except OSError:
-        return
+        return 1
     try:
         with open(_name) as _src:
             _code = compile(_src.read(), _name, "exec")
         exec(_code, globals())
     except SystemExit:
-        pass
+        return _FORCED_EXIT
     except BaseException as _e:
         sys.print_exception(_e)
+        return 0
+    return 1
 
 
-_run("boot.py")
-if not _world.hello.get("skip_main"):
-    _run("main.py")
+# ports/esp32/main.c: boot.py always; main.py only in the friendly REPL (not after a soft
+# reboot from the raw REPL) and only if boot.py did not fail; SystemExit in either is a soft
+# reboot (goto soft_reset_exit).
+_ret = _run("boot.py")
+if not _ret & _FORCED_EXIT and _ret != 0 and not _world.hello.get("skip_main"):
+    _ret = _run("main.py")
+if _ret & _FORCED_EXIT:
+    _world.call("soft_reset")
+del _ret

@@ -205,6 +205,19 @@ def sleep_ms(ms):
             return
         service(left)
 
+
+
+def get_int(x):
+    """mp_obj_get_int (py/obj.c) as the ESP32 port applies it to sleep times and the like:
+    an int or a bool; a float raises TypeError("can't convert float to int")."""
+    if isinstance(x, int):
+        return x
+    if x is True or x is False:  # not an int subclass on MicroPython
+        return int(x)
+    raise TypeError("can't convert %s to int" % type(x).__name__)
+
+
 inputs = {}  # gpio -> level driven by a device in the world (None: floating)
 rtc_mem = b""
 wifi_active = False
+channel = 1  # the radio's WiFi channel (network.py keeps it, espnow.py checks peers on it)

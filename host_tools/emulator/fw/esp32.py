@@ -4,8 +4,8 @@ import _world
 
 WAKEUP_ALL_LOW = False
 WAKEUP_ANY_HIGH = True
-HEAP_DATA = 1
-HEAP_EXEC = 2
+HEAP_DATA = 4  # MALLOC_CAP_8BIT (modesp32.c)
+HEAP_EXEC = 1  # MALLOC_CAP_EXEC
 
 _ESP_ERR_NVS_NOT_FOUND = -4354
 _ESP_ERR_NVS_INVALID_LENGTH = -4364
@@ -68,10 +68,6 @@ def wake_on_ext0(pin, level):
 
 def wake_on_ext1(pins, level):
     _world.send("wake_ext1", pins=[p._id for p in pins] if pins else [], level=int(level))
-
-
-def wake_on_timer(ms):
-    pass
 
 
 def raw_temperature():

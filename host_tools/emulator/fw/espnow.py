@@ -1,7 +1,11 @@
-"""espnow for a virtual ESP32: frames go through the world's radio medium (range, loss, latency).
+"""espnow for a virtual ESP32: frames go through the world's radio medium (range, loss, latency,
+the radio's WiFi channel, WiFi modem sleep).
 
 The receive buffer is bounded like the ESP32's (rxbuf bytes), so a board that does not read its
-frames loses the newest ones, as on the chip.
+frames loses the newest ones, as on the chip. As in the port (ports/esp32/modules/espnow.py,
+modespnow.c), irecv() returns the same [mac, msg] list every time, msg one bytearray that the
+next irecv() or recv() overwrites, mac the peers_table key; recv() copies; both return
+(None, None) on a timeout. Errors are the port's OSError(-esp_err, "ESP_ERR_ESPNOW_...").
 """
 import io
 import binascii
@@ -14,6 +18,17 @@ ADDR_LEN = 6
 MAX_TOTAL_PEER_NUM = 20
 MAX_ENCRYPT_PEER_NUM = 6
 _BROADCAST = b"\xff" * 6
+# esp_now.h: ESP_ERR_ESPNOW_BASE = ESP_ERR_WIFI_BASE (0x3000) + 100
+_ERRS = {"ESP_ERR_ESPNOW_NOT_INIT": 0x3065, "ESP_ERR_ESPNOW_ARG": 0x3066,
+         "ESP_ERR_ESPNOW_FULL": 0x3068, "ESP_ERR_ESPNOW_NOT_FOUND": 0x3069,
+         "ESP_ERR_ESPNOW_EXIST": 0x306B, "ESP_ERR_ESPNOW_IF": 0x306C,
+         "ESP_ERR_ESPNOW_CHAN": 0x306D}
+
+
+def _err(name):
+    # mphalport.c check_esp_err: OSError(-code, esp_err_to_name(code))
+    return OSError(-_ERRS[name], name)
+
 
 _st = {"active": False, "rxbuf": 526, "timeout_ms": 300000, "rate": None, "pmk": None}
 _rx = []  # [(mac, msg)]
@@ -23,6 +38,7 @@ _stats = [0, 0, 0, 0, 0]  # tx_pkts, tx_responses, tx_failures, rx_packets, rx_d
 _irq = [None]
 _self = [None]
 peers_table = {}
+_keys = {}
 
 
 def _on_frame(msg):
@@ -33,10 +49,9 @@ def _on_frame(msg):
     if _rx_bytes[0] + len(data) + 8 > _st["rxbuf"]:
         _stats[4] += 1
         return
-    _rx.append((mac, data))
+    _rx.append((mac, data, msg.get("rssi", -60), utime.ticks_ms()))
     _rx_bytes[0] += len(data) + 8
     _stats[3] += 1
-    peers_table[mac] = [msg.get("rssi", -60), utime.ticks_ms()]
     if _irq[0] is not None and _self[0] is not None:
         _irq[0](_self[0])
 
@@ -51,6 +66,11 @@ def _check_mac(mac):
 
 
 class ESPNow(io.IOBase):
+    # Static buffers for alloc free receipt of messages with ESPNow.irecv(), shared by every
+    # instance and by recv() (as ports/esp32/modules/espnow.py)
+    _data = [None, bytearray(MAX_DATA_LEN)]
+    _none_tuple = (None, None)
+
     def __init__(self):
         # The ESP32 has one ESP-NOW driver; every instance shares its state.
         _self[0] = self
@@ -80,27 +100,34 @@ class ESPNow(io.IOBase):
 
     def _need_active(self):
         if not _st["active"]:
-            raise OSError("ESP_ERR_ESPNOW_NOT_INIT")
+            raise _err("ESP_ERR_ESPNOW_NOT_INIT")
 
     def add_peer(self, mac, lmk=None, channel=0, ifidx=0, encrypt=None):
         self._need_active()
         mac = _check_mac(mac)
         if mac in _peers:
-            raise OSError("ESP_ERR_ESPNOW_EXIST")
-        if len(_peers) >= MAX_TOTAL_PEER_NUM:
-            raise OSError("ESP_ERR_ESPNOW_FULL")
-        _peers[mac] = {"lmk": lmk, "channel": channel, "ifidx": ifidx,
-                       "encrypt": bool(lmk) if encrypt is None else encrypt}
+            raise _err("ESP_ERR_ESPNOW_EXIST")
+        channel = channel or 0
+        if not 0 <= channel <= 14:
+            raise _err("ESP_ERR_ESPNOW_ARG")
+        if channel and channel != _world.channel:
+            raise _err("ESP_ERR_ESPNOW_CHAN")  # espnow.rst add_peer: must be the current one
+        enc = bool(lmk) if encrypt is None else bool(encrypt)
+        # ESP_NOW_MAX_TOTAL_PEER_NUM (20) and, of those, ESP_NOW_MAX_ENCRYPT_PEER_NUM
+        if len(_peers) >= MAX_TOTAL_PEER_NUM or \
+                (enc and self.peer_count()[1] >= MAX_ENCRYPT_PEER_NUM):
+            raise _err("ESP_ERR_ESPNOW_FULL")
+        _peers[mac] = {"lmk": lmk, "channel": channel, "ifidx": ifidx, "encrypt": enc}
 
     def del_peer(self, mac):
         self._need_active()
         if _peers.pop(_check_mac(mac), None) is None:
-            raise OSError("ESP_ERR_ESPNOW_NOT_FOUND")
+            raise _err("ESP_ERR_ESPNOW_NOT_FOUND")
 
     def get_peer(self, mac):
         p = _peers.get(_check_mac(mac))
         if p is None:
-            raise OSError("ESP_ERR_ESPNOW_NOT_FOUND")
+            raise _err("ESP_ERR_ESPNOW_NOT_FOUND")
         return (mac, p["lmk"], p["channel"], p["ifidx"], p["encrypt"])
 
     def get_peers(self):
@@ -109,7 +136,7 @@ class ESPNow(io.IOBase):
     def mod_peer(self, mac, **kw):
         p = _peers.get(_check_mac(mac))
         if p is None:
-            raise OSError("ESP_ERR_ESPNOW_NOT_FOUND")
+            raise _err("ESP_ERR_ESPNOW_NOT_FOUND")
         p.update(kw)
 
     def peer_count(self):
@@ -125,10 +152,15 @@ class ESPNow(io.IOBase):
         if len(msg) > MAX_DATA_LEN:
             raise ValueError("msg too long")
         if not _world.wifi_active:
-            raise OSError("ESP_ERR_ESPNOW_IF")
+            raise _err("ESP_ERR_ESPNOW_IF")
         targets = list(_peers) if mac is None else [_check_mac(mac)]
         if mac is not None and targets[0] not in _peers:
-            raise OSError("ESP_ERR_ESPNOW_NOT_FOUND")
+            raise _err("ESP_ERR_ESPNOW_NOT_FOUND")
+        for t in targets:
+            ch = _peers[t]["channel"]
+            if ch and ch != _world.channel:
+                # "Peer channel is not equal to the home channel, send fail!"
+                raise _err("ESP_ERR_ESPNOW_CHAN")
         ok = True
         for t in targets:
             _stats[0] += 1
@@ -146,7 +178,9 @@ class ESPNow(io.IOBase):
         _world.service(0)
         return len(_rx) > 0
 
-    def recv(self, timeout_ms=None):
+    def recvinto(self, data, timeout_ms=None):
+        """As modespnow.c: fills data = [mac, bytearray msg (, rssi, time_ms)]; returns the
+        message's length, 0 on a timeout."""
         self._need_active()
         if timeout_ms is None:
             timeout_ms = _st["timeout_ms"]
@@ -157,24 +191,32 @@ class ESPNow(io.IOBase):
                 if left <= 0:
                     _world.service(0)
                     if not _rx:
-                        return [None, None]
+                        return 0
                     break
                 _world.service(left)
             else:
                 _world.service(-1)
-        mac, msg = _rx.pop(0)
+        buf = data[1]
+        if not isinstance(buf, bytearray):
+            raise ValueError("invalid buffer")
+        mac, msg, rssi, t = _rx.pop(0)
         _rx_bytes[0] -= len(msg) + 8
-        return [mac, msg]
-
-    irecv = recv
-
-    def recvinto(self, data, timeout_ms=None):
-        mac, msg = self.recv(timeout_ms)
-        if mac is None:
-            return 0
+        buf[:] = msg  # the same bytearray, its length set to the message's
+        mac = _keys.setdefault(mac, mac)  # one bytes object per peer: the port returns the
+        peers_table[mac] = [rssi, t]      # peers_table key
         data[0] = mac
-        data[1] = msg
+        if len(data) >= 4:
+            data[2] = rssi
+            data[3] = t
         return len(msg)
+
+    def irecv(self, timeout_ms=None):
+        n = self.recvinto(self._data, timeout_ms)
+        return self._data if n else self._none_tuple
+
+    def recv(self, timeout_ms=None):
+        n = self.recvinto(self._data, timeout_ms)
+        return [bytes(x) for x in self._data] if n else self._none_tuple
 
     def irq(self, callback):
         _irq[0] = callback
@@ -186,7 +228,7 @@ class ESPNow(io.IOBase):
         return self
 
     def __next__(self):
-        return self.recv()
+        return self.irecv()  # alloc-free, as the port
 
     def ioctl(self, req, arg):
         if req == 3:  # MP_STREAM_POLL

@@ -137,7 +137,13 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, wake=None, hard=False):
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, wake=None, **kw):
+        # ports/esp32/machine_pin.c machine_pin_irq: handler, trigger (an int), wake; no
+        # `hard` (the handler is always scheduled, mp_sched_schedule), and mp_arg_parse_all
+        # refuses any other keyword
+        trigger = _world.get_int(trigger)
+        if kw:
+            raise TypeError("extra keyword arguments given")
         self._irq = handler
         self._trigger = trigger if handler is not None else 0
         self._last = self._level()
@@ -285,6 +291,16 @@ class PWM:
 
 
 class ADC:
+    """ports/esp32/machine_adc.c + adc.c (v1.28.0): one object per pin, attenuation kept per
+    pin and 11 dB (ADC_ATTEN_MAX) unless given, the block's width reset to 12 bits by every
+    ADC(); read() is the raw count, read_u16() scales it, read_uv() applies ESP-IDF's
+    line-fitting calibration in whole mV.
+
+    The input stage: the raw count follows Espressif's calibration line only inside the
+    suggested range of the attenuation (100-950, 100-1250, 150-1750, 150-2450 mV; ESP-IDF
+    driver/adc.h). At or below the line's offset (75-142 mV) it reads 0; between the offset
+    and the range it reads low; above the range it bends (half the slope) and saturates at
+    4095, so read_uv() is right only inside the range."""
     ATTN_0DB = 0
     ATTN_2_5DB = 1
     ATTN_6DB = 2
@@ -293,45 +309,91 @@ class ADC:
     WIDTH_10BIT = 10
     WIDTH_11BIT = 11
     WIDTH_12BIT = 12
-    _FULL_SCALE_UV = (1100000, 1500000, 2200000, 3900000)
+    # esp_adc_cal_esp32.c / adc_cali_line_fitting.c, eFuse Vref method, nominal Vref 1100 mV:
+    # mV = (coeff_a * raw + 32768) // 65536 + coeff_b, coeff_a = vref * scale // 4096
+    _SCALE = {1: (57431, 76236, 105481, 196602), 2: (57236, 76175, 105678, 197170)}
+    _OFFSET = {1: (75, 78, 107, 142), 2: (63, 66, 89, 128)}
+    _RANGE = ((100, 950), (100, 1250), (150, 1750), (150, 2450))
+    _VREF = 1100
+    _table = {}
+    _width = {1: 12, 2: 12}
 
-    def __init__(self, pin, *, atten=None):
+    def __new__(cls, pin, *args, **kw):
         gpio = _gpio(pin)
         if gpio not in _ADC1 and gpio not in _ADC2:
-            raise ValueError("invalid Pin for ADC")
-        self._id = gpio
-        self._atten = ADC.ATTN_0DB if atten is None else atten
-        self._bits = 12
+            raise ValueError("invalid pin")
+        a = ADC._table.get(gpio)
+        if a is None:
+            a = object.__new__(cls)
+            a._id = gpio
+            a._block = 2 if gpio in _ADC2 else 1
+            a._atten = ADC.ATTN_11DB
+            ADC._table[gpio] = a
+        return a
 
-    def atten(self, a):
-        if a not in (0, 1, 2, 3):
+    def __init__(self, pin, *, atten=-1):
+        self.init(atten=atten)
+
+    def init(self, *, atten=-1):
+        atten = _world.get_int(atten)
+        self._set_atten(ADC.ATTN_11DB if atten == -1 else atten)
+        ADC._width[self._block] = 12
+
+    def _set_atten(self, a):
+        if not 0 <= a <= 3:
             raise ValueError("invalid attenuation")
         self._atten = a
 
+    def atten(self, a):
+        self._set_atten(_world.get_int(a))
+
     def width(self, w):
-        if w not in (9, 10, 11, 12):
+        w = _world.get_int(w)
+        if not 9 <= w <= 12:
             raise ValueError("invalid bit-width")
-        self._bits = w
+        ADC._width[self._block] = w
 
     def block(self):
-        return 2 if self._id in _ADC2 else 1
+        return self._block
 
-    def _uv(self):
-        if self._id in _ADC2 and _world.wifi_active:
+    def _coeff(self):
+        a = ADC._VREF * ADC._SCALE[self._block][self._atten] // 4096
+        return a, ADC._OFFSET[self._block][self._atten]
+
+    def _raw12(self):
+        if self._block == 2 and _world.wifi_active:
             # ADC2 is shared with the WiFi radio on the ESP32.
             raise OSError(116)
-        uv = int(_world.call("adc", pin=self._id) * 1000000)
-        return max(0, min(uv, ADC._FULL_SCALE_UV[self._atten]))
-
-    def read_uv(self):
-        return self._uv()
-
-    def read_u16(self):
-        return self._uv() * 65535 // ADC._FULL_SCALE_UV[self._atten]
+        mv = _world.call("adc", pin=self._id) * 1000
+        a, b = self._coeff()
+        lo, hi = ADC._RANGE[self._atten]
+        per_mv = 65536 / a  # counts per mV on the calibration line
+        if mv <= b:
+            raw = 0
+        elif mv < lo:
+            raw = (lo - b) * per_mv * ((mv - b) / (lo - b)) ** 2
+        elif mv <= hi:
+            raw = (mv - b) * per_mv
+        else:
+            raw = (hi - b) * per_mv + (mv - hi) * per_mv / 2
+        return max(0, min(4095, int(raw + 0.5)))
 
     def read(self):
-        full = (1 << self._bits) - 1
-        return self._uv() * full // ADC._FULL_SCALE_UV[self._atten]
+        return self._raw12() >> (12 - ADC._width[self._block])
+
+    def read_u16(self):
+        bits = ADC._width[self._block]
+        raw = self._raw12() >> (12 - bits)
+        return raw << (16 - bits) | raw >> (2 * bits - 16)
+
+    def read_uv(self):
+        bits = ADC._width[self._block]
+        raw = (self._raw12() >> (12 - bits)) << (12 - bits)
+        a, b = self._coeff()
+        return ((a * raw + 32768) // 65536 + b) * 1000
+
+    def __repr__(self):
+        return "ADC(Pin(%d), atten=%d)" % (self._id, self._atten)
 
 
 def _hex(b):
@@ -366,20 +428,27 @@ class I2C:
     def scan(self):
         return _world.call("i2c_scan", scl=self._scl, sda=self._sda)
 
+    # writeto/writevto return what the port's transfer returns (extmod/machine_i2c.c passes
+    # it on as "the number of acks"): the hardware I2C (ports/esp32/machine_i2c.c, legacy
+    # driver in ESP32_GENERIC) returns the data length, a NACK anywhere raising ENODEV; the
+    # SoftI2C counts the ACKed data bytes, the address not included. The device models ACK
+    # every byte they are sent, so both give len(data).
     def writeto(self, addr, buf, stop=True):
-        self._xfer(addr, w=bytes(buf))
-        return len(buf) + 1
+        data = bytes(buf)
+        self._xfer(addr, w=data)
+        return len(data)
 
     def writevto(self, addr, vector, stop=True):
         data = b"".join(bytes(v) for v in vector)
         self._xfer(addr, w=data)
-        return len(data) + 1
+        return len(data)
 
     def readfrom(self, addr, nbytes, stop=True):
         return self._xfer(addr, r=nbytes)
 
     def readfrom_into(self, addr, buf, stop=True):
         buf[:] = self._xfer(addr, r=len(buf))
+        return None
 
     def _memaddr(self, memaddr, addrsize):
         if addrsize == 16:
@@ -391,9 +460,12 @@ class I2C:
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
         buf[:] = self.readfrom_mem(addr, memaddr, len(buf), addrsize=addrsize)
+        return None
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        # extmod/machine_i2c.c machine_i2c_writeto_mem returns None (readfrom_mem: bytes)
         self._xfer(addr, w=self._memaddr(memaddr, addrsize) + bytes(buf))
+        return None
 
 
 class SoftI2C(I2C):
@@ -406,8 +478,13 @@ class SoftI2C(I2C):
 class RTC:
     _MEM_MAX = 2048
 
-    def __init__(self, id=0):
-        pass
+    def __init__(self, *args, **kw):
+        # ports/esp32/machine_rtc.c make_new: mp_arg_check_num(n_args, n_kw, 0, 0, false)
+        if kw:
+            raise TypeError("function doesn't take keyword arguments")
+        if args:
+            raise TypeError("function takes 0 positional arguments but %d were given"
+                            % len(args))
 
     def datetime(self, dt=None):
         import time
@@ -436,7 +513,12 @@ class WDT:
     """The task watchdog: once started it cannot be stopped, only fed or given a new timeout."""
 
     def __init__(self, id=0, timeout=5000):
-        if timeout < 1:
+        # ports/esp32/machine_wdt.c: one task-WDT user for the whole VM; a second WDT()
+        # reconfigures the timeout of the running one (esp_task_wdt_reconfigure), and a soft
+        # reboot leaves it running (the world keeps counting, see board.py _spawn)
+        if _world.get_int(id) != 0:
+            raise ValueError
+        if _world.get_int(timeout) <= 0:
             raise ValueError("WDT timeout too short")
         _world.send("wdt", timeout=timeout)
 
@@ -491,13 +573,19 @@ def soft_reset():
 
 
 def deepsleep(time_ms=0):
+    # ports/esp32/modmachine.c machine_sleep_helper: mp_obj_get_int, a float raises TypeError
+    time_ms = _world.get_int(time_ms)
     _world.call("deepsleep", ms=time_ms)
 
 
 def lightsleep(time_ms=0):
+    time_ms = _world.get_int(time_ms)  # as deepsleep (modmachine.c machine_sleep_helper)
     # the world counts light-sleep time apart from running time (battery estimates)
     _world.send("lightsleep", ms=time_ms)
     _world.sleep_ms(time_ms)
+
+
+sleep = lightsleep  # modmachine.c: machine.sleep is machine_lightsleep_obj
 
 
 def reset_cause():

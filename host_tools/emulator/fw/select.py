@@ -15,14 +15,14 @@ class poll:
         self._p = uselect.poll()
         self._p.register(_world.fileno(), POLLIN)
 
-    def register(self, obj, mask=POLLIN | POLLOUT):
-        self._p.register(obj, mask)
+    def register(self, obj, eventmask=POLLIN | POLLOUT):
+        self._p.register(obj, eventmask)
 
     def unregister(self, obj):
         self._p.unregister(obj)
 
-    def modify(self, obj, mask):
-        self._p.modify(obj, mask)
+    def modify(self, obj, eventmask):
+        self._p.modify(obj, eventmask)
 
     def poll(self, timeout=-1):
         return self._wait(timeout)

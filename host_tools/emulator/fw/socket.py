@@ -1,9 +1,9 @@
 """socket with name resolution through the world: each destination is reached through the
 board's own link, which a test can cut, delay or restore like a WiFi drop."""
 import usocket
-from usocket import (socket, sockaddr, inet_pton, inet_ntop, AF_INET, AF_INET6,  # noqa: F401
-                     SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, SO_REUSEADDR, SO_BROADCAST,
-                     SO_KEEPALIVE, MSG_DONTWAIT, MSG_PEEK)
+# only what ports/esp32/modsocket.c has (no sockaddr, inet_pton/ntop or SO_KEEPALIVE there)
+from usocket import (socket, AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW,  # noqa: F401
+                     SOL_SOCKET, SO_REUSEADDR, SO_BROADCAST, MSG_DONTWAIT, MSG_PEEK)
 import _world
 
 

@@ -33,14 +33,22 @@ def mktime(t):
 
 
 def sleep(s):
+    # extmod/modtime.c: mp_obj_get_float, so a float is fine here (not in sleep_ms/us)
     _world.sleep_ms(int(s * 1000))
 
 
 def sleep_ms(ms):
-    _world.sleep_ms(int(ms))
+    # extmod/modtime.c time_sleep_ms: mp_obj_get_int (a float raises TypeError); < 0: no wait
+    ms = _world.get_int(ms)
+    if ms >= 0:
+        _world.sleep_ms(ms)
 
 
 def sleep_us(us):
+    # extmod/modtime.c time_sleep_us: mp_obj_get_int; waits only if us > 0
+    us = _world.get_int(us)
+    if us <= 0:
+        return
     if us < 2000:
         utime.sleep_us(us)
     else:
