@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.emulator import World
+from host_tools.emulator import Board, World
 from host_tools.serialboard import SerialBoard
 
 MPREMOTE = [sys.executable, "-m", "mpremote"]
@@ -20,6 +20,16 @@ def _mpremote(port: str, *args: str) -> str:
                        timeout=60)
     assert r.returncode == 0, f"mpremote {args} failed: {r.stdout}{r.stderr}"
     return r.stdout
+
+
+def _started(world: World, name: str, files: dict[str, str] | str, until: str,
+             timeout: float) -> Board:
+    """A board running `files` (or just this main.py), once its console shows `until`."""
+    b = world.add_board({"device_id": name, "site": "hil"},
+                        {"main.py": files} if isinstance(files, str) else files)
+    b.start()
+    b.wait_output(until, timeout)
+    return b
 
 
 def test_mpremote_round_trip(target: SerialBoard, tmp_path: Path) -> None:
@@ -62,9 +72,7 @@ print("recovered")
 
 @pytest.mark.emulator_only
 def test_watchdog_starvation_resets_with_wdt_cause(world: World) -> None:
-    b = world.add_board({"device_id": "wdt", "site": "hil"}, {"main.py": WDT_MAIN})
-    b.start()
-    b.wait_output("starving", 5)
+    b = _started(world, "wdt", WDT_MAIN, "starving", 5)
     b.wait_output("recovered", 5)
     assert b.history == ["PWRON_RESET", "WDT_RESET"]
     assert "cause 3" in b.output_text()
@@ -74,9 +82,7 @@ def test_watchdog_starvation_resets_with_wdt_cause(world: World) -> None:
 def test_fed_watchdog_does_not_reset(world: World) -> None:
     main = ("import machine, time\nw = machine.WDT(timeout=200)\n"
             "for i in range(15):\n    w.feed()\n    time.sleep_ms(50)\nprint('done')\n")
-    b = world.add_board({"device_id": "wdtok", "site": "hil"}, {"main.py": main})
-    b.start()
-    b.wait_output("done", 5)
+    b = _started(world, "wdtok", main, "done", 5)
     assert b.history == ["PWRON_RESET"]
 
 
@@ -113,9 +119,7 @@ def test_power_cut_loses_rtc_memory_but_keeps_flash(world: World) -> None:
             "machine.RTC().memory(b'kept')\n"
             "with open('/note.txt', 'w') as f:\n    f.write('on flash')\n"
             "print('written')\n")
-    b = world.add_board({"device_id": "cut", "site": "hil"}, {"main.py": main})
-    b.start()
-    b.wait_output("written", 5)
+    b = _started(world, "cut", main, "written", 5)
     b.power_cut()
     assert b.state == "off"
     mark = b.console_mark()
@@ -132,9 +136,7 @@ def test_machine_reset_reports_hard_reset(world: World) -> None:
     HARD_RESET (the ROM prints SW_CPU_RESET)."""
     main = ("import machine\nprint('cause', machine.reset_cause())\n"
             "if machine.reset_cause() == machine.PWRON_RESET:\n    machine.reset()\n")
-    b = world.add_board({"device_id": "rst", "site": "hil"}, {"main.py": main})
-    b.start()
-    b.wait_output("cause 2", 5)
+    b = _started(world, "rst", main, "cause 2", 5)
     assert b.history == ["PWRON_RESET", "HARD_RESET"]
     assert "rst:0xc (SW_CPU_RESET)" in b.output_text()
 
@@ -159,9 +161,7 @@ def test_soft_reboot_reports_soft_reset(world: World) -> None:
             "if machine.reset_cause() == machine.SOFT_RESET and 'n' not in os.listdir():\n"
             "    open('/n', 'w').write('1')\n    machine.soft_reset()\n"
             "print('at repl')\n")
-    b = world.add_board({"device_id": "soft", "site": "hil"}, {"main.py": main})
-    b.start()
-    b.wait_output(r"at repl\r?\n(.*\n)*>>> ", 5)
+    b = _started(world, "soft", main, r"at repl\r?\n(.*\n)*>>> ", 5)
     mark = b.console_mark()
     _type(b, b"\x04")  # Ctrl-D at the friendly REPL
     b.wait_output("at repl", 10, start=mark)
@@ -184,9 +184,7 @@ def test_sleep_times_take_only_ints(world: World) -> None:
             "print('S3', err(lambda: machine.lightsleep(10.0)))\n"
             "print('S4', err(lambda: machine.deepsleep(100.0)))\n"
             "print('S5', err(lambda: time.sleep(0.01)), err(lambda: time.sleep_ms(True)))\n")
-    b = world.add_board({"device_id": "ints", "site": "hil"}, {"main.py": main})
-    b.start()
-    b.wait_output(r"S5 .*\n", 5)
+    b = _started(world, "ints", main, r"S5 .*\n", 5)
     out = b.output_text()
     for k in ("S1", "S2", "S3", "S4"):
         assert f"{k} can't convert float to int" in out
@@ -200,18 +198,14 @@ def test_main_py_runs_only_if_boot_py_succeeds(world: World) -> None:
     non-zero: a boot.py that raises leaves the board at the REPL without its app; SystemExit
     in boot.py is a soft reboot."""
     files = {"boot.py": "print('boot', 1 / 0)\n", "main.py": "print('main ran')\n"}
-    b = world.add_board({"device_id": "bootfail", "site": "hil"}, files)
-    b.start()
-    b.wait_output(r"ZeroDivisionError.*\r?\n(.*\n)*>>> ", 5)
+    b = _started(world, "bootfail", files, r"ZeroDivisionError.*\r?\n(.*\n)*>>> ", 5)
     assert "main ran" not in b.output_text()
 
     files = {"boot.py": "import machine\nprint('boot', machine.reset_cause())\n"
                         "if machine.reset_cause() == machine.PWRON_RESET:\n"
                         "    raise SystemExit\n",
              "main.py": "print('main ran')\n"}
-    b2 = world.add_board({"device_id": "bootexit", "site": "hil"}, files)
-    b2.start()
-    b2.wait_output("main ran", 5)
+    b2 = _started(world, "bootexit", files, "main ran", 5)
     out = b2.output_text()
     assert out.index("boot 1") < out.index("MPY: soft reboot") < out.index("boot 5")
     assert out.count("main ran") == 1
@@ -226,9 +220,7 @@ def test_watchdog_survives_a_soft_reboot(world: World) -> None:
     main = ("import machine\nprint('cause', machine.reset_cause())\n"
             "if machine.reset_cause() == machine.PWRON_RESET:\n"
             "    machine.WDT(timeout=500)\n    machine.soft_reset()\n")
-    b = world.add_board({"device_id": "wdtsoft", "site": "hil"}, {"main.py": main})
-    b.start()
-    b.wait_output("cause 3", 10)
+    b = _started(world, "wdtsoft", main, "cause 3", 10)
     assert b.history == ["PWRON_RESET", "SOFT_RESET", "WDT_RESET"]
 
 

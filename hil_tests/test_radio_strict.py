@@ -6,12 +6,12 @@ bounded peer list)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from host_tools.emulator import Board, RadioMedium, World
+from host_tools.emulator.waiting import wait_until
 from host_tools.lighting.virtual_street import (
     SPACING_M,
     add_pole,
@@ -167,10 +167,7 @@ def test_a_node_set_to_the_sites_channel_hears_a_totem_on_wifi(tmp_path: Path) -
         assert right.board.rx_frames >= 1, "the node on the AP's channel got no ACK"
         assert wrong.board.tx_frames >= 1 and wrong.board.rx_frames == 0
         assert world.radio.frames_off_channel >= 1
-        end = time.monotonic() + 10
-        while disp["A"].text != "   1" and time.monotonic() < end:
-            time.sleep(0.05)
-        assert disp["A"].text == "   1"
+        wait_until(lambda: disp["A"].text == "   1", 10, "zone A never showed 1 free")
         assert disp["B"].text == "----"  # never heard from
 
 

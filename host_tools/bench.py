@@ -5,6 +5,8 @@
 - runtime_heap_bytes: heap the runtime + field-test app hold after start (gc.collect()ed),
   beside what the emulator's own overlay modules take.
 - role_heap_bytes: the same for each product (locker, parking sensor and totem, lighting).
+- chip_heap_bytes: each role's heap estimated on the 32-bit ESP32 after some activity
+  (host_tools.chip_heap; the method is in docs/emulator.md).
 - hil_suite_wall_s: wall time of `pytest hil_tests` on virtual boards.
 - lighting: the night simulation against always-on, a peer setup and the fixed schedule
   (host_tools.lighting.bench), then presence -> PWM and neighbour frame -> ramp latencies and
@@ -25,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import TextIO
 
 from . import firmware
 from .emulator import World
@@ -39,8 +43,16 @@ FIELDTEST = {
 }
 
 
+RESULTS = firmware.REPO / "docs" / "results"
+_out: list[TextIO] = []  # the dated results file of this run, when there is one
+
+
 def emit(obj: dict) -> None:
-    print(json.dumps(obj), flush=True)
+    line = json.dumps(obj)
+    print(line, flush=True)
+    for f in _out:
+        f.write(line + "\n")
+        f.flush()
 
 
 def bench_boot(runs: int = 10) -> None:
@@ -146,6 +158,13 @@ def bench_roles_heap() -> None:
                   "vm": "unix 64-bit"})
 
 
+def bench_chip_heap() -> None:
+    from . import chip_heap
+
+    for r in chip_heap.run():
+        emit(r)
+
+
 def bench_locker() -> None:
     from .locker import bench as locker_bench
 
@@ -164,13 +183,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parking-sims", type=int, default=N_SIMS,
                    help="unseen simulated parking days per profile")
     p.add_argument("--boots", type=int, default=10, help="cold boots to time")
+    p.add_argument("--results", type=Path, default=None,
+                   help="also write the JSON lines here (default: docs/results/"
+                        "bench-<UTC date>[-<group>].jsonl; '-' for none)")
+
+
+def _results_path(args: argparse.Namespace) -> Path | None:
+    if args.results is not None:
+        return None if str(args.results) == "-" else args.results
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    return RESULTS / (f"bench-{day}" + (f"-{args.only}" if args.only else "") + ".jsonl")
 
 
 def bench_main(args: argparse.Namespace) -> int:
+    path = _results_path(args)
+    if path is None:
+        return _run_groups(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        _out.append(f)
+        try:
+            emit({"bench": "run", "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "only": args.only})
+            return _run_groups(args)
+        finally:
+            _out.remove(f)
+            print(f"results written to {path}", file=sys.stderr)
+
+
+def _run_groups(args: argparse.Namespace) -> int:
     only = args.only
     if only in (None, "boot"):
         bench_boot(args.boots)
         bench_roles_heap()
+        bench_chip_heap()
     if only in (None, "lighting"):
         bench_lighting(args.latency_samples)
     if only in (None, "parking"):

@@ -62,12 +62,9 @@ ALLOWED = {
     "espnow.ESPNow.ioctl(): not in the stub":
         "select.poll calls a Python stream's ioctl by name; the chip's is in the C stream protocol",
     "aioespnow.AIOESPNow.ioctl(): not in the stub": "inherited from espnow.ESPNow (above)",
-    # -- TODO: overlay being changed (machine.py, espnow.py): to be reconciled --
-    "machine.Timer.fire(): not in the stub":
-        "TODO: overlay being changed; the world's hook, should be private (_fire)",
-    "espnow.peers_table: not in the stub":
-        "TODO: overlay being changed; on the chip peers_table is an ESPNow attribute "
-        "(modespnow.c), not a module one",
+    "espnow.ESPNow.peers_table: not in the stub":
+        "modespnow.c espnow_attr: a dict attribute; the stub names it only in a docstring",
+    "aioespnow.AIOESPNow.peers_table: not in the stub": "inherited from espnow.ESPNow (above)",
 }
 
 

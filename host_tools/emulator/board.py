@@ -132,6 +132,7 @@ class Board:
         self._spawn_t = 0.0
         self.boot_ms: float | None = None
         self.heap: dict[str, int] = {}
+        self._heap_answer: dict[str, Any] | None = None
         self.wdt_timeout: float | None = None
         self._wdt_last = 0.0
         self._wake_handle: asyncio.TimerHandle | None = None
@@ -295,6 +296,29 @@ class Board:
     def console_mark(self) -> int:
         with self._cond:
             return len(self.console)
+
+    def heap_report(self, imports: tuple[str, ...] = (), timeout: float = 10.0
+                    ) -> dict[str, Any]:
+        """The board's heap now, after a gc.collect(): `used` and `free` bytes, `modules` as
+        [name, file, size] ("" for frozen ones) and `imports`, the heap cost of importing
+        each of `imports` first. Answered when the board next services world events (its
+        asyncio loop or a sleep), as the chip's scheduler runs between bytecodes."""
+        with self._cond:
+            self._heap_answer = None
+        self.world.call_fn(lambda: self._event("heap_report", imports=list(imports)))
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._heap_answer is None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.name}: no heap report within {timeout}s")
+                self._cond.wait(left)
+            return self._heap_answer
+
+    def _op_heap(self, msg: dict[str, Any]) -> None:
+        with self._cond:
+            self._heap_answer = msg
+            self._cond.notify_all()
 
     def wait_state(self, state: str, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout

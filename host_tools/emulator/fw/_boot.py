@@ -38,6 +38,40 @@ gc.collect()
 _world.send("booted", heap_used=gc.mem_alloc(), heap_free=gc.mem_free())
 
 
+def _module_file(_name):
+    """Where the import system found a module (its file and size), or ("", 0) if frozen."""
+    _rel = _name.replace(".", "/")
+    for _dir in sys.path:
+        if _dir == ".frozen":
+            continue
+        for _ext in (".mpy", ".py", "/__init__.mpy", "/__init__.py"):
+            _path = (_dir + "/" if _dir else "") + _rel + _ext
+            try:
+                return _path, os.stat(_path)[6]
+            except OSError:
+                pass
+    return "", 0
+
+
+def _heap_report(_msg):
+    """The bench's question (Board.heap_report): the heap in use after a collection, each
+    loaded module's file, and the heap cost of importing the modules asked for."""
+    _cost = {}
+    for _name in _msg.get("imports", ()):
+        gc.collect()
+        _before = gc.mem_alloc()
+        __import__(_name)
+        gc.collect()
+        _cost[_name] = gc.mem_alloc() - _before
+    gc.collect()
+    _used, _free = gc.mem_alloc(), gc.mem_free()
+    _mods = [[_n] + list(_module_file(_n)) for _n in sys.modules]
+    _world.send("heap", used=_used, free=_free, modules=_mods, imports=_cost)
+
+
+_world.on("heap_report", _heap_report)
+
+
 _FORCED_EXIT = 0x100
 
 

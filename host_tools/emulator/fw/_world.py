@@ -192,7 +192,7 @@ def _run_timers():
                     t.deadline = utime.ticks_add(now, t.period)
             else:
                 remove_timer(t)
-            t.fire()
+            t._fire()
 
 
 def sleep_ms(ms):

@@ -37,7 +37,6 @@ _peers = {}  # mac -> dict
 _stats = [0, 0, 0, 0, 0]  # tx_pkts, tx_responses, tx_failures, rx_packets, rx_dropped
 _irq = [None]
 _self = [None]
-peers_table = {}
 _keys = {}
 
 
@@ -70,6 +69,8 @@ class ESPNow(io.IOBase):
     # instance and by recv() (as ports/esp32/modules/espnow.py)
     _data = [None, bytearray(MAX_DATA_LEN)]
     _none_tuple = (None, None)
+    # modespnow.c: a dict attribute of the ESPNow object, {mac: [rssi, time_ms]}
+    peers_table = {}
 
     def __init__(self):
         # The ESP32 has one ESP-NOW driver; every instance shares its state.
@@ -203,7 +204,7 @@ class ESPNow(io.IOBase):
         _rx_bytes[0] -= len(msg) + 8
         buf[:] = msg  # the same bytearray, its length set to the message's
         mac = _keys.setdefault(mac, mac)  # one bytes object per peer: the port returns the
-        peers_table[mac] = [rssi, t]      # peers_table key
+        ESPNow.peers_table[mac] = [rssi, t]  # peers_table key
         data[0] = mac
         if len(data) >= 4:
             data[2] = rssi

@@ -559,7 +559,7 @@ class Timer:
     def value(self):
         return utime.ticks_diff(utime.ticks_ms(), self._start)
 
-    def fire(self):
+    def _fire(self):
         if self._cb is not None:
             self._cb(self)
 

@@ -1,0 +1,18 @@
+"""Wait for what a board does, never for a fixed time: the one poll-until helper of the rigs
+and tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+POLL_S = 0.02
+
+
+def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
+    """Return as soon as cond() is true; TimeoutError naming `what` after `timeout` s."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what} (waited {timeout} s)")
+        time.sleep(POLL_S)

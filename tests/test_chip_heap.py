@@ -1,0 +1,47 @@
+"""The chip-heap estimate (host_tools.chip_heap): the arithmetic, and the board's report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from host_tools import chip_heap
+from host_tools.emulator import World
+
+
+def _report(used: int, modules: list[list]) -> dict:
+    return {"used": used, "free": 0, "modules": modules, "imports": {}}
+
+
+def test_bytecode_keeps_its_size_and_objects_halve() -> None:
+    rep = _report(100_000, [["app", "app.mpy", 10_000], ["bourg.x", "/lib/bourg/x.mpy", 6_000],
+                            ["machine", "/sim/machine.mpy", 8_000], ["asyncio", "", 0]])
+    h = chip_heap.estimate(rep, overlay_at_boot=20_000, overlay_cost={})
+    assert h.vm_bytes == 80_000 and h.mpy_bytes == 16_000
+    assert h.chip_bytes == 16_000 + (80_000 - 16_000) // 2
+
+
+def test_emulator_modules_imported_late_are_taken_out() -> None:
+    mods = [["app", "app.mpy", 1_000], ["espnow", "/sim/espnow.mpy", 3_000]]
+    without = chip_heap.estimate(_report(50_000, mods[:1]), 10_000, {"espnow": 7_000})
+    with_radio = chip_heap.estimate(_report(57_000, mods), 10_000, {"espnow": 7_000})
+    assert with_radio == without
+
+
+def test_a_board_reports_its_modules_and_import_costs(tmp_path: Path) -> None:
+    cfg = {"schema": 1, "device_id": "probe", "role": "fieldtest", "site": "t",
+           "board": "esp32-devkitc", "pins": {}, "network": {}, "app": {}}
+    with World(tmp_path) as w:
+        b = w.add_board(cfg, {"main.py": chip_heap._IDLE_MAIN,
+                              "lib/ballast.py": "BALLAST = [bytearray(100) for _ in range(50)]\n"})
+        b.start()
+        b.wait_boot()
+        rep = b.heap_report(("ballast", "neopixel"))
+        files = {name: (path, size) for name, path, size in rep["modules"]}
+        assert files["ballast"] == ("/lib/ballast.py", len(
+            "BALLAST = [bytearray(100) for _ in range(50)]\n"))
+        assert files["neopixel"][0].startswith(chip_heap.OVERLAY_DIR)
+        assert files["asyncio"] == ("", 0)  # frozen, here as on the chip
+        assert rep["imports"]["ballast"] >= 50 * 100  # 50 buffers of 100 bytes at least
+        again = b.heap_report(("ballast",))
+        assert again["imports"]["ballast"] < 1_000  # already imported: nothing new
+        assert rep["used"] > 0 and rep["free"] > 0
