@@ -100,6 +100,20 @@ print("awake for good")
 
 
 @pytest.mark.emulator_only
+def test_deepsleep_zero_wakes_at_once_and_no_argument_never(world: World) -> None:
+    """modmachine.c arms the timer for any argument: deepsleep(0) is a timer wake at once
+    (not a sleep without end), deepsleep() has no timer and waits for ext0/ext1."""
+    main = ("import machine\nrtc = machine.RTC()\nprint('wake', machine.wake_reason())\n"
+            "if not rtc.memory():\n    rtc.memory(b'1')\n    machine.deepsleep(0)\n"
+            "print('for good')\nmachine.deepsleep()\n")
+    b = _started(world, "zero", main, "for good", 10)
+    b.wait_state("sleeping", 10)
+    assert "wake 4" in b.output_text()  # TIMER_WAKE after deepsleep(0)
+    assert b.history == ["PWRON_RESET", "DEEPSLEEP_RESET"]
+    assert b._wake_handle is None  # deepsleep(): nothing will wake it but a pin
+
+
+@pytest.mark.emulator_only
 def test_deep_sleep_wakes_with_rtc_memory(world: World) -> None:
     b = world.add_board({"device_id": "sleepy", "site": "hil"}, {"main.py": SLEEP_MAIN})
     t0 = time.monotonic()

@@ -738,16 +738,18 @@ class Board:
         raise _NoReply
 
     def _op_deepsleep(self, msg: dict[str, Any]) -> None:
-        ms = int(msg.get("ms") or 0)
-        self.world.loop.call_soon(self._sleep, ms)
+        ms = msg.get("ms")
+        self.world.loop.call_soon(self._sleep, None if ms is None else int(ms))
         raise _NoReply
 
-    def _sleep(self, ms: int) -> None:
+    def _sleep(self, ms: int | None) -> None:
+        """Deep sleep; `ms` arms the timer (esp_sleep_enable_timer_wakeup: 0 wakes at once, a
+        negative value is a uint64 of centuries), None sleeps until an ext0/ext1 wake."""
         self.awake_s += time.monotonic() - self._spawn_t  # for battery estimates
         self.sleeps += 1
         self._kill()
         self.state = "sleeping"
-        if ms > 0:
+        if ms is not None and ms >= 0:
             self._wake_handle = self.world.loop.call_later(ms / 1000.0, self._wake, TIMER_WAKE)
         # ext0/ext1 are level wake-ups: a level already there wakes the chip at once
         for gpio, level in list(self.inputs.items()):

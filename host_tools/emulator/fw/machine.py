@@ -572,9 +572,11 @@ def soft_reset():
     _world.call("soft_reset")
 
 
-def deepsleep(time_ms=0):
-    # ports/esp32/modmachine.c machine_sleep_helper: mp_obj_get_int, a float raises TypeError
-    time_ms = _world.get_int(time_ms)
+def deepsleep(time_ms=None):
+    # ports/esp32/modmachine.c machine_sleep_helper: mp_obj_get_int, a float raises TypeError;
+    # any argument arms the timer, so deepsleep(0) wakes at once, deepsleep() never by timer
+    if time_ms is not None:
+        time_ms = _world.get_int(time_ms)
     _world.call("deepsleep", ms=time_ms)
 
 
