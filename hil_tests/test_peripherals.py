@@ -245,3 +245,21 @@ def test_adc_default_attenuation_floor_and_bend(world: World, volts: float,
     if volts > 2.45:
         assert uv < volts * 1e6 - 200000  # outside the range the calibration is wrong
         assert braw == 4095  # 0 dB saturates above about 1.04 V
+
+
+@pytest.mark.emulator_only
+def test_adc2_reads_zero_while_wifi_runs(world: World) -> None:
+    """ADC2 (GPIO 0, 2, 4, 12-15, 25-27) is the WiFi driver's while WiFi is active: the
+    port's read helper ignores adc_oneshot_read's timeout and returns 0, with no error. ADC1
+    (GPIO 32-39) is unaffected."""
+    main = ("import network\nfrom machine import ADC, Pin\n"
+            "a2, a1 = ADC(Pin(25)), ADC(Pin(34))\nprint('OFF', a2.read() > 0)\n"
+            "network.WLAN(network.STA_IF).active(True)\n"
+            "print('ON', a2.read(), a2.read_u16(), a1.read() > 0)\n")
+    b = world.add_board({"device_id": "adc2", "site": "hil"}, {"main.py": main})
+    b.attach(AnalogSource(25, volts=1.0))
+    b.attach(AnalogSource(34, volts=1.0))
+    b.start()
+    b.wait_output(r"ON .*\n", 10)
+    out = b.output_text()
+    assert "OFF True" in out and "ON 0 0 True" in out
