@@ -37,6 +37,10 @@ COMMANDS: list[tuple[str, str, str, str, str]] = [
      "host_tools.demo", "add_arguments", "demo_main"),
     ("bench", "print benchmark figures as JSON lines", "host_tools.bench",
      "add_arguments", "bench_main"),
+    ("doctor", "check this machine's tools and registry, and a board's firmware",
+     "host_tools.doctor", "add_arguments", "doctor_main"),
+    ("completion", "print a shell completion script (bash or zsh)", "host_tools.completion",
+     "add_arguments", "completion_main"),
 ]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
