@@ -73,6 +73,66 @@ def test_irecv_hands_back_one_buffer_that_the_next_read_overwrites(world: World)
     assert "timeout (None, None)" in out
 
 
+RXBUF_RX = """
+import network, espnow, time
+from machine import Pin
+sta = network.WLAN(network.STA_IF); sta.active(True)
+e = espnow.ESPNow(); e.active(True)
+go = Pin(4, Pin.IN)
+def drain():
+    n = 0
+    while e.recv(0)[0] is not None:
+        n += 1
+    return n
+print("listening")
+for level in (1, 0):
+    while go.value() != level:
+        time.sleep_ms(10)
+    print("round", level, "got", drain())
+"""
+
+RXBUF_TX = """
+import network, espnow, time
+from machine import Pin
+sta = network.WLAN(network.STA_IF); sta.active(True)
+e = espnow.ESPNow(); e.active(True)
+bc = b"\\xff" * 6
+e.add_peer(bc)
+go = Pin(4, Pin.IN)
+for size, level in ((40, 1), (250, 0)):
+    while go.value() != level:
+        time.sleep_ms(10)
+    for i in range(12 if size == 40 else 3):
+        e.send(bc, bytes(size))
+    print("sent", size)
+"""
+
+
+@pytest.mark.emulator_only
+def test_the_receive_buffer_holds_what_the_ports_ring_holds(world: World) -> None:
+    """modespnow.c recv_cb: a frame takes 13 bytes of header and MAC plus its data in a ring of
+    rxbuf (526) bytes that holds at most 525, and is dropped when header + data >= the free
+    space. Unread, nine 40-byte frames fit, and one 250-byte frame: not the two the port's
+    comment promises."""
+    rx = _raw(world, "rx", 10, RXBUF_RX)
+    tx = _raw(world, "tx", 0, RXBUF_TX)
+    rx.start()
+    rx.wait_output("listening")
+    tx.start()
+    tx.drive(4, 1)
+    tx.wait_output("sent 40", 15)
+    wait_until(lambda: rx.rx_frames >= 12, 15, "the 40-byte frames never reached rx")
+    rx.drive(4, 1)  # after the frames on the world's link: the board sees them first
+    rx.wait_output("round 1 got", 15)
+    tx.drive(4, 0)
+    tx.wait_output("sent 250", 15)
+    wait_until(lambda: rx.rx_frames >= 15, 15, "the 250-byte frames never reached rx")
+    rx.drive(4, 0)
+    rx.wait_output(r"round 0 got \d+", 15)
+    out = rx.output_text()
+    assert "round 1 got 9" in out and "round 0 got 1" in out
+
+
 CHANNEL_RX = """
 import network, espnow
 sta = network.WLAN(network.STA_IF); sta.active(True)

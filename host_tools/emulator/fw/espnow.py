@@ -38,6 +38,7 @@ _stats = [0, 0, 0, 0, 0]  # tx_pkts, tx_responses, tx_failures, rx_packets, rx_d
 _irq = [None]
 _self = [None]
 _keys = {}
+_PKT = 13  # sizeof(espnow_pkt_t): magic, len, time_ms, rssi, peer[6]
 
 
 def _on_frame(msg):
@@ -45,11 +46,14 @@ def _on_frame(msg):
         return
     mac = binascii.unhexlify(msg["src"])
     data = binascii.unhexlify(msg["data"])
-    if _rx_bytes[0] + len(data) + 8 > _st["rxbuf"]:
+    # modespnow.c recv_cb: each frame takes a packed 7-byte header and the 6-byte MAC in a
+    # py/ringbuf.h ring of rxbuf bytes that holds at most rxbuf - 1; a frame is dropped when
+    # sizeof(espnow_pkt_t) + len >= ringbuf_free
+    if _PKT + len(data) >= _st["rxbuf"] - 1 - _rx_bytes[0]:
         _stats[4] += 1
         return
     _rx.append((mac, data, msg.get("rssi", -60), utime.ticks_ms()))
-    _rx_bytes[0] += len(data) + 8
+    _rx_bytes[0] += _PKT + len(data)
     _stats[3] += 1
     if _irq[0] is not None and _self[0] is not None:
         _irq[0](_self[0])
@@ -201,7 +205,7 @@ class ESPNow(io.IOBase):
         if not isinstance(buf, bytearray):
             raise ValueError("invalid buffer")
         mac, msg, rssi, t = _rx.pop(0)
-        _rx_bytes[0] -= len(msg) + 8
+        _rx_bytes[0] -= _PKT + len(msg)
         buf[:] = msg  # the same bytearray, its length set to the message's
         mac = _keys.setdefault(mac, mac)  # one bytes object per peer: the port returns the
         ESPNow.peers_table[mac] = [rssi, t]  # peers_table key
