@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sp.add_argument("--controller", choices=CONTROLLERS, default="bourg",
                     help="bourg (this firmware), peer or schedule")
     sc = sub.add_parser("score", help="energy saving and lit_ok of a levels CSV (JSON)")
-    sc.add_argument("scenario")
+    sc.add_argument("scenario", help="scenario JSON (../shared/lighting/SCENARIO.md)")
     sc.add_argument("levels", help="levels CSV")
 
 

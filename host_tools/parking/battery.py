@@ -177,7 +177,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", choices=["normal", "hard"], default="normal",
                    help="street profile of the simulated days")
     p.add_argument("--days", type=int, default=16, help="simulated days to average")
-    p.add_argument("--heartbeat-s", type=int, default=1800)
+    p.add_argument("--heartbeat-s", type=int, default=1800,
+                   help="seconds between a quiet node's heartbeats")
     p.add_argument("--boot-ms", type=float, default=250.0,
                    help="ESP32 deep-sleep wake to main.py (assumed; measure on a board)")
 

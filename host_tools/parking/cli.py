@@ -26,13 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "LIS2MDL node takes when it sleeps behind its wake-on-change threshold) "
                    "or the per-axis 5 µT fixed-threshold reference")
     s = sub.add_parser("score", help="score predictions against a labelled trace (JSON)")
-    s.add_argument("trace")
-    s.add_argument("pred")
+    s.add_argument("trace", help="labelled TRACE.csv or TRACE.csv.gz")
+    s.add_argument("pred", help="predictions CSV, as `parking replay` writes")
     m = sub.add_parser("simulate", help="write a simulated labelled trace")
-    m.add_argument("--profile", choices=["normal", "hard"], default="normal")
-    m.add_argument("--hours", type=float, default=24.0)
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--layout", choices=["parallel", "perpendicular"], default=None)
+    m.add_argument("--profile", choices=["normal", "hard"], default="normal",
+                   help="street: normal, or hard (more traffic, close neighbours)")
+    m.add_argument("--hours", type=float, default=24.0, help="length of the trace")
+    m.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same trace")
+    m.add_argument("--layout", choices=["parallel", "perpendicular"], default=None,
+                   help="bay layout (default: drawn from the seed)")
     m.add_argument("--out", required=True, help="X.csv or X.csv.gz")
     b = sub.add_parser("bench", help="benchmark figures as JSON lines")
     from .bench import N_SIMS
