@@ -388,7 +388,7 @@ def test_staff_recalibrate_a_bay_known_empty(lot_world: World, mosquitto: Mosqui
 @pytest.mark.emulator_only
 @pytest.mark.parametrize("guidance,error", [
     ({"pin": 23, "bays": ["A01", "Z9"]}, "app.guidance.bays[1]: no bay 'Z9' in app.bays"),
-    ({"pin": 7, "bays": ["A01"]}, "app.guidance.pin: GPIO6-11 drive the SPI flash"),
+    ({"pin": 7, "bays": ["A01"]}, "app.guidance.pin: GPIO 7 drives the SPI flash"),
 ])
 def test_a_totem_with_a_bad_guidance_config_says_which_key(lot_world: World, guidance: dict,
                                                            error: str) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 BOARD = {"schema": 1, "device_id": "pole-001", "role": "lighting", "site": "demo-town",
-         "board": "esp32-devkitc", "pins": {"led": 2},
+         "board": "esp32-devkitc", "pins": {"led": 25},
          "network": {"ssid": "street", "mqtt": {"host": "10.0.0.2", "port": 1883,
                                                  "keepalive": 30}},
          "app": {"level": 50}}
@@ -82,7 +82,7 @@ def test_missing_unknown_enum(root):
     with_board(root, device_id="pole/1")
     assert "device_id: invalid character '/'" in err_of(root)
     with_board(root, pins={"led": 99})
-    assert err_of(root) == "config.json: pins.led: expected int 0..48, got 99"
+    assert err_of(root) == "config.json: pins.led: GPIO 99 does not exist on the ESP32"
 
 
 def test_defaults_filled(root):

@@ -7,24 +7,15 @@ commands.
 """
 import asyncio
 
+import fieldtest_schema
 import machine
 
 from bourg import compat
 
-SCHEMA = {
-    "type": "dict",
-    "extra": True,
-    "default": {},
-    "keys": {
-        "tick_ms": {"type": "int", "min": 100, "max": 3600000, "default": 5000},
-        "telemetry_ms": {"type": "int", "min": 500, "max": 3600000, "default": 30000},
-        "tmp102_addr": {"type": "int", "min": 8, "max": 119, "default": 0x48},
-    },
-}
-
 
 class FieldTest:
-    SCHEMA = SCHEMA
+    SCHEMA = fieldtest_schema.SCHEMA
+    PINS = fieldtest_schema.PINS
 
     @staticmethod
     def safe_mode(err):

@@ -12,76 +12,14 @@ import machine
 import nightprofile
 import pole as pole_mod
 import pole_io
+import pole_schema
 import schedule
 from bourg import compat, store
+from bourg import pins as gpio_rules
 from bourg.config import ConfigError
 
 BCAST = b"\xff\xff\xff\xff\xff\xff"
 STATE_FILE = "/data/lighting.json"
-DEFAULT_PROFILE = {
-    "utc_offset_min": 60, "dst": "eu",
-    "periods": [
-        {"name": "evening", "start": "sunset", "end": "23:00", "base": 20, "presence": 100},
-        {"name": "night", "start": "23:00", "end": "05:30", "base": 0, "presence": 80},
-        {"name": "morning", "start": "05:30", "end": "sunrise", "base": 20, "presence": 100},
-    ],
-    "lux": {"on_below": 20, "off_above": 50, "dwell_s": 60},
-}
-
-
-def _profile_check(v):
-    try:
-        nightprofile.validate(v)
-    except nightprofile.ProfileError as e:
-        return str(e)
-    return None
-
-
-def _i(lo, hi, d):
-    return {"type": "int", "min": lo, "max": hi, "default": d}
-
-
-def _n(lo, hi, d):
-    return {"type": "num", "min": lo, "max": hi, "default": d}
-
-
-def _d(keys):
-    return {"type": "dict", "default": {}, "keys": keys}
-
-
-SCHEMA = _d({
-    "x_m": _n(-100000, 100000, 0),
-    "lat": _n(-90, 90, 48.85),
-    "lon": _n(-180, 180, 2.35),
-    "profile": {"type": "dict", "extra": True, "default": DEFAULT_PROFILE,
-                "check": _profile_check},
-    "fallback": _d({"base": _n(0, 100, 30), "presence": _n(0, 100, 100)}),
-    "dimmer": _d({"ramp_up_ms": _i(0, 10000, 250), "ramp_down_ms": _i(0, 60000, 3000),
-                  "hold_ms": _i(0, 3600000, 15000), "safe_level": _n(0, 100, 100)}),
-    "wave": _d({"nb_hops": _i(0, 3, 1), "nb_level": _n(0, 100, 50),
-                "ahead_level": _n(0, 100, 50), "spacing_m": _n(1, 500, 30),
-                "lead_s": _n(0, 30, 4.0), "max_hops": _i(1, 5, 3)}),
-    "presence": _d({"confirm_ms": _i(0, 1000, 0), "release_ms": _i(0, 10000, 500),
-                    "stuck_s": _i(10, 86400, 900)}),
-    "lamp": _d({"rated_w": _n(1, 1000, 40), "standby_w": _n(0, 50, 0.5),
-                "mains_v": _n(100, 300, 230), "pf": _n(0.3, 1, 0.95),
-                "tol_pct": _n(5, 100, 30), "min_a": _n(0, 5, 0.005),
-                "amps_per_volt": _n(0.001, 1000, 0.125), "zero_v": _n(0.15, 2.45, 0.25),
-                "day_burn_s": _i(10, 86400, 600),
-                "settle_s": _i(0, 600, 5), "confirm_s": _i(0, 3600, 10)}),
-    "light": _d({"sensor": {"type": "str", "enum": ["auto", "none", "bh1750", "ldr"],
-                            "default": "auto"},
-                 "day_lux": _n(0, 100000, 200), "ldr_fixed_ohm": _n(100, 1e7, 3300),
-                 "ldr_r10_ohm": _n(100, 1e7, 20000), "ldr_gamma": _n(0.1, 2, 0.7)}),
-    "pwm_freq": _i(100, 40000, 1000),
-    "pwm_invert": {"type": "bool", "default": True},
-    "safe_after_wdt_s": _i(0, 3600, 300),
-    "state_ms": _i(1000, 3600000, 30000),
-    "energy_ms": _i(1000, 3600000, 60000),
-    "persist_s": _i(10, 86400, 300),
-})
-
-
 class Mono:
     """Milliseconds since boot that do not wrap (ticks_ms wraps after 2**30 ms on the ESP32;
     the core compares times with plain arithmetic)."""
@@ -107,14 +45,15 @@ def _read_safe_pin():
 
 
 class Pole:
-    SCHEMA = SCHEMA
+    SCHEMA = pole_schema.SCHEMA
+    PINS = pole_schema.PINS
 
     @staticmethod
     def safe_mode(err):
         # Full light. If even the pin is unknown the GPIO floats and the 0-10 V pull-up
         # gives full light anyway.
         gpio, invert = _read_safe_pin()
-        if gpio is not None and gpio not in pole_io.BOOT_GLITCH_PINS:
+        if isinstance(gpio, int) and gpio_rules.check(gpio, "safe") is None:
             machine.PWM(machine.Pin(gpio), freq=1000, duty_u16=65535, invert=invert)
 
     def __init__(self, rt):
@@ -122,9 +61,6 @@ class Pole:
         cfg = rt.cfg
         pins = cfg["pins"]
         app = cfg["app"]
-        why = pole_io.check_pins(pins)
-        if why:
-            raise ConfigError("pins", why)
         key = cfg.secrets.get("wave_key")
         try:
             key = bytes.fromhex(key)

@@ -8,25 +8,6 @@ inverted (invert=True in config) and 100 % is duty 0 at the pin.
 """
 import machine
 
-# Pins that glitch or are strapping/flash pins at boot on the ESP32 (GPIO 0, 2, 5, 12, 15 are
-# strapping pins; 1 and 3 carry the boot log; 5, 14 and 15 output PWM during boot; 6-11 are
-# the SPI flash). A dimming output there flickers the lamp at every reset.
-BOOT_GLITCH_PINS = (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15)
-INPUT_ONLY = (34, 35, 36, 37, 38, 39)
-
-
-def check_pins(pins):
-    """Reason string for an unusable pin map, or None."""
-    if "pwm" not in pins:
-        return "pins.pwm: missing (the dimming output)"
-    if pins["pwm"] in BOOT_GLITCH_PINS:
-        return "pins.pwm: GPIO %d glitches at boot; use e.g. 25, 26, 27, 32 or 33" % pins["pwm"]
-    if pins["pwm"] in INPUT_ONLY:
-        return "pins.pwm: GPIO %d is input-only" % pins["pwm"]
-    if "pir" not in pins:
-        return "pins.pir: missing (the presence sensor input)"
-    return None
-
 
 class Output:
     def __init__(self, gpio, freq, invert, level):

@@ -9,12 +9,14 @@ import asyncio
 import time
 
 import bank as bank_mod
+import locker_schema
 import lockout
 import machine
 from bourg import store
 from bourg.config import ConfigError
 
 STATE = "/data/locker.json"
+AUDIT = "/data/audit.log"
 
 
 def _unix(year, month, day, hour, minute, second):
@@ -25,36 +27,11 @@ def _unix(year, month, day, hour, minute, second):
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return (era * 146097 + doe - 719468) * 86400 + hour * 3600 + minute * 60 + second
-AUDIT = "/data/audit.log"
-# GPIOs that glitch or are strapping pins at boot: a lock relay there could open a door at
-# every reset.
-BOOT_GLITCH_PINS = (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15)
-
-_COMP = {"type": "dict", "keys": {
-    "n": {"type": "int", "min": 1, "max": 49},
-    "lock": {"type": "int", "min": 0, "max": 39},
-    "door": {"type": "int", "min": 0, "max": 39},
-    "temp_addr": {"type": "int", "min": 8, "max": 119, "optional": True},
-    "max_c": {"type": "num", "min": -30, "max": 30, "optional": True},
-    "max_minutes": {"type": "num", "min": 0, "max": 1440, "default": 30}}}
-
-SCHEMA = {"type": "dict", "default": {}, "keys": {
-    "rows": {"type": "list", "minlen": 4, "maxlen": 4, "items": {"type": "int", "min": 0,
-                                                                  "max": 39}},
-    "cols": {"type": "list", "minlen": 3, "maxlen": 4, "items": {"type": "int", "min": 0,
-                                                                  "max": 39}},
-    "compartments": {"type": "list", "minlen": 1, "maxlen": 49, "items": _COMP},
-    "lock_pulse_ms": {"type": "int", "min": 50, "max": 5000, "default": 600},
-    "open_window_s": {"type": "int", "min": 5, "max": 600, "default": 30},
-    "door_alarm_s": {"type": "int", "min": 10, "max": 3600, "default": 120},
-    "entry_timeout_ms": {"type": "int", "min": 2000, "max": 60000, "default": 10000},
-    "buzzer": {"type": "int", "min": 0, "max": 39, "optional": True},
-    "led": {"type": "int", "min": 0, "max": 39, "optional": True},
-}}
 
 
 class Locker:
-    SCHEMA = SCHEMA
+    SCHEMA = locker_schema.SCHEMA
+    PINS = locker_schema.PINS
 
     @staticmethod
     def safe_mode(err):
@@ -74,9 +51,6 @@ class Locker:
                               "from bourg provision)", "secrets.json")
         comps = {}
         for c in app["compartments"]:
-            if c["lock"] in BOOT_GLITCH_PINS:
-                raise ConfigError("app.compartments", "lock of compartment %d on GPIO %d, "
-                                  "which glitches at boot" % (c["n"], c["lock"]))
             comps[c["n"]] = {"max_c": c.get("max_c"), "max_s": c["max_minutes"] * 60}
         P = machine.Pin
         self.locks = {c["n"]: P(c["lock"], P.OUT, value=0) for c in app["compartments"]}

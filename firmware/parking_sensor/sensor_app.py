@@ -31,21 +31,6 @@ def _load_json(path):
         return json.load(f)
 
 
-SCHEMA = {
-    "type": "dict", "default": {}, "keys": {
-        "node": {"type": "int", "min": 1, "max": 65535, "default": 1},
-        "totem": {"type": "str", "maxlen": 12, "default": ""},
-        "sample_ms": {"type": "int", "min": 200, "max": 600000, "default": 1000},
-        "heartbeat_s": {"type": "int", "min": 10, "max": 86400, "default": 1800},
-        "ack_ms": {"type": "int", "min": 5, "max": 1000, "default": 60},
-        "battery_divider": {"type": "num", "min": 1, "max": 10, "default": 2.0},
-        "low_battery_mv": {"type": "int", "min": 1000, "max": 5000, "default": 2300},
-        "detector": {"type": "dict", "extra": True, "default": {}},
-        "gate": {"type": "dict", "extra": True, "default": {}},
-    },
-}
-
-
 class Node:
     def __init__(self, cfg, secrets):
         import gate
@@ -291,7 +276,9 @@ def main():
     from bourg import config
 
     try:
-        cfg = config.load("/", SCHEMA)
+        import sensor_schema
+
+        cfg = config.load("/", sensor_schema.SCHEMA, pins_schema=sensor_schema.PINS)
         node = Node(cfg, cfg.secrets)
     except (config.ConfigError, KeyError, ValueError) as e:
         # Nothing to drive safely here; say why, and retry rarely to spare the battery.

@@ -14,6 +14,7 @@ import asyncio
 import json
 
 import bays as bays_mod
+import totem_schema
 from bourg.config import ConfigError
 
 # ESP-NOW keeps at most 20 peers (ESP_NOW_MAX_TOTAL_PEER_NUM; add_peer raises
@@ -21,44 +22,10 @@ from bourg.config import ConfigError
 # only while recent, the least recently acked one making room for a new one
 PEER_SLOTS = 16
 
-def _output_gpio(v):
-    if 6 <= v <= 11:
-        return "GPIO6-11 drive the SPI flash"
-    return None
-
-
-SCHEMA = {
-    "type": "dict", "default": {}, "keys": {
-        "heartbeat_s": {"type": "int", "min": 10, "max": 86400, "default": 1800},
-        "missed": {"type": "int", "min": 1, "max": 100, "default": 3},
-        "bays": {"type": "list", "minlen": 1, "maxlen": 200, "items": {
-            "type": "dict", "keys": {
-                "node": {"type": "int", "min": 1, "max": 65535},
-                "device": {"type": "str", "minlen": 1, "maxlen": 40},
-                "bay": {"type": "str", "minlen": 1, "maxlen": 16},
-                "zone": {"type": "str", "minlen": 1, "maxlen": 16}}}},
-        "displays": {"type": "list", "maxlen": 8, "default": [], "items": {
-            "type": "dict", "keys": {
-                "zone": {"type": "str", "minlen": 1, "maxlen": 16},
-                "clk": {"type": "int", "min": 0, "max": 39},
-                "dio": {"type": "int", "min": 0, "max": 39}}}},
-        # the bays side by side, "" for a space with no sensor: a node that cannot tell a
-        # weak car of its own from a neighbour's asks when a neighbour bay last changed
-        "rows": {"type": "list", "maxlen": 50, "default": [], "items": {
-            "type": "list", "minlen": 1, "maxlen": 200, "items": {
-                "type": "str", "minlen": 0, "maxlen": 16}}},
-        # per-bay guidance LEDs: a WS2812 strip, its LEDs in the order of `bays`
-        "guidance": {"type": "dict", "optional": True, "keys": {
-            "pin": {"type": "int", "min": 0, "max": 33, "check": _output_gpio},
-            "bays": {"type": "list", "minlen": 1, "maxlen": 200, "items": {
-                "type": "str", "minlen": 1, "maxlen": 16}},
-            "brightness": {"type": "int", "min": 1, "max": 255, "default": 48}}},
-    },
-}
-
 
 class Totem:
-    SCHEMA = SCHEMA
+    SCHEMA = totem_schema.SCHEMA
+    PINS = totem_schema.PINS
 
     @staticmethod
     def safe_mode(err):
@@ -75,12 +42,6 @@ class Totem:
                 raise ConfigError("node_keys." + b["device"], "no key for this sensor (from "
                                   "bourg provision)", "secrets.json")
             keys[b["node"]] = bytes.fromhex(k)
-        known = [b["bay"] for b in app["bays"]]
-        for i, row in enumerate(app["rows"]):
-            for j, name in enumerate(row):
-                if name and name not in known:
-                    raise ConfigError("app.rows[" + str(i) + "][" + str(j) + "]",
-                                      "no bay " + repr(name) + " in app.bays")
         self.bays = bays_mod.Bays(app["bays"], keys, app["heartbeat_s"], app["missed"],
                                   app["rows"])
         self.displays = []
@@ -96,10 +57,6 @@ class Totem:
         self.leds = None
         gd = app.get("guidance")
         if gd:
-            for i, name in enumerate(gd["bays"]):
-                if name not in known:
-                    raise ConfigError("app.guidance.bays[" + str(i) + "]",
-                                      "no bay " + repr(name) + " in app.bays")
             from drivers.bay_leds import BayLeds
 
             self.guide = gd["bays"]

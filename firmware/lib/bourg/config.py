@@ -9,10 +9,15 @@ Schema specs are plain dicts (so apps can declare them as literals):
   min/max (numbers), minlen/maxlen (str, list), enum (tuple), optional (bool), default,
   keys ({name: spec}, for dict), values (spec for every value of a dict used as a map),
   extra (allow keys not in `keys`; default False when `keys` is given),
-  items (spec for list items), check (fn(value) -> None or reason), secret (hide values).
+  items (spec for list items), check (fn(value) -> None, reason or (subpath, reason)),
+  secret (hide values), pin (a GPIO number for this use: see bourg.pins).
+Unknown keys are refused at every level: a misspelt key would otherwise fall back to its
+default without a word. The host runs this file too (host_tools.boardconfig), so `bourg config
+validate` gives the board's verdict.
 """
 import json
 
+from bourg import pins as gpio_rules
 from bourg import store
 
 ROLES = ("lighting", "locker", "parking_sensor", "parking_totem", "fieldtest")
@@ -49,16 +54,26 @@ def _id_spec():
     return {"type": "str", "minlen": 1, "maxlen": 32, "check": check_id}
 
 
+def _heapsize(v):
+    n = v[:-1] if v and v[-1] in "kKmM" else v
+    return None if n.isdigit() else "expected digits and an optional k or M, e.g. 96k"
+
+
 BOARD_SCHEMA = {
     "type": "dict",
-    "extra": True,  # forward compatible: newer config keys must not brick older firmware
     "keys": {
         "schema": {"type": "int", "enum": (1,)},
         "device_id": _id_spec(),
         "role": {"type": "str", "enum": ROLES},
         "site": _id_spec(),
         "board": {"type": "str", "minlen": 1, "maxlen": 40},
-        "pins": {"type": "dict", "values": {"type": "int", "min": 0, "max": 48}, "default": {}},
+        "pins": {"type": "dict", "values": {"type": "int", "pin": "io"}, "default": {}},
+        "chip": {"type": "str", "enum": ("esp32",), "optional": True},
+        # the virtual board's place and heap; a real board ignores it
+        "emulator": {"type": "dict", "optional": True, "keys": {
+            "x": {"type": "num", "optional": True}, "y": {"type": "num", "optional": True},
+            "heapsize": {"type": "str", "optional": True, "minlen": 1, "maxlen": 8,
+                         "check": _heapsize}}},
         "network": {
             "type": "dict",
             "keys": {
@@ -164,23 +179,22 @@ def _join(path, key):
     return key if not path else path + "." + key
 
 
-def validate(value, spec, path="", file="config.json", secret=False):
+def validate(value, spec, path="", file="config.json", secret=False, uses=None):
     """Check value against spec; fill in defaults of missing optional dict keys (in place).
-    Returns the value. Raises ConfigError with the key path of the first problem."""
+    Returns the value. Raises ConfigError with the key path of the first problem. `uses`
+    (a bourg.pins.Uses) collects the GPIOs claimed so far, for conflicts across sections.
+    Keys are visited in sorted order, so MicroPython and CPython report the same first
+    problem (their dicts iterate differently)."""
     secret = secret or spec.get("secret", False)
     t = spec.get("type", "any")
-    if not _type_ok(t, value):
-        raise ConfigError(path, "expected " + describe(spec) + ", got " + _show(value, secret),
-                          file)
-    if "enum" in spec and value not in spec["enum"]:
-        raise ConfigError(path, "expected " + describe(spec) + ", got " + _show(value, secret),
-                          file)
-    if t in ("int", "float", "num"):
+    bad = not _type_ok(t, value) or ("enum" in spec and value not in spec["enum"])
+    if not bad and t in ("int", "float", "num"):
         lo = spec.get("min")
         hi = spec.get("max")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ConfigError(path, "expected " + describe(spec) + ", got " +
-                              _show(value, secret), file)
+        bad = (lo is not None and value < lo) or (hi is not None and value > hi)
+    if bad:
+        raise ConfigError(path, "expected " + describe(spec) + ", got " + _show(value, secret),
+                          file)
     if t in ("str", "list"):
         lo = spec.get("minlen")
         hi = spec.get("maxlen")
@@ -189,39 +203,49 @@ def validate(value, spec, path="", file="config.json", secret=False):
             raise ConfigError(path, "expected " + describe(spec) + ", got " +
                               (_show(value, secret) if t == "str" else str(n) + " items"), file)
     if t == "dict":
-        _validate_dict(value, spec, path, file, secret)
+        _validate_dict(value, spec, path, file, secret, uses)
     if t == "list" and "items" in spec:
         for i in range(len(value)):
-            value[i] = validate(value[i], spec["items"], path + "[" + str(i) + "]", file, secret)
+            value[i] = validate(value[i], spec["items"], path + "[" + str(i) + "]", file,
+                                secret, uses)
+    use = spec.get("pin")
+    if use is not None:
+        reason = gpio_rules.check(value, use) if uses is None else \
+            uses.claim(value, use, path)
+        if reason:
+            raise ConfigError(path, reason, file)
     chk = spec.get("check")
     if chk is not None:
         reason = chk(value)
+        if isinstance(reason, tuple):
+            raise ConfigError(_join(path, reason[0]), reason[1], file)
         if reason:
             raise ConfigError(path, reason, file)
     return value
 
 
-def _validate_dict(value, spec, path, file, secret):
+def _validate_dict(value, spec, path, file, secret, uses):
     keys = spec.get("keys")
     if keys is not None:
-        for k in keys:
+        if not spec.get("extra", False):  # first: a misspelt key explains the missing one
+            for k in sorted(value):
+                if k not in keys:
+                    raise ConfigError(_join(path, str(k)), "unknown key", file)
+        for k in sorted(keys):
             sub = keys[k]
             if k in value:
-                value[k] = validate(value[k], sub, _join(path, k), file, secret)
+                value[k] = validate(value[k], sub, _join(path, k), file, secret, uses)
             elif "default" in sub:  # validated too, so nested defaults get filled in
-                value[k] = validate(_copy(sub["default"]), sub, _join(path, k), file, secret)
+                value[k] = validate(_copy(sub["default"]), sub, _join(path, k), file, secret,
+                                    uses)
             elif not sub.get("optional", False):
                 raise ConfigError(_join(path, k), "missing (expected " + describe(sub) + ")",
                                   file)
-        if not spec.get("extra", False):
-            for k in value:
-                if k not in keys:
-                    raise ConfigError(_join(path, str(k)), "unknown key", file)
     vspec = spec.get("values")
     if vspec is not None:
-        for k in value:
+        for k in sorted(value):
             if keys is None or k not in keys:
-                value[k] = validate(value[k], vspec, _join(path, str(k)), file, secret)
+                value[k] = validate(value[k], vspec, _join(path, str(k)), file, secret, uses)
 
 
 def _copy(obj):
@@ -244,13 +268,24 @@ def merge(base, over):
     return out
 
 
-def board_schema(app_schema=None):
-    """The board schema with the app's schema for the "app" section."""
-    if app_schema is None:
+def board_schema(app_schema=None, pins_schema=None):
+    """The board schema with the app's schemas for the "app" and "pins" sections."""
+    if app_schema is None and pins_schema is None:
         return BOARD_SCHEMA
     keys = dict(BOARD_SCHEMA["keys"])
-    keys["app"] = app_schema
-    return {"type": "dict", "extra": True, "keys": keys}
+    if app_schema is not None:
+        keys["app"] = app_schema
+    if pins_schema is not None:
+        keys["pins"] = pins_schema
+    return {"type": "dict", "keys": keys}
+
+
+def check(raw, schema, file="config.json"):
+    """(validated copy of raw, warnings): the whole verdict on one config, pins included.
+    The board runs it at boot and on a settings change, the host before a deploy."""
+    uses = gpio_rules.Uses()
+    data = validate(_copy(raw), schema, "", file, False, uses)
+    return data, [file + ": " + w for w in uses.warnings]
 
 
 def _path(root, name):
@@ -287,7 +322,7 @@ class Config:
     `cfg.settings` (what /settings.json contributed) and `cfg.warnings` (ignored settings)."""
 
     def __init__(self, data, secrets, settings=None, warnings=None, root="/",
-                 app_schema=None, settings_keys=("app",)):
+                 app_schema=None, settings_keys=("app",), pins_schema=None):
         self.data = data
         self.secrets = secrets
         self.settings = settings or {}
@@ -295,6 +330,7 @@ class Config:
         self.root = root
         self.app_schema = app_schema
         self.settings_keys = settings_keys
+        self.pins_schema = pins_schema
 
     def __getitem__(self, k):
         return self.data[k]
@@ -347,13 +383,13 @@ def _filter_settings(settings, allowed, warnings):
     return out
 
 
-def load(root="/", app_schema=None, settings_keys=("app",), ring=None):
+def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_schema=None):
     """Load, merge and validate the three files under root. Raises ConfigError for a bad
     config.json/secrets.json; a bad settings.json is ignored with a warning (the board runs on
     its provisioned config rather than dropping into safe mode)."""
     raw = read_json(root, "config.json")
-    schema = board_schema(app_schema)
-    base = validate(_copy(raw), schema, "", "config.json")
+    schema = board_schema(app_schema, pins_schema)
+    base, pin_warnings = check(raw, schema)
     secrets = read_json(root, "secrets.json")
     secrets = validate(secrets, SECRETS_SCHEMA, "", "secrets.json")
     if "mqtt_user" in secrets and "mqtt_password" not in secrets:
@@ -361,7 +397,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None):
     if ring is not None:  # the LogRing scrubs these values from every later log line
         for k in secrets:
             ring.add_secret(secrets[k])
-    warnings = []
+    warnings = pin_warnings
     settings = {}
     data = base
     try:
@@ -373,7 +409,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None):
         settings = _filter_settings(s, settings_keys, warnings)
         if settings:
             try:
-                data = validate(merge(raw, settings), schema, "", "settings.json")
+                data = check(merge(raw, settings), schema, "settings.json")[0]
             except ConfigError as e:
                 warnings.append(str(e) + " (settings ignored)")
                 settings = {}
@@ -381,7 +417,8 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None):
     if ring is not None:
         for w in warnings:
             ring.warn("config", w)
-    return Config(data, secrets, settings, warnings, root, app_schema, settings_keys)
+    return Config(data, secrets, settings, warnings, root, app_schema, settings_keys,
+                  pins_schema)
 
 
 def save_settings(cfg, patch):
@@ -395,11 +432,11 @@ def save_settings(cfg, patch):
             raise ConfigError(str(k), "not remote-changeable", "settings.json")
     new_settings = merge(cfg.settings, patch)
     raw = read_json(cfg.root, "config.json")
-    schema = board_schema(cfg.app_schema)
-    data = validate(merge(raw, new_settings), schema, "", "settings.json")
+    schema = board_schema(cfg.app_schema, cfg.pins_schema)
+    data = check(merge(raw, new_settings), schema, "settings.json")[0]
     store.write_atomic(_path(cfg.root, "settings.json"), json.dumps(new_settings).encode())
     return Config(data, cfg.secrets, new_settings, [], cfg.root, cfg.app_schema,
-                  cfg.settings_keys)
+                  cfg.settings_keys, cfg.pins_schema)
 
 
 NET_SCHEMA = {

@@ -6,6 +6,7 @@ reachable and say what is wrong, not boot-loop or sit silent on a pole.
 
 The app factory (usually a class) may define:
   SCHEMA         spec of the "app" config section (see bourg.config)
+  PINS           spec of the "pins" section: the pin names the app knows, each with its use
   SETTINGS_KEYS  top-level keys /settings.json may change (default ("app",))
   safe_mode(err) static/class method: put outputs in their safe state (may be async)
 and is called as app_factory(rt) -> app with app.tasks() -> list of coroutines, coroutine
@@ -344,7 +345,8 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
         ring.warn("runtime", image_note)
     try:
         cfg = config.load(root, getattr(app_factory, "SCHEMA", None),
-                          getattr(app_factory, "SETTINGS_KEYS", ("app",)), ring=ring)
+                          getattr(app_factory, "SETTINGS_KEYS", ("app",)), ring=ring,
+                          pins_schema=getattr(app_factory, "PINS", None))
     except config.ConfigError as e:
         await safe_mode(app_factory, e, root, link_kw)
         return
