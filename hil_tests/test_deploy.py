@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from host_tools import deploy
-from host_tools.emulator import World
-from host_tools.serialboard import TransportError
+from host_tools.emulator import Board, World
+from host_tools.serialboard import SerialBoard, TransportError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "board_configs" / "fieldtest-01.json"
 
 
-def _bourg(*args: str) -> subprocess.CompletedProcess[str]:
+def _bourg(*args: str, cwd: Path | None = None,
+           registry: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a technician runs it: from `cwd`, with $BOURG_REGISTRY only if given."""
+    env = {k: v for k, v in os.environ.items() if k != "BOURG_REGISTRY"}
+    if registry is not None:
+        env["BOURG_REGISTRY"] = str(registry)
     return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=cwd, env=env)
 
 
 def _blank(world: World):
@@ -85,7 +93,7 @@ def test_wrong_port_and_invalid_config_fail_clearly(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"schema": 1, "device_id": "x"}))
     r = _bourg("deploy", str(bad), "--port", "/dev/null")
     assert r.returncode == 2 and "invalid config, nothing was copied" in r.stderr
-    assert "'role' is a required property" in r.stderr
+    assert f"{bad}: board: missing (expected str 1..40 chars)" in r.stderr  # the board's words
 
 
 def test_config_diff_against_the_board(world: World, tmp_path: Path) -> None:
@@ -95,13 +103,13 @@ def test_config_diff_against_the_board(world: World, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "has the same config" in r.stdout
     changed = json.loads(CONFIG.read_text())
-    changed["app"]["tick_ms"] = 42
+    changed["app"]["tick_ms"] = 4200  # a value the board accepts (100..3600000)
     changed["pins"].pop("sda")
     cfg2 = tmp_path / "fieldtest-01.json"
     cfg2.write_text(json.dumps(changed))
     r = _bourg("config", "diff", str(cfg2), "--port", b.pty_path)
     assert r.returncode == 1
-    assert "~ app.tick_ms: repo 42, board 5000" in r.stdout
+    assert "~ app.tick_ms: repo 4200, board 5000" in r.stdout
     assert "+ pins.sda: 21   (only on the board)" in r.stdout
 
 
@@ -150,3 +158,178 @@ def test_deploy_outlasts_the_apps_watchdog(world: World) -> None:
     assert deploy.deploy(b.pty_path, cfg, SECRETS, progress=slow_copy).copy
     b.wait_output("app-ready", 15)
     assert b.history == ["PWRON_RESET", "HARD_RESET"]  # the deploy's reset, no WDT_RESET
+
+
+def _deployed(world: World) -> tuple[Board, dict[str, Any]]:
+    """A field-test board running its app, as a technician finds one."""
+    b, cfg = _blank(world)
+    assert deploy.deploy(b.pty_path, cfg, SECRETS).copy
+    b.wait_output("app-ready", 15)
+    return b, cfg
+
+
+def _on_board(b: Board) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    """The board's file hashes, /config.json and /secrets.json (its app is put back)."""
+    sb = SerialBoard(b.pty_path, restore_app=True)
+    try:
+        return (deploy.board_hashes(sb), json.loads(sb.get("/config.json")),
+                json.loads(sb.get("/secrets.json")))
+    finally:
+        sb.close()
+
+
+def _app_back_by_soft_reboot(b: Board, mark: int) -> None:
+    """The app runs again after `mark`, started by a soft reboot, not by its watchdog."""
+    b.wait_output("app-ready", 20, start=mark)
+    assert b.history[-1] == "SOFT_RESET" and "WDT_RESET" not in b.history, b.history
+
+
+def test_read_only_commands_put_the_app_back(world: World, tmp_path: Path) -> None:
+    b, cfg = _deployed(world)
+    for cmd in (("config", "diff", str(CONFIG)), ("deploy", str(CONFIG), "--dry-run")):
+        mark = b.console_mark()
+        r = _bourg(*cmd, "--port", b.pty_path, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        _app_back_by_soft_reboot(b, mark)
+
+
+def _write_config(tmp_path: Path, device_id: str) -> Path:
+    cfg = json.loads(CONFIG.read_text())
+    cfg["device_id"] = device_id
+    path = tmp_path / f"{device_id}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_deploy_and_provision_refuse_another_board(world: World, tmp_path: Path) -> None:
+    """The field-test board is on the port; fieldtest-02's config and keys must not go onto
+    it unless the technician says --force, and then its old secrets do not stay."""
+    b, _ = _deployed(world)
+    reg = tmp_path / "reg.sqlite"
+    other = _write_config(tmp_path, "fieldtest-02")
+    mark = b.console_mark()
+    r = _bourg("provision", "add", str(other), "--port", b.pty_path, registry=reg)
+    assert r.returncode == 1 and "runs as 'fieldtest-01'" in r.stderr, r.stderr
+    _app_back_by_soft_reboot(b, mark)
+    r = _bourg("provision", "list", "--json", registry=reg)
+    assert r.stdout.strip() in ("", "[]")  # nothing registered
+
+    assert _bourg("provision", "add", str(other), "--unique-id", "240ac4ffffff",
+                  registry=reg).returncode == 0
+    mark = b.console_mark()
+    r = _bourg("deploy", str(other), "--port", b.pty_path, registry=reg)
+    assert r.returncode == 1 and "does not look like fieldtest-02" in r.stderr, r.stderr
+    assert "runs as 'fieldtest-01'" in r.stderr and "registered with 240ac4ffffff" in r.stderr
+    _app_back_by_soft_reboot(b, mark)
+    _, config, secrets = _on_board(b)
+    assert config["device_id"] == "fieldtest-01" and secrets == SECRETS
+
+    r = _bourg("deploy", str(other), "--port", b.pty_path, "--force", registry=reg)
+    assert r.returncode == 0, r.stderr
+    b.wait_output("app-ready", 15)
+    _, config, secrets = _on_board(b)
+    assert config["device_id"] == "fieldtest-02"
+    assert secrets["mqtt_user"] == "bourg-fieldtest-02"
+
+
+def test_deploy_takes_rotated_secrets_from_the_registry_provision_uses(
+        world: World, tmp_path: Path) -> None:
+    """No --registry anywhere: provision and deploy both use registry/ where the technician
+    stands (or $BOURG_REGISTRY), so a rotated key reaches the board."""
+    b, _ = _blank(world)
+    wifi = tmp_path / "wifi.txt"
+    wifi.write_text("test-wifi-pass")
+    for args in (("site", "demo-town", "--ssid", "bourg-test", "--wifi-password-file",
+                  str(wifi)), ("add", str(CONFIG), "--port", b.pty_path)):
+        r = _bourg("provision", *args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    r = _bourg("deploy", str(CONFIG), "--port", b.pty_path, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    b.wait_output("app-ready", 15)
+    first = _on_board(b)[2]
+    assert first["mqtt_user"] == "bourg-fieldtest-01" and first["wifi_password"]
+
+    assert _bourg("provision", "rotate", "fieldtest-01", "--key", "mqtt",
+                  cwd=tmp_path).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    mark = b.console_mark()
+    r = _bourg("deploy", str(CONFIG), "--port", b.pty_path, cwd=elsewhere,
+               registry=tmp_path / "registry" / "bourg-registry.sqlite")
+    assert r.returncode == 0 and "copied 1 file(s)" in r.stdout, r.stderr
+    b.wait_output("app-ready", 15, start=mark)
+    second = _on_board(b)[2]
+    assert second["mqtt_password"] != first["mqtt_password"]
+    assert second["espnow_key"] == first["espnow_key"]
+
+
+def _new_files(b: Board) -> list[str]:
+    return sorted(p for p in _on_board(b)[0] if p.endswith(".new"))
+
+
+def test_interrupted_deploy_keeps_the_old_app_and_cleans_up(world: World) -> None:
+    b, cfg = _deployed(world)
+    changed = json.loads(json.dumps(cfg))
+    changed["app"]["tick_ms"] = 999
+
+    def interrupt_after_two(i: int, n: int, path: str) -> None:
+        if i == 2:
+            raise KeyboardInterrupt
+
+    mark = b.console_mark()
+    with pytest.raises(deploy.DeployInterrupted, match="keeps its previous app"):
+        deploy.deploy(b.pty_path, changed, SECRETS, compiled=False,
+                      progress=interrupt_after_two)
+    b.wait_output("app-ready", 20, start=mark)
+    assert _new_files(b) == []
+    assert _on_board(b)[1]["app"]["tick_ms"] == cfg["app"]["tick_ms"]
+
+
+def test_next_deploy_finishes_what_an_interrupted_one_left(world: World,
+                                                           tmp_path: Path) -> None:
+    """Partial files a deploy could not remove (board unplugged at Ctrl-C): a complete one is
+    used, a 0-byte one removed."""
+    b, cfg = _deployed(world)
+    changed = json.loads(json.dumps(cfg))
+    changed["app"]["tick_ms"] = 777
+    cfg2 = tmp_path / "fieldtest-01.json"
+    cfg2.write_text(json.dumps(changed))
+    staged = deploy.stage_bytes(changed, SECRETS, True)
+    sb = SerialBoard(b.pty_path)
+    try:
+        sb.put("/config.json.new", staged["/config.json"])
+        sb.put("/lib/bourg/runtime.py.new", b"")
+    finally:
+        sb.close()
+    r = _bourg("deploy", str(cfg2), "--port", b.pty_path, "--no-reset", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "finished an interrupted deploy: 1 partial file(s) reused, 1 removed" in r.stderr
+    assert _new_files(b) == []
+    assert _on_board(b)[1]["app"]["tick_ms"] == 777
+
+
+def test_ctrl_c_mid_deploy_says_the_board_keeps_its_app(world: World, tmp_path: Path) -> None:
+    b, cfg = _deployed(world)
+    secrets = tmp_path / "s.json"
+    secrets.write_text(json.dumps(SECRETS))
+    env = {k: v for k, v in os.environ.items() if k != "BOURG_REGISTRY"}
+    mark = b.console_mark()
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "deploy", str(CONFIG),
+                          "--port", b.pty_path, "--source", "--secrets", str(secrets)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=tmp_path, env=env)
+    assert p.stderr is not None
+    err = ""
+    for line in p.stderr:
+        err += line
+        if line.startswith("  [2/"):
+            p.send_signal(signal.SIGINT)
+            break
+    err += p.stderr.read()
+    assert p.wait(60) == 130
+    assert "interrupted; nothing was switched over: the board keeps its previous app" in err
+    assert "Traceback" not in err
+    b.wait_output("app-ready", 20, start=mark)
+    assert _new_files(b) == []
+    hashes = _on_board(b)[0]
+    assert "/lib/bourg/runtime.mpy" in hashes and "/lib/bourg/runtime.py" not in hashes

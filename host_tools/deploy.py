@@ -6,6 +6,12 @@ when given. Only files whose SHA-256 differs from the board's are copied. Each i
 as `<path>.new` and checked by hash on the board; only when every file is in place are they
 renamed over the old ones, so a board that stops answering mid-copy keeps its previous app.
 The board's own state (`/data/`, `/settings.json`) is never touched.
+
+Before writing, deploy reads which board is on the port (boardid) and refuses one that is not
+the config's device; it takes the secrets from the registry every command uses. A Ctrl-C
+before the switch-over removes the partial `*.new` files and restarts the old app; a deploy
+that could not do that (board unplugged) leaves them to the next deploy, which reuses those
+that are complete and removes the rest.
 """
 
 from __future__ import annotations
@@ -14,14 +20,22 @@ import argparse
 import ast
 import hashlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import firmware
 from .boardconfig import BoardConfigError, load_and_validate
+from .boardid import BoardIdentity, IdentityError, read_identity
 from .serialboard import SerialBoard, TransportError
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 PROTECTED = ("/data", "/settings.json", "/sim", "/boot.py")
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BOARD = 0, 1, 2, 3
@@ -51,6 +65,29 @@ _walk('/', _o)
 print(repr(_o))
 """
 
+# After a Ctrl-C on the host: close the file mpremote's fs_writefile left open (its `f`) and
+# remove every partial `*.new`, so nothing half-written stays on the board.
+_REMOVE_NEW = """
+import os
+try:
+    f.close()
+except Exception:
+    pass
+_n = []
+def _rm(d):
+    for e in os.ilistdir(d):
+        p = (d if d != '/' else '') + '/' + e[0]
+        if p in SKIP:
+            continue
+        if e[1] == 0x4000:
+            _rm(p)
+        elif p.endswith('.new'):
+            os.remove(p)
+            _n.append(p)
+_rm('/')
+print(len(_n))
+"""
+
 
 # Once an app has started machine.WDT it cannot be stopped: it keeps counting while deploy
 # holds the board in the raw REPL (and across soft reboots), and would reset the board in the
@@ -63,8 +100,17 @@ DEPLOY_WDT_MS = 10 * 60 * 1000
 _HOLD_WDT = f"import machine\nmachine.WDT(timeout={DEPLOY_WDT_MS})\n"
 
 
+def hold_watchdog(board: SerialBoard) -> None:
+    """Give a running app's watchdog DEPLOY_WDT_MS while the host holds the board."""
+    board.exec(_HOLD_WDT)
+
+
 class DeployError(RuntimeError):
     pass
+
+
+class DeployInterrupted(KeyboardInterrupt):
+    """Ctrl-C before the switch-over; the message says what became of the board."""
 
 
 @dataclass
@@ -72,11 +118,14 @@ class Plan:
     copy: dict[str, bytes] = field(default_factory=dict)
     remove: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    leftover: list[str] = field(default_factory=list)  # *.new from an interrupted deploy
+    reuse: list[str] = field(default_factory=list)  # of copy: a complete *.new is there
 
     def summary(self) -> dict[str, Any]:
         return {"copy": sorted(self.copy), "remove": sorted(self.remove),
                 "unchanged": len(self.unchanged),
-                "bytes": sum(len(v) for v in self.copy.values())}
+                "bytes": sum(len(v) for v in self.copy.values()),
+                "leftover": sorted(self.leftover)}
 
 
 def _content(value: Any) -> bytes:
@@ -92,25 +141,48 @@ def _managed(path: str) -> bool:
     return path.endswith((".py", ".mpy", ".json")) and not path.startswith(PROTECTED)
 
 
+_SKIP = repr(PROTECTED[:1] + PROTECTED[2:3])
+
+
 def board_hashes(board: SerialBoard) -> dict[str, str]:
-    out = board.exec(_HASH_ALL.replace("SKIP", repr(PROTECTED[:1] + PROTECTED[2:3])),
-                     timeout=60)
+    out = board.exec(_HASH_ALL.replace("SKIP", _SKIP), timeout=60)
     return ast.literal_eval(out.strip())
 
 
 def make_plan(staged: dict[str, bytes], on_board: dict[str, str],
               keep: tuple[str, ...] = ()) -> Plan:
-    """What to copy (hash differs) and remove (ours, no longer staged, not in `keep`)."""
+    """What to copy (hash differs) and remove (ours, no longer staged, not in `keep`).
+    A `*.new` left by an interrupted deploy is reused when it holds what is to be copied,
+    and removed otherwise."""
     plan = Plan()
     for path, data in sorted(staged.items()):
-        if on_board.get(path) == hashlib.sha256(data).hexdigest():
+        digest = hashlib.sha256(data).hexdigest()
+        if on_board.get(path) == digest:
             plan.unchanged.append(path)
         else:
             plan.copy[path] = data
+            if on_board.get(path + ".new") == digest:
+                plan.reuse.append(path)
+    plan.leftover = sorted(p for p in on_board if p.endswith(".new"))
     plan.remove = sorted(p for p in on_board
                          if p not in staged and p not in keep and _managed(p)
                          and not p.endswith(".new"))
+    plan.remove += [p for p in plan.leftover if p[:-4] not in plan.copy]
     return plan
+
+
+@contextmanager
+def _switch_over() -> Iterator[None]:
+    """The renames run to their end: a Ctrl-C among them would leave some files new and some
+    old. The host's Ctrl-C is held off; the board finishes in well under a second."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
@@ -120,7 +192,8 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
                    "    _p += '/' + _s\n"
                    "    try:\n        os.mkdir(_p)\n    except OSError:\n        pass\n")
     for i, (path, data) in enumerate(sorted(plan.copy.items()), 1):
-        board.put(path + ".new", data)
+        if path not in plan.reuse:
+            board.put(path + ".new", data)
         if progress:
             progress(i, len(plan.copy), path)
     want = {p + ".new": hashlib.sha256(d).hexdigest() for p, d in plan.copy.items()}
@@ -130,9 +203,10 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
         raise DeployError(f"verification failed for {', '.join(bad)}; the board keeps its "
                           "previous files")
     moves = [(p + ".new", p) for p in sorted(plan.copy)]
-    board.exec("import os\n"
-               f"for _a, _b in {moves!r}:\n    os.rename(_a, _b)\n"
-               f"for _r in {plan.remove!r}:\n    os.remove(_r)\n")
+    with _switch_over():
+        board.exec("import os\n"
+                   f"for _a, _b in {moves!r}:\n    os.rename(_a, _b)\n"
+                   f"for _r in {plan.remove!r}:\n    os.remove(_r)\n")
 
 
 def stage_bytes(config: dict[str, Any], secrets: dict[str, Any] | None,
@@ -142,32 +216,74 @@ def stage_bytes(config: dict[str, Any], secrets: dict[str, Any] | None,
 
 def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
            compiled: bool = True, dry_run: bool = False, reset: bool = True,
-           progress: Any = None) -> Plan:
-    board = SerialBoard(port)
+           progress: Any = None,
+           check: Callable[[BoardIdentity], None] | None = None) -> Plan:
+    """Copy what changed; `check` may refuse the board (IdentityError) before any write.
+    A session that writes nothing puts a running app back (SerialBoard restore_app)."""
+    board = SerialBoard(port, restore_app=True)
     try:
-        staged = stage_bytes(config, secrets, compiled)
-        if secrets is None:
-            staged.pop("/secrets.json", None)
-        if not dry_run:
-            board.exec(_HOLD_WDT)
-        on_board = board_hashes(board)
-        # Without new secrets the board keeps its own: not ours to remove.
-        plan = make_plan(staged, on_board, keep=("/secrets.json",) if secrets is None else ())
-        if not dry_run:
-            apply_plan(board, plan, progress)
-            if reset:
-                board.reset()
+        return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,
+                          reset=reset, progress=progress, check=check)
+    except KeyboardInterrupt:
+        raise DeployInterrupted(_recover(board, reset)) from None
     finally:
         board.close()
+
+
+def _deploy_on(board: SerialBoard, config: dict[str, Any], secrets: dict[str, Any] | None,
+               *, compiled: bool, dry_run: bool, reset: bool, progress: Any,
+               check: Callable[[BoardIdentity], None] | None) -> Plan:
+    ident = read_identity(board)
+    if check is not None:
+        check(ident)
+    staged = stage_bytes(config, secrets, compiled)
+    # Without new secrets the board keeps its own, unless they are another device's.
+    keep: tuple[str, ...] = ()
+    if secrets is None:
+        staged.pop("/secrets.json", None)
+        if ident.device_id in (None, config["device_id"]):
+            keep = ("/secrets.json",)
+    if not dry_run:
+        board.restore_app = False  # from here the deploy ends in a reset (or --no-reset)
+        hold_watchdog(board)
+    plan = make_plan(staged, board_hashes(board), keep=keep)
+    if not dry_run:
+        apply_plan(board, plan, progress)
+        if reset:
+            board.reset()
     return plan
 
 
+def _recover(board: SerialBoard, reset: bool) -> str:
+    """After Ctrl-C: stop what the board was doing, remove the partial files, and start the
+    old app again. Returns what happened, for the technician."""
+    try:
+        board.interrupt()
+        n = int(board.exec(_REMOVE_NEW.replace("SKIP", _SKIP), timeout=60).strip() or 0)
+        if board.restore_app:  # nothing written yet: close() puts the app back
+            how = "running again" if board.app_was_running else "as it was"
+        elif reset:
+            board.reset()
+            how = "reset into it"
+        else:
+            how = "left at the prompt (--no-reset)"
+    except (TransportError, OSError, ValueError):
+        return ("the board did not answer the clean-up; it keeps its previous app, and the "
+                "next deploy removes the partial *.new files")
+    return (f"nothing was switched over: the board keeps its previous app, {how}; "
+            f"{n} partial *.new file(s) removed")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .registry import add_registry_argument
+
     p.add_argument("config", type=Path, help="board config JSON")
     p.add_argument("--port", help="serial port (default: the only USB-serial board found)")
-    p.add_argument("--secrets", type=Path, help="secrets JSON for this board (from provision)")
-    p.add_argument("--registry", type=Path, help="take this board's secrets from the device "
-                   "registry (see `bourg provision`)")
+    p.add_argument("--secrets", type=Path, help="secrets JSON for this board (from provision); "
+                   "default: this board's secrets from the registry")
+    add_registry_argument(p)
+    p.add_argument("--force", action="store_true", help="write even though the board on the "
+                   "port is not this config's device (its unique_id or device_id differ)")
     p.add_argument("--source", action="store_true", help="copy .py sources, not .mpy")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -175,47 +291,88 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "board's watchdog, set to 10 min for the copy, resets it after that)")
 
 
+class _Usage(ValueError):
+    """Bad input: exit 2 with this message."""
+
+
+def _read_secrets(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise _Usage(f"cannot read secrets {path}: {e}") from None
+
+
+def _open_registry(args: argparse.Namespace, device_id: str) -> Registry | None:
+    """The registry every command uses, or None when there is none and none was named (the
+    board then keeps its own /secrets.json)."""
+    from .registry import Registry, RegistryError, registry_named, registry_path
+
+    path = registry_path(args.registry)
+    if not path.exists():
+        if registry_named(args.registry):
+            raise _Usage(f"no registry at {path}")
+        if not args.secrets:
+            print(f"note: no registry at {path}: the board keeps its own /secrets.json",
+                  file=sys.stderr)
+        return None
+    try:
+        reg = Registry(path, create=False)
+    except RegistryError as e:
+        raise _Usage(str(e)) from None
+    if reg.get(device_id) is None and not args.secrets:
+        reg.close()
+        raise _Usage(f"{device_id} is not in the registry {path}; run `bourg provision add "
+                     f"{args.config}` first (or give --secrets)")
+    return reg
+
+
 def deploy_main(args: argparse.Namespace) -> int:
+    from .ports import resolve_port
+    from .registry import RegistryError
+
     try:
         config = load_and_validate(args.config)
     except BoardConfigError as e:
         print(f"bourg deploy: invalid config, nothing was copied:\n{e}", file=sys.stderr)
         return EXIT_USAGE
-    secrets = None
-    if args.secrets:
-        try:
-            secrets = json.loads(args.secrets.read_text())
-        except (OSError, ValueError) as e:
-            print(f"bourg deploy: cannot read secrets {args.secrets}: {e}", file=sys.stderr)
-            return EXIT_USAGE
-    if secrets is None and args.registry:
-        from .registry import Registry, RegistryError
-
-        if not args.registry.exists():
-            print(f"bourg deploy: no registry at {args.registry}", file=sys.stderr)
-            return EXIT_USAGE
-        try:
-            with Registry(args.registry) as reg:
-                secrets = reg.secrets(config["device_id"])
-        except RegistryError as e:
-            print(f"bourg deploy: {e}; run `bourg provision add {args.config}` first",
-                  file=sys.stderr)
-            return EXIT_USAGE
     try:
-        from .ports import resolve_port
-
+        secrets = _read_secrets(args.secrets) if args.secrets else None
+        reg = _open_registry(args, config["device_id"])
         port = resolve_port(args.port)
-    except LookupError as e:
+    except (_Usage, LookupError) as e:
         print(f"bourg deploy: {e}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        if reg is not None and secrets is None:
+            secrets = reg.secrets(config["device_id"])
+        return _run(args, port, config, secrets, reg)
+    except RegistryError as e:
+        print(f"bourg deploy: {e}", file=sys.stderr)
+        return e.exit_code
+    finally:
+        if reg is not None:
+            reg.close()
+
+
+def _run(args: argparse.Namespace, port: str, config: dict[str, Any],
+         secrets: dict[str, Any] | None, reg: Registry | None) -> int:
+    from .boardid import check
 
     def progress(i: int, n: int, path: str) -> None:
         if not args.json:
-            print(f"  [{i}/{n}] {path}", file=sys.stderr)
+            print(f"  [{i}/{n}] {path}", file=sys.stderr, flush=True)
 
     try:
         plan = deploy(port, config, secrets, compiled=not args.source, dry_run=args.dry_run,
-                      reset=not args.no_reset, progress=progress)
+                      reset=not args.no_reset, progress=progress,
+                      check=lambda ident: check(ident, config["device_id"], reg, port,
+                                                args.force))
+    except IdentityError as e:
+        print(f"bourg deploy: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except DeployInterrupted as e:
+        print(f"bourg deploy: interrupted; {e}", file=sys.stderr)
+        return 130
     except (TransportError, OSError) as e:
         print(f"bourg deploy: the board on {port} stopped answering ({e}).\n"
               "  Nothing was switched over: the board keeps its previous app. Check the cable "
@@ -224,11 +381,19 @@ def deploy_main(args: argparse.Namespace) -> int:
     except DeployError as e:
         print(f"bourg deploy: {e}", file=sys.stderr)
         return EXIT_BOARD
+    _report(args, port, config, plan)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, port: str, config: dict[str, Any], plan: Plan) -> None:
     s = plan.summary()
     if args.json:
         print(json.dumps({"port": port, "dry_run": args.dry_run, **s}))
-    else:
-        verb = "would copy" if args.dry_run else "copied"
-        print(f"{config['device_id']} on {port}: {verb} {len(s['copy'])} file(s) "
-              f"({s['bytes']} bytes), removed {len(s['remove'])}, {s['unchanged']} unchanged")
-    return EXIT_OK
+        return
+    verb = "would copy" if args.dry_run else "copied"
+    print(f"{config['device_id']} on {port}: {verb} {len(s['copy'])} file(s) "
+          f"({s['bytes']} bytes), removed {len(s['remove'])}, {s['unchanged']} unchanged")
+    if plan.leftover:
+        done = "would finish" if args.dry_run else "finished"
+        print(f"  {done} an interrupted deploy: {len(plan.reuse)} partial file(s) reused, "
+              f"{len(plan.leftover) - len(plan.reuse)} removed", file=sys.stderr)

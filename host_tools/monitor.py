@@ -37,7 +37,12 @@ def monitor_main(args: argparse.Namespace) -> int:
         print(f"bourg monitor: --broker wants mqtt://host:port, got {args.broker!r}",
               file=sys.stderr)
         return 2
-    password = args.password_file.read_text().strip() if args.password_file else None
+    try:
+        password = args.password_file.read_text().strip() if args.password_file else None
+    except OSError as e:
+        print(f"bourg monitor: cannot read the --password-file {args.password_file}: "
+              f"{e.strerror}", file=sys.stderr)
+        return 2
     view = FleetView(args.site)
     w = Watcher(u.hostname, u.port or 1883, topics=(f"bourg/{args.site}/#",),
                 user=args.user, password=password, client_id=f"bourg-monitor-{time.time_ns()}",

@@ -10,6 +10,7 @@ ACL so each device may publish only under its own topics.
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -63,6 +64,32 @@ def write_passwd(path: Path, passwords: dict[str, str]) -> None:
                        capture_output=True)
 
 
+def hand_over(files: tuple[Path, ...], owner: str = "mosquitto") -> list[str]:
+    """Give the account files to the user mosquitto runs as. Started as root, mosquitto
+    drops to that user (its `user` option, default mosquitto) before it opens password_file
+    and acl_file, and wants them 0600 and owned by it (mosquitto.conf(5)); a root-owned 0600
+    file stops it at start with "Unable to open pwfile". Returns what is left for the
+    technician to do, as notes."""
+    names = " ".join(str(f) for f in files)
+    try:
+        pw = pwd.getpwnam(owner)
+    except KeyError:
+        return [f"note: no user {owner!r} on this machine; on the broker, run "
+                f"`chown {owner}: {names}` (mosquitto reads them as that user)"]
+    if pw.pw_uid == os.geteuid():
+        return []
+    if os.geteuid() != 0:
+        return [f"note: mosquitto reads these files as the user {owner!r}: run "
+                f"`sudo chown {owner}: {names}` before starting it"]
+    for f in files:
+        os.chown(f, pw.pw_uid, pw.pw_gid)
+    for d in files[0].resolve().parents:
+        if d.stat().st_uid != pw.pw_uid and not d.stat().st_mode & 0o001:
+            return [f"note: {owner!r} owns the files now, but cannot reach them: {d} is "
+                    f"closed to other users (chmod o+x {d}, or write them elsewhere)"]
+    return []
+
+
 class Mosquitto:
     def __init__(self, workdir: str | Path, port: int | None = None, *,
                  account_files: tuple[Path, Path] | None = None) -> None:
@@ -112,8 +139,10 @@ class Mosquitto:
             f"password_file {pw}",
             f"acl_file {aclf}",
             "persistence false",
-            # Started as root, mosquitto would drop to the `mosquitto` user and could no
-            # longer read these 0600 files: stay the user who owns them.
+            # Started as root, mosquitto drops to its own user before it reads these files;
+            # `bourg provision mosquitto` gives that user the files it writes (hand_over),
+            # but the test's files sit under pytest's 0700 tmp dirs, which that user cannot
+            # enter: stay root here.
             *(["user root"] if os.geteuid() == 0 else []),
             f"log_dest file {self.dir / 'mosquitto.log'}",
             "log_type error", "log_type warning", "log_type notice", "log_type information",

@@ -8,15 +8,18 @@ lockers, the bank key (>= 128 bits). Per site: the WiFi network and its password
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = Path("registry") / "bourg-registry.sqlite"
+ENV_VAR = "BOURG_REGISTRY"
 KEY_KINDS = ("mqtt", "espnow", "bank")
 
 _SCHEMA = """
@@ -47,7 +50,48 @@ CREATE TABLE IF NOT EXISTS site_keys (
 
 
 class RegistryError(ValueError):
-    pass
+    """A registry check that failed (exit 1), or bad input such as a missing or read-only
+    registry (exit_code 2)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def registry_path(given: str | Path | None = None) -> Path:
+    """The one rule every command uses to find the registry: --registry, else
+    $BOURG_REGISTRY, else registry/bourg-registry.sqlite. A command that found it another way
+    would read other secrets than the ones provision just rotated."""
+    if given:
+        return Path(given)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else DEFAULT_PATH
+
+
+def registry_named(given: str | Path | None = None) -> bool:
+    """Whether the user named a registry (flag or environment), so a missing one is an error
+    rather than "no registry in use"."""
+    return bool(given or os.environ.get(ENV_VAR))
+
+
+_REGISTRY_HELP = (f"device registry file (default: ${ENV_VAR}, else {DEFAULT_PATH}); "
+                  "accepted before or after the action")
+
+
+def add_registry_argument(*parsers: argparse.ArgumentParser) -> None:
+    """--registry on a command and on each of its actions. The actions' copies default to
+    SUPPRESS so that one given before the action is not overwritten by the action's
+    default (argparse copies subparser defaults over the parent's values)."""
+    for i, p in enumerate(parsers):
+        default: str | None = None if i == 0 else argparse.SUPPRESS
+        p.add_argument("--registry", type=Path, default=default, help=_REGISTRY_HELP)
+
+
+def _writable(path: Path) -> bool:
+    """A registry the user made read-only (no owner write bit) is refused for writes even
+    when running as root, who could write it anyway."""
+    st = path.stat()
+    return bool(st.st_mode & stat.S_IWUSR) and os.access(path, os.W_OK)
 
 
 @dataclass
@@ -73,16 +117,46 @@ def _key_hex(nbytes: int = 16) -> str:
 
 
 class Registry:
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, create: bool = True) -> None:
+        """Open the registry; a new one is created mode 0600 (create=False refuses instead).
+        An existing file's mode is never changed: a read-only one is opened read-only and
+        every write is refused with a message."""
         self.path = Path(path)
+        try:
+            self.db, self.read_only = self._open(create)
+            if not self.read_only:
+                self.db.executescript(_SCHEMA)
+            self.db.execute("SELECT count(*) FROM devices").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise RegistryError(f"{self.path} is not a bourg registry ({e})", 2) from None
+        except OSError as e:
+            raise RegistryError(f"cannot open the registry {self.path}: {e.strerror}",
+                                2) from None
+
+    def _open(self, create: bool) -> tuple[sqlite3.Connection, bool]:
+        if self.path.exists():
+            if not _writable(self.path):
+                return sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True), True
+            return sqlite3.connect(self.path), False
+        if not create:
+            raise RegistryError(f"no registry at {self.path}", 2)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         old_umask = os.umask(0o077)
         try:
-            self.db = sqlite3.connect(self.path)
+            db = sqlite3.connect(self.path)
+            db.execute("PRAGMA user_version").fetchone()
         finally:
             os.umask(old_umask)
-        os.chmod(self.path, 0o600)
-        self.db.executescript(_SCHEMA)
+        os.chmod(self.path, 0o600)  # the file this call just made; never a user's own
+        return db, False
+
+    def require_writable(self) -> None:
+        """Refuse a change before making it when the user made the registry read-only."""
+        if self.read_only:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            raise RegistryError(
+                f"the registry {self.path} is read-only (mode {mode:04o}); nothing was "
+                f"changed. To change it, make it writable: chmod 600 {self.path}", 2)
 
     def close(self) -> None:
         self.db.close()
@@ -95,6 +169,7 @@ class Registry:
 
     # -- sites ------------------------------------------------------------------------------
     def set_site(self, site: str, ssid: str, wifi_password: str) -> None:
+        self.require_writable()
         with self.db:
             self.db.execute("INSERT INTO sites VALUES (?, ?, ?) ON CONFLICT(site) DO UPDATE "
                             "SET ssid=excluded.ssid, wifi_password=excluded.wifi_password",
@@ -108,11 +183,14 @@ class Registry:
     def site_key(self, site: str, kind: str) -> str:
         """A key shared by a site's boards of one kind, made on first use: "wave" is the
         street lights' radio group key (every pole must check its neighbours' broadcasts)."""
-        with self.db:
-            self.db.execute("INSERT OR IGNORE INTO site_keys VALUES (?, ?, ?)",
-                            (site, kind, _key_hex(16)))
-        row = self.db.execute("SELECT key FROM site_keys WHERE site=? AND kind=?",
-                              (site, kind)).fetchone()
+        q = "SELECT key FROM site_keys WHERE site=? AND kind=?"
+        row = self.db.execute(q, (site, kind)).fetchone()
+        if row is None:
+            self.require_writable()
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO site_keys VALUES (?, ?, ?)",
+                                (site, kind, _key_hex(16)))
+            row = self.db.execute(q, (site, kind)).fetchone()
         return str(row[0])
 
     # -- devices ----------------------------------------------------------------------------
@@ -129,6 +207,7 @@ class Registry:
             if row:
                 raise RegistryError(f"this board (unique_id {unique_id}) is already registered "
                                     f"as {row[0]!r}")
+        self.require_writable()
         with self.db:
             self.db.execute(
                 "INSERT INTO devices (device_id, unique_id, role, site, location, created, "
@@ -175,22 +254,36 @@ class Registry:
             out["node_keys"] = dict(rows)
         return out
 
-    def rotate(self, device_id: str, kind: str) -> None:
-        if self.get(device_id) is None:
+    def owner_of(self, unique_id: str) -> str | None:
+        """The device id registered for this board (by its unique_id), if any."""
+        row = self.db.execute("SELECT device_id FROM devices WHERE unique_id=?",
+                              (unique_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def rotate(self, device_id: str, kind: str) -> tuple[str, ...]:
+        """Replace one kind of key, or every key the board has for "all"; returns the kinds
+        replaced. Every check runs before anything is written."""
+        dev = self.get(device_id)
+        if dev is None:
             raise RegistryError(f"device {device_id!r} is not registered")
-        kinds = KEY_KINDS if kind == "all" else (kind,)
+        if kind not in (*KEY_KINDS, "all"):
+            raise RegistryError(f"unknown key kind {kind!r}; one of {', '.join(KEY_KINDS)} "
+                                "or all", 2)
+        has_bank = dev.role == "locker"
+        if kind == "bank" and not has_bank:
+            raise RegistryError(f"{device_id} is a {dev.role} board: only lockers have a bank "
+                                "key; nothing was rotated", 2)
+        kinds = tuple(k for k in KEY_KINDS if k != "bank" or has_bank) if kind == "all" \
+            else (kind,)
+        self.require_writable()
+        updates = {"mqtt": ("mqtt_password", lambda: secrets.token_urlsafe(24)),
+                   "espnow": ("espnow_key", lambda: _key_hex(16)),
+                   "bank": ("bank_key", lambda: _key_hex(32))}
         with self.db:
             for k in kinds:
-                if k == "mqtt":
-                    self.db.execute("UPDATE devices SET mqtt_password=? WHERE device_id=?",
-                                    (secrets.token_urlsafe(24), device_id))
-                elif k == "espnow":
-                    self.db.execute("UPDATE devices SET espnow_key=? WHERE device_id=?",
-                                    (_key_hex(16), device_id))
-                elif k == "bank":
-                    self.db.execute("UPDATE devices SET bank_key=? WHERE device_id=? AND "
-                                    "bank_key IS NOT NULL", (_key_hex(32), device_id))
-                else:
-                    raise RegistryError(f"unknown key kind {k!r}; one of {KEY_KINDS} or all")
+                column, make = updates[k]
+                self.db.execute(f"UPDATE devices SET {column}=? WHERE device_id=?",
+                                (make(), device_id))
             self.db.execute("UPDATE devices SET rotated=? WHERE device_id=?",
                             (time.time(), device_id))
+        return kinds

@@ -3,12 +3,19 @@ own topics."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from host_tools.mosquitto import Mosquitto, device_user
+from host_tools.mosquitto import Mosquitto, device_user, free_port, mosquitto_binary
 from host_tools.mqtt_watch import Watcher
 
 
@@ -69,3 +76,65 @@ def test_kill_and_restart_keeps_the_port(mosquitto: Mosquitto) -> None:
 def test_broker_files_are_private(mosquitto: Mosquitto) -> None:
     for name in ("passwd", "acl", "mosquitto.conf"):
         assert (mosquitto.dir / name).stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mosquitto drops privileges only when root")
+def test_provisioned_files_work_for_a_mosquitto_that_drops_to_its_user(tmp_path: Path) -> None:
+    """`bourg provision mosquitto` as root hands passwd and acl to the mosquitto user; a
+    mosquitto started as root, with no `user` line, drops to that user, reads them and
+    accepts the device."""
+    try:
+        pwd.getpwnam("mosquitto")
+    except KeyError:
+        pytest.skip("no mosquitto user on this machine")
+    reg = tmp_path / "reg.sqlite"
+    out = Path(tempfile.mkdtemp(prefix="bourg-broker-"))  # /tmp: reachable by that user
+    try:
+        out.chmod(0o755)
+        cfg = Path(__file__).resolve().parents[1] / "board_configs" / "fieldtest-01.json"
+        cli = [sys.executable, "-m", "host_tools.cli", "provision"]
+        assert subprocess.run([*cli, "add", str(cfg), "--registry", str(reg)]).returncode == 0
+        r = subprocess.run([*cli, "mosquitto", "--out", str(out), "--registry", str(reg)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        for name in ("passwd", "acl"):
+            st = (out / name).stat()
+            assert pwd.getpwuid(st.st_uid).pw_name == "mosquitto" and st.st_mode & 0o077 == 0
+        port = free_port()
+        conf = out / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+                        f"password_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
+                        "persistence false\n")
+        proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            from host_tools.registry import Registry
+
+            with Registry(reg) as rg:
+                pw = rg.secrets("fieldtest-01")["mqtt_password"]
+            broker = type("B", (), {"host": "127.0.0.1", "port": port})()
+            _wait_listening(proc, port)
+            dev = _client(broker, device_user("fieldtest-01"), pw)  # type: ignore[arg-type]
+            dev.loop_stop()
+            dev.disconnect()
+        finally:
+            proc.terminate()
+            proc.wait(5)
+    finally:
+        shutil.rmtree(out)
+
+
+def _wait_listening(proc: subprocess.Popen[str], port: int) -> None:
+    """Until mosquitto listens (or has exited, saying why)."""
+    import socket
+
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"mosquitto exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"mosquitto did not listen on {port}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +92,109 @@ def test_mosquitto_files_for_the_fleet(bourg, tmp_path: Path) -> None:
     assert "user bourg-fieldtest-01\ntopic write bourg/demo-town/fieldtest-01/#" in acl
     assert (out / "passwd").read_text().startswith("bourg-fieldtest-01:$7$")
     assert (out / "passwd").stat().st_mode & 0o077 == 0
+
+
+def _cli(*args: str, env: dict[str, str] | None = None,
+         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=cwd)
+
+
+def _one_clear_line(r: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert text in r.stderr and "Traceback" not in r.stderr + r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_bad_input_gets_one_line_and_exit_2(bourg, tmp_path: Path) -> None:
+    """No traceback for a missing port or a missing password file, and nothing registered
+    when a check fails."""
+    _one_clear_line(bourg("add", str(CONFIG), "--port", "/dev/ttyUSB9"), 2,
+                    "no such serial port /dev/ttyUSB9")
+    assert not bourg.registry.exists()
+    missing = str(tmp_path / "nope.txt")
+    _one_clear_line(bourg("site", "demo-town", "--ssid", "x", "--wifi-password-file", missing),
+                    2, f"cannot read --wifi-password-file {missing}")
+    _one_clear_line(_cli("monitor", "--broker", "mqtt://127.0.0.1:1", "--site", "x",
+                         "--password-file", missing), 2, f"--password-file {missing}")
+    assert bourg("add", str(CONFIG)).returncode == 0
+    _one_clear_line(bourg("mosquitto", "--out", str(tmp_path / "b"), "--ops-password-file",
+                          missing), 2, "cannot read --ops-password-file")
+    _one_clear_line(bourg("show", "fieldtest-01", "--registry", str(tmp_path / "typo.sqlite")),
+                    2, "no registry at")
+
+
+def test_a_board_that_does_not_answer_is_exit_3(bourg) -> None:
+    master, slave = os.openpty()  # a port with nothing behind it
+    try:
+        r = bourg("add", str(CONFIG), "--port", os.ttyname(slave))
+    finally:
+        os.close(master)
+        os.close(slave)
+    _one_clear_line(r, 3, "the board did not answer")
+    assert json.loads(bourg("list", "--json").stdout) == []
+
+
+def test_read_only_registry_is_refused_not_chmodded(bourg) -> None:
+    assert bourg("add", str(CONFIG)).returncode == 0
+    before = bourg("show", "fieldtest-01", "--secrets").stdout
+    bourg.registry.chmod(0o400)
+    try:
+        _one_clear_line(bourg("rotate", "fieldtest-01", "--key", "mqtt"), 2, "is read-only")
+        _one_clear_line(bourg("site", "demo-town", "--ssid", "x", "--wifi-password-file",
+                              str(CONFIG)), 2, "is read-only")
+        assert stat.S_IMODE(bourg.registry.stat().st_mode) == 0o400
+        assert bourg("show", "fieldtest-01", "--secrets").stdout == before  # reads still work
+    finally:
+        bourg.registry.chmod(0o600)
+
+
+def test_rotate_needs_a_key_and_bank_only_on_lockers(bourg, tmp_path: Path) -> None:
+    bourg("add", str(CONFIG))
+    before = bourg("show", "fieldtest-01", "--secrets").stdout
+    r = bourg("rotate", "fieldtest-01")
+    assert r.returncode == 2 and "--key" in r.stderr
+    _one_clear_line(bourg("rotate", "fieldtest-01", "--key", "bank"), 2,
+                    "only lockers have a bank key")
+    assert bourg("show", "fieldtest-01", "--secrets").stdout == before
+    reg = bourg.registry
+    from host_tools.registry import Registry
+
+    with Registry(reg) as r2:
+        r2.add("locker-09", "locker", "demo-town")
+        old = r2.secrets("locker-09")
+    r = bourg("rotate", "locker-09", "--key", "all")
+    assert r.returncode == 0 and "mqtt, espnow, bank" in r.stdout
+    with Registry(reg) as r2:
+        new = r2.secrets("locker-09")
+    assert all(new[k] != old[k] for k in ("mqtt_password", "espnow_key", "bank_key"))
+
+
+def test_every_command_takes_the_registry_the_same_way(tmp_path: Path) -> None:
+    """--registry after the action as well as before it; $BOURG_REGISTRY; else the default
+    path, for provision, locker and deploy alike."""
+    reg = tmp_path / "r.sqlite"
+    assert _cli("provision", "add", str(CONFIG), "--registry", str(reg)).returncode == 0
+    after = _cli("provision", "list", "--json", "--registry", str(reg))
+    before = _cli("provision", "--registry", str(reg), "list", "--json")
+    env = {**os.environ, "BOURG_REGISTRY": str(reg)}
+    from_env = _cli("provision", "list", "--json", env=env)
+    assert after.stdout == before.stdout == from_env.stdout
+    assert json.loads(after.stdout)[0]["device_id"] == "fieldtest-01"
+    # the default path, relative to where the technician stands
+    clean = {k: v for k, v in os.environ.items() if k != "BOURG_REGISTRY"}
+    assert _cli("provision", "add", str(CONFIG), env=clean, cwd=tmp_path).returncode == 0
+    assert (tmp_path / "registry" / "bourg-registry.sqlite").exists()
+    for where in (("locker", "admin", "--bank", "fieldtest-01", "--registry", str(reg)),
+                  ("locker", "--registry", str(reg), "admin", "--bank", "fieldtest-01")):
+        r = _cli(*where)
+        assert r.returncode == 2 and "is not a locker bank" in r.stderr, r.stderr
+    r = _cli("deploy", str(CONFIG), "--registry", str(tmp_path / "none.sqlite"), "--port",
+             "/dev/null")
+    _one_clear_line(r, 2, "no registry at")
+
+
+def test_registry_folder_is_ignored_by_git() -> None:
+    r = subprocess.run(["git", "check-ignore", "-q", "registry/bourg-registry.sqlite"],
+                       cwd=REPO, capture_output=True)
+    assert r.returncode == 0

@@ -18,40 +18,47 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
-from ..registry import DEFAULT_PATH, Registry
+from ..registry import Registry, RegistryError, add_registry_argument, registry_path
 from .issue import CodeBook, IssueError, parse_when
 from .sms import SmsError, check_phone, provider_from_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--registry", default=str(DEFAULT_PATH), help="device registry (0600)")
     sub = p.add_subparsers(dest="locker_cmd", metavar="ACTION")
     sub.required = True
     i = sub.add_parser("issue", help="issue a code (print it, or send it by SMS)")
     i.add_argument("--bank", required=True, help="the locker bank's device id")
-    i.add_argument("--compartment", type=int, required=True)
+    i.add_argument("--compartment", type=int, required=True,
+                   help="compartment number, as in the bank's config")
     i.add_argument("--from", dest="start", required=True, help="ISO time the code is for")
     i.add_argument("--hours", type=float, default=None,
                    help="how long from --from the code must work (default 24, or what is left "
                         "of the code's window: a deposit code's ends at 00:00 UTC)")
-    i.add_argument("--kind", choices=["pickup", "deposit", "retrieve"], default="pickup")
+    i.add_argument("--kind", choices=["pickup", "deposit", "retrieve"], default="pickup",
+                   help="pickup (the customer), deposit (the shop fills it) or retrieve "
+                   "(the shop takes back an uncollected parcel)")
     i.add_argument("--resend", action="store_true", help="the last code issued for this "
                    "compartment and kind, again (a lost SMS), instead of a new one")
     i.add_argument("--sms", help="send to this number (E.164, +33...)")
-    i.add_argument("--lang", choices=["fr", "en"], default="fr")
+    i.add_argument("--lang", choices=["fr", "en"], default="fr", help="language of the SMS")
     i.add_argument("--place", default="", help="where the locker is, for the message")
     i.add_argument("--sms-config", help="SMS provider config (JSON)")
     a = sub.add_parser("admin", help="a one-off service code for the bank, for now")
-    a.add_argument("--bank", required=True)
+    a.add_argument("--bank", required=True, help="the locker bank's device id")
+    add_registry_argument(p, i, a)
 
 
 def main(args: argparse.Namespace) -> int:
+    path = registry_path(args.registry)
     try:
-        with Registry(args.registry) as reg:
+        with Registry(path, create=False) as reg:
+            if args.locker_cmd == "issue" and not args.resend:
+                reg.require_writable()  # a new code is saved: refuse before making it
             book = CodeBook(reg)
             if args.locker_cmd == "admin":
                 key = book._key(args.bank)
@@ -79,6 +86,12 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,
                                               "ref": d.ref}}))
             return 0
+    except RegistryError as e:
+        print(f"bourg locker: {e}", file=sys.stderr)
+        return e.exit_code
+    except sqlite3.Error as e:
+        print(f"bourg locker: registry {path}: {e}", file=sys.stderr)
+        return 1
     except (IssueError, ValueError, OSError) as e:
         print(f"bourg locker: {e}", file=sys.stderr)
         return 2
