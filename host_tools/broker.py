@@ -10,6 +10,26 @@ import threading
 from typing import Any
 
 
+class _Snapshots(dict):  # type: ignore[type-arg]
+    """The broker's subscriptions, iterated over a copy. amqtt 0.12.1 walks this dict across
+    awaits (Broker._run_broadcast awaits the topic filter for each subscriber; a new
+    session's retained messages too) while other clients' SUBSCRIBEs add to it: "dictionary
+    changed size during iteration" then kills that broadcast, every later subscriber misses
+    the message, and asyncio prints the task's traceback. A copy is what those loops mean."""
+
+    def __iter__(self) -> Any:
+        return iter(list(super().keys()))
+
+    def keys(self) -> Any:
+        return list(super().keys())
+
+    def values(self) -> Any:
+        return list(super().values())
+
+    def items(self) -> Any:
+        return list(super().items())
+
+
 class EmbeddedBroker:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
@@ -38,6 +58,7 @@ class EmbeddedBroker:
 
         async def _start() -> None:
             self._broker = Broker(config, loop=self._loop)
+            self._broker._subscriptions = _Snapshots(self._broker._subscriptions)
             await self._broker.start()
 
         asyncio.run_coroutine_threadsafe(_start(), self._loop).result(15)

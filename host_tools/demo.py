@@ -4,12 +4,16 @@ Every board runs the real firmware files on the real MicroPython VM, provisioned
 over its serial port as a technician would. Three field-test boards have buttons pressed and
 temperatures drifting, and one loses WiFi for a while to show the event queue catching up. Six
 street-light poles light up ahead of a cyclist riding along the street, again and again; their
-lamps are drawn as a strip, with the rider's position under it. Ctrl-C stops everything.
+lamps are drawn as a strip, with the rider's position under it. A shop's parcel goes into
+the locker bank and out again with the code from the SMS, over and over, one compartment after
+another. The parking sensors are ESP-NOW nodes with no MQTT of their own: their rows show
+"espnow" and the bay events the totem publishes for them. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import signal
@@ -24,8 +28,8 @@ from urllib.parse import urlparse
 from .emulator import Board, World
 from .emulator.devices import TMP102, Switch
 from .emulator.role_devices import attach_fieldtest
-from .fleetview import FleetView
-from .mqtt_watch import Watcher
+from .fleetview import BoardView, FleetView
+from .mqtt_watch import Message, Watcher
 
 SITE = "demo-town"
 WIFI = ("bourg-demo", "demo-wifi-pass")
@@ -35,11 +39,14 @@ POLES = [(f"pole-{i + 1:02d}", i * 30.0) for i in range(6)]
 # the car park: four bays in two zones and their totem, by the market
 PARK = [("ps-a1", 1, "A1", "A", "qmc"), ("ps-a2", 2, "A2", "A", "hmc"),
         ("ps-a3", 3, "A3", "A", "qmc"), ("ps-b1", 4, "B1", "B", "lis")]
+TOTEM = "totem-market"
+SENSOR_OF_BAY = {bay: name for name, _n, bay, _z, _c in PARK}
 PARK_Y = -300.0
 POLE_Y = 300.0  # the lit street runs apart from the field-test boards
 SENSOR_RANGE_M = 10.0
 RIDER_MPS = 6.0
 GLYPHS = " ▁▂▃▄▅▆▇█"
+LOCKER_PAUSE_S = 8.0  # between two runs of the locker story
 
 
 class Street:
@@ -71,6 +78,10 @@ class Street:
         self.lockdoors: dict[int, Any] = {}
         self.locker_log: list[str] = []
         self._locker_thread: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._relayed: set[int] = set()  # seqs of the totem's bay events already counted
+        for name, *_ in PARK:  # ESP-NOW nodes: never on MQTT themselves
+            self.view.boards[name] = BoardView(name, status="espnow")
 
     def pole_config(self, name: str, x: float) -> dict[str, Any]:
         from .lighting.virtual_street import PINS
@@ -111,7 +122,7 @@ class Street:
         self.world.wall_offset_s = night_offset(22.0)  # the poles' clocks say 22:00
         self.world.start()
         self.watcher = Watcher(*self.broker, topics=(f"bourg/{SITE}/#",),
-                               client_id="bourg-demo-view", on_message=self.view.on_message)
+                               client_id="bourg-demo-view", on_message=self.on_message)
         configs = {}
         for name, x in STREET:
             cfg = configs[name] = self.config(name, x)
@@ -154,8 +165,8 @@ class Street:
             b.start()
         spec = [{"node": node, "device": name, "bay": bay, "zone": zone}
                 for name, node, bay, zone, _c in PARK]
-        cfg = configs["totem-market"] = totem_config(
-            "totem-market", spec, port=self.broker[1], heartbeat_s=60,
+        cfg = configs[TOTEM] = totem_config(
+            TOTEM, spec, port=self.broker[1], heartbeat_s=60,
             guidance={"pin": GUIDANCE_PIN, "bays": [bay for _n, _i, bay, _z, _c in PARK]},
             rows=[["A1", "A2", "A3"], ["B1"]])  # side by side: the nodes may ask
         cfg["site"] = SITE
@@ -164,8 +175,8 @@ class Street:
         cfg["emulator"] = {"x": 45.0, "y": PARK_Y + 5}
         b = self.world.add_board(cfg, {})
         self.displays, self.leds = attach_totem(b, cfg)
-        self.boards["totem-market"] = b
-        roles["totem-market"] = "parking_totem"
+        self.boards[TOTEM] = b
+        roles[TOTEM] = "parking_totem"
         b.start()
         from .locker.virtual_bank import attach_bank, bank_config
 
@@ -201,6 +212,30 @@ class Street:
         with self._lock:
             self.notes.append(time.strftime("%H:%M:%S ") + text)
             del self.notes[:-6]
+
+    def on_message(self, m: Message) -> None:
+        self.view.on_message(m)
+        if m.topic == f"bourg/{SITE}/{TOTEM}/events/bay":
+            self._relay(m.payload)
+
+    def _relay(self, payload: bytes) -> None:
+        """A parking sensor is an ESP-NOW node with no MQTT of its own: what the site sees of
+        it is the totem's `bay` events, counted on the sensor's row (once per event, as the
+        link delivers at least once)."""
+        try:
+            ev = json.loads(payload)
+            seq, data = ev["seq"], ev["data"]
+            name = SENSOR_OF_BAY[data["bay"]]
+        except (ValueError, KeyError, TypeError):
+            return
+        if seq in self._relayed:
+            return
+        self._relayed.add(seq)
+        state = "silent" if data.get("silent") else "car" if data.get("occupied") else "free"
+        with self.view.lock:
+            v = self.view.boards.setdefault(name, BoardView(name, status="espnow"))
+            v.events += 1
+            v.last_event = f"via {TOTEM}: bay {data['bay']} {state}"
 
     # -- scenario ---------------------------------------------------------------------------
     def ride(self, t: float) -> None:
@@ -241,49 +276,73 @@ class Street:
         return [f"street lights ({clock})  {names}", pad + levels, pad + lamps,
                 pad + "".join(rider)]
 
-    def locker_story(self) -> None:
-        """A shop drops a parcel at the market's locker bank and the customer picks it up
-        with the code from the SMS, all on the virtual keypad."""
-        import json as _json
+    def locker_loop(self) -> None:
+        """The locker story again and again, a pause between runs, each time on the next
+        compartment (the shop's first parcel goes in compartment 2). A compartment takes two
+        deposit codes a day: when today's are all used, the story says so and waits for the
+        town's next day (00:00 UTC), as a shop would."""
+        from .locker.issue import IssueError
 
+        nums = sorted(self.locks)
+        i = nums.index(2) if 2 in nums else 0
+        while not self._closing.is_set():
+            try:
+                self.locker_story(nums[i % len(nums)])
+            except IssueError as e:
+                self._locker_say(f"no new code ({e}); waiting for the next day")
+                day = int(self.world.wall_time()) // 86400
+                while int(self.world.wall_time()) // 86400 == day:
+                    if self._closing.wait(30):
+                        return
+            except Exception as e:  # noqa: BLE001 - the demo goes on without its locker
+                if not self._closing.is_set():
+                    self._locker_say(f"the locker story stopped: {e}")
+                return
+            i += 1
+            self._closing.wait(LOCKER_PAUSE_S)
+
+    def _locker_say(self, text: str) -> None:
+        self.locker_log.append(text)
+        del self.locker_log[:-3]
+        self.note("locker: " + text)
+
+    def locker_story(self, n: int) -> None:
+        """A shop drops a parcel in compartment n of the market's locker bank and the
+        customer picks it up with the code from the SMS, all on the virtual keypad."""
         from .locker.issue import CodeBook
         from .locker.sms import Outbox
         from .registry import Registry
 
-        def say(text: str) -> None:
-            self.locker_log.append(text)
-            del self.locker_log[:-3]
-            self.note("locker: " + text)
-
+        say = self._locker_say
         with Registry(self.workdir / "registry.sqlite") as reg:
             book = CodeBook(reg)
             now = self.world.wall_time()  # the town's clock, which the bank keeps
             # a deposit window ends at 00:00 UTC: after 23:00 an hour would reach past it
-            dep = book.issue("locker-market", 2, "deposit", now,
+            dep = book.issue("locker-market", n, "deposit", now,
                              min(1.0, book.hours_left("deposit", now)))
-            say("the shop types its deposit code for compartment 2")
+            say(f"the shop types its deposit code for compartment {n}")
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
-            if self.locks[2].unlocked():
-                self.lockdoors[2].set(False)
+            if self.locks[n].unlocked():
+                self.lockdoors[n].set(False)
                 time.sleep(2.0)
-                self.lockdoors[2].set(True)
-                say("parcel in, door shut: compartment 2 armed")
-            pick = book.issue("locker-market", 2, "pickup", now, 48)
+                self.lockdoors[n].set(True)
+                say(f"parcel in, door shut: compartment {n} armed")
+            pick = book.issue("locker-market", n, "pickup", now, 48)
             outbox = self.workdir / "sms"
             book.send(pick, "+33612345678", "en", Outbox(outbox), place="Market square")
-            sms = _json.loads((outbox / "outbox.jsonl").read_text().splitlines()[-1])
+            sms = json.loads((outbox / "outbox.jsonl").read_text().splitlines()[-1])
             say(f"SMS to {sms['to']}: {sms['text']}")
             time.sleep(6.0)
             typed = sms["text"].split("Code: ")[1].split("#")[0]
             say("the customer types the code from the SMS")
             self.keypad.type(typed + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
-            if self.locks[2].unlocked():
-                self.lockdoors[2].set(False)
+            if self.locks[n].unlocked():
+                self.lockdoors[n].set(False)
                 time.sleep(2.0)
-                self.lockdoors[2].set(True)
-                say(f"compartment 2 opened once ({len(self.locks[2].pulses)} unlocks in "
+                self.lockdoors[n].set(True)
+                say(f"compartment {n} opened once ({len(self.locks[n].pulses)} unlocks in "
                     "all) and is free again")
 
     def car_park(self) -> list[str]:
@@ -300,7 +359,7 @@ class Street:
 
     def step(self, t: float, rng: random.Random) -> None:
         if t > 6 and self._locker_thread is None:
-            self._locker_thread = threading.Thread(target=self.locker_story, daemon=True)
+            self._locker_thread = threading.Thread(target=self.locker_loop, daemon=True)
             self._locker_thread.start()
         for sensor in self.sensors.values():
             sensor.celsius += rng.uniform(-0.2, 0.2)
@@ -345,6 +404,7 @@ class Street:
         return text + "\n"
 
     def close(self) -> None:
+        self._closing.set()
         if self.watcher:
             self.watcher.close()
         self.world.close()
@@ -357,7 +417,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: run until Ctrl-C)")
     p.add_argument("--plain", action="store_true", help="print status snapshots instead of "
                    "redrawing the screen")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of the button presses and cars (default %(default)s)")
 
 
 def demo_main(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROM_BAUD = 115200
+BOOTLOADER_HINT = ("a virtual board can be flashed in its bootloader: `bourg emulate "
+                   "--bootloader CONFIG` prints the socket:// port to give")
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BOARD = 0, 1, 2, 3
 
 
@@ -57,6 +59,7 @@ def _flash_once(port: str, image: Path, baud: int, erase: bool,
     with detect_chip(port, ROM_BAUD) as esp:
         chip = esp.CHIP_NAME.lower().replace("-", "")
         offset = esp.BOOTLOADER_FLASH_OFFSET
+        mac = bytes(esp.read_mac()).hex(":")  # the base MAC: machine.unique_id() on the board
         esp = esp.run_stub()
         if baud > ROM_BAUD:
             esp.change_baud(baud)
@@ -67,7 +70,7 @@ def _flash_once(port: str, image: Path, baud: int, erase: bool,
             erase_flash(esp)
         write_flash(esp, [(offset, str(image))])
         reset_chip(esp, "hard-reset")
-    return {"chip": chip, "offset": offset, "baud": baud, "image": str(image),
+    return {"chip": chip, "mac": mac, "offset": offset, "baud": baud, "image": str(image),
             "erased": erase, "command": cmd}
 
 
@@ -96,6 +99,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def _dry_run_port(port: str | None) -> str:
+    """The port a dry run names: as given (it need not exist), else the only USB board, else
+    PORT. A dry run opens nothing, so it needs no board."""
+    from .ports import resolve_port
+
+    if port:
+        return port
+    try:
+        return resolve_port(None)
+    except LookupError:
+        return "PORT"
+
+
 def flash_main(args: argparse.Namespace) -> int:
     from . import pinned_image
 
@@ -108,17 +124,19 @@ def flash_main(args: argparse.Namespace) -> int:
     if info["micropython"] is None:
         print(f"bourg flash: cannot read the MicroPython version in {image.name}; the board "
               f"will refuse anything older than {pinned_image.NAME}", file=sys.stderr)
+    if args.dry_run:
+        print(esptool_command("esp32", _dry_run_port(args.port), args.baud, 0x1000, image,
+                              args.erase)
+              + "   # chip and offset are detected when flashing for real")
+        return EXIT_OK
     try:
         from .ports import resolve_port
 
-        port = args.port if args.port and "://" in args.port else resolve_port(args.port)
+        port = args.port if args.port and "://" in args.port else \
+            resolve_port(args.port, virtual=BOOTLOADER_HINT)
     except LookupError as e:
         print(f"bourg flash: {e}", file=sys.stderr)
         return EXIT_USAGE
-    if args.dry_run:
-        print(esptool_command("esp32", port, args.baud, 0x1000, image, args.erase)
-              + "   # chip and offset are detected when flashing for real")
-        return EXIT_OK
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr)
@@ -128,13 +146,15 @@ def flash_main(args: argparse.Namespace) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             result = flash(port, image, baud=args.baud, erase=args.erase, log=log)
     except Exception as e:  # noqa: BLE001 - esptool raises many types; all mean "board error"
+        pty = (f"\n  {port} is a pseudo-terminal: a virtual board's pty runs MicroPython, "
+               f"not the bootloader; {BOOTLOADER_HINT}." if port.startswith("/dev/pts/") else "")
         print(f"bourg flash: flashing {image.name} on {port} failed: {e}\n"
               "  Hold BOOT while pressing EN to enter the bootloader, check the cable, then "
-              "try again (a lower --baud helps on long cables).", file=sys.stderr)
+              f"try again (a lower --baud helps on long cables).{pty}", file=sys.stderr)
         return EXIT_BOARD
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"flashed {image.name} to the {result['chip']} on {port} at "
+        print(f"flashed {image.name} to the {result['chip']} (MAC {result['mac']}) on {port} at "
               f"{result['offset']:#x} ({result['baud']} baud), verified")
     return EXIT_OK

@@ -12,8 +12,12 @@ def usb_ports() -> list[str]:
     return sorted(p.device for p in list_ports.comports() if p.vid is not None)
 
 
-def resolve_port(port: str | None) -> str:
-    """The port to use; LookupError with what to do next when there is none or several."""
+PTY_HINT = "a virtual board's pty from `bourg emulate` works too"
+
+
+def resolve_port(port: str | None, virtual: str = PTY_HINT) -> str:
+    """The port to use; LookupError with what to do next when there is none or several.
+    `virtual` says which virtual board stands in for a USB one for this command."""
     if port:
         if not os.path.exists(port):
             found = usb_ports()
@@ -23,8 +27,7 @@ def resolve_port(port: str | None) -> str:
         return port
     found = usb_ports()
     if not found:
-        raise LookupError("no board found on USB. Plug one in, or give --port "
-                          "(a virtual board's pty from `bourg emulate` works too).")
+        raise LookupError(f"no board found on USB. Plug one in, or give --port ({virtual}).")
     if len(found) > 1:
         raise LookupError(f"several boards are plugged in ({', '.join(found)}): choose one with "
                           "--port.")

@@ -106,12 +106,207 @@ def test_emulate_takes_commands_on_stdin_a_car_parks_over_a_sensor(tmp_path: Pat
     try:
         assert p.stdout.readline().startswith("pty: /dev/")
         wait_for("heap alloc")  # the node has booted and sampled
-        p.stdin.write("fly\n")
+        p.stdin.write("fly\npark\n")  # two commands in one write act at once, both
         p.stdin.flush()
         wait_for("[world] unknown command 'fly'; this board takes: park, leave")
-        p.stdin.write("park\n")
-        p.stdin.flush()
         wait_for("[world] a car parks over the sensor")
         wait_for("bay occupied")  # the detector, on the board, after a few samples
     finally:
         _stop(p)
+
+
+class _Emulate:
+    """`bourg emulate ARGS` in the background, its stdout lines collected as they come."""
+
+    def __init__(self, *args: str, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        import queue
+        import threading
+
+        self.p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=cwd, env=env)
+        self.lines: list[str] = []
+        self._q: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self._q.put(line.rstrip("\n"))
+        self._q.put(None)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        """The first line (from the start) containing text; fails with all the output."""
+        import queue
+        import time
+
+        for line in self.lines:
+            if text in line:
+                return line
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._q.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                raise AssertionError(f"no {text!r} in:\n" + "\n".join(self.lines))
+            self.lines.append(line)
+            if text in line:
+                return line
+
+    def stop(self) -> str:
+        """Ctrl-C; returns stderr."""
+        self.p.send_signal(signal.SIGINT)
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError("bourg emulate did not stop on Ctrl-C") from None
+        assert self.p.stderr is not None
+        err = self.p.stderr.read()
+        assert self.p.returncode == 0, err[-3000:]
+        return err
+
+
+def _exec(port: str, code: str) -> str:
+    r = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "exec", code],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+_IDS = ("import machine, network, binascii; u = machine.unique_id(); "
+        "print(binascii.hexlify(u).decode(), network.WLAN(network.STA_IF).config('mac') == u)")
+
+
+def test_a_missing_or_invalid_config_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    """As `config show`: exit 2 for a file that cannot be read, 1 for one the board's check
+    refuses (docs/field-tools.md, exit codes)."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": 1, "device_id": "x"')
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"schema": 1, "device_id": "x", "role": "fieldtest"}')
+    cases = [(tmp_path / "nope.json", "cannot read", 2), (bad, "invalid JSON", 1),
+             (wrong, "missing", 1)]
+    for path, why, code in cases:
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "emulate", str(path)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == code, (path, r.stderr)
+        assert why in r.stderr and str(path) in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "emulate",
+                        str(REPO / "board_configs" / "fieldtest-01.json"), "--broker",
+                        "127.0.0.1:99999"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "port" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_blank_chip_is_flashed_through_its_bootloader_then_boots_micropython(
+        tmp_path: Path) -> None:
+    """The path from a blank board: the bootloader's socket:// port comes first, `bourg flash`
+    writes the pinned image there, and the same board then boots MicroPython with an empty
+    filesystem on a pty; esptool's MAC, machine.unique_id() and the STA's MAC agree. An image
+    that is not MicroPython leaves it in the bootloader, as a chip would not run it."""
+    import json
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_flash import IMAGE, _image
+
+    good, foreign = tmp_path / "good.bin", tmp_path / "foreign.bin"
+    good.write_bytes(IMAGE)
+    foreign.write_bytes(_image(banner=b"an Arduino sketch"))
+    emu = _Emulate(str(REPO / "board_configs" / "fieldtest-01.json"), "--bootloader",
+                   "--quiet", "--workdir", str(tmp_path / "w"))
+    try:
+        url = emu.wait_for("bootloader: ").split(" ", 1)[1]
+        assert emu.lines[0].startswith("bootloader: socket://127.0.0.1:"), emu.lines
+        flash = [sys.executable, "-m", "host_tools.cli", "flash", "--port", url, "--json"]
+        r = subprocess.run([*flash, str(foreign)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        emu.wait_for("the board cannot boot: no MicroPython banner")
+        r = subprocess.run([*flash, str(good)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        mac = json.loads(r.stdout)["mac"].replace(":", "")
+        port = emu.wait_for("pty: ").split(" ", 1)[1]
+        # /sim is where the virtual board's own modules are mounted, not a file of the board's
+        assert _exec(port, "import os; print([f for f in os.listdir('/') if f != 'sim'])") \
+            == "[]"
+        assert _exec(port, _IDS) == f"{mac} True"
+    finally:
+        emu.stop()
+
+
+def test_each_virtual_board_has_its_own_unique_id_and_keeps_it(tmp_path: Path) -> None:
+    """Two virtual boards of one config, in two workdirs, are two chips: a second one can be
+    provisioned. The same workdir is the same chip on the next run."""
+    cfg = str(REPO / "board_configs" / "fieldtest-01.json")
+    ids = []
+    for workdir in ("a", "b", "a"):
+        emu = _Emulate(cfg, "--blank", "--quiet", "--workdir", str(tmp_path / workdir))
+        try:
+            ids.append(_exec(emu.wait_for("pty: ").split(" ", 1)[1], _IDS))
+        finally:
+            emu.stop()
+    assert ids[0] != ids[1] and ids[0] == ids[2], ids
+    assert all(i.endswith(" True") for i in ids), ids
+
+
+def test_the_documented_command_boots_the_app_with_dev_or_registry_secrets(
+        tmp_path: Path) -> None:
+    """`bourg emulate board_configs/pole-01.json` as written, from a directory with no
+    registry: the app runs (no SAFE MODE) on throwaway dev secrets, and says so. With the
+    board registered, the board gets its own secrets from the registry."""
+    import json
+    import os
+
+    from host_tools.registry import Registry
+
+    cfg = str(REPO / "board_configs" / "pole-01.json")
+    env = {k: v for k, v in os.environ.items() if k != "BOURG_REGISTRY"}
+    env["PYTHONPATH"] = str(REPO)
+    emu = _Emulate(cfg, "--workdir", str(tmp_path / "w1"), cwd=tmp_path, env=env)
+    try:
+        emu.wait_for("runtime: app-ready")
+        assert not any("SAFE MODE" in line for line in emu.lines), emu.lines
+    finally:
+        err = emu.stop()
+    assert "throwaway dev secrets" in err, err
+    reg_path = tmp_path / "registry" / "bourg-registry.sqlite"
+    with Registry(reg_path) as reg:
+        reg.set_site("demo-town", "bourg-demo", "site-wifi-pw")
+        reg.add("pole-01", "lighting", "demo-town")
+        want = reg.secrets("pole-01")
+    emu = _Emulate(cfg, "--workdir", str(tmp_path / "w2"), cwd=tmp_path, env=env)
+    try:
+        emu.wait_for("wifi: connected to bourg-demo")
+        port = emu.lines[0].split(" ", 1)[1]
+        assert json.loads(_exec(port, "print(open('/secrets.json').read())")) == want
+    finally:
+        err = emu.stop()
+    assert "from the registry registry/bourg-registry.sqlite" in err, err
+
+
+def test_broker_host_and_port_both_reach_the_board(tmp_path: Path) -> None:
+    """--broker 127.0.0.1:PORT: the board's MQTT connection arrives on PORT, not on the
+    config's 1883."""
+    import json
+    import socket
+
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"wifi_password": "pw"}))
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        srv.settimeout(60)
+        port = srv.getsockname()[1]
+        emu = _Emulate(str(REPO / "board_configs" / "fieldtest-01.json"), "--secrets",
+                       str(secrets), "--quiet", "--broker", f"127.0.0.1:{port}",
+                       "--workdir", str(tmp_path / "w"))
+        try:
+            emu.wait_for("pty: ")
+            conn, _ = srv.accept()  # the board's MQTT client, through its network link
+            conn.close()
+        finally:
+            emu.stop()

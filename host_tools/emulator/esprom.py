@@ -4,8 +4,10 @@ No real ESP32 ROM can run here, so `bourg flash` is tested through esptool's own
 with only the serial boundary simulated: esptool connects to `socket://127.0.0.1:PORT` and
 speaks its SLIP protocol to this model, which answers as the chip's ROM does (sync, register
 reads for chip detection, eFuse MAC, SPI flash ID), accepts the flasher stub esptool uploads,
-and then implements the stub's commands (compressed writes, erase, MD5). What it cannot show:
-timing, real reset lines, and the chip booting the image afterwards.
+and then implements the stub's commands (compressed writes, erase, MD5). What it cannot
+show: timing and real reset lines. A socket carries no RTS/DTR, so esptool's closing "hard
+reset" reaches the model only as the end of a connection that wrote the flash: `reset` is
+set then, which is how `bourg emulate --bootloader` knows to boot what was written.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class SimulatedEsp32Rom:
                  mac: bytes = b"\x24\x0a\xc4\x00\x00\x01", max_baud: int = 2000000) -> None:
         self.max_baud = max_baud  # a long or poor cable: faster rates fail
         self.flash = bytearray(b"\xff" * flash_size)
+        self.reset = threading.Event()  # a session that changed the flash has ended
+        self._wrote = False
         self.mac = mac
         self.regs: dict[int, int] = {}
         self.stub = False
@@ -72,8 +76,11 @@ class SimulatedEsp32Rom:
                 return
             self.stub = False  # a new connection is a reset into the ROM
             self._deaf = False
+            self._wrote = False
             with conn:
                 self._session(conn)
+            if self._wrote:
+                self.reset.set()
 
     def _session(self, conn: socket.socket) -> None:
         buf = bytearray()
@@ -123,6 +130,8 @@ class SimulatedEsp32Rom:
         _, op, size, _chk = struct.unpack("<BBHI", pkt[:8])
         data = pkt[8:8 + size]
         self.commands.append(f"{op:#04x}")
+        if op in (0x02, 0x10) or (self.stub and op in (0xD0, 0xD1)):  # begin write / erase
+            self._wrote = True
         if op == 0x08:  # SYNC: the ROM answers eight times with a non-zero value
             n = 1 if self.stub else 8
             return [self._resp(op, 0 if self.stub else 0x20120707)] * n

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import mpy
-from .board import Board
+from .board import ESPRESSIF_OUI, Board, efuse_mac
 
 FW_DIR = Path(__file__).parent / "fw"
 # An access point's channel unless World(ap_channels=...) says otherwise: not the chip's
@@ -82,7 +82,8 @@ class World:
                  access_points: dict[str, str | None] | None = None,
                  radio: RadioMedium | None = None, heapsize: str = "256k",
                  ap_channels: dict[str, int] | None = None) -> None:
-        """ap_channels: an access point's WiFi channel by SSID (DEFAULT_AP_CHANNEL for the
+        """dns: a host name's IP, or "ip:port" to send every connection to it to that port;
+        ap_channels: an access point's WiFi channel by SSID (DEFAULT_AP_CHANNEL for the
         others)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -201,13 +202,26 @@ class World:
         if name in self.boards:
             raise ValueError(f"board {name!r} already exists in this world")
         if mac is None:
-            mac = bytes([0x24, 0x0A, 0xC4]) + struct.pack(">I", 0x100000 + len(self.boards) + 1)[1:]
+            mac = efuse_mac(self.workdir / name, self._next_mac())
+        owner = self.board_by_mac(mac)
+        if owner is not None:
+            raise ValueError(f"board {name!r} has the MAC of {owner.name} ({mac.hex()})")
         board = Board(self, name, config, mac=mac, heapsize=heapsize or
                       str(config.get("emulator", {}).get("heapsize", self.heapsize)))
         self.boards[name] = board
         if files is not None:
             board.install(files)
         return board
+
+    def _next_mac(self) -> bytes:
+        """A MAC for a board new to this workdir: numbered in the order boards are added, so a
+        test's world is the same from run to run, and never one a board here already has."""
+        n = len(self.boards) + 1
+        while True:
+            mac = ESPRESSIF_OUI + struct.pack(">I", 0x100000 + n)[1:]
+            if self.board_by_mac(mac) is None:
+                return mac
+            n += 1
 
     def ap_channel(self, ssid: str) -> int:
         """The WiFi channel an access point is on (a station that joins it moves there)."""
