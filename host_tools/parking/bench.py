@@ -9,7 +9,8 @@ per-axis 5 µT fixed-threshold reference ``baseline5`` and, on simulated days, b
 with the totem answering the node's questions about its neighbours (``bourg_assisted``,
 ``bourg_gated_assisted``): the day is simulated for a row of bays (``simulate_row``), and
 what the totem hears is what the neighbour bays' own nodes report, of the same kind as the
-scored one (1 Hz, or wake on change: ``simulate.neighbour_reports``).
+scored one (1 Hz, or wake on change: ``simulate.neighbour_reports``). Then one
+``parking-row`` row per shared row, node kind and totem mode (row_bench.py).
 """
 
 from __future__ import annotations
@@ -134,4 +135,7 @@ def run(n_sims: int = N_SIMS, workers: int | None = None) -> list[dict[str, obje
                     ("questions_per_day", lambda a: a["questions"]),
                     ("moving_per_day", lambda a: a["moving"]))})
         rows.append(summary)
+    from . import row_bench  # whole shared rows, with and without the totem's word
+
+    rows += list(row_bench.run())
     return rows

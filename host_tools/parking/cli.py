@@ -1,4 +1,5 @@
-"""`bourg parking ...`: replay a trace through the detector, score it, simulate traces, bench.
+"""`bourg parking ...`: replay a trace (or a row of bays) through the detector, score it,
+simulate traces, bench.
 
 Registered in host_tools/cli.py as ("parking", ..., "host_tools.parking.cli", "add_arguments",
 "main"); this module adds its own sub-subcommands.
@@ -10,8 +11,8 @@ import argparse
 import json
 import sys
 
+from . import row_replay, traces
 from . import score as score_mod
-from . import traces
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("score", help="score predictions against a labelled trace (JSON)")
     s.add_argument("trace", help="labelled TRACE.csv or TRACE.csv.gz")
     s.add_argument("pred", help="predictions CSV, as `parking replay` writes")
+    _add_row_arguments(sub)
     m = sub.add_parser("simulate", help="write a simulated labelled trace")
     m.add_argument("--profile", choices=["normal", "hard"], default="normal",
                    help="street: normal, or hard (more traffic, close neighbours)")
@@ -47,9 +49,59 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     battery.add_arguments(bt)
 
 
+def _add_row_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """replay-row / score-row: a whole row of bays (ROW-FORMAT.md) with its totem."""
+    r = sub.add_parser("replay-row", help="replay a row of bays (ROW-FORMAT.md): every bay's "
+                       "node and the totem, in virtual time over a seeded lossy radio")
+    r.add_argument("row_dir", metavar="ROW_DIR", help="folder with row.json and one trace per bay")
+    r.add_argument("--out", required=True, metavar="OUT_DIR",
+                   help="folder to write one <id>.pred.csv per bay into (created if missing)")
+    r.add_argument("--detector", choices=list(row_replay.DETECTORS), default="bourg",
+                   help="bourg (a node sampling at 1 Hz, default) or bourg_gated (a LIS2MDL "
+                   "node asleep behind its wake-on-change threshold)")
+    r.add_argument("--no-totem", action="store_true",
+                   help="node alone: the totem has no `rows`, so it never vouches for a "
+                   "node's neighbours (the node decides alone)")
+    r.add_argument("--seed", type=int, default=0,
+                   help="radio seed (losses, delays) and node keys: the same seed, the same "
+                   "replay")
+    r.add_argument("--loss", type=float, default=row_replay.RadioModel.loss,
+                   help="probability that a frame (node's or ACK) is lost after the radio's "
+                   "own retries (default %(default)s)")
+    s = sub.add_parser("score-row", help="score a replayed row against its labels (JSON: "
+                       "per bay and pooled)")
+    s.add_argument("row_dir", metavar="ROW_DIR", help="labelled row folder (row.json + traces)")
+    s.add_argument("out_dir", metavar="OUT_DIR", help="folder of <id>.pred.csv, as "
+                   "`parking replay-row` writes")
+
+
+def _row_main(args: argparse.Namespace) -> int:
+    """replay-row (predictions into OUT_DIR, the nodes' activity a day as JSON on stdout)
+    and score-row (JSON)."""
+    from pathlib import Path
+
+    from . import rows
+
+    if args.parking_cmd == "score-row":
+        print(json.dumps(rows.score_row(args.row_dir, args.out_dir), indent=2))
+        return 0
+    if not 0.0 <= args.loss < 1.0:
+        raise ValueError("--loss must be in [0, 1)")
+    row = rows.load_row(args.row_dir)
+    res = row_replay.replay_row(row, args.detector, totem=not args.no_totem, seed=args.seed,
+                                radio=row_replay.RadioModel(loss=args.loss))
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    for bay_id, pred in res.preds.items():
+        traces.write_predictions(rows.pred_path(args.out, bay_id), row.t, pred)
+    print(json.dumps({"activity_per_day": res.activity_per_day(), "totem": res.totem}))
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     cmd = args.parking_cmd
     try:
+        if cmd in ("replay-row", "score-row"):
+            return _row_main(args)
         if cmd == "replay":
             tr = traces.read_trace(args.trace)
             if args.detector == "bourg_gated":
