@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -82,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         return int(runners[args.command](args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`bourg ... | head`): nothing left to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as e:  # noqa: BLE001 - the last guard between a bug and a technician
+        if os.environ.get("BOURG_DEBUG"):
+            raise
+        print(f"bourg {args.command}: internal error: {type(e).__name__}: {e}\n"
+              "  This is a bug in bourg, not something you did. Run again with BOURG_DEBUG=1 "
+              "for the traceback, and report it.", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":
