@@ -124,7 +124,8 @@ class _Emulate:
         import threading
 
         self.p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", *args],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, errors="replace",
                                   cwd=cwd, env=env)
         self.lines: list[str] = []
         self._q: queue.Queue[str | None] = queue.Queue()
@@ -136,12 +137,32 @@ class _Emulate:
             self._q.put(line.rstrip("\n"))
         self._q.put(None)
 
-    def wait_for(self, text: str, timeout: float = 60) -> str:
-        """The first line (from the start) containing text; fails with all the output."""
+    def send(self, line: str) -> None:
+        """A command on its stdin, as a technician types it."""
+        assert self.p.stdin is not None
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def mark(self) -> int:
+        """Where wait_for(start=...) should look from: lines read so far, and any queued."""
+        import queue
+
+        while True:
+            try:
+                line = self._q.get_nowait()
+            except queue.Empty:
+                return len(self.lines)
+            if line is None:
+                self._q.put(None)
+                return len(self.lines)
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = 60, start: int = 0) -> str:
+        """The first line from line `start` containing text; fails with all the output."""
         import queue
         import time
 
-        for line in self.lines:
+        for line in self.lines[start:]:
             if text in line:
                 return line
         end = time.monotonic() + timeout
@@ -310,3 +331,54 @@ def test_broker_host_and_port_both_reach_the_board(tmp_path: Path) -> None:
             conn.close()
         finally:
             emu.stop()
+
+
+def test_a_blank_board_through_the_documented_path_to_an_opened_compartment(
+        tmp_path: Path) -> None:
+    """docs/field-tools.md from a blank chip, with its commands as written: flash through the
+    simulated bootloader, provision, deploy, config diff, hil, then a locker code issued from
+    the registry and typed on the bank's keypad opens the compartment."""
+    import json
+    import os
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_flash import IMAGE
+
+    env = {**os.environ, "BOURG_REGISTRY": str(tmp_path / "registry.sqlite")}
+    (tmp_path / "wifi.txt").write_text("demo-wifi-pass\n")
+    image = tmp_path / "ESP32_GENERIC-20260406-v1.28.0.bin"
+    image.write_bytes(IMAGE)
+    cfg = "board_configs/locker-01.json"
+
+    def bourg(*args: str, timeout: float = 180) -> str:
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True,
+                           text=True, timeout=timeout, cwd=REPO, env=env)
+        assert r.returncode == 0, (args, r.stdout[-2000:], r.stderr[-2000:])
+        assert "Traceback" not in r.stderr
+        return r.stdout
+
+    bourg("provision", "site", "demo-town", "--ssid", "bourg-demo", "--wifi-password-file",
+          str(tmp_path / "wifi.txt"))
+    emu = _Emulate(cfg, "--bootloader", "--workdir", str(tmp_path / "w"), cwd=REPO, env=env)
+    try:
+        url = emu.wait_for("bootloader: ").split(" ", 1)[1]
+        bourg("flash", str(image), "--port", url)
+        port = emu.wait_for("pty: ").split(" ", 1)[1]
+        bourg("provision", "add", cfg, "--port", port, "--location", "Market square")
+        mark = emu.mark()
+        bourg("deploy", cfg, "--port", port)
+        emu.wait_for("NTP sync ok", 60, start=mark)
+        assert "same config" in bourg("config", "diff", cfg, "--port", port)
+        mark = emu.mark()
+        bourg("hil", "--port", port, "-k", "test_exec_reports_board_exceptions", "--", "-q",
+              timeout=300)
+        emu.wait_for("NTP sync ok", 60, start=mark)  # hil put the bank's app back
+        issued = json.loads(bourg("locker", "issue", "--bank", "locker-01", "--compartment",
+                                  "2", "--kind", "deposit", "--from", "now"))
+        mark = emu.mark()
+        emu.send(f"type {issued['code']}")
+        emu.wait_for("code: ok", 30, start=mark)
+        emu.wait_for("unlocks: 1:0 2:1 3:0", 10, start=mark)  # compartment 2's lock, once
+        assert json.loads(bourg("provision", "list", "--json"))[0]["device_id"] == "locker-01"
+    finally:
+        emu.stop()

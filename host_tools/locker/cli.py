@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--bank", required=True, help="the locker bank's device id")
     i.add_argument("--compartment", type=int, required=True,
                    help="compartment number, as in the bank's config")
-    i.add_argument("--from", dest="start", required=True, help="ISO time the code is for")
+    i.add_argument("--from", dest="start", required=True,
+                   help="ISO time the code is for (UTC unless it says otherwise), or now")
     i.add_argument("--hours", type=float, default=None,
                    help="how long from --from the code must work (default 24, or what is left "
                         "of the code's window: a deposit code's ends at 00:00 UTC)")

@@ -171,7 +171,10 @@ class CodeBook:
         return d
 
 
-def parse_when(text: str) -> float:
+def parse_when(text: str, now: float | None = None) -> float:
+    """An ISO date and time (UTC unless it says otherwise), or "now"."""
+    if text == "now":
+        return time.time() if now is None else now
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
