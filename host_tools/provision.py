@@ -171,6 +171,8 @@ def _add(args: argparse.Namespace) -> int:
         reg.require_writable()
         dev = reg.add(cfg["device_id"], cfg["role"], cfg["site"], unique_id=uid,
                       location=args.location)
+        if dev.role == "locker":
+            reg.set_compartments(dev.device_id, [c["n"] for c in cfg["app"]["compartments"]])
         print(f"registered {dev.device_id} ({dev.role} at {dev.site}"
               f"{', unique_id ' + uid if uid else ''}); MQTT user {dev.mqtt_user}")
         if reg.site(dev.site) is None:

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS devices (
     mqtt_password TEXT NOT NULL,
     espnow_key TEXT NOT NULL,
     bank_key TEXT,
-    rotated REAL
+    rotated REAL,
+    compartments TEXT
 );
 CREATE TABLE IF NOT EXISTS site_keys (
     site TEXT NOT NULL,
@@ -126,6 +127,7 @@ class Registry:
             self.db, self.read_only = self._open(create)
             if not self.read_only:
                 self.db.executescript(_SCHEMA)
+                self._add_missing_columns()
             self.db.execute("SELECT count(*) FROM devices").fetchone()
         except sqlite3.DatabaseError as e:
             raise RegistryError(f"{self.path} is not a bourg registry ({e})", 2) from None
@@ -149,6 +151,33 @@ class Registry:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)  # the file this call just made; never a user's own
         return db, False
+
+    def _add_missing_columns(self) -> None:
+        """A registry made by an older bourg gets the columns added since, empty."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(devices)")}
+        if "compartments" not in have:
+            with self.db:
+                self.db.execute("ALTER TABLE devices ADD COLUMN compartments TEXT")
+
+    def set_compartments(self, device_id: str, numbers: list[int]) -> None:
+        """A locker bank's compartment numbers, from its config: codes are issued for these
+        only."""
+        self.require_writable()
+        with self.db:
+            self.db.execute("UPDATE devices SET compartments=? WHERE device_id=?",
+                            (",".join(str(n) for n in sorted(numbers)), device_id))
+
+    def compartments(self, device_id: str) -> list[int] | None:
+        """The bank's compartment numbers, or None when the registry does not know them (a
+        bank registered by an older bourg, or a read-only registry of one)."""
+        try:
+            row = self.db.execute("SELECT compartments FROM devices WHERE device_id=?",
+                                  (device_id,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if not row or not row[0]:
+            return None
+        return [int(n) for n in row[0].split(",")]
 
     def require_writable(self) -> None:
         """Refuse a change before making it when the user made the registry read-only."""

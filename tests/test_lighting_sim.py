@@ -144,7 +144,7 @@ def test_cli_simulate_and_score(tmp_path, capsys):
     # 90 % (0.1 s at 250 ms full scale) is the only shortfall
     assert res["unlit_s"] == pytest.approx(0.1, abs=0.005)
     assert res["saving_vs_always_on"] > 0.45  # both poles are entry poles (idle 50 %)
-    assert cli.main(p.parse_args(["score", str(sc), str(tmp_path / "missing.csv")])) == 1
+    assert cli.main(p.parse_args(["score", str(sc), str(tmp_path / "missing.csv")])) == 2
     assert cli.main(p.parse_args([])) == 2
 
 

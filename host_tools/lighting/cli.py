@@ -46,9 +46,12 @@ def main(args: argparse.Namespace) -> int:
             sc = scn.load(args.scenario)
             print(json.dumps(score(sc, args.levels), indent=1))
             return 0
-    except (OSError, ValueError, LevelsError) as e:  # ScenarioError is a ValueError
+    except OSError as e:
+        print(f"bourg lighting {cmd}: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except (ValueError, LevelsError) as e:  # ScenarioError is a ValueError: bad input
         print(f"bourg lighting {cmd}: {e}", file=sys.stderr)
-        return 1
+        return 2
     print("bourg lighting: choose simulate or score (see --help)", file=sys.stderr)
     return 2
 

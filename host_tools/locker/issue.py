@@ -67,6 +67,14 @@ class CodeBook:
                              "(bourg provision add ... with role locker)")
         return bytes.fromhex(self.reg.secrets(bank)["bank_key"])
 
+    def check_compartment(self, bank: str, compartment: int) -> None:
+        """Refuse a compartment the bank does not have, when the registry knows its layout
+        (`provision add` records it from the bank's config)."""
+        known = self.reg.compartments(bank)
+        if known is not None and compartment not in known:
+            raise IssueError(f"{bank} has no compartment {compartment} (it has "
+                             f"{', '.join(str(n) for n in known)})")
+
     def hours_left(self, kind: str, start_s: float) -> float:
         """Hours from start_s to the end of its code window (a deposit code's: 00:00 UTC)."""
         _, until = self.codes.window(kind, start_s)
@@ -85,6 +93,8 @@ class CodeBook:
             raise IssueError("kind must be pickup, deposit or retrieve")
         if not 1 <= compartment <= codes.MAX_COMPARTMENT:
             raise IssueError(f"compartment must be 1..{codes.MAX_COMPARTMENT}")
+        self._key(bank)
+        self.check_compartment(bank, compartment)
         _, until = codes.window(kind, start_s)
         if start_s + hours * 3600 > until:
             raise IssueError(f"a {kind} code is valid {codes.VALID_DAYS[kind] * 24} h from "

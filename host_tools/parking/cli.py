@@ -143,9 +143,12 @@ def main(args: argparse.Namespace) -> int:
             for row in bench.run(n_sims=args.sims):
                 print(json.dumps(row), flush=True)
             return 0
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        print(f"bourg parking {cmd}: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # a trace or row that breaks its format: bad input
         print(f"bourg parking {cmd}: {e}", file=sys.stderr)
-        return 1
+        return 2
     return 2
 
 

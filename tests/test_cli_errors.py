@@ -1,0 +1,85 @@
+"""Every command a technician runs, given a missing file, a dead port or a read-only
+registry: one line saying what is wrong, the exit code docs/field-tools.md promises (2 for
+bad input, 1 for a failed check), and never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from host_tools.registry import Registry
+
+REPO = Path(__file__).resolve().parents[1]
+CFG = "board_configs/locker-01.json"
+DEAD = "/dev/ttyUSB9"
+
+CASES = [  # (arguments, exit code); NOPE is a file that does not exist, RO a read-only registry
+    (["config", "validate", "NOPE"], 2),
+    (["config", "show", "NOPE"], 2),
+    (["config", "diff", CFG, "--port", DEAD], 2),
+    (["deploy", "NOPE", "--port", DEAD], 2),
+    (["deploy", CFG, "--port", DEAD], 2),
+    (["deploy", CFG, "--port", DEAD, "--secrets", "NOPE"], 2),
+    (["provision", "add", "NOPE"], 2),
+    (["provision", "add", CFG, "--port", DEAD], 2),
+    (["provision", "site", "t", "--ssid", "s", "--wifi-password-file", "NOPE"], 2),
+    (["provision", "site", "t", "--ssid", "s", "--wifi-password-file", CFG, "--registry", "RO"],
+     2),
+    (["provision", "rotate", "locker-01", "--key", "mqtt", "--registry", "RO"], 2),
+    (["provision", "show", "nobody", "--registry", "RO"], 1),
+    (["provision", "mosquitto", "--out", "OUT", "--ops-password-file", "NOPE"], 2),
+    (["locker", "issue", "--bank", "locker-01", "--compartment", "1", "--from", "now",
+      "--registry", "RO"], 2),
+    (["locker", "issue", "--bank", "locker-01", "--compartment", "9", "--from", "now",
+      "--registry", "RW"], 2),
+    (["locker", "issue", "--bank", "locker-01", "--compartment", "1", "--from", "someday",
+      "--registry", "RW"], 2),
+    (["locker", "issue", "--bank", "locker-01", "--compartment", "1", "--from", "now",
+      "--registry", "NOPE"], 2),
+    (["flash", "NOPE", "--port", DEAD], 2),
+    (["flash", CFG, "--dry-run"], 2),
+    (["emulate", "NOPE"], 2),
+    (["hil", "--port", DEAD], 2),
+    (["monitor", "--broker", "mqtt://127.0.0.1:1", "--site", "t", "--user", "u",
+      "--password-file", "NOPE"], 2),
+    (["lighting", "simulate", "NOPE", "--out", "OUT"], 2),
+    (["parking", "replay", "NOPE", "--out", "OUT"], 2),
+    (["parking", "score", "NOPE", "NOPE"], 2),
+    (["doctor", "--port", DEAD], 1),
+    (["deploy"], 2),
+    (["no-such-command"], 2),
+]
+
+
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("reg")
+    rw, ro = d / "rw.sqlite", d / "ro.sqlite"
+    for path in (rw, ro):
+        with Registry(path) as reg:
+            reg.add("locker-01", "locker", "t")
+            reg.set_compartments("locker-01", [1, 2, 3])  # as provision add does
+    ro.chmod(0o400)
+    return {"RW": rw, "RO": ro}
+
+
+@pytest.mark.parametrize("args, code", CASES, ids=[" ".join(a[:2]) + f"-{i}"
+                                                   for i, (a, _) in enumerate(CASES)])
+def test_bad_input_is_one_clear_line(args: list[str], code: int, tmp_path: Path,
+                                     registries: dict[str, Path]) -> None:
+    names = {"NOPE": str(tmp_path / "nope.json"), "OUT": str(tmp_path / "out"),
+             **{k: str(v) for k, v in registries.items()}}
+    argv = [names.get(a, a) for a in args]
+    env = {**os.environ, "BOURG_REGISTRY": str(tmp_path / "none.sqlite")}
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", *argv], capture_output=True,
+                       text=True, timeout=120, cwd=REPO, env=env)
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    assert "internal error" not in r.stderr, r.stderr
+    assert r.returncode == code, (r.returncode, r.stdout[-1000:], r.stderr[-1000:])
+    assert r.stderr.strip() or r.stdout.strip(), "said nothing"
+    ro = registries["RO"]
+    assert oct(ro.stat().st_mode & 0o777) == oct(0o400)  # never chmod-ed behind our back
