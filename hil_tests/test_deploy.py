@@ -92,7 +92,7 @@ def test_wrong_port_and_invalid_config_fail_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": 1, "device_id": "x"}))
     r = _bourg("deploy", str(bad), "--port", "/dev/null")
-    assert r.returncode == 2 and "invalid config, nothing was copied" in r.stderr
+    assert r.returncode == 1 and "invalid config, nothing was copied" in r.stderr  # a check
     assert f"{bad}: board: missing (expected str 1..40 chars)" in r.stderr  # the board's words
 
 
@@ -303,7 +303,8 @@ def test_next_deploy_finishes_what_an_interrupted_one_left(world: World,
         sb.close()
     r = _bourg("deploy", str(cfg2), "--port", b.pty_path, "--no-reset", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "finished an interrupted deploy: 1 partial file(s) reused, 1 removed" in r.stderr
+    assert ("finished an interrupted deploy: 1 complete file(s) reused, the other 1 written "
+            "again or removed") in r.stderr
     assert _new_files(b) == []
     assert _on_board(b)[1]["app"]["tick_ms"] == 777
 
@@ -333,3 +334,15 @@ def test_ctrl_c_mid_deploy_says_the_board_keeps_its_app(world: World, tmp_path: 
     assert _new_files(b) == []
     hashes = _on_board(b)[0]
     assert "/lib/bourg/runtime.mpy" in hashes and "/lib/bourg/runtime.py" not in hashes
+
+
+def test_deploy_without_secrets_refuses_a_board_that_has_none(world: World,
+                                                               tmp_path: Path) -> None:
+    """Run from a folder with no registry/, deploy has no secrets to give: a board that keeps
+    its own /secrets.json is fine, a blank one would boot into SAFE MODE, so it is refused
+    (exit 2) with nothing copied. The board's workdir, which will hold its keys, is 0700."""
+    b, _ = _blank(world)
+    assert b.dir.stat().st_mode & 0o077 == 0
+    r = _bourg("deploy", str(CONFIG), "--port", b.pty_path, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "no /secrets.json" in r.stderr and "Traceback" not in r.stderr

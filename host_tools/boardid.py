@@ -17,13 +17,14 @@ if TYPE_CHECKING:
     from .serialboard import SerialBoard
 
 _READ = """
-import machine, binascii, json
+import machine, binascii, json, os
 try:
     with open('/config.json') as _f:
         _d = json.load(_f).get('device_id')
 except Exception:
     _d = None
-print(repr((binascii.hexlify(machine.unique_id()).decode(), _d)))
+print(repr((binascii.hexlify(machine.unique_id()).decode(), _d,
+            'secrets.json' in os.listdir('/'))))
 """
 
 
@@ -31,6 +32,7 @@ print(repr((binascii.hexlify(machine.unique_id()).decode(), _d)))
 class BoardIdentity:
     unique_id: str
     device_id: str | None  # from the board's /config.json; None on a blank board
+    has_secrets: bool = False  # a /secrets.json, which a deploy without secrets keeps
 
 
 class IdentityError(ValueError):
@@ -38,8 +40,8 @@ class IdentityError(ValueError):
 
 
 def read_identity(board: SerialBoard) -> BoardIdentity:
-    uid, dev = ast.literal_eval(board.exec(_READ).strip())
-    return BoardIdentity(str(uid), dev if isinstance(dev, str) else None)
+    uid, dev, has_secrets = ast.literal_eval(board.exec(_READ).strip())
+    return BoardIdentity(str(uid), dev if isinstance(dev, str) else None, bool(has_secrets))
 
 
 def mismatches(ident: BoardIdentity, device_id: str, reg: Registry | None) -> list[str]:

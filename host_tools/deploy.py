@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import firmware
-from .boardconfig import BoardConfigError, load_and_validate
+from .boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
 from .boardid import BoardIdentity, IdentityError, read_identity
 from .serialboard import SerialBoard, TransportError
 
@@ -334,7 +334,7 @@ def deploy_main(args: argparse.Namespace) -> int:
         config = load_and_validate(args.config)
     except BoardConfigError as e:
         print(f"bourg deploy: invalid config, nothing was copied:\n{e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL
     try:
         secrets = _read_secrets(args.secrets) if args.secrets else None
         reg = _open_registry(args, config["device_id"])
@@ -354,19 +354,34 @@ def deploy_main(args: argparse.Namespace) -> int:
             reg.close()
 
 
+class _NoSecrets(IdentityError):
+    """The board would be left without secrets (exit 2; --force does not override)."""
+
+
 def _run(args: argparse.Namespace, port: str, config: dict[str, Any],
          secrets: dict[str, Any] | None, reg: Registry | None) -> int:
     from .boardid import check
+    from .registry import registry_path
 
     def progress(i: int, n: int, path: str) -> None:
         if not args.json:
             print(f"  [{i}/{n}] {path}", file=sys.stderr, flush=True)
 
+    def check_board(ident: BoardIdentity) -> None:
+        check(ident, config["device_id"], reg, port, args.force)
+        if secrets is None and not ident.has_secrets:
+            raise _NoSecrets(f"the board on {port} has no /secrets.json and none was found for "
+                             f"{config['device_id']} (no registry at "
+                             f"{registry_path(args.registry)}): its app would start in SAFE "
+                             "MODE. Run from where registry/ is, or give --registry or "
+                             "--secrets; nothing was copied")
+
     try:
         plan = deploy(port, config, secrets, compiled=not args.source, dry_run=args.dry_run,
-                      reset=not args.no_reset, progress=progress,
-                      check=lambda ident: check(ident, config["device_id"], reg, port,
-                                                args.force))
+                      reset=not args.no_reset, progress=progress, check=check_board)
+    except _NoSecrets as e:
+        print(f"bourg deploy: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except IdentityError as e:
         print(f"bourg deploy: {e}", file=sys.stderr)
         return EXIT_FAIL
@@ -395,5 +410,6 @@ def _report(args: argparse.Namespace, port: str, config: dict[str, Any], plan: P
           f"({s['bytes']} bytes), removed {len(s['remove'])}, {s['unchanged']} unchanged")
     if plan.leftover:
         done = "would finish" if args.dry_run else "finished"
-        print(f"  {done} an interrupted deploy: {len(plan.reuse)} partial file(s) reused, "
-              f"{len(plan.leftover) - len(plan.reuse)} removed", file=sys.stderr)
+        print(f"  {done} an interrupted deploy: {len(plan.reuse)} complete file(s) reused, "
+              f"the other {len(plan.leftover) - len(plan.reuse)} written again or removed",
+              file=sys.stderr)

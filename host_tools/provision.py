@@ -17,11 +17,12 @@ import argparse
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .boardconfig import BoardConfigError, load_and_validate
+from .boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
 from .mosquitto import hand_over, write_acl, write_passwd
 from .registry import KEY_KINDS, Registry, RegistryError, add_registry_argument, registry_path
 
@@ -102,23 +103,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def provision_main(args: argparse.Namespace) -> int:
     from .boardid import IdentityError
-    from .serialboard import TransportError
 
     try:
         return ACTIONS[args.prov_cmd](args)
     except RegistryError as e:
         return _fail(str(e), e.exit_code)
     except BoardConfigError as e:
-        return _fail(f"invalid config, nothing registered:\n{e}", EXIT_USAGE)
+        code = EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL
+        return _fail(f"invalid config, nothing registered:\n{e}", code)
     except (UsageError, LookupError) as e:
         return _fail(str(e), EXIT_USAGE)
     except IdentityError as e:
         return _fail(str(e), EXIT_FAIL)
-    except (TransportError, OSError) as e:
-        return _fail(f"the board did not answer ({e}); nothing was registered. Check the "
-                     "cable and power, then run the same command again.", EXIT_BOARD)
+    except _BoardSilent as e:
+        return _fail(str(e), EXIT_BOARD)
+    except OSError as e:  # a file of ours: --out, a password file, mosquitto_passwd
+        where = f"{e.filename}: " if e.filename else ""
+        return _fail(f"{where}{e.strerror or e}", EXIT_USAGE)
+    except subprocess.CalledProcessError as e:
+        return _fail(f"{e.cmd[0]} failed (exit {e.returncode})", EXIT_FAIL)
     except sqlite3.Error as e:
         return _fail(f"registry {registry_path(args.registry)}: {e}", EXIT_FAIL)
+
+
+class _BoardSilent(Exception):
+    """The board on --port did not answer (exit 3)."""
 
 
 def _fail(msg: str, code: int) -> int:
@@ -145,14 +154,18 @@ def _board_unique_id(args: argparse.Namespace, device_id: str) -> str | None:
         return args.unique_id
     from . import boardid
     from .ports import resolve_port
-    from .serialboard import SerialBoard
+    from .serialboard import SerialBoard, TransportError
 
     port = resolve_port(args.port)
-    b = SerialBoard(port, restore_app=True)
     try:
-        ident = boardid.read_identity(b)
-    finally:
-        b.close()
+        b = SerialBoard(port, restore_app=True)
+        try:
+            ident = boardid.read_identity(b)
+        finally:
+            b.close()
+    except (TransportError, OSError) as e:
+        raise _BoardSilent(f"the board did not answer ({e}); nothing was registered. Check "
+                           "the cable and power, then run the same command again.") from None
     if args.unique_id and args.unique_id != ident.unique_id:
         raise boardid.IdentityError(f"the board on {port} has unique_id {ident.unique_id}, "
                                     f"not {args.unique_id}; nothing was registered")

@@ -32,6 +32,9 @@ CASES = [  # (arguments, exit code); NOPE is a file that does not exist, RO a re
     (["provision", "rotate", "locker-01", "--key", "mqtt", "--registry", "RO"], 2),
     (["provision", "show", "nobody", "--registry", "RO"], 1),
     (["provision", "mosquitto", "--out", "OUT", "--ops-password-file", "NOPE"], 2),
+    (["provision", "secrets", "locker-01", "--out", "/dev/null/x", "--registry", "RW"], 2),
+    (["provision", "add", "BAD"], 1),
+    (["deploy", "BAD", "--port", DEAD], 1),
     (["locker", "issue", "--bank", "locker-01", "--compartment", "1", "--from", "now",
       "--registry", "RO"], 2),
     (["locker", "issue", "--bank", "locker-01", "--compartment", "9", "--from", "now",
@@ -71,7 +74,9 @@ def registries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                                    for i, (a, _) in enumerate(CASES)])
 def test_bad_input_is_one_clear_line(args: list[str], code: int, tmp_path: Path,
                                      registries: dict[str, Path]) -> None:
+    (tmp_path / "bad.json").write_text('{"schema": 1, "device_id": "x"}')
     names = {"NOPE": str(tmp_path / "nope.json"), "OUT": str(tmp_path / "out"),
+             "BAD": str(tmp_path / "bad.json"),
              **{k: str(v) for k, v in registries.items()}}
     argv = [names.get(a, a) for a in args]
     env = {**os.environ, "BOURG_REGISTRY": str(tmp_path / "none.sqlite")}

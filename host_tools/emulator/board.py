@@ -101,6 +101,7 @@ class Board:
         self.heap_budget = _parse_size(heapsize)
         self.dir = world.workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o700)  # its flash holds the board's secrets, as a chip's does
         self.flash_path = self.dir / "flash.img"
         if not self.flash_path.exists():
             self.flash_path.write_bytes(b"\xff" * FLASH_SIZE)

@@ -278,6 +278,7 @@ def _load_chip_flash(board_dir: Path, flash: bytearray) -> None:
 
 def _save_chip_flash(board_dir: Path, flash: bytes) -> None:
     board_dir.mkdir(parents=True, exist_ok=True)
+    board_dir.chmod(0o700)  # the flash will hold the board's secrets
     (board_dir / FIRMWARE_FILE).write_bytes(flash[:VFS_OFFSET])
     (board_dir / "flash.img").write_bytes(flash[VFS_OFFSET:VFS_OFFSET + FLASH_SIZE])
 
