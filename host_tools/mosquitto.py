@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 OPS_USER = "bourg-ops"
 
@@ -34,6 +35,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_listening(proc: subprocess.Popen[Any], host: str, port: int,
+                   timeout: float = 10.0) -> None:
+    """Return once a broker just started as `proc` accepts connections on host:port; raise
+    with its stderr if it exits first, TimeoutError if it never listens."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            err = err.decode() if isinstance(err, bytes) else err
+            raise RuntimeError(f"mosquitto exited at start: {err}")
+        try:
+            socket.create_connection((host, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"mosquitto did not listen on {port}")
 
 
 def device_user(device_id: str) -> str:
@@ -155,17 +174,8 @@ class Mosquitto:
         self._write_files()
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.dir / "mosquitto.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"mosquitto exited at start: {err}")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"mosquitto did not listen on {self.port}")
+        wait_listening(self.proc, self.host, self.port)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: the broker dies without a goodbye, as on a crash or power loss."""

@@ -87,18 +87,16 @@ def test_demo_rejects_a_bad_broker_url() -> None:
 
 
 def test_demo_uses_an_external_broker(tmp_path) -> None:
-    from host_tools.mosquitto import free_port, mosquitto_binary
+    from host_tools.mosquitto import free_port, mosquitto_binary, wait_listening
     from host_tools.mqtt_watch import Watcher
 
     port = free_port()
     conf = tmp_path / "anon.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
     broker = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        import time
-
-        time.sleep(0.5)
+        wait_listening(broker, "127.0.0.1", port)
         w = Watcher("127.0.0.1", port, topics=("bourg/demo-town/+/status",))
         r = subprocess.run([sys.executable, "-m", "host_tools.cli", "demo", "--broker",
                             f"mqtt://127.0.0.1:{port}", "--duration", "5", "--plain"],

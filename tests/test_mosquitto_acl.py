@@ -15,7 +15,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from host_tools.mosquitto import Mosquitto, device_user, free_port, mosquitto_binary
+from host_tools.mosquitto import (
+    Mosquitto,
+    device_user,
+    free_port,
+    mosquitto_binary,
+    wait_listening,
+)
 from host_tools.mqtt_watch import Watcher
 
 
@@ -113,7 +119,7 @@ def test_provisioned_files_work_for_a_mosquitto_that_drops_to_its_user(tmp_path:
             with Registry(reg) as rg:
                 pw = rg.secrets("fieldtest-01")["mqtt_password"]
             broker = type("B", (), {"host": "127.0.0.1", "port": port})()
-            _wait_listening(proc, port)
+            wait_listening(proc, "127.0.0.1", port)
             dev = _client(broker, device_user("fieldtest-01"), pw)  # type: ignore[arg-type]
             dev.loop_stop()
             dev.disconnect()
@@ -123,18 +129,3 @@ def test_provisioned_files_work_for_a_mosquitto_that_drops_to_its_user(tmp_path:
     finally:
         shutil.rmtree(out)
 
-
-def _wait_listening(proc: subprocess.Popen[str], port: int) -> None:
-    """Until mosquitto listens (or has exited, saying why)."""
-    import socket
-
-    end = time.monotonic() + 10
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"mosquitto exited: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"mosquitto did not listen on {port}")
