@@ -169,11 +169,7 @@ def _board_unique_id(args: argparse.Namespace, device_id: str) -> str | None:
     if args.unique_id and args.unique_id != ident.unique_id:
         raise boardid.IdentityError(f"the board on {port} has unique_id {ident.unique_id}, "
                                     f"not {args.unique_id}; nothing was registered")
-    if ident.device_id and ident.device_id != device_id and not args.force:
-        raise boardid.IdentityError(
-            f"the board on {port} runs as {ident.device_id!r} now (its /config.json), not "
-            f"{device_id}; nothing was registered. Check which board is plugged in, or give "
-            "--force to register it as a new device")
+    boardid.check(ident, device_id, None, port, args.force)  # the registry's come in add()
     return ident.unique_id
 
 
