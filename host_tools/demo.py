@@ -116,7 +116,7 @@ class Street:
 
         from .deploy import deploy
         from .lighting.virtual_street import night_offset
-        from .provision import read_unique_id
+        from .provision import compartments_of, read_unique_id
         from .registry import Registry
 
         self.world.wall_offset_s = night_offset(22.0)  # the poles' clocks say 22:00
@@ -196,7 +196,8 @@ class Street:
             for name, b in self.boards.items():
                 b.wait_boot()
                 reg.add(name, roles[name], SITE, unique_id=read_unique_id(b.pty_path),
-                        location=f"{configs[name]['emulator']['x']:.0f} m along the street")
+                        location=f"{configs[name]['emulator']['x']:.0f} m along the street",
+                        compartments=compartments_of(configs[name]))
             secrets = {name: reg.secrets(name) for name in self.boards}
             for name, _n, _b, _z, _c in PARK:
                 secrets[name]["wifi_password"] = ""  # sensors never join WiFi

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
 from .mosquitto import hand_over, write_acl, write_passwd
@@ -147,6 +148,13 @@ def _site(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def compartments_of(config: dict[str, Any]) -> list[int] | None:
+    """A locker bank's compartment numbers from its config; None for other roles."""
+    if config.get("role") != "locker":
+        return None
+    return [c["n"] for c in config["app"]["compartments"]]
+
+
 def _board_unique_id(args: argparse.Namespace, device_id: str) -> str | None:
     """The unique_id read from the board on --port, after checking that the board does not
     run as another device (the registry's own duplicate checks come in Registry.add)."""
@@ -179,9 +187,7 @@ def _add(args: argparse.Namespace) -> int:
     with _open(args, create=True) as reg:
         reg.require_writable()
         dev = reg.add(cfg["device_id"], cfg["role"], cfg["site"], unique_id=uid,
-                      location=args.location)
-        if dev.role == "locker":
-            reg.set_compartments(dev.device_id, [c["n"] for c in cfg["app"]["compartments"]])
+                      location=args.location, compartments=compartments_of(cfg))
         print(f"registered {dev.device_id} ({dev.role} at {dev.site}"
               f"{', unique_id ' + uid if uid else ''}); MQTT user {dev.mqtt_user}")
         if reg.site(dev.site) is None:

@@ -113,6 +113,11 @@ class Device:
                 "site": self.site, "location": self.location, "mqtt_user": self.mqtt_user}
 
 
+def _numbers(numbers: list[int]) -> str:
+    """Compartment numbers as the registry keeps them: "1,2,3"."""
+    return ",".join(str(n) for n in sorted(numbers))
+
+
 def _key_hex(nbytes: int = 16) -> str:
     return secrets.token_bytes(nbytes).hex()
 
@@ -158,14 +163,6 @@ class Registry:
         if "compartments" not in have:
             with self.db:
                 self.db.execute("ALTER TABLE devices ADD COLUMN compartments TEXT")
-
-    def set_compartments(self, device_id: str, numbers: list[int]) -> None:
-        """A locker bank's compartment numbers, from its config: codes are issued for these
-        only."""
-        self.require_writable()
-        with self.db:
-            self.db.execute("UPDATE devices SET compartments=? WHERE device_id=?",
-                            (",".join(str(n) for n in sorted(numbers)), device_id))
 
     def compartments(self, device_id: str) -> list[int] | None:
         """The bank's compartment numbers, or None when the registry does not know them (a
@@ -224,9 +221,10 @@ class Registry:
 
     # -- devices ----------------------------------------------------------------------------
     def add(self, device_id: str, role: str, site: str, *, unique_id: str | None = None,
-            location: str = "") -> Device:
+            location: str = "", compartments: list[int] | None = None) -> Device:
         """Register a board and generate its secrets; refuses a duplicate id or unique_id
-        and changes nothing then."""
+        and changes nothing then. A locker bank's `compartments` (its config's numbers) are
+        the ones codes may be issued for."""
         if self.get(device_id) is not None:
             raise RegistryError(f"device {device_id!r} is already registered; choose another "
                                 "id, or rotate its keys with `bourg provision rotate`")
@@ -240,10 +238,12 @@ class Registry:
         with self.db:
             self.db.execute(
                 "INSERT INTO devices (device_id, unique_id, role, site, location, created, "
-                "mqtt_password, espnow_key, bank_key) VALUES (?,?,?,?,?,?,?,?,?)",
+                "mqtt_password, espnow_key, bank_key, compartments) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (device_id, unique_id, role, site, location, time.time(),
                  secrets.token_urlsafe(24), _key_hex(16),
-                 _key_hex(32) if role == "locker" else None))
+                 _key_hex(32) if role == "locker" else None,
+                 None if compartments is None else _numbers(compartments)))
         dev = self.get(device_id)
         assert dev is not None
         return dev

@@ -64,8 +64,7 @@ def registries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rw, ro = d / "rw.sqlite", d / "ro.sqlite"
     for path in (rw, ro):
         with Registry(path) as reg:
-            reg.add("locker-01", "locker", "t")
-            reg.set_compartments("locker-01", [1, 2, 3])  # as provision add does
+            reg.add("locker-01", "locker", "t", compartments=[1, 2, 3])  # as provision add
     ro.chmod(0o400)
     return {"RW": rw, "RO": ro}
 
