@@ -2,8 +2,8 @@
 
 Why the firmware's code: a config the host calls `ok` must boot on the board, and a config
 the board refuses must not reach it. So `bourg config validate` (and deploy, provision,
-emulate) runs the very files the board runs at boot: firmware/lib/bourg/config.py with the
-GPIO rules of firmware/lib/bourg/pins.py, and the role's app schema module (SCHEMA for the
+emulate) runs the very files the board runs at boot: firmware/lib/bourg/configcheck.py with
+the GPIO rules of firmware/lib/bourg/pins.py, and the role's app schema module (SCHEMA for the
 "app" section, PINS for "pins"). board_configs/schema.json is an editor aid only.
 """
 
@@ -45,15 +45,15 @@ class BoardConfigUnreadable(BoardConfigError):
     """The file could not be read at all: bad input (exit 2), not a failed check."""
 
 
-def firmware_config() -> ModuleType:
-    """The board's bourg.config, checked to be firmware/lib/bourg/config.py."""
+def firmware_config(name: str = "configcheck") -> ModuleType:
+    """The board's bourg.configcheck (or bourg.`name`), checked to be the firmware's file."""
     lib = str(FIRMWARE / "lib")
     if lib not in sys.path:
         sys.path.insert(0, lib)
-    mod = importlib.import_module("bourg.config")
+    mod = importlib.import_module("bourg." + name)
     f = getattr(mod, "__file__", None)
-    if f is None or Path(f).resolve() != FIRMWARE / "lib" / "bourg" / "config.py":
-        raise ImportError(f"bourg.config resolved to {f}, not the firmware's")
+    if f is None or Path(f).resolve() != FIRMWARE / "lib" / "bourg" / (name + ".py"):
+        raise ImportError(f"bourg.{name} resolved to {f}, not the firmware's")
     return mod
 
 

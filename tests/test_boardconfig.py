@@ -126,7 +126,7 @@ def test_host_refuses_what_the_board_refuses(case: str) -> None:
 def test_the_board_refuses_them_too(tmp_path: Path) -> None:
     """The same cases through the board's boot path (config.load from files, on CPython here;
     tests/test_config_agreement.py runs it on the MicroPython VM)."""
-    fw = firmware_config()
+    fw = firmware_config("config")
     from host_tools import fwmodules
 
     (tmp_path / "secrets.json").write_text('{"wifi_password": "x"}')
@@ -143,15 +143,16 @@ def test_the_board_refuses_them_too(tmp_path: Path) -> None:
 
 
 def test_every_app_uses_the_schema_module_the_host_runs() -> None:
-    """The host picks the app schema by role (APP_SCHEMAS); each app class takes its SCHEMA
-    and PINS from that very module, so the two cannot drift apart."""
+    """The host picks the app schema by role (APP_SCHEMAS); each app names that very module
+    for the board's config check, so the two cannot drift apart."""
     apps = {"lighting": "pole_app.py", "locker": "locker_app.py",
             "parking_sensor": "sensor_app.py", "parking_totem": "totem_app.py",
             "fieldtest": "fieldtest_app.py"}
     assert set(apps) == set(APP_SCHEMAS)
     for role, (folder, module) in APP_SCHEMAS.items():
         src = (REPO / "firmware" / folder / apps[role]).read_text()
-        assert f"{module}.SCHEMA" in src and f"{module}.PINS" in src, role
+        assert (f'SCHEMA_MODULE = "{module}"' in src
+                or f'schema_module="{module}"' in src), role
 
 
 def test_the_editor_schema_names_the_same_keys_as_the_board() -> None:

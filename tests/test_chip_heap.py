@@ -45,3 +45,20 @@ def test_a_board_reports_its_modules_and_import_costs(tmp_path: Path) -> None:
         again = b.heap_report(("ballast",))
         assert again["imports"]["ballast"] < 1_000  # already imported: nothing new
         assert rep["used"] > 0 and rep["free"] > 0
+
+
+def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: Path) -> None:
+    """bourg.config imports the checker and the app's schema module for the boot check, then
+    forgets them: their bytecode is a tenth of a role's heap on the chip."""
+    from host_tools import firmware
+
+    cfg = {"schema": 1, "device_id": "probe", "role": "fieldtest", "site": "t",
+           "board": "esp32-devkitc", "pins": {},
+           "network": {"ssid": "none", "mqtt": {"host": "broker.invalid"}}, "app": {}}
+    with World(tmp_path) as w:
+        b = w.add_board(cfg, firmware.stage(cfg, {"wifi_password": "x"}))
+        b.start()
+        b.wait_output("app-ready", 30)
+        loaded = {name for name, _, _ in b.heap_report(timeout=20)["modules"]}
+        assert "fieldtest_app" in loaded and "bourg.config" in loaded
+        assert not loaded & {"bourg.configcheck", "fieldtest_schema"}, loaded

@@ -35,14 +35,15 @@ with open(sys.argv[1]) as f:
 with open("secrets.json", "w") as f:
     f.write(json.dumps({"wifi_password": "x"}))
 for case in cases:
-    mod = __import__(case["module"])
     with open("config.json", "w") as f:
         f.write(case["text"])
     try:
-        config.load(".", mod.SCHEMA, pins_schema=mod.PINS)
+        config.load(".", schema_module=case["module"])
         print(json.dumps(["ok"]))
     except config.ConfigError as e:
         print(json.dumps(["error", e.path, e.reason]))
+    # the checker and schema are dropped after each check, as at boot
+    assert "bourg.configcheck" not in sys.modules and case["module"] not in sys.modules
 '''
 
 

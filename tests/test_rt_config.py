@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp"))
 import hostsetup  # noqa: F401
 import pytest
-from bourg import config
+from bourg import config, configcheck
 from bourg.config import ConfigError
 from bourg.logring import LogRing
 from hypothesis import given
@@ -171,7 +171,7 @@ def test_validate_int_range_property(v):
     spec = {"type": "int", "min": 1, "max": 10}
     ok = type(v) is int and 1 <= v <= 10
     try:
-        assert config.validate(v, spec, "a.b") == v
+        assert configcheck.validate(v, spec, "a.b") == v
         assert ok
     except ConfigError as e:
         assert not ok
@@ -181,9 +181,10 @@ def test_validate_int_range_property(v):
 def test_validate_lists_and_maps():
     spec = {"type": "list", "items": {"type": "str"}, "maxlen": 2}
     with pytest.raises(ConfigError) as ei:
-        config.validate(["a", 3], spec, "x")
+        configcheck.validate(["a", 3], spec, "x")
     assert str(ei.value) == "config.json: x[1]: expected str, got 3"
     with pytest.raises(ConfigError) as ei:
-        config.validate(["a", "b", "c"], spec, "x")
+        configcheck.validate(["a", "b", "c"], spec, "x")
     assert "got 3 items" in str(ei.value)
-    assert config.validate({"a": 1.5}, {"type": "dict", "values": {"type": "num"}}) == {"a": 1.5}
+    spec = {"type": "dict", "values": {"type": "num"}}
+    assert configcheck.validate({"a": 1.5}, spec) == {"a": 1.5}

@@ -6,7 +6,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp"))
 
 import hostsetup  # noqa: F401,E402 - puts firmware/lib on the path
-from bourg.config import BOARD_SCHEMA, ConfigError, validate  # noqa: E402
+from bourg.config import ConfigError  # noqa: E402
+from bourg.configcheck import BOARD_SCHEMA, validate  # noqa: E402
 from bourg.logring import LogRing  # noqa: E402
 from bourg.runtime import Wifi  # noqa: E402
 

@@ -9,7 +9,6 @@ import asyncio
 import time
 
 import bank as bank_mod
-import locker_schema
 import lockout
 import machine
 from bourg import store
@@ -30,8 +29,7 @@ def _unix(year, month, day, hour, minute, second):
 
 
 class Locker:
-    SCHEMA = locker_schema.SCHEMA
-    PINS = locker_schema.PINS
+    SCHEMA_MODULE = "locker_schema"  # imported by bourg.config for a check, then dropped
 
     @staticmethod
     def safe_mode(err):

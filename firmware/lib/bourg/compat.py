@@ -89,6 +89,22 @@ def collect():
         gc.collect()
 
 
+def forget(name):
+    """Drop module `name` so its bytecode and objects go back to the heap once nothing else
+    holds them (MicroPython); the next import reads it from flash again. Only its interned
+    strings stay, as MicroPython never frees a qstr. A no-op on CPython, which has no heap
+    to save and whose tests hold on to module identities."""
+    if not IS_MICROPYTHON:
+        return
+    sys.modules.pop(name, None)
+    dot = name.rfind(".")
+    if dot > 0:
+        parent = sys.modules.get(name[:dot])
+        leaf = name[dot + 1:]
+        if parent is not None and leaf in parent.__dict__:
+            delattr(parent, leaf)
+
+
 def mem_free():
     if IS_MICROPYTHON:
         import gc

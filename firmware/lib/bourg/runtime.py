@@ -5,8 +5,10 @@ clock sync, then the app's tasks. Why a safe mode: a board with a bad config mus
 reachable and say what is wrong, not boot-loop or sit silent on a pole.
 
 The app factory (usually a class) may define:
-  SCHEMA         spec of the "app" config section (see bourg.config)
-  PINS           spec of the "pins" section: the pin names the app knows, each with its use
+  SCHEMA_MODULE  name of the module that holds SCHEMA, the spec of the "app" config section
+                 (see bourg.configcheck), and PINS, the spec of the "pins" section (the pin
+                 names the app knows, each with its use); imported for each check, not kept
+  SCHEMA, PINS   the same as objects, kept in memory (tests)
   SETTINGS_KEYS  top-level keys /settings.json may change (default ("app",))
   safe_mode(err) static/class method: put outputs in their safe state (may be async)
 and is called as app_factory(rt) -> app with app.tasks() -> list of coroutines, coroutine
@@ -346,7 +348,8 @@ async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
     try:
         cfg = config.load(root, getattr(app_factory, "SCHEMA", None),
                           getattr(app_factory, "SETTINGS_KEYS", ("app",)), ring=ring,
-                          pins_schema=getattr(app_factory, "PINS", None))
+                          pins_schema=getattr(app_factory, "PINS", None),
+                          schema_module=getattr(app_factory, "SCHEMA_MODULE", None))
     except config.ConfigError as e:
         await safe_mode(app_factory, e, root, link_kw)
         return
