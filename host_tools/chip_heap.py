@@ -67,17 +67,6 @@ def overlay_costs(world: World) -> dict[str, int]:
     return cost
 
 
-def report_when_awake(board: Board, tries: int = 30) -> dict[str, Any]:
-    """A heap report from a board that deep-sleeps between wakes: asked again until it is
-    awake to answer."""
-    for _ in range(tries):
-        try:
-            return board.heap_report(timeout=2)
-        except TimeoutError:
-            continue
-    raise TimeoutError(f"{board.name}: no heap report in {tries} tries")
-
-
 def _locker_day(world: World, workdir: Path) -> Board:
     """A bank through three deposits and pickups and six wrong codes."""
     from .locker.issue import CodeBook
@@ -128,9 +117,10 @@ def _pole_night(world: World, edges: int = 20) -> Board:
     return pole.board
 
 
-def _car_park(world: World, cars: int = 4) -> list[Board]:
+def _car_park(world: World, cars: int = 4) -> list[tuple[Board, dict[str, Any]]]:
     """A totem and two nodes (one waking on change) through `cars` arrivals and departures,
-    each seen on the zone's display."""
+    each seen on the zone's display; each board with its heap report. A node answers as it
+    goes back to sleep, so its question is asked before the last car moves."""
     from .parking.virtual_lot import add_bay, add_totem
 
     bays = [add_bay(world, "ps-01", 1, "A01", 0.0),
@@ -141,16 +131,17 @@ def _car_park(world: World, cars: int = 4) -> list[Board]:
     totem.wait_output("app-ready", 30)
     for i in range(cars):
         for bay in bays:
+            if i == cars - 1:
+                bay.board.ask_heap_report()
             seen = displays["A"].updates
             bay.park(i % 2 == 0)
             wait_until(lambda seen=seen: displays["A"].updates > seen, 60,
-                  f"{bay.bay}: display unchanged")
-    return [totem] + [bay.board for bay in bays]
+                       f"{bay.bay}: display unchanged")
+    nodes = [(bay.board, bay.board.wait_heap_report(60)) for bay in bays]
+    return [(totem, totem.heap_report(timeout=20))] + nodes
 
 
-def _row(b: Board, activity: str, cost: dict[str, int]) -> dict[str, Any]:
-    asleep = b.config["role"] == "parking_sensor"
-    rep = report_when_awake(b) if asleep else b.heap_report(timeout=20)
+def _row(b: Board, rep: dict[str, Any], activity: str, cost: dict[str, int]) -> dict[str, Any]:
     h = estimate(rep, b.heap["used"], cost)
     return {"bench": "chip_heap_bytes", "role": b.config["role"], "device": b.name,
             "after": activity, "chip_estimate": h.chip_bytes,
@@ -169,12 +160,15 @@ def run() -> list[dict[str, Any]]:
         with World(Path(d) / "bank", access_points={WIFI[0]: WIFI[1]}) as w:
             w.wall_offset_s = 12 * 3600 - time.time() % 86400  # noon: deposits are open
             cost = overlay_costs(w)
-            rows.append(_row(_locker_day(w, Path(d)), "3 deposits, 3 pickups, 6 wrong codes",
-                             cost))
+            bank = _locker_day(w, Path(d))
+            rows.append(_row(bank, bank.heap_report(timeout=20),
+                             "3 deposits, 3 pickups, 6 wrong codes", cost))
         with street_world(Path(d) / "street") as w:
-            rows.append(_row(_pole_night(w), "20 presence passes", cost))
+            pole = _pole_night(w)
+            rows.append(_row(pole, pole.heap_report(timeout=20), "20 presence passes", cost))
         with World(Path(d) / "lot", access_points={WIFI[0]: WIFI[1]}) as w:
-            rows += [_row(b, "4 arrivals and departures per bay", cost) for b in _car_park(w)]
+            rows += [_row(b, rep, "4 arrivals and departures per bay", cost)
+                     for b, rep in _car_park(w)]
     return rows
 
 

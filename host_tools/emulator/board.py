@@ -157,6 +157,8 @@ class Board:
         self.boot_ms: float | None = None
         self.heap: dict[str, int] = {}
         self._heap_answer: dict[str, Any] | None = None
+        self._heap_asked: list[str] | None = None  # a heap_report not yet answered
+        self._sleep_after_heap: tuple[int | None] | None = None
         self.wdt_timeout: float | None = None
         self._wdt_last = 0.0
         self._wake_handle: asyncio.TimerHandle | None = None
@@ -326,15 +328,27 @@ class Board:
         """The board's heap now, after a gc.collect(): `used` and `free` bytes, `modules` as
         [name, file, size] ("" for frozen ones) and `imports`, the heap cost of importing
         each of `imports` first. Answered when the board next services world events (its
-        asyncio loop or a sleep), as the chip's scheduler runs between bytecodes."""
+        asyncio loop or a sleep), as the chip's scheduler runs between bytecodes, or, on a
+        board that deep-sleeps first, at its next call to deepsleep (heap at its fullest)."""
+        self.ask_heap_report(imports)
+        return self.wait_heap_report(timeout)
+
+    def ask_heap_report(self, imports: tuple[str, ...] = ()) -> None:
+        """heap_report's question alone, for a board that answers only once something wakes
+        it: ask, wake it, then wait_heap_report."""
         with self._cond:
             self._heap_answer = None
+            self._heap_asked = list(imports)
         self.world.call_fn(lambda: self._event("heap_report", imports=list(imports)))
+
+    def wait_heap_report(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The answer to the last ask_heap_report."""
         end = time.monotonic() + timeout
         with self._cond:
             while self._heap_answer is None:
                 left = end - time.monotonic()
                 if left <= 0:
+                    self._heap_asked = None
                     raise TimeoutError(f"{self.name}: no heap report within {timeout}s")
                 self._cond.wait(left)
             return self._heap_answer
@@ -342,7 +356,11 @@ class Board:
     def _op_heap(self, msg: dict[str, Any]) -> None:
         with self._cond:
             self._heap_answer = msg
+            self._heap_asked = None
             self._cond.notify_all()
+        if self._sleep_after_heap is not None:
+            (ms,), self._sleep_after_heap = self._sleep_after_heap, None
+            self.world.loop.call_soon(self._sleep, ms)
 
     def wait_state(self, state: str, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
@@ -448,6 +466,7 @@ class Board:
             self.wdt_timeout = None
         self._skip_main = skip_main
         self._swallow = skip_main
+        self._sleep_after_heap = None
         self._booted = False
         self._idle = False
         self._tail = b""
@@ -762,8 +781,14 @@ class Board:
         raise _NoReply
 
     def _op_deepsleep(self, msg: dict[str, Any]) -> None:
-        ms = msg.get("ms")
-        self.world.loop.call_soon(self._sleep, None if ms is None else int(ms))
+        ms = None if msg.get("ms") is None else int(msg["ms"])
+        if self._heap_asked is not None:
+            # the board waits in deepsleep() for a reply and services events meanwhile: it
+            # answers the heap question first, then sleeps (see heap_report)
+            self._sleep_after_heap = (ms,)
+            self._event("heap_report", imports=self._heap_asked)
+            raise _NoReply
+        self.world.loop.call_soon(self._sleep, ms)
         raise _NoReply
 
     def _sleep(self, ms: int | None) -> None:
