@@ -59,6 +59,8 @@ class Street:
                            dns={MQTT_HOST: broker_host})
         self.broker = (broker_host, broker_port)
         self.boards: dict[str, Board] = {}
+        self.configs: dict[str, dict[str, Any]] = {}  # each board's config, as deployed
+        self.roles: dict[str, str] = {}
         self.buttons: dict[str, Switch] = {}
         self.sensors: dict[str, TMP102] = {}
         self.view = FleetView(SITE)
@@ -112,37 +114,54 @@ class Street:
         }
 
     def start(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from .deploy import deploy
+        """Power on the street's blank boards with their peripherals, register them and
+        deploy each its app over its serial port, as a technician would."""
         from .lighting.virtual_street import night_offset
-        from .provision import compartments_of, read_unique_id
-        from .registry import Registry
 
         self.world.wall_offset_s = night_offset(22.0)  # the poles' clocks say 22:00
         self.world.start()
         self.watcher = Watcher(*self.broker, topics=(f"bourg/{SITE}/#",),
                                client_id="bourg-demo-view", on_message=self.on_message)
-        configs = {}
+        self._add_fieldtest_boards()
+        self._add_poles()
+        self._add_car_park()
+        self._add_locker()
+        self._provision_and_deploy()
+
+    def _add_board(self, name: str, cfg: dict[str, Any], role: str) -> Board:
+        """A freshly flashed board (MicroPython, empty filesystem) that will run `cfg`."""
+        self.configs[name] = cfg
+        self.roles[name] = role
+        b = self.boards[name] = self.world.add_board(cfg, {})
+        return b
+
+    def _on_site_network(self, cfg: dict[str, Any], x: float, y: float) -> dict[str, Any]:
+        cfg["site"] = SITE
+        cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
+                                                    "keepalive": 15}}
+        cfg["emulator"] = {"x": x, "y": y}
+        return cfg
+
+    def _add_fieldtest_boards(self) -> None:
         for name, x in STREET:
-            cfg = configs[name] = self.config(name, x)
-            b = self.world.add_board(cfg, {})  # freshly flashed MicroPython, empty filesystem
+            cfg = self.config(name, x)
+            b = self._add_board(name, cfg, "fieldtest")
             ft = attach_fieldtest(b, cfg, celsius=random.uniform(8, 14))
             assert ft.button is not None and ft.sensor is not None
             self.buttons[name], self.sensors[name] = ft.button, ft.sensor
-            self.boards[name] = b
             b.start()
-        roles = {name: "fieldtest" for name, _ in STREET}
+
+    def _add_poles(self) -> None:
         from .lighting.virtual_street import attach_pole
 
         for name, x in POLES:
-            cfg = configs[name] = self.pole_config(name, x)
-            b = self.world.add_board(cfg, {})
+            cfg = self.pole_config(name, x)
+            b = self._add_board(name, cfg, "lighting")
             pole = attach_pole(b, cfg, lux=1.0)
             self.lamps[name], self.pirs[name] = pole.lamp, pole.pir
-            self.boards[name] = b
-            roles[name] = "lighting"
             b.start()
+
+    def _add_car_park(self) -> None:
         from .parking.virtual_lot import (
             GUIDANCE_PIN,
             attach_sensor,
@@ -152,50 +171,49 @@ class Street:
         )
 
         for i, (name, node, bay, _zone, chip) in enumerate(PARK):
-            cfg = configs[name] = sensor_config(name, node, 40.0 + 3 * i, heartbeat_s=60,
-                                                mag_int=chip == "lis")
+            cfg = sensor_config(name, node, 40.0 + 3 * i, heartbeat_s=60,
+                                mag_int=chip == "lis")
             cfg["site"] = SITE
             cfg["emulator"]["y"] = PARK_Y
-            b = self.world.add_board(cfg, {})
+            b = self._add_board(name, cfg, "parking_sensor")
             self.mags[bay] = attach_sensor(b, cfg, chip)  # "lis" wakes on change
             self.parked[bay] = False
             self.park_since[bay] = -20.0
-            self.boards[name] = b
-            roles[name] = "parking_sensor"
             b.start()
         spec = [{"node": node, "device": name, "bay": bay, "zone": zone}
                 for name, node, bay, zone, _c in PARK]
-        cfg = configs[TOTEM] = totem_config(
+        cfg = totem_config(
             TOTEM, spec, port=self.broker[1], heartbeat_s=60,
             guidance={"pin": GUIDANCE_PIN, "bays": [bay for _n, _i, bay, _z, _c in PARK]},
             rows=[["A1", "A2", "A3"], ["B1"]])  # side by side: the nodes may ask
-        cfg["site"] = SITE
-        cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
-                                                    "keepalive": 15}}
-        cfg["emulator"] = {"x": 45.0, "y": PARK_Y + 5}
-        b = self.world.add_board(cfg, {})
+        b = self._add_board(TOTEM, self._on_site_network(cfg, 45.0, PARK_Y + 5),
+                            "parking_totem")
         self.displays, self.leds = attach_totem(b, cfg)
-        self.boards[TOTEM] = b
-        roles[TOTEM] = "parking_totem"
         b.start()
+
+    def _add_locker(self) -> None:
         from .locker.virtual_bank import attach_bank, bank_config
 
-        cfg = configs["locker-market"] = bank_config("locker-market", port=self.broker[1])
-        cfg["site"] = SITE
-        cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
-                                                    "keepalive": 15}}
-        cfg["emulator"] = {"x": 60.0, "y": PARK_Y + 10}
-        b = self.world.add_board(cfg, {})
+        name = "locker-market"
+        cfg = self._on_site_network(bank_config(name, port=self.broker[1]), 60.0, PARK_Y + 10)
+        b = self._add_board(name, cfg, "locker")
         bank = attach_bank(b, cfg)
         self.keypad, self.locks, self.lockdoors = bank.keypad, bank.locks, bank.doors
-        self.boards["locker-market"] = b
-        roles["locker-market"] = "locker"
         b.start()
+
+    def _provision_and_deploy(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .deploy import deploy
+        from .provision import compartments_of, read_unique_id
+        from .registry import Registry
+
+        configs = self.configs
         with Registry(self.workdir / "registry.sqlite") as reg:
             reg.set_site(SITE, WIFI[0], WIFI[1])
             for name, b in self.boards.items():
                 b.wait_boot()
-                reg.add(name, roles[name], SITE, unique_id=read_unique_id(b.pty_path),
+                reg.add(name, self.roles[name], SITE, unique_id=read_unique_id(b.pty_path),
                         location=f"{configs[name]['emulator']['x']:.0f} m along the street",
                         compartments=compartments_of(configs[name]))
             secrets = {name: reg.secrets(name) for name in self.boards}
