@@ -301,8 +301,8 @@ def test_brute_force_in_accelerated_time_is_slowed_never_locked(locker_world: Wo
             time.sleep(0.3)
         elif res == "malformed:" and lost < 3:
             # a key lost: this test types hundreds of keys at 130 ms each, and on a loaded
-            # CI machine the board's VM can miss one (seen once in a fresh-clone run). The
-            # bank rightly refuses the short entry without counting a guess; type again.
+            # CI machine the board's VM can miss one. The bank rightly refuses the short
+            # entry without counting a guess; type again.
             lost += 1
         else:
             raise AssertionError(f"unexpected answer {res!r}")

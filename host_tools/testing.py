@@ -3,8 +3,8 @@ hypothesis profile for CI.
 
 Why a CI profile: a gate must give the same verdict on the same commit. With CI set (as
 .ci/run does) hypothesis draws the same examples every run (derandomize); everywhere else it
-explores new ones, which is where the dimmer's two edge cases were found. A case found that
-way is kept as an @example, so CI checks it from then on.
+explores new ones. A failing case found that way is kept as an @example, so the CI profile
+checks it on every run.
 """
 
 from __future__ import annotations

@@ -112,9 +112,9 @@ OPS = st.lists(st.tuples(
 
 @settings(max_examples=150, deadline=None)
 @given(OPS, st.integers(0, 2000), st.integers(0, 10000))
-# found by CI: the ramp up to a neighbour's level ends at the very ms the request expires
+# edge case: the ramp up to a neighbour's level ends at the very ms the request expires
 @example([("nb", 5, 100.0, 5), ("pres_on", 5, 0.0, 0)], 4, 1)
-# found by CI: a 1 ms ramp-up has 20 steps of 5 %; it must still take 1 ms, not 20
+# edge case: a 1 ms ramp-up has 20 steps of 5 %; it must still take 1 ms, not 20
 @example([("fault", 0, 0.0, 0)], 1, 0)
 def test_invariants(ops, up, down):
     d = D.Dimmer(0, ramp_up_ms=up, ramp_down_ms=down, hold_ms=3000, safe_level=100)

@@ -267,8 +267,8 @@ def test_cli_issue_prints_or_sends(tmp_path: Path) -> None:
 
 
 def test_cli_deposit_code_without_hours_is_for_the_rest_of_its_day(tmp_path: Path) -> None:
-    """A deposit window ends at 00:00 UTC, so the 24 h default never fitted one issued after
-    midnight: it was refused. Without --hours a deposit code now takes what is left."""
+    """A deposit window ends at 00:00 UTC, so a fixed 24 h default would not fit a code issued
+    after midnight and would be refused: without --hours a deposit code takes what is left."""
     reg_path = tmp_path / "reg.sqlite"
     with Registry(reg_path) as reg:
         reg.add("locker-01", "locker", "town")

@@ -197,7 +197,7 @@ def test_simulator_earth_field_and_dipole() -> None:
 @pytest.mark.parametrize(("profile", "seed"), [("normal", 43), ("hard", 44)])
 def test_simulated_day_regression(profile: str, seed: int) -> None:
     """Simulated days (seeds outside the bench's): measured 100 % / 100 % / 0 false changes;
-    floors just under. Other seeds are harder (see docs/parking.md, bench figures)."""
+    floors just under. Other seeds are harder (the bench's sim-* sets, docs/results/)."""
     tr = simulate.simulate(profile, 24, seed=seed)
     assert tr.occupied is not None
     s = score.score(tr.t, tr.occupied, traces.replay(tr))

@@ -124,7 +124,7 @@ def _broker():
 
 
 def test_an_app_task_that_never_reports_alive_keeps_the_watchdog_fed_past_48_hours():
-    """_guard watches app tasks for crashes only; a silence window (it was 24 h) would stop
+    """_guard watches app tasks for crashes only; a silence window (say 24 h) would stop
     feeding the WDT on every healthy board once a day."""
     from bourg import compat
     from bourg.supervisor import Supervisor

@@ -1,4 +1,4 @@
 """Host tools for the parking sensor: trace I/O, replay, scoring, a trace simulator, benchmarks.
 
-Trace format: ``../shared/parking/FORMAT.md``; design and figures: ``docs/parking.md``.
+Trace format: ``../shared/parking/FORMAT.md``; design: ``docs/parking.md``; figures: ``make bench``.
 """

@@ -127,9 +127,9 @@ def measure(seconds: float = 60.0) -> Measured:
 
 def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) -> Day:
     """Mean activity per day of the gated duty cycle over `days` simulated days (the bench's
-    unseen days; two were too few: hard days 1000-1001 follow 1475 samples a day, the first 16
-    days 1221), as installed: in a row whose neighbour nodes (wake on change too) the totem
-    hears, so that the node's questions are answered."""
+    unseen days; single days' follow samples vary widely, so a mean needs many of them), as
+    installed: in a row whose neighbour nodes (wake on change too) the totem hears, so that
+    the node's questions are answered."""
     from . import duty, simulate, traces
 
     w = f = c = q = mv = 0.0

@@ -5,7 +5,7 @@ detector decides from only those, and how often the node wakes.
 The trace is the field at 1 Hz; the chip watches it at 10 Hz, so a spike shorter than a
 second that the chip would see is missing here, and the trace's single-sample read glitches
 (an I2C artefact the chip's interrupt engine never sees) count as wakes here. Both are small
-next to traffic; docs/parking.md has the numbers.
+next to traffic (docs/parking.md, Limits).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Scoring a detector output against a labelled trace, as defined in
-``../shared/parking/FORMAT.md``. Definitions (also in docs/parking.md):
+``../shared/parking/FORMAT.md``. Definitions:
 
 * A *change* happens at sample ``i`` when ``occ[i] != occ[i-1]``; its time is ``t[i]`` (the
   first sample in the new state); direction ``+1`` = arrival, ``-1`` = departure.
