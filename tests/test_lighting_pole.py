@@ -20,6 +20,7 @@ frames = fw.load("frames")
 
 APP = {
     "x_m": 30.0,
+    "entry_level": 0,
     "dimmer": {"ramp_up_ms": 250, "ramp_down_ms": 3000, "hold_ms": 15000, "safe_level": 100},
     "wave": {"nb_hops": 1, "nb_level": 50, "ahead_level": 60, "spacing_m": 30.0,
              "lead_s": 4.0, "max_hops": 3},
@@ -229,6 +230,37 @@ def test_stuck_sensor_means_safe_level_and_an_alarm():
     p.step(61010)
     assert ("sensor_stuck", True, {"input": 0}) in p.take_alarms()
     assert p.state(61010)["mode"] == "safe" and p.dim.target == 100
+
+
+def test_entry_pole_idles_at_entry_level_only_while_the_street_is_lit():
+    mac = bytes([0x24, 0x0A, 0xC4, 0, 0, 3])
+    p = pole.Pole(dict(APP, entry_level=50), mac, KEY, 1, 0, None, 1)
+    p.levels(0, 90, 0)
+    p.ready(0)
+    assert p.step(10000) == 50 and p.state(10000)["reason"] == "base"
+    p.sensor(0, 1, 11000)
+    p.step(11010)  # confirm_ms
+    assert p.step(11300) == 90
+    p.levels(0, 0, 12000, dark=False)  # day: the lamp goes off
+    p.sensor(0, 0, 12000)
+    assert p.step(60000) == 0
+
+
+def test_entry_level_is_a_checked_setting():
+    import json
+
+    from host_tools.boardconfig import REPO, BoardConfigError, validate
+
+    cfg = json.loads((REPO / "board_configs" / "pole-01.json").read_text())
+    cfg["app"]["entry_level"] = 50
+    validate(cfg)
+    cfg["app"]["entry_level"] = 101
+    try:
+        validate(cfg, "pole.json")
+    except BoardConfigError as e:
+        assert e.problems == [("app.entry_level", "expected num 0..100, got 101")]
+    else:
+        raise AssertionError("entry_level 101 accepted")
 
 
 @settings(max_examples=50)

@@ -123,6 +123,35 @@ def test_sensor_intervals_and_hop_latency():
     assert first_b >= 10000 + 50  # B hears A's frame after at least one hop
 
 
+def test_poles_are_commissioned_through_the_boards_config_check():
+    apps = simulate.checked_apps(TINY, simulate.bourg_config(TINY))
+    # both poles of a two-pole street are entry poles; defaults filled in as at boot
+    assert [a["entry_level"] for a in apps] == [50, 50]
+    assert apps[1]["x_m"] == 30.0 and apps[1]["presence"]["release_ms"] == 500
+    rows = simulate.simulate(TINY)
+    assert [lvl for t, i, lvl in rows if t == 0] == [50.0, 50.0]
+    apps = simulate.bourg_config(TINY)
+    apps[1]["entry_level"] = 120
+    with pytest.raises(ValueError, match=r"pole B: app.entry_level: expected num 0..100"):
+        simulate.simulate(TINY, apps=apps)
+    with pytest.raises(ValueError, match="1 app configs for 2 poles"):
+        simulate.simulate(TINY, apps=apps[:1])
+
+
+def test_presence_is_debounced_by_the_pole():
+    # the walker leaves A's sensor range at t = 28 s, going on to B (A falls back: its hold
+    # is cut to 1 s); A's input counts as off once it has been off for release_ms (500),
+    # then A holds 1 s and ramps from 90 % down to its 50 % in 100 ms steps
+    rows = simulate.simulate(TINY)
+    a_down = min(t for t, i, lvl in rows if i == 0 and t > 28000 and lvl < 90)
+    assert a_down == 28000 + 500 + 1000 + 100
+    apps = simulate.bourg_config(TINY)
+    for a in apps:
+        a["presence"] = {"release_ms": 0}
+    rows = simulate.simulate(TINY, apps=apps)
+    assert min(t for t, i, lvl in rows if i == 0 and t > 28000 and lvl < 90) == 28000 + 1100
+
+
 def test_generator_is_seeded_and_valid():
     a, b = scenario.generate(7), scenario.generate(7)
     assert a == b and a != scenario.generate(8)

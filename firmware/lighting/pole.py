@@ -36,6 +36,7 @@ class Pole:
                                         lamp["settle_s"] * 1000, lamp["confirm_s"] * 1000)
         self.dayburn = lampwatch.DayBurn(delay_ms=lamp["day_burn_s"] * 1000)
         self.traffic = energy.Traffic()
+        self.entry_level = app["entry_level"]
         self.alarms = {}  # name -> detail, the active ones
         self._alarm_q = []
         self._traffic_q = []
@@ -56,7 +57,11 @@ class Pole:
         self._tx.extend(relay)
         return self.step(now_ms)
 
-    def levels(self, base, presence_level, now_ms):
+    def levels(self, base, presence_level, now_ms, dark=True):
+        """The profile's levels in force; dark (a period or the lux switch lights the street)
+        raises the base to at least entry_level."""
+        if dark and base < self.entry_level:
+            base = self.entry_level
         self.dim.set_levels(now_ms, base=base, presence=max(base, presence_level))
         return self.step(now_ms)
 

@@ -12,7 +12,6 @@ import machine
 import nightprofile
 import pole as pole_mod
 import pole_io
-import pole_schema
 import schedule
 from bourg import compat, store
 from bourg import pins as gpio_rules
@@ -45,8 +44,7 @@ def _read_safe_pin():
 
 
 class Pole:
-    SCHEMA = pole_schema.SCHEMA
-    PINS = pole_schema.PINS
+    SCHEMA_MODULE = "pole_schema"  # imported by bourg.config for a check, then dropped
 
     @staticmethod
     def safe_mode(err):
@@ -170,6 +168,7 @@ class Pole:
         dim = self.core.dim
         dim.ramp_up_ms, dim.ramp_down_ms, dim.hold_ms = d["ramp_up_ms"], d["ramp_down_ms"], \
             d["hold_ms"]
+        self.core.entry_level = app["entry_level"]
         w = self.core.wave
         wc = app["wave"]
         w.nb_hops, w.nb_level, w.ahead_level = wc["nb_hops"], wc["nb_level"], wc["ahead_level"]
@@ -260,7 +259,7 @@ class Pole:
             self.is_day = self.lux > self.app["light"]["day_lux"]
         else:
             self.is_day = None if unix is None else period is None
-        core.levels(base, pres, now)
+        core.levels(base, pres, now, on)
         if "boot" in core.dim.faults:
             core.ready(now)
             self.rt.log.info("pole", "schedule in force: " + str(period and period[2]))

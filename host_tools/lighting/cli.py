@@ -15,8 +15,8 @@ from .simulate import CONTROLLERS, simulate, write_csv
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lighting_cmd", metavar="ACTION")
     sp = sub.add_parser("simulate", help="run a night of the street in virtual time",
-                        description="Run every pole's control modules through the night and "
-                                    "write the levels CSV (t_s,pole_id,level_pct).")
+                        description="Run every pole's firmware core (pole.Pole) through the "
+                                    "night and write the levels CSV (t_s,pole_id,level_pct).")
     sp.add_argument("scenario", help="scenario JSON (../shared/lighting/SCENARIO.md)")
     sp.add_argument("--out", required=True, help="levels CSV to write")
     sp.add_argument("--loss", type=float, default=0.0, help="radio frame loss 0..1 (0)")
