@@ -1,5 +1,8 @@
 """The parking radio protocol and the totem's bay state (pure modules, CPython)."""
 
+import struct
+import zlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -184,10 +187,15 @@ def test_a_node_saying_its_field_moves_is_a_change_coming_for_its_neighbours():
 @given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),
        st.integers(-1, 2**31 - 1), st.binary(min_size=0, max_size=340), st.booleans())
 def test_sensor_state_round_trip_and_corruption(epoch, seq, occ, armed, blob, recal):
-    data = sensor_state.pack(epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed, 1200,
-                             blob, recal)
-    assert sensor_state.unpack(data) == (epoch, seq, 3, occ, 1234, [5, 4, 100, -7], 99, armed,
-                                         1200, blob, recal)
+    state = {"epoch": epoch, "seq": seq, "changes": 3, "occupied": occ, "recal": recal,
+             "last_change_s": 1234, "outbox": [5, 4, 100, -7], "last_sample_s": 99,
+             "armed_at_s": armed, "calm_since_s": 1200}
+    data = sensor_state.pack(state, blob)
+    assert sensor_state.unpack(data) == dict(state, detector=blob)
+    # the layout a node woken by a newer image reads: what the older images wrote
+    body = struct.pack("<4sHIHBIiiiiIiI", b"BPS3", epoch, seq, 3, (1 if occ else 0)
+                       | (2 if recal else 0), 1234, 5, 4, 100, -7, 99, armed, 1200) + blob
+    assert data == body + struct.pack("<I", zlib.crc32(body))
     bad = bytearray(data)
     bad[len(bad) // 2] ^= 1
     assert sensor_state.unpack(bytes(bad)) is None

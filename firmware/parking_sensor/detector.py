@@ -53,9 +53,10 @@ DEFAULTS = {
     # magnitude of the disturbance that means "vehicle" whatever its direction, µT
     "mag_on": 4.2,
     # the magnitude threshold drops towards mag_min where no neighbour activity is seen:
-    # effective = clamp(nb_gain * nb + nb_margin, mag_min, mag_on), nb = largest settled
-    # sub-threshold disturbance seen while empty, forgotten with time constant nb_tau (s);
-    # nb starts at nb_prior (assume neighbours until shown otherwise)
+    # effective = clamp(nb_gain * nb_level + nb_margin, mag_min, mag_on), nb_level = the
+    # largest settled sub-threshold disturbance seen while empty, forgotten with time
+    # constant nb_tau (s);
+    # nb_level starts at nb_prior (assume neighbours until shown otherwise)
     "mag_min": 2.1,
     "nb_gain": 1.3,
     "nb_margin": 0.5,
@@ -126,12 +127,36 @@ DEFAULTS = {
 NOT_ASKED, NEIGHBOUR, CLEAR, NO_ANSWER = 0, 1, 2, 3
 
 _WIN = 5  # median window (samples): removes up to 2 consecutive outliers
-# state layout (little-endian): version, flags, counters, then doubles
-_HDR = "<BBHHHHHH"
 _ND = 4  # neighbour directions kept
-_NF = 3 * _WIN + 3 * 7 + 7 + 4 * _ND  # raw window, base, k, occ ref, arrival, prev, calm ref,
-# level, misc, neighbour directions and their weights
-_FMT = _HDR + "d" * _NF
+
+# The state (to_bytes / from_bytes, kept in RTC memory across deep sleep), written once here.
+# Little-endian: a version byte, a flags byte, then these uint16 counters (saturating at 65535)
+_COUNTERS = ("window_pos", "count", "n", "age", "calm", "still")
+# ... then doubles: these attributes in this order, each with its length (a list of that
+# many floats; 0: a single float)
+_FLOATS = (
+    ("window", 3 * _WIN),  # the raw samples of the median window, x y z each
+    ("base", 3),
+    ("temp_k", 3),
+    ("occ_ref", 3),
+    ("signature", 3),
+    ("prev", 3),
+    ("calm_ref", 3),
+    ("level", 3),
+    ("t_ref", 0),
+    ("temp", 0),
+    ("glitch", 0),
+    ("quiet", 0),
+    ("score", 0),
+    ("confidence", 0),
+    ("nb_level", 0),
+    ("nb_dirs", 3 * _ND),
+    ("nb_weights", _ND),
+)
+# the flags byte: these booleans with their bits, and the totem's answer (``hint``) in bits 3-4
+_FLAG_BITS = (("occupied", 1), ("level_ok", 2), ("level_new", 4), ("recheck", 32))
+_HINT_SHIFT = 3
+_FMT = "<BB" + "H" * len(_COUNTERS) + "d" * sum(max(1, size) for _, size in _FLOATS)
 STATE_SIZE = struct.calcsize(_FMT)
 
 
@@ -160,6 +185,15 @@ def _median5(a, b, c, d, e):
     return s[2]
 
 
+def _turn(dist, mag, empty):
+    """The part of the disturbance ``dist`` (length ``mag``) perpendicular to the empty-bay
+    field: how much the field turned. An own-bay car turns it (it sits right above the
+    sensor); a neighbour's, seen from the side, mostly lengthens or shortens it."""
+    en = math.sqrt(empty[0] * empty[0] + empty[1] * empty[1] + empty[2] * empty[2]) or 1.0
+    par = (dist[0] * empty[0] + dist[1] * empty[1] + dist[2] * empty[2]) / en
+    return math.sqrt(max(0.0, mag * mag - par * par))
+
+
 class Detector:
     """Vehicle detector for one bay. ``update(t_s, bx, by, bz, temp_c) -> occupied``.
 
@@ -177,17 +211,17 @@ class Detector:
     def reset(self):
         """Forget everything: the next sample becomes the empty-bay baseline."""
         self.n = 0  # samples seen (saturating)
-        self.win = [0.0] * (3 * _WIN)
-        self.wpos = 0
-        self.base = [0.0, 0.0, 0.0]
-        self.k = [0.0, 0.0, 0.0]
-        self.occ_ref = [0.0, 0.0, 0.0]
-        self.arr = [0.0, 0.0, 0.0]  # disturbance at the arrival (the vehicle's signature)
-        self.prev = [0.0, 0.0, 0.0]
+        self.window = [0.0] * (3 * _WIN)  # the last _WIN raw samples, x y z each
+        self.window_pos = 0  # where the next sample goes in it
+        self.base = [0.0, 0.0, 0.0]  # the empty-bay field at temperature t_ref
+        self.temp_k = [0.0, 0.0, 0.0]  # learnt temperature coefficient per axis, µT/°C
+        self.occ_ref = [0.0, 0.0, 0.0]  # the parked field (follows slow changes)
+        self.signature = [0.0, 0.0, 0.0]  # the parked vehicle's disturbance
+        self.prev = [0.0, 0.0, 0.0]  # the filtered field of the last sample
         self.t_ref = 0.0  # temperature the baseline refers to
         self.temp = 0.0
         self.glitch = 0.0  # EMA of the glitch rate
-        self.nb = self.p["nb_prior"]  # neighbour activity level, µT
+        self.nb_level = self.p["nb_prior"]  # neighbour activity level, µT
         self.quiet = 0.0  # seconds since the baseline was last confirmed (empty + stable)
         self.score = 0.0
         self.mag = 0.0  # |disturbance| of the last sample, µT
@@ -198,15 +232,15 @@ class Detector:
         self.age = 0  # seconds since the last change of state (saturating)
         self.calm = 0  # samples the field stayed within calm_ut of calm_ref (saturating)
         self.calm_ref = [0.0, 0.0, 0.0]
-        self.lvl = [0.0, 0.0, 0.0]  # the last calm level (nb_calm samples), for its steps
-        self.lvl_ok = False  # lvl was taken in the current state (no change since)
-        self.lvl_new = False  # the current calm level has not been taken as lvl yet
+        self.level = [0.0, 0.0, 0.0]  # the last calm level (nb_calm samples), for its steps
+        self.level_ok = False  # level was taken in the current state (no change since)
+        self.level_new = False  # the current calm level has not been taken as level yet
         self.hint = NOT_ASKED  # the totem's answer about the current calm disturbance
         self.recheck = False  # a "neighbour" answer was dropped as the field moved on
         self.moving = False  # this sample starts a movement of this bay's field
         self.still = 65535  # samples since the last one that did (saturating)
-        self.nd = [0.0] * (3 * _ND)  # learnt neighbour directions (unit vectors)
-        self.ndw = [0.0] * _ND  # ... how often each was seen (decaying)
+        self.nb_dirs = [0.0] * (3 * _ND)  # learnt neighbour directions (unit vectors)
+        self.nb_weights = [0.0] * _ND  # ... how often each was seen (decaying)
 
     def recalibrate(self, sample):
         """The bay is known empty: take ``sample`` (t_s, bx, by, bz, temp_c) as the baseline.
@@ -214,36 +248,43 @@ class Detector:
         Keeps the learnt temperature coefficients (a property of the sensor, not the bay).
         """
         t_s, bx, by, bz, temp = sample
-        k = self.k
+        temp_k = self.temp_k
         self.reset()
-        self.k = list(k)
+        self.temp_k = list(temp_k)
         self._seed(bx, by, bz, temp)
         self.confidence = 1.0
 
     def _seed(self, bx, by, bz, temp):
         for i in range(_WIN):
-            self.win[3 * i] = bx
-            self.win[3 * i + 1] = by
-            self.win[3 * i + 2] = bz
+            self.window[3 * i] = bx
+            self.window[3 * i + 1] = by
+            self.window[3 * i + 2] = bz
         self.base = [bx, by, bz]
         self.prev = [bx, by, bz]
         self.calm_ref = [bx, by, bz]
-        self.lvl = [bx, by, bz]
+        self.level = [bx, by, bz]
         self.occ_ref = [bx, by, bz]
-        self.lvl_new = True
+        self.level_new = True
         self.t_ref = temp
         self.temp = temp
         self.n = 1
 
     def to_bytes(self):
-        """State as bytes (RTC memory across deep sleep); starts with a version byte."""
-        flags = ((1 if self.occupied else 0) | (2 if self.lvl_ok else 0)
-                 | (4 if self.lvl_new else 0) | (self.hint << 3) | (32 if self.recheck else 0))
-        vals = (self.win + self.base + self.k + self.occ_ref + self.arr + self.prev + self.calm_ref
-                + self.lvl + [self.t_ref, self.temp, self.glitch, self.quiet, self.score,
-                              self.confidence, self.nb] + self.nd + self.ndw)
-        return struct.pack(_FMT, VERSION, flags, self.wpos, self.count, min(self.n, 65535),
-                           min(self.age, 65535), self.calm, self.still, *vals)
+        """State as bytes (RTC memory across deep sleep), laid out by _COUNTERS and _FLOATS;
+        starts with a version byte."""
+        flags = self.hint << _HINT_SHIFT
+        for name, bit in _FLAG_BITS:
+            if getattr(self, name):
+                flags |= bit
+        vals = [VERSION, flags]
+        for name in _COUNTERS:
+            vals.append(min(getattr(self, name), 65535))
+        for name, size in _FLOATS:
+            if size:
+                vals.extend(getattr(self, name))
+            else:
+                vals.append(getattr(self, name))
+        return struct.pack(_FMT, *vals)
 
     @classmethod
     def from_bytes(cls, data, params=None):
@@ -253,34 +294,24 @@ class Detector:
             raise ValueError("detector state: bad size or version")
         u = struct.unpack(_FMT, data)
         d = cls(params)
-        d.occupied = bool(u[1] & 1)
-        d.lvl_ok = bool(u[1] & 2)
-        d.lvl_new = bool(u[1] & 4)
-        d.hint = (u[1] >> 3) & 3
-        d.recheck = bool(u[1] & 32)
-        d.wpos = u[2] % _WIN
-        d.count = u[3]
-        d.n = u[4]
-        d.age = u[5]
-        d.calm = u[6]
-        d.still = u[7]
-        v = list(u[8:])
-        for x in v:
+        for name, bit in _FLAG_BITS:
+            setattr(d, name, bool(u[1] & bit))
+        d.hint = (u[1] >> _HINT_SHIFT) & 3
+        at = 2
+        for name in _COUNTERS:
+            setattr(d, name, u[at])
+            at += 1
+        d.window_pos %= _WIN
+        for x in u[at:]:
             if x != x:  # NaN: corrupt
                 raise ValueError("detector state: NaN")
-        w = 3 * _WIN
-        d.win = v[0:w]
-        d.base = v[w:w + 3]
-        d.k = v[w + 3:w + 6]
-        d.occ_ref = v[w + 6:w + 9]
-        d.arr = v[w + 9:w + 12]
-        d.prev = v[w + 12:w + 15]
-        d.calm_ref = v[w + 15:w + 18]
-        d.lvl = v[w + 18:w + 21]
-        (d.t_ref, d.temp, d.glitch, d.quiet, d.score, d.confidence,
-         d.nb) = v[w + 21:w + 28]
-        d.nd = v[w + 28:w + 28 + 3 * _ND]
-        d.ndw = v[w + 28 + 3 * _ND:w + 28 + 4 * _ND]
+        for name, size in _FLOATS:
+            if size:
+                setattr(d, name, list(u[at:at + size]))
+                at += size
+            else:
+                setattr(d, name, u[at])
+                at += 1
         d._health()
         return d
 
@@ -290,7 +321,7 @@ class Detector:
         """Empty-bay field expected at the current temperature (baseline + thermal term)."""
         dt = self.temp - self.t_ref
         b = self.base
-        k = self.k
+        k = self.temp_k
         return [b[0] + k[0] * dt, b[1] + k[1] * dt, b[2] + k[2] * dt]
 
     def update(self, t_s, bx, by, bz, temp_c, gap=1):
@@ -302,7 +333,11 @@ class Detector:
         magnetometer's wake-on-change threshold (see gate.py): the field stayed near where it
         was, so time-based terms (age, baseline tracking, calm, the neighbour estimate's
         decay) advance by ``gap`` while the median window and the switching counts advance
-        by one sample."""
+        by one sample.
+
+        One stage after the other: filter, glitch count, motion and calm, the evidence for a
+        vehicle, then arrival (and learning) while empty or departure while parked, the
+        neighbour directions, confidence and health."""
         p = self.p
         if self.n == 0:
             self._seed(bx, by, bz, temp_c)
@@ -310,146 +345,247 @@ class Detector:
             return self.occupied
         if gap < 1:
             gap = 1
+        self._tick(temp_c, gap)
+        field = self._filter(bx, by, bz)
+        self._count_glitch(bx, by, bz, field)
+        stable = self._track_motion(field, gap)
+        self._track_calm(field, gap)
+
+        empty = self.expected()
+        dist = [field[0] - empty[0], field[1] - empty[1], field[2] - empty[2]]
+        mag = math.sqrt(dist[0] * dist[0] + dist[1] * dist[1] + dist[2] * dist[2])
+        perp = _turn(dist, mag, empty)
+        s_on = self._arrival_score(dist, mag, perp)
+        s_off = max(perp / p["perp_off"], mag / p["mag_off"])
+        self.mag = mag
+        self.score = s_on
+
+        if self.occupied:
+            self._while_parked(field, empty, dist, mag, s_off, stable, temp_c, gap)
+        else:
+            self._while_empty(field, empty, dist, mag, s_on, stable, gap)
+        if self.calm >= p["nb_calm"] and self.level_new:
+            self._level(s_on)
+        self._forget_directions(gap)
+        self._confidence(s_on, s_off)
+        self._health()
+        return self.occupied
+
+    def _tick(self, temp_c, gap):
+        """Advance the clocks. Counts saturate rather than wrap: the state keeps them in 16
+        bits, and a bay parked for days must not look freshly changed."""
         if self.n < 65535:
             self.n += 1
         self.quiet += gap
         self.age = min(65535, self.age + gap)
         self.temp = temp_c
-        w = self.win
-        j = 3 * self.wpos
+
+    def _filter(self, bx, by, bz):
+        """The filtered field: a per-axis median of the last _WIN raw samples. A read glitch
+        or a car passing in the lane lasts one or two samples; a median of five cannot pass
+        it, where an average would smear it over the next seconds."""
+        w = self.window
+        j = 3 * self.window_pos
         w[j] = bx
         w[j + 1] = by
         w[j + 2] = bz
-        self.wpos = (self.wpos + 1) % _WIN
-        f = [_median5(w[0], w[3], w[6], w[9], w[12]),
-             _median5(w[1], w[4], w[7], w[10], w[13]),
-             _median5(w[2], w[5], w[8], w[11], w[14])]
+        self.window_pos = (self.window_pos + 1) % _WIN
+        return [_median5(w[0], w[3], w[6], w[9], w[12]),
+                _median5(w[1], w[4], w[7], w[10], w[13]),
+                _median5(w[2], w[5], w[8], w[11], w[14])]
 
-        # glitch rate for the health figure (the median already rejects the glitch)
-        gx = abs(bx - f[0]) + abs(by - f[1]) + abs(bz - f[2])
-        self.glitch += ((1.0 if gx > p["glitch_ut"] else 0.0) - self.glitch) / 3600.0
+    def _count_glitch(self, bx, by, bz, field):
+        """The glitch rate, for the health figure. The median already rejects a glitch;
+        their rate over the last hour says whether the sensor or its wiring is failing."""
+        gx = abs(bx - field[0]) + abs(by - field[1]) + abs(bz - field[2])
+        self.glitch += ((1.0 if gx > self.p["glitch_ut"] else 0.0) - self.glitch) / 3600.0
 
-        pv = self.prev
-        step = math.sqrt((f[0] - pv[0]) ** 2 + (f[1] - pv[1]) ** 2 + (f[2] - pv[2]) ** 2)
-        self.prev = f
+    def _track_motion(self, field, gap):
+        """Is the filtered field stable (it moved less than stable_ut since the last sample)?
+        Only stable samples may switch the state, so a manoeuvre never does. Also flags
+        ``moving``: an unstable step far (move_ut) from the last calm level is a vehicle
+        manoeuvring over this sensor, which the totem tells the neighbour bays at once (their
+        sensors see its small offset from the side); at most once per move_hold samples."""
+        p = self.p
+        prev = self.prev
+        step = math.sqrt((field[0] - prev[0]) ** 2 + (field[1] - prev[1]) ** 2
+                         + (field[2] - prev[2]) ** 2)
+        self.prev = field
         stable = step < p["stable_ut"]
-        lv = self.lvl
+        level = self.level
         self.moving = not stable and self.still >= p["move_hold"] and math.sqrt(
-            (f[0] - lv[0]) ** 2 + (f[1] - lv[1]) ** 2 + (f[2] - lv[2]) ** 2) >= p["move_ut"]
+            (field[0] - level[0]) ** 2 + (field[1] - level[1]) ** 2
+            + (field[2] - level[2]) ** 2) >= p["move_ut"]
         self.still = 0 if self.moving else min(65535, self.still + gap)
+        return stable
+
+    def _track_calm(self, field, gap):
+        """How long the field has stayed within calm_ut (L1) of where it settled. Calm
+        levels teach the neighbour directions (_level) and the totem is asked about a
+        disturbance once it is calm; a move starts a new disturbance, so the totem's answer
+        (about the last one) is dropped."""
         c = self.calm_ref
-        if abs(f[0] - c[0]) + abs(f[1] - c[1]) + abs(f[2] - c[2]) > p["calm_ut"]:
+        if abs(field[0] - c[0]) + abs(field[1] - c[1]) + abs(field[2] - c[2]) > self.p["calm_ut"]:
             self.calm = 0
-            self.calm_ref = f
-            self.lvl_new = True
+            self.calm_ref = field
+            self.level_new = True
             if self.hint == NEIGHBOUR:
                 self.recheck = True
-            self.hint = NOT_ASKED  # a new disturbance: the answer was about the last one
+            self.hint = NOT_ASKED
         else:
             self.calm = min(65535, self.calm + gap)
 
-        e = self.expected()
-        d = [f[0] - e[0], f[1] - e[1], f[2] - e[2]]
-        mag = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-        en = math.sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]) or 1.0
-        par = (d[0] * e[0] + d[1] * e[1] + d[2] * e[2]) / en
-        perp = math.sqrt(max(0.0, mag * mag - par * par))
-        m_on = p["nb_gain"] * self.nb + p["nb_margin"]
-        al = self._aligned(d, mag)
-        if al >= 0.0 and al < p["nd_far"]:
-            m_on = p["mag_min"]  # in no direction a neighbour ever came from
-        if m_on < p["mag_min"]:
-            m_on = p["mag_min"]
-        elif m_on > p["mag_on"]:
-            m_on = p["mag_on"]
-        if al >= p["nd_cos"] and mag < p["mag_on"]:
+    def _arrival_score(self, dist, mag, perp):
+        """The evidence for a vehicle, >= 1 to count: a turn of perp_on whatever the size
+        (only an own-bay car turns the field that much), or a size over the magnitude
+        threshold. A disturbance along a learnt neighbour direction and under mag_on is that
+        neighbour's: its turn does not count. While empty, the totem's answer about this
+        disturbance raises the score (no neighbour moved: ours) or caps it under mag_on (a
+        neighbour's vehicle)."""
+        p = self.p
+        align = self._aligned(dist, mag)
+        m_on = self._mag_threshold(align)
+        if align >= p["nd_cos"] and mag < p["mag_on"]:
             s_on = mag / m_on  # the turn is that neighbour's
         else:
             s_on = max(perp / p["perp_on"], mag / m_on)
-        s_off = max(perp / p["perp_off"], mag / p["mag_off"])
-        self.mag = mag
         if not self.occupied:
             if self.hint == CLEAR and mag >= p["hint_ut"]:
                 s_on = max(s_on, mag / p["hint_ut"])  # nobody next door moved: it is ours
             elif self.hint == NEIGHBOUR and mag < p["mag_on"]:
                 s_on = min(s_on, mag / p["mag_on"])  # a neighbour's vehicle, not ours
-        self.score = s_on
+        return s_on
 
-        if not self.occupied:
-            if s_on >= 1.0 and stable:
-                self.count += 1
-                if self.count >= p["n_on"] and self.recheck and mag < p["mag_on"]:
-                    # the totem said a neighbour explains the disturbance, then the field
-                    # moved on (a neighbour's car still settling): ask again before counting
-                    self.count = p["n_on"] - 1
-                elif self.count >= p["n_on"]:
-                    self.occupied = True
-                    self.count = 0
-                    self.age = 0
-                    self.lvl_ok = False
-                    self.hint = NOT_ASKED
-                    self.recheck = False
-                    self.occ_ref = list(f)
-                    self.arr = d
-            else:
-                self.count = 0
-                if stable and s_on < 1.0:
-                    self._adapt(f, e, gap)
-                    if mag > self.nb and self.calm >= p["nb_calm"]:
-                        self.nb = mag
-            self.nb -= self.nb * _frac(gap, p["nb_tau"])
+    def _mag_threshold(self, align):
+        """The size of disturbance that means a vehicle whatever its direction: a margin over
+        the neighbour activity seen while empty (nb_level), within mag_min..mag_on. High beside
+        busy neighbours, mag_min where none is seen (parallel bays) or where the disturbance
+        points in no direction a neighbour ever came from (align under nd_far), so weak cars
+        count there."""
+        p = self.p
+        m_on = p["nb_gain"] * self.nb_level + p["nb_margin"]
+        if align >= 0.0 and align < p["nd_far"]:
+            m_on = p["mag_min"]  # in no direction a neighbour ever came from
+        if m_on < p["mag_min"]:
+            m_on = p["mag_min"]
+        elif m_on > p["mag_on"]:
+            m_on = p["mag_on"]
+        return m_on
+
+    def _while_empty(self, field, empty, dist, mag, s_on, stable, gap):
+        """While the bay is empty: count stable samples over the thresholds towards an
+        arrival; otherwise, on a stable field under them, learn (the baseline, the temperature
+        terms, the neighbour activity level). Learning waits for stable samples under the
+        thresholds so that an arriving car is never absorbed into the baseline."""
+        p = self.p
+        if s_on >= 1.0 and stable:
+            self.count += 1
+            if self.count >= p["n_on"] and self.recheck and mag < p["mag_on"]:
+                # the totem said a neighbour explains the disturbance, then the field
+                # moved on (a neighbour's car still settling): ask again before counting
+                self.count = p["n_on"] - 1
+            elif self.count >= p["n_on"]:
+                self._arrive(field, dist)
         else:
-            o = self.occ_ref
-            ar = self.arr
-            # step-back: the settled step from the parked field undoes the arrival step
-            sig = math.sqrt(ar[0] * ar[0] + ar[1] * ar[1] + ar[2] * ar[2])
-            res = math.sqrt((f[0] - o[0] + ar[0]) ** 2 + (f[1] - o[1] + ar[1]) ** 2
-                            + (f[2] - o[2] + ar[2]) ** 2)
-            jump = math.sqrt((f[0] - o[0]) ** 2 + (f[1] - o[1]) ** 2 + (f[2] - o[2]) ** 2)
-            held = math.sqrt((o[0] - e[0]) ** 2 + (o[1] - e[1]) ** 2 + (o[2] - e[2]) ** 2)
-            # a strong vehicle left and the field fell most of the way back to the baseline
-            # (covers a signature measured wrongly, e.g. with a neighbour moving meanwhile)
-            gone = jump > p["mag_on"] and mag < p["frac_back"] * held
-            # back under the release thresholds counts only with a step away from the parked
-            # field (temperature drift must not wear a weak vehicle's signature away), or when
-            # the re-measured signature itself is that small (a transient, not a vehicle)
-            back = s_off < 1.0 and (jump >= p["dep_step"] * sig or sig < p["mag_off"])
-            leave = back or res < p["dep_tol"] * sig or gone
-            if stable and not leave:
-                if jump > p["mag_on"] and mag > p["mag_on"] and self.age >= p["settle_s"]:
-                    # a new settled configuration while occupied (another vehicle, or the
-                    # first real one after a doubtful arrival): measure the signature again
-                    self.age = 0
-                if self.age < p["settle_s"]:
-                    # the vehicle may still be settling (or a neighbour moving at the same
-                    # time): its signature is what the field settles to, not the first
-                    # stable seconds
-                    self.occ_ref = list(f)
-                    self.arr = d
-                else:
-                    a = _frac(gap, p["tau_occ"])
-                    for i in range(3):
-                        o[i] += (f[i] - o[i]) * a
-            if leave and stable:
-                self.count += 1
-                if self.count >= p["n_off"]:
-                    self.occupied = False
-                    self.count = 0
-                    self.age = 0
-                    self.lvl_ok = False
-                    # re-anchor: the bay is empty now, whatever drift did meanwhile
-                    self.base = list(f)
-                    self.t_ref = temp_c
-            else:
-                self.count = 0
-        if self.calm >= p["nb_calm"] and self.lvl_new:
-            self._level(s_on)
-        a = 1.0 - _frac(gap, p["nb_tau"])
+            self.count = 0
+            if stable and s_on < 1.0:
+                self._adapt(field, empty, gap)
+                if mag > self.nb_level and self.calm >= p["nb_calm"]:
+                    self.nb_level = mag  # a settled neighbour-sized offset
+        self.nb_level -= self.nb_level * _frac(gap, p["nb_tau"])
+
+    def _arrive(self, field, dist):
+        """A vehicle: the parked field and its signature are taken now and re-measured while
+        it settles (_follow_vehicle); the calm level and the totem's answer belonged to the
+        empty bay."""
+        self.occupied = True
+        self.count = 0
+        self.age = 0
+        self.level_ok = False
+        self.hint = NOT_ASKED
+        self.recheck = False
+        self.occ_ref = list(field)
+        self.signature = dist
+
+    def _while_parked(self, field, empty, dist, mag, s_off, stable, temp_c, gap):
+        """While a vehicle is parked: count stable samples where a departure rule holds
+        towards a departure; on other stable samples, keep the parked field and the
+        signature up to date (the rules compare the field with them)."""
+        p = self.p
+        parked = self.occ_ref
+        jump = math.sqrt((field[0] - parked[0]) ** 2 + (field[1] - parked[1]) ** 2
+                         + (field[2] - parked[2]) ** 2)
+        leave = self._departure_seen(field, empty, mag, s_off, jump)
+        if stable and not leave:
+            self._follow_vehicle(field, dist, mag, jump, gap)
+        if leave and stable:
+            self.count += 1
+            if self.count >= p["n_off"]:
+                self._depart(field, temp_c)
+        else:
+            self.count = 0
+
+    def _departure_seen(self, field, empty, mag, s_off, jump):
+        """Does this sample look like the vehicle gone? Three rules, any one will do. The
+        empty field cannot be seen while a car is parked, so hours of drift leave the field
+        off from both the baseline and the signature; each rule copes with that in its own
+        way. ``jump``: the distance of the field from the parked field."""
+        p = self.p
+        sig_v = self.signature
+        sig = math.sqrt(sig_v[0] * sig_v[0] + sig_v[1] * sig_v[1] + sig_v[2] * sig_v[2])
+        # back under the release thresholds counts only with a step away from the parked
+        # field (temperature drift must not wear a weak vehicle's signature away), or when
+        # the re-measured signature itself is that small (a transient, not a vehicle)
+        if s_off < 1.0 and (jump >= p["dep_step"] * sig or sig < p["mag_off"]):
+            return True
+        # step-back: the settled step from the parked field undoes the arrival step
+        parked = self.occ_ref
+        res = math.sqrt((field[0] - parked[0] + sig_v[0]) ** 2
+                        + (field[1] - parked[1] + sig_v[1]) ** 2
+                        + (field[2] - parked[2] + sig_v[2]) ** 2)
+        if res < p["dep_tol"] * sig:
+            return True
+        # a strong vehicle left and the field fell most of the way back to the baseline
+        # (covers a signature measured wrongly, e.g. with a neighbour moving meanwhile)
+        held = math.sqrt((parked[0] - empty[0]) ** 2 + (parked[1] - empty[1]) ** 2
+                         + (parked[2] - empty[2]) ** 2)
+        return jump > p["mag_on"] and mag < p["frac_back"] * held
+
+    def _follow_vehicle(self, field, dist, mag, jump, gap):
+        """A stable field and no departure. For settle_s after an arrival, or after a settled
+        jump of more than mag_on (another vehicle, or the first real one after a doubtful
+        arrival), the signature is what the field settles to, not its first stable seconds
+        (the vehicle may still be settling, or a neighbour moving at the same time). Then the
+        parked field follows slow changes (tau_occ)."""
+        p = self.p
+        if jump > p["mag_on"] and mag > p["mag_on"] and self.age >= p["settle_s"]:
+            self.age = 0  # a new settled configuration: measure the signature again
+        if self.age < p["settle_s"]:
+            self.occ_ref = list(field)
+            self.signature = dist
+        else:
+            a = _frac(gap, p["tau_occ"])
+            parked = self.occ_ref
+            for i in range(3):
+                parked[i] += (field[i] - parked[i]) * a
+
+    def _depart(self, field, temp_c):
+        """The bay is empty again: re-anchor the baseline on the field now, whatever drift
+        did while the vehicle hid the empty field."""
+        self.occupied = False
+        self.count = 0
+        self.age = 0
+        self.level_ok = False
+        self.base = list(field)
+        self.t_ref = temp_c
+
+    def _forget_directions(self, gap):
+        """The learnt neighbour directions fade with nb_tau, like the neighbour activity
+        level: a direction last seen days ago no longer keeps a disturbance along it from
+        counting by its turn."""
+        a = 1.0 - _frac(gap, self.p["nb_tau"])
         for k in range(_ND):
-            self.ndw[k] *= a
-        self._confidence(s_on, s_off)
-        self._health()
-        return self.occupied
+            self.nb_weights[k] *= a
 
     @property
     def wants_hint(self):
@@ -494,59 +630,61 @@ class Detector:
         level with no change of state in between, and no arrival pending, was made by
         something outside the bay: learn its direction."""
         p = self.p
-        c = self.calm_ref
-        self.lvl_new = False
-        if self.lvl_ok and (self.occupied or s_on < 1.0):
-            st = [c[0] - self.lvl[0], c[1] - self.lvl[1], c[2] - self.lvl[2]]
+        new = self.calm_ref
+        old = self.level
+        self.level_new = False
+        if self.level_ok and (self.occupied or s_on < 1.0):
+            st = [new[0] - old[0], new[1] - old[1], new[2] - old[2]]
             m = math.sqrt(st[0] * st[0] + st[1] * st[1] + st[2] * st[2])
             if p["nd_min"] <= m <= p["nd_max"]:
                 self._learn([st[0] / m, st[1] / m, st[2] / m])
-        self.lvl = list(c)
-        self.lvl_ok = True
+        self.level = list(new)
+        self.level_ok = True
 
     def _learn(self, s):
         """Merge unit step s into the closest learnt direction (sign-free), or replace the
         least seen one."""
-        nd = self.nd
+        dirs = self.nb_dirs
+        weights = self.nb_weights
         best, bc = 0, -1.0
         for k in range(_ND):
             j = 3 * k
-            c = abs(nd[j] * s[0] + nd[j + 1] * s[1] + nd[j + 2] * s[2])
-            if self.ndw[k] > 0.0 and c > bc:
+            c = abs(dirs[j] * s[0] + dirs[j + 1] * s[1] + dirs[j + 2] * s[2])
+            if weights[k] > 0.0 and c > bc:
                 best, bc = k, c
         if bc >= self.p["nd_merge"]:
             j = 3 * best
-            w = self.ndw[best]
-            sg = 1.0 if nd[j] * s[0] + nd[j + 1] * s[1] + nd[j + 2] * s[2] >= 0.0 else -1.0
-            v = [nd[j + i] * w + sg * s[i] for i in range(3)]
+            w = weights[best]
+            sg = 1.0 if dirs[j] * s[0] + dirs[j + 1] * s[1] + dirs[j + 2] * s[2] >= 0.0 else -1.0
+            v = [dirs[j + i] * w + sg * s[i] for i in range(3)]
             n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) or 1.0
             for i in range(3):
-                nd[j + i] = v[i] / n
-            self.ndw[best] = w + 1.0 if w < 15.0 else 16.0  # a bounded memory
+                dirs[j + i] = v[i] / n
+            weights[best] = w + 1.0 if w < 15.0 else 16.0  # a bounded memory
         else:
             k = 0
             for i in range(1, _ND):
-                if self.ndw[i] < self.ndw[k]:
+                if weights[i] < weights[k]:
                     k = i
             for i in range(3):
-                nd[3 * k + i] = s[i]
-            self.ndw[k] = 1.0
+                dirs[3 * k + i] = s[i]
+            weights[k] = 1.0
 
     def _aligned(self, d, mag):
         """Largest |cos| between d and a direction seen nd_seen times; -1 when none is."""
         if mag <= 0.0:
             return -1.0
-        nd = self.nd
+        dirs = self.nb_dirs
         best = -1.0
         for k in range(_ND):
-            if self.ndw[k] >= self.p["nd_seen"]:
+            if self.nb_weights[k] >= self.p["nd_seen"]:
                 j = 3 * k
-                c = abs(nd[j] * d[0] + nd[j + 1] * d[1] + nd[j + 2] * d[2]) / mag
+                c = abs(dirs[j] * d[0] + dirs[j + 1] * d[1] + dirs[j + 2] * d[2]) / mag
                 if c > best:
                     best = c
         return best
 
-    def _adapt(self, f, e, gap=1):
+    def _adapt(self, field, empty, gap=1):
         """Confidently empty and stable: follow drift and absorb neighbours, slowly; learn the
         temperature coefficient from what is left after the baseline (LMS)."""
         p = self.p
@@ -555,11 +693,11 @@ class Detector:
         r = p["temp_rate"]
         km = p["temp_k_max"]
         for i in range(3):
-            err = f[i] - e[i]
+            err = field[i] - empty[i]
             self.base[i] += err * a
             if dt != 0.0:
-                k = self.k[i] + r * err * dt / (1.0 + dt * dt)
-                self.k[i] = km if k > km else (-km if k < -km else k)
+                k = self.temp_k[i] + r * err * dt / (1.0 + dt * dt)
+                self.temp_k[i] = km if k > km else (-km if k < -km else k)
         self.quiet = 0.0
 
     def _confidence(self, s_on, s_off):

@@ -39,7 +39,7 @@ class Node:
         self.cfg = cfg
         self.app = cfg["app"]
         self.key = bytes.fromhex(secrets["espnow_key"])
-        self.g = gate.params(self.app["gate"] or None)
+        self.gate_params = gate.params(self.app["gate"] or None)
         Detector(self.app["detector"] or None)  # a bad parameter is a config error
         pins = cfg["pins"]
         self.i2c = machine.I2C(0, sda=machine.Pin(pins["sda"]), scl=machine.Pin(pins["scl"]),
@@ -75,12 +75,22 @@ class Node:
             epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
             store.ensure_dir("/data")
             store.save(STATE_FILE, {"epoch": epoch})
-            st = (epoch, 0, 0, False, now, None, now, -1, now, None, False)
+            st = {"epoch": epoch, "seq": 0, "changes": 0, "occupied": False,
+                  "last_change_s": now, "outbox": None, "last_sample_s": now,
+                  "armed_at_s": -1, "calm_since_s": now, "detector": None, "recal": False}
             print("node", self.app["node"], "epoch", epoch)
-        self.epoch, self.seq, self.changes, self.occupied, self.last_change, ob, last_s, \
-            armed_at, self.calm_since, blob, self.recal = st
+        self.epoch = st["epoch"]
+        self.seq = st["seq"]
+        self.changes = st["changes"]
+        self.occupied = st["occupied"]
+        self.last_change = st["last_change_s"]
+        self.calm_since = st["calm_since_s"]
+        self.recal = st["recal"]
+        last_s = st["last_sample_s"]
+        armed_at = st["armed_at_s"]
+        blob = st["detector"]
         self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
-        self.box = reports.Outbox(self.app["heartbeat_s"], state=ob)
+        self.box = reports.Outbox(self.app["heartbeat_s"], state=st["outbox"])
         if power_on:
             # announced as a REPORT, retried until acked: a totem that was still starting
             # (the whole site powered up at once) learns the bay in seconds, not a heartbeat
@@ -105,7 +115,7 @@ class Node:
         # whatever woke it, the median window holds the samples from before the sleep until
         # calm_n fresh ones have passed through it (a check-in saw a weak car too late)
         followed = 0
-        g = self.g
+        gate_params = self.gate_params
         t0 = now
         while True:
             health = self._sample(mag, now, gap)
@@ -117,13 +127,14 @@ class Node:
             last_s = now
             if not gated:
                 break
-            if gate.may_arm(self.det, g, followed) or now - t0 >= g["follow_max_s"]:
+            if gate.may_arm(self.det, gate_params, followed) or \
+                    now - t0 >= gate_params["follow_max_s"]:
                 ref = self.det.prev
-                mag.arm(ref, g["wake_ut"])  # pyright: ignore[reportAttributeAccessIssue] has_wake_interrupt
+                mag.arm(ref, gate_params["wake_ut"])  # pyright: ignore[reportAttributeAccessIssue] has_wake_interrupt
                 esp32.wake_on_ext1((self.int_pin,), esp32.WAKEUP_ANY_HIGH)  # pyright: ignore[reportArgumentType] gated: not None
                 armed_at = now
                 self._save(rtc, last_s, armed_at)
-                return gate.next_wake_s(now, armed_at, g["checkin_s"],
+                return gate.next_wake_s(now, armed_at, gate_params["checkin_s"],
                                         self.box.next_due()) * 1000
             machine.lightsleep(int(self.app["sample_ms"]))  # the port takes ints only
             now = time.time()
@@ -224,9 +235,11 @@ class Node:
                 self._radio(now, health)
 
     def _save(self, rtc, last_s, armed_at):
-        rtc.memory(sensor_state.pack(self.epoch, self.seq, self.changes, self.occupied,
-                                     self.last_change, self.box.s, last_s, armed_at,
-                                     self.calm_since, self.det.to_bytes(), self.recal))
+        rtc.memory(sensor_state.pack(
+            {"epoch": self.epoch, "seq": self.seq, "changes": self.changes,
+             "occupied": self.occupied, "recal": self.recal, "last_change_s": self.last_change,
+             "outbox": self.box.s, "last_sample_s": last_s, "armed_at_s": armed_at,
+             "calm_since_s": self.calm_since}, self.det.to_bytes()))
 
     def _send(self, frame, epoch, seq, wait=True):
         """Radio on, send, wait ack_ms for the totem's ACK, radio off. The decoded ACK, or
@@ -276,9 +289,7 @@ def main():
     from bourg import config
 
     try:
-        import sensor_schema
-
-        cfg = config.load("/", sensor_schema.SCHEMA, pins_schema=sensor_schema.PINS)
+        cfg = config.load("/", schema_module="sensor_schema")
         node = Node(cfg, cfg.secrets)
     except (config.ConfigError, KeyError, ValueError) as e:
         # Nothing to drive safely here; say why, and retry rarely to spare the battery.

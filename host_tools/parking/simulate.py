@@ -188,32 +188,39 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
               scene: _Scene | None) -> Trace:
     """The centre bay's trace; with ``scene``, also what a sensor elsewhere in the row needs:
     every vehicle's placement, the street and the neighbour bays' occupancy. Recording draws
-    nothing from the generator, so the trace is the same either way."""
+    nothing from the generator, so the trace is the same either way. Each part below draws
+    from the one generator in turn, so their order is part of the trace (a seed's day)."""
     pr = PROFILES[profile]
     rng = random.Random(f"bourg-parking/{profile}/{seed}")
     n = int(hours * 3600)
     layout = layout or rng.choice(["parallel", "perpendicular"])
+    earth = _earth_field(rng)
+    heading, neighbours, lane_y = _geometry(rng, layout)
+    street = _Street(n, earth, lane_y, scene)
+    if scene is not None:
+        scene.earth, scene.lane_y, scene.heading = earth, lane_y, heading
+    _own_bay(rng, pr, street, earth, heading)
+    nb_changes = _neighbour_bays(rng, pr, street, earth, heading, neighbours)
+    _lane_traffic(rng, pr, street, earth)
+    _lane_stops(rng, pr, street, earth, hours)
+    bx, by, bz = street.cols
+    temps = _sensor(rng, pr, street.cols)
+    return Trace([float(i) for i in range(n)], bx, by, bz, temps, street.occ,
+                 meta={"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)},
+                 neighbour_changes=sorted(nb_changes))
+
+
+def _earth_field(rng: random.Random) -> Vec:
+    """|B| 45..50 µT, inclination 60..68° (downwards), a random sensor heading."""
     F, inc, psi = rng.uniform(45, 50), math.radians(rng.uniform(60, 68)), rng.uniform(0, 6.283)
-    earth: Vec = (F * math.cos(inc) * math.cos(psi), F * math.cos(inc) * math.sin(psi),
-                  -F * math.sin(inc))
-    bx = [earth[0]] * n
-    by = [earth[1]] * n
-    bz = [earth[2]] * n
-    occ = [0] * n
+    return (F * math.cos(inc) * math.cos(psi), F * math.cos(inc) * math.sin(psi),
+            -F * math.sin(inc))
 
-    def add(i: int, b: Vec) -> None:
-        bx[i] += b[0]
-        by[i] += b[1]
-        bz[i] += b[2]
 
-    def put(i0: int, i1: int, veh: _Vehicle, p: Vec, heading: float, b: Vec) -> None:
-        """The vehicle at ``p`` from sample i0 to i1 (exclusive); ``b`` its field here."""
-        for i in range(max(0, i0), min(n, i1)):
-            add(i, b)
-        if scene is not None and i0 < n and i1 > 0:
-            scene.segments.append((max(0, i0), min(n, i1), veh, p, heading))
-
-    # geometry: bay axis along y (perpendicular) or x (parallel); lane on the -y side
+def _geometry(rng: random.Random, layout: str
+              ) -> tuple[float, list[tuple[float, float]], float]:
+    """(bays' axis, neighbour bays' centres, lane y): the bay axis along y (perpendicular) or
+    x (parallel); the lane on the -y side."""
     if layout == "perpendicular":
         heading = math.pi / 2
         neighbours = [(-rng.uniform(2.5, 3.0), 0.0), (rng.uniform(2.5, 3.0), 0.0)]
@@ -222,38 +229,76 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
         heading = 0.0
         neighbours = [(-6.0, 0.0), (6.0, 0.0)]
         lane_y = -rng.uniform(3.0, 4.0)
+    return heading, neighbours, lane_y
 
-    def place(iv: tuple[int, int], veh: _Vehicle, park: Vec, label: bool) -> None:
-        for i0, i1, p in _manoeuvre(rng, lane_y, n, iv, park):
-            put(i0, i1, veh, p, veh.heading, veh.field(p, veh.heading))
-        if label:  # the departure label switches when the car starts to move
-            for i in range(max(0, iv[0]), min(n, iv[1])):
-                occ[i] = 1
 
-    if scene is not None:
-        scene.earth, scene.lane_y, scene.heading = earth, lane_y, heading
+class _Street:
+    """The day at the centre sensor as it is drawn: the field it sees (the Earth's plus every
+    vehicle put in the street), the centre bay's labels, and, with a scene, each placement."""
 
-    # own bay
-    # a sensor is installed (and calibrated) in an empty bay, as every shared sample starts:
-    # the first vehicle arrives after the manoeuvre-free first minutes
-    for iv in _alternating(rng, n, pr.own_empty_mean_s, 5400.0, first_s=FIRST_ARRIVAL_S):
+    def __init__(self, n: int, earth: Vec, lane_y: float, scene: _Scene | None) -> None:
+        self.n = n
+        self.lane_y = lane_y
+        self.cols = ([earth[0]] * n, [earth[1]] * n, [earth[2]] * n)
+        self.occ = [0] * n
+        self.scene = scene
+
+    def put(self, i0: int, i1: int, veh: _Vehicle, p: Vec, heading: float) -> None:
+        """The vehicle at ``p`` from sample i0 to i1 (exclusive)."""
+        b = veh.field(p, heading)
+        bx, by, bz = self.cols
+        for i in range(max(0, i0), min(self.n, i1)):
+            bx[i] += b[0]
+            by[i] += b[1]
+            bz[i] += b[2]
+        if self.scene is not None and i0 < self.n and i1 > 0:
+            self.scene.segments.append((max(0, i0), min(self.n, i1), veh, p, heading))
+
+    def place(self, rng: random.Random, iv: tuple[int, int], veh: _Vehicle, park: Vec,
+              label: bool) -> None:
+        """A vehicle occupying a bay for ``iv``, manoeuvres included; ``label``: the centre
+        bay's, whose departure label switches when the car starts to move."""
+        for i0, i1, p in _manoeuvre(rng, self.lane_y, self.n, iv, park):
+            self.put(i0, i1, veh, p, veh.heading)
+        if label:
+            for i in range(max(0, iv[0]), min(self.n, iv[1])):
+                self.occ[i] = 1
+
+
+def _own_bay(rng: random.Random, pr: Profile, street: _Street, earth: Vec,
+             heading: float) -> None:
+    """The centre bay's vehicles, a share of them weak. A sensor is installed (and
+    calibrated) in an empty bay, as every shared sample starts: the first vehicle arrives
+    after the manoeuvre-free first minutes."""
+    for iv in _alternating(rng, street.n, pr.own_empty_mean_s, 5400.0,
+                           first_s=FIRST_ARRIVAL_S):
         park = (rng.uniform(-0.3, 0.3), rng.uniform(-0.5, 0.5), 0.0)
         weak = rng.random() < pr.weak_p
         sig = rng.uniform(*pr.weak_ut)
         veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), sig, park, weak)
-        place(iv, veh, park, True)
-    # neighbours (labels untouched; their changes kept for the totem's view)
+        street.place(rng, iv, veh, park, True)
+
+
+def _neighbour_bays(rng: random.Random, pr: Profile, street: _Street, earth: Vec,
+                    heading: float, neighbours: list[tuple[float, float]]) -> list[float]:
+    """The neighbour bays' vehicles (the labels are the centre bay's: untouched); returns
+    their changes, which the totem hears of."""
     nb_changes: list[float] = []
     for nx, ny in neighbours:
-        ivs = _alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy)
+        ivs = _alternating(rng, street.n, 3600.0, 3600.0 * pr.neighbour_busy)
         for iv in ivs:
             park = (nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
             veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), None, None)
-            place(iv, veh, park, False)
-            nb_changes += [float(c) for c in iv if 0 < c < n]
-        if scene is not None:
-            scene.bays.append(((nx, ny), ivs))
-    # lane traffic
+            street.place(rng, iv, veh, park, False)
+            nb_changes += [float(c) for c in iv if 0 < c < street.n]
+        if street.scene is not None:
+            street.scene.bays.append(((nx, ny), ivs))
+    return nb_changes
+
+
+def _lane_traffic(rng: random.Random, pr: Profile, street: _Street, earth: Vec) -> None:
+    """Vehicles passing in the lane, one sample per second while within 25 m."""
+    n, lane_y = street.n, street.lane_y
     t = 0.0
     while True:
         t += rng.expovariate(pr.traffic_per_h / 3600.0)
@@ -269,15 +314,26 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
             x = x0 + dirn * v * (k + (t - i0))
             i = i0 + k
             if i < n and abs(x) < 25:
-                put(i, i + 1, veh, (x, y, 0.0), 0.0, veh.field((x, y, 0.0), 0.0))
-    # short stops beside the bay (delivery, drop-off): a settled offset for 15..60 s
+                street.put(i, i + 1, veh, (x, y, 0.0), 0.0)
+
+
+def _lane_stops(rng: random.Random, pr: Profile, street: _Street, earth: Vec,
+                hours: float) -> None:
+    """Short stops beside the bay (delivery, drop-off): a settled offset for 15..60 s."""
+    n = street.n
     for _ in range(int(pr.stops_per_day * hours / 24.0 + rng.random())):
         s = rng.randint(0, max(0, n - 61))
         veh = _Vehicle(rng, earth, 0.0, None, None)
-        p = (rng.uniform(-2, 2), lane_y + rng.uniform(0.0, 1.0), 0.0)
-        put(s, s + rng.randint(15, 60), veh, p, 0.0, veh.field(p, 0.0))
+        p = (rng.uniform(-2, 2), street.lane_y + rng.uniform(0.0, 1.0), 0.0)
+        street.put(s, s + rng.randint(15, 60), veh, p, 0.0)
 
-    # sensor: temperature, thermal coefficient, offset walk, noise, glitches
+
+def _sensor(rng: random.Random, pr: Profile,
+            cols: tuple[list[float], list[float], list[float]]) -> list[float]:
+    """What the sensor adds to the field in ``cols`` (in place): a thermal coefficient per
+    axis on the day's temperature, an offset random walk, noise, read glitches. Returns the
+    die temperature per sample."""
+    n = len(cols[0])
     tmean = rng.uniform(3, 14)
     amp = rng.uniform(*pr.temp_amp)
     phase = rng.uniform(0, 1)
@@ -286,7 +342,6 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
     temps: list[float] = []
     tslow = 0.0
     t0 = tmean + amp * math.sin(2 * math.pi * (0 - 0.375 + phase))
-    cols = (bx, by, bz)
     for i in range(n):
         tslow += (rng.gauss(0, 0.5) - tslow) / 1800.0
         temp = tmean + amp * math.sin(2 * math.pi * (i / 86400.0 - 0.375 + phase)) + tslow
@@ -298,10 +353,7 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
         if g:
             a = rng.randrange(3)
             cols[a][i] = rng.choice([0.0, -327.68, rng.uniform(-300, 300)])
-    tr = Trace([float(i) for i in range(n)], bx, by, bz, temps, occ,
-               meta={"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)},
-               neighbour_changes=sorted(nb_changes))
-    return tr
+    return temps
 
 
 @dataclass
