@@ -255,7 +255,7 @@ def test_a_pin_read_sees_what_an_earlier_write_caused_on_a_slow_host(world: Worl
     """GPIO4 is wired to GPIO5 through a device model that takes 30 ms to react, as a loaded
     host would. On the chip the read right after the write sees the new level; the emulated
     board must too, or a keypad scan on a loaded host reads held keys as released."""
-    from host_tools.emulator.devices import Device
+    from host_tools.emulator.parts import Device
 
     class SlowWire(Device):
         def on_pin(self, gpio: int, level: int) -> None:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from host_tools.emulator import World
-from host_tools.emulator.devices import AnalogSource, Luminaire, RegisterDevice, Switch
+from host_tools.emulator.parts import AnalogSource, Luminaire, RegisterDevice, Switch
 
 PERIPH_MAIN = r"""
 import machine, time, esp32
@@ -132,7 +132,7 @@ def test_pin_irq_follows_a_switch(world: World) -> None:
 def test_neopixel_drives_a_ws2812_strip_through_machine_bitstream(world: World) -> None:
     """The frozen-module API of the official firmware (neopixel over machine.bitstream),
     decoded by the strip's model: GRB wire order, a frame from LED 0, bit times checked."""
-    from host_tools.emulator.devices import WS2812
+    from host_tools.emulator.parts import WS2812
 
     main = ("import machine, neopixel\n"
             "np = neopixel.NeoPixel(machine.Pin(23), 3)\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from host_tools.emulator import World
-from host_tools.emulator.devices import Switch
+from host_tools.emulator.parts import Switch
 
 LIB = Path(__file__).resolve().parents[1] / "firmware" / "lib"
 

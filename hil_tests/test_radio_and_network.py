@@ -131,7 +131,7 @@ def test_network_link_cut_and_restore(world: World) -> None:
 
     threading.Thread(target=echo, daemon=True).start()
     world.dns["echo.test"] = "127.0.0.1"
-    from host_tools.emulator.devices import Switch
+    from host_tools.emulator.parts import Switch
 
     b = world.add_board({"device_id": "net", "site": "hil"},
                         {"main.py": NET_MAIN.replace("ECHO_PORT", str(port))})

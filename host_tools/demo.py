@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .emulator import Board, World
-from .emulator.devices import TMP102, Switch
+from .emulator.parts import TMP102, Switch
 from .emulator.role_devices import attach_fieldtest
 from .fleetview import BoardView, FleetView
 from .mqtt_watch import Message, Watcher

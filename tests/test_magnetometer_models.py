@@ -3,7 +3,7 @@ threshold interrupt that a wake-on-change node sleeps behind."""
 import statistics
 import struct
 
-from host_tools.emulator.magnetometers import LIS2MDL
+from host_tools.emulator.parts import LIS2MDL
 
 EARTH = (20.0, 2.0, -42.0)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .board import Board
-from .devices import TMP102, Led, Switch
+from .parts import TMP102, Led, Switch
 
 Status = Callable[[], str]
 Action = Callable[[list[str]], str]

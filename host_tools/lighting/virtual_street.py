@@ -11,8 +11,15 @@ from typing import Any
 
 from host_tools import firmware
 from host_tools.emulator import Board, RadioMedium, World
-from host_tools.emulator.devices import AnalogSource, Luminaire, Switch
-from host_tools.emulator.lighting_devices import BH1750, DS3231, LampCurrent, Pir
+from host_tools.emulator.parts import (
+    BH1750,
+    DS3231,
+    AnalogSource,
+    LampCurrent,
+    Luminaire,
+    Pir,
+    Switch,
+)
 from host_tools.emulator.world import DEFAULT_AP_CHANNEL
 from host_tools.mosquitto import Mosquitto, device_user
 

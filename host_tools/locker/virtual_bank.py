@@ -4,14 +4,12 @@ LED and a DS3231."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from host_tools import firmware
 from host_tools.emulator import Board, World
-from host_tools.emulator.devices import TMP102, Device, Keypad, Switch
-from host_tools.emulator.lighting_devices import DS3231
+from host_tools.emulator.parts import DS3231, TMP102, Keypad, Lock, Switch
 from host_tools.mosquitto import Mosquitto, device_user
 
 WIFI = ("bourg-test", "test-wifi-pass")
@@ -21,23 +19,6 @@ COMPARTMENTS = [{"n": 1, "lock": 16, "door": 19},
                 {"n": 2, "lock": 17, "door": 23, "temp_addr": 0x48, "max_c": 8.0,
                  "max_minutes": 0.05},
                 {"n": 3, "lock": 18, "door": 15}]
-
-
-class Lock(Device):
-    """A solenoid lock on a relay: each rising edge of its pin is an unlock pulse; the door
-    may be opened for a few seconds after one."""
-
-    def __init__(self, gpio: int) -> None:
-        super().__init__()
-        self.gpio = gpio
-        self.pulses: list[float] = []
-
-    def on_pin(self, gpio: int, level: int) -> None:
-        if gpio == self.gpio and level:
-            self.pulses.append(time.monotonic())
-
-    def unlocked(self, within_s: float = 5.0) -> bool:
-        return bool(self.pulses) and time.monotonic() - self.pulses[-1] < within_s
 
 
 @dataclass

@@ -9,8 +9,7 @@ from typing import Any
 
 from host_tools import firmware
 from host_tools.emulator import Board, World
-from host_tools.emulator.devices import TM1637, WS2812, AnalogSource
-from host_tools.emulator.magnetometers import HMC5883L, LIS2MDL, QMC5883L
+from host_tools.emulator.parts import HMC5883L, LIS2MDL, QMC5883L, TM1637, WS2812, AnalogSource
 from host_tools.emulator.world import DEFAULT_AP_CHANNEL
 from host_tools.mosquitto import Mosquitto, device_user
 

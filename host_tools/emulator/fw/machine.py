@@ -2,7 +2,7 @@
 
 Numbers, defaults and error messages follow the MicroPython ESP32 port, so drivers and apps that
 run here run on the board. The peripherals themselves (what is on the pins and buses) live in the
-world process; see host_tools/emulator/devices.py.
+world process; see host_tools/emulator/parts/.
 """
 from umachine import mem8, mem16, mem32, time_pulse_us  # noqa: F401
 import utime
@@ -516,7 +516,7 @@ class WDT:
     def __init__(self, id=0, timeout=5000):
         # ports/esp32/machine_wdt.c: one task-WDT user for the whole VM; a second WDT()
         # reconfigures the timeout of the running one (esp_task_wdt_reconfigure), and a soft
-        # reboot leaves it running (the world keeps counting, see board.py _spawn)
+        # reboot leaves it running (the world keeps counting, see board_process.py _spawn)
         if _world.get_int(id) != 0:
             raise ValueError
         if _world.get_int(timeout) <= 0:
