@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host_tools.emulator import World
-from host_tools.lighting.virtual_street import Pole, add_pole, pole_config, street_world, wait_level
 from host_tools.mosquitto import Mosquitto
 from host_tools.mqtt_watch import Watcher
+from host_tools.rigs.street import Pole, add_pole, pole_config, street_world, wait_level
 
 from .fleet import events
 

@@ -15,7 +15,7 @@ import pytest
 from host_tools.emulator import World
 from host_tools.mosquitto import Mosquitto
 from host_tools.mqtt_watch import Watcher
-from host_tools.parking.virtual_lot import (
+from host_tools.rigs.lot import (
     EARTH_UT,
     WIFI,
     add_bay,

@@ -12,14 +12,14 @@ import pytest
 
 from host_tools.emulator import Board, RadioMedium, World
 from host_tools.emulator.waiting import wait_until
-from host_tools.lighting.virtual_street import (
+from host_tools.rigs.lot import WIFI, add_bay, add_totem
+from host_tools.rigs.street import (
     SPACING_M,
     add_pole,
     night_offset,
     pole_config,
     wait_level,
 )
-from host_tools.parking.virtual_lot import WIFI, add_bay, add_totem
 
 # -- the overlay, on raw boards ------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from host_tools import firmware
-from host_tools.emulator import World, role_devices
+from host_tools.emulator import World
+from host_tools.rigs import by_role
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "board_configs").glob("*.json")
                  if p.name != "schema.json")
@@ -38,7 +39,7 @@ def test_a_shipped_config_boots_its_app(tmp_path: Path, path: Path) -> None:
     cfg = json.loads(path.read_text())
     with World(tmp_path / "w", access_points={cfg["network"]["ssid"]: "pw"}) as world:
         b = world.add_board(cfg, firmware.stage(cfg, _secrets(cfg)))
-        devs = role_devices.attach(b, cfg)  # as `bourg emulate` does
+        devs = by_role.attach(b, cfg)  # as `bourg emulate` does
         b.start()
         b.wait_output(r"heap alloc \d+", 20)  # the app is up (SAFE MODE never gets there)
         assert "SAFE MODE" not in b.output_text(), b.output_text()[-2000:]

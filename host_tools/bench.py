@@ -133,9 +133,9 @@ def bench_parking(sims: int) -> None:
 
 def bench_roles_heap() -> None:
     """Heap each product's app holds with the runtime after boot, on its virtual board."""
-    from .lighting.virtual_street import add_pole, pole_config
-    from .locker.virtual_bank import WIFI, add_bank
-    from .parking.virtual_lot import add_bay, add_totem
+    from .rigs.bank import WIFI, add_bank
+    from .rigs.lot import add_bay, add_totem
+    from .rigs.street import add_pole, pole_config
 
     with tempfile.TemporaryDirectory() as d, \
             World(d, access_points={WIFI[0]: WIFI[1]}) as w:

@@ -70,8 +70,8 @@ def overlay_costs(world: World) -> dict[str, int]:
 def _locker_day(world: World, workdir: Path) -> Board:
     """A bank through three deposits and pickups and six wrong codes."""
     from .locker.issue import CodeBook
-    from .locker.virtual_bank import add_bank
     from .registry import Registry
+    from .rigs.bank import add_bank
 
     reg = Registry(workdir / "registry.sqlite")
     reg.add("locker-01", "locker", "bench")
@@ -104,7 +104,7 @@ def _locker_day(world: World, workdir: Path) -> Board:
 
 def _pole_night(world: World, edges: int = 20) -> Board:
     """A pole through `edges` presence passes, each back to its idle level."""
-    from .lighting.virtual_street import add_pole, pole_config, wait_level
+    from .rigs.street import add_pole, pole_config, wait_level
 
     pole = add_pole(world, pole_config("pole-01", 0.0))
     pole.board.start()
@@ -121,7 +121,7 @@ def _car_park(world: World, cars: int = 4) -> list[tuple[Board, dict[str, Any]]]
     """A totem and two nodes (one waking on change) through `cars` arrivals and departures,
     each seen on the zone's display; each board with its heap report. A node answers as it
     goes back to sleep, so its question is asked before the last car moves."""
-    from .parking.virtual_lot import add_bay, add_totem
+    from .rigs.lot import add_bay, add_totem
 
     bays = [add_bay(world, "ps-01", 1, "A01", 0.0),
             add_bay(world, "ps-02", 2, "A02", 3.0, chip="lis")]
@@ -152,8 +152,8 @@ def _row(b: Board, rep: dict[str, Any], activity: str, cost: dict[str, int]) -> 
 
 def run() -> list[dict[str, Any]]:
     """One row per role: the VM's figure and the chip estimate, after the role's activity."""
-    from .lighting.virtual_street import street_world
-    from .locker.virtual_bank import WIFI
+    from .rigs.bank import WIFI
+    from .rigs.street import street_world
 
     rows = []
     with tempfile.TemporaryDirectory() as d:

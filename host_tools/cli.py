@@ -16,7 +16,7 @@ from collections.abc import Callable
 COMMANDS: list[tuple[str, str, str, str, str]] = [
     ("config", "validate and show board configs", "host_tools.boardconfig",
      "add_arguments", "config_main"),
-    ("emulate", "run one virtual board; prints its pty first", "host_tools.emulator.cli",
+    ("emulate", "run one virtual board; prints its pty first", "host_tools.emulate",
      "add_arguments", "emulate_main"),
     ("provision", "register boards, keep their keys, write broker accounts",
      "host_tools.provision", "add_arguments", "provision_main"),

@@ -27,9 +27,9 @@ from urllib.parse import urlparse
 
 from .emulator import Board, World
 from .emulator.parts import TMP102, Switch
-from .emulator.role_devices import attach_fieldtest
 from .fleetview import BoardView, FleetView
 from .mqtt_watch import Message, Watcher
+from .rigs.by_role import attach_fieldtest
 
 SITE = "demo-town"
 WIFI = ("bourg-demo", "demo-wifi-pass")
@@ -86,7 +86,7 @@ class Street:
             self.view.boards[name] = BoardView(name, status="espnow")
 
     def pole_config(self, name: str, x: float) -> dict[str, Any]:
-        from .lighting.virtual_street import PINS
+        from .rigs.street import PINS
 
         return {
             "schema": 1, "device_id": name, "role": "lighting", "site": SITE,
@@ -116,7 +116,7 @@ class Street:
     def start(self) -> None:
         """Power on the street's blank boards with their peripherals, register them and
         deploy each its app over its serial port, as a technician would."""
-        from .lighting.virtual_street import night_offset
+        from .rigs.street import night_offset
 
         self.world.wall_offset_s = night_offset(22.0)  # the poles' clocks say 22:00
         self.world.start()
@@ -152,7 +152,7 @@ class Street:
             b.start()
 
     def _add_poles(self) -> None:
-        from .lighting.virtual_street import attach_pole
+        from .rigs.street import attach_pole
 
         for name, x in POLES:
             cfg = self.pole_config(name, x)
@@ -162,7 +162,7 @@ class Street:
             b.start()
 
     def _add_car_park(self) -> None:
-        from .parking.virtual_lot import (
+        from .rigs.lot import (
             GUIDANCE_PIN,
             attach_sensor,
             attach_totem,
@@ -192,7 +192,7 @@ class Street:
         b.start()
 
     def _add_locker(self) -> None:
-        from .locker.virtual_bank import attach_bank, bank_config
+        from .rigs.bank import attach_bank, bank_config
 
         name = "locker-market"
         cfg = self._on_site_network(bank_config(name, port=self.broker[1]), 60.0, PARK_Y + 10)
@@ -394,7 +394,7 @@ class Street:
             car = not self.parked[bay]
             self.parked[bay] = car
             self.park_since[bay] = t
-            from .parking.virtual_lot import CAR_UT, EARTH_UT
+            from .rigs.lot import CAR_UT, EARTH_UT
 
             self.mags[bay].field_ut = tuple(e + (c if car else 0.0)
                                             for e, c in zip(EARTH_UT, CAR_UT, strict=True))

@@ -66,35 +66,11 @@ class Node:
         from drivers.magnetometer import probe
 
         rtc = machine.RTC()
-        st = sensor_state.unpack(rtc.memory()) \
-            if machine.reset_cause() == machine.DEEPSLEEP_RESET else None
         now = time.time()
-        power_on = st is None
-        if power_on:  # a new epoch, a fresh baseline
-            saved = store.load(STATE_FILE, {}) or {}
-            epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
-            store.ensure_dir("/data")
-            store.save(STATE_FILE, {"epoch": epoch})
-            st = {"epoch": epoch, "seq": 0, "changes": 0, "occupied": False,
-                  "last_change_s": now, "outbox": None, "last_sample_s": now,
-                  "armed_at_s": -1, "calm_since_s": now, "detector": None, "recal": False}
-            print("node", self.app["node"], "epoch", epoch)
-        self.epoch = st["epoch"]
-        self.seq = st["seq"]
-        self.changes = st["changes"]
-        self.occupied = st["occupied"]
-        self.last_change = st["last_change_s"]
-        self.calm_since = st["calm_since_s"]
-        self.recal = st["recal"]
+        st = self._wake_state(rtc, now)
         last_s = st["last_sample_s"]
         armed_at = st["armed_at_s"]
         blob = st["detector"]
-        self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
-        self.box = reports.Outbox(self.app["heartbeat_s"], state=st["outbox"])
-        if power_on:
-            # announced as a REPORT, retried until acked: a totem that was still starting
-            # (the whole site powered up at once) learns the bay in seconds, not a heartbeat
-            self._report(now)
         mag = probe(self.i2c)
         gated = mag is not None and mag.has_wake_interrupt and self.int_pin is not None
         params = gate.detector_params(self.app["detector"]) if gated else \
@@ -144,6 +120,36 @@ class Node:
         if mag is not None:
             mag.sleep()
         return self.app["sample_ms"]
+
+    def _wake_state(self, rtc, now):
+        """The node's state from RTC memory after a deep sleep or, after a power-on, a new
+        epoch with a fresh baseline, announced at once; returns the state read."""
+        st = sensor_state.unpack(rtc.memory()) \
+            if machine.reset_cause() == machine.DEEPSLEEP_RESET else None
+        power_on = st is None
+        if power_on:  # a new epoch, a fresh baseline
+            saved = store.load(STATE_FILE, {}) or {}
+            epoch = (int(saved.get("epoch", 0)) + 1) & 0xFFFF
+            store.ensure_dir("/data")
+            store.save(STATE_FILE, {"epoch": epoch})
+            st = {"epoch": epoch, "seq": 0, "changes": 0, "occupied": False,
+                  "last_change_s": now, "outbox": None, "last_sample_s": now,
+                  "armed_at_s": -1, "calm_since_s": now, "detector": None, "recal": False}
+            print("node", self.app["node"], "epoch", epoch)
+        self.epoch = st["epoch"]
+        self.seq = st["seq"]
+        self.changes = st["changes"]
+        self.occupied = st["occupied"]
+        self.last_change = st["last_change_s"]
+        self.calm_since = st["calm_since_s"]
+        self.recal = st["recal"]
+        self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
+        self.box = reports.Outbox(self.app["heartbeat_s"], state=st["outbox"])
+        if power_on:
+            # announced as a REPORT, retried until acked: a totem that was still starting
+            # (the whole site powered up at once) learns the bay in seconds, not a heartbeat
+            self._report(now)
+        return st
 
     def _sample(self, mag, now, gap):
         """Read the field, run the detector, queue a REPORT on a change; returns health."""

@@ -99,7 +99,7 @@ def measure(seconds: float = 60.0) -> Measured:
     arriving at a quarter of the run and leaving at two thirds."""
     from host_tools.emulator import World
 
-    from .virtual_lot import WIFI, add_bay, add_totem
+    from ..rigs.lot import WIFI, add_bay, add_totem
 
     with tempfile.TemporaryDirectory() as d, \
             World(d, access_points={WIFI[0]: WIFI[1]}) as w:

@@ -20,10 +20,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .. import firmware
-from . import role_devices
-from .board import FLASH_SIZE, efuse_mac
-from .world import World
+from . import firmware
+from .emulator.board import FLASH_SIZE, efuse_mac
+from .emulator.world import World
+from .rigs import by_role
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # The ESP32_GENERIC 4 MiB layout (ports/esp32/partitions-4MiB.csv): bootloader at 0x1000, the
@@ -42,7 +42,7 @@ class _Usage(Exception):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..registry import add_registry_argument
+    from .registry import add_registry_argument
 
     p.add_argument("config", type=Path, help="board config JSON")
     p.add_argument("--workdir", type=Path, default=None,
@@ -101,7 +101,7 @@ def _load_config(path: Path) -> dict[str, Any]:
     """The config, checked by the board's own validator: a board that would only reach SAFE
     MODE is refused here, with the same file, key and reason. Exit codes as `config show`:
     2 for a file that cannot be read, 1 for a config the check fails."""
-    from ..boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
+    from .boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
 
     try:
         return load_and_validate(path)
@@ -162,7 +162,7 @@ def _secrets(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]
         if not isinstance(data, dict):
             raise _Usage(f"--secrets {args.secrets}: expected a JSON object")
         return data
-    from ..registry import RegistryError
+    from .registry import RegistryError
 
     device = config["device_id"]
     try:
@@ -181,7 +181,7 @@ def _registry_secrets(args: argparse.Namespace, device: str) -> dict[str, Any] |
     """The device's secrets from the registry; None when there is no registry at the default
     path or it does not know the device (a registry named by --registry or $BOURG_REGISTRY
     must exist and know it, as for deploy)."""
-    from ..registry import Registry, RegistryError, registry_named, registry_path
+    from .registry import Registry, RegistryError, registry_named, registry_path
 
     path = registry_path(args.registry)
     named = registry_named(args.registry)
@@ -205,7 +205,7 @@ def _dev_secrets(config: dict[str, Any]) -> dict[str, Any]:
     """Secrets of the shape `bourg provision` makes (made by the registry's own code, in a
     throwaway registry), for a virtual board that is not registered. A totem gets keys for
     the sensors its config names."""
-    from ..registry import Registry
+    from .registry import Registry
 
     device, site = config["device_id"], config.get("site", "dev")
     with tempfile.TemporaryDirectory(prefix="bourg-dev-") as d:
@@ -223,7 +223,7 @@ def _dev_secrets(config: dict[str, Any]) -> dict[str, Any]:
 def _site_wifi(args: argparse.Namespace, config: dict[str, Any]) -> str | None:
     """The site's WiFi password from the registry, for the access point a board that has no
     app yet will later join; None (any password) when it is not known."""
-    from ..registry import Registry, RegistryError, registry_path
+    from .registry import Registry, RegistryError, registry_path
 
     path = registry_path(args.registry)
     if not path.exists():
@@ -241,7 +241,7 @@ def _bootloader(board_dir: Path, mac: bytes, stop: threading.Event) -> bool:
     """Hold the chip in its ROM bootloader (as with BOOT held at reset) until esptool has
     written the flash and let go; True when the flash then holds the MicroPython the board
     can boot. Anything else is said, and the board stays in the bootloader."""
-    from .esprom import SimulatedEsp32Rom
+    from .emulator.esprom import SimulatedEsp32Rom
 
     rom = SimulatedEsp32Rom(flash_size=VFS_OFFSET + FLASH_SIZE, mac=mac)
     _load_chip_flash(board_dir, rom.flash)
@@ -286,7 +286,7 @@ def _save_chip_flash(board_dir: Path, flash: bytes) -> None:
 def _unbootable(flash: bytes) -> str | None:
     """Why this flash cannot run on a virtual board, or None. The VM is the pinned
     MicroPython, so only an image that says it is that one boots."""
-    from .. import pinned_image
+    from . import pinned_image
 
     try:
         info = pinned_image.check(flash[BOOT_OFFSET:VFS_OFFSET])
@@ -304,7 +304,7 @@ def _run(args: argparse.Namespace, config: dict[str, Any], secrets: dict[str, An
     """Add the board, install its app, attach its peripherals and echo its console until
     ``stop``."""
     board = world.add_board(config, mac=mac)
-    devs = role_devices.RoleDevices() if args.bare else role_devices.attach(board, config)
+    devs = by_role.RoleDevices() if args.bare else by_role.attach(board, config)
     if not (args.keep_flash or args.bootloader):
         board.install({} if args.blank else firmware.stage(config, secrets))
     print(f"pty: {board.pty_path}", flush=True)
@@ -324,7 +324,7 @@ def _run(args: argparse.Namespace, config: dict[str, Any], secrets: dict[str, An
             mark = _echo(board, mark, devs, shown)
 
 
-def _echo(board: Any, mark: int, devs: role_devices.RoleDevices,
+def _echo(board: Any, mark: int, devs: by_role.RoleDevices,
           shown: dict[str, str]) -> int:
     """Copy new console output to stdout and print what the peripherals show when it
     changes; returns the new console mark."""

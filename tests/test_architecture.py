@@ -1,0 +1,156 @@
+"""The house rules of ARCHITECTURE.md that a reader cannot check at a glance.
+
+- Layers point one way: firmware <- emulator <- simulations and test rigs <- tools and console.
+  The firmware imports nothing of the host; the emulator imports only the build helpers below
+  it; no two host packages import each other, however indirectly.
+- No function over 80 lines in firmware or host code, unless its docstring says why
+  ("Why this long: ...").
+
+Imports are read from the source (function-level ones included), so an import hidden in a
+function body to dodge a cycle is still an import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = REPO / "host_tools"
+FIRMWARE = REPO / "firmware"
+# what the emulator may import from the host: the package root (its version) and the build
+# helpers that compile and stage firmware, which sit below the emulator
+EMULATOR_MAY_IMPORT = {"host_tools", "host_tools.mpy"}
+MAX_LINES = 80
+WHY_LONG = "Why this long:"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every host_tools module `path` imports, with `from x import y` giving x and x.y."""
+    mod = _module_name(path)
+    package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(name + "." + alias.name for alias in node.names)
+    return {m for m in found if m == "host_tools" or m.startswith("host_tools.")}
+
+
+def _unit(module: str) -> str:
+    """The unit a layer rule speaks of: a package of host_tools, or a top-level module."""
+    return ".".join(module.split(".")[:2])
+
+
+def _exists(unit: str) -> bool:
+    path = REPO / unit.replace(".", "/")
+    return path.is_dir() or path.with_suffix(".py").exists()
+
+
+def _host_sources() -> list[Path]:
+    # fw/ is the emulator's MicroPython side: it runs in the VM and imports no host code
+    return [p for p in HOST.rglob("*.py") if "fw" not in p.relative_to(HOST).parts]
+
+
+def _unit_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in _host_sources():
+        src = _unit(_module_name(path))
+        for target in {_unit(m) for m in _imports(path)}:
+            if target != src and _exists(target):
+                graph.setdefault(src, set()).add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one unit (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_firmware_imports_nothing_of_the_host() -> None:
+    offenders = {str(p.relative_to(REPO)): sorted(_imports(p))
+                 for p in FIRMWARE.rglob("*.py") if _imports(p)}
+    assert offenders == {}
+
+
+def test_the_emulator_imports_nothing_above_it() -> None:
+    offenders = {}
+    for path in (HOST / "emulator").rglob("*.py"):
+        if "fw" in path.relative_to(HOST).parts:
+            continue
+        above = {m for m in _imports(path)
+                 if not m.startswith("host_tools.emulator")
+                 and _unit(m) not in EMULATOR_MAY_IMPORT}
+        if above:
+            offenders[str(path.relative_to(REPO))] = sorted(above)
+    assert offenders == {}
+
+
+def test_no_two_host_packages_import_each_other() -> None:
+    assert _cycles(_unit_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """The rule above would pass vacuously if the finder were blind."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _long_functions(root: Path) -> list[str]:
+    out = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines > MAX_LINES and WHY_LONG not in (ast.get_docstring(node) or ""):
+                out.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines})")
+    return out
+
+
+def test_no_function_is_over_80_lines_without_saying_why() -> None:
+    assert _long_functions(FIRMWARE) + _long_functions(HOST) == []
