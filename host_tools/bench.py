@@ -174,7 +174,7 @@ def bench_locker() -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
-    p.add_argument("--only", choices=["boot", "lighting", "parking", "locker", "hil"],
+    p.add_argument("--only", choices=["boot", "heap", "lighting", "parking", "locker", "hil"],
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
@@ -216,6 +216,7 @@ def _run_groups(args: argparse.Namespace) -> int:
     if only in (None, "boot"):
         bench_boot(args.boots)
         bench_roles_heap()
+    if only in (None, "boot", "heap"):
         bench_chip_heap()
     if only in (None, "lighting"):
         bench_lighting(args.latency_samples)
