@@ -10,7 +10,6 @@ the GPIO rules of firmware/lib/bourg/pins.py, and the role's app schema module (
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -47,14 +46,7 @@ class BoardConfigUnreadable(BoardConfigError):
 
 def firmware_config(name: str = "configcheck") -> ModuleType:
     """The board's bourg.configcheck (or bourg.`name`), checked to be the firmware's file."""
-    lib = str(FIRMWARE / "lib")
-    if lib not in sys.path:
-        sys.path.insert(0, lib)
-    mod = importlib.import_module("bourg." + name)
-    f = getattr(mod, "__file__", None)
-    if f is None or Path(f).resolve() != FIRMWARE / "lib" / "bourg" / (name + ".py"):
-        raise ImportError(f"bourg.{name} resolved to {f}, not the firmware's")
-    return mod
+    return fwmodules.bourg_module(name)
 
 
 def app_schemas(role: object) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

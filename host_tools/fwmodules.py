@@ -22,3 +22,18 @@ def load(fw_dir: Path, modules: tuple[str, ...], name: str) -> ModuleType:
     if f is None or Path(f).resolve().parent != fw_dir:
         raise ImportError(f"{name} resolved to {f}, not {fw_dir}")
     return mod
+
+
+FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+
+
+def bourg_module(name: str) -> ModuleType:
+    """The board's bourg.`name` (e.g. "configcheck"), checked to be the firmware's file."""
+    lib = str(FIRMWARE / "lib")
+    if lib not in sys.path:
+        sys.path.insert(0, lib)
+    mod = importlib.import_module("bourg." + name)
+    f = getattr(mod, "__file__", None)
+    if f is None or Path(f).resolve() != FIRMWARE / "lib" / "bourg" / (name + ".py"):
+        raise ImportError(f"bourg.{name} resolved to {f}, not the firmware's")
+    return mod

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from host_tools import chip_heap
 from host_tools.emulator import World
 
@@ -42,6 +44,8 @@ def test_a_board_reports_its_modules_and_import_costs(tmp_path: Path) -> None:
         assert files["neopixel"][0].startswith(chip_heap.OVERLAY_DIR)
         assert files["asyncio"] == ("", 0)  # frozen, here as on the chip
         assert rep["imports"]["ballast"] >= 50 * 100  # 50 buffers of 100 bytes at least
+        with pytest.raises(ValueError, match="no_such_module"):
+            b.heap_report(("no_such_module",))  # the question's fault: said, app unharmed
         again = b.heap_report(("ballast",))
         assert again["imports"]["ballast"] < 1_000  # already imported: nothing new
         assert rep["used"] > 0 and rep["free"] > 0

@@ -2,7 +2,7 @@
 and the host before a deploy (host_tools.boardconfig imports this file). Pure: no hardware.
 
 Every GPIO of the bank is declared with its use, so a lock on a keypad row or two
-compartments on one pin are refused by bourg.config before anything is driven."""
+compartments on one pin are refused by bourg.configcheck before anything is driven."""
 
 
 def _pin(use, optional=False):

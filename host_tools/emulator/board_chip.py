@@ -254,9 +254,19 @@ class ChipServices:
                 left = end - time.monotonic()
                 if left <= 0:
                     self._heap_asked = None
+                    self._sleep_after_heap_now()
                     raise TimeoutError(f"{self.name}: no heap report within {timeout}s")
                 self._cond.wait(left)
-            return self._heap_answer
+            answer = self._heap_answer
+        if "error" in answer:
+            raise ValueError(f"{self.name}: heap report failed: {answer['error']}")
+        return answer
+
+    def _sleep_after_heap_now(self) -> None:
+        """A board held awake in deepsleep() for an answer that will not come goes to sleep."""
+        held, self._sleep_after_heap = self._sleep_after_heap, None
+        if held is not None:
+            self.world.loop.call_soon_threadsafe(self._sleep, held[0])
 
     def _op_heap(self, msg: dict[str, Any]) -> None:
         with self._cond:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import boardconfig
+from .. import fwmodules
 from . import fw
 
 HEADER = "t_s,pole_id,level_pct"
@@ -154,7 +154,7 @@ def checked_apps(sc: dict[str, Any], apps: list[App]) -> list[App]:
     the key path of the first problem."""
     if len(apps) != len(sc["poles"]):
         raise ValueError(f"{len(apps)} app configs for {len(sc['poles'])} poles")
-    config = boardconfig.firmware_config()
+    config = fwmodules.bourg_module("configcheck")
     schema = fw.load("pole_schema").SCHEMA
     out = []
     for p, app in zip(sc["poles"], apps, strict=True):

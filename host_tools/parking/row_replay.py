@@ -126,7 +126,7 @@ class RowNode:
         self.gate = fw.load("gate")
         self.rep = fw.load("reports")
         self.node, self.key, self.gated = node, key, gated
-        self.g = self.gate.params(gate_params)
+        self.gate_params = self.gate.params(gate_params)
         params = self.gate.detector_params(det_params) if gated else det_params
         self.det = fw.load("detector").Detector(params)
         self.box = self.rep.Outbox(heartbeat_s)
@@ -148,7 +148,7 @@ class RowNode:
         gap = 1
         if self.armed:
             bx, by, bz, _ = sample
-            if self.gate.tripped(self.ref, bx, by, bz, self.g["wake_ut"]):
+            if self.gate.tripped(self.ref, bx, by, bz, self.gate_params["wake_ut"]):
                 self.act.int_wakes += 1
             elif now >= self.wake_at:
                 self.act.timer_wakes += 1
@@ -220,7 +220,7 @@ class RowNode:
         self.last_s = now
         if not self.gated:
             return
-        g = self.g
+        g = self.gate_params
         if self.gate.may_arm(self.det, g, self.followed) or now - self.t0 >= g["follow_max_s"]:
             self.ref = (self.det.prev[0], self.det.prev[1], self.det.prev[2])
             self.armed = True

@@ -41,4 +41,25 @@ ring.info("x", "pw topsecret1")
 assert ring.dump()[-1]["msg"] == "pw ***"
 cfg = config.save_settings(cfg, {"app": {"k": 4}})
 assert config.load(".", app_schema)["app"]["k"] == 4
+
+# the checker and a schema module are dropped after a check, even one that failed to load
+import sys  # noqa: E402
+
+def put_source(name, text):
+    with open(name, "w") as f:
+        f.write(text)
+
+
+if "" not in sys.path:
+    sys.path.insert(0, "")
+put_source("full_heap_schema.py", "raise MemoryError\n")
+try:
+    config.load(".", schema_module="full_heap_schema")
+    raise AssertionError("a failed schema import passed")
+except MemoryError:
+    pass
+assert "bourg.configcheck" not in sys.modules and "bourg.pins" not in sys.modules
+put_source("small_schema.py", "SCHEMA = " + repr(app_schema) + "\n")
+assert config.load(".", schema_module="small_schema")["app"]["k"] == 4
+assert not [n for n in ("bourg.configcheck", "bourg.pins", "small_schema") if n in sys.modules]
 print("ALL OK")

@@ -138,15 +138,21 @@ class _Checker:
         # only what this check loads is dropped: a module the app imported stays its own
         names = ("bourg.configcheck", "bourg.pins", schema_module)
         self.modules = [n for n in names if n is not None and n not in sys.modules]
-        compat.collect()
-        from bourg import configcheck
+        try:
+            compat.collect()
+            from bourg import configcheck
 
-        if schema_module is not None:
-            mod = __import__(schema_module)
-            app_schema = mod.SCHEMA
-            pins_schema = getattr(mod, "PINS", None)
-        self.cc = configcheck
-        self.schema = configcheck.board_schema(app_schema, pins_schema)
+            if schema_module is not None:
+                mod = __import__(schema_module)
+                app_schema = mod.SCHEMA
+                pins_schema = getattr(mod, "PINS", None)
+            self.cc = configcheck
+            self.schema = configcheck.board_schema(app_schema, pins_schema)
+        except BaseException:
+            # a failed import (MemoryError on a full heap) must not leave the checker
+            # loaded for good: every later check would take it for the app's own
+            self.__exit__()
+            raise
 
     def __enter__(self):
         return self

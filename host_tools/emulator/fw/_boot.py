@@ -60,7 +60,11 @@ def _heap_report(_msg):
     for _name in _msg.get("imports", ()):
         gc.collect()
         _before = gc.mem_alloc()
-        __import__(_name)
+        try:
+            __import__(_name)
+        except Exception as _e:  # noqa: BLE001 - the question's fault, not the app's
+            _world.send("heap", error=_name + ": " + repr(_e))
+            return
         gc.collect()
         _cost[_name] = gc.mem_alloc() - _before
     gc.collect()
