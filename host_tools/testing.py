@@ -28,3 +28,12 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real mosquitto on a free loopback port with passwords and an ACL (see mosquitto.py)."""
     with Mosquitto(tmp_path / "mosquitto") as broker:
         yield broker
+
+
+def require_shared(path: Path) -> Path:
+    """A test's data from ../shared: a failure that says what is missing, never a silent skip
+    (a skipped regression floor looks like a passed one)."""
+    if not Path(path).exists():
+        pytest.fail(f"{path} is missing: these tests need the shared data, ../shared beside "
+                    "the repository's clone", pytrace=False)
+    return Path(path)

@@ -55,9 +55,9 @@ def test_scorer_rejects_malformed_levels(tmp_path):
 
 @pytest.fixture(scope="module")
 def sample():
-    if not scenario.SAMPLE.exists():
-        pytest.skip(f"{scenario.SAMPLE} not present (../shared beside the clone)")
-    return scenario.load(scenario.SAMPLE)
+    from host_tools.testing import require_shared
+
+    return scenario.load(require_shared(scenario.SAMPLE))
 
 
 @pytest.fixture(scope="module")

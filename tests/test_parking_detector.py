@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host_tools.parking import score, traces
+from host_tools.testing import require_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware" / "parking_sensor"
@@ -381,8 +382,8 @@ def test_recalibrate_makes_current_field_empty() -> None:
     assert _run(more, d) == [0] * 60  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 def test_deterministic() -> None:
+    require_shared(SAMPLES)
     tr = traces.read_trace(SAMPLES / "bay-normal-0003.csv.gz")
     sl = traces.Trace(tr.t[23000:26000], tr.bx[23000:26000], tr.by[23000:26000],
                       tr.bz[23000:26000], tr.temp[23000:26000])
@@ -403,12 +404,12 @@ def test_compiles_for_esp32(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(MP is None, reason="micropython not installed")
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 @pytest.mark.parametrize("mode", ["src", "mpy"])
 def test_same_outputs_on_micropython_vm(tmp_path: Path, mode: str) -> None:
     """A weak own-bay arrival (hard sample) and a strong one with a manoeuvre (normal sample),
     1200 samples run on the VM and on CPython: identical states, confidence, health and state
     bytes. ``mpy``: compiled with mpy-cross, on the board's 128 KB heap budget."""
+    require_shared(SAMPLES)
     rows = []
     for name, a, b in (("bay-hard-0004.csv.gz", 2700, 3300),
                        ("bay-normal-0001.csv.gz", 2800, 3400)):
@@ -454,10 +455,10 @@ def test_same_outputs_on_micropython_vm(tmp_path: Path, mode: str) -> None:
 
 # -- regression floors on the shared samples (behaviour, not timing) --------------------------
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared samples not present")
 @pytest.mark.parametrize("name", ["bay-normal-0001", "bay-normal-0002", "bay-normal-0003",
                                   "bay-hard-0004"])
 def test_goals_on_shared_samples(name: str) -> None:
+    require_shared(SAMPLES)
     tr = traces.read_trace(SAMPLES / f"{name}.csv.gz")
     assert tr.occupied is not None
     s = score.score(tr.t, tr.occupied, traces.replay(tr))
