@@ -87,3 +87,14 @@ def test_bad_input_is_one_clear_line(args: list[str], code: int, tmp_path: Path,
     assert r.stderr.strip() or r.stdout.strip(), "said nothing"
     ro = registries["RO"]
     assert oct(ro.stat().st_mode & 0o777) == oct(0o400)  # never chmod-ed behind our back
+
+
+def test_a_missing_package_is_a_setup_hint_but_a_bug_in_bourg_is_not() -> None:
+    """cli._missing_dependency: only a third-party module that is not installed gets the
+    "run make setup" answer; a broken import inside bourg must not hide behind it."""
+    from host_tools import cli
+
+    assert cli._missing_dependency(ModuleNotFoundError("x", name="esptool"))
+    assert not cli._missing_dependency(ModuleNotFoundError("x", name="host_tools.gone"))
+    assert not cli._missing_dependency(ImportError("cannot import name 'f'",
+                                                   name="host_tools.deploy"))
