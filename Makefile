@@ -57,7 +57,7 @@ test: setup lint
 	$(PY) -m pytest -q --durations=20 tests hil_tests
 
 bench: setup
-	$(PY) -m host_tools.bench
+	$(PY) -m host_tools.cli bench
 
 demo: setup
 	$(VENV)/bin/bourg demo $(DEMO_ARGS)

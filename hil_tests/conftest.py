@@ -16,12 +16,12 @@ from typing import Iterator
 import pytest
 
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto
-from host_tools.mqtt_watch import Watcher
-from host_tools.serialboard import SerialBoard
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.field.serialboard import SerialBoard
 
 REPO = Path(__file__).resolve().parents[1]
-pytest_plugins = ["host_tools.testing"]
+pytest_plugins = ["host_tools.testing.plugin"]
 # fixtures that build virtual boards of their own: tests using them have nothing to run on
 # the board given by --port
 WORLD_FIXTURES = {"world", "street_w", "lot_world", "locker_world"}

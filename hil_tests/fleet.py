@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from host_tools import firmware
+from host_tools.build import firmware
 from host_tools.emulator import Board, World
-from host_tools.mosquitto import Mosquitto, device_user
+from host_tools.field.mosquitto import Mosquitto, device_user
 
 WIFI = ("bourg-test", "test-wifi-pass")
 MQTT_HOST = "mqtt.hil.bourg"

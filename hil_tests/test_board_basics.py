@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from host_tools.emulator import Board, World
-from host_tools.serialboard import SerialBoard
+from host_tools.field.serialboard import SerialBoard
 
 MPREMOTE = [sys.executable, "-m", "mpremote"]
 
@@ -48,7 +48,7 @@ def test_mpremote_round_trip(target: SerialBoard, tmp_path: Path) -> None:
 
 
 def test_exec_reports_board_exceptions(target: SerialBoard) -> None:
-    from host_tools.serialboard import TransportExecError
+    from host_tools.field.serialboard import TransportExecError
 
     with pytest.raises(TransportExecError, match="ZeroDivisionError"):
         target.exec("1/0")

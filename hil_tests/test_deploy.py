@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from host_tools import deploy
 from host_tools.emulator import Board, World
-from host_tools.serialboard import SerialBoard, TransportError
+from host_tools.field import deploy
+from host_tools.field.serialboard import SerialBoard, TransportError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "board_configs" / "fieldtest-01.json"

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_tools import fwmodules
+from host_tools.build import fwmodules
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto
-from host_tools.mqtt_watch import Watcher
-from host_tools.rigs.street import Pole, add_pole, pole_config, street_world, wait_level
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.testing.rigs.street import Pole, add_pole, pole_config, street_world, wait_level
 
 from .fleet import events
 

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host_tools.emulator import World
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.field.registry import Registry
 from host_tools.locker import fw
 from host_tools.locker.issue import CodeBook
 from host_tools.locker.sms import Outbox
-from host_tools.mosquitto import Mosquitto
-from host_tools.mqtt_watch import Watcher
-from host_tools.registry import Registry
-from host_tools.rigs.bank import WIFI, Bank, add_bank
+from host_tools.testing.rigs.bank import WIFI, Bank, add_bank
 
 from .fleet import events
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto
+from host_tools.field.mosquitto import Mosquitto
 
 from .fleet import add_board, fieldtest_config
 

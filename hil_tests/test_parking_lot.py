@@ -13,9 +13,9 @@ from typing import Iterator
 import pytest
 
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto
-from host_tools.mqtt_watch import Watcher
-from host_tools.rigs.lot import (
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.testing.rigs.lot import (
     EARTH_UT,
     WIFI,
     add_bay,

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto, free_port
-from host_tools.mqtt_watch import Watcher
-from host_tools.serialboard import SerialBoard
+from host_tools.field.mosquitto import Mosquitto, free_port
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.field.serialboard import SerialBoard
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,8 @@ import pytest
 
 from host_tools.emulator import Board, RadioMedium, World
 from host_tools.emulator.waiting import wait_until
-from host_tools.rigs.lot import WIFI, add_bay, add_totem
-from host_tools.rigs.street import (
+from host_tools.testing.rigs.lot import WIFI, add_bay, add_totem
+from host_tools.testing.rigs.street import (
     SPACING_M,
     add_pole,
     night_offset,

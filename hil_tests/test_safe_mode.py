@@ -8,8 +8,8 @@ import re
 import pytest
 
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto
-from host_tools.mqtt_watch import Watcher
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
 
 from .fleet import add_board, fieldtest_config
 

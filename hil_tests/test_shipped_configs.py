@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import firmware
+from host_tools.build import firmware
 from host_tools.emulator import World
-from host_tools.rigs import by_role
+from host_tools.testing.rigs import by_role
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "board_configs").glob("*.json")
                  if p.name != "schema.json")

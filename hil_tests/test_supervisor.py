@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from host_tools import firmware
+from host_tools.build import firmware
 from host_tools.emulator import World
-from host_tools.mosquitto import Mosquitto
-from host_tools.mqtt_watch import Watcher
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
 
 from .fleet import MQTT_HOST, WIFI, add_board, fieldtest_config
 

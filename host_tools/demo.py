@@ -12,24 +12,19 @@ another. The parking sensors are ESP-NOW nodes with no MQTT of their own: their 
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import shutil
-import signal
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from .emulator import Board, World
-from .emulator.parts import TMP102, Switch
-from .fleetview import BoardView, FleetView
-from .mqtt_watch import Message, Watcher
-from .rigs.by_role import attach_fieldtest
+from host_tools.emulator import Board, World
+from host_tools.emulator.parts import TMP102, Switch
+from host_tools.field.fleetview import BoardView, FleetView
+from host_tools.field.mqtt_watch import Message, Watcher
+from host_tools.testing.rigs.by_role import attach_fieldtest
 
 SITE = "demo-town"
 WIFI = ("bourg-demo", "demo-wifi-pass")
@@ -86,7 +81,7 @@ class Street:
             self.view.boards[name] = BoardView(name, status="espnow")
 
     def pole_config(self, name: str, x: float) -> dict[str, Any]:
-        from .rigs.street import PINS
+        from host_tools.testing.rigs.street import PINS
 
         return {
             "schema": 1, "device_id": name, "role": "lighting", "site": SITE,
@@ -116,7 +111,7 @@ class Street:
     def start(self) -> None:
         """Power on the street's blank boards with their peripherals, register them and
         deploy each its app over its serial port, as a technician would."""
-        from .rigs.street import night_offset
+        from host_tools.testing.rigs.street import night_offset
 
         self.world.wall_offset_s = night_offset(22.0)  # the poles' clocks say 22:00
         self.world.start()
@@ -152,7 +147,7 @@ class Street:
             b.start()
 
     def _add_poles(self) -> None:
-        from .rigs.street import attach_pole
+        from host_tools.testing.rigs.street import attach_pole
 
         for name, x in POLES:
             cfg = self.pole_config(name, x)
@@ -162,7 +157,7 @@ class Street:
             b.start()
 
     def _add_car_park(self) -> None:
-        from .rigs.lot import (
+        from host_tools.testing.rigs.lot import (
             GUIDANCE_PIN,
             attach_sensor,
             attach_totem,
@@ -192,7 +187,7 @@ class Street:
         b.start()
 
     def _add_locker(self) -> None:
-        from .rigs.bank import attach_bank, bank_config
+        from host_tools.testing.rigs.bank import attach_bank, bank_config
 
         name = "locker-market"
         cfg = self._on_site_network(bank_config(name, port=self.broker[1]), 60.0, PARK_Y + 10)
@@ -204,9 +199,9 @@ class Street:
     def _provision_and_deploy(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .deploy import deploy
-        from .provision import compartments_of, read_unique_id
-        from .registry import Registry
+        from host_tools.field.deploy import deploy
+        from host_tools.field.provision import compartments_of, read_unique_id
+        from host_tools.field.registry import Registry
 
         configs = self.configs
         with Registry(self.workdir / "registry.sqlite") as reg:
@@ -288,7 +283,7 @@ class Street:
                 rider[pos] = "o"
         pad = " " * 23
         # the poles' own local time (CET, EU summer time: 23:00 in summer, 22:00 in winter)
-        from .lighting import fw as lighting_fw
+        from host_tools.lighting import fw as lighting_fw
 
         minute = lighting_fw.load("tzrule").local(int(self.world.wall_time()), 60, "eu")[3]
         clock = f"{minute // 60:02d}:{minute % 60:02d}"
@@ -300,7 +295,7 @@ class Street:
         compartment (the shop's first parcel goes in compartment 2). A compartment takes two
         deposit codes a day: when today's are all used, the story says so and waits for the
         town's next day (00:00 UTC), as a shop would."""
-        from .locker.issue import IssueError
+        from host_tools.locker.issue import IssueError
 
         nums = sorted(self.locks)
         i = nums.index(2) if 2 in nums else 0
@@ -328,9 +323,9 @@ class Street:
     def locker_story(self, n: int) -> None:
         """A shop drops a parcel in compartment n of the market's locker bank and the
         customer picks it up with the code from the SMS, all on the virtual keypad."""
-        from .locker.issue import CodeBook
-        from .locker.sms import Outbox
-        from .registry import Registry
+        from host_tools.field.registry import Registry
+        from host_tools.locker.issue import CodeBook
+        from host_tools.locker.sms import Outbox
 
         say = self._locker_say
         with Registry(self.workdir / "registry.sqlite") as reg:
@@ -394,7 +389,7 @@ class Street:
             car = not self.parked[bay]
             self.parked[bay] = car
             self.park_since[bay] = t
-            from .rigs.lot import CAR_UT, EARTH_UT
+            from host_tools.testing.rigs.lot import CAR_UT, EARTH_UT
 
             self.mags[bay].field_ut = tuple(e + (c if car else 0.0)
                                             for e, c in zip(EARTH_UT, CAR_UT, strict=True))
@@ -427,77 +422,3 @@ class Street:
         if self.watcher:
             self.watcher.close()
         self.world.close()
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", help="use this broker (mqtt://host:port) instead of the "
-                   "embedded one")
-    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds "
-                   "(default: run until Ctrl-C)")
-    p.add_argument("--plain", action="store_true", help="print status snapshots instead of "
-                   "redrawing the screen")
-    p.add_argument("--seed", type=int, default=1,
-                   help="seed of the button presses and cars (default %(default)s)")
-
-
-def demo_main(args: argparse.Namespace) -> int:
-    broker = None
-    if args.broker:
-        u = urlparse(args.broker)
-        if u.scheme not in ("mqtt", "tcp") or not u.hostname:
-            print(f"bourg demo: --broker wants mqtt://host:port, got {args.broker!r}",
-                  file=sys.stderr)
-            return 2
-        host, port = u.hostname, u.port or 1883
-    else:
-        from .broker import EmbeddedBroker
-
-        broker = EmbeddedBroker().start()
-        host, port = broker.host, broker.port
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *a: stop.set())
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    tty = sys.stdout.isatty() and not args.plain
-    rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
-        street = Street(Path(d), host, port)
-        try:
-            street.start()
-            t0 = time.monotonic()
-            last_plain = -10.0
-            ticks = 0
-            while not stop.wait(0.1):
-                t = time.monotonic() - t0
-                street.ride(t)
-                ticks += 1
-                if ticks % 5:
-                    if tty and ticks % 2 == 0:
-                        sys.stdout.write(street.render(t, True))
-                        sys.stdout.flush()
-                    continue
-                street.step(t, rng)
-                if tty:
-                    sys.stdout.write(street.render(t, True))
-                elif t - last_plain >= 5:
-                    last_plain = t
-                    sys.stdout.write(street.render(t, False) + "\n")
-                sys.stdout.flush()
-                if args.duration and t >= args.duration:
-                    break
-            if not tty:
-                sys.stdout.write(street.render(time.monotonic() - t0, False))
-        finally:
-            street.close()
-            if broker:
-                broker.stop()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bourg demo", description=__doc__)
-    add_arguments(p)
-    return demo_main(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

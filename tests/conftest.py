@@ -1,1 +1,1 @@
-pytest_plugins = ["host_tools.testing"]
+pytest_plugins = ["host_tools.testing.plugin"]

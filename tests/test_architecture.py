@@ -1,8 +1,8 @@
 """The house rules of ARCHITECTURE.md that a reader cannot check at a glance.
 
-- Layers point one way: firmware <- emulator <- simulations and test rigs <- tools and console.
-  The firmware imports nothing of the host; the emulator imports only the build helpers below
-  it; no two host packages import each other, however indirectly.
+- Layers point one way (ARCHITECTURE.md): the firmware imports nothing of the host, and each
+  host package imports only packages of a lower layer, which also means no two host packages
+  import each other, however indirectly.
 - No function over 80 lines in firmware or host code, unless its docstring says why
   ("Why this long: ...").
 
@@ -18,9 +18,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 HOST = REPO / "host_tools"
 FIRMWARE = REPO / "firmware"
-# what the emulator may import from the host: the package root (its version) and the build
-# helpers that compile and stage firmware, which sit below the emulator
-EMULATOR_MAY_IMPORT = {"host_tools", "host_tools.mpy"}
+# The host's layers, lowest first. A unit (a package of host_tools or a top-level module) may
+# import only units of a lower layer; a new package must be placed here before it is used.
+LAYERS: list[set[str]] = [
+    {"host_tools", "host_tools.build"},
+    {"host_tools.emulator", "host_tools.field"},
+    {"host_tools.testing"},
+    {"host_tools.lighting", "host_tools.locker", "host_tools.parking"},
+    {"host_tools.bench", "host_tools.demo"},
+    {"host_tools.commands"},
+    {"host_tools.cli"},
+]
+RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
 MAX_LINES = 80
 WHY_LONG = "Why this long:"
 
@@ -117,17 +126,38 @@ def test_the_firmware_imports_nothing_of_the_host() -> None:
     assert offenders == {}
 
 
-def test_the_emulator_imports_nothing_above_it() -> None:
-    offenders = {}
-    for path in (HOST / "emulator").rglob("*.py"):
-        if "fw" in path.relative_to(HOST).parts:
+def _downward_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a unit from its own layer or one above it, and every unplaced unit."""
+    out = []
+    for src in sorted(graph):
+        if src not in RANK:
+            out.append(f"{src} is in no layer")
             continue
-        above = {m for m in _imports(path)
-                 if not m.startswith("host_tools.emulator")
-                 and _unit(m) not in EMULATOR_MAY_IMPORT}
-        if above:
-            offenders[str(path.relative_to(REPO))] = sorted(above)
-    assert offenders == {}
+        for dst in sorted(graph[src]):
+            if dst not in RANK:
+                out.append(f"{dst} (imported by {src}) is in no layer")
+            elif RANK[dst] >= RANK[src]:
+                out.append(f"{src} (layer {RANK[src]}) imports {dst} (layer {RANK[dst]})")
+    return out
+
+
+def test_every_host_package_imports_only_lower_layers() -> None:
+    assert _downward_violations(_unit_graph()) == []
+
+
+def test_the_layer_rule_sees_an_upward_import() -> None:
+    """The rule above would pass vacuously if the checker were blind."""
+    assert _downward_violations({"host_tools.emulator": {"host_tools.testing"}}) == [
+        "host_tools.emulator (layer 1) imports host_tools.testing (layer 2)"]
+    assert _downward_violations({"host_tools.field": {"host_tools.emulator"}}) == [
+        "host_tools.field (layer 1) imports host_tools.emulator (layer 1)"]
+    assert _downward_violations({"host_tools.new": {"host_tools.build"}}) == [
+        "host_tools.new is in no layer"]
+
+
+def test_every_host_package_on_disk_has_a_layer() -> None:
+    units = {_unit(_module_name(p)) for p in _host_sources()}
+    assert sorted(units - set(RANK)) == []
 
 
 def test_no_two_host_packages_import_each_other() -> None:

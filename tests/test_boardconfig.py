@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from host_tools.boardconfig import (
+from host_tools.field.boardconfig import (
     APP_SCHEMAS,
     BoardConfigError,
     firmware_config,
@@ -127,7 +127,7 @@ def test_the_board_refuses_them_too(tmp_path: Path) -> None:
     """The same cases through the board's boot path (config.load from files, on CPython here;
     tests/test_config_agreement.py runs it on the MicroPython VM)."""
     fw = firmware_config("config")
-    from host_tools import fwmodules
+    from host_tools.build import fwmodules
 
     (tmp_path / "secrets.json").write_text('{"wifi_password": "x"}')
     for case in sorted(REFUSED):

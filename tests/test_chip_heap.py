@@ -1,4 +1,4 @@
-"""The chip-heap estimate (host_tools.chip_heap): the arithmetic, and the board's report."""
+"""The chip-heap estimate (host_tools.bench.chip_heap): the arithmetic, and the board's report."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import chip_heap
+from host_tools.bench import chip_heap
 from host_tools.emulator import World
 
 
@@ -54,7 +54,7 @@ def test_a_board_reports_its_modules_and_import_costs(tmp_path: Path) -> None:
 def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: Path) -> None:
     """bourg.config imports the checker and the app's schema module for the boot check, then
     forgets them: their bytecode is a tenth of a role's heap on the chip."""
-    from host_tools import firmware
+    from host_tools.build import firmware
 
     cfg = {"schema": 1, "device_id": "probe", "role": "fieldtest", "site": "t",
            "board": "esp32-devkitc", "pins": {},

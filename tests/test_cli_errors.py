@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.registry import Registry
+from host_tools.field.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = "board_configs/locker-01.json"
@@ -92,9 +92,9 @@ def test_bad_input_is_one_clear_line(args: list[str], code: int, tmp_path: Path,
 def test_a_missing_package_is_a_setup_hint_but_a_bug_in_bourg_is_not() -> None:
     """cli._missing_dependency: only a third-party module that is not installed gets the
     "run make setup" answer; a broken import inside bourg must not hide behind it."""
-    from host_tools import cli
+    from host_tools import commands as cli
 
     assert cli._missing_dependency(ModuleNotFoundError("x", name="esptool"))
     assert not cli._missing_dependency(ModuleNotFoundError("x", name="host_tools.gone"))
     assert not cli._missing_dependency(ImportError("cannot import name 'f'",
-                                                   name="host_tools.deploy"))
+                                                   name="host_tools.field.deploy"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from host_tools.cli import build_parser
-from host_tools.completion import _subparsers
+from host_tools.commands import build_parser
+from host_tools.field.completion import _subparsers
 
 
 def _silent(prefix: str, p: argparse.ArgumentParser) -> list[str]:

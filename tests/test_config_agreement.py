@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_tools.boardconfig import APP_SCHEMAS, BoardConfigError, validate
+from host_tools.field.boardconfig import APP_SCHEMAS, BoardConfigError, validate
 
 REPO = Path(__file__).resolve().parents[1]
 MICROPYTHON = Path(sys.executable).parent / "micropython"

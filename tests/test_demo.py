@@ -87,8 +87,8 @@ def test_demo_rejects_a_bad_broker_url() -> None:
 
 
 def test_demo_uses_an_external_broker(tmp_path) -> None:
-    from host_tools.mosquitto import free_port, mosquitto_binary, wait_listening
-    from host_tools.mqtt_watch import Watcher
+    from host_tools.field.mosquitto import free_port, mosquitto_binary, wait_listening
+    from host_tools.field.mqtt_watch import Watcher
 
     port = free_port()
     conf = tmp_path / "anon.conf"

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host_tools import deploy, doctor
 from host_tools.emulator import World
-from host_tools.registry import Registry
+from host_tools.field import deploy, doctor
+from host_tools.field.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from host_tools.broker import EmbeddedBroker
-from host_tools.mqtt_watch import Watcher
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.testing.broker import EmbeddedBroker
 
 
 def _subscribe_during(broker: Any, method: str) -> None:

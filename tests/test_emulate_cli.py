@@ -282,7 +282,7 @@ def test_the_documented_command_boots_the_app_with_dev_or_registry_secrets(
     import json
     import os
 
-    from host_tools.registry import Registry
+    from host_tools.field.registry import Registry
 
     cfg = str(REPO / "board_configs" / "pole-01.json")
     env = {k: v for k, v in os.environ.items() if k != "BOURG_REGISTRY"}

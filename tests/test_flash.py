@@ -100,7 +100,7 @@ def test_image_from_cache_and_missing_image(tmp_path: Path, image: Path) -> None
 
 
 def test_the_docs_name_the_pinned_image() -> None:
-    from host_tools import pinned_image
+    from host_tools.build import pinned_image
 
     root = Path(__file__).resolve().parents[1]
     assert pinned_image.NAME == "ESP32_GENERIC v1.28.0"
@@ -122,7 +122,7 @@ def test_dry_run_needs_no_board(image: Path) -> None:
 def test_without_a_board_flash_points_at_the_virtual_bootloader_not_a_pty(image: Path) -> None:
     """A virtual board's pty runs MicroPython, not the ROM bootloader: flash's advice names
     `bourg emulate --bootloader` and its socket:// port instead."""
-    from host_tools.ports import usb_ports
+    from host_tools.field.ports import usb_ports
 
     if usb_ports():
         pytest.skip("a USB board is plugged in")

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from host_tools import deploy
 from host_tools.emulator import World
+from host_tools.field import deploy
 
 REPO = Path(__file__).resolve().parents[1]
 

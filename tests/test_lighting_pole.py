@@ -6,8 +6,8 @@ import calendar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host_tools.field.registry import Registry
 from host_tools.lighting import fw
-from host_tools.registry import Registry
 
 presence = fw.load("presence")
 energy = fw.load("energy")
@@ -249,7 +249,7 @@ def test_entry_pole_idles_at_entry_level_only_while_the_street_is_lit():
 def test_entry_level_is_a_checked_setting():
     import json
 
-    from host_tools.boardconfig import REPO, BoardConfigError, validate
+    from host_tools.field.boardconfig import REPO, BoardConfigError, validate
 
     cfg = json.loads((REPO / "board_configs" / "pole-01.json").read_text())
     cfg["app"]["entry_level"] = 50

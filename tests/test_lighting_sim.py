@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from host_tools.lighting import cli, scenario, score, simulate
+from host_tools.commands import lighting as cli
+from host_tools.lighting import scenario, score, simulate
 
 TINY = {
     "name": "tiny", "night_s": 28800,
@@ -55,7 +56,7 @@ def test_scorer_rejects_malformed_levels(tmp_path):
 
 @pytest.fixture(scope="module")
 def sample():
-    from host_tools.testing import require_shared
+    from host_tools.testing.plugin import require_shared
 
     return scenario.load(require_shared(scenario.SAMPLE))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from host_tools.field.registry import Registry
 from host_tools.locker import fw
 from host_tools.locker.issue import CodeBook, IssueError
 from host_tools.locker.sms import (
@@ -27,7 +28,6 @@ from host_tools.locker.sms import (
     render,
     to_gsm_text,
 )
-from host_tools.registry import Registry
 
 codes = fw.load("codes")
 T = 1795339800.0  # 2026-11-22T09:30:00Z

@@ -15,14 +15,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from host_tools.mosquitto import (
+from host_tools.field.mosquitto import (
     Mosquitto,
     device_user,
     free_port,
     mosquitto_binary,
     wait_listening,
 )
-from host_tools.mqtt_watch import Watcher
+from host_tools.field.mqtt_watch import Watcher
 
 
 def _client(broker: Mosquitto, user: str, password: str) -> mqtt.Client:
@@ -114,7 +114,7 @@ def test_provisioned_files_work_for_a_mosquitto_that_drops_to_its_user(tmp_path:
         proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
                                 stderr=subprocess.PIPE, text=True)
         try:
-            from host_tools.registry import Registry
+            from host_tools.field.registry import Registry
 
             with Registry(reg) as rg:
                 pw = rg.secrets("fieldtest-01")["mqtt_password"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import mpy
+from host_tools.build import mpy
 
 
 def test_parallel_compiles_of_one_file_share_the_cache(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from host_tools.parking import score, traces
-from host_tools.testing import require_shared
+from host_tools.testing.plugin import require_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware" / "parking_sensor"

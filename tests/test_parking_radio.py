@@ -235,7 +235,7 @@ def test_gated_replay_keeps_the_detector_s_verdicts_and_sleeps():
     """On a shared normal sample, sleeping behind the wake-on-change threshold changes no
     verdict that matters and takes a small fraction of the samples."""
     from host_tools.parking import duty, score, traces
-    from host_tools.testing import require_shared
+    from host_tools.testing.plugin import require_shared
 
     require_shared(traces.shared_dir() / "samples")
     assert _shared_normal_samples(), "no bay-normal-* trace in the shared samples"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.parking import cli, row_replay, rows, traces
+from host_tools.commands import parking as cli
+from host_tools.parking import row_replay, rows, traces
 from host_tools.parking.traces import Trace
 
 HARD = "row-hard-0022"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.parking import bench, cli, duty, score, simulate, traces
+from host_tools.commands import parking as cli
+from host_tools.parking import bench, duty, score, simulate, traces
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -158,7 +158,7 @@ def test_rotate_needs_a_key_and_bank_only_on_lockers(bourg, tmp_path: Path) -> N
                     "only lockers have a bank key")
     assert bourg("show", "fieldtest-01", "--secrets").stdout == before
     reg = bourg.registry
-    from host_tools.registry import Registry
+    from host_tools.field.registry import Registry
 
     with Registry(reg) as r2:
         r2.add("locker-09", "locker", "demo-town")

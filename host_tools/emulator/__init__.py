@@ -2,7 +2,7 @@
 
 Public API: `World`, `Board`, `RadioMedium` and the device models in `devices`."""
 
-from .board import Board, BoardError
-from .world import RadioMedium, World
+from host_tools.emulator.board import Board, BoardError
+from host_tools.emulator.world import RadioMedium, World
 
 __all__ = ["World", "Board", "BoardError", "RadioMedium"]

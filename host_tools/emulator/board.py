@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .board_chip import (
+from host_tools.emulator.board_chip import (
     PM_NONE,
     PM_PERFORMANCE,
     PM_POWERSAVE,
@@ -35,8 +35,8 @@ from .board_chip import (
     STAT_WRONG_PASSWORD,
     ChipServices,
 )
-from .board_console import ConsoleBridge
-from .board_process import (
+from host_tools.emulator.board_console import ConsoleBridge
+from host_tools.emulator.board_process import (
     CAUSE_NAMES,
     DEEPSLEEP_RESET,
     EXT0_WAKE,
@@ -50,11 +50,11 @@ from .board_process import (
     ProcessControl,
     micropython_binary,
 )
-from .netlink import NetLink
+from host_tools.emulator.netlink import NetLink
 
 if TYPE_CHECKING:
-    from .parts import Device
-    from .world import World
+    from host_tools.emulator.parts import Device
+    from host_tools.emulator.world import World
 
 __all__ = [
     "Board", "BoardError", "efuse_mac", "micropython_binary",

@@ -16,8 +16,8 @@ import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..mpy import venv_tool
-from .board_chip import NoReply
+from host_tools.build.mpy import venv_tool
+from host_tools.emulator.board_chip import NoReply
 
 if TYPE_CHECKING:
     import asyncio

@@ -7,7 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .board import Board
+    from host_tools.emulator.board import Board
 
 
 class NetLink:

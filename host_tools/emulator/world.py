@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import mpy
-from .board import ESPRESSIF_OUI, Board, efuse_mac
+from host_tools.build import mpy
+from host_tools.emulator.board import ESPRESSIF_OUI, Board, efuse_mac
 
 FW_DIR = Path(__file__).parent / "fw"
 # An access point's channel unless World(ap_channels=...) says otherwise: not the chip's

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import scenario as scn
-from .score import score
-from .simulate import CONTROLLERS, simulate, write_csv
+from host_tools.lighting import scenario as scn
+from host_tools.lighting.score import score
+from host_tools.lighting.simulate import CONTROLLERS, simulate, write_csv
 
 GENERATED_SEEDS = (101, 202, 303, 404, 505)
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from typing import Any
 
-from ..rigs.street import Pole, add_pole, pole_config, street_world, wait_level
+from host_tools.testing.rigs.street import Pole, add_pole, pole_config, street_world, wait_level
 
 FAST = {"dimmer": {"hold_ms": 0, "ramp_down_ms": 100, "ramp_up_ms": 250},
         "presence": {"release_ms": 0}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from .. import fwmodules
+from host_tools.build import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "lighting"
@@ -16,5 +16,5 @@ MODULES = ("sun", "nightprofile", "dimmer", "frames", "lightwave", "presence", "
 
 
 def load(name: str) -> ModuleType:
-    """The firmware module `name` (see host_tools.fwmodules)."""
+    """The firmware module `name` (see host_tools.build.fwmodules)."""
     return fwmodules.load(FW_DIR, MODULES, name)

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .fw import SHARED_DIR
+from host_tools.lighting.fw import SHARED_DIR
 
 KINDS = ("pedestrian", "cyclist", "car")
 SAMPLE = SHARED_DIR / "sample-street.json"

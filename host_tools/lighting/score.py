@@ -17,7 +17,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from .simulate import HEADER, mover_span
+from host_tools.lighting.simulate import HEADER, mover_span
 
 UNDER_M = 15.0
 AHEAD_M = 30.0

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import fwmodules
-from . import fw
+from host_tools.build import fwmodules
+from host_tools.lighting import fw
 
 HEADER = "t_s,pole_id,level_pct"
 SITE_KEY = b"bourg-sim-site-key"

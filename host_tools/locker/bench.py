@@ -13,7 +13,7 @@ import json
 import random
 from typing import Any
 
-from .fw import load
+from host_tools.locker.fw import load
 
 DAY = 86400
 KEY = bytes(range(32))

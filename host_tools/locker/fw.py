@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from .. import fwmodules
+from host_tools.build import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "locker"

@@ -98,8 +98,7 @@ def measure(seconds: float = 60.0) -> Measured:
     """Run one virtual LIS2MDL sensor (and a totem to ack it) for `seconds`, with a car
     arriving at a quarter of the run and leaving at two thirds."""
     from host_tools.emulator import World
-
-    from ..rigs.lot import WIFI, add_bay, add_totem
+    from host_tools.testing.rigs.lot import WIFI, add_bay, add_totem
 
     with tempfile.TemporaryDirectory() as d, \
             World(d, access_points={WIFI[0]: WIFI[1]}) as w:
@@ -130,7 +129,7 @@ def day_from_traces(profile: str = "normal", days: int = 16, seed0: int = 1000) 
     unseen days; single days' follow samples vary widely, so a mean needs many of them), as
     installed: in a row whose neighbour nodes (wake on change too) the totem hears, so that
     the node's questions are answered."""
-    from . import duty, simulate, traces
+    from host_tools.parking import duty, simulate, traces
 
     w = f = c = q = mv = 0.0
     for k in range(days):

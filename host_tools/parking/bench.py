@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
-from . import duty, score, simulate, traces
+from host_tools.parking import duty, score, simulate, traces
 
 SEED0 = 1000  # design/tuning used seeds < 100
 N_SIMS = 80  # unseen days per profile: with fewer, a few hard days swing the set's verdict
@@ -135,7 +135,7 @@ def run(n_sims: int = N_SIMS, workers: int | None = None) -> list[dict[str, obje
                     ("questions_per_day", lambda a: a["questions"]),
                     ("moving_per_day", lambda a: a["moving"]))})
         rows.append(summary)
-    from . import row_bench  # whole shared rows, with and without the totem's word
+    from host_tools.parking import row_bench  # whole shared rows, with and without the totem's word
 
     rows += list(row_bench.run())
     return rows

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import fw
-from .traces import TotemView, Trace
+from host_tools.parking import fw
+from host_tools.parking.traces import TotemView, Trace
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from .. import fwmodules
+from host_tools.build import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "parking_sensor"
@@ -14,5 +14,5 @@ MODULES = ("detector", "gate", "reports", "bays", "sensor_state")
 
 
 def load(name: str) -> ModuleType:
-    """The firmware module `name` (see host_tools.fwmodules)."""
+    """The firmware module `name` (see host_tools.build.fwmodules)."""
     return fwmodules.load(FW_DIR, MODULES, name)

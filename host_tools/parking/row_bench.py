@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import row_replay, rows, traces
+from host_tools.parking import row_replay, rows, traces
 
 # issue 21, pooled per profile (latency and false changes: the same in both modes)
 GOALS = {"with_totem": {"normal": 99.5, "hard": 98.0}, "alone": {"normal": 99.0, "hard": 95.0},

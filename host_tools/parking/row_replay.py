@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import fw
-from .rows import Row
+from host_tools.parking import fw
+from host_tools.parking.rows import Row
 
 HEARTBEAT_S = 1800  # sensor and totem schema defaults (heartbeat_s)
 MISSED = 3  # totem schema default

@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import score as score_mod
-from . import traces
-from .traces import Trace
+from host_tools.parking import score as score_mod
+from host_tools.parking import traces
+from host_tools.parking.traces import Trace
 
 
 @dataclass

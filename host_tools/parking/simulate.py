@@ -26,8 +26,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from . import duty, traces
-from .traces import Trace
+from host_tools.parking import duty, traces
+from host_tools.parking.traces import Trace
 
 Vec = tuple[float, float, float]
 

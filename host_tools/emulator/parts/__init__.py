@@ -23,21 +23,21 @@ The board calls these from the world's thread (host_tools/emulator/world.py); a 
 part's own methods (`press()`, `type("1234#")`, `detect()`) from its thread.
 """
 
-from .analog import AnalogSource, LampCurrent
-from .base import Device, I2CDevice, RegisterDevice
-from .bh1750 import BH1750
-from .ds3231 import DS3231
-from .hmc5883l import HMC5883L
-from .keypad import Keypad
-from .led import Led, Luminaire
-from .lis2mdl import LIS2MDL
-from .lock import Lock
-from .magnetometer import Field, Magnetometer
-from .qmc5883l import QMC5883L
-from .switch import Pir, Switch
-from .tm1637 import TM1637
-from .tmp102 import TMP102
-from .ws2812 import WS2812
+from host_tools.emulator.parts.analog import AnalogSource, LampCurrent
+from host_tools.emulator.parts.base import Device, I2CDevice, RegisterDevice
+from host_tools.emulator.parts.bh1750 import BH1750
+from host_tools.emulator.parts.ds3231 import DS3231
+from host_tools.emulator.parts.hmc5883l import HMC5883L
+from host_tools.emulator.parts.keypad import Keypad
+from host_tools.emulator.parts.led import Led, Luminaire
+from host_tools.emulator.parts.lis2mdl import LIS2MDL
+from host_tools.emulator.parts.lock import Lock
+from host_tools.emulator.parts.magnetometer import Field, Magnetometer
+from host_tools.emulator.parts.qmc5883l import QMC5883L
+from host_tools.emulator.parts.switch import Pir, Switch
+from host_tools.emulator.parts.tm1637 import TM1637
+from host_tools.emulator.parts.tmp102 import TMP102
+from host_tools.emulator.parts.ws2812 import WS2812
 
 __all__ = [
     "Device", "I2CDevice", "RegisterDevice",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import Device
-from .led import Luminaire
+from host_tools.emulator.parts.base import Device
+from host_tools.emulator.parts.led import Luminaire
 
 
 class AnalogSource(Device):

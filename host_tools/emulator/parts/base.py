@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..board import Board
+    from host_tools.emulator.board import Board
 
 
 class Device:

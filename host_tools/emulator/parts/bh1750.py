@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import I2CDevice
+from host_tools.emulator.parts.base import I2CDevice
 
 
 class BH1750(I2CDevice):

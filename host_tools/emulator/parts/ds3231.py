@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .base import RegisterDevice
+from host_tools.emulator.parts.base import RegisterDevice
 
 if TYPE_CHECKING:
-    from ..world import World
+    from host_tools.emulator.world import World
 
 
 def _bcd(v: int) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from .base import Device
+from host_tools.emulator.parts.base import Device
 
 if TYPE_CHECKING:
-    from ..board import Board
+    from host_tools.emulator.board import Board
 
 
 class Keypad(Device):

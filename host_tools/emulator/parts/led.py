@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from .base import Device
+from host_tools.emulator.parts.base import Device
 
 
 class Led(Device):

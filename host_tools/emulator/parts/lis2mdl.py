@@ -6,10 +6,10 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
-from .magnetometer import Field, Magnetometer
+from host_tools.emulator.parts.magnetometer import Field, Magnetometer
 
 if TYPE_CHECKING:
-    from ..board import Board
+    from host_tools.emulator.board import Board
 
 
 class LIS2MDL(Magnetometer):

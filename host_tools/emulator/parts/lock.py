@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .base import Device
+from host_tools.emulator.parts.base import Device
 
 
 class Lock(Device):

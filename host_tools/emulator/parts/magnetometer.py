@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from .base import RegisterDevice
+from host_tools.emulator.parts.base import RegisterDevice
 
 Field = tuple[float, float, float] | Callable[[], tuple[float, float, float]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .magnetometer import Field, Magnetometer
+from host_tools.emulator.parts.magnetometer import Field, Magnetometer
 
 
 class QMC5883L(Magnetometer):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .base import Device
+from host_tools.emulator.parts.base import Device
 
 if TYPE_CHECKING:
-    from ..board import Board
+    from host_tools.emulator.board import Board
 
 
 class Switch(Device):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from .base import I2CDevice
+from host_tools.emulator.parts.base import I2CDevice
 
 
 class TMP102(I2CDevice):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Device
+from host_tools.emulator.parts.base import Device
 
 
 class WS2812(Device):

@@ -1,0 +1,2 @@
+"""`make bench`: figures measured on the simulations and the virtual boards, printed as JSON
+lines and written under docs/results/."""

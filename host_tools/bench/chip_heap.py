@@ -1,0 +1,179 @@
+"""Each role's heap on the 32-bit ESP32, estimated from its virtual board (docs/emulator.md).
+
+The virtual board is MicroPython's 64-bit Unix port, where the same objects take about twice
+the heap. A board answers `Board.heap_report()` with its heap after a collection and the file
+of every loaded module. The estimate splits that heap in two:
+
+- bytecode and strings: the loaded `.mpy` files, copied into the heap as they are, the same
+  size on both (this share is taken as the whole file, so the estimate errs high);
+- objects: the rest, made of 8-byte words and 32-byte GC blocks here and of 4-byte words and
+  16-byte blocks on the chip, so half the size there.
+
+The emulator's own modules (`/sim`, machine/network/espnow... which the chip has in C) are
+taken out: those imported at boot by the heap the board reported then, those an app imports
+later by their import cost measured on a board that had not imported them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host_tools.emulator import Board, World
+from host_tools.emulator.waiting import wait_until
+
+OVERLAY_DIR = "/sim/"
+# imported by apps after boot, measured in this order (aioespnow on top of espnow)
+LATE_OVERLAYS = ("network", "esp32", "espnow", "aioespnow", "neopixel", "ntptime")
+GOAL_BYTES = 80 * 1024  # issue 16: at most 80 KB after a day's activity
+# a board that only imports asyncio (frozen on the chip and here) and services world events
+_IDLE_MAIN = "import asyncio\nimport time\nwhile True:\n    time.sleep_ms(100)\n"
+
+
+@dataclass(frozen=True)
+class ChipHeap:
+    """One role's heap: measured here, and estimated on the chip."""
+
+    vm_bytes: int  # the app and runtime on the 64-bit VM, emulator modules taken out
+    mpy_bytes: int  # loaded .mpy files of the app and runtime: bytecode and strings
+    object_bytes: int  # the rest: objects, half the size on the chip
+    chip_bytes: int  # mpy_bytes + object_bytes / 2
+
+
+def estimate(report: dict[str, Any], overlay_at_boot: int,
+             overlay_cost: dict[str, int]) -> ChipHeap:
+    """The chip's heap for what a board's heap_report shows (see the module docstring)."""
+    late = sum(overlay_cost.get(name, 0) for name, path, _ in report["modules"]
+               if path.startswith(OVERLAY_DIR))
+    vm = report["used"] - overlay_at_boot - late
+    mpy = sum(size for _, path, size in report["modules"]
+              if path.endswith(".mpy") and not path.startswith(OVERLAY_DIR))
+    objects = max(0, vm - mpy)
+    return ChipHeap(vm, mpy, objects, mpy + objects // 2)
+
+
+def overlay_costs(world: World) -> dict[str, int]:
+    """Heap each late-imported emulator module takes on a board that had not imported it."""
+    cfg = {"schema": 1, "device_id": "heap-probe", "role": "fieldtest", "site": "bench",
+           "board": "esp32-devkitc", "pins": {}, "network": {}, "app": {}}
+    b = world.add_board(cfg, {"main.py": _IDLE_MAIN})
+    b.start()
+    b.wait_boot()
+    cost = dict(b.heap_report(LATE_OVERLAYS, timeout=20)["imports"])
+    b.stop()
+    return cost
+
+
+def _locker_day(world: World, workdir: Path) -> Board:
+    """A bank through three deposits and pickups and six wrong codes."""
+    from host_tools.field.registry import Registry
+    from host_tools.locker.issue import CodeBook
+    from host_tools.testing.rigs.bank import add_bank
+
+    reg = Registry(workdir / "registry.sqlite")
+    reg.add("locker-01", "locker", "bench")
+    bk = add_bank(world, "locker-01", key=reg.secrets("locker-01")["bank_key"])
+    bk.board.start()
+    bk.board.wait_output("NTP sync ok", 30)
+    book = CodeBook(reg)
+
+    def typed(code: str, expect: str) -> None:
+        mark = bk.board.console_mark()
+        bk.type(code + "#")
+        bk.board.wait_output(expect, 15, start=mark)
+
+    def through_door(n: int) -> None:
+        bk.open_door(n)
+        bk.close_door(n)
+
+    for n in (1, 2, 3):
+        now = time.time() + bk.board.rtc_offset
+        typed(book.issue("locker-01", n, "deposit", now, 1, now_s=now).code, "code: ok")
+        through_door(n)
+        # the door's close reaches the bank on its own channel: any verdict is activity
+        typed(book.issue("locker-01", n, "pickup", now, 48, now_s=now).code, r"code: \w+")
+        through_door(n)
+    for i in range(6):
+        typed(f"{i}1234567890{i}", r"code: \w+")
+    reg.close()
+    return bk.board
+
+
+def _pole_night(world: World, edges: int = 20) -> Board:
+    """A pole through `edges` presence passes, each back to its idle level."""
+    from host_tools.testing.rigs.street import add_pole, pole_config, wait_level
+
+    pole = add_pole(world, pole_config("pole-01", 0.0))
+    pole.board.start()
+    wait_level(pole, lambda v: v == 10, 30)
+    for _ in range(edges):
+        pole.pir.detect(True)
+        wait_level(pole, lambda v: v > 10, 10)
+        pole.pir.detect(False)
+        wait_level(pole, lambda v: v == 10, 30)
+    return pole.board
+
+
+def _car_park(world: World, cars: int = 4) -> list[tuple[Board, dict[str, Any]]]:
+    """A totem and two nodes (one waking on change) through `cars` arrivals and departures,
+    each seen on the zone's display; each board with its heap report. A node answers as it
+    goes back to sleep, so its question is asked before the last car moves."""
+    from host_tools.testing.rigs.lot import add_bay, add_totem
+
+    bays = [add_bay(world, "ps-01", 1, "A01", 0.0),
+            add_bay(world, "ps-02", 2, "A02", 3.0, chip="lis")]
+    totem, displays = add_totem(world, bays, {"A01": "A", "A02": "A"}, guidance=True)
+    for b in [totem] + [bay.board for bay in bays]:
+        b.start()
+    totem.wait_output("app-ready", 30)
+    for i in range(cars):
+        for bay in bays:
+            if i == cars - 1:
+                bay.board.ask_heap_report()
+            seen = displays["A"].updates
+            bay.park(i % 2 == 0)
+            wait_until(lambda seen=seen: displays["A"].updates > seen, 60,
+                       f"{bay.bay}: display unchanged")
+    nodes = [(bay.board, bay.board.wait_heap_report(60)) for bay in bays]
+    return [(totem, totem.heap_report(timeout=20))] + nodes
+
+
+def _row(b: Board, rep: dict[str, Any], activity: str, cost: dict[str, int]) -> dict[str, Any]:
+    h = estimate(rep, b.heap["used"], cost)
+    return {"bench": "chip_heap_bytes", "role": b.config["role"], "device": b.name,
+            "after": activity, "chip_estimate": h.chip_bytes,
+            "vm_app_and_runtime": h.vm_bytes, "mpy_loaded": h.mpy_bytes,
+            "objects_vm": h.object_bytes, "goal_le": GOAL_BYTES,
+            "goal_met": h.chip_bytes <= GOAL_BYTES, "vm": "unix 64-bit"}
+
+
+def run() -> list[dict[str, Any]]:
+    """One row per role: the VM's figure and the chip estimate, after the role's activity."""
+    from host_tools.testing.rigs.bank import WIFI
+    from host_tools.testing.rigs.street import street_world
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        with World(Path(d) / "bank", access_points={WIFI[0]: WIFI[1]}) as w:
+            w.wall_offset_s = 12 * 3600 - time.time() % 86400  # noon: deposits are open
+            cost = overlay_costs(w)
+            bank = _locker_day(w, Path(d))
+            rows.append(_row(bank, bank.heap_report(timeout=20),
+                             "3 deposits, 3 pickups, 6 wrong codes", cost))
+        with street_world(Path(d) / "street") as w:
+            pole = _pole_night(w)
+            rows.append(_row(pole, pole.heap_report(timeout=20), "20 presence passes", cost))
+        with World(Path(d) / "lot", access_points={WIFI[0]: WIFI[1]}) as w:
+            rows += [_row(b, rep, "4 arrivals and departures per bay", cost)
+                     for b, rep in _car_park(w)]
+    return rows
+
+
+if __name__ == "__main__":
+    import json
+
+    for r in run():
+        print(json.dumps(r))

@@ -1,0 +1,67 @@
+"""Which files make up a board's app, by role: the firmware folder, the shared runtime and the
+board config. Used by the emulator, `bourg deploy` and the demo alike, so every path installs
+the same set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from host_tools.build import mpy
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+LIB = FIRMWARE / "lib"
+ROLE_DIRS = {
+    "lighting": "lighting",
+    "locker": "locker",
+    "parking_sensor": "parking_sensor",
+    "parking_totem": "parking_sensor",
+    "fieldtest": "fieldtest",
+}
+
+
+def app_dir(role: str) -> Path:
+    try:
+        return FIRMWARE / ROLE_DIRS[role]
+    except KeyError:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(sorted(ROLE_DIRS))}") \
+            from None
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _add(files: dict[str, Any], dest: str, src: Path, compiled: bool, march: str) -> None:
+    if compiled and src.name not in mpy.KEEP_SOURCE:
+        files[dest[:-3] + ".mpy"] = mpy.compile_file(src, source_name=dest.lstrip("/"),
+                                                     march=march)
+    else:
+        files[dest] = src
+
+
+def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
+          compiled: bool = True) -> dict[str, Any]:
+    """Flash path -> content for a board running `config`. By default modules are compiled to
+    .mpy for the board's chip (compiling source on the board costs more heap than it has); main.py
+    and boot.py stay source, as the firmware runs them by name. Every board gets the umqtt the
+    tests ran, as /lib/umqtt_pinned: the image's frozen umqtt.simple would shadow
+    /lib/umqtt/simple, and it is another version (docs/runtime.md)."""
+    files: dict[str, Any] = {}
+    march = mpy.CHIP_MARCH[config.get("chip", "esp32")]
+    folder = app_dir(config["role"])
+    if folder.is_dir():
+        for p in python_files(folder):
+            _add(files, "/" + str(p.relative_to(folder)), p, compiled, march)
+    for p in python_files(LIB):
+        _add(files, "/lib/" + str(p.relative_to(LIB)), p, compiled, march)
+    if not mpy.UMQTT_SOURCE.exists():
+        raise FileNotFoundError(f"{mpy.UMQTT_SOURCE} is missing: run `make setup` "
+                                "(tools/fetch_umqtt.py fetches it by sha256)")
+    _add(files, "/lib/umqtt_pinned.py", mpy.UMQTT_SOURCE, compiled, march)
+    files["/config.json"] = json.dumps(config, indent=1)
+    if secrets is not None:
+        files["/secrets.json"] = json.dumps(secrets)
+    return files

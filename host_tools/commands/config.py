@@ -1,0 +1,120 @@
+"""`bourg config`: validate board configs and compare one with a board's (the work:
+host_tools.field.boardconfig)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from host_tools.field.boardconfig import (
+    BoardConfigError,
+    BoardConfigUnreadable,
+    config_diff,
+    flatten,
+    is_json_schema,
+    load_and_validate,
+    read,
+    validate,
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
+    v = sub.add_parser("validate", help="check board configs with the board's own validator")
+    v.add_argument("files", nargs="+", type=Path, help="board config JSON files")
+    v.add_argument("--json", action="store_true",
+                   help="print one JSON object per file: status, problems, warnings")
+    s = sub.add_parser("show", help="print a validated config")
+    s.add_argument("file", type=Path, help="board config JSON")
+    d = sub.add_parser("diff", help="compare the config on a board with the one in the repo")
+    d.add_argument("file", type=Path, help="the board's config JSON in the repo")
+    d.add_argument("--port", help="serial port of the board (default: the only one found)")
+    d.add_argument("--json", action="store_true", help="print the differences as JSON")
+
+
+def _validate_one(f: Path) -> dict[str, Any]:
+    """One file's verdict: status ok, skipped, invalid or unreadable, with its problems."""
+    out: dict[str, Any] = {"file": str(f), "status": "ok", "problems": [], "warnings": []}
+    try:
+        config = read(f)
+        if is_json_schema(config):
+            out["status"] = "skipped"
+            out["warnings"] = ["the JSON Schema for editors, not a board config"]
+        else:
+            out["warnings"] = validate(config, str(f))
+    except BoardConfigError as e:
+        out["status"] = "unreadable" if isinstance(e, BoardConfigUnreadable) else "invalid"
+        out["problems"] = [{"path": path, "reason": reason} for path, reason in e.problems]
+        out["message"] = str(e)
+    return out
+
+
+def _validate_files(files: list[Path], as_json: bool = False) -> int:
+    """0 all ok, 1 a config failed the board's checks, 2 a file could not be read. The
+    editors' schema.json, caught by a `board_configs/*.json` glob, is skipped with a note."""
+    code = 0
+    for f in files:
+        r = _validate_one(f)
+        code = max(code, {"unreadable": 2, "invalid": 1}.get(r["status"], 0))
+        if as_json:
+            print(json.dumps(r))
+        elif r["status"] in ("unreadable", "invalid"):
+            print(r["message"], file=sys.stderr)
+        elif r["status"] == "skipped":
+            print(f"{f}: skipped (the JSON Schema for editors, not a board config)")
+        else:
+            for w in r["warnings"]:
+                print(f"warning: {w}", file=sys.stderr)
+            print(f"{f}: ok")
+    return code
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.config_cmd == "validate":
+        return _validate_files(args.files, args.json)
+    if args.config_cmd == "diff":
+        return _diff(args)
+    try:
+        print(json.dumps(load_and_validate(args.file), indent=2))
+    except BoardConfigError as e:
+        print(e, file=sys.stderr)
+        return 2 if isinstance(e, BoardConfigUnreadable) else 1
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from host_tools.field.ports import resolve_port
+    from host_tools.field.serialboard import SerialBoard, TransportError
+
+    try:
+        repo = load_and_validate(args.file)
+        port = resolve_port(args.port)
+    except (BoardConfigError, LookupError) as e:
+        print(f"bourg config diff: {e}", file=sys.stderr)
+        return 2
+    try:
+        sb = SerialBoard(port, restore_app=True)  # read-only: the app runs on after
+        try:
+            board = json.loads(sb.get("/config.json"))
+        finally:
+            sb.close()
+    except (TransportError, OSError, ValueError) as e:
+        print(f"bourg config diff: cannot read /config.json from the board on {port}: {e}",
+              file=sys.stderr)
+        return 3
+    lines = config_diff(repo, board)
+    if args.json:
+        a, b = flatten(repo), flatten(board)
+        print(json.dumps({"file": str(args.file), "port": port, "same": not lines,
+                          "differences": [{"key": k, "repo": a.get(k), "board": b.get(k)}
+                                          for k in sorted(set(a) | set(b))
+                                          if a.get(k, ...) != b.get(k, ...)]}))
+        return 1 if lines else 0
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"{args.file}: the board on {port} has the same config")
+    return 1 if lines else 0

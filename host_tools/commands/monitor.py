@@ -1,0 +1,81 @@
+"""`bourg monitor`: a live table of a site's boards from MQTT: online or not, events, latest
+telemetry, why each last booted, and alarms as they come.
+
+    bourg monitor --broker mqtt://broker.town:1883 --site demo-town \\
+        --user bourg-ops --password-file ops.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from host_tools.field.fleetview import FleetView
+from host_tools.field.mqtt_watch import Watcher
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", required=True, help="mqtt://host:port")
+    p.add_argument("--site", required=True, help="the site to watch (bourg/<site>/#)")
+    p.add_argument("--user", help="MQTT user (the ops account reads bourg/#)")
+    p.add_argument("--password-file", type=Path, help="file holding the MQTT password")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
+    p.add_argument("--plain", action="store_true", help="print snapshots, no screen redraw")
+    p.add_argument("--json", action="store_true", help="print the final state as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    u = urlparse(args.broker)
+    if u.scheme not in ("mqtt", "tcp") or not u.hostname:
+        print(f"bourg monitor: --broker wants mqtt://host:port, got {args.broker!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        password = args.password_file.read_text().strip() if args.password_file else None
+    except OSError as e:
+        print(f"bourg monitor: cannot read the --password-file {args.password_file}: "
+              f"{e.strerror}", file=sys.stderr)
+        return 2
+    view = FleetView(args.site)
+    w = Watcher(u.hostname, u.port or 1883, topics=(f"bourg/{args.site}/#",),
+                user=args.user, password=password, client_id=f"bourg-monitor-{time.time_ns()}",
+                on_message=view.on_message)
+    if not w.subscribed.wait(10):
+        w.close()
+        print(f"bourg monitor: no answer from {args.broker} (wrong address, or the account "
+              "is refused)", file=sys.stderr)
+        return 3
+    print(f"watching bourg/{args.site}/# on {args.broker}", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    tty = sys.stdout.isatty() and not args.plain and not args.json
+    t0 = time.monotonic()
+    try:
+        while not stop.wait(1.0):
+            t = time.monotonic() - t0
+            if tty:
+                width = shutil.get_terminal_size().columns
+                lines = [f"bourg monitor - {args.site} - {args.broker}", "", *view.rows(),
+                         "", "alarms:", *view.alarms()]
+                sys.stdout.write("\x1b[H\x1b[2J" + "\n".join(x[:width] for x in lines))
+                sys.stdout.flush()
+            if args.duration and t >= args.duration:
+                break
+    finally:
+        w.close()
+    if args.json:
+        with view.lock:
+            print(json.dumps({n: {"status": v.status, "events": v.events, "last_seq": v.last_seq,
+                                  "boot_cause": v.boot_cause, "telemetry": v.telemetry,
+                                  "alarms": v.alarms}
+                              for n, v in sorted(view.boards.items())}))
+    elif not tty:
+        print("\n".join(view.rows() + ["", "alarms:", *view.alarms()]))
+    return 0

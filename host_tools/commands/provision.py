@@ -1,0 +1,222 @@
+"""`bourg provision`: register boards, keep their keys, write the broker accounts (the work:
+host_tools.field.provision and .registry)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
+from host_tools.field.mosquitto import hand_over, write_acl, write_passwd
+from host_tools.field.provision import (
+    UsageError,
+    compartments_of,
+    read_secret_file,
+    write_private,
+)
+from host_tools.field.registry import (
+    KEY_KINDS,
+    Registry,
+    RegistryError,
+    add_registry_argument,
+    registry_path,
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="prov_cmd", metavar="ACTION", required=True)
+    s = sub.add_parser("site", help="set a site's WiFi network")
+    s.add_argument("site", help="the site's name, as in the board configs' `site`")
+    s.add_argument("--ssid", required=True, help="the WiFi network the site's boards join")
+    s.add_argument("--wifi-password-file", type=Path, required=True,
+                   help="file holding the WiFi password (kept out of shell history)")
+    a = sub.add_parser("add", help="register a board from its config and make its keys")
+    a.add_argument("config", type=Path, help="the board's config JSON (board_configs/)")
+    a.add_argument("--port", help="read the board's unique_id over this serial port")
+    a.add_argument("--unique-id", help="the board's unique_id in hex, if known")
+    a.add_argument("--location", default="", help="where it is installed")
+    a.add_argument("--force", action="store_true", help="register it even though the board "
+                   "on --port runs as another device now")
+    ls = sub.add_parser("list", help="list registered boards")
+    ls.add_argument("--site", help="only this site's boards")
+    ls.add_argument("--json", action="store_true", help="print the list as JSON")
+    sh = sub.add_parser("show", help="show one board")
+    sh.add_argument("device_id", help="the board's device_id")
+    sh.add_argument("--secrets", action="store_true", help="include its secrets")
+    se = sub.add_parser("secrets", help="write a board's secrets.json (mode 0600)")
+    se.add_argument("device_id", help="the board's device_id")
+    se.add_argument("--out", type=Path, required=True, help="secrets file to write (mode 0600)")
+    r = sub.add_parser("rotate", help="replace a board's keys")
+    r.add_argument("device_id", help="the board's device_id")
+    r.add_argument("--key", required=True, choices=[*KEY_KINDS, "all"],
+                   help="which key to replace (all: every key the board has)")
+    m = sub.add_parser("mosquitto", help="write the fleet's mosquitto passwd and acl files")
+    m.add_argument("--out", type=Path, required=True,
+                   help="folder for passwd and acl (e.g. /etc/mosquitto/bourg/)")
+    m.add_argument("--ops-password-file", type=Path,
+                   help="password for the bourg-ops account (read everything, send commands)")
+    m.add_argument("--owner", default="mosquitto", help="the user mosquitto drops to, who "
+                   "must own the files (default %(default)s; chown is done when run as root)")
+    add_registry_argument(p, s, a, ls, sh, se, r, m)
+
+
+def main(args: argparse.Namespace) -> int:
+    from host_tools.field.boardid import IdentityError
+
+    try:
+        return ACTIONS[args.prov_cmd](args)
+    except RegistryError as e:
+        return _fail(str(e), e.exit_code)
+    except BoardConfigError as e:
+        code = EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL
+        return _fail(f"invalid config, nothing registered:\n{e}", code)
+    except (UsageError, LookupError) as e:
+        return _fail(str(e), EXIT_USAGE)
+    except IdentityError as e:
+        return _fail(str(e), EXIT_FAIL)
+    except _BoardSilent as e:
+        return _fail(str(e), EXIT_BOARD)
+    except OSError as e:  # a file of ours: --out, a password file, mosquitto_passwd
+        where = f"{e.filename}: " if e.filename else ""
+        return _fail(f"{where}{e.strerror or e}", EXIT_USAGE)
+    except subprocess.CalledProcessError as e:
+        return _fail(f"{e.cmd[0]} failed (exit {e.returncode})", EXIT_FAIL)
+    except sqlite3.Error as e:
+        return _fail(f"registry {registry_path(args.registry)}: {e}", EXIT_FAIL)
+
+
+class _BoardSilent(Exception):
+    """The board on --port did not answer (exit 3)."""
+
+
+def _fail(msg: str, code: int) -> int:
+    print(f"bourg provision: {msg}", file=sys.stderr)
+    return code
+
+
+def _open(args: argparse.Namespace, create: bool = False) -> Registry:
+    return Registry(registry_path(args.registry), create=create)
+
+
+def _site(args: argparse.Namespace) -> int:
+    password = read_secret_file(args.wifi_password_file, "--wifi-password-file")
+    with _open(args, create=True) as reg:
+        reg.set_site(args.site, args.ssid, password)
+    print(f"site {args.site}: WiFi {args.ssid}")
+    return EXIT_OK
+
+
+def _board_unique_id(args: argparse.Namespace, device_id: str) -> str | None:
+    """The unique_id read from the board on --port, after checking that the board does not
+    run as another device (the registry's own duplicate checks come in Registry.add)."""
+    if not args.port:
+        return args.unique_id
+    from host_tools.field import boardid
+    from host_tools.field.ports import resolve_port
+    from host_tools.field.serialboard import SerialBoard, TransportError
+
+    port = resolve_port(args.port)
+    try:
+        b = SerialBoard(port, restore_app=True)
+        try:
+            ident = boardid.read_identity(b)
+        finally:
+            b.close()
+    except (TransportError, OSError) as e:
+        raise _BoardSilent(f"the board did not answer ({e}); nothing was registered. Check "
+                           "the cable and power, then run the same command again.") from None
+    if args.unique_id and args.unique_id != ident.unique_id:
+        raise boardid.IdentityError(f"the board on {port} has unique_id {ident.unique_id}, "
+                                    f"not {args.unique_id}; nothing was registered")
+    boardid.check(ident, device_id, None, port, args.force)  # the registry's come in add()
+    return ident.unique_id
+
+
+def _add(args: argparse.Namespace) -> int:
+    cfg = load_and_validate(args.config)
+    uid = _board_unique_id(args, cfg["device_id"])
+    with _open(args, create=True) as reg:
+        reg.require_writable()
+        dev = reg.add(cfg["device_id"], cfg["role"], cfg["site"], unique_id=uid,
+                      location=args.location, compartments=compartments_of(cfg))
+        print(f"registered {dev.device_id} ({dev.role} at {dev.site}"
+              f"{', unique_id ' + uid if uid else ''}); MQTT user {dev.mqtt_user}")
+        if reg.site(dev.site) is None:
+            print(f"note: site {dev.site} has no WiFi network yet: `bourg provision site "
+                  f"{dev.site} --ssid ... --wifi-password-file ...`", file=sys.stderr)
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    path = registry_path(args.registry)
+    if not path.exists():
+        print(f"note: no registry at {path} yet", file=sys.stderr)
+        devs = []
+    else:
+        with _open(args) as reg:
+            devs = [d.public() for d in reg.list(args.site)]
+    if args.json:
+        print(json.dumps(devs))
+    else:
+        for d in devs:
+            print(f"{d['device_id']:<20} {d['role']:<15} {d['site']:<14} "
+                  f"{d['unique_id'] or '-':<14} {d['location']}")
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _open(args) as reg:
+        dev = reg.get(args.device_id)
+        if dev is None:
+            raise RegistryError(f"device {args.device_id!r} is not registered")
+        out = dev.public()
+        if args.secrets:
+            out["secrets"] = reg.secrets(dev.device_id)
+    print(json.dumps(out, indent=2))
+    return EXIT_OK
+
+
+def _secrets(args: argparse.Namespace) -> int:
+    with _open(args) as reg:
+        secrets = reg.secrets(args.device_id)
+    write_private(args.out, json.dumps(secrets))
+    print(f"wrote {args.out} (mode 0600)")
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    with _open(args) as reg:
+        kinds = reg.rotate(args.device_id, args.key)
+    print(f"rotated the {', '.join(kinds)} key(s) of {args.device_id}; deploy it and update "
+          "the broker files for the change to take effect")
+    return EXIT_OK
+
+
+def _mosquitto(args: argparse.Namespace) -> int:
+    ops = (read_secret_file(args.ops_password_file, "--ops-password-file")
+           if args.ops_password_file else None)
+    with _open(args) as reg:
+        devices = reg.list()
+        passwords = {d.mqtt_user: reg.secrets(d.device_id)["mqtt_password"] for d in devices}
+    if ops is not None:
+        passwords["bourg-ops"] = ops
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = (args.out / "passwd", args.out / "acl")
+    write_passwd(files[0], passwords)
+    write_acl(files[1], [(d.mqtt_user, d.site, d.device_id) for d in devices])
+    print(f"wrote {files[0]} and {files[1]} for {len(devices)} device(s); point mosquitto's "
+          "password_file and acl_file at them")
+    for note in hand_over(files, args.owner):
+        print(note, file=sys.stderr)
+    return EXIT_OK
+
+
+ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "site": _site, "add": _add, "list": _list, "show": _show, "secrets": _secrets,
+    "rotate": _rotate, "mosquitto": _mosquitto}

@@ -1,0 +1,136 @@
+"""Board configs on the host: the board's own validator, run on CPython.
+
+Why the firmware's code: a config the host calls `ok` must boot on the board, and a config
+the board refuses must not reach it. So `bourg config validate` (and deploy, provision,
+emulate) runs the very files the board runs at boot: firmware/lib/bourg/configcheck.py with
+the GPIO rules of firmware/lib/bourg/pins.py, and the role's app schema module (SCHEMA for the
+"app" section, PINS for "pins"). board_configs/schema.json is an editor aid only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from host_tools.build import fwmodules
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+SCHEMA_PATH = REPO / "board_configs" / "schema.json"
+# role -> (app folder, the pure module holding its SCHEMA and PINS), as each app class uses
+APP_SCHEMAS = {
+    "lighting": ("lighting", "pole_schema"),
+    "locker": ("locker", "locker_schema"),
+    "parking_sensor": ("parking_sensor", "sensor_schema"),
+    "parking_totem": ("parking_sensor", "totem_schema"),
+    "fieldtest": ("fieldtest", "fieldtest_schema"),
+}
+
+
+class BoardConfigError(ValueError):
+    """`file: key.path: reason` for the problem found (all problems in .problems)."""
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__("\n".join(f"{file}: {p or '(top level)'}: {r}" for p, r in problems))
+
+
+class BoardConfigUnreadable(BoardConfigError):
+    """The file could not be read at all: bad input (exit 2), not a failed check."""
+
+
+def firmware_config(name: str = "configcheck") -> ModuleType:
+    """The board's bourg.configcheck (or bourg.`name`), checked to be the firmware's file."""
+    return fwmodules.bourg_module(name)
+
+
+def app_schemas(role: object) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(SCHEMA, PINS) of the app a board of `role` runs; (None, None) for an unknown role,
+    which the board schema then refuses by name."""
+    if not isinstance(role, str) or role not in APP_SCHEMAS:
+        return None, None
+    folder, name = APP_SCHEMAS[role]
+    mod = fwmodules.load(FIRMWARE / folder, (name,), name)
+    return mod.SCHEMA, mod.PINS
+
+
+def validate(config: Any, file: str = "<config>") -> list[str]:
+    """The board's verdict on `config`: raise BoardConfigError naming the file, key path and
+    reason of the first problem (the one the board's SAFE MODE would show); return warnings."""
+    fw = firmware_config()
+    role = config.get("role") if isinstance(config, dict) else None
+    schema = fw.board_schema(*app_schemas(role))
+    try:
+        return fw.check(config, schema, file)[1]
+    except fw.ConfigError as e:
+        raise BoardConfigError(file, [(e.path, e.reason)]) from None
+
+
+def is_json_schema(config: Any) -> bool:
+    """board_configs/schema.json (the editors' JSON Schema) sits beside the configs, so a
+    `board_configs/*.json` glob catches it: recognised by its "$schema" key."""
+    return isinstance(config, dict) and "$schema" in config
+
+
+def read(path: str | Path) -> Any:
+    """The parsed file; BoardConfigUnreadable if it cannot be read, BoardConfigError if it is
+    not JSON."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise BoardConfigUnreadable(str(path), [("", f"cannot read: {e.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise BoardConfigError(str(path), [("", "not a text file")]) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BoardConfigError(str(path), [("", f"invalid JSON at line {e.lineno} column "
+                                                f"{e.colno}: {e.msg}")]) from None
+
+
+def load_and_validate(path: str | Path) -> dict[str, Any]:
+    config = read(path)
+    if is_json_schema(config):
+        raise BoardConfigError(str(path), [("", "this is the JSON Schema for editors, not a "
+                                                "board config")])
+    for w in validate(config, str(path)):
+        print(f"warning: {w}", file=sys.stderr)
+    return config
+
+
+
+
+
+
+
+
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: key paths, as errors name them."""
+    if isinstance(obj, dict) and obj:
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: obj}
+
+
+def config_diff(repo: dict[str, Any], board: dict[str, Any]) -> list[str]:
+    a, b = flatten(repo), flatten(board)
+    lines = []
+    for k in sorted(set(a) | set(b)):
+        if k not in b:
+            lines.append(f"- {k}: {json.dumps(a[k])}   (only in the repo)")
+        elif k not in a:
+            lines.append(f"+ {k}: {json.dumps(b[k])}   (only on the board)")
+        elif a[k] != b[k]:
+            lines.append(f"~ {k}: repo {json.dumps(a[k])}, board {json.dumps(b[k])}")
+    return lines
+
+

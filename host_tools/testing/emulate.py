@@ -1,0 +1,313 @@
+"""`bourg emulate BOARD_CONFIG.json`: one virtual board on this machine, its serial console on
+a pty that mpremote can open. The first line printed is `pty: /dev/pts/N`.
+
+With --bootloader the board starts as a blank chip held in its serial bootloader: the first
+line is `bootloader: socket://127.0.0.1:PORT`, the port to give `bourg flash`; once esptool has
+written the pinned MicroPython and let go, the same board boots it and `pty: ...` follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import selectors
+import socket
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from host_tools.build import firmware
+from host_tools.emulator.board import FLASH_SIZE
+from host_tools.emulator.world import World
+from host_tools.testing.rigs import by_role
+
+# The ESP32_GENERIC 4 MiB layout (ports/esp32/partitions-4MiB.csv): bootloader at 0x1000, the
+# app up to 0x200000, then the "vfs" partition, which is the virtual board's flash.img.
+BOOT_OFFSET = 0x1000
+VFS_OFFSET = 0x200000
+FIRMWARE_FILE = "firmware.bin"  # the chip's flash below VFS_OFFSET, as esptool left it
+
+
+class BadInput(Exception):
+    """Bad input from the command line. `code` is the exit code `bourg emulate` gives it: 2
+    for what cannot be read or used, 1 for a config the board's own check refuses (as
+    `bourg config show` does)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+
+
+
+
+# -- input --------------------------------------------------------------------------------------
+def load_config(path: Path) -> dict[str, Any]:
+    """The config, checked by the board's own validator: a board that would only reach SAFE
+    MODE is refused here, with the same file, key and reason. Exit codes as `config show`:
+    2 for a file that cannot be read, 1 for a config the check fails."""
+    from host_tools.field.boardconfig import (
+        BoardConfigError,
+        BoardConfigUnreadable,
+        load_and_validate,
+    )
+
+    try:
+        return load_and_validate(path)
+    except BoardConfigError as e:
+        raise BadInput(str(e), 2 if isinstance(e, BoardConfigUnreadable) else 1) from None
+
+
+
+
+def broker_dns(broker: str, config: dict[str, Any]) -> dict[str, str]:
+    """{the config's MQTT host: "ip[:port]"}: the board resolves its broker's name to HOST and,
+    when PORT is given, connects there whatever port its config names."""
+    text = broker.removeprefix("mqtt://").removeprefix("tcp://")
+    host, sep, port_s = text.rpartition(":") if ":" in text else (text, "", "")
+    if sep and not (port_s.isdigit() and 0 < int(port_s) < 65536):
+        raise BadInput(f"--broker {broker!r}: the port must be a number from 1 to 65535")
+    try:
+        ip = host if _is_ipv4(host) else socket.gethostbyname(host)
+    except OSError:
+        raise BadInput(f"--broker {broker!r}: cannot resolve {host!r}") from None
+    mqtt_host = config.get("network", {}).get("mqtt", {}).get("host")
+    if not mqtt_host:
+        print(f"bourg emulate: note: {config['device_id']} has no MQTT broker in its config; "
+              "--broker is not used", file=sys.stderr)
+        return {}
+    return {mqtt_host: f"{ip}:{port_s}" if sep else ip}
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def secrets_for(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
+    """What the app's /secrets.json gets: --secrets; else the board's own from the registry
+    (found as every command finds it), as `bourg deploy` would install them; else, for a
+    board not registered, throwaway dev secrets, said on stderr (never printed)."""
+    import json
+
+    if args.secrets:
+        try:
+            data = json.loads(args.secrets.read_text())
+        except OSError as e:
+            raise BadInput(f"cannot read --secrets {args.secrets}: {e.strerror}") from None
+        except ValueError:
+            raise BadInput(f"--secrets {args.secrets} is not JSON") from None
+        if not isinstance(data, dict):
+            raise BadInput(f"--secrets {args.secrets}: expected a JSON object")
+        return data
+    from host_tools.field.registry import RegistryError
+
+    device = config["device_id"]
+    try:
+        found = _registry_secrets(args, device)
+    except RegistryError as e:
+        raise BadInput(str(e)) from None
+    if found is not None:
+        return found
+    print(f"bourg emulate: note: {device} is not registered: this virtual board gets "
+          "throwaway dev secrets (`bourg provision add` registers it with its own keys)",
+          file=sys.stderr)
+    return _dev_secrets(config)
+
+
+def _registry_secrets(args: argparse.Namespace, device: str) -> dict[str, Any] | None:
+    """The device's secrets from the registry; None when there is no registry at the default
+    path or it does not know the device (a registry named by --registry or $BOURG_REGISTRY
+    must exist and know it, as for deploy)."""
+    from host_tools.field.registry import Registry, RegistryError, registry_named, registry_path
+
+    path = registry_path(args.registry)
+    named = registry_named(args.registry)
+    if not path.exists():
+        if named:
+            raise RegistryError(f"no registry at {path}", 2)
+        return None
+    with Registry(path, create=False) as reg:
+        if reg.get(device) is None:
+            if named:
+                raise RegistryError(f"{device} is not in the registry {path}; run `bourg "
+                                    "provision add` first, or leave the registry out for dev "
+                                    "secrets", 2)
+            return None
+        print(f"bourg emulate: the board's secrets come from the registry {path}",
+              file=sys.stderr)
+        return dict(reg.secrets(device))
+
+
+def _dev_secrets(config: dict[str, Any]) -> dict[str, Any]:
+    """Secrets of the shape `bourg provision` makes (made by the registry's own code, in a
+    throwaway registry), for a virtual board that is not registered. A totem gets keys for
+    the sensors its config names."""
+    from host_tools.field.registry import Registry
+
+    device, site = config["device_id"], config.get("site", "dev")
+    with tempfile.TemporaryDirectory(prefix="bourg-dev-") as d:
+        with Registry(Path(d) / "dev.sqlite") as reg:
+            reg.set_site(site, config.get("network", {}).get("ssid", "bourg"),
+                         os.urandom(12).hex())
+            totem = config["role"] == "parking_totem"
+            bays = config.get("app", {}).get("bays", []) if totem else []
+            for sensor in {b["device"] for b in bays} - {device}:
+                reg.add(sensor, "parking_sensor", site)
+            reg.add(device, config["role"], site)
+            return dict(reg.secrets(device))
+
+
+def site_wifi(args: argparse.Namespace, config: dict[str, Any]) -> str | None:
+    """The site's WiFi password from the registry, for the access point a board that has no
+    app yet will later join; None (any password) when it is not known."""
+    from host_tools.field.registry import Registry, RegistryError, registry_path
+
+    path = registry_path(args.registry)
+    if not path.exists():
+        return None
+    try:
+        with Registry(path, create=False) as reg:
+            site = reg.site(config.get("site", ""))
+    except RegistryError:
+        return None
+    return site[1] if site else None
+
+
+# -- the bootloader -----------------------------------------------------------------------------
+def serve_bootloader(board_dir: Path, mac: bytes, stop: threading.Event) -> bool:
+    """Hold the chip in its ROM bootloader (as with BOOT held at reset) until esptool has
+    written the flash and let go; True when the flash then holds the MicroPython the board
+    can boot. Anything else is said, and the board stays in the bootloader."""
+    from host_tools.emulator.esprom import SimulatedEsp32Rom
+
+    rom = SimulatedEsp32Rom(flash_size=VFS_OFFSET + FLASH_SIZE, mac=mac)
+    _load_chip_flash(board_dir, rom.flash)
+    rom.start()
+    print(f"bootloader: {rom.url}", flush=True)
+    print(f"bourg emulate: the board waits in its serial bootloader (MAC {mac.hex(':')}); "
+          f"flash it with: bourg flash IMAGE --port {rom.url}", file=sys.stderr, flush=True)
+    try:
+        while not stop.is_set():
+            if not rom.reset.wait(0.1):
+                continue
+            rom.reset.clear()
+            flash = bytes(rom.flash)
+            _save_chip_flash(board_dir, flash)
+            why = _unbootable(flash)
+            if why is None:
+                return True
+            print(f"[emulator] the board cannot boot: {why}; it stays in the bootloader",
+                  flush=True)
+        return False
+    finally:
+        rom.close()
+
+
+def _load_chip_flash(board_dir: Path, flash: bytearray) -> None:
+    fw = board_dir / FIRMWARE_FILE
+    if fw.is_file():
+        data = fw.read_bytes()[:VFS_OFFSET]
+        flash[:len(data)] = data
+    img = board_dir / "flash.img"
+    if img.is_file() and img.stat().st_size == FLASH_SIZE:
+        flash[VFS_OFFSET:VFS_OFFSET + FLASH_SIZE] = img.read_bytes()
+
+
+def _save_chip_flash(board_dir: Path, flash: bytes) -> None:
+    board_dir.mkdir(parents=True, exist_ok=True)
+    board_dir.chmod(0o700)  # the flash will hold the board's secrets
+    (board_dir / FIRMWARE_FILE).write_bytes(flash[:VFS_OFFSET])
+    (board_dir / "flash.img").write_bytes(flash[VFS_OFFSET:VFS_OFFSET + FLASH_SIZE])
+
+
+def _unbootable(flash: bytes) -> str | None:
+    """Why this flash cannot run on a virtual board, or None. The VM is the pinned
+    MicroPython, so only an image that says it is that one boots."""
+    from host_tools.build import pinned_image
+
+    try:
+        info = pinned_image.check(flash[BOOT_OFFSET:VFS_OFFSET])
+    except pinned_image.ImageError as e:
+        return f"at {BOOT_OFFSET:#x}: {e}"
+    if info["micropython"] is None:
+        return (f"no MicroPython banner in the image at {BOOT_OFFSET:#x}; a virtual board "
+                f"runs only {pinned_image.NAME}")
+    return None
+
+
+# -- running ------------------------------------------------------------------------------------
+def run_board(args: argparse.Namespace, config: dict[str, Any], secrets: dict[str, Any] | None,
+         world: World, stop: threading.Event, mac: bytes) -> None:
+    """Add the board, install its app, attach its peripherals and echo its console until
+    ``stop``."""
+    board = world.add_board(config, mac=mac)
+    devs = by_role.RoleDevices() if args.bare else by_role.attach(board, config)
+    if not (args.keep_flash or args.bootloader):
+        board.install({} if args.blank else firmware.stage(config, secrets))
+    print(f"pty: {board.pty_path}", flush=True)
+    stdin = _Lines() if devs.actions else None
+    if stdin is not None and stdin.ok and not args.quiet:
+        cmds = ", ".join(f"{c} {a}".strip() for c, a in devs.usage.items())
+        print(f"[world] type a command and Enter to act on the board: {cmds}", flush=True)
+    board.start()
+    mark = 0
+    shown: dict[str, str] = {}
+    while not stop.wait(0.1):
+        for line in stdin.lines() if stdin is not None else ():
+            reply = devs.run(line)
+            if not args.quiet:
+                print(f"[world] {reply}", flush=True)
+        if not args.quiet:
+            mark = _echo(board, mark, devs, shown)
+
+
+def _echo(board: Any, mark: int, devs: by_role.RoleDevices,
+          shown: dict[str, str]) -> int:
+    """Copy new console output to stdout and print what the peripherals show when it
+    changes; returns the new console mark."""
+    data = board.console_since(mark)
+    if data:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    for label, show in devs.shows.items():
+        now = show()
+        if shown.get(label) != now:
+            shown[label] = now
+            print(f"[world] {label}: {now}", flush=True)
+    return mark + len(data)
+
+
+class _Lines:
+    """Complete lines typed on stdin, read straight from the file descriptor: several lines
+    that arrive together are all taken at once (a buffered readline would keep the rest
+    out of the selector's sight until more input came)."""
+
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._buf = b""
+        self.ok = True
+        try:
+            self._fd = sys.stdin.fileno()
+            self._sel.register(self._fd, selectors.EVENT_READ)
+        except (ValueError, OSError, AttributeError):  # no usable stdin (e.g. a service)
+            self.ok = False
+
+    def lines(self) -> list[str]:
+        if not self.ok or not self._sel.select(0):
+            return []
+        data = os.read(self._fd, 65536)
+        if not data:  # end of input: stop listening, keep running
+            self._sel.unregister(self._fd)
+            self.ok = False
+            data = b"\n"
+        self._buf += data
+        *done, self._buf = self._buf.split(b"\n")
+        return [s for s in (d.decode("utf-8", "replace").strip() for d in done) if s]
