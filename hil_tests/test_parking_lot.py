@@ -13,6 +13,7 @@ from typing import Iterator
 import pytest
 
 from host_tools.emulator import World
+from host_tools.emulator.waiting import wait_until
 from host_tools.field.mosquitto import Mosquitto
 from host_tools.field.mqtt_watch import Watcher
 from host_tools.testing.rigs.lot import (
@@ -67,23 +68,15 @@ def _TOTEM_LOG() -> str:  # noqa: N802
 
 
 def _wait_display(disp, text: str, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if disp.text == text:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"display shows {disp.text!r}, not {text!r}{_TOTEM_LOG()}")
+    wait_until(lambda: disp.text == text, timeout,
+               lambda: f"display shows {disp.text!r}, not {text!r}{_TOTEM_LOG()}")
 
 
 def _wait_leds(totem, want: list[str], timeout: float) -> None:
     leds = guidance_leds(totem)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if leds.names() == want:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"guidance LEDs show {leds.names()}, not {want} "
-                         f"({leds.errors} bad frames){_TOTEM_LOG()}")
+    wait_until(lambda: leds.names() == want, timeout,
+               lambda: f"guidance LEDs show {leds.names()}, not {want} "
+                       f"({leds.errors} bad frames){_TOTEM_LOG()}")
 
 
 def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto: Mosquitto,
@@ -239,10 +232,8 @@ def test_a_node_powered_before_its_totem_is_counted_once_the_totem_is_up(
     totem, disp = add_totem(lot_world, [bay], {"A01": "A"}, mosquitto, heartbeat_s=600)
     _TOTEM.append(totem)
     bay.board.start()
-    end = time.monotonic() + 15
-    while bay.board.sleeps == 0 and time.monotonic() < end:
-        time.sleep(0.1)
-    assert bay.board.sleeps >= 1  # its first frame has gone, unheard
+    wait_until(lambda: bay.board.sleeps >= 1, 15, "the node's first sleep")
+    # its first frame has gone, unheard
     totem.start()
     _wait_display(disp["A"], "   1", 20)
     ops.wait_for(lambda ms: _zone(ops, "A") == {"free": 1, "total": 1, "silent": 0}, 10)
@@ -321,9 +312,7 @@ def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
     bay.board.start()
     _wait_display(disp["C"], "   1", 15)
     board = bay.board
-    end = time.monotonic() + 15
-    while board.sleeps == 0 and time.monotonic() < end:
-        time.sleep(0.1)
+    wait_until(lambda: board.sleeps >= 1, 15, lambda: board.output_text()[-1500:])
     assert board.sleeps == 1, board.output_text()[-1500:]  # armed after a few samples
     time.sleep(5)
     assert board.sleeps == 1 and board.state == "sleeping"  # nothing moved: no wake at all
@@ -333,9 +322,8 @@ def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
     assert time.monotonic() - t0 < LATENCY_S + 5
     assert board.wakes.get(3, 0) == 1 and bay.mag.interrupts >= 1  # EXT1_WAKE
     ops.wait_for(lambda ms: _bay(ops, "C01").get("occupied") is True, 10)
-    end = time.monotonic() + 60  # it follows while the car settles (gate settle_s), sleeps
-    while board.sleeps < 2 and time.monotonic() < end:
-        time.sleep(0.2)
+    # it follows while the car settles (gate settle_s), then sleeps
+    wait_until(lambda: board.sleeps >= 2, 60, lambda: board.output_text()[-1500:])
     assert board.sleeps == 2 and board.light_sleeps >= 15
     time.sleep(4)
     assert board.sleeps == 2 and board.state == "sleeping"  # parked and steady: asleep

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
 from host_tools.emulator import World
 from host_tools.emulator.parts import AnalogSource, Luminaire, RegisterDevice, Switch
+from host_tools.emulator.waiting import wait_until
 
 PERIPH_MAIN = r"""
 import machine, time, esp32
@@ -149,9 +149,7 @@ def test_neopixel_drives_a_ws2812_strip_through_machine_bitstream(world: World) 
     b.start()
     b.wait_output("done", 10)
     # the console (pty) and the pin messages (world socket) reach the host separately
-    end = time.monotonic() + 2
-    while strip.frames + strip.errors < 2 and time.monotonic() < end:
-        time.sleep(0.02)
+    wait_until(lambda: strip.frames + strip.errors >= 2, 2, "the strip's two frames")
     assert "GET (48, 0, 0) 3" in b.output_text()
     assert strip.rgb == [(0, 48, 0), (48, 0, 0), (30, 20, 0)]
     assert strip.names() == ["green", "red", "amber"]

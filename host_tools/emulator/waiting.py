@@ -9,10 +9,14 @@ from collections.abc import Callable
 POLL_S = 0.02
 
 
-def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
-    """Return as soon as cond() is true; TimeoutError naming `what` after `timeout` s."""
+def wait_until(cond: Callable[[], object], timeout: float,
+               what: str | Callable[[], str]) -> None:
+    """Return as soon as cond() is true; TimeoutError naming `what` after `timeout` s. `what`
+    may be a function, called only on a timeout, so that the message shows the state the
+    wait ended in (a level, a display, the board's last output)."""
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
-            raise TimeoutError(f"{what} (waited {timeout} s)")
+            said = what() if callable(what) else what
+            raise TimeoutError(f"{said} (waited {timeout} s)")
         time.sleep(POLL_S)

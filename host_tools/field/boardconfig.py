@@ -103,14 +103,6 @@ def load_and_validate(path: str | Path) -> dict[str, Any]:
     return config
 
 
-
-
-
-
-
-
-
-
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1}: key paths, as errors name them."""
     if isinstance(obj, dict) and obj:
@@ -132,5 +124,3 @@ def config_diff(repo: dict[str, Any], board: dict[str, Any]) -> list[str]:
         elif a[k] != b[k]:
             lines.append(f"~ {k}: repo {json.dumps(a[k])}, board {json.dumps(b[k])}")
     return lines
-
-

@@ -66,7 +66,3 @@ def _known_paths(parser: argparse.ArgumentParser) -> str:
     values and file names do not ("$path $w" is " deploy" at the top, "provision add" below)."""
     return "\n".join(f'            "{p if " " in p else " " + p}") path="{p}" ;;'
                       for p in sorted(words(parser)) if p)
-
-
-
-

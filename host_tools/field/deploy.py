@@ -267,19 +267,3 @@ def _recover(board: SerialBoard, reset: bool) -> str:
                 "next deploy removes the partial *.new files")
     return (f"nothing was switched over: the board keeps its previous app, {how}; "
             f"{n} partial *.new file(s) removed")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -121,8 +121,3 @@ def run(registry: str | None, port: str | None, *, board: bool) -> list[Check]:
     if board:
         checks.append(check_board(port))
     return checks
-
-
-
-
-

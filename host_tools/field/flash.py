@@ -80,9 +80,3 @@ def flash(port: str, image: Path, *, baud: int = 460800, erase: bool = False,
             raise
         log(f"{baud} baud failed ({e}); falling back to {ROM_BAUD} baud")
         return _flash_once(port, image, ROM_BAUD, erase, log)
-
-
-
-
-
-

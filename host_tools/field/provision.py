@@ -53,36 +53,8 @@ def read_unique_id(port: str) -> str:
         b.close()
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def compartments_of(config: dict[str, Any]) -> list[int] | None:
     """A locker bank's compartment numbers from its config; None for other roles."""
     if config.get("role") != "locker":
         return None
     return [c["n"] for c in config["app"]["compartments"]]
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

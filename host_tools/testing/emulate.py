@@ -41,10 +41,6 @@ class BadInput(Exception):
         self.code = code
 
 
-
-
-
-
 # -- input --------------------------------------------------------------------------------------
 def load_config(path: Path) -> dict[str, Any]:
     """The config, checked by the board's own validator: a board that would only reach SAFE
@@ -60,8 +56,6 @@ def load_config(path: Path) -> dict[str, Any]:
         return load_and_validate(path)
     except BoardConfigError as e:
         raise BadInput(str(e), 2 if isinstance(e, BoardConfigUnreadable) else 1) from None
-
-
 
 
 def broker_dns(broker: str, config: dict[str, Any]) -> dict[str, str]:

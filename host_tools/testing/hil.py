@@ -11,8 +11,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-
-
 def app_running(port: str) -> bool:
     """Whether the board's app was running before the tests stopped it; if so its watchdog
     gets deploy's long timeout, so that it does not reset the board under the tests."""
@@ -39,5 +37,3 @@ def restart_app(port: str) -> None:
         sb.soft_reboot_into_app()
     finally:
         sb.close()
-
-

@@ -20,6 +20,7 @@ from host_tools.emulator.parts import (
     Pir,
     Switch,
 )
+from host_tools.emulator.waiting import wait_until
 from host_tools.emulator.world import DEFAULT_AP_CHANNEL
 from host_tools.field.mosquitto import Mosquitto, device_user
 
@@ -118,10 +119,9 @@ def attach_pole(board: Board, config: dict[str, Any], *, lux: float = 2.0, rtc: 
 
 
 def wait_level(p: Pole, pred: Any, timeout: float = 10.0) -> float:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred(p.level):
-            return p.level
-        time.sleep(0.02)
-    raise AssertionError(f"{p.board.name}: level {p.level} did not satisfy the condition "
-                         f"in {timeout} s; output:\n{p.board.output_text()[-3000:]}")
+    """The pole's lamp level once pred(level) holds; TimeoutError with the level and the
+    board's last output otherwise."""
+    wait_until(lambda: pred(p.level), timeout,
+               lambda: f"{p.board.name}: level {p.level} did not satisfy the condition; "
+                       f"output:\n{p.board.output_text()[-3000:]}")
+    return p.level
