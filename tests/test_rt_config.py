@@ -188,3 +188,116 @@ def test_validate_lists_and_maps():
     assert "got 3 items" in str(ei.value)
     spec = {"type": "dict", "values": {"type": "num"}}
     assert configcheck.validate({"a": 1.5}, spec) == {"a": 1.5}
+
+
+# ---- the apps' secrets: checked at load by the app's schema module (SECRETS) ---------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 16 bytes, as the registry makes radio keys
+# shipped config -> (app folder, schema module, the key's path, valid secrets of that role)
+APP_SECRETS = {
+    "pole-01": ("lighting", "pole_schema", "wave_key", {"wave_key": KEY}),
+    "locker-01": ("locker", "locker_schema", "bank_key", {"bank_key": KEY * 2}),
+    "ps-a01": ("parking_sensor", "sensor_schema", "espnow_key", {"espnow_key": KEY}),
+    "totem-01": ("parking_sensor", "totem_schema", "node_keys.ps-a02",
+                 {"node_keys": {"ps-a01": KEY, "ps-a02": KEY}}),
+}
+BAD_KEYS = {"short": KEY[:30], "odd": KEY + "a", "non-hex": KEY[:-2] + "zz",
+            "spaced": KEY[:16] + " " + KEY[16:], "not a str": 12345678901234567890}
+
+
+def app_root(tmp_path, monkeypatch, name, secrets):
+    folder, module = APP_SECRETS[name][:2]
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "firmware", folder))
+    with open(os.path.join(ROOT, "board_configs", name + ".json")) as f:
+        put(tmp_path, "config.json", json.load(f))
+    put(tmp_path, "secrets.json", dict({"wifi_password": "wifi-secret-1"}, **secrets))
+    return str(tmp_path), module
+
+
+def with_secret(secrets, path, value):
+    s = json.loads(json.dumps(secrets))
+    keys = path.split(".")
+    d = s
+    for k in keys[:-1]:
+        d = d[k]
+    if value is KeyError:
+        del d[keys[-1]]
+    else:
+        d[keys[-1]] = value
+    return s
+
+
+@pytest.mark.parametrize("name", sorted(APP_SECRETS))
+def test_app_secrets_valid_load(tmp_path, monkeypatch, name):
+    good = APP_SECRETS[name][3]
+    root, module = app_root(tmp_path, monkeypatch, name, good)
+    cfg = config.load(root, schema_module=module)
+    for k in good:
+        assert cfg.secrets[k] == good[k]
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_KEYS))
+@pytest.mark.parametrize("name", sorted(APP_SECRETS))
+def test_app_secret_keys_are_checked_at_load_and_never_shown(tmp_path, monkeypatch, name,
+                                                             bad):
+    """A short, odd, non-hex or non-string radio or bank key is refused at boot, by the
+    checker, with the file and key path, and without its value."""
+    _folder, _module, path, good = APP_SECRETS[name]
+    value = BAD_KEYS[bad]
+    root, module = app_root(tmp_path, monkeypatch, name, with_secret(good, path, value))
+    with pytest.raises(ConfigError) as ei:
+        config.load(root, schema_module=module)
+    e = ei.value
+    assert (e.file, e.path) == ("secrets.json", path), str(e)
+    assert "hex digits, at least 32" in e.reason and "bourg provision" in e.reason, str(e)
+    assert str(value) not in str(e) and KEY[:8] not in str(e)
+
+
+@pytest.mark.parametrize("name", ["pole-01", "locker-01", "ps-a01"])
+def test_a_missing_app_key_is_refused_at_load(tmp_path, monkeypatch, name):
+    _folder, _module, path, good = APP_SECRETS[name]
+    root, module = app_root(tmp_path, monkeypatch, name, with_secret(good, path, KeyError))
+    assert err_of(root, schema_module=module).startswith(
+        "secrets.json: " + path + ": missing (expected an even number of hex digits, at least "
+        "32 (")
+
+
+def test_totem_node_keys_default_to_empty(tmp_path, monkeypatch):
+    """node_keys is checked by form at load; that every bay's sensor has a key is the
+    totem app's check across files (config.json's bays against secrets.json's keys)."""
+    root, module = app_root(tmp_path, monkeypatch, "totem-01", {})
+    assert config.load(root, schema_module=module).secrets["node_keys"] == {}
+
+
+@pytest.mark.parametrize(("totem", "ok"), [("", True), ("a0B1c2D3e4F5", True),
+                                           ("a0b1c2d3e4f", False), ("a0b1c2d3e4f5a6", False),
+                                           ("a0b1c2d3e4fg", False)])
+def test_sensor_totem_mac(tmp_path, monkeypatch, totem, ok):
+    root, module = app_root(tmp_path, monkeypatch, "ps-a01", {"espnow_key": KEY})
+    with open(os.path.join(ROOT, "board_configs", "ps-a01.json")) as f:
+        cfg = json.load(f)
+    cfg["app"]["totem"] = totem
+    put(root, "config.json", cfg)
+    if ok:
+        assert config.load(root, schema_module=module)["app"]["totem"] == totem
+    else:
+        assert err_of(root, schema_module=module) == \
+            'config.json: app.totem: expected 12 hex digits (the totem\'s MAC, or "" to ' \
+            'broadcast)'
+
+
+def test_hex_key_spec():
+    spec = configcheck.hex_key(16, None, "a key")
+    assert configcheck.validate(KEY.upper(), spec) == KEY.upper()
+    assert configcheck.describe(spec) == "an even number of hex digits, at least 32 (a key)"
+    assert configcheck.describe(configcheck.hex_key(6, 6, "a MAC")) == "12 hex digits (a MAC)"
+    assert configcheck.describe(configcheck.hex_key(16, 32, "k")) == \
+        "an even number of hex digits, 32 to 64 (k)"
+    for bad in ("", "0" * 30, "0" * 33, "0" * 31 + "x", "0" * 66):
+        with pytest.raises(ConfigError):
+            configcheck.validate(bad, configcheck.hex_key(16, 32, "k"), "k")
+    assert configcheck.secrets_schema(None) is configcheck.SECRETS_SCHEMA
+    merged = configcheck.secrets_schema({"wave_key": spec})
+    assert merged["secret"] and merged["extra"] and "wave_key" in merged["keys"]
+    assert "wifi_password" in merged["keys"] and "wave_key" not in \
+        configcheck.SECRETS_SCHEMA["keys"]

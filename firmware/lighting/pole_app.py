@@ -15,9 +15,8 @@ import pole_io
 import schedule
 from bourg import compat, store
 from bourg import pins as gpio_rules
-from bourg.config import ConfigError
+from bourg.auth import BCAST
 
-BCAST = b"\xff\xff\xff\xff\xff\xff"
 STATE_FILE = "/data/lighting.json"
 class Mono:
     """Milliseconds since boot that do not wrap (ticks_ms wraps after 2**30 ms on the ESP32;
@@ -59,14 +58,7 @@ class Pole:
         cfg = rt.cfg
         pins = cfg["pins"]
         app = cfg["app"]
-        key = cfg.secrets.get("wave_key")
-        try:
-            key = bytes.fromhex(key)
-        except (TypeError, ValueError):
-            key = b""
-        if len(key) < 16:
-            raise ConfigError("wave_key", "expected at least 32 hex digits (the site's "
-                              "radio key, from bourg provision)", "secrets.json")
+        key = bytes.fromhex(cfg.secrets["wave_key"])  # checked at load (pole_schema.SECRETS)
         self.app = app
         self.now = Mono()
         now = self.now()

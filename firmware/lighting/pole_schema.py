@@ -1,6 +1,8 @@
-"""The pole's config: the "app" and "pins" sections, as the board checks them at boot and
-the host before a deploy (host_tools.boardconfig imports this file). Pure: no hardware."""
+"""The pole's config: the "app" and "pins" sections and its secrets, as the board checks them
+at boot and the host before a deploy (host_tools.boardconfig imports this file). Pure: no
+hardware."""
 import nightprofile
+from bourg import configcheck
 
 
 def _profile_check(v):
@@ -36,6 +38,10 @@ PINS = {"type": "dict", "default": {}, "keys": {
     "pwm": _pin("safe", False), "pir": _pin("in", False), "pir2": _pin("in"),
     "door": _pin("in"), "lamp_adc": _pin("adc"), "ldr_adc": _pin("adc"),
     "sda": _pin("sda"), "scl": _pin("scl")}}
+
+# the key of the site's neighbour-wave frames, shared by its poles (16 bytes from the registry)
+SECRETS = {"wave_key": configcheck.hex_key(16, None, "the site's radio key, from bourg "
+                                                     "provision")}
 
 DEFAULT_PROFILE = {
     "utc_offset_min": 60, "dst": "eu",

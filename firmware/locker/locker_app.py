@@ -12,7 +12,6 @@ import bank as bank_mod
 import lockout
 import machine
 from bourg import store
-from bourg.config import ConfigError
 
 STATE = "/data/locker.json"
 AUDIT = "/data/audit.log"
@@ -40,13 +39,7 @@ class Locker:
         cfg = rt.cfg
         app = cfg["app"]
         self.app = app
-        try:
-            key = bytes.fromhex(cfg.secrets.get("bank_key") or "")
-        except ValueError:
-            key = b""
-        if len(key) < 16:
-            raise ConfigError("bank_key", "expected at least 32 hex digits (the bank's key, "
-                              "from bourg provision)", "secrets.json")
+        key = bytes.fromhex(cfg.secrets["bank_key"])  # checked at load (locker_schema.SECRETS)
         comps = {}
         for c in app["compartments"]:
             comps[c["n"]] = {"max_c": c.get("max_c"), "max_s": c["max_minutes"] * 60}

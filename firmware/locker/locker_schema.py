@@ -1,8 +1,10 @@
-"""The locker bank's config: the "app" and "pins" sections, as the board checks them at boot
-and the host before a deploy (host_tools.boardconfig imports this file). Pure: no hardware.
+"""The locker bank's config: the "app" and "pins" sections and its secrets, as the board
+checks them at boot and the host before a deploy (host_tools.boardconfig imports this file).
+Pure: no hardware.
 
 Every GPIO of the bank is declared with its use, so a lock on a keypad row or two
 compartments on one pin are refused by bourg.configcheck before anything is driven."""
+from bourg import configcheck
 
 
 def _pin(use, optional=False):
@@ -42,6 +44,9 @@ SCHEMA = {"type": "dict", "default": {}, "check": _check, "keys": {
     "buzzer": _pin("out", True),
     "led": _pin("out", True),
 }}
+
+# the key the bank's codes are made with (32 bytes from the registry)
+SECRETS = {"bank_key": configcheck.hex_key(16, None, "the bank's key, from bourg provision")}
 
 # the DS3231 and the compartments' TMP102s
 PINS = {"type": "dict", "default": {}, "keys": {"sda": _pin("sda", True),

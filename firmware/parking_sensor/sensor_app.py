@@ -21,9 +21,9 @@ import machine
 import reports
 import sensor_state
 from bourg import store
+from bourg.auth import BCAST
 
 STATE_FILE = "/data/sensor.json"  # the epoch survives power cuts (RTC memory does not)
-BCAST = b"\xff\xff\xff\xff\xff\xff"
 
 
 def _load_json(path):
@@ -38,7 +38,7 @@ class Node:
 
         self.cfg = cfg
         self.app = cfg["app"]
-        self.key = bytes.fromhex(secrets["espnow_key"])
+        self.key = bytes.fromhex(secrets["espnow_key"])  # checked at load (sensor_schema)
         self.gate_params = gate.params(self.app["gate"] or None)
         Detector(self.app["detector"] or None)  # a bad parameter is a config error
         pins = cfg["pins"]
@@ -49,7 +49,7 @@ class Node:
         self.bat = None
         if "battery_adc" in pins:
             self.bat = machine.ADC(machine.Pin(pins["battery_adc"]), atten=machine.ADC.ATTN_11DB)
-        t = self.app["totem"]
+        t = self.app["totem"]  # 12 hex digits or "" (sensor_schema)
         self.totem = bytes.fromhex(t) if t else BCAST
 
     def battery_mv(self):

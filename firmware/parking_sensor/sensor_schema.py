@@ -1,8 +1,9 @@
-"""The parking sensor node's config: the "app" and "pins" sections, as the node checks them
-at each power-on and the host before a deploy (host_tools.boardconfig imports this file).
-Pure: no hardware."""
+"""The parking sensor node's config: the "app" and "pins" sections and its secrets, as the
+node checks them at each power-on and the host before a deploy (host_tools.boardconfig
+imports this file). Pure: no hardware."""
 import detector
 import gate
+from bourg import configcheck
 
 
 def _params(defaults):
@@ -19,11 +20,12 @@ def _params(defaults):
     return chk
 
 
+_MAC = configcheck.hex_key(6, 6, "the totem's MAC, or \"\" to broadcast")
+
+
 def _mac(v):
     """The totem's MAC as 12 hex digits, or "" to broadcast."""
-    if v and (len(v) != 12 or [c for c in v.lower() if c not in "0123456789abcdef"]):
-        return "expected the totem's MAC as 12 hex digits, or \"\" to broadcast"
-    return None
+    return _MAC["check"](v) if v else None
 
 
 def _pin(use, optional=True):
@@ -33,7 +35,7 @@ def _pin(use, optional=True):
 SCHEMA = {
     "type": "dict", "default": {}, "keys": {
         "node": {"type": "int", "min": 1, "max": 65535, "default": 1},
-        "totem": {"type": "str", "maxlen": 12, "default": "", "check": _mac},
+        "totem": {"type": "str", "default": "", "desc": _MAC["desc"], "check": _mac},
         "sample_ms": {"type": "int", "min": 200, "max": 600000, "default": 1000},
         "heartbeat_s": {"type": "int", "min": 10, "max": 86400, "default": 1800},
         "ack_ms": {"type": "int", "min": 5, "max": 1000, "default": 60},
@@ -44,6 +46,10 @@ SCHEMA = {
         "gate": {"type": "dict", "extra": True, "default": {}, "check": _params(gate.DEFAULTS)},
     },
 }
+
+# the node's key for its frames and the totem's ACKs (16 bytes from the registry)
+SECRETS = {"espnow_key": configcheck.hex_key(16, None, "the node's radio key, from bourg "
+                                                       "provision")}
 
 # the magnetometer on I2C, its INT line (wake on change), the battery divider on ADC1
 PINS = {"type": "dict", "default": {}, "keys": {

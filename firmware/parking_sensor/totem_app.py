@@ -33,10 +33,10 @@ class Totem:
         self.rt = rt
         app = rt.cfg["app"]
         keys = {}
-        node_keys = rt.cfg.secrets.get("node_keys") or {}
+        node_keys = rt.cfg.secrets["node_keys"]  # hex keys, checked at load (totem_schema)
         for b in app["bays"]:
             k = node_keys.get(b["device"])
-            if not k:
+            if k is None:  # a bay of config.json whose sensor secrets.json has no key for
                 raise ConfigError("node_keys." + b["device"], "no key for this sensor (from "
                                   "bourg provision)", "secrets.json")
             keys[b["node"]] = bytes.fromhex(k)

@@ -1,6 +1,7 @@
-"""The parking totem's config: the "app" and "pins" sections, as the board checks them at
-boot and the host before a deploy (host_tools.boardconfig imports this file). Pure: no
-hardware."""
+"""The parking totem's config: the "app" and "pins" sections and its secrets, as the board
+checks them at boot and the host before a deploy (host_tools.boardconfig imports this
+file). Pure: no hardware."""
+from bourg import configcheck
 
 
 def _s(lo, hi):
@@ -49,6 +50,11 @@ SCHEMA = {
             "brightness": {"type": "int", "min": 1, "max": 255, "default": 48}}},
     },
 }
+
+# each sensor's key by device id ({} if none): that every bay's sensor has one is checked
+# by totem_app, against config.json's bays
+SECRETS = {"node_keys": {"type": "dict", "default": {}, "values": configcheck.hex_key(
+    16, None, "a sensor's radio key, from bourg provision")}}
 
 # the totem's pins are all in its app section
 PINS = {"type": "dict", "default": {}, "keys": {}}

@@ -62,4 +62,30 @@ assert "bourg.configcheck" not in sys.modules and "bourg.pins" not in sys.module
 put_source("small_schema.py", "SCHEMA = " + repr(app_schema) + "\n")
 assert config.load(".", schema_module="small_schema")["app"]["k"] == 4
 assert not [n for n in ("bourg.configcheck", "bourg.pins", "small_schema") if n in sys.modules]
+# an app's secrets (its schema module's SECRETS) are checked at load too, never shown
+KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+put_source("keyed_schema.py", """from bourg import configcheck
+SCHEMA = {"type": "dict", "default": {}}
+SECRETS = {"espnow_key": configcheck.hex_key(16, None, "the node's radio key"),
+           "node_keys": {"type": "dict", "default": {},
+                         "values": configcheck.hex_key(16, None, "a sensor's radio key")}}
+""")
+put("secrets.json", {"wifi_password": "topsecret1", "espnow_key": KEY})
+cfg = config.load(".", schema_module="keyed_schema")
+assert cfg.secrets["espnow_key"] == KEY and cfg.secrets["node_keys"] == {}
+for bad in (KEY[:30], KEY + "a", KEY[:-2] + "zz", KEY[:16] + " " + KEY[16:]):
+    for secrets, path in (({"espnow_key": bad}, "espnow_key"),
+                          ({"espnow_key": KEY, "node_keys": {"ps-a01": KEY, "ps-a02": bad}},
+                           "node_keys.ps-a02")):
+        secrets["wifi_password"] = "topsecret1"
+        put("secrets.json", secrets)
+        try:
+            config.load(".", schema_module="keyed_schema")
+            raise AssertionError("bad key accepted: " + path)
+        except ConfigError as e:
+            assert e.file == "secrets.json" and e.path == path, str(e)
+            assert e.reason.startswith("expected an even number of hex digits, at least 32 ("), \
+                e.reason
+            assert bad not in str(e) and KEY[:8] not in str(e), "secret shown"
+        assert not [n for n in ("bourg.configcheck", "keyed_schema") if n in sys.modules]
 print("ALL OK")

@@ -1,10 +1,13 @@
 """Message authentication shared by the radio protocols: HMAC-SHA256 (MicroPython may lack
-the hmac module), a constant-time comparison, and a per-sender anti-replay window.
+the hmac module), a constant-time comparison, and a per-sender anti-replay window; and
+ESP-NOW's broadcast address, here because every radio app imports this module already.
 Pure; runs on MicroPython and CPython."""
 try:
     import hashlib
 except ImportError:  # pragma: no cover - very small ports
     import uhashlib as hashlib
+
+BCAST = b"\xff\xff\xff\xff\xff\xff"  # ESP-NOW's broadcast peer
 
 
 class FrameError(ValueError):

@@ -132,7 +132,8 @@ def _filter_settings(settings, allowed, warnings):
 class _Checker:
     """bourg.configcheck and the app's schemas for one check, dropped afterwards:
     `with _Checker(app_schema, pins_schema, schema_module) as chk:` gives chk.cc (the
-    checker module) and chk.schema (the whole board schema)."""
+    checker module), chk.schema (the whole board schema) and chk.secrets (the schema of
+    secrets.json, with the keys of the schema module's optional SECRETS)."""
 
     def __init__(self, app_schema=None, pins_schema=None, schema_module=None):
         # only what this check loads is dropped: a module the app imported stays its own
@@ -142,12 +143,15 @@ class _Checker:
             compat.collect()
             from bourg import configcheck
 
+            app_secrets = None
             if schema_module is not None:
                 mod = __import__(schema_module)
                 app_schema = mod.SCHEMA
                 pins_schema = getattr(mod, "PINS", None)
+                app_secrets = getattr(mod, "SECRETS", None)
             self.cc = configcheck
             self.schema = configcheck.board_schema(app_schema, pins_schema)
+            self.secrets = configcheck.secrets_schema(app_secrets)
         except BaseException:
             # a failed import (MemoryError on a full heap) must not leave the checker
             # loaded for good: every later check would take it for the app's own
@@ -158,7 +162,7 @@ class _Checker:
         return self
 
     def __exit__(self, *exc):
-        self.cc = self.schema = None
+        self.cc = self.schema = self.secrets = None
         for name in self.modules:
             compat.forget(name)
         compat.collect()
@@ -175,7 +179,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_sche
         cc = chk.cc
         base, pin_warnings = cc.check(raw, chk.schema)
         secrets = read_json(root, "secrets.json")
-        secrets = cc.validate(secrets, cc.SECRETS_SCHEMA, "", "secrets.json")
+        secrets = cc.validate(secrets, chk.secrets, "", "secrets.json")
         if "mqtt_user" in secrets and "mqtt_password" not in secrets:
             raise ConfigError("mqtt_password", "missing (required with mqtt_user)",
                               "secrets.json")

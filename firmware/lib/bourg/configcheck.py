@@ -12,7 +12,11 @@ Schema specs are plain dicts (so apps can declare them as literals):
   keys ({name: spec}, for dict), values (spec for every value of a dict used as a map),
   extra (allow keys not in `keys`; default False when `keys` is given),
   items (spec for list items), check (fn(value) -> None, reason or (subpath, reason)),
-  secret (hide values), pin (a GPIO number for this use: see bourg.pins).
+  desc (what the messages say is expected, instead of the type), secret (hide values),
+  pin (a GPIO number for this use: see bourg.pins).
+secrets.json is checked the same way: SECRETS_SCHEMA plus the app's own keys (its schema
+module's SECRETS, merged by secrets_schema); hex_key is the one check of hex keys and MACs,
+so the apps' bytes.fromhex cannot fail on a checked value.
 Unknown keys are refused at every level: a misspelt key would otherwise fall back to its
 default without a word. The host runs this file too (host_tools.boardconfig), so `bourg config
 validate` gives the board's verdict.
@@ -22,6 +26,7 @@ import json
 from bourg import pins as gpio_rules
 from bourg.config import ConfigError
 
+HEX_DIGITS = "0123456789abcdefABCDEF"
 ROLES = ("lighting", "locker", "parking_sensor", "parking_totem", "fieldtest")
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
@@ -92,6 +97,47 @@ SECRETS_SCHEMA = {
 }
 
 
+def _hex_form(min_bytes, max_bytes):
+    lo = str(2 * min_bytes)
+    if max_bytes == min_bytes:
+        return lo + " hex digits"
+    if max_bytes is None:
+        return "an even number of hex digits, at least " + lo
+    return "an even number of hex digits, " + lo + " to " + str(2 * max_bytes)
+
+
+def hex_key(min_bytes, max_bytes, what):
+    """Spec of bytes written as hex digits, two per byte (no spaces), min_bytes..max_bytes
+    of them (max_bytes None: no bound). `what` says what the value is and where it comes
+    from: "expected an even number of hex digits, at least 32 (the site's radio key, from
+    bourg provision)". The message never holds the value (secrets.json's are secret)."""
+    desc = _hex_form(min_bytes, max_bytes) + " (" + what + ")"
+    lo = 2 * min_bytes
+    hi = None if max_bytes is None else 2 * max_bytes
+
+    def chk(v):
+        n = len(v)
+        if n % 2 or n < lo or (hi is not None and n > hi):
+            return "expected " + desc
+        for c in v:
+            if c not in HEX_DIGITS:
+                return "expected " + desc
+        return None
+
+    return {"type": "str", "desc": desc, "check": chk}
+
+
+def secrets_schema(app_secrets=None):
+    """The schema of secrets.json: SECRETS_SCHEMA with the app's own keys ({name: spec}, the
+    SECRETS of its schema module) added; every value stays hidden in messages."""
+    if not app_secrets:
+        return SECRETS_SCHEMA
+    keys = dict(SECRETS_SCHEMA["keys"])
+    for k in app_secrets:
+        keys[k] = app_secrets[k]
+    return {"type": "dict", "extra": True, "secret": True, "keys": keys}
+
+
 def _type_ok(t, v):
     # bool first: on CPython bool is an int subclass, and True must not pass as a port number
     if t == "any":
@@ -119,6 +165,8 @@ def _num(x):
 
 def describe(spec):
     """Human text for what a spec accepts: 'int 1..65535', 'one of "a", "b"', 'str'."""
+    if "desc" in spec:
+        return spec["desc"]
     t = spec.get("type", "any")
     if "enum" in spec:
         return "one of " + ", ".join(_show(e) for e in spec["enum"])
