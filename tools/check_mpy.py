@@ -8,7 +8,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from host_tools import mpy  # noqa: E402
+from host_tools.build import mpy  # noqa: E402
 
 
 def main() -> int:
