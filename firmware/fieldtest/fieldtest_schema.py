@@ -1,5 +1,5 @@
 """The field-test board's config: the "app" and "pins" sections, as the board checks them at
-boot and the host before a deploy (host_tools.boardconfig imports this file). Pure: no
+boot and the host before a deploy (host_tools.field.boardconfig imports this file). Pure: no
 hardware."""
 
 

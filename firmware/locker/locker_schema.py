@@ -1,5 +1,5 @@
 """The locker bank's config: the "app" and "pins" sections and its secrets, as the board
-checks them at boot and the host before a deploy (host_tools.boardconfig imports this file).
+checks them at boot and the host before a deploy (host_tools.field.boardconfig imports this file).
 Pure: no hardware.
 
 Every GPIO of the bank is declared with its use, so a lock on a keypad row or two

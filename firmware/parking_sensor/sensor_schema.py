@@ -1,5 +1,5 @@
 """The parking sensor node's config: the "app" and "pins" sections and its secrets, as the
-node checks them at each power-on and the host before a deploy (host_tools.boardconfig
+node checks them at each power-on and the host before a deploy (host_tools.field.boardconfig
 imports this file). Pure: no hardware."""
 import detector
 import gate

@@ -1,5 +1,5 @@
 """The parking totem's config: the "app" and "pins" sections and its secrets, as the board
-checks them at boot and the host before a deploy (host_tools.boardconfig imports this
+checks them at boot and the host before a deploy (host_tools.field.boardconfig imports this
 file). Pure: no hardware."""
 from bourg import configcheck
 

@@ -4,7 +4,7 @@ This module stays loaded: the Config an app reads, ConfigError, and the loading 
 the three files. The checking itself is bourg.configcheck, imported for a check and dropped
 after it (compat.forget), as is the app's schema module (an app names it in SCHEMA_MODULE):
 on the chip, bytecode loaded from flash lives in the same heap as the app, and the checker
-and schemas are a tenth of it. The host runs this file too (host_tools.boardconfig).
+and schemas are a tenth of it. The host runs this file too (host_tools.field.boardconfig).
 """
 import json
 import sys

@@ -18,7 +18,7 @@ secrets.json is checked the same way: SECRETS_SCHEMA plus the app's own keys (it
 module's SECRETS, merged by secrets_schema); hex_key is the one check of hex keys and MACs,
 so the apps' bytes.fromhex cannot fail on a checked value.
 Unknown keys are refused at every level: a misspelt key would otherwise fall back to its
-default without a word. The host runs this file too (host_tools.boardconfig), so `bourg config
+default without a word. The host runs this file too (host_tools.field.boardconfig), so `bourg config
 validate` gives the board's verdict.
 """
 import json

@@ -1,7 +1,7 @@
 """The ESP32's GPIO rules (WROOM/WROVER module), in one place.
 
 Why here: every pin of every config section is checked against these rules by bourg.configcheck,
-on the board at boot and on the host before a deploy (host_tools.boardconfig runs this very
+on the board at boot and on the host before a deploy (host_tools.field.boardconfig runs this very
 file), so a pin the host accepts is a pin the board accepts.
 
 Uses a config spec can ask for (`"pin": use`):
