@@ -30,8 +30,9 @@ def shipped(name: str) -> dict[str, Any]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # the timeout only ends a command that wrongly went on (an emulate that booted a board)
     return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True,
-                          text=True, cwd=REPO, check=False)
+                          text=True, cwd=REPO, check=False, timeout=120)
 
 
 @pytest.mark.parametrize("path", [p for p in CONFIGS if p.name != "schema.json"],
@@ -206,3 +207,40 @@ def test_a_missing_file_is_bad_input_exit_2(tmp_path: Path) -> None:
                                      "directory")
     assert "Traceback" not in r.stderr
     assert _cli("config", "show", str(missing)).returncode == 2
+
+
+# ---- secrets: the host refuses the secrets the board would refuse at boot -------------------
+KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 16 bytes, as the registry makes radio keys
+SHORT = "a1b2c3d4e5f6"  # a key too short to trust, which must never be echoed
+
+
+def _locker_secrets(**over: Any) -> dict[str, Any]:
+    s = {"wifi_password": "w" * 12, "espnow_key": KEY, "bank_key": KEY * 2}
+    s.update(over)
+    return s
+
+
+def test_good_secrets_pass_and_a_short_bank_key_is_refused_by_name_never_shown() -> None:
+    from host_tools.field.boardconfig import validate_secrets
+
+    validate_secrets(shipped("locker-01"), _locker_secrets())
+    with pytest.raises(BoardConfigError) as e:
+        validate_secrets(shipped("locker-01"), _locker_secrets(bank_key=SHORT), "s.json")
+    assert e.value.problems[0][0] == "bank_key" and SHORT not in str(e.value)
+    with pytest.raises(BoardConfigError) as e:
+        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12,
+                                               "node_keys": {"ps-a01": SHORT}})
+    assert e.value.problems[0][0] == "node_keys.ps-a01" and SHORT not in str(e.value)
+
+
+@pytest.mark.parametrize("command", [["deploy", "--port", "/dev/ttyUSB9"], ["emulate"]])
+def test_deploy_and_emulate_refuse_secrets_the_board_would_refuse(command: list[str],
+                                                                 tmp_path: Path) -> None:
+    bad = tmp_path / "secrets.json"
+    bad.write_text(json.dumps(_locker_secrets(bank_key=SHORT)))
+    extra = ["--workdir", str(tmp_path)] if command == ["emulate"] else []
+    r = _cli(command[0], str(REPO / "board_configs" / "locker-01.json"), *command[1:],
+             "--secrets", str(bad), *extra)
+    assert r.returncode == 1, r.stderr
+    assert "bank_key" in r.stderr and SHORT not in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr

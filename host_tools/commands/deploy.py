@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
+from host_tools.field.boardconfig import (
+    BoardConfigError,
+    BoardConfigUnreadable,
+    load_and_validate,
+    validate_secrets,
+)
 from host_tools.field.boardid import BoardIdentity, IdentityError
 from host_tools.field.deploy import DeployError, DeployInterrupted, Plan, deploy
 from host_tools.field.registry import Registry
@@ -80,6 +85,16 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL
     try:
         secrets = _read_secrets(args.secrets) if args.secrets else None
+        if secrets is not None:
+            validate_secrets(config, secrets, str(args.secrets))
+    except BoardConfigError as e:
+        print(f"bourg deploy: the board would refuse these secrets, nothing was copied:\n{e}",
+              file=sys.stderr)
+        return EXIT_FAIL
+    except _Usage as e:
+        print(f"bourg deploy: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         reg = _open_registry(args, config["device_id"])
         port = resolve_port(args.port)
     except (_Usage, LookupError) as e:
@@ -122,6 +137,10 @@ def _run(args: argparse.Namespace, port: str, config: dict[str, Any],
     try:
         plan = deploy(port, config, secrets, compiled=not args.source, dry_run=args.dry_run,
                       reset=not args.no_reset, progress=progress, check=check_board)
+    except BoardConfigError as e:
+        print(f"bourg deploy: the board would refuse these secrets, nothing was copied:\n{e}",
+              file=sys.stderr)
+        return EXIT_FAIL
     except _NoSecrets as e:
         print(f"bourg deploy: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -48,14 +48,31 @@ def firmware_config(name: str = "configcheck") -> ModuleType:
     return fwmodules.bourg_module(name)
 
 
+def _schema_module(role: object) -> ModuleType | None:
+    if not isinstance(role, str) or role not in APP_SCHEMAS:
+        return None
+    folder, name = APP_SCHEMAS[role]
+    return fwmodules.load(FIRMWARE / folder, (name,), name)
+
+
+def validate_secrets(config: dict[str, Any], secrets: Any, file: str = "secrets.json") -> None:
+    """The board's verdict on the secrets it would get (its app's keys included): raise
+    BoardConfigError naming the key and reason, never the value, as the board's SAFE MODE
+    would."""
+    fw = firmware_config()
+    mod = _schema_module(config.get("role"))
+    spec = fw.secrets_schema(getattr(mod, "SECRETS", None))
+    try:
+        fw.check_secrets(json.loads(json.dumps(secrets)), spec)
+    except fw.ConfigError as e:
+        raise BoardConfigError(file, [(e.path, e.reason)]) from None
+
+
 def app_schemas(role: object) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """(SCHEMA, PINS) of the app a board of `role` runs; (None, None) for an unknown role,
     which the board schema then refuses by name."""
-    if not isinstance(role, str) or role not in APP_SCHEMAS:
-        return None, None
-    folder, name = APP_SCHEMAS[role]
-    mod = fwmodules.load(FIRMWARE / folder, (name,), name)
-    return mod.SCHEMA, mod.PINS
+    mod = _schema_module(role)
+    return (None, None) if mod is None else (mod.SCHEMA, mod.PINS)
 
 
 def validate(config: Any, file: str = "<config>") -> list[str]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from host_tools.build import firmware
+from host_tools.field.boardconfig import validate_secrets
 from host_tools.field.boardid import BoardIdentity, read_identity
 from host_tools.field.serialboard import SerialBoard, TransportError
 
@@ -214,7 +215,11 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
            progress: Any = None,
            check: Callable[[BoardIdentity], None] | None = None) -> Plan:
     """Copy what changed; `check` may refuse the board (IdentityError) before any write.
-    A session that writes nothing puts a running app back (SerialBoard restore_app)."""
+    A session that writes nothing puts a running app back (SerialBoard restore_app).
+    Secrets the board would refuse at boot (BoardConfigError) are refused before the port is
+    opened: a board left in SAFE MODE by a bad key is a trip to the pole."""
+    if secrets is not None:
+        validate_secrets(config, secrets)
     board = SerialBoard(port, restore_app=True)
     try:
         return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,

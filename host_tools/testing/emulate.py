@@ -100,6 +100,12 @@ def secrets_for(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, A
             raise BadInput(f"--secrets {args.secrets} is not JSON") from None
         if not isinstance(data, dict):
             raise BadInput(f"--secrets {args.secrets}: expected a JSON object")
+        from host_tools.field.boardconfig import BoardConfigError, validate_secrets
+
+        try:
+            validate_secrets(config, data, str(args.secrets))
+        except BoardConfigError as e:
+            raise BadInput(str(e), 1) from None  # as a config the board's check refuses
         return data
     from host_tools.field.registry import RegistryError
 

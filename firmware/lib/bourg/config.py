@@ -179,10 +179,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_sche
         cc = chk.cc
         base, pin_warnings = cc.check(raw, chk.schema)
         secrets = read_json(root, "secrets.json")
-        secrets = cc.validate(secrets, chk.secrets, "", "secrets.json")
-        if "mqtt_user" in secrets and "mqtt_password" not in secrets:
-            raise ConfigError("mqtt_password", "missing (required with mqtt_user)",
-                              "secrets.json")
+        secrets = cc.check_secrets(secrets, chk.secrets)
         warnings = pin_warnings
         settings = {}
         data = base

@@ -127,6 +127,15 @@ def hex_key(min_bytes, max_bytes, what):
     return {"type": "str", "desc": desc, "check": chk}
 
 
+def check_secrets(secrets, spec):
+    """The verdict on secrets.json (validated against `spec`, from secrets_schema): the board
+    runs it at boot, the host before it installs secrets on a board."""
+    secrets = validate(secrets, spec, "", "secrets.json")
+    if "mqtt_user" in secrets and "mqtt_password" not in secrets:
+        raise ConfigError("mqtt_password", "missing (required with mqtt_user)", "secrets.json")
+    return secrets
+
+
 def secrets_schema(app_secrets=None):
     """The schema of secrets.json: SECRETS_SCHEMA with the app's own keys ({name: spec}, the
     SECRETS of its schema module) added; every value stays hidden in messages."""
