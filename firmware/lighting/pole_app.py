@@ -14,7 +14,6 @@ import pole as pole_mod
 import pole_io
 import schedule
 from bourg import compat, store
-from bourg import pins as gpio_rules
 from bourg.auth import BCAST
 
 STATE_FILE = "/data/lighting.json"
@@ -49,6 +48,8 @@ class Pole:
     def safe_mode(err):
         # Full light. If even the pin is unknown the GPIO floats and the 0-10 V pull-up
         # gives full light anyway.
+        from bourg import pins as gpio_rules  # only here: the config checker drops it
+
         gpio, invert = _read_safe_pin()
         if isinstance(gpio, int) and gpio_rules.check(gpio, "safe") is None:
             machine.PWM(machine.Pin(gpio), freq=1000, duty_u16=65535, invert=invert)
@@ -144,7 +145,12 @@ class Pole:
         return r
 
     def _apply_settings(self, app):
-        prof = nightprofile.validate(app["profile"])
+        import profilecheck  # for this check only: dropped after, its heap given back
+
+        try:
+            prof = profilecheck.validate(app["profile"])
+        finally:
+            compat.forget("profilecheck")
         self.sched = schedule.Schedule(prof, app["lat"], app["lon"])
         lux = prof.get("lux") or {"on_below": 20, "off_above": 50, "dwell_s": 60}
         if self.light is not None:

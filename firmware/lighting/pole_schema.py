@@ -1,14 +1,14 @@
 """The pole's config: the "app" and "pins" sections and its secrets, as the board checks them
 at boot and the host before a deploy (host_tools.field.boardconfig imports this file). Pure: no
 hardware."""
-import nightprofile
+import profilecheck
 from bourg import configcheck
 
 
 def _profile_check(v):
     try:
-        nightprofile.validate(v)
-    except nightprofile.ProfileError as e:
+        profilecheck.validate(v)
+    except profilecheck.ProfileError as e:
         return str(e)
     return None
 

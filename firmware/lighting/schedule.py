@@ -2,16 +2,17 @@
 Pure; runs on MicroPython and CPython.
 
 Why cached per night: the sun computation costs a few ms of float work on the ESP32, and the
-answer only changes once a day.
+answer only changes once a day. For the same reason `sun` is imported for that computation
+and dropped after it: its ~3 KB are back on the heap for the other 23 hours 59 minutes.
 """
 import nightprofile
-import sun
 import tzrule
+from bourg import compat
 
 
 class Schedule:
     def __init__(self, profile, lat, lon):
-        self.profile = profile  # validated (nightprofile.validate)
+        self.profile = profile  # validated (profilecheck.validate)
         self.lat = lat
         self.lon = lon
         self._day = None
@@ -20,6 +21,14 @@ class Schedule:
         self.sunrise = None  # local minutes of the next morning
 
     def _resolve(self, day, off):
+        import sun
+
+        try:
+            self._resolve_with(sun, day, off)
+        finally:
+            compat.forget("sun")
+
+    def _resolve_with(self, sun, day, off):
         y, m, d = tzrule.civil_from_days(day)
         rise0, set0, st = sun.sunrise_sunset(self.lat, self.lon, y, m, d)
         y2, m2, d2 = tzrule.civil_from_days(day + 1)

@@ -12,19 +12,11 @@ events(lat, lon, y, m, d, zenith) -> (rise_min, set_min, state)
 """
 from math import acos, asin, cos, degrees, radians, sin, tan
 
+from tzrule import days_from_civil
+
 SUNRISE = 90.833  # zenith of the upper limb with standard refraction
 CIVIL = 96.0
 NORMAL, POLAR_DAY, POLAR_NIGHT = 0, 1, -1
-
-
-def days_from_civil(y, m, d):
-    """Days since 1970-01-01 (proleptic Gregorian)."""
-    y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
 
 
 J2000_DAYS = 10957  # 2000-01-01 (J2000.0 is noon of this day)

@@ -4,7 +4,16 @@ Why not a tz database: a pole needs one zone for ten years; the EU rule (last Su
 to last Sunday of October, switching at 01:00 UTC) covers the towns we serve, and "none"
 covers the rest. Pure; runs on MicroPython and CPython.
 """
-from sun import days_from_civil
+
+
+def days_from_civil(y, m, d):
+    """Days since 1970-01-01 (proleptic Gregorian)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 RULES = ("none", "eu")
 

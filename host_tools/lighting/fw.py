@@ -11,8 +11,8 @@ from host_tools.build import fwmodules
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "lighting"
 SHARED_DIR = REPO.parent / "shared" / "lighting"
-MODULES = ("sun", "nightprofile", "dimmer", "frames", "lightwave", "presence", "energy",
-           "lampwatch", "tzrule", "schedule", "pole", "pole_schema")
+MODULES = ("sun", "nightprofile", "profilecheck", "dimmer", "frames", "lightwave", "presence",
+           "energy", "lampwatch", "tzrule", "schedule", "pole", "pole_schema")
 
 
 def load(name: str) -> ModuleType:

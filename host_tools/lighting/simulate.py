@@ -170,8 +170,9 @@ def level_changes(app: App, night_ms: int) -> list[tuple[int, tuple[float, float
     starts or ends within the night, on the virtual clock (dusk at EVENING_MIN, sunrise
     night_ms later): what the board's schedule task hands its core (it looks every 5 s)."""
     nightprofile = fw.load("nightprofile")
+    profilecheck = fw.load("profilecheck")
     sunrise = EVENING_MIN + night_ms // 60000 - 1440  # resolve() puts sunrise on day D+1
-    periods = nightprofile.resolve(nightprofile.validate(app["profile"]), EVENING_MIN, sunrise)
+    periods = nightprofile.resolve(profilecheck.validate(app["profile"]), EVENING_MIN, sunrise)
     cuts = {0} | {(m - EVENING_MIN) * 60000 for p in periods for m in p[:2]}
     out = []
     for t in sorted(c for c in cuts if 0 <= c < night_ms):

@@ -62,9 +62,12 @@ def consteq(a, b):
 class ReplayWindow:
     """Per-source anti-replay: accepts each (epoch, seq) once, within the last `size`
     sequence numbers of the newest epoch; an older epoch is refused. Bounded memory:
-    at most `max_sources` senders (the least recently accepted one is forgotten)."""
+    at most `max_sources` senders (the least recently accepted one is forgotten).
 
-    def __init__(self, size=32, max_sources=32):
+    Why 30 by default: the ESP32's small ints have 31 bits; a 30-bit mask, kept below 2**30 at
+    every step, never becomes a heap-allocated long, so checking a frame allocates nothing."""
+
+    def __init__(self, size=30, max_sources=32):
         self.size = size
         self.max_sources = max_sources
         self._src = {}  # mac -> [epoch, top_seq, bitmask (bit i = top_seq - i seen), last_use]
@@ -91,7 +94,9 @@ class ReplayWindow:
         top = st[1]
         if seq > top:
             shift = seq - top
-            st[2] = ((st[2] << shift) | 1) & ((1 << self.size) - 1) if shift < self.size else 1
+            # drop the bits that fall out before shifting, so no step exceeds the window
+            st[2] = (((st[2] & ((1 << (self.size - shift)) - 1)) << shift) | 1
+                     if shift < self.size else 1)
             st[1] = seq
             st[3] = self._use
             return True

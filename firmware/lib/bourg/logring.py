@@ -46,10 +46,17 @@ def redact(obj, depth=0):
     return obj
 
 
-class LogRing:
-    """Keeps the last `size` entries (ticks_ms, level, tag, msg); prints each to the console."""
+REPLY_LINES = 20  # what `cmd/log` sends back
 
-    def __init__(self, size=48, level=INFO, console=True, time_fn=None):
+
+class LogRing:
+    """Keeps the last `size` entries (ticks_ms, level, tag, msg); prints each to the console.
+
+    Why a few more than REPLY_LINES and no more: the console shows everything as it happens,
+    and each kept entry costs about 120 bytes of heap on the chip (a ring of 48 cost 2.8 KB
+    more than this one for lines nobody could fetch)."""
+
+    def __init__(self, size=REPLY_LINES + 4, level=INFO, console=True, time_fn=None):
         self.size = size
         self.level = level
         self.console = console

@@ -18,6 +18,7 @@ import json
 
 from bourg import IMAGE, VERSION, compat, image_check
 from bourg.backoff import Backoff
+from bourg.logring import REPLY_LINES
 from bourg.logring import log as _ring
 
 
@@ -233,7 +234,7 @@ def _install_commands(rt):
         link.publish("reply/status", st)
 
     def logs(name, msg):
-        link.publish("reply/log", {"lines": lg.dump(limit=20)})
+        link.publish("reply/log", {"lines": lg.dump(limit=REPLY_LINES)})
 
     def settings(name, msg):
         from bourg.config import ConfigError
