@@ -65,7 +65,8 @@ def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: 
         b.wait_output("app-ready", 30)
         loaded = {name for name, _, _ in b.heap_report(timeout=20)["modules"]}
         assert "fieldtest_app" in loaded and "bourg.config" in loaded
-        assert not loaded & {"bourg.configcheck", "bourg.configload", "fieldtest_schema"}, loaded
+        assert not loaded & {"bourg.configcheck", "bourg.configload", "bourg.boot",
+                               "fieldtest_schema"}, loaded
 
 
 def test_a_lit_pole_keeps_no_module_it_uses_only_at_boot_or_at_dusk(tmp_path: Path) -> None:
@@ -81,4 +82,4 @@ def test_a_lit_pole_keeps_no_module_it_uses_only_at_boot_or_at_dusk(tmp_path: Pa
         loaded = {name for name, _, _ in pole.board.heap_report(timeout=20)["modules"]}
     assert "pole_app" in loaded and "schedule" in loaded and "nightprofile" in loaded
     assert not loaded & {"profilecheck", "sun", "bourg.pins", "bourg.configcheck",
-                         "bourg.configload", "pole_schema"}, loaded
+                         "bourg.configload", "bourg.boot", "pole_schema"}, loaded

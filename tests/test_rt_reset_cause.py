@@ -1,4 +1,4 @@
-"""bourg.runtime names the reset cause by the port's machine constants, not by numbers."""
+"""bourg.boot names the reset cause by the port's machine constants, not by numbers."""
 import os
 import re
 import sys
@@ -25,15 +25,15 @@ ESP32 = {"PWRON_RESET": 1, "HARD_RESET": 2, "WDT_RESET": 3, "DEEPSLEEP_RESET": 4
 
 
 def test_cause_name_uses_the_machine_constants():
-    from bourg import runtime
+    from bourg import boot
 
-    assert runtime.cause_name(_machine(2, **ESP32)) == "HARD_RESET"
-    assert runtime.cause_name(_machine(5, **ESP32)) == "SOFT_RESET"
+    assert boot.cause_name(_machine(2, **ESP32)) == "HARD_RESET"
+    assert boot.cause_name(_machine(5, **ESP32)) == "SOFT_RESET"
     # modmachine.c returns 0 for ESP_RST_SDIO/UNKNOWN: no name, the number
-    assert runtime.cause_name(_machine(0, **ESP32)) == 0
+    assert boot.cause_name(_machine(0, **ESP32)) == 0
     # another port's numbering is named by its own constants
     other = {k: v + 10 for k, v in ESP32.items()}
-    assert runtime.cause_name(_machine(13, **other)) == "WDT_RESET"
+    assert boot.cause_name(_machine(13, **other)) == "WDT_RESET"
 
 
 def test_the_virtual_board_uses_the_esp32_values():

@@ -124,7 +124,7 @@ def _broker():
 
 
 def test_an_app_task_that_never_reports_alive_keeps_the_watchdog_fed_past_48_hours():
-    """_guard watches app tasks for crashes only; a silence window (say 24 h) would stop
+    """guard watches app tasks for crashes only; a silence window (say 24 h) would stop
     feeding the WDT on every healthy board once a day."""
     from bourg import compat
     from bourg.supervisor import Supervisor
@@ -134,7 +134,7 @@ def test_an_app_task_that_never_reports_alive_keeps_the_watchdog_fed_past_48_hou
 
     async def scenario():
         sup = Supervisor()
-        task = asyncio.create_task(runtime._guard("app0", quiet, sup, LogRing(console=False)))
+        task = asyncio.create_task(runtime.guard("app0", quiet, sup, LogRing(console=False)))
         await asyncio.sleep(0)
         now = compat.ticks_ms()
         try:
@@ -221,7 +221,7 @@ def test_an_image_older_than_the_pinned_one_gives_safe_mode(tmp_path, monkeypatc
     root = _root(tmp_path, BOARD)
     kw = {"client_cls": simple.MQTTClient, "queue_path": str(tmp_path / "data" / "q"),
           "net_up": lambda: True}
-    monkeypatch.setattr(runtime, "_implementation", lambda: ("micropython", (1, 24, 1, "")))
+    monkeypatch.setattr(runtime, "implementation", lambda: ("micropython", (1, 24, 1, "")))
     SAFE.clear()
     MADE.clear()
     asyncio.run(_run_for(runtime.main(App, root, link_kw=kw), 1.0))

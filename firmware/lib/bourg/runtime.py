@@ -16,7 +16,7 @@ functions (restarted on crash), or (name, either) pairs; optional app.on_setting
 """
 import json
 
-from bourg import IMAGE, VERSION, compat, image_check
+from bourg import VERSION, compat
 from bourg.backoff import Backoff
 from bourg.logring import REPLY_LINES
 from bourg.logring import log as _ring
@@ -172,7 +172,7 @@ class Runtime:
         return self.cfg
 
 
-async def _report_heap(ring, after_ms=500):
+async def report_heap(ring, after_ms=500):
     """Once the app has settled: a technician reads this line to see the heap headroom on
     the real chip (make bench reads it on virtual boards)."""
     import gc
@@ -193,11 +193,11 @@ def reset_board(delay_ms=0):
         raise SystemExit(1) from None
 
 
-def _is_coro(x):
+def is_coro(x):
     return x is not None and hasattr(x, "send")
 
 
-async def _guard(name, item, sup, ring):
+async def guard(name, item, sup, ring):
     """Run one app task. A coroutine function is restarted with backoff after a crash; a bare
     coroutine cannot be restarted, so its crash marks it failed and the watchdog resets us."""
     if name not in sup.names():
@@ -206,7 +206,7 @@ async def _guard(name, item, sup, ring):
         sup.register(name, None)
     bo = Backoff(1000, 60000)
     while True:
-        coro = item() if not _is_coro(item) else item
+        coro = item() if not is_coro(item) else item
         try:
             await coro
             ring.warn("runtime", "task " + name + " ended")
@@ -214,13 +214,13 @@ async def _guard(name, item, sup, ring):
         except Exception as e:  # noqa: BLE001 - report, then restart or let the WDT act
             ring.exc("runtime", "task " + name + " crashed", e)
             compat.print_exc(e)
-        if _is_coro(item):
+        if is_coro(item):
             sup.fail(name)
             return
         await compat.asleep_ms(bo.next_ms(compat.rand_float()))
 
 
-def _install_commands(rt):
+def install_commands(rt):
     """Built-in commands: cmd/status, cmd/log, cmd/settings (JSON patch), cmd/reboot."""
     link = rt.link
     lg = rt.log
@@ -269,21 +269,7 @@ def _install_commands(rt):
     link.on("reboot", reboot)
 
 
-# machine.reset_cause() values are named by the port's own constants (ports/esp32/modmachine.c:
-# PWRON_RESET 1 ... SOFT_RESET 5, and 0 for a cause it does not map), never by numbers here.
-_CAUSES = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")
-
-
-def cause_name(machine):
-    """The name of machine.reset_cause() among the port's constants, else the number."""
-    c = machine.reset_cause()
-    for name in _CAUSES:
-        if getattr(machine, name, None) == c:
-            return name
-    return c
-
-
-def _implementation():
+def implementation():
     import sys
 
     return sys.implementation.name, sys.implementation.version
@@ -291,147 +277,27 @@ def _implementation():
 
 def micropython_version():
     """"1.28.0" on MicroPython (what the image reports), None on CPython."""
-    name, version = _implementation()
+    name, version = implementation()
     if name != "micropython":
         return None
     return ".".join([str(n) for n in version[:3]])
 
 
-def boot_info():
-    """Why this boot happened: the reset cause and, after a watchdog reset, the task the
-    supervisor blamed (the RAM log is gone by then)."""
-    info = {"fw": VERSION, "micropython": micropython_version(), "cause": None}
-    try:
-        import machine
-
-        info["cause"] = cause_name(machine)
-    except (ImportError, AttributeError):
-        pass
-    try:
-        from bourg.supervisor import take_last_stuck
-
-        stuck = take_last_stuck()
-        if stuck is not None:
-            info["stuck"] = stuck.get("task")
-    except Exception as e:  # noqa: BLE001 - boot reporting must not stop the boot
-        _ring.exc("runtime", "boot info", e)
-    return info
-
-
 async def main(app_factory, root="/", link_kw=None, wdt_timeout_ms=30000):
-    """The whole boot sequence as a coroutine (tests drive it with fakes via link_kw)."""
-    import asyncio
+    """The whole boot sequence as a coroutine (tests drive it with fakes via link_kw).
 
-    # one import at a time with a collect in between: compiling .py source on the board
-    # needs a large transient parse tree, and a fragmented heap fails to provide it
-    compat.collect()
-    from bourg import config
+    The boot itself is bourg.boot, imported for it and dropped once the app is running: its
+    code runs once per boot and would otherwise hold ~3 KB of the chip's heap for good."""
+    from bourg import boot
 
-    compat.collect()
-    from bourg.clock import Clock, ntp_task
-
-    compat.collect()
-    from bourg.mqtt_link import MqttLink
-
-    compat.collect()
-    from bourg.supervisor import Supervisor, watchdog_task
-
-    compat.collect()
-    ring = _ring
-    ring.info("runtime", "bourg " + VERSION + " starting on " + str(micropython_version()) +
-              " (built for " + IMAGE + ")")
-    image_ok, image_note = image_check(*_implementation())
-    if not image_ok:
-        await safe_mode(app_factory, RuntimeError(image_note), root, link_kw)
-        return
-    if image_note:
-        ring.warn("runtime", image_note)
-    try:
-        cfg = config.load(root, getattr(app_factory, "SCHEMA", None),
-                          getattr(app_factory, "SETTINGS_KEYS", ("app",)), ring=ring,
-                          pins_schema=getattr(app_factory, "PINS", None),
-                          schema_module=getattr(app_factory, "SCHEMA_MODULE", None))
-    except config.ConfigError as e:
-        await safe_mode(app_factory, e, root, link_kw)
-        return
-    ring.info("runtime", "config ok: " + cfg.device_id + " role " + cfg.role)
-    clock = Clock()
-    sup = Supervisor()
-    wifi = Wifi(cfg["network"]["ssid"], cfg.secrets.get("wifi_password"), ring)
-    kw = {"ring": ring, "clock": clock, "net_up": wifi.isconnected}
-    kw.update(link_kw or {})
-    link = MqttLink.from_config(cfg, **kw)
-    rt = Runtime(cfg, ring, link, sup, clock, wifi)
-    _install_commands(rt)
-    try:
-        app = app_factory(rt)
-    except config.ConfigError as e:  # the app found a problem the schema cannot express
-        link.close()
-        await safe_mode(app_factory, e, root, link_kw)
-        return
-    rt.app = app
-    sup.register("wifi", 10000)
-    sup.register("mqtt", 10000)
-    asyncio.create_task(wifi.run(sup))
-    asyncio.create_task(link.run(sup=sup))
-    asyncio.create_task(ntp_task(clock, ring, wifi.isconnected))
-    asyncio.create_task(watchdog_task(sup, ring, wdt_timeout_ms))
-    items = app.tasks() if hasattr(app, "tasks") else []
-    for i, it in enumerate(items):
-        name = "app" + str(i)
-        if isinstance(it, tuple):
-            name, it = it
-        asyncio.create_task(_guard(name, it, sup, ring))
-    link.publish_state("info", {"fw": VERSION, "role": cfg.role, "board": cfg["board"],
-                                "mode": "normal", "micropython": micropython_version(),
-                                "image": IMAGE})
-    ring.info("runtime", "app-ready")
-    asyncio.create_task(_report_heap(ring))
-    link.publish_event("log", {"level": "info", "tag": "runtime", "msg": "app-ready"})
-    link.publish_event("boot", boot_info())
+    failure = boot.start(app_factory, root, link_kw, wdt_timeout_ms)
+    if failure is not None:
+        await boot.safe_mode(app_factory, failure, root, link_kw)  # never returns
+    del boot
+    compat.forget("bourg.boot")
     while True:
         await compat.asleep_ms(60000)
         compat.collect()
-
-
-async def safe_mode(app_factory, err, root="/", link_kw=None):
-    """Hold outputs safe, keep printing the error, and report it over MQTT if the network part
-    of the config is usable. Never returns, never raises."""
-    import asyncio
-
-    from bourg import config
-    from bourg.mqtt_link import MqttLink
-
-    ring = _ring
-    msg = str(err)
-    ring.error("runtime", "SAFE MODE: " + msg)
-    sm = getattr(app_factory, "safe_mode", None)
-    if sm is not None:
-        try:
-            r = sm(err)
-            if _is_coro(r):
-                asyncio.create_task(r)
-        except Exception as e:  # noqa: BLE001
-            ring.exc("runtime", "app safe_mode failed", e)
-    net = config.load_network(root)
-    if net is None:
-        ring.error("runtime", "no usable network config: staying offline")
-    else:
-        try:
-            data, secrets = net
-            wifi = Wifi(data["network"]["ssid"], secrets.get("wifi_password"), ring)
-            kw = {"ring": ring, "net_up": wifi.isconnected}
-            kw.update(link_kw or {})
-            link = MqttLink.from_config(net, **kw)
-            link.publish_state("state", {"mode": "safe", "error": msg})
-            link.publish_event("config_error", {"error": msg})
-            asyncio.create_task(wifi.run())
-            asyncio.create_task(link.run())
-        except Exception as e:  # noqa: BLE001 - reporting is best effort; keep printing
-            ring.exc("runtime", "safe-mode reporting failed", e)
-    while True:
-        await compat.asleep_ms(60000)
-        print("SAFE MODE:", msg)
 
 
 def run(app_factory, root="/", **kw):
