@@ -36,7 +36,8 @@ COMMANDS: list[tuple[str, str]] = [
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
-    p = argparse.ArgumentParser(prog="bourg", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="bourg", description="one command for the field "
+                                "technician, CI and the demo")
     from host_tools import __version__
 
     p.add_argument("--version", action="version", version=f"bourg {__version__}")
