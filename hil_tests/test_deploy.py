@@ -214,6 +214,10 @@ def test_deploy_and_provision_refuse_another_board(world: World, tmp_path: Path)
     r = _bourg("provision", "list", "--json", registry=reg)
     assert r.stdout.strip() in ("", "[]")  # nothing registered
 
+    wifi = tmp_path / "wifi.txt"  # a site with WiFi: its secrets are ones a board accepts
+    wifi.write_text("test-wifi-pass")
+    assert _bourg("provision", "site", "demo-town", "--ssid", "bourg-test",
+                  "--wifi-password-file", str(wifi), registry=reg).returncode == 0
     assert _bourg("provision", "add", str(other), "--unique-id", "240ac4ffffff",
                   registry=reg).returncode == 0
     mark = b.console_mark()
