@@ -43,6 +43,13 @@ class _Usage(ValueError):
     """Bad input: exit 2 with this message."""
 
 
+def _secrets_refused(e: BoardConfigError) -> int:
+    """A --secrets file or the registry's secrets fail the board's own check."""
+    print(f"bourg deploy: the board would refuse these secrets, nothing was copied:\n{e}",
+          file=sys.stderr)
+    return EXIT_FAIL
+
+
 def _read_secrets(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
@@ -88,9 +95,7 @@ def main(args: argparse.Namespace) -> int:
         if secrets is not None:
             validate_secrets(config, secrets, str(args.secrets))
     except BoardConfigError as e:
-        print(f"bourg deploy: the board would refuse these secrets, nothing was copied:\n{e}",
-              file=sys.stderr)
-        return EXIT_FAIL
+        return _secrets_refused(e)
     except _Usage as e:
         print(f"bourg deploy: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -138,9 +143,7 @@ def _run(args: argparse.Namespace, port: str, config: dict[str, Any],
         plan = deploy(port, config, secrets, compiled=not args.source, dry_run=args.dry_run,
                       reset=not args.no_reset, progress=progress, check=check_board)
     except BoardConfigError as e:
-        print(f"bourg deploy: the board would refuse these secrets, nothing was copied:\n{e}",
-              file=sys.stderr)
-        return EXIT_FAIL
+        return _secrets_refused(e)
     except _NoSecrets as e:
         print(f"bourg deploy: {e}", file=sys.stderr)
         return EXIT_USAGE

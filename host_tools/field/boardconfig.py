@@ -9,6 +9,7 @@ the GPIO rules of firmware/lib/bourg/pins.py, and the role's app schema module (
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -63,7 +64,7 @@ def validate_secrets(config: dict[str, Any], secrets: Any, file: str = "secrets.
     mod = _schema_module(config.get("role"))
     spec = fw.secrets_schema(getattr(mod, "SECRETS", None))
     try:
-        fw.check_secrets(json.loads(json.dumps(secrets)), spec)
+        fw.check_secrets(copy.deepcopy(secrets), spec)  # a copy: the check fills in defaults
     except fw.ConfigError as e:
         raise BoardConfigError(file, [(e.path, e.reason)]) from None
 

@@ -144,7 +144,9 @@ def secrets_schema(app_secrets=None):
     keys = dict(SECRETS_SCHEMA["keys"])
     for k in app_secrets:
         keys[k] = app_secrets[k]
-    return {"type": "dict", "extra": True, "secret": True, "keys": keys}
+    spec = dict(SECRETS_SCHEMA)
+    spec["keys"] = keys
+    return spec
 
 
 def _type_ok(t, v):
