@@ -10,23 +10,54 @@ from host_tools.bench import chip_heap
 from host_tools.emulator import World
 
 
-def _report(used: int, modules: list[list]) -> dict:
-    return {"used": used, "free": 0, "modules": modules, "imports": {}}
+def _report(used: int, modules: list[list], names: int = 0, pools: int = 0) -> dict:
+    return {"used": used, "free": 0, "modules": modules, "imports": {},
+            "qstr": [[names, pools]]}
+
+
+_NO_EMULATOR = chip_heap.EmulatorShare(0, 0, {}, {})
 
 
 def test_bytecode_keeps_its_size_and_objects_halve() -> None:
     rep = _report(100_000, [["app", "app.mpy", 10_000], ["bourg.x", "/lib/bourg/x.mpy", 6_000],
                             ["machine", "/sim/machine.mpy", 8_000], ["asyncio", "", 0]])
-    h = chip_heap.estimate(rep, overlay_at_boot=20_000, overlay_cost={})
+    h = chip_heap.estimate(rep, 20_000, _NO_EMULATOR)
     assert h.vm_bytes == 80_000 and h.mpy_bytes == 16_000
     assert h.chip_bytes == 16_000 + (80_000 - 16_000) // 2
 
 
 def test_emulator_modules_imported_late_are_taken_out() -> None:
+    emu = chip_heap.EmulatorShare(0, 0, {"espnow": 7_000}, {"espnow": 40})
     mods = [["app", "app.mpy", 1_000], ["espnow", "/sim/espnow.mpy", 3_000]]
-    without = chip_heap.estimate(_report(50_000, mods[:1]), 10_000, {"espnow": 7_000})
-    with_radio = chip_heap.estimate(_report(57_000, mods), 10_000, {"espnow": 7_000})
+    without = chip_heap.estimate(_report(50_000, mods[:1], names=100), 10_000, emu)
+    with_radio = chip_heap.estimate(_report(57_000, mods, names=140), 10_000, emu)
     assert with_radio == without
+
+
+def test_the_vm_qstr_pools_are_replaced_by_the_chip_s_for_the_app_s_names() -> None:
+    """A pool the VM doubled because of the emulator's names costs the estimate nothing; the
+    chip's pools are counted for the names that are the app's."""
+    emu = chip_heap.EmulatorShare(boot_names=500, boot_pool_bytes=9_000, late_cost={},
+                                  late_names={})
+    mods = [["app", "app.mpy", 10_000]]
+    small = chip_heap.estimate(_report(60_000, mods, names=800, pools=9_000), 20_000, emu)
+    doubled = chip_heap.estimate(_report(78_000, mods, names=800, pools=27_000), 20_000, emu)
+    assert small == doubled
+    assert small.qstr_names == 300
+    assert small.qstr_pool_bytes == chip_heap.chip_qstr_pool_bytes(300)
+    # 60 000 used, less 9 000 of pools and the boot's 11 000 without its pools, less 10 000 mpy
+    assert small.chip_bytes == 10_000 + 30_000 // 2 + small.qstr_pool_bytes
+
+
+def test_the_chip_s_pools_double_from_twenty_entries_of_seven_bytes() -> None:
+    """py/qstr.c on the ESP32: 24-byte header, 7 bytes an entry, 16-byte GC blocks."""
+    assert chip_heap.chip_qstr_pool_bytes(0) == 0
+    assert chip_heap.chip_qstr_pool_bytes(1) == 176  # 24 + 20 * 7 = 164, in 11 blocks
+    assert chip_heap.chip_qstr_pool_bytes(20) == 176
+    assert chip_heap.chip_qstr_pool_bytes(21) == 176 + 304  # 24 + 40 * 7 = 304
+    # 1 000 names fill 20+40+...+640 = 1 260 entries, in six pools
+    assert chip_heap.chip_qstr_pool_bytes(1_000) == sum(
+        -(-(24 + 7 * a) // 16) * 16 for a in (20, 40, 80, 160, 320, 640))
 
 
 def test_a_board_reports_its_modules_and_import_costs(tmp_path: Path) -> None:
@@ -49,6 +80,9 @@ def test_a_board_reports_its_modules_and_import_costs(tmp_path: Path) -> None:
         again = b.heap_report(("ballast",))
         assert again["imports"]["ballast"] < 1_000  # already imported: nothing new
         assert rep["used"] > 0 and rep["free"] > 0
+        # the names table before each import and at the end: growing, never shrinking
+        names = [n for n, _ in rep["qstr"]]
+        assert len(names) == 3 and names == sorted(names) and names[1] > names[0]
 
 
 def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: Path) -> None:

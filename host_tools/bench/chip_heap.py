@@ -12,6 +12,12 @@ of every loaded module. The estimate splits that heap in two:
 The emulator's own modules (`/sim`, machine/network/espnow... which the chip has in C) are
 taken out: those imported at boot by the heap the board reported then, those an app imports
 later by their import cost measured on a board that had not imported them.
+
+The table of interned names (qstrs) is not halved but modelled. Its pools grow by doubling, so
+what the VM's cost depends on every name it holds, the emulator's included: one more name can
+double a pool. The VM's pools are taken out of every figure above (micropython.qstr_info), and
+the chip's are computed for the names the app and runtime intern there: the VM's names less
+the emulator's, in pools of 20, 40, 80... entries of 7 bytes (py/qstr.c, tools/mpy-tool.py).
 """
 
 from __future__ import annotations
@@ -33,38 +39,79 @@ GOAL_BYTES = 80 * 1024  # issue 16: at most 80 KB after a day's activity
 _IDLE_MAIN = "import asyncio\nimport time\nwhile True:\n    time.sleep_ms(100)\n"
 
 
+# the chip's qstr pools in RAM (v1.28.0): the first holds twice the frozen pool's `alloc`,
+# which tools/mpy-tool.py caps at 10; an entry is a 4-byte pointer, a 2-byte hash
+# (MICROPY_QSTR_BYTES_IN_HASH at the ESP32's ROM level) and a 1-byte length; the header,
+# qstr_pool_t, is six 4-byte words; the GC allocates 16-byte blocks
+QSTR_FIRST_POOL, QSTR_ENTRY_BYTES, QSTR_POOL_HEADER, CHIP_BLOCK = 20, 7, 24, 16
+
+
 @dataclass(frozen=True)
 class ChipHeap:
     """One role's heap: measured here, and estimated on the chip."""
 
-    vm_bytes: int  # the app and runtime on the 64-bit VM, emulator modules taken out
+    vm_bytes: int  # the app and runtime on the 64-bit VM: emulator and qstr pools taken out
     mpy_bytes: int  # loaded .mpy files of the app and runtime: bytecode and strings
     object_bytes: int  # the rest: objects, half the size on the chip
-    chip_bytes: int  # mpy_bytes + object_bytes / 2
+    qstr_names: int  # names the app and runtime intern (not in the chip's firmware)
+    qstr_pool_bytes: int  # the chip's pools for those names
+    chip_bytes: int  # mpy_bytes + object_bytes / 2 + qstr_pool_bytes
 
 
-def estimate(report: dict[str, Any], overlay_at_boot: int,
-             overlay_cost: dict[str, int]) -> ChipHeap:
-    """The chip's heap for what a board's heap_report shows (see the module docstring)."""
-    late = sum(overlay_cost.get(name, 0) for name, path, _ in report["modules"]
-               if path.startswith(OVERLAY_DIR))
-    vm = report["used"] - overlay_at_boot - late
+@dataclass(frozen=True)
+class EmulatorShare:
+    """What the emulator's own modules take on the VM, to be left out of an app's figure."""
+
+    boot_names: int  # qstrs interned by the boot (the overlays imported then)
+    boot_pool_bytes: int  # the VM's qstr pools after the boot
+    late_cost: dict[str, int]  # heap of each overlay an app imports later, its pool growth out
+    late_names: dict[str, int]  # qstrs each of those interns
+
+
+def chip_qstr_pool_bytes(names: int) -> int:
+    """The chip's qstr pools holding `names` interned names: py/qstr.c's qstr_add adds a pool
+    twice the size of the last when the last is full."""
+    total, room, alloc = 0, 0, QSTR_FIRST_POOL
+    while room < names:
+        total += -(-(QSTR_POOL_HEADER + QSTR_ENTRY_BYTES * alloc) // CHIP_BLOCK) * CHIP_BLOCK
+        room += alloc
+        alloc *= 2
+    return total
+
+
+def estimate(report: dict[str, Any], boot_used: int, emu: EmulatorShare) -> ChipHeap:
+    """The chip's heap for what a board's heap_report shows (see the module docstring);
+    `boot_used` is the heap that board reported when it booted."""
+    late = [name for name, path, _ in report["modules"]
+            if path.startswith(OVERLAY_DIR) and name in emu.late_cost]
+    names, pools = report["qstr"][-1]
+    vm = ((report["used"] - pools) - (boot_used - emu.boot_pool_bytes)
+          - sum(emu.late_cost[name] for name in late))
     mpy = sum(size for _, path, size in report["modules"]
               if path.endswith(".mpy") and not path.startswith(OVERLAY_DIR))
     objects = max(0, vm - mpy)
-    return ChipHeap(vm, mpy, objects, mpy + objects // 2)
+    app_names = max(0, names - emu.boot_names - sum(emu.late_names[name] for name in late))
+    qstr = chip_qstr_pool_bytes(app_names)
+    return ChipHeap(vm, mpy, objects, app_names, qstr, mpy + objects // 2 + qstr)
 
 
-def overlay_costs(world: World) -> dict[str, int]:
-    """Heap each late-imported emulator module takes on a board that had not imported it."""
+def emulator_share(world: World) -> EmulatorShare:
+    """The emulator's share, measured on a board that runs no app: its names and pools after
+    boot, then each late overlay's import, its pool growth taken out."""
     cfg = {"schema": 1, "device_id": "heap-probe", "role": "fieldtest", "site": "bench",
            "board": "esp32-devkitc", "pins": {}, "network": {}, "app": {}}
     b = world.add_board(cfg, {"main.py": _IDLE_MAIN})
     b.start()
     b.wait_boot()
-    cost = dict(b.heap_report(LATE_OVERLAYS, timeout=20)["imports"])
+    rep = b.heap_report(LATE_OVERLAYS, timeout=20)
     b.stop()
-    return cost
+    steps = rep["qstr"]  # before each import, then at the end
+    cost, names = {}, {}
+    for i, name in enumerate(LATE_OVERLAYS):
+        (n0, p0), (n1, p1) = steps[i], steps[i + 1]
+        cost[name] = rep["imports"][name] - (p1 - p0)
+        names[name] = n1 - n0
+    return EmulatorShare(steps[0][0], steps[0][1], cost, names)
 
 
 def _locker_day(world: World, workdir: Path) -> Board:
@@ -141,12 +188,13 @@ def _car_park(world: World, cars: int = 4) -> list[tuple[Board, dict[str, Any]]]
     return [(totem, totem.heap_report(timeout=20))] + nodes
 
 
-def _row(b: Board, rep: dict[str, Any], activity: str, cost: dict[str, int]) -> dict[str, Any]:
-    h = estimate(rep, b.heap["used"], cost)
+def _row(b: Board, rep: dict[str, Any], activity: str, emu: EmulatorShare) -> dict[str, Any]:
+    h = estimate(rep, b.heap["used"], emu)
     return {"bench": "chip_heap_bytes", "role": b.config["role"], "device": b.name,
             "after": activity, "chip_estimate": h.chip_bytes,
             "vm_app_and_runtime": h.vm_bytes, "mpy_loaded": h.mpy_bytes,
-            "objects_vm": h.object_bytes, "goal_le": GOAL_BYTES,
+            "objects_vm": h.object_bytes, "qstr_names": h.qstr_names,
+            "qstr_pools_chip": h.qstr_pool_bytes, "goal_le": GOAL_BYTES,
             "goal_met": h.chip_bytes <= GOAL_BYTES, "vm": "unix 64-bit"}
 
 
@@ -159,15 +207,15 @@ def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as d:
         with World(Path(d) / "bank", access_points={WIFI[0]: WIFI[1]}) as w:
             w.wall_offset_s = 12 * 3600 - time.time() % 86400  # noon: deposits are open
-            cost = overlay_costs(w)
+            emu = emulator_share(w)
             bank = _locker_day(w, Path(d))
             rows.append(_row(bank, bank.heap_report(timeout=20),
-                             "3 deposits, 3 pickups, 6 wrong codes", cost))
+                             "3 deposits, 3 pickups, 6 wrong codes", emu))
         with street_world(Path(d) / "street") as w:
             pole = _pole_night(w)
-            rows.append(_row(pole, pole.heap_report(timeout=20), "20 presence passes", cost))
+            rows.append(_row(pole, pole.heap_report(timeout=20), "20 presence passes", emu))
         with World(Path(d) / "lot", access_points={WIFI[0]: WIFI[1]}) as w:
-            rows += [_row(b, rep, "4 arrivals and departures per bay", cost)
+            rows += [_row(b, rep, "4 arrivals and departures per bay", emu)
                      for b, rep in _car_park(w)]
     return rows
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 STAT_IDLE, STAT_CONNECTING, STAT_GOT_IP = 1000, 1001, 1010
 STAT_BEACON_TIMEOUT, STAT_NO_AP_FOUND, STAT_WRONG_PASSWORD = 200, 201, 202
+# what micropython.qstr_info() prints (py/modmicropython.c)
+_QSTR_INFO = re.compile(rb"qstr pool: n_pool=\d+, n_qstr=(\d+), n_str_data_bytes=(\d+), "
+                        rb"n_total_bytes=(\d+)")
 PM_NONE, PM_PERFORMANCE, PM_POWERSAVE = 0, 1, 2  # WLAN.PM_*: WIFI_PS_NONE / MIN / MAX_MODEM
 
 
@@ -66,6 +69,7 @@ class ChipServices:
         self.heap: dict[str, int] = {}
         self._heap_answer: dict[str, Any] | None = None
         self._heap_asked: list[str] | None = None  # a heap_report not yet answered
+        self._heap_mark = 0  # where the console stood when it was asked
         self._sleep_after_heap: tuple[int | None] | None = None
         self._conn: asyncio.StreamWriter | None = None
 
@@ -231,10 +235,12 @@ class ChipServices:
     def heap_report(self, imports: tuple[str, ...] = (), timeout: float = 10.0
                     ) -> dict[str, Any]:
         """The board's heap now, after a gc.collect(): `used` and `free` bytes, `modules` as
-        [name, file, size] ("" for frozen ones) and `imports`, the heap cost of importing
-        each of `imports` first. Answered when the board next services world events (its
-        asyncio loop or a sleep), as the chip's scheduler runs between bytecodes, or, on a
-        board that deep-sleeps first, at its next call to deepsleep (heap at its fullest)."""
+        [name, file, size] ("" for frozen ones), `imports`, the heap cost of importing
+        each of `imports` first, and `qstr`, the table of interned names as [count, bytes
+        of its pools] before each import and at the end (micropython.qstr_info). Answered
+        when the board next services world events (its asyncio loop or a sleep), as the
+        chip's scheduler runs between bytecodes, or, on a board that deep-sleeps first, at
+        its next call to deepsleep (heap at its fullest)."""
         self.ask_heap_report(imports)
         return self.wait_heap_report(timeout)
 
@@ -244,6 +250,7 @@ class ChipServices:
         with self._cond:
             self._heap_answer = None
             self._heap_asked = list(imports)
+            self._heap_mark = len(self.console)
         self.world.call_fn(lambda: self._event("heap_report", imports=list(imports)))
 
     def wait_heap_report(self, timeout: float = 10.0) -> dict[str, Any]:
@@ -260,7 +267,17 @@ class ChipServices:
             answer = self._heap_answer
         if "error" in answer:
             raise ValueError(f"{self.name}: heap report failed: {answer['error']}")
+        answer["qstr"] = self._qstr_lines(len(answer["imports"]) + 1, end - time.monotonic())
         return answer
+
+    def _qstr_lines(self, count: int, timeout: float) -> list[list[int]]:
+        """The `count` qstr_info lines the board printed with its heap report, as [names,
+        bytes of the pools]: the lines travel on the console, the answer on the socket."""
+        mark = self._heap_mark
+        for _ in range(count):
+            mark = self.wait_output(_QSTR_INFO.pattern, max(timeout, 1.0), start=mark)
+        found = _QSTR_INFO.findall(self.console_since(self._heap_mark))
+        return [[int(n), int(total) - int(data)] for n, data, total in found[:count]]
 
     def _sleep_after_heap_now(self) -> None:
         """A board held awake in deepsleep() for an answer that will not come goes to sleep."""
