@@ -233,6 +233,17 @@ def test_good_secrets_pass_and_a_short_bank_key_is_refused_by_name_never_shown()
     assert e.value.problems[0][0] == "node_keys.ps-a01" and SHORT not in str(e.value)
 
 
+def test_the_host_refuses_a_totem_whose_bay_has_no_key_as_the_board_would() -> None:
+    from host_tools.field.boardconfig import validate_secrets
+
+    with pytest.raises(BoardConfigError) as e:
+        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12,
+                                               "node_keys": {"ps-a01": KEY}})
+    assert e.value.problems[0][0] == "node_keys.ps-a02" and KEY not in str(e.value)
+    validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12,
+                                           "node_keys": {"ps-a01": KEY, "ps-a02": KEY}})
+
+
 @pytest.mark.parametrize("command", [["deploy", "--port", "/dev/ttyUSB9"], ["emulate"]])
 def test_deploy_and_emulate_refuse_secrets_the_board_would_refuse(command: list[str],
                                                                  tmp_path: Path) -> None:

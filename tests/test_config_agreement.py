@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_tools.field.boardconfig import APP_SCHEMAS, BoardConfigError, validate
+from host_tools.field.boardconfig import APP_SCHEMAS, BoardConfigError, validate, validate_secrets
 
 REPO = Path(__file__).resolve().parents[1]
 MICROPYTHON = Path(sys.executable).parent / "micropython"
@@ -32,13 +32,11 @@ import json, sys
 from bourg import config
 with open(sys.argv[1]) as f:
     cases = json.load(f)
-# every role's keys, valid (secrets.json allows keys another role needs)
-with open("secrets.json", "w") as f:
-    f.write(json.dumps({"wifi_password": "x", "wave_key": "ab" * 16, "bank_key": "cd" * 32,
-                        "espnow_key": "ef" * 16}))
 for case in cases:
     with open("config.json", "w") as f:
         f.write(case["text"])
+    with open("secrets.json", "w") as f:
+        f.write(case["secrets"])
     try:
         config.load(".", schema_module=case["module"])
         print(json.dumps(["ok"]))
@@ -103,9 +101,21 @@ def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return SHIPPED[name]["role"], cfg
 
 
+def _secrets(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Every role's keys, valid (secrets.json allows keys another role needs), and a sensor
+    key for every bay the config names, so that the verdict is the config's."""
+    app = cfg.get("app")
+    bays = app.get("bays") if isinstance(app, dict) else None
+    devices = [b["device"] for b in bays if isinstance(b, dict)
+               and isinstance(b.get("device"), str)] if isinstance(bays, list) else []
+    return {"wifi_password": "x", "wave_key": "ab" * 16, "bank_key": "cd" * 32,
+            "espnow_key": "ef" * 16, "node_keys": dict.fromkeys(devices, "01" * 16)}
+
+
 def _host(cfg: dict[str, Any]) -> list:
     try:
         validate(cfg, "config.json")
+        validate_secrets(cfg, _secrets(cfg))
     except BoardConfigError as e:
         return ["error", *e.problems[0]]
     return ["ok"]
@@ -144,7 +154,8 @@ def test_host_and_board_give_the_same_verdict(tmp_path_factory: pytest.TempPathF
     for role, cfg in batch:
         # deploy installs the app of the config's role; an unknown role leaves the board's
         module = APP_SCHEMAS[cfg["role"] if _known_role(cfg) else role][1]
-        cases.append({"module": module, "text": json.dumps(cfg)})
+        cases.append({"module": module, "text": json.dumps(cfg),
+                      "secrets": json.dumps(_secrets(cfg))})
         hosts.append(_host(cfg))
     boards = _board(cases, tmp_path_factory.mktemp("agree"))
     assert len(boards) == len(hosts)
@@ -158,7 +169,7 @@ def test_host_and_board_give_the_same_verdict(tmp_path_factory: pytest.TempPathF
 
 def test_the_shipped_configs_pass_on_both(tmp_path: Path) -> None:
     """The agreement test's baseline: every shipped config is `ok` on the host and the VM."""
-    cases = [{"module": APP_SCHEMAS[c["role"]][1], "text": json.dumps(c)}
-             for c in SHIPPED.values()]
+    cases = [{"module": APP_SCHEMAS[c["role"]][1], "text": json.dumps(c),
+              "secrets": json.dumps(_secrets(c))} for c in SHIPPED.values()]
     assert _board(cases, tmp_path) == [["ok"]] * len(SHIPPED)
     assert [_host(c) for c in SHIPPED.values()] == [["ok"]] * len(SHIPPED)

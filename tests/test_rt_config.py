@@ -262,11 +262,32 @@ def test_a_missing_app_key_is_refused_at_load(tmp_path, monkeypatch, name):
         "32 (")
 
 
-def test_totem_node_keys_default_to_empty(tmp_path, monkeypatch):
-    """node_keys is checked by form at load; that every bay's sensor has a key is the
-    totem app's check across files (config.json's bays against secrets.json's keys)."""
-    root, module = app_root(tmp_path, monkeypatch, "totem-01", {})
-    assert config.load(root, schema_module=module).secrets["node_keys"] == {}
+def test_a_totem_refuses_a_bay_whose_sensor_has_no_key(tmp_path, monkeypatch):
+    """node_keys is checked by form, then against config.json's bays (totem_schema's
+    SECRETS_CHECK): a bay with no key names its sensor, at boot as before a deploy."""
+    root, module = app_root(tmp_path, monkeypatch, "totem-01", {"node_keys": {"ps-a01": KEY}})
+    with pytest.raises(ConfigError) as ei:
+        config.load(root, schema_module=module)
+    assert (ei.value.file, ei.value.path) == ("secrets.json", "node_keys.ps-a02"), str(ei.value)
+    assert "bay A02" in ei.value.reason and KEY[:8] not in str(ei.value)
+
+
+def test_a_totem_settings_change_that_adds_a_bay_with_no_key_is_refused(tmp_path,
+                                                                       monkeypatch):
+    """A remote settings change may add bays: one whose sensor has no key is refused when it
+    comes (nothing written) and ignored at the next boot, never a safe mode."""
+    good = APP_SECRETS["totem-01"][3]
+    root, module = app_root(tmp_path, monkeypatch, "totem-01", good)
+    cfg = config.load(root, schema_module=module)
+    bays = cfg["app"]["bays"] + [{"node": 9, "device": "ps-a09", "bay": "A09", "zone": "A"}]
+    with pytest.raises(ConfigError) as ei:
+        config.save_settings(cfg, {"app": {"bays": bays}})
+    assert (ei.value.file, ei.value.path) == ("settings.json", "node_keys.ps-a09")
+    assert not os.path.exists(os.path.join(root, "settings.json"))
+    put(tmp_path, "settings.json", {"app": {"bays": bays}})  # as if written by an older app
+    again = config.load(root, schema_module=module)
+    assert len(again["app"]["bays"]) == 2 and again.settings == {}
+    assert any("node_keys.ps-a09" in w for w in again.warnings), again.warnings
 
 
 @pytest.mark.parametrize(("totem", "ok"), [("", True), ("a0B1c2D3e4F5", True),

@@ -32,14 +32,11 @@ class Totem:
     def __init__(self, rt):
         self.rt = rt
         app = rt.cfg["app"]
+        # hex keys, one for every bay's sensor: checked at load (totem_schema.SECRETS_CHECK)
+        node_keys = rt.cfg.secrets["node_keys"]
         keys = {}
-        node_keys = rt.cfg.secrets["node_keys"]  # hex keys, checked at load (totem_schema)
         for b in app["bays"]:
-            k = node_keys.get(b["device"])
-            if k is None:  # a bay of config.json whose sensor secrets.json has no key for
-                raise ConfigError("node_keys." + b["device"], "no key for this sensor (from "
-                                  "bourg provision)", "secrets.json")
-            keys[b["node"]] = bytes.fromhex(k)
+            keys[b["node"]] = bytes.fromhex(node_keys[b["device"]])
         self.bays = bays_mod.Bays(app["bays"], keys, app["heartbeat_s"], app["missed"],
                                   app["rows"])
         self.displays = []

@@ -51,10 +51,23 @@ SCHEMA = {
     },
 }
 
-# each sensor's key by device id ({} if none): that every bay's sensor has one is checked
-# by totem_app, against config.json's bays
+# each sensor's key by device id
 SECRETS = {"node_keys": {"type": "dict", "default": {}, "values": configcheck.hex_key(
     16, None, "a sensor's radio key, from bourg provision")}}
+
+
+def _a_key_for_every_bay(app, secrets):
+    """A bay whose sensor has no key would be silent for good (its frames fail their check):
+    the totem refuses it at boot and in a settings change, and the host before a deploy."""
+    keys = secrets["node_keys"]
+    for b in app["bays"]:
+        if b["device"] not in keys:
+            return ("node_keys." + b["device"],
+                    "missing (bay " + b["bay"] + "'s sensor; from bourg provision)")
+    return None
+
+
+SECRETS_CHECK = _a_key_for_every_bay
 
 # the totem's pins are all in its app section
 PINS = {"type": "dict", "default": {}, "keys": {}}

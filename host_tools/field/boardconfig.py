@@ -64,9 +64,23 @@ def validate_secrets(config: dict[str, Any], secrets: Any, file: str = "secrets.
     mod = _schema_module(config.get("role"))
     spec = fw.secrets_schema(getattr(mod, "SECRETS", None))
     try:
-        fw.check_secrets(copy.deepcopy(secrets), spec)  # a copy: the check fills in defaults
+        checked = fw.check_secrets(copy.deepcopy(secrets), spec)  # a copy: defaults filled in
+        pair = getattr(mod, "SECRETS_CHECK", None)
+        data = _checked_or_none(fw, config) if pair is not None else None
+        if data is not None:  # a config the board refuses is validate()'s to report
+            fw.check_pair(data, checked, pair, file)
     except fw.ConfigError as e:
         raise BoardConfigError(file, [(e.path, e.reason)]) from None
+
+
+def _checked_or_none(fw: ModuleType, config: Any) -> dict[str, Any] | None:
+    """`config` as the board holds it after its check (defaults filled in), or None if the
+    board would refuse it."""
+    role = config.get("role") if isinstance(config, dict) else None
+    try:
+        return fw.check(copy.deepcopy(config), fw.board_schema(*app_schemas(role)))[0]
+    except fw.ConfigError:
+        return None
 
 
 def app_schemas(role: object) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -136,6 +136,17 @@ def check_secrets(secrets, spec):
     return secrets
 
 
+def check_pair(data, secrets, pair_check, file):
+    """A check across config.json and secrets.json (a schema module's SECRETS_CHECK: given the
+    checked "app" section and secrets, it returns (path, reason) or None). The board runs it
+    at boot and on every settings change, the host before a deploy; `file` is the one to
+    blame."""
+    if pair_check is not None:
+        bad = pair_check(data.get("app", {}), secrets)
+        if bad:
+            raise ConfigError(bad[0], bad[1], file)
+
+
 def secrets_schema(app_secrets=None):
     """The schema of secrets.json: SECRETS_SCHEMA with the app's own keys ({name: spec}, the
     SECRETS of its schema module) added; every value stays hidden in messages."""

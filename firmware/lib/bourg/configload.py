@@ -57,8 +57,9 @@ def _filter_settings(settings, allowed, warnings):
 class _Checker:
     """bourg.configcheck and the app's schemas for one check, dropped afterwards:
     `with _Checker(app_schema, pins_schema, schema_module) as chk:` gives chk.cc (the
-    checker module), chk.schema (the whole board schema) and chk.secrets (the schema of
-    secrets.json, with the keys of the schema module's optional SECRETS)."""
+    checker module), chk.schema (the whole board schema), chk.secrets (the schema of
+    secrets.json, with the keys of the schema module's optional SECRETS) and chk.pair (its
+    optional SECRETS_CHECK across the two files)."""
 
     def __init__(self, app_schema=None, pins_schema=None, schema_module=None):
         # only what this check loads is dropped: a module the app imported stays its own
@@ -68,12 +69,13 @@ class _Checker:
             compat.collect()
             from bourg import configcheck
 
-            app_secrets = None
+            app_secrets = self.pair = None
             if schema_module is not None:
                 mod = __import__(schema_module)
                 app_schema = mod.SCHEMA
                 pins_schema = getattr(mod, "PINS", None)
                 app_secrets = getattr(mod, "SECRETS", None)
+                self.pair = getattr(mod, "SECRETS_CHECK", None)
             self.cc = configcheck
             self.schema = configcheck.board_schema(app_schema, pins_schema)
             self.secrets = configcheck.secrets_schema(app_secrets)
@@ -87,7 +89,7 @@ class _Checker:
         return self
 
     def __exit__(self, *exc):
-        self.cc = self.schema = self.secrets = None
+        self.cc = self.schema = self.secrets = self.pair = None
         for name in self.modules:
             compat.forget(name)
         compat.collect()
@@ -105,6 +107,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_sche
         base, pin_warnings = cc.check(raw, chk.schema)
         secrets = read_json(root, "secrets.json")
         secrets = cc.check_secrets(secrets, chk.secrets)
+        cc.check_pair(base, secrets, chk.pair, "secrets.json")
         warnings = pin_warnings
         settings = {}
         data = base
@@ -118,6 +121,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_sche
             if settings:
                 try:
                     data = cc.check(cc.merge(raw, settings), chk.schema, "settings.json")[0]
+                    cc.check_pair(data, secrets, chk.pair, "settings.json")
                 except ConfigError as e:
                     warnings.append(str(e) + " (settings ignored)")
                     settings = {}
@@ -144,6 +148,7 @@ def save_settings(cfg, patch):
     with _Checker(cfg.app_schema, cfg.pins_schema, cfg.schema_module) as chk:
         new_settings = chk.cc.merge(cfg.settings, patch)
         data = chk.cc.check(chk.cc.merge(raw, new_settings), chk.schema, "settings.json")[0]
+        chk.cc.check_pair(data, cfg.secrets, chk.pair, "settings.json")
     store.write_atomic(_path(cfg.root, "settings.json"), json.dumps(new_settings).encode())
     return Config(data, cfg.secrets, new_settings, [], cfg.root, cfg.app_schema,
                   cfg.settings_keys, cfg.pins_schema, cfg.schema_module)
