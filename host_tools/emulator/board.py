@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +50,7 @@ from host_tools.emulator.board_process import (
     micropython_binary,
 )
 from host_tools.emulator.netlink import NetLink
+from host_tools.emulator.waiting import wait_until
 
 if TYPE_CHECKING:
     from host_tools.emulator.parts import Device
@@ -164,11 +164,11 @@ class Board(ProcessControl, ConsoleBridge, ChipServices):
         takes the order at its next look at the world, within milliseconds); None disarms."""
         self.cut_armed = None
         self.world.call_fn(lambda: self._event("arm_cut", n=n))
-        end = time.monotonic() + 5
-        while self.cut_armed is None and time.monotonic() < end:
-            time.sleep(0.005)
-        if self.cut_armed is None:
-            raise BoardError(f"{self.name}: the board did not take the power-cut order")
+        try:
+            wait_until(lambda: self.cut_armed is not None, 5,
+                       f"{self.name}: the board did not take the power-cut order")
+        except TimeoutError as e:
+            raise BoardError(str(e)) from None
 
     def advance_clock(self, seconds: float) -> None:
         """Move the board's RTC forward (tests of what happens days later, in seconds)."""

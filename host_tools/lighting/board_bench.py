@@ -16,6 +16,7 @@ import tempfile
 import time
 from typing import Any
 
+from host_tools.emulator.waiting import wait_until
 from host_tools.testing.rigs.street import Pole, add_pole, pole_config, street_world, wait_level
 
 FAST = {"dimmer": {"hold_ms": 0, "ramp_down_ms": 100, "ramp_up_ms": 250},
@@ -28,16 +29,17 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 def _first_change_after(p: Pole, t0: float, timeout: float = 2.0) -> float | None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        for t, _lvl in reversed(p.lamp.timeline):
-            if t < t0:
-                break
-        later = [t for t, _ in p.lamp.timeline if t >= t0]
-        if later:
-            return (later[0] - t0) * 1000
-        time.sleep(0.002)
-    return None
+    """Milliseconds from t0 to the lamp's first change at or after it, by the lamp's own time
+    stamps (so how often this looks does not count), or None if none comes in `timeout` s."""
+    def first() -> float | None:
+        return next((t for t, _ in p.lamp.timeline if t >= t0), None)
+
+    try:
+        wait_until(lambda: first() is not None, timeout, "no lamp change")
+    except TimeoutError:
+        return None
+    found = first()
+    return None if found is None else (found - t0) * 1000
 
 
 def _summary(name: str, xs: list[float], goal: float) -> dict[str, Any]:
