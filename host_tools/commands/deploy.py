@@ -1,5 +1,5 @@
 """`bourg deploy`: compile the app and copy what changed to a board (the work:
-host_tools.field.deploy)."""
+host_tools.field.deploy; which secrets the board gets: host_tools.field.board_secrets)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from host_tools.field.boardconfig import (
-    BoardConfigError,
-    BoardConfigUnreadable,
-    load_and_validate,
-    validate_secrets,
-)
+from host_tools.commands._args import add_registry_argument
+from host_tools.field import board_secrets
+from host_tools.field.board_secrets import DeploySecrets, NoSecrets, SecretsInputError
+from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
 from host_tools.field.boardid import BoardIdentity, IdentityError
 from host_tools.field.deploy import DeployError, DeployInterrupted, Plan, deploy
-from host_tools.field.registry import Registry
+from host_tools.field.registry import RegistryError
 from host_tools.field.serialboard import TransportError
+
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from host_tools.field.registry import add_registry_argument
-
     p.add_argument("config", type=Path, help="board config JSON")
     p.add_argument("--port", help="serial port (default: the only USB-serial board found)")
     p.add_argument("--secrets", type=Path, help="secrets JSON for this board (from provision); "
@@ -39,128 +37,76 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "board's watchdog, set to 10 min for the copy, resets it after that)")
 
 
-class _Usage(ValueError):
-    """Bad input: exit 2 with this message."""
+def _fail(message: str, code: int) -> int:
+    print(f"bourg deploy: {message}", file=sys.stderr)
+    return code
 
 
 def _secrets_refused(e: BoardConfigError) -> int:
     """A --secrets file or the registry's secrets fail the board's own check."""
-    print(f"bourg deploy: the board would refuse these secrets, nothing was copied:\n{e}",
-          file=sys.stderr)
-    return EXIT_FAIL
-
-
-def _read_secrets(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise _Usage(f"cannot read secrets {path}: {e}") from None
-
-
-def _open_registry(args: argparse.Namespace, device_id: str) -> Registry | None:
-    """The registry every command uses, or None when there is none and none was named (the
-    board then keeps its own /secrets.json)."""
-    from host_tools.field.registry import Registry, RegistryError, registry_named, registry_path
-
-    path = registry_path(args.registry)
-    if not path.exists():
-        if registry_named(args.registry):
-            raise _Usage(f"no registry at {path}")
-        if not args.secrets:
-            print(f"note: no registry at {path}: the board keeps its own /secrets.json",
-                  file=sys.stderr)
-        return None
-    try:
-        reg = Registry(path, create=False)
-    except RegistryError as e:
-        raise _Usage(str(e)) from None
-    if reg.get(device_id) is None and not args.secrets:
-        reg.close()
-        raise _Usage(f"{device_id} is not in the registry {path}; run `bourg provision add "
-                     f"{args.config}` first (or give --secrets)")
-    return reg
+    return _fail(f"the board would refuse these secrets, nothing was copied:\n{e}", EXIT_FAIL)
 
 
 def main(args: argparse.Namespace) -> int:
     from host_tools.field.ports import resolve_port
-    from host_tools.field.registry import RegistryError
 
     try:
         config = load_and_validate(args.config)
     except BoardConfigError as e:
-        print(f"bourg deploy: invalid config, nothing was copied:\n{e}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL
+        return _fail(f"invalid config, nothing was copied:\n{e}",
+                     EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL)
     try:
-        secrets = _read_secrets(args.secrets) if args.secrets else None
-        if secrets is not None:
-            validate_secrets(config, secrets, str(args.secrets))
+        chosen = board_secrets.for_deploy(config, args.config, args.secrets, args.registry)
     except BoardConfigError as e:
         return _secrets_refused(e)
-    except _Usage as e:
-        print(f"bourg deploy: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        reg = _open_registry(args, config["device_id"])
-        port = resolve_port(args.port)
-    except (_Usage, LookupError) as e:
-        print(f"bourg deploy: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        if reg is not None and secrets is None:
-            secrets = reg.secrets(config["device_id"])
-        return _run(args, port, config, secrets, reg)
+    except SecretsInputError as e:
+        return _fail(str(e), EXIT_USAGE)
     except RegistryError as e:
-        print(f"bourg deploy: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(str(e), e.exit_code)
+    try:
+        if chosen.registry is None and args.secrets is None:
+            print(f"note: no registry at {chosen.registry_path}: the board keeps its own "
+                  "/secrets.json", file=sys.stderr)
+        port = resolve_port(args.port)
+        return _run(args, port, config, chosen)
+    except LookupError as e:
+        return _fail(str(e), EXIT_USAGE)
+    except RegistryError as e:
+        return _fail(str(e), e.exit_code)
     finally:
-        if reg is not None:
-            reg.close()
-
-
-class _NoSecrets(IdentityError):
-    """The board would be left without secrets (exit 2; --force does not override)."""
+        chosen.close()
 
 
 def _run(args: argparse.Namespace, port: str, config: dict[str, Any],
-         secrets: dict[str, Any] | None, reg: Registry | None) -> int:
+         chosen: DeploySecrets) -> int:
     from host_tools.field.boardid import check
-    from host_tools.field.registry import registry_path
 
     def progress(i: int, n: int, path: str) -> None:
         if not args.json:
             print(f"  [{i}/{n}] {path}", file=sys.stderr, flush=True)
 
     def check_board(ident: BoardIdentity) -> None:
-        check(ident, config["device_id"], reg, port, args.force)
-        if secrets is None and not ident.has_secrets:
-            raise _NoSecrets(f"the board on {port} has no /secrets.json and none was found for "
-                             f"{config['device_id']} (no registry at "
-                             f"{registry_path(args.registry)}): its app would start in SAFE "
-                             "MODE. Run from where registry/ is, or give --registry or "
-                             "--secrets; nothing was copied")
+        check(ident, config["device_id"], chosen.registry, port, args.force)
+        board_secrets.require_secrets_on(ident, chosen, port, config["device_id"])
 
     try:
-        plan = deploy(port, config, secrets, compiled=not args.source, dry_run=args.dry_run,
-                      reset=not args.no_reset, progress=progress, check=check_board)
+        plan = deploy(port, config, chosen.secrets, compiled=not args.source,
+                      dry_run=args.dry_run, reset=not args.no_reset, progress=progress,
+                      check=check_board)
     except BoardConfigError as e:
         return _secrets_refused(e)
-    except _NoSecrets as e:
-        print(f"bourg deploy: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    except NoSecrets as e:
+        return _fail(str(e), EXIT_USAGE)
     except IdentityError as e:
-        print(f"bourg deploy: {e}", file=sys.stderr)
-        return EXIT_FAIL
+        return _fail(str(e), EXIT_FAIL)
     except DeployInterrupted as e:
-        print(f"bourg deploy: interrupted; {e}", file=sys.stderr)
-        return 130
+        return _fail(f"interrupted; {e}", EXIT_INTERRUPTED)
     except (TransportError, OSError) as e:
-        print(f"bourg deploy: the board on {port} stopped answering ({e}).\n"
-              "  Nothing was switched over: the board keeps its previous app. Check the cable "
-              "and power, then run the same command again.", file=sys.stderr)
-        return EXIT_BOARD
+        return _fail(f"the board on {port} stopped answering ({e}).\n"
+                     "  Nothing was switched over: the board keeps its previous app. Check the "
+                     "cable and power, then run the same command again.", EXIT_BOARD)
     except DeployError as e:
-        print(f"bourg deploy: {e}", file=sys.stderr)
-        return EXIT_BOARD
+        return _fail(str(e), EXIT_BOARD)
     _report(args, port, config, plan)
     return EXIT_OK
 

@@ -10,11 +10,13 @@ import threading
 from pathlib import Path
 
 from host_tools.build import firmware
-from host_tools.commands import EXIT_OK
+from host_tools.commands import EXIT_OK, EXIT_USAGE
+from host_tools.commands._args import add_registry_argument
 from host_tools.emulator.board import efuse_mac
 from host_tools.emulator.world import World
 from host_tools.testing.emulate import (
     BadInput,
+    Flash,
     broker_dns,
     load_config,
     run_board,
@@ -25,8 +27,6 @@ from host_tools.testing.emulate import (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from host_tools.field.registry import add_registry_argument
-
     p.add_argument("config", type=Path, help="board config JSON")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where the board's flash image lives (default build/emulator/<id>)")
@@ -52,11 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        _check_options(args)
+        flash = _flash(args)
         dns = broker_dns(args.broker, config) if args.broker else {}
-        installs = not (args.blank or args.keep_flash or args.bootloader)
-        secrets = secrets_for(args, config) if installs else None
-        wifi = (secrets or {}).get("wifi_password") if installs else site_wifi(args, config)
+        if flash == "app":
+            secrets = secrets_for(config, args.secrets, args.registry)
+            wifi = secrets.get("wifi_password")
+        else:
+            secrets, wifi = None, site_wifi(args.registry, config.get("site", ""))
     except BadInput as e:
         print(f"bourg emulate: {e}", file=sys.stderr)
         return e.code
@@ -73,16 +75,21 @@ def main(args: argparse.Namespace) -> int:
     world = World(workdir, access_points=aps, dns=dns)
     try:
         world.start()
-        run_board(args, config, secrets, world, stop, mac)
+        run_board(world, config, mac, stop, flash=flash, secrets=secrets,
+                  peripherals=not args.bare, echo=not args.quiet)
     finally:
         world.close()
     return EXIT_OK
 
 
-def _check_options(args: argparse.Namespace) -> None:
+def _flash(args: argparse.Namespace) -> Flash:
+    """What the board's flash holds when it starts, from --blank, --keep-flash and
+    --bootloader (whose board boots what esptool wrote); at most one of them."""
     modes = [o for o in ("blank", "bootloader", "keep_flash") if getattr(args, o)]
     if len(modes) > 1:
-        raise BadInput("choose one of " + ", ".join("--" + m.replace("_", "-") for m in modes))
+        raise BadInput("choose one of " + ", ".join("--" + m.replace("_", "-") for m in modes),
+                       EXIT_USAGE)
     if args.secrets and modes:
         raise BadInput(f"--secrets installs the app's secrets; --{modes[0].replace('_', '-')} "
-                     "installs nothing")
+                       "installs nothing", EXIT_USAGE)
+    return "blank" if args.blank else "keep" if modes else "app"

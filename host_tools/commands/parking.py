@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from host_tools.commands import EXIT_OK, EXIT_USAGE
 from host_tools.parking import row_replay, traces
 from host_tools.parking import score as score_mod
 
@@ -39,11 +40,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from host_tools.parking.bench import N_SIMS
 
     b.add_argument("--sims", type=int, default=N_SIMS, help="unseen simulated traces per profile")
-    from host_tools.parking import battery
-
     bt = sub.add_parser("battery", help="battery life of a sensor node, measured on a virtual "
                         "board times published current figures (JSON)")
-    battery.add_arguments(bt)
+    _add_battery_arguments(bt)
+
+
+def _add_battery_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=60.0, help="virtual run to measure")
+    p.add_argument("--profile", choices=["normal", "hard"], default="normal",
+                   help="street profile of the simulated days")
+    p.add_argument("--days", type=int, default=16, help="simulated days to average")
+    p.add_argument("--heartbeat-s", type=int, default=1800,
+                   help="seconds between a quiet node's heartbeats")
+    p.add_argument("--boot-ms", type=float, default=250.0,
+                   help="ESP32 deep-sleep wake to main.py (assumed; measure on a board)")
 
 
 def _add_row_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,7 +91,7 @@ def _row_main(args: argparse.Namespace) -> int:
 
     if args.parking_cmd == "score-row":
         print(json.dumps(rows.score_row(args.row_dir, args.out_dir), indent=2))
-        return 0
+        return EXIT_OK
     if not 0.0 <= args.loss < 1.0:
         raise ValueError("--loss must be in [0, 1)")
     row = rows.load_row(args.row_dir)
@@ -91,7 +101,7 @@ def _row_main(args: argparse.Namespace) -> int:
     for bay_id, pred in res.preds.items():
         traces.write_predictions(rows.pred_path(args.out, bay_id), row.t, pred)
     print(json.dumps({"activity_per_day": res.activity_per_day(), "totem": res.totem}))
-    return 0
+    return EXIT_OK
 
 
 def main(args: argparse.Namespace) -> int:
@@ -110,40 +120,42 @@ def main(args: argparse.Namespace) -> int:
                 pred = (traces.replay(tr) if args.detector == "bourg"
                         else traces.replay_baseline(tr))
             traces.write_predictions(args.out, tr.t, pred)
-            return 0
+            return EXIT_OK
         if cmd == "score":
             tr = traces.read_trace(args.trace)
             if tr.occupied is None:
                 print(f"bourg parking score: {args.trace} has no occupied column",
                       file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             t, pred = traces.read_predictions(args.pred)
             if t != tr.t:
                 print("bourg parking score: predictions do not match the trace's t_s column",
                       file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             print(json.dumps(score_mod.score(tr.t, tr.occupied, pred), indent=2))
-            return 0
+            return EXIT_OK
         if cmd == "simulate":
             from host_tools.parking import simulate
 
             tr = simulate.simulate(args.profile, args.hours, args.seed, args.layout)
             traces.write_trace(args.out, tr, simulate.comments(tr))
-            return 0
+            return EXIT_OK
         if cmd == "battery":
             from host_tools.parking import battery
 
-            return battery.run(args)
+            print(json.dumps(battery.report(args.seconds, args.profile, args.days,
+                                            args.heartbeat_s, args.boot_ms)))
+            return EXIT_OK
         if cmd == "bench":
             from host_tools.parking import bench
 
             for row in bench.run(n_sims=args.sims):
                 print(json.dumps(row), flush=True)
-            return 0
+            return EXIT_OK
     except OSError as e:
         print(f"bourg parking {cmd}: {e.filename}: {e.strerror}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ValueError as e:  # a trace or row that breaks its format: bad input
         print(f"bourg parking {cmd}: {e}", file=sys.stderr)
-        return 2
-    return 2
+        return EXIT_USAGE
+    return EXIT_USAGE

@@ -20,7 +20,6 @@ from host_tools.build import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
-SCHEMA_PATH = REPO / "board_configs" / "schema.json"
 # role -> (app folder, the pure module holding its SCHEMA and PINS), as each app class uses
 APP_SCHEMAS = {
     "lighting": ("lighting", "pole_schema"),

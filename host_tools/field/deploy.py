@@ -1,4 +1,6 @@
-"""`bourg deploy BOARD_CONFIG`: put a board's app on it over its serial port.
+"""Putting a board's app on it over its serial port: the work of `bourg deploy` (whose
+arguments, messages and exit codes are host_tools.commands.deploy's), also done by the demo
+and the tests.
 
 The file set is the one every path uses (`host_tools.build.firmware.stage`): the app folder and
 `firmware/lib` compiled to .mpy for the board's architecture, `config.json`, and `secrets.json`
@@ -7,11 +9,12 @@ as `<path>.new` and checked by hash on the board; only when every file is in pla
 renamed over the old ones, so a board that stops answering mid-copy keeps its previous app.
 The board's own state (`/data/`, `/settings.json`) is never touched.
 
-Before writing, deploy reads which board is on the port (boardid) and refuses one that is not
-the config's device; it takes the secrets from the registry every command uses. A Ctrl-C
-before the switch-over removes the partial `*.new` files and restarts the old app; a deploy
-that could not do that (board unplugged) leaves them to the next deploy, which reuses those
-that are complete and removes the rest.
+Secrets the board would refuse are refused before the port is opened; which secrets a board
+gets is the caller's (host_tools.field.board_secrets). Before writing, a `check` given by the
+caller may refuse the board on the port (boardid: not the config's device). A Ctrl-C before
+the switch-over removes the partial `*.new` files and restarts the old app; a deploy that
+could not do that (board unplugged) leaves them to the next deploy, which reuses those that
+are complete and removes the rest.
 """
 
 from __future__ import annotations
@@ -24,15 +27,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from host_tools.build import firmware
-from host_tools.field.boardconfig import validate_secrets
+from host_tools.field import board_secrets
 from host_tools.field.boardid import BoardIdentity, read_identity
 from host_tools.field.serialboard import SerialBoard, TransportError
-
-if TYPE_CHECKING:
-    pass
 
 PROTECTED = ("/data", "/settings.json", "/sim", "/boot.py")
 
@@ -219,7 +219,7 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
     Secrets the board would refuse at boot (BoardConfigError) are refused before the port is
     opened: a board left in SAFE MODE by a bad key is a trip to the pole."""
     if secrets is not None:
-        validate_secrets(config, secrets)
+        board_secrets.check(config, secrets)
     board = SerialBoard(port, restore_app=True)
     try:
         return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,

@@ -8,7 +8,6 @@ lockers, the bank key (>= 128 bits). Per site: the WiFi network and its password
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import sqlite3
@@ -73,19 +72,6 @@ def registry_named(given: str | Path | None = None) -> bool:
     """Whether the user named a registry (flag or environment), so a missing one is an error
     rather than "no registry in use"."""
     return bool(given or os.environ.get(ENV_VAR))
-
-
-_REGISTRY_HELP = (f"device registry file (default: ${ENV_VAR}, else {DEFAULT_PATH}); "
-                  "accepted before or after the action")
-
-
-def add_registry_argument(*parsers: argparse.ArgumentParser) -> None:
-    """--registry on a command and on each of its actions. The actions' copies default to
-    SUPPRESS so that one given before the action is not overwritten by the action's
-    default (argparse copies subparser defaults over the parent's values)."""
-    for i, p in enumerate(parsers):
-        default: str | None = None if i == 0 else argparse.SUPPRESS
-        p.add_argument("--registry", type=Path, default=default, help=_REGISTRY_HELP)
 
 
 def _writable(path: Path) -> bool:

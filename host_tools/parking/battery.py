@@ -1,5 +1,5 @@
-"""`bourg parking battery`: battery life of a sensor node, from what a virtual sensor board
-does times published current figures, with the day's activity taken from traces.
+"""Battery life of a sensor node (`bourg parking battery`, `make bench`), from what a virtual
+sensor board does times published current figures, with the day's activity taken from traces.
 
 Two measurements, then arithmetic:
 * the virtual board (real firmware, LIS2MDL model with its INT on an ext1 pin, a totem acking)
@@ -15,18 +15,17 @@ charge/day = wakes x boot x I_active + samples x run time x I_active
            + 24 h x (I_deep_sleep + I_magnetometer)
 
 The emulator's VM runs on a PC, so its running time is a floor; the ESP32's boot from deep
-sleep into MicroPython is an assumption given as --boot-ms (measure it on a board). The same
-arithmetic is shown for a chip without a threshold interrupt (one deep-sleep wake a second),
-which is what the QMC5883L and HMC5883L nodes do.
+sleep into MicroPython is an assumption (boot_ms, the command's --boot-ms): measure it on a
+board. The same arithmetic is shown for a chip without a threshold interrupt (one deep-sleep
+wake a second), which is what the QMC5883L and HMC5883L nodes do.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 # Published figures (see docs/parking.md for the sources).
 ESP32_DEEP_SLEEP_UA = 10.0  # ESP32 datasheet: deep sleep, RTC timer + RTC memory
@@ -171,26 +170,18 @@ def timer_day(changes: float, sample_ms: int = 1000) -> Day:
     return Day(86400 * 1000 / sample_ms, 0.0, changes)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=float, default=60.0, help="virtual run to measure")
-    p.add_argument("--profile", choices=["normal", "hard"], default="normal",
-                   help="street profile of the simulated days")
-    p.add_argument("--days", type=int, default=16, help="simulated days to average")
-    p.add_argument("--heartbeat-s", type=int, default=1800,
-                   help="seconds between a quiet node's heartbeats")
-    p.add_argument("--boot-ms", type=float, default=250.0,
-                   help="ESP32 deep-sleep wake to main.py (assumed; measure on a board)")
-
-
-def run(args: argparse.Namespace) -> int:
-    m = measure(args.seconds)
-    day = day_from_traces(args.profile, args.days)
-    e = estimate(m, day, heartbeat_s=args.heartbeat_s, boot_ms=args.boot_ms)
-    t = estimate(m, timer_day(day.changes), heartbeat_s=args.heartbeat_s,
-                 boot_ms=args.boot_ms, mag_ua=QMC_STANDBY_UA)
-    print(json.dumps({"measured": {**asdict(m), "run_ms_per_sample": round(
-        m.run_ms_per_sample, 1), "frames_per_report": round(m.frames_per_report, 2)},
-        "profile": args.profile, "wake_on_change": asdict(e),
-        "timer_1hz_for_comparison": {"years": t.years,
-                                     "charge_mah_per_day": t.charge_mah_per_day}}))
-    return 0
+def report(seconds: float = 60.0, profile: str = "normal", days: int = 16,
+           heartbeat_s: int = 1800, boot_ms: float = 250.0) -> dict[str, Any]:
+    """The whole estimate as `bourg parking battery` prints it: what the virtual board did,
+    the node's life with wake on change on `profile` streets, and the same arithmetic for a
+    chip without a threshold interrupt, for comparison."""
+    m = measure(seconds)
+    day = day_from_traces(profile, days)
+    e = estimate(m, day, heartbeat_s=heartbeat_s, boot_ms=boot_ms)
+    t = estimate(m, timer_day(day.changes), heartbeat_s=heartbeat_s, boot_ms=boot_ms,
+                 mag_ua=QMC_STANDBY_UA)
+    return {"measured": {**asdict(m), "run_ms_per_sample": round(m.run_ms_per_sample, 1),
+                         "frames_per_report": round(m.frames_per_report, 2)},
+            "profile": profile, "wake_on_change": asdict(e),
+            "timer_1hz_for_comparison": {"years": t.years,
+                                         "charge_mah_per_day": t.charge_mah_per_day}}

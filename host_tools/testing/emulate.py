@@ -1,14 +1,16 @@
-"""`bourg emulate BOARD_CONFIG.json`: one virtual board on this machine, its serial console on
-a pty that mpremote can open. The first line printed is `pty: /dev/pts/N`.
+"""One virtual board from a board config, with its role's rig, its serial console on a pty
+that mpremote can open: the work of `bourg emulate`, whose arguments, messages and exit codes
+are host_tools.commands.emulate's. run_board prints `pty: /dev/pts/N` first.
 
-With --bootloader the board starts as a blank chip held in its serial bootloader: the first
-line is `bootloader: socket://127.0.0.1:PORT`, the port to give `bourg flash`; once esptool has
-written the pinned MicroPython and let go, the same board boots it and `pty: ...` follows.
+The app is installed with the secrets host_tools.field.board_secrets gives (a --secrets file,
+else the board's own from the registry), else with throwaway dev secrets. A board may instead
+start blank, keep its flash, or start as a blank chip held in its serial bootloader
+(serve_bootloader: `bootloader: socket://127.0.0.1:PORT` first, the port for `bourg flash`)
+until esptool has written the pinned MicroPython, which the same board then boots.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import selectors
@@ -17,7 +19,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from host_tools.build import firmware
 from host_tools.emulator.board import FLASH_SIZE
@@ -29,6 +31,10 @@ from host_tools.testing.rigs import by_role
 BOOT_OFFSET = 0x1000
 VFS_OFFSET = 0x200000
 FIRMWARE_FILE = "firmware.bin"  # the chip's flash below VFS_OFFSET, as esptool left it
+
+# What a board's flash holds when it starts: its app (installed now), an empty filesystem (a
+# freshly flashed MicroPython), or whatever is there already (kept, or written by esptool).
+Flash = Literal["app", "blank", "keep"]
 
 
 class BadInput(Exception):
@@ -85,65 +91,51 @@ def _is_ipv4(host: str) -> bool:
     return True
 
 
-def secrets_for(args: argparse.Namespace, config: dict[str, Any]) -> dict[str, Any]:
-    """What the app's /secrets.json gets: --secrets; else the board's own from the registry
-    (found as every command finds it), as `bourg deploy` would install them; else, for a
-    board not registered, throwaway dev secrets, said on stderr (never printed)."""
-    import json
-
-    if args.secrets:
-        try:
-            data = json.loads(args.secrets.read_text())
-        except OSError as e:
-            raise BadInput(f"cannot read --secrets {args.secrets}: {e.strerror}") from None
-        except ValueError:
-            raise BadInput(f"--secrets {args.secrets} is not JSON") from None
-        if not isinstance(data, dict):
-            raise BadInput(f"--secrets {args.secrets}: expected a JSON object")
-        from host_tools.field.boardconfig import BoardConfigError, validate_secrets
-
-        try:
-            validate_secrets(config, data, str(args.secrets))
-        except BoardConfigError as e:
-            raise BadInput(str(e), 1) from None  # as a config the board's check refuses
-        return data
+def secrets_for(config: dict[str, Any], secrets_file: Path | None,
+                registry: Path | None) -> dict[str, Any]:
+    """What the app's /secrets.json gets: the --secrets file; else the board's own from the
+    registry (as `bourg deploy` would install them); else, for a board not registered,
+    throwaway dev secrets, said on stderr (never printed). Secrets the board would refuse are
+    BadInput with exit 1, as a config the board's check refuses."""
+    from host_tools.field import board_secrets
+    from host_tools.field.boardconfig import BoardConfigError
     from host_tools.field.registry import RegistryError
 
-    device = config["device_id"]
     try:
-        found = _registry_secrets(args, device)
-    except RegistryError as e:
+        if secrets_file is not None:
+            return board_secrets.read_file(secrets_file, config)
+        found = _registry_secrets(config, registry)
+    except (board_secrets.SecretsInputError, RegistryError) as e:
         raise BadInput(str(e)) from None
+    except BoardConfigError as e:
+        raise BadInput(str(e), 1) from None
     if found is not None:
         return found
-    print(f"bourg emulate: note: {device} is not registered: this virtual board gets "
-          "throwaway dev secrets (`bourg provision add` registers it with its own keys)",
+    print(f"bourg emulate: note: {config['device_id']} is not registered: this virtual board "
+          "gets throwaway dev secrets (`bourg provision add` registers it with its own keys)",
           file=sys.stderr)
     return _dev_secrets(config)
 
 
-def _registry_secrets(args: argparse.Namespace, device: str) -> dict[str, Any] | None:
+def _registry_secrets(config: dict[str, Any], registry: Path | None) -> dict[str, Any] | None:
     """The device's secrets from the registry; None when there is no registry at the default
     path or it does not know the device (a registry named by --registry or $BOURG_REGISTRY
     must exist and know it, as for deploy)."""
-    from host_tools.field.registry import Registry, RegistryError, registry_named, registry_path
+    from host_tools.field import board_secrets
+    from host_tools.field.registry import registry_named
 
-    path = registry_path(args.registry)
-    named = registry_named(args.registry)
-    if not path.exists():
-        if named:
-            raise RegistryError(f"no registry at {path}", 2)
+    reg = board_secrets.open_registry(registry)
+    if reg is None:
         return None
-    with Registry(path, create=False) as reg:
-        if reg.get(device) is None:
-            if named:
-                raise RegistryError(f"{device} is not in the registry {path}; run `bourg "
-                                    "provision add` first, or leave the registry out for dev "
-                                    "secrets", 2)
+    with reg:
+        if reg.get(config["device_id"]) is None and not registry_named(registry):
             return None
-        print(f"bourg emulate: the board's secrets come from the registry {path}",
-              file=sys.stderr)
-        return dict(reg.secrets(device))
+        board_secrets.require_registered(reg, config["device_id"], "run `bourg provision add` "
+                                         "first, or leave the registry out for dev secrets")
+        found = board_secrets.from_registry(reg, config)
+    print(f"bourg emulate: the board's secrets come from the registry {reg.path}",
+          file=sys.stderr)
+    return found
 
 
 def _dev_secrets(config: dict[str, Any]) -> dict[str, Any]:
@@ -165,20 +157,20 @@ def _dev_secrets(config: dict[str, Any]) -> dict[str, Any]:
             return dict(reg.secrets(device))
 
 
-def site_wifi(args: argparse.Namespace, config: dict[str, Any]) -> str | None:
+def site_wifi(registry: Path | None, site: str) -> str | None:
     """The site's WiFi password from the registry, for the access point a board that has no
     app yet will later join; None (any password) when it is not known."""
-    from host_tools.field.registry import Registry, RegistryError, registry_path
+    from host_tools.field import board_secrets
 
-    path = registry_path(args.registry)
-    if not path.exists():
-        return None
     try:
-        with Registry(path, create=False) as reg:
-            site = reg.site(config.get("site", ""))
-    except RegistryError:
+        reg = board_secrets.open_registry(registry)
+    except board_secrets.SecretsInputError:
         return None
-    return site[1] if site else None
+    if reg is None:
+        return None
+    with reg:
+        found = reg.site(site)
+    return found[1] if found else None
 
 
 # -- the bootloader -----------------------------------------------------------------------------
@@ -244,17 +236,19 @@ def _unbootable(flash: bytes) -> str | None:
 
 
 # -- running ------------------------------------------------------------------------------------
-def run_board(args: argparse.Namespace, config: dict[str, Any], secrets: dict[str, Any] | None,
-         world: World, stop: threading.Event, mac: bytes) -> None:
-    """Add the board, install its app, attach its peripherals and echo its console until
-    ``stop``."""
+def run_board(world: World, config: dict[str, Any], mac: bytes, stop: threading.Event, *,
+              flash: Flash = "app", secrets: dict[str, Any] | None = None,
+              peripherals: bool = True, echo: bool = True) -> None:
+    """Add the board, put on its flash what `flash` says (the app with `secrets`, an empty
+    filesystem, or what is there already), attach its role's peripherals, and echo its
+    console (unless not `echo`) until ``stop``."""
     board = world.add_board(config, mac=mac)
-    devs = by_role.RoleDevices() if args.bare else by_role.attach(board, config)
-    if not (args.keep_flash or args.bootloader):
-        board.install({} if args.blank else firmware.stage(config, secrets))
+    devs = by_role.attach(board, config) if peripherals else by_role.RoleDevices()
+    if flash != "keep":
+        board.install({} if flash == "blank" else firmware.stage(config, secrets))
     print(f"pty: {board.pty_path}", flush=True)
     stdin = _Lines() if devs.actions else None
-    if stdin is not None and stdin.ok and not args.quiet:
+    if stdin is not None and stdin.ok and echo:
         cmds = ", ".join(f"{c} {a}".strip() for c, a in devs.usage.items())
         print(f"[world] type a command and Enter to act on the board: {cmds}", flush=True)
     board.start()
@@ -263,9 +257,9 @@ def run_board(args: argparse.Namespace, config: dict[str, Any], secrets: dict[st
     while not stop.wait(0.1):
         for line in stdin.lines() if stdin is not None else ():
             reply = devs.run(line)
-            if not args.quiet:
+            if echo:
                 print(f"[world] {reply}", flush=True)
-        if not args.quiet:
+        if echo:
             mark = _echo(board, mark, devs, shown)
 
 

@@ -1,4 +1,7 @@
-"""`bourg hil`: run the HIL suite against a board on a serial port, or on virtual boards.
+"""A real board made ready for the HIL suite, and put back afterwards: its running app's
+watchdog held off while the tests have the board (app_running), then the app restarted
+(restart_app). The work of `bourg hil`, whose arguments, messages and exit codes are
+host_tools.commands.hil's:
 
     bourg hil --port /dev/ttyUSB0     # a real board (tests needing fault injection are skipped)
     bourg hil --emulator              # every test, on virtual boards
