@@ -88,6 +88,17 @@ def test_what_is_not_the_pinned_image_is_refused_before_the_port_is_opened(
     assert r.returncode == 0, r.stderr
 
 
+def test_flash_itself_refuses_what_is_not_the_pinned_image(tmp_path: Path) -> None:
+    """Any caller of field.flash.flash() is protected, not only the command: the refusal
+    comes before the port is opened (nothing listens on this one)."""
+    from host_tools.field.flash import ImageError, flash
+
+    old = tmp_path / "old.bin"
+    old.write_bytes(_image(b"MicroPython v1.24.1 on 2024-11-29; Generic ESP32 module"))
+    with pytest.raises(ImageError, match="MicroPython v1.24.1"):
+        flash("socket://127.0.0.1:9", old, log=lambda msg: None)
+
+
 def test_image_from_cache_and_missing_image(tmp_path: Path, image: Path) -> None:
     import os
 

@@ -77,6 +77,15 @@ def test_issue_refuses_bad_requests(book: CodeBook) -> None:
         book.issue("locker-01", 3, "pickup", T - 10 * 86400, 24, now_s=T)
 
 
+def test_an_admin_code_is_the_banks_and_only_a_lockers(book: CodeBook) -> None:
+    admin = book.admin_code("locker-01", now_s=T)
+    key = bytes.fromhex(book.reg.secrets("locker-01")["bank_key"])
+    r = codes.check(key, "locker-01", admin, T + 60, codes.Ledger(), lambda c: False)
+    assert r.ok and r.kind == "admin"
+    with pytest.raises(IssueError, match="not a locker bank"):
+        book.admin_code("pole-01", now_s=T)
+
+
 def test_phone_numbers_and_templates() -> None:
     assert check_phone("+33 6 12 34 56 78") == "+33612345678"
     for bad in ("0612345678", "+0612345678", "+33abc", "", "+1234"):

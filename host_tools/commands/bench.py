@@ -20,6 +20,7 @@ from host_tools.bench.run import (
     emit,
     results_files,
 )
+from host_tools.commands import EXIT_OK
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,4 +77,4 @@ def _run_groups(args: argparse.Namespace) -> int:
         bench_locker()
     if only == "hil" or (only is None and not args.no_hil):
         bench_hil()
-    return 0
+    return EXIT_OK

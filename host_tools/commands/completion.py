@@ -12,11 +12,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from host_tools.commands import build_parser
+    from host_tools.commands import EXIT_OK, build_parser
 
     parser, _ = build_parser()
     script = bash_script(parser)
     if args.shell == "zsh":
         script = "autoload -U +X bashcompinit && bashcompinit\n" + script
     print(script, end="")
-    return 0
+    return EXIT_OK

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.field.boardconfig import (
     BoardConfigError,
     BoardConfigUnreadable,
@@ -52,13 +53,17 @@ def _validate_one(f: Path) -> dict[str, Any]:
     return out
 
 
+_STATUS_EXIT = {"unreadable": EXIT_USAGE, "invalid": EXIT_FAIL}  # _validate_one's verdicts
+
+
 def _validate_files(files: list[Path], as_json: bool = False) -> int:
-    """0 all ok, 1 a config failed the board's checks, 2 a file could not be read. The
+    """EXIT_OK all ok, EXIT_FAIL a config failed the board's checks, EXIT_USAGE a file
+    could not be read (the worst file decides: the codes grow with how bad it is). The
     editors' schema.json, caught by a `board_configs/*.json` glob, is skipped with a note."""
-    code = 0
+    code = EXIT_OK
     for f in files:
         r = _validate_one(f)
-        code = max(code, {"unreadable": 2, "invalid": 1}.get(r["status"], 0))
+        code = max(code, _STATUS_EXIT.get(r["status"], EXIT_OK))
         if as_json:
             print(json.dumps(r))
         elif r["status"] in ("unreadable", "invalid"):
@@ -81,8 +86,8 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(load_and_validate(args.file), indent=2))
     except BoardConfigError as e:
         print(e, file=sys.stderr)
-        return 2 if isinstance(e, BoardConfigUnreadable) else 1
-    return 0
+        return EXIT_USAGE if isinstance(e, BoardConfigUnreadable) else EXIT_FAIL
+    return EXIT_OK
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -94,7 +99,7 @@ def _diff(args: argparse.Namespace) -> int:
         port = resolve_port(args.port)
     except (BoardConfigError, LookupError) as e:
         print(f"bourg config diff: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         sb = SerialBoard(port, restore_app=True)  # read-only: the app runs on after
         try:
@@ -104,7 +109,7 @@ def _diff(args: argparse.Namespace) -> int:
     except (TransportError, OSError, ValueError) as e:
         print(f"bourg config diff: cannot read /config.json from the board on {port}: {e}",
               file=sys.stderr)
-        return 3
+        return EXIT_BOARD
     lines = config_diff(repo, board)
     if args.json:
         a, b = flatten(repo), flatten(board)
@@ -112,9 +117,9 @@ def _diff(args: argparse.Namespace) -> int:
                           "differences": [{"key": k, "repo": a.get(k), "board": b.get(k)}
                                           for k in sorted(set(a) | set(b))
                                           if a.get(k, ...) != b.get(k, ...)]}))
-        return 1 if lines else 0
+        return EXIT_FAIL if lines else EXIT_OK
     for line in lines:
         print(line)
     if not lines:
         print(f"{args.file}: the board on {port} has the same config")
-    return 1 if lines else 0
+    return EXIT_FAIL if lines else EXIT_OK

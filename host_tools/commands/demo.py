@@ -1,19 +1,16 @@
-"""`bourg demo`: a street of virtual boards on an embedded broker, with live status (the street:
-host_tools.demo)."""
+"""`bourg demo`: a street of virtual boards on an embedded broker, with live status (the street
+and its run: host_tools.demo)."""
 
 from __future__ import annotations
 
 import argparse
-import random
 import signal
 import sys
-import tempfile
 import threading
-import time
-from pathlib import Path
 from urllib.parse import urlparse
 
-from host_tools.demo import Street
+from host_tools.commands import EXIT_OK, EXIT_USAGE
+from host_tools.demo import play
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,47 +31,11 @@ def main(args: argparse.Namespace) -> int:
         if u.scheme not in ("mqtt", "tcp") or not u.hostname:
             print(f"bourg demo: --broker wants mqtt://host:port, got {args.broker!r}",
                   file=sys.stderr)
-            return 2
-        host, port = u.hostname, u.port or 1883
-    else:
-        from host_tools.testing.broker import EmbeddedBroker
-
-        broker = EmbeddedBroker().start()
-        host, port = broker.host, broker.port
-    stop = threading.Event()
+            return EXIT_USAGE
+        broker = (u.hostname, u.port or 1883)
+    stop = threading.Event()  # Ctrl-C and a kill end the demo cleanly: boards, broker, files
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    tty = sys.stdout.isatty() and not args.plain
-    rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
-        street = Street(Path(d), host, port)
-        try:
-            street.start()
-            t0 = time.monotonic()
-            last_plain = -10.0
-            ticks = 0
-            while not stop.wait(0.1):
-                t = time.monotonic() - t0
-                street.ride(t)
-                ticks += 1
-                if ticks % 5:
-                    if tty and ticks % 2 == 0:
-                        sys.stdout.write(street.render(t, True))
-                        sys.stdout.flush()
-                    continue
-                street.step(t, rng)
-                if tty:
-                    sys.stdout.write(street.render(t, True))
-                elif t - last_plain >= 5:
-                    last_plain = t
-                    sys.stdout.write(street.render(t, False) + "\n")
-                sys.stdout.flush()
-                if args.duration and t >= args.duration:
-                    break
-            if not tty:
-                sys.stdout.write(street.render(time.monotonic() - t0, False))
-        finally:
-            street.close()
-            if broker:
-                broker.stop()
-    return 0
+    play(broker, stop, duration=args.duration, redraw=sys.stdout.isatty() and not args.plain,
+         seed=args.seed, out=sys.stdout)
+    return EXIT_OK

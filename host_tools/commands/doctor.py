@@ -7,8 +7,9 @@ import argparse
 import json
 from dataclasses import asdict
 
+from host_tools.commands import EXIT_FAIL, EXIT_OK
+from host_tools.commands._args import add_registry_argument
 from host_tools.field.doctor import run
-from host_tools.field.registry import add_registry_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,4 +27,4 @@ def main(args: argparse.Namespace) -> int:
     else:
         for c in checks:
             print(f"{c.status:4}  {c.name:10} {c.detail}")
-    return 1 if any(c.status == "FAIL" for c in checks) else 0
+    return EXIT_FAIL if any(c.status == "FAIL" for c in checks) else EXIT_OK

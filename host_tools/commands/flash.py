@@ -8,8 +8,16 @@ import contextlib
 import json
 import sys
 
+from host_tools.build.pinned_image import NAME as PINNED_IMAGE
 from host_tools.commands import EXIT_BOARD, EXIT_OK, EXIT_USAGE
-from host_tools.field.flash import BOOTLOADER_HINT, esptool_command, find_image, flash
+from host_tools.field.flash import (
+    BOOTLOADER_HINT,
+    ImageError,
+    check_image,
+    esptool_command,
+    find_image,
+    flash,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,17 +46,15 @@ def _dry_run_port(port: str | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from host_tools.build import pinned_image
-
-    try:
+    try:  # checked here too, so that a dry run refuses what flashing would
         image = find_image(args.image)
-        info = pinned_image.check(image.read_bytes(), any_version=args.any_version)
-    except (FileNotFoundError, pinned_image.ImageError) as e:
+        info = check_image(image, any_version=args.any_version)
+    except (FileNotFoundError, ImageError) as e:
         print(f"bourg flash: {args.image}: {e}", file=sys.stderr)
         return EXIT_USAGE
     if info["micropython"] is None:
         print(f"bourg flash: cannot read the MicroPython version in {image.name}; the board "
-              f"will refuse anything older than {pinned_image.NAME}", file=sys.stderr)
+              f"will refuse anything older than {PINNED_IMAGE}", file=sys.stderr)
     if args.dry_run:
         print(esptool_command("esp32", _dry_run_port(args.port), args.baud, 0x1000, image,
                               args.erase)
@@ -69,7 +75,11 @@ def main(args: argparse.Namespace) -> int:
     try:
         # esptool prints its progress on stdout: keep stdout for our result (--json).
         with contextlib.redirect_stdout(sys.stderr):
-            result = flash(port, image, baud=args.baud, erase=args.erase, log=log)
+            result = flash(port, image, baud=args.baud, erase=args.erase,
+                           any_version=args.any_version, log=log)
+    except ImageError as e:  # the file changed since the check above
+        print(f"bourg flash: {args.image}: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as e:  # noqa: BLE001 - esptool raises many types; all mean "board error"
         pty = (f"\n  {port} is a pseudo-terminal: a virtual board's pty runs MicroPython, "
                f"not the bootloader; {BOOTLOADER_HINT}." if port.startswith("/dev/pts/") else "")

@@ -7,6 +7,7 @@ import argparse
 import subprocess
 import sys
 
+from host_tools.commands import EXIT_BOARD, EXIT_USAGE
 from host_tools.testing.hil import REPO, app_running, restart_app
 
 
@@ -30,10 +31,10 @@ def main(args: argparse.Namespace) -> int:
             was_running = app_running(port)
         except LookupError as e:
             print(f"bourg hil: {e}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         except (TransportError, OSError) as e:
             print(f"bourg hil: the board on {port} did not answer ({e})", file=sys.stderr)
-            return 3
+            return EXIT_BOARD
         cmd += ["--port", port]
     if args.keyword:
         cmd += ["-k", args.keyword]

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from host_tools.commands import EXIT_OK, EXIT_USAGE
 from host_tools.lighting import scenario as scn
 from host_tools.lighting.score import LevelsError, score
 from host_tools.lighting.simulate import CONTROLLERS, simulate, write_csv
@@ -41,16 +42,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"{args.out}: {len(rows)} rows, {len(sc['poles'])} poles, "
                   f"{sc['night_s']:.0f} s night in {time.monotonic() - t0:.1f} s",
                   file=sys.stderr)
-            return 0
+            return EXIT_OK
         if cmd == "score":
             sc = scn.load(args.scenario)
             print(json.dumps(score(sc, args.levels), indent=1))
-            return 0
+            return EXIT_OK
     except OSError as e:
         print(f"bourg lighting {cmd}: {e.filename}: {e.strerror}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except (ValueError, LevelsError) as e:  # ScenarioError is a ValueError: bad input
         print(f"bourg lighting {cmd}: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print("bourg lighting: choose simulate or score (see --help)", file=sys.stderr)
-    return 2
+    return EXIT_USAGE

@@ -20,10 +20,11 @@ import argparse
 import json
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
-from host_tools.field.registry import Registry, RegistryError, add_registry_argument, registry_path
+from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from host_tools.commands._args import add_registry_argument
+from host_tools.field.registry import Registry, RegistryError, registry_path
 from host_tools.locker.issue import CodeBook, IssueError, parse_when
 from host_tools.locker.sms import SmsError, check_phone, provider_from_config
 
@@ -62,15 +63,14 @@ def main(args: argparse.Namespace) -> int:
                 reg.require_writable()  # a new code is saved: refuse before making it
             book = CodeBook(reg)
             if args.locker_cmd == "admin":
-                key = book._key(args.bank)
-                print(book.codes.issue_admin(key, args.bank, time.time()))
-                return 0
+                print(book.admin_code(args.bank))
+                return EXIT_OK
             start = parse_when(args.start)
             if args.sms:  # every check before a code is saved
                 check_phone(args.sms)
                 if not args.sms_config:
                     print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
-                    return 2
+                    return EXIT_USAGE
             hours = args.hours
             if hours is None:
                 hours = min(24.0, book.hours_left(args.kind, start))
@@ -81,21 +81,21 @@ def main(args: argparse.Namespace) -> int:
             info = issued.public()
             if not args.sms:
                 print(json.dumps({**info, "code": issued.code + "#"}))
-                return 0
+                return EXIT_OK
             provider = provider_from_config(json.loads(Path(args.sms_config).read_text()))
             d = book.send(issued, args.sms, args.lang, provider, args.place)
             print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,
                                               "ref": d.ref}}))
-            return 0
+            return EXIT_OK
     except RegistryError as e:
         print(f"bourg locker: {e}", file=sys.stderr)
         return e.exit_code
     except sqlite3.Error as e:
         print(f"bourg locker: registry {path}: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL
     except (IssueError, ValueError, OSError) as e:
         print(f"bourg locker: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except SmsError as e:
         print(f"bourg locker: SMS not sent: {e}", file=sys.stderr)
-        return 1
+        return EXIT_FAIL

@@ -8,7 +8,6 @@ telemetry, why each last booted, and alarms as they come.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import sys
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from host_tools.commands import EXIT_BOARD, EXIT_OK, EXIT_USAGE
 from host_tools.field.fleetview import FleetView
 from host_tools.field.mqtt_watch import Watcher
 
@@ -36,13 +36,13 @@ def main(args: argparse.Namespace) -> int:
     if u.scheme not in ("mqtt", "tcp") or not u.hostname:
         print(f"bourg monitor: --broker wants mqtt://host:port, got {args.broker!r}",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         password = args.password_file.read_text().strip() if args.password_file else None
     except OSError as e:
         print(f"bourg monitor: cannot read the --password-file {args.password_file}: "
               f"{e.strerror}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     view = FleetView(args.site)
     w = Watcher(u.hostname, u.port or 1883, topics=(f"bourg/{args.site}/#",),
                 user=args.user, password=password, client_id=f"bourg-monitor-{time.time_ns()}",
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         w.close()
         print(f"bourg monitor: no answer from {args.broker} (wrong address, or the account "
               "is refused)", file=sys.stderr)
-        return 3
+        return EXIT_BOARD
     print(f"watching bourg/{args.site}/# on {args.broker}", file=sys.stderr, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stop.set())
@@ -71,11 +71,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         w.close()
     if args.json:
-        with view.lock:
-            print(json.dumps({n: {"status": v.status, "events": v.events, "last_seq": v.last_seq,
-                                  "boot_cause": v.boot_cause, "telemetry": v.telemetry,
-                                  "alarms": v.alarms}
-                              for n, v in sorted(view.boards.items())}))
+        print(view.to_json())
     elif not tty:
         print("\n".join(view.rows() + ["", "alarms:", *view.alarms()]))
-    return 0
+    return EXIT_OK

@@ -12,10 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from host_tools.commands._args import add_registry_argument
 from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
 from host_tools.field.mosquitto import hand_over, write_acl, write_passwd
 from host_tools.field.provision import (
+    BoardSilent,
     UsageError,
+    checked_unique_id,
     compartments_of,
     read_secret_file,
     write_private,
@@ -24,7 +27,6 @@ from host_tools.field.registry import (
     KEY_KINDS,
     Registry,
     RegistryError,
-    add_registry_argument,
     registry_path,
 )
 
@@ -80,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         return _fail(str(e), EXIT_USAGE)
     except IdentityError as e:
         return _fail(str(e), EXIT_FAIL)
-    except _BoardSilent as e:
+    except BoardSilent as e:
         return _fail(str(e), EXIT_BOARD)
     except OSError as e:  # a file of ours: --out, a password file, mosquitto_passwd
         where = f"{e.filename}: " if e.filename else ""
@@ -89,10 +91,6 @@ def main(args: argparse.Namespace) -> int:
         return _fail(f"{e.cmd[0]} failed (exit {e.returncode})", EXIT_FAIL)
     except sqlite3.Error as e:
         return _fail(f"registry {registry_path(args.registry)}: {e}", EXIT_FAIL)
-
-
-class _BoardSilent(Exception):
-    """The board on --port did not answer (exit 3)."""
 
 
 def _fail(msg: str, code: int) -> int:
@@ -112,35 +110,14 @@ def _site(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _board_unique_id(args: argparse.Namespace, device_id: str) -> str | None:
-    """The unique_id read from the board on --port, after checking that the board does not
-    run as another device (the registry's own duplicate checks come in Registry.add)."""
-    if not args.port:
-        return args.unique_id
-    from host_tools.field import boardid
-    from host_tools.field.ports import resolve_port
-    from host_tools.field.serialboard import SerialBoard, TransportError
-
-    port = resolve_port(args.port)
-    try:
-        b = SerialBoard(port, restore_app=True)
-        try:
-            ident = boardid.read_identity(b)
-        finally:
-            b.close()
-    except (TransportError, OSError) as e:
-        raise _BoardSilent(f"the board did not answer ({e}); nothing was registered. Check "
-                           "the cable and power, then run the same command again.") from None
-    if args.unique_id and args.unique_id != ident.unique_id:
-        raise boardid.IdentityError(f"the board on {port} has unique_id {ident.unique_id}, "
-                                    f"not {args.unique_id}; nothing was registered")
-    boardid.check(ident, device_id, None, port, args.force)  # the registry's come in add()
-    return ident.unique_id
-
-
 def _add(args: argparse.Namespace) -> int:
     cfg = load_and_validate(args.config)
-    uid = _board_unique_id(args, cfg["device_id"])
+    uid = args.unique_id
+    if args.port:  # read from the board, checked against --unique-id and the config
+        from host_tools.field.ports import resolve_port
+
+        uid = checked_unique_id(resolve_port(args.port), cfg["device_id"], args.unique_id,
+                                args.force)
     with _open(args, create=True) as reg:
         reg.require_writable()
         dev = reg.add(cfg["device_id"], cfg["role"], cfg["site"], unique_id=uid,

@@ -1,7 +1,10 @@
-"""`bourg doctor`: is this laptop ready for the field, and what does the board on the port run?
+"""The checks behind `bourg doctor`: is this machine ready for the field (Python, packages,
+mpy-cross, mosquitto, the registry's mode), and what does the board on the port run (its
+MicroPython against the pinned image, and bourg's version)?
 
-One line per check, `ok`, `warn` or `FAIL`, with what to do about a failure. Exit 0 when
-nothing failed, 1 otherwise. The board check only reads: it leaves a running app running.
+Each check returns a Check: `ok`, `warn` or `FAIL`, with what to do about a failure; run()
+gives them all in order. Printing them and the exit code are host_tools/commands/doctor.py's.
+The board check only reads: it leaves a running app running.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ S3 and C3), erases first when asked, writes compressed and verifies by MD5, and 
 115200 baud when the requested rate fails. The equivalent esptool command is logged, so a
 technician can repeat or report exactly what was done. Images come from a path or from the
 local cache (`~/.cache/bourg/firmware/` or $BOURG_FIRMWARE_CACHE); nothing is downloaded.
+An image that is not the pinned MicroPython (host_tools.build.pinned_image) is refused with
+ImageError before the port is opened, whoever calls flash().
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
+
+from host_tools.build import pinned_image
+from host_tools.build.pinned_image import ImageError
 
 ROM_BAUD = 115200
 BOOTLOADER_HINT = ("a virtual board can be flashed in its bootloader: `bourg emulate "
@@ -36,6 +41,13 @@ def find_image(name: str) -> Path:
         f"no firmware image {name!r} here or in the cache {cache_dir()}"
         + (f" (cached: {', '.join(have)})" if have else "")
         + ". Put the MicroPython .bin for your board there; nothing is downloaded.")
+
+
+def check_image(image: Path, *, any_version: bool = False) -> dict[str, str | None]:
+    """The image's chip and MicroPython version (None when its banner cannot be read). Raises
+    ImageError for a file that is not an ESP32 image, or, unless any_version, not the pinned
+    MicroPython: the firmware would refuse to run on an older one, leaving a dead board."""
+    return pinned_image.check(image.read_bytes(), any_version=any_version)
 
 
 def esptool_command(chip: str, port: str, baud: int, offset: int, image: Path,
@@ -70,9 +82,11 @@ def _flash_once(port: str, image: Path, baud: int, erase: bool,
 
 
 def flash(port: str, image: Path, *, baud: int = 460800, erase: bool = False,
-          log: Callable[[str], None] = print) -> dict[str, object]:
+          any_version: bool = False, log: Callable[[str], None] = print) -> dict[str, object]:
     """Flash `image`; returns what was done (chip, offset, baud actually used, command).
-    A failure at a raised baud rate is retried once from a fresh connection at 115200."""
+    Raises ImageError, before the port is opened, for an image check_image() refuses. A
+    failure at a raised baud rate is retried once from a fresh connection at 115200."""
+    check_image(image, any_version=any_version)
     try:
         return _flash_once(port, image, baud, erase, log)
     except Exception as e:  # noqa: BLE001 - esptool raises many types for a bad line
@@ -80,3 +94,7 @@ def flash(port: str, image: Path, *, baud: int = 460800, erase: bool = False,
             raise
         log(f"{baud} baud failed ({e}); falling back to {ROM_BAUD} baud")
         return _flash_once(port, image, ROM_BAUD, erase, log)
+
+
+__all__ = ["BOOTLOADER_HINT", "ImageError", "cache_dir", "check_image", "esptool_command",
+           "find_image", "flash"]

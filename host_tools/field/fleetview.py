@@ -27,6 +27,13 @@ class BoardView:
     alarms: list[str] = field(default_factory=list)
     seen: set[int] = field(default_factory=set)
 
+    def summary(self) -> dict[str, Any]:
+        """What a script reads of the board (`bourg monitor --json`): the table's facts, not
+        the bookkeeping (seen sequence numbers, duplicates, last seen)."""
+        return {"status": self.status, "events": self.events, "last_seq": self.last_seq,
+                "boot_cause": self.boot_cause, "telemetry": self.telemetry,
+                "alarms": self.alarms}
+
 
 class FleetView:
     def __init__(self, site: str) -> None:
@@ -95,6 +102,12 @@ class FleetView:
                 out.append(f"{n:<14} {ex}{v.status:<8} {v.events:>6} {v.last_seq:>5} "
                            f"{temp:>6}  {v.boot_cause:<12} {v.last_event}")
         return out
+
+    def to_json(self) -> str:
+        """Every board's summary() as one JSON object keyed by board name, taken under the
+        lock so a message arriving meanwhile cannot tear it."""
+        with self.lock:
+            return json.dumps({n: v.summary() for n, v in sorted(self.boards.items())})
 
     def alarms(self) -> list[str]:
         with self.lock:

@@ -1,21 +1,19 @@
-"""`bourg provision`: register boards, keep their secrets, and write the broker's account files.
-
-    bourg provision site demo-town --ssid bourg-demo --wifi-password-file wifi.txt
-    bourg provision add board_configs/pole-01.json [--port /dev/ttyUSB0] [--location "..."]
-    bourg provision list [--json]
-    bourg provision show pole-01 [--secrets]
-    bourg provision secrets pole-01 --out pole-01.secrets.json     # mode 0600, for deploy
-    bourg provision rotate pole-01 --key mqtt|espnow|bank|all   # all: every key it has
-    bourg provision mosquitto --out broker/                        # passwd + acl for the fleet
-
-Secrets are printed only with --secrets, and files holding them are written mode 0600.
+"""What `bourg provision` does besides the registry's own work (host_tools.field.registry)
+and the broker's files (host_tools.field.mosquitto): read a password kept in a file, read
+and check which board is on a port before it is registered, write a secrets file only its
+owner can read (mode 0600), and a locker bank's compartment numbers. The command's
+arguments, messages and exit codes are host_tools.commands.provision's; its uses are in
+docs/field-tools.md.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from host_tools.field.boardid import BoardIdentity
 
 
 class UsageError(ValueError):
@@ -42,15 +40,46 @@ def read_secret_file(path: Path, what: str) -> str:
         raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
 
 
-def read_unique_id(port: str) -> str:
+class BoardSilent(Exception):
+    """The board on the port did not answer: nothing was registered (exit 3)."""
+
+
+def read_board_identity(port: str) -> BoardIdentity:
+    """Which board is on `port` (its unique_id, the device_id it runs as), read without
+    stopping its app for good: the one place provisioning opens a board."""
     from host_tools.field.boardid import read_identity
     from host_tools.field.serialboard import SerialBoard
 
     b = SerialBoard(port, restore_app=True)
     try:
-        return read_identity(b).unique_id
+        return read_identity(b)
     finally:
         b.close()
+
+
+def read_unique_id(port: str) -> str:
+    return read_board_identity(port).unique_id
+
+
+def checked_unique_id(port: str, device_id: str, unique_id: str | None = None,
+                      force: bool = False) -> str:
+    """The unique_id of the board on `port`, after checking that it is the one the technician
+    means: the `unique_id` given, if any, and not a board running as another device (unless
+    force). The registry's own duplicate checks come in Registry.add. Raises BoardSilent when
+    the board does not answer, IdentityError when it is another board."""
+    from host_tools.field import boardid
+    from host_tools.field.serialboard import TransportError
+
+    try:
+        ident = read_board_identity(port)
+    except (TransportError, OSError) as e:
+        raise BoardSilent(f"the board did not answer ({e}); nothing was registered. Check "
+                          "the cable and power, then run the same command again.") from None
+    if unique_id and unique_id != ident.unique_id:
+        raise boardid.IdentityError(f"the board on {port} has unique_id {ident.unique_id}, "
+                                    f"not {unique_id}; nothing was registered")
+    boardid.check(ident, device_id, None, port, force)
+    return ident.unique_id
 
 
 def compartments_of(config: dict[str, Any]) -> list[int] | None:

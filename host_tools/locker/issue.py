@@ -67,6 +67,14 @@ class CodeBook:
                              "(bourg provision add ... with role locker)")
         return bytes.fromhex(self.reg.secrets(bank)["bank_key"])
 
+    def admin_code(self, bank: str, now_s: float | None = None) -> str:
+        """A one-off service code (20 digits) for the bank, made at now_s: typed on the
+        keypad it clears the guess count and sets the bank's clock, which ends an outage after
+        a lost or jumped clock. Nothing is saved: the code names its own minute, and the bank
+        takes each only once."""
+        now_s = time.time() if now_s is None else now_s
+        return self.codes.issue_admin(self._key(bank), bank, now_s)
+
     def check_compartment(self, bank: str, compartment: int) -> None:
         """Refuse a compartment the bank does not have, when the registry knows its layout
         (`provision add` records it from the bank's config)."""
