@@ -187,23 +187,70 @@ def test_no_function_is_over_80_lines_without_saying_why() -> None:
     assert _long_functions(FIRMWARE) + _long_functions(HOST) == []
 
 
+DESC_COLUMN = 22  # where the layout's descriptions start: names sit left of it
+
+
+def _layout_sections(text: str) -> dict[str, str]:
+    """The layout tree of ARCHITECTURE.md as {folder: the text under it}. A line whose first
+    word sits left of the description column is a name: a word ending in "/" opens a folder,
+    nested by its indent, and any name closes the folders indented as deep or deeper. Every
+    other line belongs to the folder open above it."""
+    block = text.split("## Layout", 1)[-1].split("```")
+    tree = block[1] if len(block) > 2 else ""
+    stack: list[tuple[int, str]] = []  # (indent, folder path)
+    out: dict[str, str] = {}
+    for line in tree.splitlines():
+        m = re.match(r"( *)(\S+)", line)
+        if m is None:
+            continue
+        indent, word = len(m.group(1)), m.group(2)
+        if indent < DESC_COLUMN:
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            if word.endswith("/"):
+                stack.append((indent, (stack[-1][1] if stack else "") + word))
+                line = line[m.end():]
+        if stack:
+            out[stack[-1][1]] = out.get(stack[-1][1], "") + line + "\n"
+    return out
+
+
 def _unnamed_in_architecture(text: str) -> list[str]:
-    """Source files ARCHITECTURE.md does not name (by file or module name), so that the map
-    stays file for file. The virtual board's overlays (emulator/fw/) are named as a group."""
+    """Source files the layout of ARCHITECTURE.md does not name under their own folder (by
+    file or module name), so that the map stays file for file. The virtual board's overlays
+    (emulator/fw/) are named as a group."""
+    sections = _layout_sections(text)
     out = []
     for root in (FIRMWARE, HOST, REPO / "tools"):
         for path in sorted(root.rglob("*.py")):
             rel = path.relative_to(REPO)
             if path.name == "__init__.py" or "fw" in rel.parts or path.name == "main.py":
                 continue
-            if not re.search(r"\b" + re.escape(path.stem) + r"\b", text, re.IGNORECASE):
-                out.append(str(rel))
+            said = sections.get(rel.parent.as_posix() + "/", "")
+            if not re.search(r"\b" + re.escape(path.stem) + r"\b", said):
+                out.append(rel.as_posix())
     return out
 
 
-def test_architecture_md_names_every_source_file() -> None:
-    assert _unnamed_in_architecture((REPO / "ARCHITECTURE.md").read_text()) == []
+def _stale_in_architecture(text: str) -> list[str]:
+    """Files the layout names (`name.py` under a folder) that are not in that folder."""
+    return [folder + name for folder, said in _layout_sections(text).items()
+            for name in re.findall(r"(?<![\w/.<>])(\w+\.py)\b", said)
+            if not (REPO / folder / name).exists()]
 
 
-def test_the_map_check_sees_a_file_it_does_not_name() -> None:
-    assert "host_tools/field/deploy.py" in _unnamed_in_architecture("nothing here")
+def test_architecture_md_names_every_source_file_under_its_folder() -> None:
+    text = (REPO / "ARCHITECTURE.md").read_text()
+    assert _unnamed_in_architecture(text) == []
+    assert _stale_in_architecture(text) == []
+
+
+def test_the_map_check_places_each_name_in_its_folder() -> None:
+    """A name in the wrong folder, a file the map forgets and one it keeps after a move are
+    all seen."""
+    text = "## Layout\n```\nhost_tools/\n  field/       flash.py\n  commands/    deploy.py\n```\n"
+    missing = _unnamed_in_architecture(text)
+    assert "host_tools/field/deploy.py" in missing and "host_tools/field/flash.py" not in missing
+    assert "host_tools/commands/flash.py" in missing
+    assert _stale_in_architecture(text.replace("flash.py", "flush.py")) == [
+        "host_tools/field/flush.py"]
