@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from host_tools.commands import build_parser
-from host_tools.field.completion import _subparsers
+from host_tools.commands._shell_completion import _subparsers
 
 
 def _silent(prefix: str, p: argparse.ArgumentParser) -> list[str]:

@@ -1,10 +1,10 @@
-"""`bourg completion`: print a shell completion script (the script: host_tools.field.completion)."""
+"""`bourg completion`: print a shell completion script (the script: commands._shell_completion)."""
 
 from __future__ import annotations
 
 import argparse
 
-from host_tools.field.completion import bash_script
+from host_tools.commands._shell_completion import bash_script
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
