@@ -9,7 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
-from host_tools.commands import EXIT_FAIL, EXIT_USAGE, build_parser
+from host_tools.commands import (
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
+    EXIT_USAGE,
+    build_parser,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(runners[args.command](args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`bourg ... | head`): nothing left to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return EXIT_PIPE_CLOSED
     except Exception as e:  # noqa: BLE001 - the last guard between a bug and a technician
         if os.environ.get("BOURG_DEBUG"):
             raise

@@ -443,15 +443,17 @@ def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: flo
 
         embedded = EmbeddedBroker().start()
         broker = (embedded.host, embedded.port)
-    with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
-        street = Street(Path(d), *broker)
-        try:
-            street.start()
-            _run(street, stop, duration, redraw, random.Random(seed), out)
-        finally:
-            street.close()
-            if embedded:
-                embedded.stop()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
+            street = Street(Path(d), *broker)
+            try:
+                street.start()
+                _run(street, stop, duration, redraw, random.Random(seed), out)
+            finally:
+                street.close()
+    finally:
+        if embedded:
+            embedded.stop()
 
 
 def _run(street: Street, stop: threading.Event, duration: float, redraw: bool,

@@ -51,6 +51,18 @@ def test_secrets_without_wifi_hint_at_provision_site(config: dict[str, Any],
     assert isinstance(e.value, BoardConfigError) and e.value.problems[0][0] == "wifi_password"
 
 
+def test_a_secrets_file_without_wifi_gets_no_registry_hint(config: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    """`bourg provision site` fills the registry, not a file the technician wrote: the file
+    is refused with the board's words alone."""
+    path = tmp_path / "s.json"
+    path.write_text("{}")
+    with pytest.raises(BoardConfigError) as e:
+        board_secrets.read_file(path, config)
+    assert not isinstance(e.value, board_secrets.SecretsRefused)
+    assert e.value.problems[0][0] == "wifi_password" and "provision site" not in str(e.value)
+
+
 def test_another_refusal_has_no_hint(config: dict[str, Any]) -> None:
     with pytest.raises(BoardConfigError) as e:
         board_secrets.check(config, {"wifi_password": 12})

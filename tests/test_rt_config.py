@@ -269,7 +269,7 @@ def test_a_totem_refuses_a_bay_whose_sensor_has_no_key(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as ei:
         config.load(root, schema_module=module)
     assert (ei.value.file, ei.value.path) == ("secrets.json", "node_keys.ps-a02"), str(ei.value)
-    assert "bay A02" in ei.value.reason and KEY[:8] not in str(ei.value)
+    assert "(bay A02)" in ei.value.reason and KEY[:8] not in str(ei.value)
 
 
 def test_a_totem_settings_change_that_adds_a_bay_with_no_key_is_refused(tmp_path,
@@ -282,12 +282,13 @@ def test_a_totem_settings_change_that_adds_a_bay_with_no_key_is_refused(tmp_path
     bays = cfg["app"]["bays"] + [{"node": 9, "device": "ps-a09", "bay": "A09", "zone": "A"}]
     with pytest.raises(ConfigError) as ei:
         config.save_settings(cfg, {"app": {"bays": bays}})
-    assert (ei.value.file, ei.value.path) == ("settings.json", "node_keys.ps-a09")
+    assert (ei.value.file, ei.value.path) == ("settings.json", "app.bays[2].device")
+    assert "no key for ps-a09 (bay A09) in secrets.json's node_keys" in ei.value.reason
     assert not os.path.exists(os.path.join(root, "settings.json"))
     put(tmp_path, "settings.json", {"app": {"bays": bays}})  # as if written by an older app
     again = config.load(root, schema_module=module)
     assert len(again["app"]["bays"]) == 2 and again.settings == {}
-    assert any("node_keys.ps-a09" in w for w in again.warnings), again.warnings
+    assert any("app.bays[2].device" in w for w in again.warnings), again.warnings
 
 
 @pytest.mark.parametrize(("totem", "ok"), [("", True), ("a0B1c2D3e4F5", True),

@@ -60,10 +60,11 @@ def _a_key_for_every_bay(app, secrets):
     """A bay whose sensor has no key would be silent for good (its frames fail their check):
     the totem refuses it at boot and in a settings change, and the host before a deploy."""
     keys = secrets["node_keys"]
-    for b in app["bays"]:
+    for i, b in enumerate(app["bays"]):
         if b["device"] not in keys:
-            return ("node_keys." + b["device"],
-                    "missing (bay " + b["bay"] + "'s sensor; from bourg provision)")
+            return ("node_keys." + b["device"], "app.bays[" + str(i) + "].device",
+                    "no key for " + b["device"] + " (bay " + b["bay"] + ") in secrets.json's "
+                    "node_keys; from bourg provision")
     return None
 
 

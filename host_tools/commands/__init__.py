@@ -15,6 +15,8 @@ from collections.abc import Callable
 # The exit codes every command uses: scripts and CI tell a usage error (fix the command line)
 # from a board that did not answer (check the cable) without reading the message.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BOARD = 0, 1, 2, 3
+# as a shell reports a death by SIGINT (Ctrl-C) and by SIGPIPE (`bourg ... | head`)
+EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 141
 
 # name and help of each command; host_tools.commands.<name> has its add_arguments and main
 COMMANDS: list[tuple[str, str]] = [

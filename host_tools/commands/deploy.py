@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.field import board_secrets
 from host_tools.field.board_secrets import DeploySecrets, NoSecrets, SecretsInputError
@@ -18,8 +18,6 @@ from host_tools.field.boardid import BoardIdentity, IdentityError
 from host_tools.field.deploy import DeployError, DeployInterrupted, Plan, deploy
 from host_tools.field.registry import RegistryError
 from host_tools.field.serialboard import TransportError
-
-EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

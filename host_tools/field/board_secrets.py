@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.field.boardconfig import BoardConfigError, validate_secrets
-from host_tools.field.boardid import BoardIdentity, IdentityError
+from host_tools.field.boardid import BoardIdentity
 from host_tools.field.registry import Registry, RegistryError, registry_named, registry_path
 
 
@@ -38,17 +38,23 @@ class SecretsRefused(BoardConfigError):
         return f"{super().__str__()}\n  hint: {self.hint}"
 
 
-class NoSecrets(IdentityError):
+class NoSecrets(SecretsInputError):
     """The board has no /secrets.json and would be given none: its app would start in SAFE
-    MODE. Bad input (exit 2), which --force does not override."""
+    MODE. Bad input (exit 2), which --force does not override (it is no identity check)."""
 
 
 def check(config: dict[str, Any], secrets: Any, file: str = "secrets.json") -> None:
-    """The board's verdict on the secrets it would get (BoardConfigError, naming the key and
-    never the value). A missing wifi_password is, most often, a site whose WiFi the registry
-    does not have yet, which `bourg provision site` sets: SecretsRefused says so."""
+    """The board's verdict on the secrets it would get: BoardConfigError, naming the key and
+    never the value."""
+    validate_secrets(config, secrets, file)
+
+
+def check_with_hint(config: dict[str, Any], secrets: Any) -> None:
+    """check() for the registry's secrets, where a missing wifi_password is, most often, a
+    site whose WiFi the registry does not have yet: SecretsRefused says which command sets
+    it."""
     try:
-        validate_secrets(config, secrets, file)
+        check(config, secrets)
     except BoardConfigError as e:
         if not any(p == "wifi_password" and r.startswith("missing") for p, r in e.problems):
             raise
@@ -100,7 +106,7 @@ def from_registry(reg: Registry, config: dict[str, Any]) -> dict[str, Any]:
     """The board's own secrets from the registry, checked as a --secrets file is.
     RegistryError (with its exit code) when the registry cannot give them."""
     secrets = dict(reg.secrets(config["device_id"]))
-    check(config, secrets)
+    check_with_hint(config, secrets)
     return secrets
 
 

@@ -168,8 +168,13 @@ def site_wifi(registry: Path | None, site: str) -> str | None:
         return None
     if reg is None:
         return None
+    import sqlite3
+
     with reg:
-        found = reg.site(site)
+        try:
+            found = reg.site(site)
+        except sqlite3.Error:  # an unreadable registry: the access point takes any password
+            return None
     return found[1] if found else None
 
 
