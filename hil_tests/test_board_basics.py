@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -84,6 +85,41 @@ def test_fed_watchdog_does_not_reset(world: World) -> None:
             "for i in range(15):\n    w.feed()\n    time.sleep_ms(50)\nprint('done')\n")
     b = _started(world, "wdtok", main, "done", 5)
     assert b.history == ["PWRON_RESET"]
+
+
+TICKS_MAIN = """
+import time
+t0 = time.ticks_ms()
+print("boot ticks", t0, time.ticks_us())
+while time.ticks_diff(time.ticks_ms(), t0) < 600:
+    time.sleep_ms(50)
+t1 = time.ticks_ms()
+try:
+    time.ticks_add(t1, 1 << 29)
+except OverflowError as e:
+    print("half a period:", e)
+print("later ticks", t1, "diff", time.ticks_diff(t1, t0))
+"""
+
+
+@pytest.mark.emulator_only
+def test_ticks_wrap_soon_after_each_boot(world: World) -> None:
+    """ticks_ms wraps at 2**30 ms on every port, after 12.4 days on the chip: a virtual board
+    starts it Board.ticks_before_wrap_ms before the wrap, so code that compares raw ticks
+    fails in the tests. Here the wrap comes 300 ms after boot, within the board's loop."""
+    b = world.add_board({"device_id": "ticks", "site": "hil"}, {"main.py": TICKS_MAIN})
+    b.ticks_before_wrap_ms = 300
+    b.start()
+    b.wait_output(r"later ticks \d+ diff \d+", 10)
+    boot = re.search(r"boot ticks (\d+) (\d+)", b.output_text())
+    later = re.search(r"later ticks (\d+) diff (\d+)", b.output_text())
+    assert boot and later
+    period = 1 << 30
+    assert period - 300 <= int(boot.group(1)) < period  # before the wrap at boot...
+    assert int(later.group(1)) < int(boot.group(1))  # ...after it later
+    assert 600 <= int(later.group(2)) < 5_000  # and ticks_diff spans the wrap
+    assert int(boot.group(2)) < period
+    assert "half a period: ticks interval overflow" in b.output_text()  # extmod/modtime.c
 
 
 SLEEP_MAIN = """

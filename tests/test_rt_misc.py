@@ -148,3 +148,17 @@ def test_the_ring_holds_what_cmd_log_sends_and_not_much_more():
     assert [e["msg"] for e in lines] == [f"line {i}" for i in range(80, 100)]
     assert REPLY_LINES <= ring.size <= REPLY_LINES + 8
     assert len([e for e in ring._buf if e is not None]) == ring.size
+
+
+@given(st.integers(0, compat.TICKS_PERIOD - 1),
+       st.lists(st.integers(0, (compat.TICKS_PERIOD >> 1) - 1), min_size=1, max_size=40))
+def test_uptime_counts_on_across_ticks_wraps(start, steps):
+    """compat.Uptime: plain milliseconds since boot however often ticks_ms wraps, as long as
+    it is read at least every half period."""
+    ticks = [start]
+    up = compat.Uptime(lambda: ticks[0])
+    total = 0
+    for step in steps:
+        ticks[0] = (ticks[0] + step) % compat.TICKS_PERIOD
+        total += step
+        assert up() == total

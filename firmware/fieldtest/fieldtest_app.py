@@ -22,6 +22,7 @@ class FieldTest:
 
     def __init__(self, rt):
         self.rt = rt
+        self.uptime = compat.Uptime()
         cfg = rt.cfg
         pins = cfg["pins"]
         app = cfg["app"]
@@ -81,7 +82,7 @@ class FieldTest:
                     self.rt.log.warn("app", "TMP102 read failed: " + repr(e))
             self.rt.link.publish_state("telemetry", {
                 "temp_c": t, "presses": self.presses, "mem_free": compat.mem_free(),
-                "uptime_s": compat.ticks_ms() // 1000, "link": self.rt.link.status["queue"]})
+                "uptime_s": self.uptime() // 1000, "link": self.rt.link.status["queue"]})
             await asyncio.sleep_ms(self.telemetry_ms)
 
     async def heartbeat_task(self):

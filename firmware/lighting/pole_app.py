@@ -17,21 +17,6 @@ from bourg import compat, store
 from bourg.auth import BCAST
 
 STATE_FILE = "/data/lighting.json"
-class Mono:
-    """Milliseconds since boot that do not wrap (ticks_ms wraps after 2**30 ms on the ESP32;
-    the core compares times with plain arithmetic)."""
-
-    def __init__(self):
-        self._last = compat.ticks_ms()
-        self._ms = 0
-
-    def __call__(self):
-        t = compat.ticks_ms()
-        self._ms += compat.ticks_diff(t, self._last)
-        self._last = t
-        return self._ms
-
-
 def _read_safe_pin():
     try:
         with open("/config.json") as f:
@@ -61,7 +46,7 @@ class Pole:
         app = cfg["app"]
         key = bytes.fromhex(cfg.secrets["wave_key"])  # checked at load (pole_schema.SECRETS)
         self.app = app
-        self.now = Mono()
+        self.now = compat.Uptime()
         now = self.now()
         saved = store.load(STATE_FILE, {}) or {}
         self.epoch = int(saved.get("epoch", 0)) + 1

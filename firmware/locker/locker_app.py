@@ -11,7 +11,7 @@ import time
 import bank as bank_mod
 import lockout
 import machine
-from bourg import store
+from bourg import compat, store
 
 STATE = "/data/locker.json"
 AUDIT = "/data/audit.log"
@@ -36,6 +36,7 @@ class Locker:
 
     def __init__(self, rt):
         self.rt = rt
+        self.uptime = compat.Uptime()  # the keypad entry compares times with plain arithmetic
         cfg = rt.cfg
         app = cfg["app"]
         self.app = app
@@ -203,7 +204,7 @@ class Locker:
             k = self.kp.scan()
             if k is None or self.kp.scan() != k:  # two scans must agree
                 continue
-            r = self.entry.key(k, time.ticks_ms())
+            r = self.entry.key(k, self.uptime())
             if r is not None:
                 self._entry(r)
             up = 0
@@ -230,8 +231,7 @@ class Locker:
                 b.door(n, self._door_open(n), now)
             b.tick(None, self._temps())
             e = self.entry
-            if e.buf and e.last_ms is not None and \
-                    time.ticks_diff(time.ticks_ms(), e.last_ms) >= e.timeout_ms:
+            if e.buf and e.last_ms is not None and self.uptime() - e.last_ms >= e.timeout_ms:
                 e.buf = ""
                 b.cleared("timeout", now)
             unc = b.uncollected(now) if self.clock_ok() else []

@@ -14,6 +14,7 @@ import asyncio
 import json
 
 import bays as bays_mod
+from bourg import compat
 from bourg.config import ConfigError
 
 # ESP-NOW keeps at most 20 peers (ESP_NOW_MAX_TOTAL_PEER_NUM; add_peer raises
@@ -31,6 +32,7 @@ class Totem:
 
     def __init__(self, rt):
         self.rt = rt
+        self.uptime = compat.Uptime()  # Bays compares times with plain arithmetic
         app = rt.cfg["app"]
         # hex keys, one for every bay's sensor: checked at load (totem_schema.SECRETS_CHECK)
         node_keys = rt.cfg.secrets["node_keys"]
@@ -83,17 +85,12 @@ class Totem:
         return [("radio", self.radio_task), ("tick", self.tick_task),
                 ("publish", self.publish_task)]
 
-    def _now(self):
-        import time
-
-        return time.ticks_ms()
-
     async def radio_task(self):
         async for mac, msg in self.radio:
             if not msg:
                 continue
             # msg is the radio's one receive buffer (irecv), decoded here before the next
-            ack = self.bays.receive(msg, self._now())
+            ack = self.bays.receive(msg, self.uptime())
             if ack is not None:
                 try:
                     self._peer(mac)
@@ -131,7 +128,7 @@ class Totem:
     async def tick_task(self):
         while True:
             await asyncio.sleep_ms(5000)
-            self.bays.tick(self._now())
+            self.bays.tick(self.uptime())
             self._dirty.set()
 
     async def publish_task(self):

@@ -65,6 +65,9 @@ class ChipServices:
         self.wifi_pm = PM_PERFORMANCE
         self.tx_frames = 0
         self.rx_frames = 0  # ESP-NOW frames handed to the firmware's receive buffer
+        # how long after each boot ticks_ms wraps (fw/time.py): the chip's 12.4 days cut to
+        # 15 s, so that any test longer than that runs its boards across a wrap
+        self.ticks_before_wrap_ms = 15_000
         # heap: at boot, and the answer to a heap_report
         self.heap: dict[str, int] = {}
         self._heap_answer: dict[str, Any] | None = None
@@ -132,6 +135,7 @@ class ChipServices:
             "mac": self.mac.hex(), "rtc_offset": self.rtc_offset,
             "rtc_mem": self.rtc_mem.hex(), "inputs": {str(k): v for k, v in self.inputs.items()},
             "nvs": nvs, "cut_at": cut_at, "skip_main": self._skip_main,
+            "ticks_before_wrap_ms": self.ticks_before_wrap_ms,
         }
 
     def _chip_reset(self) -> None:

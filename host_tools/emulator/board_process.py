@@ -204,7 +204,8 @@ class ProcessControl:
     def _op_booted(self, msg: dict[str, Any]) -> None:
         self._booted = True
         self.boot_ms = (time.monotonic() - self._spawn_t) * 1000
-        self.heap = {"used": msg.get("heap_used", 0), "free": msg.get("heap_free", 0)}
+        self.heap = {"used": msg.get("heap_used", 0), "free": msg.get("heap_free", 0),
+                     "asyncio": msg.get("heap_asyncio", 0)}  # imported at boot (fw/_boot.py)
         if self._pending_intr:
             self._pending_intr = False
             self.world.loop.call_later(0.05, self._interrupt)

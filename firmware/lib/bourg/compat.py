@@ -18,8 +18,8 @@ except ImportError:
         return x
 
 
-# ticks: MicroPython wraps ticks at 2**30 on every port; emulate that on CPython so the pure
-# logic sees the same arithmetic (and tests can exercise the wrap-around).
+# ticks: the ESP32 (a 32-bit port) wraps ticks at 2**30, its small-int range; emulate that
+# on CPython so the pure logic sees the same arithmetic (and tests can exercise the wrap).
 TICKS_PERIOD = 1 << 30
 _TICKS_MASK = TICKS_PERIOD - 1
 _TICKS_HALF = TICKS_PERIOD >> 1
@@ -43,6 +43,24 @@ else:
 
     def sleep_ms(ms):
         time.sleep(ms / 1000)
+
+
+class Uptime:
+    """Milliseconds since boot, as a plain int that does not wrap: ticks_ms wraps every 2**30
+    ms (12.4 days), and the pure cores compare times with plain arithmetic. Each call adds
+    the ticks since the last, so it must be called at least every 2**29 ms (6.2 days), which
+    every app's tick task does many times over."""
+
+    def __init__(self, ticks=None):
+        self._ticks = ticks or ticks_ms
+        self._last = self._ticks()
+        self._ms = 0
+
+    def __call__(self):
+        t = self._ticks()
+        self._ms += ticks_diff(t, self._last)
+        self._last = t
+        return self._ms
 
 
 try:

@@ -1,10 +1,41 @@
-"""time as on the ESP32: epoch 2000, an RTC that starts at 2000-01-01 after a power cut, and
-sleeps that keep servicing scheduled callbacks."""
-from utime import ticks_ms, ticks_us, ticks_cpu, ticks_diff, ticks_add, time_ns as _host_ns  # noqa: F401
+"""time as on the ESP32: epoch 2000, an RTC that starts at 2000-01-01 after a power cut,
+sleeps that keep servicing scheduled callbacks, and tick counters that wrap soon after boot."""
+from utime import ticks_cpu, time_ns as _host_ns  # noqa: F401
 import utime
 import _world
 
 _EPOCH_2000 = 946684800
+# Ticks wrap at MICROPY_PY_TIME_TICKS_PERIOD, the small-int range: 2**30 on the 32-bit chip
+# (ticks_ms every 12.4 days, ticks_us every 17.9 minutes), 2**62 on this 64-bit VM, whose
+# own ticks therefore never wrap. So ticks_ms/us, ticks_diff and ticks_add are the chip's
+# (extmod/modtime.c with a 2**30 period). The chip starts its ticks at 0 at each boot; a
+# virtual board starts them shortly before the wrap (Board.ticks_before_wrap_ms), as Linux
+# starts its jiffies, so that code which forgets the wrap fails here, in a test, rather
+# than on the 13th day in the street.
+_MASK = (1 << 30) - 1
+_HALF = (_MASK + 1) >> 1
+_BEFORE_WRAP_MS = _world.hello.get("ticks_before_wrap_ms", 15000)
+_ms_shift = (_MASK + 1 - _BEFORE_WRAP_MS - utime.ticks_ms()) & _MASK
+_us_shift = (_MASK + 1 - _BEFORE_WRAP_MS * 1000 - utime.ticks_us()) & _MASK
+
+
+def ticks_ms():
+    return (utime.ticks_ms() + _ms_shift) & _MASK
+
+
+def ticks_us():
+    return (utime.ticks_us() + _us_shift) & _MASK
+
+
+def ticks_diff(end, start):
+    return ((end - start + _HALF) & _MASK) - _HALF
+
+
+def ticks_add(ticks, delta):
+    delta = _world.get_int(delta)
+    if not -_HALF < delta < _HALF:
+        raise OverflowError("ticks interval overflow")
+    return (ticks + delta) & _MASK
 
 
 def _offset():
