@@ -4,6 +4,7 @@ and `bourg emulate`, called with plain arguments as the commands call it."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -106,36 +107,43 @@ def test_deploy_refuses_a_named_missing_registry_and_an_unknown_device(
 def test_deploy_takes_the_registry_s_secrets_or_the_file_s(config: dict[str, Any],
                                                            tmp_path: Path) -> None:
     reg_path = _registry(tmp_path / "r.sqlite", config)
-    chosen = board_secrets.for_deploy(config, CONFIG_PATH, None, reg_path)
-    try:
+    with board_secrets.for_deploy(config, CONFIG_PATH, None, reg_path) as chosen:
         assert chosen.secrets is not None and chosen.secrets["wifi_password"] == "site-wifi-pw"
         assert chosen.registry is not None  # kept open for the identity check
-    finally:
-        chosen.close()
+        reg = chosen.registry
+    with pytest.raises(sqlite3.ProgrammingError):  # closed on leaving `with`
+        reg.db.execute("SELECT 1")
     f = tmp_path / "s.json"
     f.write_text(json.dumps({"wifi_password": "from-file"}))
-    chosen = board_secrets.for_deploy(config, CONFIG_PATH, f, reg_path)
-    chosen.close()
-    assert chosen.secrets == {"wifi_password": "from-file"}
+    with board_secrets.for_deploy(config, CONFIG_PATH, f, reg_path) as chosen:
+        assert chosen.secrets == {"wifi_password": "from-file"}
 
 
 def test_emulate_uses_the_same_policy_with_its_own_fallback(config: dict[str, Any],
                                                             tmp_path: Path) -> None:
-    """Registry secrets are checked as deploy checks them (exit 1 with the hint); an
-    unregistered board gets dev secrets; a named registry must know the board."""
-    from host_tools.testing.emulate import BadInput, secrets_for, site_wifi
+    """Registry secrets are checked as deploy checks them (the board would refuse them, with
+    the hint); an unregistered board gets dev secrets, said in a caveat; a named registry
+    must know the board."""
+    from host_tools.testing.emulate import (
+        BoardWouldRefuse,
+        Note,
+        UnusableInput,
+        secrets_for,
+        site_wifi,
+    )
 
+    notes: list[Note] = []
     bare = _registry(tmp_path / "bare.sqlite", config, wifi=False)
-    with pytest.raises(BadInput) as e:
-        secrets_for(config, None, bare)
-    assert e.value.code == 1 and "bourg provision site" in str(e.value)
-    assert secrets_for(config, None, None)["wifi_password"]  # dev secrets, no registry
+    with pytest.raises(BoardWouldRefuse, match="bourg provision site"):
+        secrets_for(config, None, bare, notes.append)
+    assert secrets_for(config, None, None, notes.append)["wifi_password"]  # dev secrets
+    assert [n.caveat for n in notes] == [True] and "throwaway dev secrets" in notes[0].text
     empty = tmp_path / "empty.sqlite"
     Registry(empty).close()
-    with pytest.raises(BadInput) as e:
-        secrets_for(config, None, empty)
-    assert e.value.code == 2 and "leave the registry out for dev secrets" in str(e.value)
+    with pytest.raises(UnusableInput, match="leave the registry out for dev secrets"):
+        secrets_for(config, None, empty, notes.append)
     good = _registry(tmp_path / "good.sqlite", config)
-    assert secrets_for(config, None, good)["wifi_password"] == "site-wifi-pw"
+    assert secrets_for(config, None, good, notes.append)["wifi_password"] == "site-wifi-pw"
+    assert notes[-1] == Note(f"the board's secrets come from the registry {good}")
     assert site_wifi(good, config["site"]) == "site-wifi-pw"
     assert site_wifi(tmp_path / "none.sqlite", config["site"]) is None

@@ -15,6 +15,8 @@ import pytest
 from host_tools.field.boardconfig import (
     APP_SCHEMAS,
     BoardConfigError,
+    Difference,
+    config_differences,
     firmware_config,
     load_and_validate,
     validate,
@@ -255,3 +257,18 @@ def test_deploy_and_emulate_refuse_secrets_the_board_would_refuse(command: list[
     assert r.returncode == 1, r.stderr
     assert "bank_key" in r.stderr and SHORT not in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_config_differences_key_by_key_for_text_and_json() -> None:
+    """`config diff`'s one comparison: a key only in the repo, only on the board, or with
+    another value; the text line and the JSON both come from it."""
+    repo = {"a": {"b": 1, "c": 2}, "d": None}
+    board = {"a": {"b": 1, "c": 3}, "e": "x"}
+    diffs = config_differences(repo, board)
+    assert diffs == [Difference("a.c", 2, 3), Difference("d", None, None, on_board=False),
+                     Difference("e", None, "x", in_repo=False)]
+    assert [d.line() for d in diffs] == ["~ a.c: repo 2, board 3",
+                                         "- d: null   (only in the repo)",
+                                         '+ e: "x"   (only on the board)']
+    assert diffs[2].to_json() == {"key": "e", "repo": None, "board": "x"}
+    assert config_differences(repo, repo) == []

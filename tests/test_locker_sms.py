@@ -18,7 +18,7 @@ import pytest
 
 from host_tools.field.registry import Registry
 from host_tools.locker import fw
-from host_tools.locker.issue import CodeBook, IssueError
+from host_tools.locker.issue import DEFAULT_HOURS, CodeBook, IssueError
 from host_tools.locker.sms import (
     GsmModem,
     HttpGateway,
@@ -110,6 +110,25 @@ def test_outbox_send_once_cooldown_and_later_resend(book: CodeBook, tmp_path: Pa
     assert a.code + "#" in json.loads(lines[0])["text"]
     book.send(a, "+33612345678", "fr", box, now_s=T + 3600)  # asked again an hour later
     assert len((tmp_path / "out" / "outbox.jsonl").read_text().splitlines()) == 2
+
+
+def test_issue_or_resend_defaults_to_a_day_or_the_rest_of_the_window(book: CodeBook,
+                                                                     tmp_path: Path) -> None:
+    """What `bourg locker issue` hands out: without hours, DEFAULT_HOURS cut to the code's
+    window (a deposit code's ends at 00:00 UTC); resend gives the last one again."""
+    assert book.default_hours("deposit", T) == 14.5  # 09:30 to 00:00 UTC
+    assert book.default_hours("pickup", T) == DEFAULT_HOURS
+    dep = book.issue_or_resend("locker-01", 2, "deposit", T, now_s=T)
+    assert dep.new and dep.valid_until == (int(T) // 86400 + 1) * 86400
+    again = book.issue_or_resend("locker-01", 2, "deposit", T, resend=True, now_s=T)
+    assert (again.code, again.new) == (dep.code, False)
+    config = tmp_path / "sms.json"
+    config.write_text(json.dumps({"provider": "outbox", "dir": str(tmp_path / "box")}))
+    d = book.send_with_config(dep, "+33612345678", "en", config)
+    assert d.provider == "outbox" and dep.code in (tmp_path / "box" / "outbox.jsonl").read_text()
+    config.write_text(json.dumps({"provider": "outbox"}))
+    with pytest.raises(ValueError, match="the outbox provider needs 'dir'"):
+        book.send_with_config(dep, "+33612345678", "en", config)
 
 
 class _Gateway(BaseHTTPRequestHandler):

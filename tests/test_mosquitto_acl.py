@@ -130,3 +130,26 @@ def test_provisioned_files_work_for_a_mosquitto_that_drops_to_its_user(tmp_path:
     finally:
         shutil.rmtree(out)
 
+
+
+def test_fleet_accounts_give_each_device_its_registry_password_and_ops_when_asked(
+        tmp_path: Path) -> None:
+    """What `bourg provision mosquitto` writes: one account per registered device with its
+    own MQTT password, and bourg-ops only when an ops password is given."""
+    from host_tools.field.mosquitto import OPS_USER, fleet_accounts
+    from host_tools.field.registry import Registry
+
+    with Registry(tmp_path / "reg.sqlite") as reg:
+        reg.add("pole-1", "lighting", "town")
+        reg.add("locker-1", "locker", "market")
+        pw = {d: reg.secrets(d)["mqtt_password"] for d in ("pole-1", "locker-1")}
+        without = fleet_accounts(reg)
+        with_ops = fleet_accounts(reg, "ops-secret")
+    assert without.passwords == {device_user(d): p for d, p in pw.items()}
+    assert with_ops.passwords == {**without.passwords, OPS_USER: "ops-secret"}
+    assert sorted(with_ops.devices) == [("bourg-locker-1", "market", "locker-1"),
+                                        ("bourg-pole-1", "town", "pole-1")]
+    passwd, acl = with_ops.write(tmp_path / "broker")
+    assert f"user {OPS_USER}" in acl.read_text() and "bourg/market/locker-1/#" in acl.read_text()
+    assert {line.split(":")[0] for line in passwd.read_text().splitlines()} == \
+        set(with_ops.passwords)

@@ -198,3 +198,20 @@ def test_registry_folder_is_ignored_by_git() -> None:
     r = subprocess.run(["git", "check-ignore", "-q", "registry/bourg-registry.sqlite"],
                        cwd=REPO, capture_output=True)
     assert r.returncode == 0
+
+
+def test_checked_unique_id_refuses_a_board_that_is_not_the_unique_id_given(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The technician's --unique-id names the board they mean: another board on the port is
+    refused, even with --force (which only overrides the device it runs as)."""
+    from host_tools.field import provision
+    from host_tools.field.boardid import BoardIdentity, IdentityError
+
+    monkeypatch.setattr(provision, "read_board_identity",
+                        lambda port: BoardIdentity("240ac4100002", None))
+    for force in (False, True):
+        with pytest.raises(IdentityError, match="has unique_id 240ac4100002, not 240ac4100001"):
+            provision.checked_unique_id("/dev/ttyUSB0", "fieldtest-01", "240ac4100001", force)
+    assert provision.checked_unique_id("/dev/ttyUSB0", "fieldtest-01",
+                                       "240ac4100002") == "240ac4100002"
+    assert provision.checked_unique_id("/dev/ttyUSB0", "fieldtest-01") == "240ac4100002"

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable
 
 # The exit codes every command uses: scripts and CI tell a usage error (fix the command line)
-# from a board that did not answer (check the cable) without reading the message.
+# from a board or broker that did not answer (check the cable, the address) without reading
+# the message (docs/field-tools.md, exit codes).
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BOARD = 0, 1, 2, 3
 # as a shell reports a death by SIGINT (Ctrl-C) and by SIGPIPE (`bourg ... | head`)
 EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 141

@@ -13,8 +13,7 @@ from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.field.boardconfig import (
     BoardConfigError,
     BoardConfigUnreadable,
-    config_diff,
-    flatten,
+    config_differences,
     is_json_schema,
     load_and_validate,
     read,
@@ -110,16 +109,12 @@ def _diff(args: argparse.Namespace) -> int:
         print(f"bourg config diff: cannot read /config.json from the board on {port}: {e}",
               file=sys.stderr)
         return EXIT_BOARD
-    lines = config_diff(repo, board)
+    diffs = config_differences(repo, board)
     if args.json:
-        a, b = flatten(repo), flatten(board)
-        print(json.dumps({"file": str(args.file), "port": port, "same": not lines,
-                          "differences": [{"key": k, "repo": a.get(k), "board": b.get(k)}
-                                          for k in sorted(set(a) | set(b))
-                                          if a.get(k, ...) != b.get(k, ...)]}))
-        return EXIT_FAIL if lines else EXIT_OK
-    for line in lines:
-        print(line)
-    if not lines:
+        print(json.dumps({"file": str(args.file), "port": port, "same": not diffs,
+                          "differences": [d.to_json() for d in diffs]}))
+    elif diffs:
+        print("\n".join(d.line() for d in diffs))
+    else:
         print(f"{args.file}: the board on {port} has the same config")
-    return EXIT_FAIL if lines else EXIT_OK
+    return EXIT_FAIL if diffs else EXIT_OK

@@ -61,18 +61,16 @@ def main(args: argparse.Namespace) -> int:
         return _fail(str(e), EXIT_USAGE)
     except RegistryError as e:
         return _fail(str(e), e.exit_code)
-    try:
+    with chosen:
         if chosen.registry is None and args.secrets is None:
             print(f"note: no registry at {chosen.registry_path}: the board keeps its own "
                   "/secrets.json", file=sys.stderr)
-        port = resolve_port(args.port)
-        return _run(args, port, config, chosen)
-    except LookupError as e:
-        return _fail(str(e), EXIT_USAGE)
-    except RegistryError as e:
-        return _fail(str(e), e.exit_code)
-    finally:
-        chosen.close()
+        try:
+            return _run(args, resolve_port(args.port), config, chosen)
+        except LookupError as e:
+            return _fail(str(e), EXIT_USAGE)
+        except RegistryError as e:
+            return _fail(str(e), e.exit_code)
 
 
 def _run(args: argparse.Namespace, port: str, config: dict[str, Any],

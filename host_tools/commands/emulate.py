@@ -9,20 +9,16 @@ import sys
 import threading
 from pathlib import Path
 
-from host_tools.build import firmware
-from host_tools.commands import EXIT_OK, EXIT_USAGE
+from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
-from host_tools.emulator.board import efuse_mac
-from host_tools.emulator.world import World
 from host_tools.testing.emulate import (
     BadInput,
-    Flash,
-    broker_dns,
+    BoardWouldRefuse,
+    FromBootloader,
+    Note,
+    StartWith,
     load_config,
-    run_board,
-    secrets_for,
-    serve_bootloader,
-    site_wifi,
+    run,
 )
 
 
@@ -52,44 +48,52 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        flash = _flash(args)
-        dns = broker_dns(args.broker, config) if args.broker else {}
-        if flash == "app":
-            secrets = secrets_for(config, args.secrets, args.registry)
-            wifi = secrets.get("wifi_password")
-        else:
-            secrets, wifi = None, site_wifi(args.registry, config.get("site", ""))
     except BadInput as e:
-        print(f"bourg emulate: {e}", file=sys.stderr)
-        return e.code
-    workdir = args.workdir or firmware.REPO / "build" / "emulator" / config["device_id"]
-    net = config.get("network", {})
-    aps = {args.ssid or net.get("ssid", "bourg"): wifi}
+        return _refuse(e)
+    clash = _options_clash(args)
+    if clash:
+        print(f"bourg emulate: {clash}", file=sys.stderr)
+        return EXIT_USAGE
     # Ctrl-C from here on stops the board and its world cleanly, even during the start
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    mac = efuse_mac(workdir / config["device_id"])
-    if args.bootloader and not serve_bootloader(workdir / config["device_id"], mac, stop):
-        return EXIT_OK
-    world = World(workdir, access_points=aps, dns=dns)
     try:
-        world.start()
-        run_board(world, config, mac, stop, flash=flash, secrets=secrets,
-                  peripherals=not args.bare, echo=not args.quiet)
-    finally:
-        world.close()
+        run(config, stop, note=_say, start_with=_start_with(args), workdir=args.workdir,
+            secrets_file=args.secrets, registry=args.registry, broker=args.broker,
+            ssid=args.ssid, peripherals=not args.bare, echo=not args.quiet)
+    except BadInput as e:
+        return _refuse(e)
     return EXIT_OK
 
 
-def _flash(args: argparse.Namespace) -> Flash:
-    """What the board's flash holds when it starts, from --blank, --keep-flash and
-    --bootloader (whose board boots what esptool wrote); at most one of them."""
+def _refuse(e: BadInput) -> int:
+    """Exit codes as `bourg config show`: 1 for a config or secrets the board's own check
+    refuses, 2 for what cannot be read or used."""
+    print(f"bourg emulate: {e}", file=sys.stderr)
+    return EXIT_FAIL if isinstance(e, BoardWouldRefuse) else EXIT_USAGE
+
+
+def _say(note: Note) -> None:
+    print(f"bourg emulate: {'note: ' if note.caveat else ''}{note.text}", file=sys.stderr,
+          flush=True)
+
+
+def _options_clash(args: argparse.Namespace) -> str | None:
+    """Why the options that say what the board starts with cannot go together, or None:
+    at most one of --blank, --keep-flash and --bootloader, and --secrets only with the app."""
     modes = [o for o in ("blank", "bootloader", "keep_flash") if getattr(args, o)]
     if len(modes) > 1:
-        raise BadInput("choose one of " + ", ".join("--" + m.replace("_", "-") for m in modes),
-                       EXIT_USAGE)
+        return "choose one of " + ", ".join("--" + m.replace("_", "-") for m in modes)
     if args.secrets and modes:
-        raise BadInput(f"--secrets installs the app's secrets; --{modes[0].replace('_', '-')} "
-                       "installs nothing", EXIT_USAGE)
-    return "blank" if args.blank else "keep" if modes else "app"
+        return (f"--secrets installs the app's secrets; --{modes[0].replace('_', '-')} "
+                "installs nothing")
+    return None
+
+
+def _start_with(args: argparse.Namespace) -> StartWith | FromBootloader:
+    """What the board starts with: its app unless --blank, --keep-flash or --bootloader
+    (whose board boots what esptool wrote)."""
+    if args.blank:
+        return "blank"
+    return "bootloader" if args.bootloader else "keep" if args.keep_flash else "app"

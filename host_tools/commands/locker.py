@@ -26,7 +26,7 @@ from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.field.registry import Registry, RegistryError, registry_path
 from host_tools.locker.issue import CodeBook, IssueError, parse_when
-from host_tools.locker.sms import SmsError, check_phone, provider_from_config
+from host_tools.locker.sms import SmsError, check_phone
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,34 +59,12 @@ def main(args: argparse.Namespace) -> int:
     path = registry_path(args.registry)
     try:
         with Registry(path, create=False) as reg:
-            if args.locker_cmd == "issue" and not args.resend:
-                reg.require_writable()  # a new code is saved: refuse before making it
-            book = CodeBook(reg)
             if args.locker_cmd == "admin":
-                print(book.admin_code(args.bank))
+                print(CodeBook(reg).admin_code(args.bank))
                 return EXIT_OK
-            start = parse_when(args.start)
-            if args.sms:  # every check before a code is saved
-                check_phone(args.sms)
-                if not args.sms_config:
-                    print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
-                    return EXIT_USAGE
-            hours = args.hours
-            if hours is None:
-                hours = min(24.0, book.hours_left(args.kind, start))
-            if args.resend:
-                issued = book.resend(args.bank, args.compartment, args.kind)
-            else:
-                issued = book.issue(args.bank, args.compartment, args.kind, start, hours)
-            info = issued.public()
-            if not args.sms:
-                print(json.dumps({**info, "code": issued.code + "#"}))
-                return EXIT_OK
-            provider = provider_from_config(json.loads(Path(args.sms_config).read_text()))
-            d = book.send(issued, args.sms, args.lang, provider, args.place)
-            print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,
-                                              "ref": d.ref}}))
-            return EXIT_OK
+            if not args.resend:
+                reg.require_writable()  # a new code is saved: refuse before making it
+            return _issue(args, CodeBook(reg))
     except RegistryError as e:
         print(f"bourg locker: {e}", file=sys.stderr)
         return e.exit_code
@@ -99,3 +77,24 @@ def main(args: argparse.Namespace) -> int:
     except SmsError as e:
         print(f"bourg locker: SMS not sent: {e}", file=sys.stderr)
         return EXIT_FAIL
+
+
+def _issue(args: argparse.Namespace, book: CodeBook) -> int:
+    """Print the code, or send it and print the delivery; every check of the command line
+    comes before a code is saved."""
+    start = parse_when(args.start)
+    if args.sms:
+        check_phone(args.sms)
+        if not args.sms_config:
+            print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
+            return EXIT_USAGE
+    issued = book.issue_or_resend(args.bank, args.compartment, args.kind, start, args.hours,
+                                  resend=args.resend)
+    info = issued.public()
+    if not args.sms:
+        print(json.dumps({**info, "code": issued.code + "#"}))
+        return EXIT_OK
+    d = book.send_with_config(issued, args.sms, args.lang, Path(args.sms_config), args.place)
+    print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,
+                                      "ref": d.ref}}))
+    return EXIT_OK

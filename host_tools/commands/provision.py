@@ -14,7 +14,7 @@ from pathlib import Path
 from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
-from host_tools.field.mosquitto import hand_over, write_acl, write_passwd
+from host_tools.field.mosquitto import fleet_accounts, hand_over
 from host_tools.field.provision import (
     BoardSilent,
     UsageError,
@@ -179,16 +179,10 @@ def _mosquitto(args: argparse.Namespace) -> int:
     ops = (read_secret_file(args.ops_password_file, "--ops-password-file")
            if args.ops_password_file else None)
     with _open(args) as reg:
-        devices = reg.list()
-        passwords = {d.mqtt_user: reg.secrets(d.device_id)["mqtt_password"] for d in devices}
-    if ops is not None:
-        passwords["bourg-ops"] = ops
-    args.out.mkdir(parents=True, exist_ok=True)
-    files = (args.out / "passwd", args.out / "acl")
-    write_passwd(files[0], passwords)
-    write_acl(files[1], [(d.mqtt_user, d.site, d.device_id) for d in devices])
-    print(f"wrote {files[0]} and {files[1]} for {len(devices)} device(s); point mosquitto's "
-          "password_file and acl_file at them")
+        accounts = fleet_accounts(reg, ops)
+    files = accounts.write(args.out)
+    print(f"wrote {files[0]} and {files[1]} for {len(accounts.devices)} device(s); point "
+          "mosquitto's password_file and acl_file at them")
     for note in hand_over(files, args.owner):
         print(note, file=sys.stderr)
     return EXIT_OK

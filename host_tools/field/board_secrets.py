@@ -112,23 +112,41 @@ def from_registry(reg: Registry, config: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class DeploySecrets:
-    """What a deploy gives the board, and the registry it checks the board against."""
+    """What a deploy gives the board, and the registry it checks the board against. The
+    registry stays open for that check, so use it as a context manager (`with for_deploy(...)
+    as chosen:`), which closes it."""
 
     secrets: dict[str, Any] | None  # None: the board keeps its own /secrets.json
-    registry: Registry | None  # open, for the identity check; the caller closes it
+    registry: Registry | None  # open while in `with`, for the identity check
     registry_path: Path  # where the registry is, or would be
 
     def close(self) -> None:
         if self.registry is not None:
             self.registry.close()
 
+    def __enter__(self) -> DeploySecrets:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def for_deploy(config: dict[str, Any], config_path: Path, secrets_file: Path | None,
                registry: Path | None) -> DeploySecrets:
-    """The secrets a deploy installs: the file's, else the registry's. A registry that
-    exists must know the device unless a file is given, so that a board is never deployed
-    with another's keys or none by a typo. Raises SecretsInputError, BoardConfigError
-    (secrets the board refuses) or RegistryError."""
+    """The secrets a deploy installs, so that a board is never deployed with another's keys
+    or none by a typo:
+
+    1. a --secrets file, read and checked by the board's own check (read_file);
+    2. the registry every command uses, opened (open_registry): one the user named must
+       exist; none at the default path means no registry in use;
+    3. with no file and a registry, the registry must know the device (its config_path is
+       named in the fix), and its secrets pass the same check (from_registry);
+    4. with neither, secrets is None: the board keeps its own /secrets.json
+       (require_secrets_on refuses a board that has none).
+
+    The registry stays open in the result for the identity check (use it in `with`).
+    Raises SecretsInputError, BoardConfigError (secrets the board refuses) or
+    RegistryError, with the registry closed."""
     secrets = read_file(secrets_file, config) if secrets_file is not None else None
     reg = open_registry(registry)
     chosen = DeploySecrets(secrets, reg, registry_path(registry))

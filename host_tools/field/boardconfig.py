@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -144,14 +145,32 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
-def config_diff(repo: dict[str, Any], board: dict[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class Difference:
+    """One key path whose value differs between the repo's config and the board's. A key
+    found on one side only has `in_repo` or `on_board` False, and None as the other value."""
+
+    key: str
+    repo: Any
+    board: Any
+    in_repo: bool = True
+    on_board: bool = True
+
+    def line(self) -> str:
+        """As `bourg config diff` prints it: -, + or ~ and the key, as a diff reads."""
+        if not self.on_board:
+            return f"- {self.key}: {json.dumps(self.repo)}   (only in the repo)"
+        if not self.in_repo:
+            return f"+ {self.key}: {json.dumps(self.board)}   (only on the board)"
+        return f"~ {self.key}: repo {json.dumps(self.repo)}, board {json.dumps(self.board)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "repo": self.repo, "board": self.board}
+
+
+def config_differences(repo: dict[str, Any], board: dict[str, Any]) -> list[Difference]:
+    """Key by key (flatten's paths, sorted), what differs between two configs: the one
+    comparison behind both the text and the JSON of `bourg config diff`."""
     a, b = flatten(repo), flatten(board)
-    lines = []
-    for k in sorted(set(a) | set(b)):
-        if k not in b:
-            lines.append(f"- {k}: {json.dumps(a[k])}   (only in the repo)")
-        elif k not in a:
-            lines.append(f"+ {k}: {json.dumps(b[k])}   (only on the board)")
-        elif a[k] != b[k]:
-            lines.append(f"~ {k}: repo {json.dumps(a[k])}, board {json.dumps(b[k])}")
-    return lines
+    return [Difference(k, a.get(k), b.get(k), k in a, k in b)
+            for k in sorted(set(a) | set(b)) if k not in a or k not in b or a[k] != b[k]]

@@ -17,8 +17,12 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from host_tools.field.registry import Registry
 
 OPS_USER = "bourg-ops"
 
@@ -81,6 +85,34 @@ def write_passwd(path: Path, passwords: dict[str, str]) -> None:
     for user, secret in passwords.items():
         subprocess.run(["mosquitto_passwd", "-b", str(path), user, secret], check=True,
                        capture_output=True)
+
+
+@dataclass
+class FleetAccounts:
+    """A site broker's accounts: each user's password (for write_passwd) and each device's
+    (user, site, device_id) (for write_acl)."""
+
+    passwords: dict[str, str]
+    devices: list[tuple[str, str, str]]
+
+    def write(self, folder: Path) -> tuple[Path, Path]:
+        """The passwd and acl files in `folder` (made if need be), both mode 0600."""
+        folder.mkdir(parents=True, exist_ok=True)
+        files = (folder / "passwd", folder / "acl")
+        write_passwd(files[0], self.passwords)
+        write_acl(files[1], self.devices)
+        return files
+
+
+def fleet_accounts(reg: Registry, ops_password: str | None = None) -> FleetAccounts:
+    """Every registered device's account, with its own MQTT password from the registry, and
+    the OPS_USER account (read everything, send commands; what `bourg monitor` logs in as)
+    when an ops password is given. The ACL names OPS_USER either way (acl_text)."""
+    devices = reg.list()
+    passwords = {d.mqtt_user: reg.secrets(d.device_id)["mqtt_password"] for d in devices}
+    if ops_password is not None:
+        passwords[OPS_USER] = ops_password
+    return FleetAccounts(passwords, [(d.mqtt_user, d.site, d.device_id) for d in devices])
 
 
 def hand_over(files: tuple[Path, ...], owner: str = "mosquitto") -> list[str]:

@@ -58,6 +58,12 @@ def read_board_identity(port: str) -> BoardIdentity:
 
 
 def read_unique_id(port: str) -> str:
+    """The unique_id of the board on `port`, deliberately unchecked: the demo registers the
+    blank virtual boards it has just started, which run as no device yet and which it knows
+    are the right ones. A technician's `provision add --port` uses checked_unique_id, which
+    also refuses a board that is not the --unique-id given or that runs as another device,
+    and says that a board did not answer as BoardSilent (here a TransportError or OSError
+    goes to the caller as it is)."""
     return read_board_identity(port).unique_id
 
 

@@ -9,11 +9,19 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from host_tools.field.registry import Registry, RegistryError
 from host_tools.locker.fw import load
-from host_tools.locker.sms import Delivery, Provider, SmsError, check_phone, render
+from host_tools.locker.sms import (
+    Delivery,
+    Provider,
+    SmsError,
+    check_phone,
+    provider_from_file,
+    render,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS locker_codes (
@@ -28,6 +36,9 @@ CREATE TABLE IF NOT EXISTS locker_sms (
 );
 """
 RESEND_COOLDOWN_S = 120.0
+# How long a code works when the issuer does not say: a day (a customer collects a parcel
+# within one), cut to what is left of the code's window (a deposit code's ends at 00:00 UTC).
+DEFAULT_HOURS = 24.0
 
 
 class IssueError(ValueError):
@@ -87,6 +98,23 @@ class CodeBook:
         """Hours from start_s to the end of its code window (a deposit code's: 00:00 UTC)."""
         _, until = self.codes.window(kind, start_s)
         return (until - start_s) / 3600
+
+    def default_hours(self, kind: str, start_s: float) -> float:
+        """DEFAULT_HOURS, or less when the code's window ends sooner: a fixed 24 h would not
+        fit a deposit code issued after midnight, and would be refused."""
+        return min(DEFAULT_HOURS, self.hours_left(kind, start_s))
+
+    def issue_or_resend(self, bank: str, compartment: int, kind: str, start_s: float,
+                        hours: float | None = None, *, resend: bool = False,
+                        now_s: float | None = None) -> Issued:
+        """What `bourg locker issue` hands out: with `resend`, the last code issued for that
+        compartment and kind again (a lost SMS: the same code, so the first one still works);
+        else a new code from start_s for `hours` (None: default_hours)."""
+        if resend:
+            return self.resend(bank, compartment, kind, now_s)
+        if hours is None:
+            hours = self.default_hours(kind, start_s)
+        return self.issue(bank, compartment, kind, start_s, hours, now_s)
 
     def issue(self, bank: str, compartment: int, kind: str, start_s: float, hours: float,
               now_s: float | None = None) -> Issued:
@@ -189,6 +217,13 @@ class CodeBook:
         return d
 
 
+    def send_with_config(self, issued: Issued, phone: str, lang: str, sms_config: Path,
+                         place: str = "") -> Delivery:
+        """send() through the provider an SMS config file names (sms.provider_from_file):
+        ValueError or OSError for a config that cannot be used, before anything is sent."""
+        return self.send(issued, phone, lang, provider_from_file(sms_config), place)
+
+
 def parse_when(text: str, now: float | None = None) -> float:
     """An ISO date and time (UTC unless it says otherwise), or "now"."""
     if text == "now":
@@ -202,4 +237,4 @@ def parse_when(text: str, now: float | None = None) -> float:
     return dt.timestamp()
 
 
-__all__ = ["CodeBook", "IssueError", "Issued", "RegistryError", "parse_when"]
+__all__ = ["DEFAULT_HOURS", "CodeBook", "IssueError", "Issued", "RegistryError", "parse_when"]

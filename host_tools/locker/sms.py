@@ -211,3 +211,15 @@ def provider_from_config(cfg: dict[str, Any]) -> Provider:
     if kind == "gsm":
         return GsmModem(cfg["port"], int(cfg.get("baud", 115200)))
     raise ValueError(f"sms provider must be outbox, http or gsm, got {kind!r}")
+
+
+def provider_from_file(path: Path) -> Provider:
+    """The provider an SMS config file names (JSON, as provider_from_config takes it):
+    OSError when it cannot be read, ValueError when it is not such a config."""
+    cfg = json.loads(path.read_text())
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: an SMS config is a JSON object")
+    try:
+        return provider_from_config(cfg)
+    except KeyError as e:
+        raise ValueError(f"{path}: the {cfg.get('provider')} provider needs {e}") from None

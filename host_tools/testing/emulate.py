@@ -1,6 +1,11 @@
 """One virtual board from a board config, with its role's rig, its serial console on a pty
-that mpremote can open: the work of `bourg emulate`, whose arguments, messages and exit codes
-are host_tools.commands.emulate's. run_board prints `pty: /dev/pts/N` first.
+that mpremote can open: the work of `bourg emulate` (run), whose arguments, messages and exit
+codes are host_tools.commands.emulate's. run_board prints `pty: /dev/pts/N` first.
+
+Input the board cannot start with is a BadInput (UnusableInput, or BoardWouldRefuse for a config
+or secrets the board's own check refuses); what the technician should know about the run comes
+as a Note through the caller's callback. Neither carries an exit code or the command's
+`bourg emulate:` prefix: the command adds those.
 
 The app is installed with the secrets host_tools.field.board_secrets gives (a --secrets file,
 else the board's own from the registry), else with throwaway dev secrets. A board may instead
@@ -18,11 +23,13 @@ import socket
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from host_tools.build import firmware
-from host_tools.emulator.board import FLASH_SIZE
+from host_tools.emulator.board import FLASH_SIZE, efuse_mac
 from host_tools.emulator.world import World
 from host_tools.testing.rigs import by_role
 
@@ -32,26 +39,45 @@ BOOT_OFFSET = 0x1000
 VFS_OFFSET = 0x200000
 FIRMWARE_FILE = "firmware.bin"  # the chip's flash below VFS_OFFSET, as esptool left it
 
-# What a board's flash holds when it starts: its app (installed now), an empty filesystem (a
-# freshly flashed MicroPython), or whatever is there already (kept, or written by esptool).
-Flash = Literal["app", "blank", "keep"]
+# What a board starts with: its app (installed now), an empty filesystem (a freshly flashed
+# MicroPython), or whatever its flash holds already (kept, or written by esptool).
+StartWith = Literal["app", "blank", "keep"]
+# run() may also start it as a blank chip held in its serial bootloader: it then boots what
+# esptool wrote ("keep").
+FromBootloader = Literal["bootloader"]
 
 
 class BadInput(Exception):
-    """Bad input from the command line. `code` is the exit code `bourg emulate` gives it: 2
-    for what cannot be read or used, 1 for a config the board's own check refuses (as
-    `bourg config show` does)."""
+    """Input a virtual board cannot start with; the message says which and why."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
+
+class UnusableInput(BadInput):
+    """What cannot be read or used: a file, the broker's address, a registry."""
+
+
+class BoardWouldRefuse(BadInput):
+    """A config or secrets the board's own check refuses: the board would only reach SAFE
+    MODE, so it is not started (as `bourg config show` and `bourg deploy` refuse them)."""
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the technician should know about the run. `caveat`: a choice made for them
+    that they may not expect (dev secrets, an option that is not used), as opposed to where
+    something comes from or what to do next."""
+
+    text: str
+    caveat: bool = False
+
+
+NoteSink = Callable[[Note], None]
 
 
 # -- input --------------------------------------------------------------------------------------
 def load_config(path: Path) -> dict[str, Any]:
     """The config, checked by the board's own validator: a board that would only reach SAFE
-    MODE is refused here, with the same file, key and reason. Exit codes as `config show`:
-    2 for a file that cannot be read, 1 for a config the check fails."""
+    MODE is refused here, with the same file, key and reason: UnusableInput for a file that
+    cannot be read, BoardWouldRefuse for a config the check fails."""
     from host_tools.field.boardconfig import (
         BoardConfigError,
         BoardConfigUnreadable,
@@ -61,24 +87,28 @@ def load_config(path: Path) -> dict[str, Any]:
     try:
         return load_and_validate(path)
     except BoardConfigError as e:
-        raise BadInput(str(e), 2 if isinstance(e, BoardConfigUnreadable) else 1) from None
+        if isinstance(e, BoardConfigUnreadable):
+            raise UnusableInput(str(e)) from None
+        raise BoardWouldRefuse(str(e)) from None
 
 
-def broker_dns(broker: str, config: dict[str, Any]) -> dict[str, str]:
+def broker_dns(broker: str, config: dict[str, Any], note: NoteSink) -> dict[str, str]:
     """{the config's MQTT host: "ip[:port]"}: the board resolves its broker's name to HOST and,
-    when PORT is given, connects there whatever port its config names."""
+    when PORT is given, connects there whatever port its config names. A config with no
+    broker gets none, with a note."""
     text = broker.removeprefix("mqtt://").removeprefix("tcp://")
     host, sep, port_s = text.rpartition(":") if ":" in text else (text, "", "")
     if sep and not (port_s.isdigit() and 0 < int(port_s) < 65536):
-        raise BadInput(f"--broker {broker!r}: the port must be a number from 1 to 65535")
+        raise UnusableInput(f"--broker {broker!r}: the port must be a number from 1 to "
+                            "65535")
     try:
         ip = host if _is_ipv4(host) else socket.gethostbyname(host)
     except OSError:
-        raise BadInput(f"--broker {broker!r}: cannot resolve {host!r}") from None
+        raise UnusableInput(f"--broker {broker!r}: cannot resolve {host!r}") from None
     mqtt_host = config.get("network", {}).get("mqtt", {}).get("host")
     if not mqtt_host:
-        print(f"bourg emulate: note: {config['device_id']} has no MQTT broker in its config; "
-              "--broker is not used", file=sys.stderr)
+        note(Note(f"{config['device_id']} has no MQTT broker in its config; --broker is not "
+                  "used", caveat=True))
         return {}
     return {mqtt_host: f"{ip}:{port_s}" if sep else ip}
 
@@ -91,12 +121,12 @@ def _is_ipv4(host: str) -> bool:
     return True
 
 
-def secrets_for(config: dict[str, Any], secrets_file: Path | None,
-                registry: Path | None) -> dict[str, Any]:
+def secrets_for(config: dict[str, Any], secrets_file: Path | None, registry: Path | None,
+                note: NoteSink) -> dict[str, Any]:
     """What the app's /secrets.json gets: the --secrets file; else the board's own from the
     registry (as `bourg deploy` would install them); else, for a board not registered,
-    throwaway dev secrets, said on stderr (never printed). Secrets the board would refuse are
-    BadInput with exit 1, as a config the board's check refuses."""
+    throwaway dev secrets, said in a note (never shown). Secrets the board would refuse are
+    BoardWouldRefuse, as a config the board's check refuses."""
     from host_tools.field import board_secrets
     from host_tools.field.boardconfig import BoardConfigError
     from host_tools.field.registry import RegistryError
@@ -104,20 +134,20 @@ def secrets_for(config: dict[str, Any], secrets_file: Path | None,
     try:
         if secrets_file is not None:
             return board_secrets.read_file(secrets_file, config)
-        found = _registry_secrets(config, registry)
+        found = _registry_secrets(config, registry, note)
     except (board_secrets.SecretsInputError, RegistryError) as e:
-        raise BadInput(str(e)) from None
+        raise UnusableInput(str(e)) from None
     except BoardConfigError as e:
-        raise BadInput(str(e), 1) from None
+        raise BoardWouldRefuse(str(e)) from None
     if found is not None:
         return found
-    print(f"bourg emulate: note: {config['device_id']} is not registered: this virtual board "
-          "gets throwaway dev secrets (`bourg provision add` registers it with its own keys)",
-          file=sys.stderr)
+    note(Note(f"{config['device_id']} is not registered: this virtual board gets throwaway "
+              "dev secrets (`bourg provision add` registers it with its own keys)", caveat=True))
     return _dev_secrets(config)
 
 
-def _registry_secrets(config: dict[str, Any], registry: Path | None) -> dict[str, Any] | None:
+def _registry_secrets(config: dict[str, Any], registry: Path | None,
+                      note: NoteSink) -> dict[str, Any] | None:
     """The device's secrets from the registry; None when there is no registry at the default
     path or it does not know the device (a registry named by --registry or $BOURG_REGISTRY
     must exist and know it, as for deploy)."""
@@ -133,8 +163,7 @@ def _registry_secrets(config: dict[str, Any], registry: Path | None) -> dict[str
         board_secrets.require_registered(reg, config["device_id"], "run `bourg provision add` "
                                          "first, or leave the registry out for dev secrets")
         found = board_secrets.from_registry(reg, config)
-    print(f"bourg emulate: the board's secrets come from the registry {reg.path}",
-          file=sys.stderr)
+    note(Note(f"the board's secrets come from the registry {reg.path}"))
     return found
 
 
@@ -179,7 +208,8 @@ def site_wifi(registry: Path | None, site: str) -> str | None:
 
 
 # -- the bootloader -----------------------------------------------------------------------------
-def serve_bootloader(board_dir: Path, mac: bytes, stop: threading.Event) -> bool:
+def serve_bootloader(board_dir: Path, mac: bytes, stop: threading.Event,
+                     note: NoteSink) -> bool:
     """Hold the chip in its ROM bootloader (as with BOOT held at reset) until esptool has
     written the flash and let go; True when the flash then holds the MicroPython the board
     can boot. Anything else is said, and the board stays in the bootloader."""
@@ -189,8 +219,8 @@ def serve_bootloader(board_dir: Path, mac: bytes, stop: threading.Event) -> bool
     _load_chip_flash(board_dir, rom.flash)
     rom.start()
     print(f"bootloader: {rom.url}", flush=True)
-    print(f"bourg emulate: the board waits in its serial bootloader (MAC {mac.hex(':')}); "
-          f"flash it with: bourg flash IMAGE --port {rom.url}", file=sys.stderr, flush=True)
+    note(Note(f"the board waits in its serial bootloader (MAC {mac.hex(':')}); flash it "
+              f"with: bourg flash IMAGE --port {rom.url}"))
     try:
         while not stop.is_set():
             if not rom.reset.wait(0.1):
@@ -241,16 +271,49 @@ def _unbootable(flash: bytes) -> str | None:
 
 
 # -- running ------------------------------------------------------------------------------------
+def run(config: dict[str, Any], stop: threading.Event, *, note: NoteSink,
+        start_with: StartWith | FromBootloader = "app", workdir: Path | None = None,
+        secrets_file: Path | None = None, registry: Path | None = None,
+        broker: str | None = None, ssid: str | None = None, peripherals: bool = True,
+        echo: bool = True) -> None:
+    """Run one virtual board of a checked `config` (load_config) until `stop` is set: the
+    whole of `bourg emulate`. Its flash lives in `workdir` (default build/emulator/<id>),
+    so the same workdir is the same chip on the next run. With the app, the board gets
+    secrets_for's secrets; otherwise its access point takes the site's WiFi password from
+    the registry, which a board given its app later will join. `broker` (HOST[:PORT])
+    stands for the config's MQTT host, `ssid` for its network's name. BadInput comes
+    before anything starts; the board's console goes to stdout (unless not `echo`)."""
+    dns = broker_dns(broker, config, note) if broker else {}
+    secrets = secrets_for(config, secrets_file, registry, note) if start_with == "app" else None
+    wifi = (secrets.get("wifi_password") if secrets is not None
+            else site_wifi(registry, config.get("site", "")))
+    if stop.is_set():
+        return
+    workdir = workdir or firmware.REPO / "build" / "emulator" / config["device_id"]
+    board_dir = workdir / config["device_id"]
+    mac = efuse_mac(board_dir)
+    if start_with == "bootloader" and not serve_bootloader(board_dir, mac, stop, note):
+        return
+    ap = ssid or config.get("network", {}).get("ssid", "bourg")
+    world = World(workdir, access_points={ap: wifi}, dns=dns)
+    try:
+        world.start()
+        run_board(world, config, mac, stop, peripherals=peripherals, echo=echo, secrets=secrets,
+                  start_with="keep" if start_with == "bootloader" else start_with)
+    finally:
+        world.close()
+
+
 def run_board(world: World, config: dict[str, Any], mac: bytes, stop: threading.Event, *,
-              flash: Flash = "app", secrets: dict[str, Any] | None = None,
+              start_with: StartWith = "app", secrets: dict[str, Any] | None = None,
               peripherals: bool = True, echo: bool = True) -> None:
-    """Add the board, put on its flash what `flash` says (the app with `secrets`, an empty
-    filesystem, or what is there already), attach its role's peripherals, and echo its
+    """Add the board, put on its flash what `start_with` says (the app with `secrets`, an
+    empty filesystem, or what is there already), attach its role's peripherals, and echo its
     console (unless not `echo`) until ``stop``."""
     board = world.add_board(config, mac=mac)
     devs = by_role.attach(board, config) if peripherals else by_role.RoleDevices()
-    if flash != "keep":
-        board.install({} if flash == "blank" else firmware.stage(config, secrets))
+    if start_with != "keep":
+        board.install({} if start_with == "blank" else firmware.stage(config, secrets))
     print(f"pty: {board.pty_path}", flush=True)
     stdin = _Lines() if devs.actions else None
     if stdin is not None and stdin.ok and echo:
