@@ -117,3 +117,12 @@ def test_a_lit_pole_keeps_no_module_it_uses_only_at_boot_or_at_dusk(tmp_path: Pa
     assert "pole_app" in loaded and "schedule" in loaded and "nightprofile" in loaded
     assert not loaded & {"profilecheck", "sun", "bourg.pins", "bourg.configcheck",
                          "bourg.configload", "bourg.boot", "pole_schema"}, loaded
+
+
+def test_a_results_file_says_which_commit_it_measured() -> None:
+    """`make bench` heads its results with the source revision (a clone here, as in CI)."""
+    import re
+
+    from host_tools.bench.run import source_revision
+
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?", source_revision())

@@ -45,6 +45,20 @@ RESULTS = firmware.REPO / "docs" / "results"
 results_files: list[TextIO] = []  # the dated results file of this run, when there is one
 
 
+def source_revision() -> str:
+    """The commit the figures are of, "+dirty" when the tree has changes, so that a results
+    file says what it measured; "unknown" outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=firmware.REPO, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        rev = git("rev-parse", "--short", "HEAD")
+        return rev + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def emit(obj: dict) -> None:
     line = json.dumps(obj)
     print(line, flush=True)

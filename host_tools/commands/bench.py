@@ -19,6 +19,7 @@ from host_tools.bench.run import (
     bench_roles_heap,
     emit,
     results_files,
+    source_revision,
 )
 from host_tools.commands import EXIT_OK
 
@@ -55,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         results_files.append(f)
         try:
             emit({"bench": "run", "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "only": args.only})
+                  "only": args.only, "source": source_revision()})
             return _run_groups(args)
         finally:
             results_files.remove(f)
