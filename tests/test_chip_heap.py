@@ -49,6 +49,17 @@ def test_the_vm_qstr_pools_are_replaced_by_the_chip_s_for_the_app_s_names() -> N
     assert small.chip_bytes == 10_000 + 30_000 // 2 + small.qstr_pool_bytes
 
 
+def test_an_import_that_doubled_a_pool_is_charged_its_objects_only() -> None:
+    """The probe's report: names 500 -> 560 -> 700 and pools 9 000 -> 9 000 -> 18 000
+    across two imports, the second of which doubled a pool."""
+    rep = {"imports": {"espnow": 4_000, "network": 12_000},
+           "qstr": [[500, 9_000], [560, 9_000], [700, 18_000]]}
+    emu = chip_heap.share_from_report(rep, ("espnow", "network"))
+    assert (emu.boot_names, emu.boot_pool_bytes) == (500, 9_000)
+    assert emu.late_cost == {"espnow": 4_000, "network": 3_000}
+    assert emu.late_names == {"espnow": 60, "network": 140}
+
+
 def test_the_chip_s_pools_double_from_twenty_entries_of_seven_bytes() -> None:
     """py/qstr.c on the ESP32: 24-byte header, 7 bytes an entry, 16-byte GC blocks."""
     assert chip_heap.chip_qstr_pool_bytes(0) == 0

@@ -63,6 +63,8 @@ class ChipHeap:
 class EmulatorShare:
     """What the emulator's own modules take on the VM, to be left out of an app's figure."""
 
+    # read on the probe after its idle main.py, which adds at most its own file name to what
+    # every board's boot interned: one name, which moves a pool only if it lands on a doubling
     boot_names: int  # qstrs interned by the boot (the overlays imported then)
     boot_pool_bytes: int  # the VM's qstr pools after the boot
     late_cost: dict[str, int]  # heap of each overlay an app imports later, its pool growth out
@@ -106,9 +108,16 @@ def emulator_share(world: World) -> EmulatorShare:
     b.wait_boot()
     rep = b.heap_report(LATE_OVERLAYS, timeout=20)
     b.stop()
-    steps = rep["qstr"]  # before each import, then at the end
+    return share_from_report(rep, LATE_OVERLAYS)
+
+
+def share_from_report(rep: dict[str, Any], imported: tuple[str, ...]) -> EmulatorShare:
+    """The emulator's share from a probe's heap report, whose names table was read before
+    each of `imported` and at the end: each import's cost without the pools it grew, and the
+    names it interned."""
+    steps = rep["qstr"]
     cost, names = {}, {}
-    for i, name in enumerate(LATE_OVERLAYS):
+    for i, name in enumerate(imported):
         (n0, p0), (n1, p1) = steps[i], steps[i + 1]
         cost[name] = rep["imports"][name] - (p1 - p0)
         names[name] = n1 - n0
