@@ -242,6 +242,10 @@ def test_the_host_refuses_a_totem_whose_bay_has_no_key_as_the_board_would() -> N
         validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12,
                                                "node_keys": {"ps-a01": KEY}})
     assert e.value.problems[0][0] == "node_keys.ps-a02" and KEY not in str(e.value)
+    with pytest.raises(BoardConfigError) as e:  # a --secrets file under its own name
+        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12,
+                                               "node_keys": {"ps-a01": KEY}}, "/tmp/s.json")
+    assert (e.value.file, e.value.problems[0][0]) == ("/tmp/s.json", "node_keys.ps-a02")
     validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12,
                                            "node_keys": {"ps-a01": KEY, "ps-a02": KEY}})
 

@@ -136,4 +136,7 @@ def test_a_results_file_says_which_commit_it_measured() -> None:
 
     from host_tools.bench.run import source_revision
 
-    assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?", source_revision())
+    rev = source_revision()
+    if rev == "unknown" and not (Path(__file__).parents[1] / ".git").exists():
+        pytest.skip("not a git checkout: nothing to name")
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?", rev)

@@ -163,6 +163,18 @@ def test_entry_needs_hash_and_clears_on_timeout_star_and_overflow():
     assert e.key("A", 7000) == ("cleared", "bad_key")
 
 
+def test_an_over_long_entry_that_times_out_leaves_nothing_for_the_next_customer():
+    """The app expires an idle entry every second (Entry.expire): a keypad mashed past
+    max_len and left must not turn the next customer's good code into "too_long"."""
+    e = lockout.Entry(max_len=20, timeout_ms=5000)
+    for _ in range(25):
+        e.key("9", 0)
+    assert not e.expire(4999) and e.expire(5000) and not e.expire(5001)
+    for k in "0394":
+        e.key(k, 6000)
+    assert e.key("#", 6100) == ("code", "0394")
+
+
 SCRIPT = """
 import codes, lockout
 k = bytes(range(32))

@@ -25,6 +25,7 @@ from host_tools.locker.sms import (
     Outbox,
     SmsError,
     check_phone,
+    provider_from_file,
     render,
     to_gsm_text,
 )
@@ -124,11 +125,11 @@ def test_issue_or_resend_defaults_to_a_day_or_the_rest_of_the_window(book: CodeB
     assert (again.code, again.new) == (dep.code, False)
     config = tmp_path / "sms.json"
     config.write_text(json.dumps({"provider": "outbox", "dir": str(tmp_path / "box")}))
-    d = book.send_with_config(dep, "+33612345678", "en", config)
+    d = book.send(dep, "+33612345678", "en", provider_from_file(config))
     assert d.provider == "outbox" and dep.code in (tmp_path / "box" / "outbox.jsonl").read_text()
     config.write_text(json.dumps({"provider": "outbox"}))
     with pytest.raises(ValueError, match="the outbox provider needs 'dir'"):
-        book.send_with_config(dep, "+33612345678", "en", config)
+        provider_from_file(config)
 
 
 class _Gateway(BaseHTTPRequestHandler):
@@ -288,6 +289,15 @@ def test_cli_issue_prints_or_sends(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert out["code"][:-1] not in r.stdout  # the code goes to the phone, not the terminal
     assert out["code"] in (tmp_path / "box" / "outbox.jsonl").read_text()
+    # an SMS config that cannot be used is refused before a code is saved
+    codes_before = Registry(reg_path).db.execute("SELECT COUNT(*) FROM locker_codes").fetchone()
+    (tmp_path / "bad.json").write_text(json.dumps({"provider": "outbox"}))
+    r = subprocess.run(run[:-2] + ["--hours", "2", "--sms", "+33612345678", "--sms-config",
+                                   str(tmp_path / "bad.json")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "needs 'dir'" in r.stderr, r.stderr
+    assert Registry(reg_path).db.execute("SELECT COUNT(*) FROM locker_codes").fetchone() == \
+        codes_before
     bad = subprocess.run(run[:-4] + ["--bank", "nope"] + run[-4:],  # a window still open
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not a locker bank" in bad.stderr

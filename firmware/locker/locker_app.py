@@ -227,12 +227,11 @@ class Locker:
             b = self.bank
             self.read_clock()
             now = b.now()
+            up = self.uptime()  # read every second, so it never misses a ticks wrap
             for n in self.doors:
                 b.door(n, self._door_open(n), now)
             b.tick(None, self._temps())
-            e = self.entry
-            if e.buf and e.last_ms is not None and self.uptime() - e.last_ms >= e.timeout_ms:
-                e.buf = ""
+            if self.entry.expire(up):
                 b.cleared("timeout", now)
             unc = b.uncollected(now) if self.clock_ok() else []
             if unc != self._uncollected:

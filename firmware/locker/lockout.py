@@ -121,12 +121,17 @@ class Entry:
         self.buf = ""
         self.overflow = False
 
-    def key(self, k, now_ms):
-        """Feed one key; returns ("code", digits), ("cleared", why) or None."""
-        out = None
+    def expire(self, now_ms):
+        """Drop an entry idle for timeout_ms (the app asks every second, so a half-typed code
+        does not wait for the next customer's first key); True if one was dropped."""
         if self.buf and self.last_ms is not None and now_ms - self.last_ms >= self.timeout_ms:
             self._clear()
-            out = ("cleared", "timeout")
+            return True
+        return False
+
+    def key(self, k, now_ms):
+        """Feed one key; returns ("code", digits), ("cleared", why) or None."""
+        out = ("cleared", "timeout") if self.expire(now_ms) else None
         self.last_ms = now_ms
         if k == "*":
             self._clear()

@@ -203,8 +203,8 @@ def boot_share(b: Board, report: dict[str, Any]) -> int:
     that runs it. The virtual board imports asyncio at boot (fw/_boot.py, to keep its task
     queue on the VM's ticks); on the chip it is frozen, but its objects are the app's, for
     every app that runs the runtime (all but the sensor node, which never starts a loop)."""
-    runs_asyncio = any(name == "bourg.runtime" for name, _, _ in report["modules"])
-    return b.heap["used"] - (b.heap.get("asyncio", 0) if runs_asyncio else 0)
+    return b.emulator_heap_at_boot(any(name == "bourg.runtime"
+                                       for name, _, _ in report["modules"]))
 
 
 def _row(b: Board, rep: dict[str, Any], activity: str, emu: EmulatorShare) -> dict[str, Any]:

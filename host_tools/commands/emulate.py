@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from host_tools.commands import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.testing.emulate import (
     BadInput,
@@ -59,12 +59,13 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     try:
-        run(config, stop, note=_say, start_with=_start_with(args), workdir=args.workdir,
-            secrets_file=args.secrets, registry=args.registry, broker=args.broker,
-            ssid=args.ssid, peripherals=not args.bare, echo=not args.quiet)
+        started = run(config, stop, note=_say, start_with=_start_with(args),
+                      workdir=args.workdir, secrets_file=args.secrets, registry=args.registry,
+                      broker=args.broker, ssid=args.ssid, peripherals=not args.bare,
+                      echo=not args.quiet)
     except BadInput as e:
         return _refuse(e)
-    return EXIT_OK
+    return EXIT_OK if started else EXIT_INTERRUPTED  # Ctrl-C before the board started
 
 
 def _refuse(e: BadInput) -> int:

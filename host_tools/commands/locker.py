@@ -26,7 +26,7 @@ from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.field.registry import Registry, RegistryError, registry_path
 from host_tools.locker.issue import CodeBook, IssueError, parse_when
-from host_tools.locker.sms import SmsError, check_phone
+from host_tools.locker.sms import SmsError, check_phone, provider_from_file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,18 +83,20 @@ def _issue(args: argparse.Namespace, book: CodeBook) -> int:
     """Print the code, or send it and print the delivery; every check of the command line
     comes before a code is saved."""
     start = parse_when(args.start)
+    provider = None
     if args.sms:
         check_phone(args.sms)
         if not args.sms_config:
             print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
             return EXIT_USAGE
+        provider = provider_from_file(Path(args.sms_config))
     issued = book.issue_or_resend(args.bank, args.compartment, args.kind, start, args.hours,
                                   resend=args.resend)
     info = issued.public()
-    if not args.sms:
+    if provider is None:
         print(json.dumps({**info, "code": issued.code + "#"}))
         return EXIT_OK
-    d = book.send_with_config(issued, args.sms, args.lang, Path(args.sms_config), args.place)
+    d = book.send(issued, args.sms, args.lang, provider, args.place)
     print(json.dumps({**info, "sms": {"provider": d.provider, "status": d.status,
                                       "ref": d.ref}}))
     return EXIT_OK

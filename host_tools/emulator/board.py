@@ -210,6 +210,13 @@ class Board(ProcessControl, ConsoleBridge, ChipServices):
                 self.flash_path.write_bytes(b"\xff" * FLASH_SIZE)
             self._fsutil("format" if format else "install", stage)
 
+    def emulator_heap_at_boot(self, app_runs_asyncio: bool = True) -> int:
+        """The heap the boot left that is the emulator's (its overlay modules), to be taken
+        out of an app's figure: all the board reported at boot, less asyncio's for an app that
+        runs it. asyncio is imported at boot here (fw/_boot.py); on the chip it is frozen,
+        and its objects are the app's."""
+        return self.heap["used"] - (self.heap.get("asyncio", 0) if app_runs_asyncio else 0)
+
     def read_flash(self) -> dict[str, bytes]:
         """Every file on the flash (board off), by path."""
         if self.state == "running":

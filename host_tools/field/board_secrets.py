@@ -22,7 +22,7 @@ from host_tools.field.registry import Registry, RegistryError, registry_named, r
 
 
 class SecretsInputError(ValueError):
-    """Bad input the technician can fix (exit 2): a secrets file that cannot be read, a named
+    """Bad input the technician can fix (a usage error): a secrets file that cannot be read, a named
     registry that is missing or is not one, a device the registry must know and does not."""
 
 
@@ -40,7 +40,7 @@ class SecretsRefused(BoardConfigError):
 
 class NoSecrets(SecretsInputError):
     """The board has no /secrets.json and would be given none: its app would start in SAFE
-    MODE. Bad input (exit 2), which --force does not override (it is no identity check)."""
+    MODE. Bad input, which --force does not override (it is no identity check)."""
 
 
 def check(config: dict[str, Any], secrets: Any, file: str = "secrets.json") -> None:
@@ -104,7 +104,7 @@ def require_registered(reg: Registry, device_id: str, fix: str) -> None:
 
 def from_registry(reg: Registry, config: dict[str, Any]) -> dict[str, Any]:
     """The board's own secrets from the registry, checked as a --secrets file is.
-    RegistryError (with its exit code) when the registry cannot give them."""
+    RegistryError when the registry cannot give them."""
     secrets = dict(reg.secrets(config["device_id"]))
     check_with_hint(config, secrets)
     return secrets

@@ -61,7 +61,7 @@ def run(samples: int = 40) -> list[dict[str, Any]]:
         m = re.search(r"heap alloc (\d+) free (\d+)", a.board.output_text())
         if m:
             out.append({"bench": "lighting_heap_bytes",
-                        "app_and_runtime": int(m.group(1)) - a.board.heap["used"],
+                        "app_and_runtime": int(m.group(1)) - a.board.emulator_heap_at_boot(),
                         "heap_free": int(m.group(2)), "budget": a.board.heap_budget,
                         "vm": "unix 64-bit"})
         delivered: list[float] = []

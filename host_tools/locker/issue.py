@@ -9,7 +9,6 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from host_tools.field.registry import Registry, RegistryError
@@ -19,7 +18,6 @@ from host_tools.locker.sms import (
     Provider,
     SmsError,
     check_phone,
-    provider_from_file,
     render,
 )
 
@@ -215,13 +213,6 @@ class CodeBook:
             self.db.execute("INSERT OR REPLACE INTO locker_sms VALUES (?,?,?,?,?,?,?)",
                             (idem, issued.bank, to, d.provider, d.status, d.ref, now_s))
         return d
-
-
-    def send_with_config(self, issued: Issued, phone: str, lang: str, sms_config: Path,
-                         place: str = "") -> Delivery:
-        """send() through the provider an SMS config file names (sms.provider_from_file):
-        ValueError or OSError for a config that cannot be used, before anything is sent."""
-        return self.send(issued, phone, lang, provider_from_file(sms_config), place)
 
 
 def parse_when(text: str, now: float | None = None) -> float:

@@ -275,25 +275,26 @@ def run(config: dict[str, Any], stop: threading.Event, *, note: NoteSink,
         start_with: StartWith | FromBootloader = "app", workdir: Path | None = None,
         secrets_file: Path | None = None, registry: Path | None = None,
         broker: str | None = None, ssid: str | None = None, peripherals: bool = True,
-        echo: bool = True) -> None:
+        echo: bool = True) -> bool:
     """Run one virtual board of a checked `config` (load_config) until `stop` is set: the
     whole of `bourg emulate`. Its flash lives in `workdir` (default build/emulator/<id>),
     so the same workdir is the same chip on the next run. With the app, the board gets
     secrets_for's secrets; otherwise its access point takes the site's WiFi password from
     the registry, which a board given its app later will join. `broker` (HOST[:PORT])
     stands for the config's MQTT host, `ssid` for its network's name. BadInput comes
-    before anything starts; the board's console goes to stdout (unless not `echo`)."""
+    before anything starts; the board's console goes to stdout (unless not `echo`). False
+    when `stop` came while the inputs were still being read, before anything started."""
     dns = broker_dns(broker, config, note) if broker else {}
     secrets = secrets_for(config, secrets_file, registry, note) if start_with == "app" else None
     wifi = (secrets.get("wifi_password") if secrets is not None
             else site_wifi(registry, config.get("site", "")))
     if stop.is_set():
-        return
+        return False
     workdir = workdir or firmware.REPO / "build" / "emulator" / config["device_id"]
     board_dir = workdir / config["device_id"]
     mac = efuse_mac(board_dir)
     if start_with == "bootloader" and not serve_bootloader(board_dir, mac, stop, note):
-        return
+        return True
     ap = ssid or config.get("network", {}).get("ssid", "bourg")
     world = World(workdir, access_points={ap: wifi}, dns=dns)
     try:
@@ -302,6 +303,7 @@ def run(config: dict[str, Any], stop: threading.Event, *, note: NoteSink,
                   start_with="keep" if start_with == "bootloader" else start_with)
     finally:
         world.close()
+    return True
 
 
 def run_board(world: World, config: dict[str, Any], mac: bytes, stop: threading.Event, *,

@@ -29,7 +29,6 @@ class Clock:
         self._gmtime = gmtime or time.gmtime
         self._offset = epoch_offset(self._gmtime)
         self.synced = False
-        self.last_sync_ms = None
         self.sync_errors = 0
 
     def valid(self):
@@ -67,7 +66,6 @@ class Clock:
             self.sync_errors += 1
             return False
         self.synced = True
-        self.last_sync_ms = compat.ticks_ms()
         return True
 
 

@@ -140,11 +140,12 @@ def check_pair(data, secrets, pair_check, file):
     """A check across the config and secrets.json (a schema module's SECRETS_CHECK: given the
     checked "app" section and the secrets, it returns None or (path in secrets.json, path in
     the config, reason)). The board runs it at boot and on every settings change, the host
-    before a deploy; `file` is the one to blame, and the path named is in that file."""
+    before a deploy; `file` is the one to blame (settings.json, else a secrets file under
+    any name), and the path named is in that file."""
     if pair_check is not None:
         bad = pair_check(data.get("app", {}), secrets)
         if bad:
-            raise ConfigError(bad[0] if file == "secrets.json" else bad[1], bad[2], file)
+            raise ConfigError(bad[1] if file == "settings.json" else bad[0], bad[2], file)
 
 
 def secrets_schema(app_secrets=None):

@@ -43,10 +43,19 @@ _before_asyncio = gc.mem_alloc()
 import asyncio.core  # noqa: E402
 import utime  # noqa: E402
 
+
+
+def _ticks_add(ticks, delta):
+    # the VM's own ticks_add, with the chip's range: a sleep of 2**29 ms or more is refused
+    if not -(1 << 29) < delta < (1 << 29):
+        raise OverflowError("ticks interval overflow")
+    return utime.ticks_add(ticks, delta)
+
+
 asyncio.core.ticks = utime.ticks_ms
 asyncio.core.ticks_diff = utime.ticks_diff
-asyncio.core.ticks_add = utime.ticks_add
-del asyncio, utime
+asyncio.core.ticks_add = _ticks_add
+del asyncio
 gc.collect()
 _world.send("booted", heap_used=gc.mem_alloc(), heap_free=gc.mem_free(),
             heap_asyncio=gc.mem_alloc() - _before_asyncio)
