@@ -125,6 +125,17 @@ def test_ticks_wrap_soon_after_each_boot(world: World) -> None:
     assert "half a period: ticks interval overflow" in b.output_text()  # extmod/modtime.c
 
 
+@pytest.mark.emulator_only
+def test_running_time_between_deep_sleeps_covers_its_light_sleeps(world: World) -> None:
+    """A battery estimate read while a board runs (bourg parking battery): the running time
+    so far counts the light sleeps it holds, so running minus light sleep is never negative."""
+    main = ("import machine, time\nmachine.lightsleep(300)\nmachine.lightsleep(300)\n"
+            "print('slept')\nwhile True:\n    time.sleep_ms(50)\n")
+    b = _started(world, "light", main, "slept", 10)
+    assert b.sleeps == 0 and b.light_sleeps == 2 and b.light_s == 0.6
+    assert b.awake_so_far_s() - b.light_s >= 0 > b.awake_s - b.light_s
+
+
 SLEEP_MAIN = """
 import machine
 rtc = machine.RTC()

@@ -79,6 +79,12 @@ class ProcessControl:
     def running(self) -> bool:
         return self.state == "running"
 
+    def awake_so_far_s(self) -> float:
+        """awake_s with the current run counted while the board runs: light_s counts each
+        light sleep as it starts, so a figure read between two deep sleeps must count the
+        running time it happened in (battery estimates)."""
+        return self.awake_s + (time.monotonic() - self._spawn_t if self.running else 0.0)
+
     def wait_state(self, state: str, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
         while self.state != state:

@@ -119,7 +119,7 @@ def measure(seconds: float = 60.0) -> Measured:
             time.sleep(0.2)
         b = bay.board
         out = b.output_text()
-        return Measured(b.sleeps, b.light_sleeps, b.awake_s - b.light_s, b.tx_frames,
+        return Measured(b.sleeps, b.light_sleeps, b.awake_so_far_s() - b.light_s, b.tx_frames,
                         out.count("seq "), out.count("field moving:"))
 
 
