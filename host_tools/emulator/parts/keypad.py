@@ -79,7 +79,7 @@ class Keypad(Device):
         self._update()
 
     def type(self, keys: str, hold_s: float = 0.08, gap_s: float = 0.08, scans: int = 2,
-             wait_s: float = 1.0, rollover_s: float = 0.0) -> None:
+             wait_s: float = 3.0, rollover_s: float = 0.0) -> None:
         """Type like a person: each key held hold_s, then released for gap_s.
 
         Like a person who feels a key take, each key is held longer, up to wait_s, until the
