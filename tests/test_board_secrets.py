@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from host_tools.field import board_secrets
-from host_tools.field.boardconfig import BoardConfigError
+from host_tools.field.boardconfig import BoardConfigError, validate_secrets
 from host_tools.field.boardid import BoardIdentity
 from host_tools.field.registry import Registry
 
@@ -66,7 +66,7 @@ def test_a_secrets_file_without_wifi_gets_no_registry_hint(config: dict[str, Any
 
 def test_another_refusal_has_no_hint(config: dict[str, Any]) -> None:
     with pytest.raises(BoardConfigError) as e:
-        board_secrets.check(config, {"wifi_password": 12})
+        validate_secrets(config, {"wifi_password": 12})
     assert not isinstance(e.value, board_secrets.SecretsRefused)
 
 

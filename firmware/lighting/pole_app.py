@@ -17,6 +17,8 @@ from bourg import compat, store
 from bourg.auth import BCAST
 
 STATE_FILE = "/data/lighting.json"
+
+
 def _read_safe_pin():
     try:
         with open("/config.json") as f:

@@ -198,17 +198,16 @@ def _car_park(world: World, cars: int = 4) -> list[tuple[Board, dict[str, Any]]]
     return [(totem, totem.heap_report(timeout=20))] + nodes
 
 
-def boot_share(b: Board, report: dict[str, Any]) -> int:
+def boot_share(b: Board) -> int:
     """The heap a board's boot took that is the emulator's: all of it, but asyncio for an app
     that runs it. The virtual board imports asyncio at boot (fw/_boot.py, to keep its task
     queue on the VM's ticks); on the chip it is frozen, but its objects are the app's, for
-    every app that runs the runtime (all but the sensor node, which never starts a loop)."""
-    return b.emulator_heap_at_boot(any(name == "bourg.runtime"
-                                       for name, _, _ in report["modules"]))
+    every app that runs the runtime: all but the sensor node, which never starts a loop."""
+    return b.emulator_heap_at_boot(b.config.get("role") != "parking_sensor")
 
 
 def _row(b: Board, rep: dict[str, Any], activity: str, emu: EmulatorShare) -> dict[str, Any]:
-    h = estimate(rep, boot_share(b, rep), emu)
+    h = estimate(rep, boot_share(b), emu)
     return {"bench": "chip_heap_bytes", "role": b.config["role"], "device": b.name,
             "after": activity, "chip_estimate": h.chip_bytes,
             "vm_app_and_runtime": h.vm_bytes, "mpy_loaded": h.mpy_bytes,

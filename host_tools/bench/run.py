@@ -50,8 +50,8 @@ def source_revision() -> str:
     file says what it measured; "unknown" outside a git checkout."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "--no-optional-locks", *args], cwd=firmware.REPO,
-                              capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
+                              capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
 
     try:
         rev = git("rev-parse", "--short", "HEAD")
@@ -146,6 +146,7 @@ def bench_parking(sims: int) -> None:
 
 def bench_roles_heap() -> None:
     """Heap each product's app holds with the runtime after boot, on its virtual board."""
+    from host_tools.bench import chip_heap
     from host_tools.testing.rigs.bank import WIFI, add_bank
     from host_tools.testing.rigs.lot import add_bay, add_totem
     from host_tools.testing.rigs.street import add_pole, pole_config
@@ -166,8 +167,7 @@ def bench_roles_heap() -> None:
             assert m is not None
             role = b.config["role"] + (" (wake on change)" if b is lis.board else "")
             emit({"bench": "role_heap_bytes", "role": role,
-                  "app_and_runtime": int(m.group(1)) - b.emulator_heap_at_boot(
-                      b.config["role"] != "parking_sensor"),  # the node starts no loop
+                  "app_and_runtime": int(m.group(1)) - chip_heap.boot_share(b),
                   "heap_free": int(m.group(2)), "budget": b.heap_budget,
                   "vm": "unix 64-bit"})
 

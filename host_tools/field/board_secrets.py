@@ -43,18 +43,12 @@ class NoSecrets(SecretsInputError):
     MODE. Bad input, which --force does not override (it is no identity check)."""
 
 
-def check(config: dict[str, Any], secrets: Any, file: str = "secrets.json") -> None:
-    """The board's verdict on the secrets it would get: BoardConfigError, naming the key and
-    never the value."""
-    validate_secrets(config, secrets, file)
-
-
 def check_with_hint(config: dict[str, Any], secrets: Any) -> None:
-    """check() for the registry's secrets, where a missing wifi_password is, most often, a
-    site whose WiFi the registry does not have yet: SecretsRefused says which command sets
-    it."""
+    """The board's verdict (boardconfig.validate_secrets) on the registry's secrets, where a
+    missing wifi_password is, most often, a site whose WiFi the registry does not have yet:
+    SecretsRefused says which command sets it."""
     try:
-        check(config, secrets)
+        validate_secrets(config, secrets)
     except BoardConfigError as e:
         if not any(p == "wifi_password" and r.startswith("missing") for p, r in e.problems):
             raise
@@ -76,7 +70,7 @@ def read_file(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise SecretsInputError(f"--secrets {path} is not JSON") from None
     if not isinstance(data, dict):
         raise SecretsInputError(f"--secrets {path}: expected a JSON object")
-    check(config, data, str(path))
+    validate_secrets(config, data, str(path))
     return data
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from host_tools.build import firmware
-from host_tools.field import board_secrets
+from host_tools.field.boardconfig import validate_secrets
 from host_tools.field.boardid import BoardIdentity, read_identity
 from host_tools.field.serialboard import SerialBoard, TransportError
 
@@ -219,7 +219,7 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
     Secrets the board would refuse at boot (BoardConfigError) are refused before the port is
     opened: a board left in SAFE MODE by a bad key is a trip to the pole."""
     if secrets is not None:
-        board_secrets.check(config, secrets)
+        validate_secrets(config, secrets)
     board = SerialBoard(port, restore_app=True)
     try:
         return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,

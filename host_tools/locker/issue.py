@@ -13,13 +13,7 @@ from typing import Any
 
 from host_tools.field.registry import Registry, RegistryError
 from host_tools.locker.fw import load
-from host_tools.locker.sms import (
-    Delivery,
-    Provider,
-    SmsError,
-    check_phone,
-    render,
-)
+from host_tools.locker.sms import Delivery, Provider, SmsError, check_phone, render
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS locker_codes (

@@ -20,6 +20,7 @@ import ipaddress
 import os
 import selectors
 import socket
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -197,8 +198,6 @@ def site_wifi(registry: Path | None, site: str) -> str | None:
         return None
     if reg is None:
         return None
-    import sqlite3
-
     with reg:
         try:
             found = reg.site(site)

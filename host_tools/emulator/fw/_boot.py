@@ -31,7 +31,7 @@ sys.path[:] = ["", "/sim", ".frozen", "/lib"]
 import socket  # noqa: E402
 sys.modules["usocket"] = socket
 import machine  # noqa: E402,F401
-import time  # noqa: E402,F401
+import time  # noqa: E402
 import select  # noqa: E402,F401
 del _f, _fs
 gc.collect()
@@ -44,12 +44,9 @@ import asyncio.core  # noqa: E402
 import utime  # noqa: E402
 
 
-
 def _ticks_add(ticks, delta):
     # the VM's own ticks_add, with the chip's range: a sleep of 2**29 ms or more is refused
-    if not -(1 << 29) < delta < (1 << 29):
-        raise OverflowError("ticks interval overflow")
-    return utime.ticks_add(ticks, delta)
+    return utime.ticks_add(ticks, time._interval(delta))
 
 
 asyncio.core.ticks = utime.ticks_ms

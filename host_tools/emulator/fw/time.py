@@ -31,11 +31,17 @@ def ticks_diff(end, start):
     return ((end - start + _HALF) & _MASK) - _HALF
 
 
-def ticks_add(ticks, delta):
+def _interval(delta):
+    """extmod/modtime.c ticks_add's check: a delta of half a period or more cannot be told
+    from one the other way round."""
     delta = _world.get_int(delta)
     if not -_HALF < delta < _HALF:
         raise OverflowError("ticks interval overflow")
-    return (ticks + delta) & _MASK
+    return delta
+
+
+def ticks_add(ticks, delta):
+    return (ticks + _interval(delta)) & _MASK
 
 
 def _offset():
