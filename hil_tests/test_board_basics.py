@@ -236,6 +236,34 @@ def test_soft_reboot_reports_soft_reset(world: World) -> None:
 
 
 @pytest.mark.emulator_only
+@pytest.mark.parametrize("loop", [
+    # an app that collects often: a Ctrl-C lands inside gc.collect() more often than not
+    "import gc, time\nkeep = [str(i) for i in range(2000)]\nprint('looping')\n"
+    "while True:\n    for _ in range(50):\n"
+    "        gc.collect()\n    time.sleep_ms(1)\n",
+    # a busy loop that never polls, sleeps or touches a peripheral
+    "print('looping')\nn = 0\nwhile True:\n    n += 1\n",
+], ids=["collecting", "busy"])
+def test_ctrl_c_stops_a_running_app_and_never_resets_the_board(world: World, loop: str) -> None:
+    """What mpremote and bourg deploy do to a running board: Ctrl-C, the raw REPL, then a soft
+    reboot back into main.py. On the chip the Ctrl-C is a KeyboardInterrupt wherever it lands;
+    the virtual board must not die of it (the Unix VM, signalled inside gc.collect(), did)."""
+    b = _started(world, "ctrlc", loop, "looping", 5)
+    for _ in range(6):
+        sb = SerialBoard(b.pty_path)
+        try:
+            assert sb.exec("print(6 * 7)").strip() == "42"
+            mark = b.console_mark()
+            sb.soft_reboot_into_app()
+        finally:
+            sb.close()
+        b.wait_output("looping", 10, start=mark)
+    out = b.output_text()
+    assert out.count("KeyboardInterrupt") == 6 and "VM exited" not in out
+    assert b.history == ["PWRON_RESET"] + ["SOFT_RESET"] * 6
+
+
+@pytest.mark.emulator_only
 def test_sleep_times_take_only_ints(world: World) -> None:
     """time.sleep_ms/sleep_us and machine.lightsleep/deepsleep read their argument with
     mp_obj_get_int on the port: a float (say, from a config) is a TypeError; time.sleep takes

@@ -19,6 +19,7 @@ import tty
 
 _PROMPTS = (b">>> ", b"\r\n>", b"\x04>", b"... ")
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+_SIGINT_AFTER_S = 1.0  # a Ctrl-C the VM has not raised by then is sent as SIGINT
 
 
 class ConsoleBridge:
@@ -35,6 +36,8 @@ class ConsoleBridge:
         self._swallow = False  # hiding a friendly banner after a soft reset into raw REPL
         self._pending_intr = False  # a Ctrl-C that came before the VM booted
         self._held: bytearray | None = None  # input after a Ctrl-C held to decide its fate
+        self._intr_n = 0  # Ctrl-Cs sent to the VM as world events
+        self._intr_open = 0  # the one the VM has not raised yet, 0 for none
         # the USB-serial side: user opens self.pty_path
         self._user_master, self._user_slave = pty.openpty()
         tty.setraw(self._user_slave)
@@ -227,13 +230,49 @@ class ConsoleBridge:
             pass
 
     def _interrupt(self) -> None:
-        """Ctrl-C while code runs: the VM gets SIGINT, i.e. KeyboardInterrupt, like the UART
-        interrupt character on the chip."""
+        """Ctrl-C while code runs: KeyboardInterrupt, like the UART interrupt character on the
+        chip. The VM gets it as a world event and raises it at its next poll, sleep or
+        peripheral call (fw/_world.py). Code that reaches none of these within a second (a
+        busy loop, a long compile) gets SIGINT instead, which this Unix VM survives only while
+        it runs code and is not inside gc.collect()."""
         if not self._booted:
             self._pending_intr = True
             return
-        if self.proc is not None:
-            try:
-                os.kill(self.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+        if self.proc is None:
+            return
+        self._intr_n += 1
+        self._intr_open = self._intr_n
+        self._event("intr", n=self._intr_n)
+        self.world.loop.call_later(_SIGINT_AFTER_S, self._interrupt_by_signal, self._intr_n,
+                                   self.proc)
+
+    def _op_intr_taken(self, msg: dict[str, object]) -> None:
+        if msg.get("n") == self._intr_open:
+            self._intr_open = 0
+
+    def _interrupt_by_signal(self, n: int, proc: object) -> None:
+        if self._intr_open != n or self.proc is not proc or self.proc is None:
+            return
+        self._intr_open = 0
+        if self._idle or not _catches_sigint(self.proc.pid):
+            # the code ended first: the VM is at (or on its way to) a prompt, where a SIGINT
+            # would kill it and the chip would have nothing left to interrupt
+            self._event("intr_cancel", n=n)
+            return
+        try:
+            os.kill(self.proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+
+def _catches_sigint(pid: int) -> bool:
+    """Whether the VM has its SIGINT handler in place: the Unix port sets it only while it
+    runs code (pyexec's mp_hal_set_interrupt_char), and SIGINT's default kills the process."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return False

@@ -68,6 +68,7 @@ def call(op, **kw):
     while rid not in _replies:
         _read(-1)
     r = _replies.pop(rid)
+    _take_interrupt()
     err = r.get("err")
     if err is not None:
         if err[0] == "ValueError":
@@ -78,6 +79,36 @@ def call(op, **kw):
 
 def on(ev, handler):
     _handlers[ev] = handler
+
+
+# A Ctrl-C on the serial console (board_console.py) arrives as an event and is raised as
+# KeyboardInterrupt at the next point where the board talks to the world: a poll, a sleep, the
+# return of a peripheral call. The chip raises it at the next bytecode branch; a SIGINT would
+# too, but this Unix VM dies of one that lands inside gc.collect() (the heap stays locked) or
+# outside running code (no handler then). Number of the Ctrl-C to raise, 0 for none.
+_interrupt = [0]
+
+
+def _on_interrupt(msg):
+    _interrupt[0] = msg["n"]
+
+
+def _on_interrupt_cancel(msg):
+    # the code it was meant for ended first, as on the chip when the REPL comes back
+    if _interrupt[0] == msg["n"]:
+        _interrupt[0] = 0
+
+
+_handlers["intr"] = _on_interrupt
+_handlers["intr_cancel"] = _on_interrupt_cancel
+
+
+def _take_interrupt():
+    n = _interrupt[0]
+    if n and not _dispatching[0]:
+        _interrupt[0] = 0
+        send("intr_taken", n=n)
+        raise KeyboardInterrupt
 
 
 _pending = []
@@ -153,11 +184,13 @@ def service(timeout_ms=0):
     """Dispatch pending world events and due timers; wait at most timeout_ms for an event."""
     if _dispatching[0]:
         return False
+    _take_interrupt()
     _run_timers()
     t = next_timer_ms()
     if t is not None and (timeout_ms < 0 or t < timeout_ms):
         timeout_ms = t
     got = _read(timeout_ms)
+    _take_interrupt()
     _run_timers()
     return got
 
