@@ -147,3 +147,12 @@ def test_emulate_uses_the_same_policy_with_its_own_fallback(config: dict[str, An
     assert notes[-1] == Note(f"the board's secrets come from the registry {good}")
     assert site_wifi(good, config["site"]) == "site-wifi-pw"
     assert site_wifi(tmp_path / "none.sqlite", config["site"]) is None
+
+
+def test_the_host_refuses_tls_without_its_keys_as_the_board_does(config: dict[str, Any]) -> None:
+    tls = json.loads(json.dumps(config))
+    tls["network"]["mqtt"]["tls"] = True
+    with pytest.raises(BoardConfigError) as e:
+        validate_secrets(tls, {"wifi_password": "w", "tls_ca": "AAAA", "tls_cert": "AAAA"})
+    assert e.value.problems == [("tls_key", "missing (required with network.mqtt.tls)")]
+    validate_secrets(config, {"wifi_password": "w"})  # without TLS none is needed

@@ -88,7 +88,8 @@ def test_missing_unknown_enum(root):
 def test_defaults_filled(root):
     with_board(root, network__mqtt__port=KeyError, network__mqtt__keepalive=KeyError)
     cfg = config.load(root)
-    assert cfg["network"]["mqtt"] == {"host": "10.0.0.2", "port": 1883, "keepalive": 30}
+    assert cfg["network"]["mqtt"] == {"host": "10.0.0.2", "port": 1883, "keepalive": 30,
+                                      "tls": False}
 
 
 def test_app_schema(root):
@@ -115,6 +116,25 @@ def test_secrets_never_shown(root):
     assert "xxxx" not in err_of(root)
     put(root, "secrets.json", {"wifi_password": "w", "mqtt_user": "u"})
     assert "mqtt_password" in err_of(root)
+
+
+TLS = {"tls_ca": "MIIBkjCCATi=", "tls_cert": "MIIBYzCCAQm=", "tls_key": "MIGHAgEAMB8="}
+
+
+def test_tls_needs_its_three_keys_in_base64(root):
+    """A config that asks for TLS without the keys would never reach its broker: refused at
+    boot (SAFE MODE names the key), as the host refuses it before a deploy."""
+    with_board(root, network__mqtt__tls=True)
+    put(root, "secrets.json", dict(SECRETS, tls_ca=TLS["tls_ca"], tls_cert=TLS["tls_cert"]))
+    assert err_of(root) == ("secrets.json: tls_key: missing (required with "
+                            "network.mqtt.tls)")
+    put(root, "secrets.json", dict(SECRETS, **dict(TLS, tls_cert="not base64!")))
+    msg = err_of(root)
+    assert msg.startswith("secrets.json: tls_cert: expected base64") and "not base64" not in msg
+    put(root, "secrets.json", dict(SECRETS, **TLS))
+    assert config.load(root).data["network"]["mqtt"]["tls"] is True
+    with_board(root, network__mqtt__tls="yes")
+    assert err_of(root).startswith("config.json: network.mqtt.tls: expected bool")
 
 
 def test_secrets_registered_for_scrubbing(root):

@@ -66,8 +66,9 @@ def validate_secrets(config: dict[str, Any], secrets: Any, file: str = "secrets.
     try:
         checked = fw.check_secrets(copy.deepcopy(secrets), spec)  # a copy: defaults filled in
         pair = getattr(mod, "SECRETS_CHECK", None)
-        data = _checked_or_none(fw, config) if pair is not None else None
+        data = _checked_or_none(fw, config)
         if data is not None:  # a config the board refuses is validate()'s to report
+            fw.check_tls(data, checked)
             fw.check_pair(data, checked, pair, file)
     except fw.ConfigError as e:
         raise BoardConfigError(file, [(e.path, e.reason)]) from None

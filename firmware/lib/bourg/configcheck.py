@@ -77,6 +77,9 @@ BOARD_SCHEMA = {
                         "host": {"type": "str", "minlen": 1, "maxlen": 64},
                         "port": {"type": "int", "min": 1, "max": 65535, "default": 1883},
                         "keepalive": {"type": "int", "min": 5, "max": 3600, "default": 30},
+                        # TLS with the site's CA and the board's own certificate
+                        # (bourg/mqtt_tls.py); the keys are in secrets.json
+                        "tls": {"type": "bool", "default": False},
                     },
                 },
             },
@@ -84,6 +87,18 @@ BOARD_SCHEMA = {
         "app": {"type": "dict", "extra": True, "default": {}},
     },
 }
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def _base64(v):
+    if len(v) % 4:
+        return "expected base64 (DER from bourg provision)"
+    for c in v:
+        if c not in _B64:
+            return "expected base64 (DER from bourg provision)"
+    return None
+
 
 SECRETS_SCHEMA = {
     "type": "dict",
@@ -93,8 +108,27 @@ SECRETS_SCHEMA = {
         "wifi_password": {"type": "str", "maxlen": 64},
         "mqtt_user": {"type": "str", "optional": True, "maxlen": 64},
         "mqtt_password": {"type": "str", "optional": True, "maxlen": 128},
+        # DER in base64, from bourg provision (bourg/mqtt_tls.py)
+        "tls_ca": {"type": "str", "optional": True, "minlen": 4, "maxlen": 4096,
+                   "check": _base64},
+        "tls_cert": {"type": "str", "optional": True, "minlen": 4, "maxlen": 4096,
+                     "check": _base64},
+        "tls_key": {"type": "str", "optional": True, "minlen": 4, "maxlen": 4096,
+                    "check": _base64},
     },
 }
+
+TLS_KEYS = ("tls_ca", "tls_cert", "tls_key")
+
+
+def check_tls(data, secrets):
+    """A config that asks for TLS needs the three TLS keys in secrets.json: without them the
+    board could never reach a broker that speaks only TLS."""
+    if data.get("network", {}).get("mqtt", {}).get("tls"):
+        for k in TLS_KEYS:
+            if k not in secrets:
+                raise ConfigError(k, "missing (required with network.mqtt.tls)",
+                                  "secrets.json")
 
 
 def _hex_form(min_bytes, max_bytes):

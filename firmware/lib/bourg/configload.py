@@ -107,6 +107,7 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_sche
         base, pin_warnings = cc.check(raw, chk.schema)
         secrets = read_json(root, "secrets.json")
         secrets = cc.check_secrets(secrets, chk.secrets)
+        cc.check_tls(base, secrets)
         cc.check_pair(base, secrets, chk.pair, "secrets.json")
         warnings = pin_warnings
         settings = {}
@@ -170,7 +171,7 @@ def load_network(root="/"):
     except Exception:  # noqa: BLE001
         secrets = {}
     clean = {}
-    for k in ("wifi_password", "mqtt_user", "mqtt_password"):
+    for k in ("wifi_password", "mqtt_user", "mqtt_password", "tls_ca", "tls_cert", "tls_key"):
         if isinstance(secrets.get(k), str):
             clean[k] = secrets[k]
     return data, clean

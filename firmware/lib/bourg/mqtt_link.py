@@ -145,11 +145,13 @@ def valid_name(s):
 
 
 class _SocketModule:
-    """Stands in for umqtt.simple's `socket` module so sockets get a timeout before connect()."""
+    """Stands in for umqtt.simple's `socket` module so sockets get a timeout before connect(),
+    and a TLS session after it when `tls` is (context, server host name)."""
 
     def __init__(self, mod, timeout_s):
         self._mod = mod
         self.timeout_s = timeout_s
+        self.tls = None
 
     def socket(self, *args):
         s = self._mod.socket(*args)
@@ -157,24 +159,30 @@ class _SocketModule:
             s.settimeout(self.timeout_s)
         except (AttributeError, OSError):
             pass
+        if self.tls is not None:
+            from bourg.mqtt_tls import TlsSocket
+
+            return TlsSocket(s, self.tls[0], self.tls[1])
         return s
 
     def getaddrinfo(self, *args):
         return self._mod.getaddrinfo(*args)
 
 
-def patch_socket_timeout(client_cls, timeout_s):
-    """Give umqtt.simple's connect() a socket timeout (its module-level `socket`)."""
+def patch_socket_timeout(client_cls, timeout_s, tls=None):
+    """Give umqtt.simple's connect() a socket timeout (its module-level `socket`), and TLS
+    when `tls` is (context, server host name)."""
     import sys
 
     mod = sys.modules.get(getattr(client_cls, "__module__", ""), None)
     if mod is None or not hasattr(mod, "socket"):
         return False
     cur = mod.socket
-    if isinstance(cur, _SocketModule):
-        cur.timeout_s = timeout_s
-    else:
-        mod.socket = _SocketModule(cur, timeout_s)  # pyright: ignore[reportAttributeAccessIssue] umqtt's module
+    if not isinstance(cur, _SocketModule):
+        cur = _SocketModule(cur, timeout_s)
+        mod.socket = cur  # pyright: ignore[reportAttributeAccessIssue] umqtt's module
+    cur.timeout_s = timeout_s
+    cur.tls = tls
     return True
 
 
@@ -238,7 +246,9 @@ class MqttLink:
                  client_id=None, client_cls=None, queue_path=DEFAULT_QUEUE,
                  max_events=MAX_EVENTS, max_queue_bytes=MAX_QUEUE_BYTES, ring=None,
                  clock=None, net_up=None, sock_timeout_s=5, backoff=None, rand=None,
-                 puback_timeout_ms=10000, journal=None):
+                 puback_timeout_ms=10000, journal=None, tls=None):
+        """tls: a client context (bourg.mqtt_tls.context) for a broker that speaks TLS; the
+        link then waits for a valid clock before it connects (certificate dates)."""
         self.prefix = prefix
         self.host = host
         self.port = port
@@ -251,10 +261,15 @@ class MqttLink:
             from umqtt_pinned import MQTTClient as client_cls
         self._cls = client_cls
         self.sock_timeout_s = sock_timeout_s
-        patch_socket_timeout(client_cls, sock_timeout_s)
+        self.tls = tls is not None
+        patch_socket_timeout(client_cls, sock_timeout_s, None if tls is None else (tls, host))
         if ring is None:
             from bourg.logring import log as ring
         self._lg = ring
+        if clock is None and tls is not None:
+            from bourg.clock import Clock
+
+            clock = Clock()
         self._clock = clock
         self.net_up = net_up
         self._rand = rand or compat.rand_float
@@ -284,6 +299,10 @@ class MqttLink:
             data, secrets = cfg.data, cfg.secrets
             prefix = cfg.topic_prefix
         m = data["network"]["mqtt"]
+        if m.get("tls") and "tls" not in kw:
+            from bourg import mqtt_tls
+
+            kw["tls"] = mqtt_tls.context(secrets)
         return cls(prefix, m["host"], m.get("port", 1883), m.get("keepalive", 30),
                    secrets.get("mqtt_user"), secrets.get("mqtt_password"),
                    client_id=data["device_id"], **kw)
@@ -494,7 +513,11 @@ class MqttLink:
             now = compat.ticks_ms()
         if self._client is None:
             if (self.net_up is None or self.net_up()) and self.logic.should_connect(now):
-                self._connect(now)
+                if self.tls and not self._clock.valid():
+                    # mbedTLS would refuse every certificate as not yet valid
+                    self.last_error = "waiting for a valid clock (TLS checks certificate dates)"
+                else:
+                    self._connect(now)
             return self._client is not None
         try:
             g = self._client.sock  # type: SockGuard  # pyright: ignore[reportAssignmentType] see _pump
