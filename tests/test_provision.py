@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -215,3 +216,66 @@ def test_checked_unique_id_refuses_a_board_that_is_not_the_unique_id_given(
     assert provision.checked_unique_id("/dev/ttyUSB0", "fieldtest-01",
                                        "240ac4100002") == "240ac4100002"
     assert provision.checked_unique_id("/dev/ttyUSB0", "fieldtest-01") == "240ac4100002"
+
+
+def _site_with_board(bourg, tmp_path: Path) -> None:
+    wifi = tmp_path / "wifi.txt"
+    wifi.write_text("street-wifi-secret\n")
+    r = bourg("site", "demo-town", "--ssid", "bourg-demo", "--wifi-password-file", str(wifi))
+    assert r.returncode == 0 and "CA made" in r.stdout, r.stderr
+    assert bourg("add", str(CONFIG)).returncode == 0
+
+
+def test_site_ca_signs_each_board_and_the_broker(bourg, tmp_path: Path) -> None:
+    """provision site makes the site's CA once; a board's secrets carry the CA and its own
+    certificate (CN = its MQTT user, DER for the board); the broker's files carry a
+    certificate for the names the boards use, and its key stays private."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    _site_with_board(bourg, tmp_path)
+    wifi = tmp_path / "wifi.txt"
+    again = bourg("site", "demo-town", "--ssid", "bourg-demo", "--wifi-password-file",
+                  str(wifi))
+    assert "CA kept" in again.stdout  # the boards' certificates hang on it
+    s = json.loads(bourg("show", "fieldtest-01", "--secrets").stdout)["secrets"]
+    ca = x509.load_der_x509_certificate(base64.b64decode(s["tls_ca"]))
+    board = x509.load_der_x509_certificate(base64.b64decode(s["tls_cert"]))
+    board.verify_directly_issued_by(ca)
+    assert board.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
+        "bourg-fieldtest-01"
+    assert isinstance(board.public_key(), ec.EllipticCurvePublicKey)
+    same = json.loads(bourg("show", "fieldtest-01", "--secrets").stdout)["secrets"]
+    assert same["tls_cert"] == s["tls_cert"]  # issued once, kept
+
+    out = tmp_path / "broker"
+    r = bourg("mosquitto", "--out", str(out), "--tls-host", "mqtt.demo-town.bourg",
+              "--tls-host", "10.0.0.2")
+    assert r.returncode == 0, r.stderr
+    broker = x509.load_pem_x509_certificate((out / "broker.crt").read_bytes())
+    broker.verify_directly_issued_by(ca)
+    names = broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["mqtt.demo-town.bourg"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.2"]
+    assert (out / "broker.key").stat().st_mode & 0o077 == 0
+    conf = (out / "tls.conf").read_text()
+    assert "require_certificate true" in conf and "use_identity_as_username true" in conf
+
+
+def test_rotating_tls_issues_a_new_certificate(bourg, tmp_path: Path) -> None:
+    _site_with_board(bourg, tmp_path)
+    before = json.loads(bourg("show", "fieldtest-01", "--secrets").stdout)["secrets"]
+    r = bourg("rotate", "fieldtest-01", "--key", "tls")
+    assert r.returncode == 0, r.stderr
+    after = json.loads(bourg("show", "fieldtest-01", "--secrets").stdout)["secrets"]
+    assert after["tls_cert"] != before["tls_cert"] and after["tls_key"] != before["tls_key"]
+    assert after["tls_ca"] == before["tls_ca"]
+
+
+def test_tls_needs_the_site_ca(bourg, tmp_path: Path) -> None:
+    assert bourg("add", str(CONFIG)).returncode == 0
+    r = bourg("rotate", "fieldtest-01", "--key", "tls")
+    assert r.returncode == 2 and "has no CA yet" in r.stderr
+    r = bourg("mosquitto", "--out", str(tmp_path / "b"), "--tls-host", "mqtt.x")
+    assert r.returncode == 2 and "has no CA yet" in r.stderr and "Traceback" not in r.stderr

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
+from host_tools.field import site_ca
 from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
-from host_tools.field.mosquitto import fleet_accounts, hand_over
+from host_tools.field.mosquitto import TLS_PORT, TlsFiles, fleet_accounts, hand_over
 from host_tools.field.provision import (
     BoardSilent,
     UsageError,
@@ -33,7 +34,8 @@ from host_tools.field.registry import (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="prov_cmd", metavar="ACTION", required=True)
-    s = sub.add_parser("site", help="set a site's WiFi network")
+    s = sub.add_parser("site", help="set a site's WiFi network; make its CA (TLS) if it has "
+                       "none")
     s.add_argument("site", help="the site's name, as in the board configs' `site`")
     s.add_argument("--ssid", required=True, help="the WiFi network the site's boards join")
     s.add_argument("--wifi-password-file", type=Path, required=True,
@@ -65,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="password for the bourg-ops account (read everything, send commands)")
     m.add_argument("--owner", default="mosquitto", help="the user mosquitto drops to, who "
                    "must own the files (default %(default)s; chown is done when run as root)")
+    m.add_argument("--tls-host", action="append", default=[], metavar="NAME",
+                   help="also write the TLS files: the site CA, a certificate for the broker "
+                   "under this name (the boards' network.mqtt.host; repeat for more names or "
+                   "addresses) and tls.conf, its TLS listener")
+    m.add_argument("--site", help="the site whose CA signs the broker's certificate (needed "
+                   "when the registry holds more than one site)")
     add_registry_argument(p, s, a, ls, sh, se, r, m)
 
 
@@ -106,7 +114,9 @@ def _site(args: argparse.Namespace) -> int:
     password = read_secret_file(args.wifi_password_file, "--wifi-password-file")
     with _open(args, create=True) as reg:
         reg.set_site(args.site, args.ssid, password)
-    print(f"site {args.site}: WiFi {args.ssid}")
+        ca, made = reg.make_site_ca(args.site)
+    print(f"site {args.site}: WiFi {args.ssid}; CA {'made' if made else 'kept'} "
+          f"(SHA-256 {ca.fingerprint()[:16]}...)")
     return EXIT_OK
 
 
@@ -180,12 +190,36 @@ def _mosquitto(args: argparse.Namespace) -> int:
            if args.ops_password_file else None)
     with _open(args) as reg:
         accounts = fleet_accounts(reg, ops)
+        ca = _broker_ca(reg, args) if args.tls_host else None
     files = accounts.write(args.out)
     print(f"wrote {files[0]} and {files[1]} for {len(accounts.devices)} device(s); point "
           "mosquitto's password_file and acl_file at them")
+    if ca is not None:
+        broker = site_ca.issue(ca, args.tls_host[0], server_names=tuple(args.tls_host),
+                               client=False)
+        tls = TlsFiles.write(args.out, ca, broker)
+        conf = args.out / "tls.conf"
+        conf.write_text("\n".join(tls.listener(TLS_PORT)) + "\n")
+        files = (*files, tls.key)
+        print(f"wrote {tls.ca}, {tls.cert}, {tls.key} and {conf} (broker certificate for "
+              f"{', '.join(args.tls_host)}); include tls.conf in mosquitto.conf")
     for note in hand_over(files, args.owner):
         print(note, file=sys.stderr)
     return EXIT_OK
+
+
+def _broker_ca(reg: Registry, args: argparse.Namespace) -> site_ca.KeyPair:
+    """The CA that signs the broker's certificate: --site's, or the one site's."""
+    sites = sorted({d.site for d in reg.list()} | ({args.site} if args.site else set()))
+    site = args.site or (sites[0] if len(sites) == 1 else None)
+    if site is None:
+        raise UsageError("the registry holds sites " + ", ".join(sites) + ": name the one "
+                         "this broker serves with --site")
+    ca = reg.site_ca(site)
+    if ca is None:
+        raise UsageError(f"site {site} has no CA yet: run `bourg provision site {site} "
+                         "--ssid ... --wifi-password-file ...` first")
+    return ca
 
 
 ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from host_tools.field.registry import Registry
+    from host_tools.field.site_ca import KeyPair
 
 OPS_USER = "bourg-ops"
+TLS_PORT = 8883
 
 
 def mosquitto_binary() -> str:
@@ -115,6 +117,39 @@ def fleet_accounts(reg: Registry, ops_password: str | None = None) -> FleetAccou
     return FleetAccounts(passwords, [(d.mqtt_user, d.site, d.device_id) for d in devices])
 
 
+@dataclass
+class TlsFiles:
+    """The broker's side of the site's TLS, as files mosquitto reads (PEM): the site's CA,
+    which every board's certificate must come from, and the broker's own pair."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    require_client_cert: bool = True  # False only to play a broker that checks nobody
+
+    @classmethod
+    def write(cls, folder: Path, ca: KeyPair, broker: KeyPair) -> TlsFiles:
+        """ca.crt, broker.crt and broker.key (0600) in `folder`."""
+        from host_tools.field.provision import write_private
+
+        folder.mkdir(parents=True, exist_ok=True)
+        files = cls(folder / "ca.crt", folder / "broker.crt", folder / "broker.key")
+        files.ca.write_text(ca.cert_pem)
+        files.cert.write_text(broker.cert_pem)
+        write_private(files.key, broker.key_pem)
+        return files
+
+    def listener(self, port: int, bind: str | None = None) -> list[str]:
+        """mosquitto.conf lines for a TLS listener that takes only clients with a
+        certificate from the site's CA and knows each by its certificate's CN, so the ACL's
+        per-device users apply as they are (use_identity_as_username)."""
+        lines = [f"listener {port}{' ' + bind if bind else ''}",
+                 f"cafile {self.ca}", f"certfile {self.cert}", f"keyfile {self.key}"]
+        if self.require_client_cert:
+            lines += ["require_certificate true", "use_identity_as_username true"]
+        return lines
+
+
 def hand_over(files: tuple[Path, ...], owner: str = "mosquitto") -> list[str]:
     """Give the account files to the user mosquitto runs as. Started as root, mosquitto
     drops to that user (its `user` option, default mosquitto) before it opens password_file
@@ -143,10 +178,14 @@ def hand_over(files: tuple[Path, ...], owner: str = "mosquitto") -> list[str]:
 
 class Mosquitto:
     def __init__(self, workdir: str | Path, port: int | None = None, *,
-                 account_files: tuple[Path, Path] | None = None) -> None:
+                 account_files: tuple[Path, Path] | None = None,
+                 tls: TlsFiles | None = None) -> None:
         """account_files: a (passwd, acl) pair made elsewhere (`bourg provision mosquitto`),
-        used as they are instead of the accounts added here."""
+        used as they are instead of the accounts added here. tls: also listen with TLS on
+        `tls_port`, for boards with a certificate from the site's CA."""
         self.account_files = account_files
+        self.tls = tls
+        self.tls_port = free_port() if tls is not None else None
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -184,7 +223,10 @@ class Mosquitto:
             write_passwd(pw, self._passwords)
             write_acl(aclf, [(u, s, d) for u, (s, d) in self.devices.items()])
         conf = self.dir / "mosquitto.conf"
+        tls = self.tls.listener(self.tls_port, "127.0.0.1") if self.tls and self.tls_port \
+            else []
         conf.write_text("\n".join([
+            *tls,
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous false",
             f"password_file {pw}",
@@ -207,6 +249,8 @@ class Mosquitto:
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.dir / "mosquitto.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_listening(self.proc, self.host, self.port)
+        if self.tls_port:
+            wait_listening(self.proc, self.host, self.tls_port)
         return self
 
     def kill(self) -> None:

@@ -2,8 +2,9 @@
 identity and its secrets. The file is mode 0600; secrets leave it only for their own board (or
 when a technician asks to see them), never in logs.
 
-Secrets per device: the MQTT password (user `bourg-<device_id>`), an ESP-NOW key and, for
-lockers, the bank key (>= 128 bits). Per site: the WiFi network and its password.
+Secrets per device: the MQTT password (user `bourg-<device_id>`), an ESP-NOW key, for
+lockers the bank key (>= 128 bits) and, once its site has a CA, a TLS certificate and key.
+Per site: the WiFi network and its password, the street lights' radio key, the site's CA.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from host_tools.field import site_ca
+
 DEFAULT_PATH = Path("registry") / "bourg-registry.sqlite"
 ENV_VAR = "BOURG_REGISTRY"
-KEY_KINDS = ("mqtt", "espnow", "bank")
+KEY_KINDS = ("mqtt", "espnow", "bank", "tls")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sites (
@@ -146,9 +149,10 @@ class Registry:
     def _add_missing_columns(self) -> None:
         """A registry made by an older bourg gets the columns added since, empty."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(devices)")}
-        if "compartments" not in have:
-            with self.db:
-                self.db.execute("ALTER TABLE devices ADD COLUMN compartments TEXT")
+        for column in ("compartments", "tls_cert", "tls_key"):
+            if column not in have:
+                with self.db:
+                    self.db.execute(f"ALTER TABLE devices ADD COLUMN {column} TEXT")
 
     def compartments(self, device_id: str) -> list[int] | None:
         """The bank's compartment numbers, or None when the registry does not know them (a
@@ -204,6 +208,48 @@ class Registry:
                                 (site, kind, _key_hex(16)))
             row = self.db.execute(q, (site, kind)).fetchone()
         return str(row[0])
+
+    def site_ca(self, site: str) -> site_ca.KeyPair | None:
+        """The site's CA (host_tools.field.site_ca), None until `bourg provision site` made
+        it."""
+        rows = dict(self.db.execute("SELECT kind, key FROM site_keys WHERE site=? AND kind "
+                                    "IN ('tls_ca_cert', 'tls_ca_key')", (site,)).fetchall())
+        if len(rows) != 2:
+            return None
+        return site_ca.KeyPair(rows["tls_ca_cert"], rows["tls_ca_key"])
+
+    def make_site_ca(self, site: str) -> tuple[site_ca.KeyPair, bool]:
+        """The site's CA, made if it has none; and whether it was made now. A CA is never
+        replaced here: every board's certificate hangs on it."""
+        ca = self.site_ca(site)
+        if ca is not None:
+            return ca, False
+        self.require_writable()
+        ca = site_ca.new_ca(site)
+        with self.db:
+            self.db.execute("INSERT INTO site_keys VALUES (?, 'tls_ca_cert', ?)",
+                            (site, ca.cert_pem))
+            self.db.execute("INSERT INTO site_keys VALUES (?, 'tls_ca_key', ?)",
+                            (site, ca.key_pem))
+        return ca, True
+
+    def _board_tls(self, device_id: str, site: str) -> dict[str, str]:
+        """The board's TLS secrets, its certificate issued on first use once the site has a
+        CA (as site_key makes a radio key); {} before that."""
+        ca = self.site_ca(site)
+        if ca is None:
+            return {}
+        row = self.db.execute("SELECT tls_cert, tls_key FROM devices WHERE device_id=?",
+                              (device_id,)).fetchone()
+        if row is None or not row[0]:
+            self.require_writable()
+            pair = site_ca.issue(ca, f"bourg-{device_id}")
+            with self.db:
+                self.db.execute("UPDATE devices SET tls_cert=?, tls_key=? WHERE device_id=?",
+                                (pair.cert_pem, pair.key_pem, device_id))
+        else:
+            pair = site_ca.KeyPair(row[0], row[1])
+        return site_ca.board_secrets(ca, pair)
 
     # -- devices ----------------------------------------------------------------------------
     def add(self, device_id: str, role: str, site: str, *, unique_id: str | None = None,
@@ -267,6 +313,7 @@ class Registry:
                                    "role='parking_sensor' ORDER BY device_id",
                                    (site,)).fetchall()
             out["node_keys"] = dict(rows)
+        out.update(self._board_tls(device_id, site))
         return out
 
     def owner_of(self, unique_id: str) -> str | None:
@@ -288,14 +335,25 @@ class Registry:
         if kind == "bank" and not has_bank:
             raise RegistryError(f"{device_id} is a {dev.role} board: only lockers have a bank "
                                 "key; nothing was rotated", 2)
-        kinds = tuple(k for k in KEY_KINDS if k != "bank" or has_bank) if kind == "all" \
-            else (kind,)
+        ca = self.site_ca(dev.site)
+        if kind == "tls" and ca is None:
+            raise RegistryError(f"site {dev.site!r} has no CA yet, so {device_id} has no TLS "
+                                "certificate; `bourg provision site` makes one. Nothing was "
+                                "rotated", 2)
+        kinds = tuple(k for k in KEY_KINDS if (k != "bank" or has_bank)
+                      and (k != "tls" or ca is not None)) if kind == "all" else (kind,)
         self.require_writable()
         updates = {"mqtt": ("mqtt_password", lambda: secrets.token_urlsafe(24)),
                    "espnow": ("espnow_key", lambda: _key_hex(16)),
                    "bank": ("bank_key", lambda: _key_hex(32))}
+        pair = site_ca.issue(ca, f"bourg-{device_id}") if ca and "tls" in kinds else None
         with self.db:
             for k in kinds:
+                if k == "tls":
+                    assert pair is not None
+                    self.db.execute("UPDATE devices SET tls_cert=?, tls_key=? WHERE "
+                                    "device_id=?", (pair.cert_pem, pair.key_pem, device_id))
+                    continue
                 column, make = updates[k]
                 self.db.execute(f"UPDATE devices SET {column}=? WHERE device_id=?",
                                 (make(), device_id))

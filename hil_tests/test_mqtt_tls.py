@@ -1,0 +1,112 @@
+"""MQTT over TLS with the site's CA: virtual boards and a real mosquitto with a TLS listener.
+
+The board checks the broker's certificate against its site's CA and the host name in its
+config; the broker takes only boards with a certificate from that CA and applies the ACL to
+the user the certificate names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil_tests.fleet import MQTT_HOST, WIFI, fieldtest_config
+from host_tools.build import firmware
+from host_tools.emulator import Board, World
+from host_tools.field import site_ca
+from host_tools.field.mosquitto import Mosquitto, TlsFiles, device_user
+from host_tools.field.mqtt_watch import Watcher
+
+SITE_CA = site_ca.new_ca("hil")
+OTHER_CA = site_ca.new_ca("elsewhere")
+
+
+def _broker(tmp_path: Path, ca: site_ca.KeyPair) -> Mosquitto:
+    broker_pair = site_ca.issue(ca, "broker", server_names=(MQTT_HOST,), client=False)
+    return Mosquitto(tmp_path / "mosquitto", tls=TlsFiles.write(tmp_path / "tls", ca,
+                                                                 broker_pair))
+
+
+def _impostor(tmp_path: Path) -> Mosquitto:
+    """A broker on the board's network under the broker's name, with a certificate for that
+    name from another CA, that would take the board with its password: only the board's own
+    check of the certificate keeps it out."""
+    pair = site_ca.issue(OTHER_CA, "broker", server_names=(MQTT_HOST,), client=False)
+    files = TlsFiles.write(tmp_path / "tls", OTHER_CA, pair)
+    files.require_client_cert = False
+    return Mosquitto(tmp_path / "mosquitto", tls=files)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    with _broker(tmp_path, SITE_CA) as broker:
+        yield broker
+
+
+def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
+               trusts: site_ca.KeyPair = SITE_CA,
+               signed_by: site_ca.KeyPair = SITE_CA) -> Board:
+    """A field-test board set for TLS: it trusts `trusts` and holds a certificate that
+    `signed_by` issued for its MQTT user."""
+    assert broker.tls_port is not None
+    cfg: dict[str, Any] = fieldtest_config(device_id, port=broker.tls_port, tick_ms=1000)
+    cfg["network"]["mqtt"]["tls"] = True
+    world.dns[MQTT_HOST] = broker.host
+    user = device_user(device_id)
+    secrets = {"wifi_password": WIFI[1], "mqtt_user": user,
+               "mqtt_password": broker.add_device(cfg["site"], device_id),
+               **site_ca.board_secrets(trusts, site_ca.issue(signed_by, user))}
+    return world.add_board(cfg, firmware.stage(cfg, secrets))
+
+
+def _ops(broker: Mosquitto) -> Watcher:
+    return Watcher(broker.host, broker.port, user=broker.ops_user,
+                   password=broker.ops_password)
+
+
+def _broker_log(broker: Mosquitto) -> str:
+    return (broker.dir / "mosquitto.log").read_text()
+
+
+def test_board_connects_over_tls_once_its_clock_is_set(world: World,
+                                                        tls_broker: Mosquitto) -> None:
+    ops = _ops(tls_broker)
+    try:
+        b = _tls_board(world, tls_broker, "ft-tls")
+        b.start()
+        ops.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-tls/status" and
+                                    m.payload == b"online" for m in ms), 20)
+        ops.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-tls/events/tick" for m in ms), 10)
+    finally:
+        ops.close()
+    out = b.output_text()
+    # the RTC starts at 2000 after a power cut: no handshake before NTP has set it
+    assert out.index("NTP sync ok") < out.index("mqtt: connected to " + MQTT_HOST)
+    log = _broker_log(tls_broker)
+    assert re.search(rf"on port {tls_broker.tls_port}.*\n.*as ft-tls .*u'bourg-ft-tls'", log), \
+        "the broker did not take the board's user from its certificate on the TLS listener"
+
+
+def test_board_refuses_a_broker_whose_certificate_another_ca_signed(
+        world: World, tmp_path: Path) -> None:
+    with _impostor(tmp_path) as impostor:
+        b = _tls_board(world, impostor, "ft-tls-mitm")
+        b.start()
+        b.wait_output(r"mqtt: connect to mqtt\.hil\.bourg failed", 20)
+        b.wait_output(r"mqtt: connect to mqtt\.hil\.bourg failed", 20,
+                      start=b.console_mark())  # and again, with backoff: never connected
+        assert "mqtt: connected" not in b.output_text()
+        assert "as ft-tls-mitm" not in _broker_log(impostor)
+
+
+def test_broker_refuses_a_board_whose_certificate_another_ca_signed(
+        world: World, tls_broker: Mosquitto) -> None:
+    b = _tls_board(world, tls_broker, "ft-tls-forged", signed_by=OTHER_CA)
+    b.start()
+    b.wait_output(r"mqtt: connect to mqtt\.hil\.bourg failed", 20)
+    assert "mqtt: connected" not in b.output_text()
+    assert "as ft-tls-forged" not in _broker_log(tls_broker)
