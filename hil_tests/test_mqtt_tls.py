@@ -25,10 +25,10 @@ SITE_CA = site_ca.new_ca("hil")
 OTHER_CA = site_ca.new_ca("elsewhere")
 
 
-def _broker(tmp_path: Path, ca: site_ca.KeyPair) -> Mosquitto:
+def _broker(tmp_path: Path, ca: site_ca.KeyPair, revoked: list[int] | None = None) -> Mosquitto:
     broker_pair = site_ca.issue(ca, "broker", server_names=(MQTT_HOST,), client=False)
     return Mosquitto(tmp_path / "mosquitto", tls=TlsFiles.write(tmp_path / "tls", ca,
-                                                                 broker_pair))
+                                                                 broker_pair, revoked))
 
 
 def _impostor(tmp_path: Path) -> Mosquitto:
@@ -48,10 +48,10 @@ def tls_broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
-               trusts: site_ca.KeyPair = SITE_CA,
-               signed_by: site_ca.KeyPair = SITE_CA) -> Board:
-    """A field-test board set for TLS: it trusts `trusts` and holds a certificate that
-    `signed_by` issued for its MQTT user."""
+               trusts: site_ca.KeyPair = SITE_CA, signed_by: site_ca.KeyPair = SITE_CA,
+               pair: site_ca.KeyPair | None = None) -> Board:
+    """A field-test board set for TLS: it trusts `trusts` and holds `pair`, else a
+    certificate that `signed_by` issued for its MQTT user."""
     assert broker.tls_port is not None
     cfg: dict[str, Any] = fieldtest_config(device_id, port=broker.tls_port, tick_ms=1000)
     cfg["network"]["mqtt"]["tls"] = True
@@ -59,7 +59,7 @@ def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
     user = device_user(device_id)
     secrets = {"wifi_password": WIFI[1], "mqtt_user": user,
                "mqtt_password": broker.add_device(cfg["site"], device_id),
-               **site_ca.board_secrets(trusts, site_ca.issue(signed_by, user))}
+               **site_ca.board_secrets(trusts, pair or site_ca.issue(signed_by, user))}
     return world.add_board(cfg, firmware.stage(cfg, secrets))
 
 
@@ -110,3 +110,15 @@ def test_broker_refuses_a_board_whose_certificate_another_ca_signed(
     b.wait_output(r"mqtt: connect to mqtt\.hil\.bourg failed", 20)
     assert "mqtt: connected" not in b.output_text()
     assert "as ft-tls-forged" not in _broker_log(tls_broker)
+
+
+def test_broker_refuses_a_revoked_certificate(world: World, tmp_path: Path) -> None:
+    """A stolen board's certificate, rotated away (bourg provision rotate --key tls): the
+    CA signed it and it has years to run, but the broker's CRL names it."""
+    stolen = site_ca.issue(SITE_CA, device_user("ft-tls-stolen"))
+    with _broker(tmp_path, SITE_CA, revoked=[stolen.cert().serial_number]) as broker:
+        b = _tls_board(world, broker, "ft-tls-stolen", pair=stolen)
+        b.start()
+        b.wait_output(r"mqtt: connect to mqtt\.hil\.bourg failed", 20)
+        assert "mqtt: connected" not in b.output_text()
+        assert "as ft-tls-stolen" not in _broker_log(broker)

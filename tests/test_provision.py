@@ -263,7 +263,10 @@ def test_site_ca_signs_each_board_and_the_broker(bourg, tmp_path: Path) -> None:
     assert "require_certificate true" in conf and "use_identity_as_username true" in conf
 
 
-def test_rotating_tls_issues_a_new_certificate(bourg, tmp_path: Path) -> None:
+def test_rotating_tls_issues_a_new_certificate_and_revokes_the_old(bourg,
+                                                                     tmp_path: Path) -> None:
+    from cryptography import x509
+
     _site_with_board(bourg, tmp_path)
     before = json.loads(bourg("show", "fieldtest-01", "--secrets").stdout)["secrets"]
     r = bourg("rotate", "fieldtest-01", "--key", "tls")
@@ -271,6 +274,18 @@ def test_rotating_tls_issues_a_new_certificate(bourg, tmp_path: Path) -> None:
     after = json.loads(bourg("show", "fieldtest-01", "--secrets").stdout)["secrets"]
     assert after["tls_cert"] != before["tls_cert"] and after["tls_key"] != before["tls_key"]
     assert after["tls_ca"] == before["tls_ca"]
+    # the old certificate is still signed and in date: the broker's CRL must name it
+    out = tmp_path / "broker"
+    r = bourg("mosquitto", "--out", str(out), "--tls-host", "mqtt.demo-town.bourg")
+    assert r.returncode == 0 and "(1 revoked)" in r.stdout, r.stderr
+    crl = x509.load_pem_x509_crl((out / "crl.pem").read_bytes())
+    ca = x509.load_der_x509_certificate(base64.b64decode(after["tls_ca"]))
+    assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    old = x509.load_der_x509_certificate(base64.b64decode(before["tls_cert"]))
+    new = x509.load_der_x509_certificate(base64.b64decode(after["tls_cert"]))
+    assert crl.get_revoked_certificate_by_serial_number(old.serial_number) is not None
+    assert crl.get_revoked_certificate_by_serial_number(new.serial_number) is None
+    assert f"crlfile {out / 'crl.pem'}" in (out / "tls.conf").read_text()
 
 
 def test_tls_needs_the_site_ca(bourg, tmp_path: Path) -> None:

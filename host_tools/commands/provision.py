@@ -190,36 +190,39 @@ def _mosquitto(args: argparse.Namespace) -> int:
            if args.ops_password_file else None)
     with _open(args) as reg:
         accounts = fleet_accounts(reg, ops)
-        ca = _broker_ca(reg, args) if args.tls_host else None
+        site = _broker_site(reg, args) if args.tls_host else None
+        ca = reg.site_ca(site) if site else None
+        revoked = reg.revoked_serials(site) if site else []
     files = accounts.write(args.out)
     print(f"wrote {files[0]} and {files[1]} for {len(accounts.devices)} device(s); point "
           "mosquitto's password_file and acl_file at them")
     if ca is not None:
         broker = site_ca.issue(ca, args.tls_host[0], server_names=tuple(args.tls_host),
                                client=False)
-        tls = TlsFiles.write(args.out, ca, broker)
+        tls = TlsFiles.write(args.out, ca, broker, revoked)
         conf = args.out / "tls.conf"
         conf.write_text("\n".join(tls.listener(TLS_PORT)) + "\n")
         files = (*files, tls.key)
-        print(f"wrote {tls.ca}, {tls.cert}, {tls.key} and {conf} (broker certificate for "
-              f"{', '.join(args.tls_host)}); include tls.conf in mosquitto.conf")
+        print(f"wrote {tls.ca}, {tls.cert}, {tls.key}, {tls.crl} ({len(revoked)} revoked) "
+              f"and {conf} (broker certificate for {', '.join(args.tls_host)}); include "
+              "tls.conf in mosquitto.conf")
     for note in hand_over(files, args.owner):
         print(note, file=sys.stderr)
     return EXIT_OK
 
 
-def _broker_ca(reg: Registry, args: argparse.Namespace) -> site_ca.KeyPair:
-    """The CA that signs the broker's certificate: --site's, or the one site's."""
+def _broker_site(reg: Registry, args: argparse.Namespace) -> str:
+    """The site whose CA signs the broker's certificate: --site, or the registry's one
+    site; it must have a CA."""
     sites = sorted({d.site for d in reg.list()} | ({args.site} if args.site else set()))
     site = args.site or (sites[0] if len(sites) == 1 else None)
     if site is None:
         raise UsageError("the registry holds sites " + ", ".join(sites) + ": name the one "
                          "this broker serves with --site")
-    ca = reg.site_ca(site)
-    if ca is None:
+    if reg.site_ca(site) is None:
         raise UsageError(f"site {site} has no CA yet: run `bourg provision site {site} "
                          "--ssid ... --wifi-password-file ...` first")
-    return ca
+    return site
 
 
 ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {

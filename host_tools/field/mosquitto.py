@@ -125,18 +125,25 @@ class TlsFiles:
     ca: Path
     cert: Path
     key: Path
+    crl: Path | None = None  # certificates the site revoked (a rotation, a stolen board)
     require_client_cert: bool = True  # False only to play a broker that checks nobody
 
     @classmethod
-    def write(cls, folder: Path, ca: KeyPair, broker: KeyPair) -> TlsFiles:
-        """ca.crt, broker.crt and broker.key (0600) in `folder`."""
+    def write(cls, folder: Path, ca: KeyPair, broker: KeyPair,
+              revoked: list[int] | None = None) -> TlsFiles:
+        """ca.crt, broker.crt, broker.key (0600) and crl.pem (the `revoked` serials) in
+        `folder`."""
         from host_tools.field.provision import write_private
+        from host_tools.field.site_ca import revocation_list
 
         folder.mkdir(parents=True, exist_ok=True)
-        files = cls(folder / "ca.crt", folder / "broker.crt", folder / "broker.key")
+        files = cls(folder / "ca.crt", folder / "broker.crt", folder / "broker.key",
+                    folder / "crl.pem")
         files.ca.write_text(ca.cert_pem)
         files.cert.write_text(broker.cert_pem)
         write_private(files.key, broker.key_pem)
+        assert files.crl is not None
+        files.crl.write_text(revocation_list(ca, revoked or []))
         return files
 
     def listener(self, port: int, bind: str | None = None) -> list[str]:
@@ -147,6 +154,8 @@ class TlsFiles:
                  f"cafile {self.ca}", f"certfile {self.cert}", f"keyfile {self.key}"]
         if self.require_client_cert:
             lines += ["require_certificate true", "use_identity_as_username true"]
+        if self.crl is not None:
+            lines.append(f"crlfile {self.crl}")
         return lines
 
 

@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS devices (
     rotated REAL,
     compartments TEXT
 );
+CREATE TABLE IF NOT EXISTS revoked_certs (
+    site TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    revoked REAL NOT NULL,
+    PRIMARY KEY (site, serial)
+);
 CREATE TABLE IF NOT EXISTS site_keys (
     site TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -251,6 +258,13 @@ class Registry:
             pair = site_ca.KeyPair(row[0], row[1])
         return site_ca.board_secrets(ca, pair)
 
+    def revoked_serials(self, site: str) -> list[int]:
+        """Serial numbers of the site's certificates replaced by a rotation: the broker's
+        CRL (site_ca.revocation_list)."""
+        rows = self.db.execute("SELECT serial FROM revoked_certs WHERE site=? ORDER BY serial",
+                               (site,)).fetchall()
+        return [int(r[0]) for r in rows]
+
     # -- devices ----------------------------------------------------------------------------
     def add(self, device_id: str, role: str, site: str, *, unique_id: str | None = None,
             location: str = "", compartments: list[int] | None = None) -> Device:
@@ -347,12 +361,19 @@ class Registry:
                    "espnow": ("espnow_key", lambda: _key_hex(16)),
                    "bank": ("bank_key", lambda: _key_hex(32))}
         pair = site_ca.issue(ca, f"bourg-{device_id}") if ca and "tls" in kinds else None
+        old_cert = self.db.execute("SELECT tls_cert FROM devices WHERE device_id=?",
+                                   (device_id,)).fetchone()[0]
         with self.db:
             for k in kinds:
                 if k == "tls":
                     assert pair is not None
                     self.db.execute("UPDATE devices SET tls_cert=?, tls_key=? WHERE "
                                     "device_id=?", (pair.cert_pem, pair.key_pem, device_id))
+                    if old_cert:  # the broker must refuse it from now on (revoked_serials)
+                        self.db.execute("INSERT OR IGNORE INTO revoked_certs VALUES "
+                                        "(?, ?, ?, ?)", (dev.site, str(site_ca.KeyPair(
+                                            old_cert, "").cert().serial_number),
+                                            device_id, time.time()))
                     continue
                 column, make = updates[k]
                 self.db.execute(f"UPDATE devices SET {column}=? WHERE device_id=?",

@@ -127,3 +127,20 @@ def board_secrets(ca: KeyPair, board: KeyPair) -> dict[str, str]:
     """What a board's secrets.json holds for TLS (bourg/mqtt_tls.py reads it)."""
     return {"tls_ca": ca.cert_der_b64(), "tls_cert": board.cert_der_b64(),
             "tls_key": board.key_der_b64()}
+
+
+def revocation_list(ca: KeyPair, serials: list[int]) -> str:
+    """The site's CRL (PEM) naming `serials`: certificates the broker must refuse although
+    the CA signed them (a board stolen, a certificate rotated). mosquitto refuses every
+    client once a CRL is past its next update, so it is made to last as long as the CA;
+    `bourg provision mosquitto` writes a fresh one each time."""
+    ca_cert = ca.cert()
+    ca_key = serialization.load_pem_private_key(ca.key_pem.encode(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    now = _now() - datetime.timedelta(days=1)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject)
+         .last_update(now).next_update(ca_cert.not_valid_after_utc))
+    for serial in serials:
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                      .revocation_date(now).build())
+    return b.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
