@@ -49,11 +49,11 @@ def tls_broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
                trusts: site_ca.KeyPair = SITE_CA, signed_by: site_ca.KeyPair = SITE_CA,
-               pair: site_ca.KeyPair | None = None) -> Board:
+               pair: site_ca.KeyPair | None = None, tick_ms: Any = 1000) -> Board:
     """A field-test board set for TLS: it trusts `trusts` and holds `pair`, else a
     certificate that `signed_by` issued for its MQTT user."""
     assert broker.tls_port is not None
-    cfg: dict[str, Any] = fieldtest_config(device_id, port=broker.tls_port, tick_ms=1000)
+    cfg: dict[str, Any] = fieldtest_config(device_id, port=broker.tls_port, tick_ms=tick_ms)
     cfg["network"]["mqtt"]["tls"] = True
     world.dns[MQTT_HOST] = broker.host
     user = device_user(device_id)
@@ -89,6 +89,21 @@ def test_board_connects_over_tls_once_its_clock_is_set(world: World,
     log = _broker_log(tls_broker)
     assert re.search(rf"on port {tls_broker.tls_port}.*\n.*as ft-tls .*u'bourg-ft-tls'", log), \
         "the broker did not take the board's user from its certificate on the TLS listener"
+
+
+def test_safe_mode_reports_over_tls_once_ntp_has_set_the_clock(world: World,
+                                                              tls_broker: Mosquitto) -> None:
+    """A bad config after a power cut: safe mode has no app clock, so it runs NTP itself
+    before its report can pass the TLS handshake."""
+    ops = _ops(tls_broker)
+    try:
+        b = _tls_board(world, tls_broker, "ft-tls-bad", tick_ms="fast")
+        b.start()
+        b.wait_output("SAFE MODE", 10)
+        ops.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-tls-bad/state" and
+                                    b'"safe"' in m.payload for m in ms), 20)
+    finally:
+        ops.close()
 
 
 def test_board_refuses_a_broker_whose_certificate_another_ca_signed(

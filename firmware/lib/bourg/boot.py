@@ -151,6 +151,10 @@ async def safe_mode(app_factory, err, root="/", link_kw=None):
             link.publish_event("config_error", {"error": msg})
             asyncio.create_task(wifi.run())
             asyncio.create_task(link.run())
+            if link.tls:  # after a power cut the RTC is at 2000: no handshake before NTP
+                from bourg.clock import ntp_task
+
+                asyncio.create_task(ntp_task(link.clock, ring, wifi.isconnected))
         except Exception as e:  # noqa: BLE001 - reporting is best effort; keep printing
             ring.exc("runtime", "safe-mode reporting failed", e)
     while True:

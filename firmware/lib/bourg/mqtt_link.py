@@ -270,7 +270,7 @@ class MqttLink:
             from bourg.clock import Clock
 
             clock = Clock()
-        self._clock = clock
+        self.clock = clock
         self.net_up = net_up
         self._rand = rand or compat.rand_float
         self.logic = LinkLogic(keepalive, backoff, puback_timeout_ms)
@@ -336,8 +336,8 @@ class MqttLink:
         if not valid_name(kind):
             raise ValueError("bad event kind: " + repr(kind))
         rec = {"k": kind, "d": redact(data) if data is not None else None}
-        if self._clock is not None:
-            rec["t"] = self._clock.unix()
+        if self.clock is not None:
+            rec["t"] = self.clock.unix()
         q = self.queue
         lost = q.dropped - self._reported_drops + max(0, len(q) + 1 - q.max_records)
         if lost > 0:
@@ -513,7 +513,7 @@ class MqttLink:
             now = compat.ticks_ms()
         if self._client is None:
             if (self.net_up is None or self.net_up()) and self.logic.should_connect(now):
-                if self.tls and not self._clock.valid():
+                if self.tls and not self.clock.valid():
                     # mbedTLS would refuse every certificate as not yet valid
                     self.last_error = "waiting for a valid clock (TLS checks certificate dates)"
                 else:
