@@ -7,6 +7,8 @@
 - role_heap_bytes: the same for each product (locker, parking sensor and totem, lighting).
 - chip_heap_bytes: each role's heap estimated on the 32-bit ESP32 after some activity
   (host_tools.bench.chip_heap; the method is in docs/emulator.md).
+- tls_heap_bytes: what MQTT over TLS costs a board's MicroPython heap (measured on the VM)
+  and the chip's IDF heap (estimated; host_tools.bench.tls_heap).
 - hil_suite_wall_s: wall time of `pytest hil_tests` on virtual boards.
 - lighting: the night simulation against always-on, a peer setup and the fixed schedule
   (host_tools.lighting.bench), then presence -> PWM and neighbour frame -> ramp latencies and
@@ -176,6 +178,13 @@ def bench_chip_heap() -> None:
     from host_tools.bench import chip_heap
 
     for r in chip_heap.run():
+        emit(r)
+
+
+def bench_tls_heap() -> None:
+    from host_tools.bench import tls_heap
+
+    for r in tls_heap.run():
         emit(r)
 
 

@@ -17,6 +17,7 @@ from host_tools.bench.run import (
     bench_locker,
     bench_parking,
     bench_roles_heap,
+    bench_tls_heap,
     emit,
     results_files,
     source_revision,
@@ -70,6 +71,7 @@ def _run_groups(args: argparse.Namespace) -> int:
         bench_roles_heap()
     if only in (None, "boot", "heap"):
         bench_chip_heap()
+        bench_tls_heap()
     if only in (None, "lighting"):
         bench_lighting(args.latency_samples)
     if only in (None, "parking"):
