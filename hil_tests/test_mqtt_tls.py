@@ -7,7 +7,10 @@ the user the certificate names.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from hil_tests.fleet import MQTT_HOST, WIFI, fieldtest_config
 from host_tools.build import firmware
 from host_tools.emulator import Board, World
 from host_tools.field import site_ca
-from host_tools.field.mosquitto import Mosquitto, TlsFiles, device_user
+from host_tools.field.mosquitto import OPS_USER, Mosquitto, TlsFiles, device_user
 from host_tools.field.mqtt_watch import Watcher
 
 SITE_CA = site_ca.new_ca("hil")
@@ -26,7 +29,10 @@ OTHER_CA = site_ca.new_ca("elsewhere")
 
 
 def _broker(tmp_path: Path, ca: site_ca.KeyPair, revoked: list[int] | None = None) -> Mosquitto:
-    broker_pair = site_ca.issue(ca, "broker", server_names=(MQTT_HOST,), client=False)
+    """The site's broker, known to the boards as MQTT_HOST and to the operators' tools on
+    this machine as 127.0.0.1: its certificate names both."""
+    broker_pair = site_ca.issue(ca, "broker", server_names=(MQTT_HOST, "127.0.0.1"),
+                                client=False)
     return Mosquitto(tmp_path / "mosquitto", tls=TlsFiles.write(tmp_path / "tls", ca,
                                                                  broker_pair, revoked))
 
@@ -137,3 +143,38 @@ def test_broker_refuses_a_revoked_certificate(world: World, tmp_path: Path) -> N
         b.wait_output(r"mqtt: connect to mqtt\.hil\.bourg failed", 20)
         assert "mqtt: connected" not in b.output_text()
         assert "as ft-tls-stolen" not in _broker_log(broker)
+
+
+def test_monitor_watches_over_tls_with_the_operators_certificate(
+        world: World, tls_broker: Mosquitto, tmp_path: Path) -> None:
+    ops = site_ca.issue(SITE_CA, OPS_USER)
+    files = {"ca": SITE_CA.cert_pem, "cert": ops.cert_pem, "key": ops.key_pem}
+    for name, pem in files.items():
+        (tmp_path / f"{name}.pem").write_text(pem)
+    assert tls_broker.tls_port is not None
+    args = [sys.executable, "-m", "host_tools.cli", "monitor", "--broker",
+            f"mqtts://127.0.0.1:{tls_broker.tls_port}", "--site", "hil", "--json",
+            "--duration", "8", *[a for n in files for a in (f"--{n}", str(tmp_path / f"{n}.pem"))]]
+    mon = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert mon.stderr is not None
+    first = mon.stderr.readline()
+    assert "watching bourg/hil/#" in first, first + mon.stderr.read()
+    b = _tls_board(world, tls_broker, "ft-tls-mon")
+    b.start()
+    out, err = mon.communicate(timeout=60)
+    assert mon.returncode == 0, err
+    assert json.loads(out)["ft-tls-mon"]["status"] == "online"
+
+
+def test_monitor_says_what_mqtts_needs(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "monitor", "--broker",
+                        "mqtts://127.0.0.1", "--site", "hil", "--ca", str(tmp_path / "nope")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "needs --cert --key too" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "monitor", "--broker",
+                        "mqtts://127.0.0.1", "--site", "hil", *[a for n in ("ca", "cert", "key")
+                                                             for a in (f"--{n}",
+                                                                       str(tmp_path / "nope"))]],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot use the TLS files" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -261,6 +261,10 @@ def test_site_ca_signs_each_board_and_the_broker(bourg, tmp_path: Path) -> None:
     assert (out / "broker.key").stat().st_mode & 0o077 == 0
     conf = (out / "tls.conf").read_text()
     assert "require_certificate true" in conf and "use_identity_as_username true" in conf
+    ops = x509.load_pem_x509_certificate((out / "ops.crt").read_bytes())
+    ops.verify_directly_issued_by(ca)
+    assert ops.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "bourg-ops"
+    assert (out / "ops.key").stat().st_mode & 0o077 == 0
 
 
 def test_rotating_tls_issues_a_new_certificate_and_revokes_the_old(bourg,

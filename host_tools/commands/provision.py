@@ -15,7 +15,7 @@ from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.field import site_ca
 from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
-from host_tools.field.mosquitto import TLS_PORT, TlsFiles, fleet_accounts, hand_over
+from host_tools.field.mosquitto import OPS_USER, TLS_PORT, TlsFiles, fleet_accounts, hand_over
 from host_tools.field.provision import (
     BoardSilent,
     UsageError,
@@ -203,9 +203,15 @@ def _mosquitto(args: argparse.Namespace) -> int:
         conf = args.out / "tls.conf"
         conf.write_text("\n".join(tls.listener(TLS_PORT)) + "\n")
         files = (*files, tls.key)
+        ops_pair = site_ca.issue(ca, OPS_USER)
+        (args.out / "ops.crt").write_text(ops_pair.cert_pem)
+        write_private(args.out / "ops.key", ops_pair.key_pem)
         print(f"wrote {tls.ca}, {tls.cert}, {tls.key}, {tls.crl} ({len(revoked)} revoked) "
               f"and {conf} (broker certificate for {', '.join(args.tls_host)}); include "
               "tls.conf in mosquitto.conf")
+        print(f"wrote ops.crt and ops.key, the {OPS_USER} account's certificate: for bourg "
+              "monitor --broker mqtts://... --ca ca.crt --cert ops.crt --key ops.key (keep "
+              "them with the operators, not on the broker)")
     for note in hand_over(files, args.owner):
         print(note, file=sys.stderr)
     return EXIT_OK

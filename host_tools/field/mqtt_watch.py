@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -19,11 +20,22 @@ class Message:
     t: float
 
 
+@dataclass(frozen=True)
+class ClientTls:
+    """PEM files of a TLS client of the site's broker: the site's CA, which the broker's
+    certificate must come from, and this client's own pair (its CN is its MQTT user)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
 class Watcher:
     def __init__(self, host: str, port: int, *, topics: tuple[str, ...] = ("bourg/#",),
                  user: str | None = None, password: str | None = None,
                  client_id: str = "bourg-watch",
-                 on_message: Callable[[Message], None] | None = None) -> None:
+                 on_message: Callable[[Message], None] | None = None,
+                 tls: ClientTls | None = None) -> None:
         self.messages: list[Message] = []
         self._cond = threading.Condition()
         self._on_message = on_message
@@ -32,6 +44,9 @@ class Watcher:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         if user:
             self.client.username_pw_set(user, password)
+        if tls is not None:  # the broker's certificate and host name are checked
+            self.client.tls_set(ca_certs=str(tls.ca), certfile=str(tls.cert),
+                                keyfile=str(tls.key))
         self.client.on_connect = self._connected
         self.client.on_message = self._message
         self.client.reconnect_delay_set(0.2, 2)
