@@ -19,7 +19,7 @@ def fieldtest_config(device_id: str, *, site: str = "hil", port: int = 1883,
         "schema": 1, "device_id": device_id, "role": "fieldtest", "site": site,
         "board": "esp32-devkitc", "pins": {"led": 25, "button": 4, "sda": 21, "scl": 22},
         "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": port,
-                                              "keepalive": 10}},
+                                              "keepalive": 10, "tls": False}},
         "app": {"tick_ms": 5000, "telemetry_ms": 10000, **app},
     }
 

@@ -15,6 +15,7 @@ import pytest
 from host_tools.emulator import Board, World
 from host_tools.field import deploy
 from host_tools.field.serialboard import SerialBoard, TransportError
+from host_tools.testing.tls_secrets import board_tls
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "board_configs" / "fieldtest-01.json"
@@ -38,7 +39,8 @@ def _blank(world: World):
     return b, cfg
 
 
-SECRETS = {"wifi_password": "test-wifi-pass"}
+# fieldtest-01 talks TLS, as every shipped config does: its secrets carry the keys
+SECRETS = {"wifi_password": "test-wifi-pass", **board_tls("fieldtest-01")}
 
 
 def test_deploy_copies_then_only_what_changed(world: World, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def test_provision_deploy_boot_connect(world: World, tmp_path: Path) -> None:
     port = free_port()
     cfg = json.loads((REPO / "board_configs" / "fieldtest-01.json").read_text())
     cfg["network"] = {"ssid": "bourg-test",
-                      "mqtt": {"host": "mqtt.hil.bourg", "port": port, "keepalive": 10}}
+                      "mqtt": {"host": "mqtt.hil.bourg", "port": port, "keepalive": 10,
+                               "tls": False}}
     cfg_path = tmp_path / "fieldtest-01.json"
     cfg_path.write_text(json.dumps(cfg))
     reg = str(tmp_path / "registry.sqlite")

@@ -12,6 +12,7 @@ import pytest
 from host_tools.build import firmware
 from host_tools.emulator import World
 from host_tools.testing.rigs import by_role
+from host_tools.testing.tls_secrets import board_tls
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "board_configs").glob("*.json")
                  if p.name != "schema.json")
@@ -30,6 +31,8 @@ def _secrets(cfg: dict) -> dict:
         s["espnow_key"] = KEY[:32]
     elif role == "parking_totem":
         s["node_keys"] = {b["device"]: KEY[:32] for b in cfg["app"]["bays"]}
+    if role != "parking_sensor":  # every board that reaches the broker talks TLS
+        s.update(board_tls(cfg["device_id"]))
     return s
 
 

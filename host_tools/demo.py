@@ -34,6 +34,9 @@ from host_tools.testing.rigs.by_role import attach_fieldtest
 SITE = "demo-town"
 WIFI = ("bourg-demo", "demo-wifi-pass")
 MQTT_HOST = "mqtt.demo-town.bourg"
+# The demo is a lab on one machine: its boards talk plain MQTT to the embedded broker (or the
+# one given), which is said in each config; a town's boards talk TLS (docs/field-tools.md).
+DEMO_TLS = False
 STREET = [("ft-north", 0.0), ("ft-market", 40.0), ("ft-station", 80.0)]
 POLES = [(f"pole-{i + 1:02d}", i * 30.0) for i in range(6)]
 # the car park: four bays in two zones and their totem, by the market
@@ -92,7 +95,7 @@ class Street:
             "schema": 1, "device_id": name, "role": "lighting", "site": SITE,
             "board": "esp32-devkitc", "pins": dict(PINS),
             "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
-                                                  "keepalive": 15}},
+                                                  "keepalive": 15, "tls": DEMO_TLS}},
             "app": {"x_m": x, "lat": 48.85, "lon": 2.35,
                     "profile": {"utc_offset_min": 60, "dst": "eu", "periods": [
                         {"name": "night", "start": "sunset", "end": "sunrise", "base": 10,
@@ -108,7 +111,7 @@ class Street:
             "schema": 1, "device_id": name, "role": "fieldtest", "site": SITE,
             "board": "esp32-devkitc", "pins": {"led": 25, "button": 4, "sda": 21, "scl": 22},
             "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
-                                                  "keepalive": 15}},
+                                                  "keepalive": 15, "tls": DEMO_TLS}},
             "app": {"tick_ms": 2000, "telemetry_ms": 3000, "tmp102_addr": 0x48},
             "emulator": {"x": x, "y": 0},
         }
@@ -138,7 +141,7 @@ class Street:
     def _on_site_network(self, cfg: dict[str, Any], x: float, y: float) -> dict[str, Any]:
         cfg["site"] = SITE
         cfg["network"] = {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": self.broker[1],
-                                                    "keepalive": 15}}
+                                                    "keepalive": 15, "tls": DEMO_TLS}}
         cfg["emulator"] = {"x": x, "y": y}
         return cfg
 

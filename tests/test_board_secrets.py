@@ -104,6 +104,9 @@ def test_deploy_refuses_a_named_missing_registry_and_an_unknown_device(
         board_secrets.for_deploy(config, CONFIG_PATH, None, other)
 
 
+TLS = {"tls_ca": "AAAA", "tls_cert": "AAAA", "tls_key": "AAAA"}  # checked for form only here
+
+
 def test_deploy_takes_the_registry_s_secrets_or_the_file_s(config: dict[str, Any],
                                                            tmp_path: Path) -> None:
     reg_path = _registry(tmp_path / "r.sqlite", config)
@@ -114,9 +117,9 @@ def test_deploy_takes_the_registry_s_secrets_or_the_file_s(config: dict[str, Any
     with pytest.raises(sqlite3.ProgrammingError):  # closed on leaving `with`
         reg.db.execute("SELECT 1")
     f = tmp_path / "s.json"
-    f.write_text(json.dumps({"wifi_password": "from-file"}))
+    f.write_text(json.dumps({"wifi_password": "from-file", **TLS}))
     with board_secrets.for_deploy(config, CONFIG_PATH, f, reg_path) as chosen:
-        assert chosen.secrets == {"wifi_password": "from-file"}
+        assert chosen.secrets == {"wifi_password": "from-file", **TLS}
 
 
 def test_emulate_uses_the_same_policy_with_its_own_fallback(config: dict[str, Any],
@@ -150,9 +153,10 @@ def test_emulate_uses_the_same_policy_with_its_own_fallback(config: dict[str, An
 
 
 def test_the_host_refuses_tls_without_its_keys_as_the_board_does(config: dict[str, Any]) -> None:
-    tls = json.loads(json.dumps(config))
-    tls["network"]["mqtt"]["tls"] = True
+    """TLS is the default: a config that does not say `tls: false` needs the three keys."""
     with pytest.raises(BoardConfigError) as e:
-        validate_secrets(tls, {"wifi_password": "w", "tls_ca": "AAAA", "tls_cert": "AAAA"})
+        validate_secrets(config, {"wifi_password": "w", "tls_ca": "AAAA", "tls_cert": "AAAA"})
     assert e.value.problems == [("tls_key", "missing (required with network.mqtt.tls)")]
-    validate_secrets(config, {"wifi_password": "w"})  # without TLS none is needed
+    lab = json.loads(json.dumps(config))
+    lab["network"]["mqtt"]["tls"] = False
+    validate_secrets(lab, {"wifi_password": "w"})  # plain MQTT, said in so many words

@@ -103,7 +103,8 @@ def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: 
 
     cfg = {"schema": 1, "device_id": "probe", "role": "fieldtest", "site": "t",
            "board": "esp32-devkitc", "pins": {},
-           "network": {"ssid": "none", "mqtt": {"host": "broker.invalid"}}, "app": {}}
+           "network": {"ssid": "none", "mqtt": {"host": "broker.invalid", "tls": False}},
+           "app": {}}
     with World(tmp_path) as w:
         b = w.add_board(cfg, firmware.stage(cfg, {"wifi_password": "x"}))
         b.start()

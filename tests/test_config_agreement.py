@@ -112,7 +112,8 @@ def _secrets(cfg: dict[str, Any], drop_a_key: bool = False) -> dict[str, Any]:
     if drop_a_key:
         devices = devices[:-1]
     return {"wifi_password": "x", "wave_key": "ab" * 16, "bank_key": "cd" * 32,
-            "espnow_key": "ef" * 16, "node_keys": dict.fromkeys(devices, "01" * 16)}
+            "espnow_key": "ef" * 16, "node_keys": dict.fromkeys(devices, "01" * 16),
+            "tls_ca": "AAAA", "tls_cert": "AAAA", "tls_key": "AAAA"}
 
 
 def _host(cfg: dict[str, Any], secrets: dict[str, Any]) -> list:

@@ -11,6 +11,7 @@ from pathlib import Path
 from host_tools.emulator import World
 from host_tools.field import deploy, doctor
 from host_tools.field.registry import Registry
+from host_tools.testing.tls_secrets import board_tls
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,8 @@ def test_the_doctor_reads_a_board_and_leaves_its_app_running(tmp_path: Path) -> 
         b.wait_boot()
         bare = doctor.check_board(b.pty_path)
         assert bare.status == "warn" and "bourg not deployed" in bare.detail  # MicroPython 1.29
-        deploy.deploy(b.pty_path, cfg, {"wifi_password": "test-wifi-pass"})
+        deploy.deploy(b.pty_path, cfg, {"wifi_password": "test-wifi-pass",
+                                        **board_tls(cfg["device_id"])})
         b.wait_output("app-ready", 15)
         mark = b.console_mark()
         c = doctor.check_board(b.pty_path)

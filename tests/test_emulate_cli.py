@@ -59,7 +59,7 @@ def test_emulate_attaches_the_role_s_peripherals_and_prints_what_they_show(
                                    "node_keys": {"ps-a01": key, "ps-a02": key}}))
     p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate",
                           str(REPO / "board_configs" / "totem-01.json"), "--secrets",
-                          str(secrets), "--workdir", str(tmp_path / "w")],
+                          str(secrets), "--workdir", str(tmp_path / "w"), "--plain-mqtt"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     want = {"[world] display A: [----]", "[world] guidance: A01:off A02:off"}
     seen: list[str] = []
@@ -88,7 +88,7 @@ def test_emulate_takes_commands_on_stdin_a_car_parks_over_a_sensor(tmp_path: Pat
     secrets.write_text(json.dumps({"wifi_password": "pw", "espnow_key": "00" * 16}))
     p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate",
                           str(REPO / "board_configs" / "ps-a01.json"), "--secrets",
-                          str(secrets), "--workdir", str(tmp_path / "w")],
+                          str(secrets), "--workdir", str(tmp_path / "w"), "--plain-mqtt"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     assert p.stdout is not None and p.stdin is not None
@@ -324,7 +324,7 @@ def test_broker_host_and_port_both_reach_the_board(tmp_path: Path) -> None:
         port = srv.getsockname()[1]
         emu = _Emulate(str(REPO / "board_configs" / "fieldtest-01.json"), "--secrets",
                        str(secrets), "--quiet", "--broker", f"127.0.0.1:{port}",
-                       "--workdir", str(tmp_path / "w"))
+                       "--workdir", str(tmp_path / "w"), "--plain-mqtt")
         try:
             emu.wait_for("pty: ")
             conn, _ = srv.accept()  # the board's MQTT client, through its network link

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from host_tools.emulator import World
 from host_tools.field import deploy
+from host_tools.testing.tls_secrets import board_tls
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,8 @@ def test_hil_on_a_port_puts_the_boards_app_back(tmp_path: Path) -> None:
         b = world.add_board(cfg, {})
         b.start()
         b.wait_boot()
-        deploy.deploy(b.pty_path, cfg, {"wifi_password": "test-wifi-pass"})
+        deploy.deploy(b.pty_path, cfg, {"wifi_password": "test-wifi-pass",
+                                        **board_tls(cfg["device_id"])})
         b.wait_output("app-ready", 15)
         mark = b.console_mark()
         r = subprocess.run([sys.executable, "-m", "host_tools.cli", "hil", "--port", b.pty_path,

@@ -295,6 +295,17 @@ def test_rotating_tls_issues_a_new_certificate_and_revokes_the_old(bourg,
 def test_tls_needs_the_site_ca(bourg, tmp_path: Path) -> None:
     assert bourg("add", str(CONFIG)).returncode == 0
     r = bourg("rotate", "fieldtest-01", "--key", "tls")
-    assert r.returncode == 2 and "has no CA yet" in r.stderr
+    assert r.returncode == 2 and "has no TLS certificate" in r.stderr
     r = bourg("mosquitto", "--out", str(tmp_path / "b"), "--tls-host", "mqtt.x")
     assert r.returncode == 2 and "has no CA yet" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_parking_sensor_gets_no_certificate(bourg, tmp_path: Path) -> None:
+    """A battery node speaks ESP-NOW only: a certificate in it would only be one more key for
+    whoever digs it out of its bay."""
+    _site_with_board(bourg, tmp_path)
+    assert bourg("add", str(REPO / "board_configs" / "ps-a01.json")).returncode == 0
+    s = json.loads(bourg("show", "ps-a01", "--secrets").stdout)["secrets"]
+    assert not {"tls_ca", "tls_cert", "tls_key"} & set(s)
+    r = bourg("rotate", "ps-a01", "--key", "tls")
+    assert r.returncode == 2 and "never reaches the broker" in r.stderr

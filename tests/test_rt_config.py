@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 BOARD = {"schema": 1, "device_id": "pole-001", "role": "lighting", "site": "demo-town",
          "board": "esp32-devkitc", "pins": {"led": 25},
          "network": {"ssid": "street", "mqtt": {"host": "10.0.0.2", "port": 1883,
-                                                 "keepalive": 30}},
+                                                 "keepalive": 30, "tls": False}},
          "app": {"level": 50}}
 SECRETS = {"wifi_password": "wifi-secret-1", "mqtt_user": "pole", "mqtt_password": "mq-pass-9"}
+TLS = {"tls_ca": "MIIBkjCCATi=", "tls_cert": "MIIBYzCCAQm=", "tls_key": "MIGHAgEAMB8="}
 APP = {"type": "dict", "keys": {"level": {"type": "int", "min": 0, "max": 100},
                                 "mode": {"type": "str", "enum": ("auto", "off"),
                                          "default": "auto"}}}
@@ -86,10 +87,12 @@ def test_missing_unknown_enum(root):
 
 
 def test_defaults_filled(root):
-    with_board(root, network__mqtt__port=KeyError, network__mqtt__keepalive=KeyError)
+    with_board(root, network__mqtt__port=KeyError, network__mqtt__keepalive=KeyError,
+               network__mqtt__tls=KeyError)
+    put(root, "secrets.json", dict(SECRETS, **TLS))  # TLS unless a config says no
     cfg = config.load(root)
     assert cfg["network"]["mqtt"] == {"host": "10.0.0.2", "port": 1883, "keepalive": 30,
-                                      "tls": False}
+                                      "tls": True}
 
 
 def test_app_schema(root):
@@ -116,9 +119,6 @@ def test_secrets_never_shown(root):
     assert "xxxx" not in err_of(root)
     put(root, "secrets.json", {"wifi_password": "w", "mqtt_user": "u"})
     assert "mqtt_password" in err_of(root)
-
-
-TLS = {"tls_ca": "MIIBkjCCATi=", "tls_cert": "MIIBYzCCAQm=", "tls_key": "MIGHAgEAMB8="}
 
 
 def test_tls_needs_its_three_keys_in_base64(root):
@@ -230,7 +230,7 @@ def app_root(tmp_path, monkeypatch, name, secrets):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "firmware", folder))
     with open(os.path.join(ROOT, "board_configs", name + ".json")) as f:
         put(tmp_path, "config.json", json.load(f))
-    put(tmp_path, "secrets.json", dict({"wifi_password": "wifi-secret-1"}, **secrets))
+    put(tmp_path, "secrets.json", dict({"wifi_password": "wifi-secret-1"}, **TLS, **secrets))
     return str(tmp_path), module
 
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(not hostsetup.umqtt_available(), reason="no umqt
 
 BOARD = {"schema": 1, "device_id": "pole-7", "role": "fieldtest", "site": "demo",
          "board": "esp32-devkitc", "pins": {},
-         "network": {"ssid": "street", "mqtt": {"host": "b", "port": 1883, "keepalive": 30}},
+         "network": {"ssid": "street", "mqtt": {"host": "b", "port": 1883, "keepalive": 30,
+                                                     "tls": False}},
          "app": {"n": 1}}
 
 

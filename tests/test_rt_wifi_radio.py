@@ -88,7 +88,7 @@ def test_a_wifi_that_does_not_power_save_unless_asked():
 
 def test_the_espnow_channel_is_checked_and_defaults_to_1():
     board = {"schema": 1, "device_id": "ps-1", "role": "parking_sensor", "site": "s",
-             "board": "b", "network": {"ssid": "x", "mqtt": {"host": "h"}}}
+             "board": "b", "network": {"ssid": "x", "mqtt": {"host": "h", "tls": False}}}
     assert validate(board, BOARD_SCHEMA)["network"]["espnow_channel"] == 1
     board["network"]["espnow_channel"] = 12
     try:

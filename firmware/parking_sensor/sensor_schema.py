@@ -48,6 +48,9 @@ SCHEMA = {
 }
 
 # the node's key for its frames and the totem's ACKs (16 bytes from the registry)
+# a battery node speaks ESP-NOW only: it never reaches a broker, so it holds no TLS keys
+USES_MQTT = False
+
 SECRETS = {"espnow_key": configcheck.hex_key(16, None, "the node's radio key, from bourg "
                                                        "provision")}
 

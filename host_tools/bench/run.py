@@ -37,7 +37,7 @@ from host_tools.emulator.board import OVERLAY_HEAP_ALLOWANCE
 FIELDTEST = {
     "schema": 1, "device_id": "bench-1", "role": "fieldtest", "site": "bench",
     "board": "esp32-devkitc", "pins": {"led": 25, "button": 4},
-    "network": {"ssid": "no-such-ap", "mqtt": {"host": "mqtt.bench", "port": 1883,
+    "network": {"ssid": "no-such-ap", "mqtt": {"host": "mqtt.bench", "port": 1883, "tls": False,
                                                "keepalive": 30}},
     "app": {"tick_ms": 60000, "telemetry_ms": 60000},
 }

@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_registry_argument(p)
     p.add_argument("--broker", default=None,
                    help="HOST[:PORT] of the broker the board's MQTT host stands for")
+    p.add_argument("--plain-mqtt", action="store_true",
+                   help="a lab: the board talks plain MQTT to --broker (its config's "
+                   "network.mqtt.tls set to false), not TLS with the site's CA")
     p.add_argument("--ssid", default=None, help="access point to offer (default: the config's)")
     p.add_argument("--quiet", action="store_true", help="do not echo the console to stdout")
     p.add_argument("--bare", action="store_true",
@@ -50,6 +53,10 @@ def main(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except BadInput as e:
         return _refuse(e)
+    if args.plain_mqtt and isinstance(config.get("network", {}).get("mqtt"), dict):
+        config["network"]["mqtt"]["tls"] = False
+        _say(Note("plain MQTT (--plain-mqtt): the board's traffic and passwords can be read "
+                  "on its network; for a lab only", caveat=True))
     clash = _options_clash(args)
     if clash:
         print(f"bourg emulate: {clash}", file=sys.stderr)

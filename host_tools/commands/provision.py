@@ -113,8 +113,9 @@ def _open(args: argparse.Namespace, create: bool = False) -> Registry:
 def _site(args: argparse.Namespace) -> int:
     password = read_secret_file(args.wifi_password_file, "--wifi-password-file")
     with _open(args, create=True) as reg:
+        made = reg.site_ca(args.site) is None
         reg.set_site(args.site, args.ssid, password)
-        ca, made = reg.make_site_ca(args.site)
+        ca, _ = reg.make_site_ca(args.site)
     print(f"site {args.site}: WiFi {args.ssid}; CA {'made' if made else 'kept'} "
           f"(SHA-256 {ca.fingerprint()[:16]}...)")
     return EXIT_OK

@@ -230,15 +230,21 @@ class ConsoleBridge:
             pass
 
     def _interrupt(self) -> None:
-        """Ctrl-C while code runs: KeyboardInterrupt, like the UART interrupt character on the
-        chip. The VM gets it as a world event and raises it at its next poll, sleep or
-        peripheral call (fw/_world.py). Code that reaches none of these within a second (a
-        busy loop, a long compile) gets SIGINT instead, which this Unix VM survives only while
-        it runs code and is not inside gc.collect()."""
+        """Ctrl-C while the VM is not at a prompt. While code runs: KeyboardInterrupt, like the
+        UART interrupt character on the chip; the VM gets it as a world event and raises it
+        at its next poll, sleep or peripheral call (fw/_world.py). Code that reaches none of
+        these within a second (a busy loop, a long compile) gets SIGINT instead, which this
+        Unix VM survives only while it runs code and is not inside gc.collect(). While no
+        code runs (the VM reads a raw paste), the byte itself, which ends the paste."""
         if not self._booted:
             self._pending_intr = True
             return
         if self.proc is None:
+            return
+        if not _catches_sigint(self.proc.pid):
+            # no code runs (pyexec sets the handler only around execution): the VM reads its
+            # input, a raw paste say, and takes the byte as the chip takes it from the UART
+            self._to_child(b"\x03")
             return
         self._intr_n += 1
         self._intr_open = self._intr_n

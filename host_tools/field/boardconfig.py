@@ -68,7 +68,8 @@ def validate_secrets(config: dict[str, Any], secrets: Any, file: str = "secrets.
         pair = getattr(mod, "SECRETS_CHECK", None)
         data = _checked_or_none(fw, config)
         if data is not None:  # a config the board refuses is validate()'s to report
-            fw.check_tls(data, checked)
+            if getattr(mod, "USES_MQTT", True):
+                fw.check_tls(data, checked)
             fw.check_pair(data, checked, pair, file)
     except fw.ConfigError as e:
         raise BoardConfigError(file, [(e.path, e.reason)]) from None

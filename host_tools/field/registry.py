@@ -23,6 +23,9 @@ from host_tools.field import site_ca
 DEFAULT_PATH = Path("registry") / "bourg-registry.sqlite"
 ENV_VAR = "BOURG_REGISTRY"
 KEY_KINDS = ("mqtt", "espnow", "bank", "tls")
+# a parking sensor speaks ESP-NOW only (its schema's USES_MQTT): a certificate on a node
+# left in the street would be one more key to steal
+ROLES_WITHOUT_BROKER = ("parking_sensor",)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sites (
@@ -192,11 +195,13 @@ class Registry:
 
     # -- sites ------------------------------------------------------------------------------
     def set_site(self, site: str, ssid: str, wifi_password: str) -> None:
+        """The site's WiFi, and its CA if it has none yet (boards talk TLS by default)."""
         self.require_writable()
         with self.db:
             self.db.execute("INSERT INTO sites VALUES (?, ?, ?) ON CONFLICT(site) DO UPDATE "
                             "SET ssid=excluded.ssid, wifi_password=excluded.wifi_password",
                             (site, ssid, wifi_password))
+        self.make_site_ca(site)
 
     def site(self, site: str) -> tuple[str, str] | None:
         row = self.db.execute("SELECT ssid, wifi_password FROM sites WHERE site=?",
@@ -244,7 +249,8 @@ class Registry:
         """The board's TLS secrets, its certificate issued on first use once the site has a
         CA (as site_key makes a radio key); {} before that."""
         ca = self.site_ca(site)
-        if ca is None:
+        dev = self.get(device_id)
+        if ca is None or dev is None or dev.role in ROLES_WITHOUT_BROKER:
             return {}
         row = self.db.execute("SELECT tls_cert, tls_key FROM devices WHERE device_id=?",
                               (device_id,)).fetchone()
@@ -349,10 +355,11 @@ class Registry:
         if kind == "bank" and not has_bank:
             raise RegistryError(f"{device_id} is a {dev.role} board: only lockers have a bank "
                                 "key; nothing was rotated", 2)
-        ca = self.site_ca(dev.site)
+        ca = None if dev.role in ROLES_WITHOUT_BROKER else self.site_ca(dev.site)
         if kind == "tls" and ca is None:
-            raise RegistryError(f"site {dev.site!r} has no CA yet, so {device_id} has no TLS "
-                                "certificate; `bourg provision site` makes one. Nothing was "
+            raise RegistryError(f"{device_id} has no TLS certificate (a parking sensor never "
+                                "reaches the broker; other boards get one once `bourg "
+                                "provision site` has made the site's CA). Nothing was "
                                 "rotated", 2)
         kinds = tuple(k for k in KEY_KINDS if (k != "bank" or has_bank)
                       and (k != "tls" or ca is not None)) if kind == "all" else (kind,)

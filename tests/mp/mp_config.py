@@ -7,7 +7,7 @@ from bourg.logring import LogRing
 
 BOARD = {"schema": 1, "device_id": "pole-1", "role": "lighting", "site": "demo",
          "board": "esp32-devkitc", "pins": {"led": 2},
-         "network": {"ssid": "s", "mqtt": {"host": "h", "port": "x"}}, "app": {}}
+         "network": {"ssid": "s", "mqtt": {"host": "h", "port": "x", "tls": False}}, "app": {}}
 
 
 def put(name, obj):

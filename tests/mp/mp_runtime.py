@@ -10,7 +10,8 @@ b = Broker()
 simple.socket = b
 with open("config.json", "w") as f:
     f.write(json.dumps({"schema": 1, "device_id": "p1", "role": "lighting", "site": "s",
-                        "board": "b", "network": {"ssid": "x", "mqtt": {"host": "h"}}}))
+                        "board": "b",
+                        "network": {"ssid": "x", "mqtt": {"host": "h", "tls": False}}}))
 with open("secrets.json", "w") as f:
     f.write(json.dumps({"wifi_password": ""}))
 

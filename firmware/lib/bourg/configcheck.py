@@ -78,8 +78,9 @@ BOARD_SCHEMA = {
                         "port": {"type": "int", "min": 1, "max": 65535, "default": 1883},
                         "keepalive": {"type": "int", "min": 5, "max": 3600, "default": 30},
                         # TLS with the site's CA and the board's own certificate
-                        # (bourg/mqtt_tls.py); the keys are in secrets.json
-                        "tls": {"type": "bool", "default": False},
+                        # (bourg/mqtt_tls.py; the keys are in secrets.json); plain MQTT
+                        # only when a config says so, for a lab
+                        "tls": {"type": "bool", "default": True},
                     },
                 },
             },

@@ -58,8 +58,9 @@ class _Checker:
     """bourg.configcheck and the app's schemas for one check, dropped afterwards:
     `with _Checker(app_schema, pins_schema, schema_module) as chk:` gives chk.cc (the
     checker module), chk.schema (the whole board schema), chk.secrets (the schema of
-    secrets.json, with the keys of the schema module's optional SECRETS) and chk.pair (its
-    optional SECRETS_CHECK across the two files)."""
+    secrets.json, with the keys of the schema module's optional SECRETS), chk.pair (its
+    optional SECRETS_CHECK across the two files) and chk.uses_mqtt (False when its USES_MQTT
+    says the board never talks to a broker, which then needs no TLS keys)."""
 
     def __init__(self, app_schema=None, pins_schema=None, schema_module=None):
         # only what this check loads is dropped: a module the app imported stays its own
@@ -70,12 +71,14 @@ class _Checker:
             from bourg import configcheck
 
             app_secrets = self.pair = None
+            self.uses_mqtt = True
             if schema_module is not None:
                 mod = __import__(schema_module)
                 app_schema = mod.SCHEMA
                 pins_schema = getattr(mod, "PINS", None)
                 app_secrets = getattr(mod, "SECRETS", None)
                 self.pair = getattr(mod, "SECRETS_CHECK", None)
+                self.uses_mqtt = getattr(mod, "USES_MQTT", True)
             self.cc = configcheck
             self.schema = configcheck.board_schema(app_schema, pins_schema)
             self.secrets = configcheck.secrets_schema(app_secrets)
@@ -107,7 +110,8 @@ def load(root="/", app_schema=None, settings_keys=("app",), ring=None, pins_sche
         base, pin_warnings = cc.check(raw, chk.schema)
         secrets = read_json(root, "secrets.json")
         secrets = cc.check_secrets(secrets, chk.secrets)
-        cc.check_tls(base, secrets)
+        if chk.uses_mqtt:
+            cc.check_tls(base, secrets)
         cc.check_pair(base, secrets, chk.pair, "secrets.json")
         warnings = pin_warnings
         settings = {}

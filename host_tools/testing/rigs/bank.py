@@ -63,7 +63,7 @@ def bank_config(device_id: str, *, port: int = 1883, **app: Any) -> dict[str, An
     return {"schema": 1, "device_id": device_id, "role": "locker", "site": "hil",
             "board": "esp32-devkitc", "pins": {"sda": 21, "scl": 22},
             "network": {"ssid": WIFI[0], "mqtt": {"host": MQTT_HOST, "port": port,
-                                                  "keepalive": 10}},
+                                                  "keepalive": 10, "tls": False}},
             "app": base, "emulator": {"x": 500, "y": 500}}
 
 

@@ -50,7 +50,7 @@ def sensor_config(device_id: str, node: int, x: float, *, mag_int: bool = False,
     return {"schema": 1, "device_id": device_id, "role": "parking_sensor", "site": "hil",
             "board": "esp32-sensor", "pins": pins,
             "network": {"ssid": WIFI[0], "espnow_channel": channel,
-                        "mqtt": {"host": MQTT_HOST, "port": 1883}},
+                        "mqtt": {"host": MQTT_HOST, "port": 1883, "tls": False}},
             "app": base, "emulator": {"x": x, "y": 0}}
 
 
@@ -64,7 +64,8 @@ def totem_config(device_id: str, bays: list[dict[str, Any]], *, port: int = 1883
     return {"schema": 1, "device_id": device_id, "role": "parking_totem", "site": "hil",
             "board": "esp32-devkitc", "pins": {},
             "network": {"ssid": WIFI[0], "espnow_channel": CHANNEL,
-                        "mqtt": {"host": MQTT_HOST, "port": port, "keepalive": 10}},
+                        "mqtt": {"host": MQTT_HOST, "port": port, "keepalive": 10,
+                                 "tls": False}},
             "app": base, "emulator": {"x": 20, "y": 5}}
 
 

@@ -70,7 +70,8 @@ def pole_config(device_id: str, x_m: float, *, site: str = "hil", port: int = 18
         "schema": 1, "device_id": device_id, "role": "lighting", "site": site,
         "board": "esp32-devkitc", "pins": dict(PINS),
         "network": {"ssid": WIFI[0], "espnow_channel": DEFAULT_AP_CHANNEL,
-                    "mqtt": {"host": MQTT_HOST, "port": port, "keepalive": 10}},
+                    "mqtt": {"host": MQTT_HOST, "port": port, "keepalive": 10,
+                             "tls": False}},
         "app": base,
         "emulator": {"x": x_m, "y": 0},
     }
