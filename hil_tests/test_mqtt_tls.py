@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hil_tests.fleet import MQTT_HOST, WIFI, fieldtest_config
+from hil_tests.fleet import MQTT_HOST, WIFI, add_board, fieldtest_config
 from host_tools.build import firmware
 from host_tools.emulator import Board, World
 from host_tools.field import site_ca
@@ -60,7 +60,7 @@ def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
     certificate that `signed_by` issued for its MQTT user."""
     assert broker.tls_port is not None
     cfg: dict[str, Any] = fieldtest_config(device_id, port=broker.tls_port, tick_ms=tick_ms)
-    cfg["network"]["mqtt"]["tls"] = True
+    del cfg["network"]["mqtt"]["tls"]  # the default: TLS
     world.dns[MQTT_HOST] = broker.host
     user = device_user(device_id)
     secrets = {"wifi_password": WIFI[1], "mqtt_user": user,
@@ -178,3 +178,29 @@ def test_monitor_says_what_mqtts_needs(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot use the TLS files" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_nobody_on_the_boards_network_reads_its_traffic(world: World,
+                                                        tls_broker: Mosquitto) -> None:
+    """What a laptop on the street's WiFi captures: from a board with a config that says
+    nothing about TLS, neither its MQTT password nor a topic; from a lab board (`tls`:
+    false) both, which shows the capture works."""
+    ops = _ops(tls_broker)
+    try:
+        secure = _tls_board(world, tls_broker, "ft-sniff-tls")
+        lab = add_board(world, tls_broker, fieldtest_config("ft-sniff-lab",
+                                                            port=tls_broker.port))
+        for b in (secure, lab):
+            b.start()
+        for name in ("ft-sniff-tls", "ft-sniff-lab"):
+            ops.wait_for(lambda ms, n=name: any(m.topic == f"bourg/hil/{n}/events/tick"
+                                                for m in ms), 30)
+    finally:
+        ops.close()
+    seen = secure.link.sniffed()
+    password = tls_broker.password(device_user("ft-sniff-tls")).encode()
+    assert len(seen) > 1000  # the handshake and the traffic went through the link
+    assert password not in seen and b"bourg/hil" not in seen and b"MQTT" not in seen
+    clear = lab.link.sniffed()
+    assert tls_broker.password(device_user("ft-sniff-lab")).encode() in clear
+    assert b"bourg/hil/ft-sniff-lab" in clear

@@ -1,5 +1,6 @@
 """A board's network link: every TCP connection it makes goes through a proxy in the world,
-so a test can cut the link (connections die, new ones are refused), delay it, or restore it."""
+so a test can cut the link (connections die, new ones are refused), delay it, or restore it,
+and read what anyone on the board's WiFi could read (`sniffed`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from host_tools.emulator.board import Board
+
+
+SNIFF_MAX = 1 << 20
 
 
 class NetLink:
@@ -19,6 +23,7 @@ class NetLink:
         self._ports: dict[tuple[str, int], int] = {}
         self._conns: set[asyncio.StreamWriter] = set()
         self.connections_made = 0
+        self._sniffed = bytearray()  # both directions, the last SNIFF_MAX bytes
 
     # -- public (any thread) -----------------------------------------------------------------
     def cut(self) -> None:
@@ -27,6 +32,11 @@ class NetLink:
 
     def restore(self) -> None:
         self.board.world.call_fn(self._set_up, True)
+
+    def sniffed(self) -> bytes:
+        """Every byte the link carried, both ways (the last SNIFF_MAX): what a laptop on the
+        board's WiFi would capture."""
+        return bytes(self._sniffed)
 
     def delay(self, ms: float) -> None:
         """Add one-way latency to every chunk in both directions."""
@@ -111,6 +121,8 @@ class NetLink:
                     await asyncio.sleep(self.delay_s)
                 if not self.up:
                     break
+                self._sniffed += data
+                del self._sniffed[:-SNIFF_MAX]
                 writer.write(data)
                 await writer.drain()
         finally:
