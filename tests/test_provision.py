@@ -300,12 +300,17 @@ def test_tls_needs_the_site_ca(bourg, tmp_path: Path) -> None:
     assert r.returncode == 2 and "has no CA yet" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_parking_sensor_gets_no_certificate(bourg, tmp_path: Path) -> None:
-    """A battery node speaks ESP-NOW only: a certificate in it would only be one more key for
-    whoever digs it out of its bay."""
+def test_a_parking_sensor_gets_no_broker_keys(bourg, tmp_path: Path) -> None:
+    """A battery node speaks ESP-NOW only: a certificate or an MQTT password in it would only
+    be one more key for whoever digs it out of its bay."""
     _site_with_board(bourg, tmp_path)
     assert bourg("add", str(REPO / "board_configs" / "ps-a01.json")).returncode == 0
     s = json.loads(bourg("show", "ps-a01", "--secrets").stdout)["secrets"]
-    assert not {"tls_ca", "tls_cert", "tls_key"} & set(s)
+    assert not {"tls_ca", "tls_cert", "tls_key", "mqtt_user", "mqtt_password"} & set(s)
+    out = tmp_path / "broker"
+    assert bourg("mosquitto", "--out", str(out)).returncode == 0
+    assert "bourg-ps-a01" not in (out / "passwd").read_text()
+    assert "bourg-ps-a01" not in (out / "acl").read_text()
+    assert "bourg-fieldtest-01" in (out / "acl").read_text()
     r = bourg("rotate", "ps-a01", "--key", "tls")
     assert r.returncode == 2 and "never reaches the broker" in r.stderr

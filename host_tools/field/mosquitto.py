@@ -107,10 +107,13 @@ class FleetAccounts:
 
 
 def fleet_accounts(reg: Registry, ops_password: str | None = None) -> FleetAccounts:
-    """Every registered device's account, with its own MQTT password from the registry, and
+    """Every registered device's account but a parking sensor's (it never reaches the
+    broker), with its own MQTT password from the registry, and
     the OPS_USER account (read everything, send commands; what `bourg monitor` logs in as)
     when an ops password is given. The ACL names OPS_USER either way (acl_text)."""
-    devices = reg.list()
+    from host_tools.field.registry import ROLES_WITHOUT_BROKER
+
+    devices = [d for d in reg.list() if d.role not in ROLES_WITHOUT_BROKER]
     passwords = {d.mqtt_user: reg.secrets(d.device_id)["mqtt_password"] for d in devices}
     if ops_password is not None:
         passwords[OPS_USER] = ops_password

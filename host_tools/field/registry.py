@@ -318,8 +318,9 @@ class Registry:
         if row is None:
             raise RegistryError(f"device {device_id!r} is not registered")
         site, mqtt_password, espnow_key, bank_key, role = row
-        out = {"mqtt_user": f"bourg-{device_id}", "mqtt_password": mqtt_password,
-               "espnow_key": espnow_key}
+        out = {"espnow_key": espnow_key}
+        if role not in ROLES_WITHOUT_BROKER:
+            out.update(mqtt_user=f"bourg-{device_id}", mqtt_password=mqtt_password)
         wifi = self.site(site)
         if wifi:
             out["wifi_password"] = wifi[1]
