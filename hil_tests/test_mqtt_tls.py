@@ -55,7 +55,8 @@ def tls_broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
                trusts: site_ca.KeyPair = SITE_CA, signed_by: site_ca.KeyPair = SITE_CA,
-               pair: site_ca.KeyPair | None = None, tick_ms: Any = 1000) -> Board:
+               pair: site_ca.KeyPair | None = None, tick_ms: Any = 1000,
+               **override: str) -> Board:
     """A field-test board set for TLS: it trusts `trusts` and holds `pair`, else a
     certificate that `signed_by` issued for its MQTT user."""
     assert broker.tls_port is not None
@@ -65,7 +66,8 @@ def _tls_board(world: World, broker: Mosquitto, device_id: str, *,
     user = device_user(device_id)
     secrets = {"wifi_password": WIFI[1], "mqtt_user": user,
                "mqtt_password": broker.add_device(cfg["site"], device_id),
-               **site_ca.board_secrets(trusts, pair or site_ca.issue(signed_by, user))}
+               **site_ca.board_secrets(trusts, pair or site_ca.issue(signed_by, user)),
+               **override}
     return world.add_board(cfg, firmware.stage(cfg, secrets))
 
 
@@ -178,6 +180,10 @@ def test_monitor_says_what_mqtts_needs(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot use the TLS files" in r.stderr
     assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "monitor", "--broker",
+                        "mqtt://127.0.0.1:1883", "--site", "hil", "--ca", "ca.crt"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "use mqtts://127.0.0.1:1883" in r.stderr  # never plain
 
 
 def test_nobody_on_the_boards_network_reads_its_traffic(world: World,
@@ -204,3 +210,16 @@ def test_nobody_on_the_boards_network_reads_its_traffic(world: World,
     clear = lab.link.sniffed()
     assert tls_broker.password(device_user("ft-sniff-lab")).encode() in clear
     assert b"bourg/hil/ft-sniff-lab" in clear
+
+
+@pytest.mark.emulator_only
+def test_keys_the_board_cannot_load_are_logged_not_a_reboot_loop(world: World,
+                                                                 tls_broker: Mosquitto) -> None:
+    """Base64 that is not a certificate passes the format check; mbedTLS refuses it at the
+    first connection: the board says so and keeps running its app (no reboot every 5 s)."""
+    b = _tls_board(world, tls_broker, "ft-tls-junk", tls_cert="AAAA")
+    b.start()
+    b.wait_output(r"mqtt: TLS keys unusable", 30)
+    b.wait_output(r"mqtt: TLS keys unusable", 30, start=b.console_mark())  # retried
+    assert b.history == ["PWRON_RESET"]
+    assert "app-ready" in b.output_text()

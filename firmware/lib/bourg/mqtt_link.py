@@ -247,8 +247,10 @@ class MqttLink:
                  max_events=MAX_EVENTS, max_queue_bytes=MAX_QUEUE_BYTES, ring=None,
                  clock=None, net_up=None, sock_timeout_s=5, backoff=None, rand=None,
                  puback_timeout_ms=10000, journal=None, tls=None):
-        """tls: a client context (bourg.mqtt_tls.context) for a broker that speaks TLS; the
-        link then waits for a valid clock before it connects (certificate dates)."""
+        """tls: the board's TLS secrets (tls_ca, tls_cert, tls_key) for a broker that speaks
+        TLS. The context is made at the first connection, not at boot: mbedTLS seeds its
+        random generator then, and the ESP32's RNG is only truly random once the radio runs.
+        The link also waits for a valid clock before it connects (certificate dates)."""
         self.prefix = prefix
         self.host = host
         self.port = port
@@ -262,7 +264,9 @@ class MqttLink:
         self._cls = client_cls
         self.sock_timeout_s = sock_timeout_s
         self.tls = tls is not None
-        patch_socket_timeout(client_cls, sock_timeout_s, None if tls is None else (tls, host))
+        self._tls_secrets = tls
+        self._tls_ctx = None
+        patch_socket_timeout(client_cls, sock_timeout_s)
         if ring is None:
             from bourg.logring import log as ring
         self._lg = ring
@@ -300,9 +304,7 @@ class MqttLink:
             prefix = cfg.topic_prefix
         m = data["network"]["mqtt"]
         if m.get("tls") and "tls" not in kw:
-            from bourg import mqtt_tls
-
-            kw["tls"] = mqtt_tls.context(secrets)
+            kw["tls"] = secrets
         return cls(prefix, m["host"], m.get("port", 1883), m.get("keepalive", 30),
                    secrets.get("mqtt_user"), secrets.get("mqtt_password"),
                    client_id=data["device_id"], **kw)
@@ -369,7 +371,29 @@ class MqttLink:
             return False
 
     # -- shell --------------------------------------------------------------------------------
+    def _tls_context(self, now):
+        """The TLS context, made once; None (logged, retried with backoff) when the board's
+        TLS keys cannot be loaded: the link waits for a deploy with good keys rather than
+        rebooting the board."""
+        if self._tls_ctx is None:
+            from bourg import mqtt_tls
+
+            try:
+                self._tls_ctx = mqtt_tls.context(self._tls_secrets)
+            except (ValueError, OSError) as e:
+                d = self.logic.on_connect_failed(now, self._rand())
+                self.last_error = "TLS keys unusable: " + _err(e)
+                self._lg.error("mqtt", self.last_error + " (deploy the board's secrets again); "
+                               "retry in " + str(d) + " ms")
+                return None
+        return self._tls_ctx
+
     def _connect(self, now):
+        if self.tls:
+            ctx = self._tls_context(now)
+            if ctx is None:
+                return False
+            patch_socket_timeout(self._cls, self.sock_timeout_s, (ctx, self.host))
         # bytes everywhere: umqtt sends len(str) as the length, wrong for non-ASCII text
         c = self._cls(_enc(self.client_id), self.host, port=self.port,
                       user=None if self.user is None else _enc(self.user),

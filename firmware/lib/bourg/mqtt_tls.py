@@ -1,11 +1,12 @@
 """TLS for the MQTT link: the board proves who it is with its own certificate, and accepts only
 a broker whose certificate the site's CA signed, for the host name in its config.
 
-The ESP32's `tls` verifies nothing unless told (CERT_NONE is its default), so the context sets
-CERT_REQUIRED. Certificates and the key come from secrets.json as base64 DER, which `tls`
-takes as bytes (`bourg provision` makes them). mbedTLS checks certificate dates against the
-board's clock, so a link with TLS waits for a valid clock before its first handshake
-(MqttLink.step): a chip still at 2000 after a power cut would fail every handshake.
+The context sets CERT_REQUIRED itself rather than rely on a default (`ssl.wrap_socket`'s is
+CERT_NONE, which checks nothing). Certificates and the key come from secrets.json as base64
+DER, which `tls` takes as bytes (`bourg provision` makes them, the host checks that they
+chain). mbedTLS checks certificate dates against the board's clock, so a link with TLS waits
+for a valid clock before its first handshake (MqttLink.step): a chip still at 2000 after a
+power cut would fail every handshake.
 
 umqtt.simple 1.3.4 wraps its socket with `ussl`, which v1.28 images no longer have; TlsSocket
 is the socket it gets instead (mqtt_link._SocketModule): TCP first, then the handshake.
