@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from host_tools.field import board_secrets
+from host_tools.field import board_secrets, site_ca
 from host_tools.field.boardconfig import BoardConfigError, validate_secrets
 from host_tools.field.boardid import BoardIdentity
 from host_tools.field.registry import Registry
+from host_tools.testing.tls_secrets import board_tls
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_PATH = REPO / "board_configs" / "fieldtest-01.json"
@@ -104,7 +105,7 @@ def test_deploy_refuses_a_named_missing_registry_and_an_unknown_device(
         board_secrets.for_deploy(config, CONFIG_PATH, None, other)
 
 
-TLS = {"tls_ca": "AAAA", "tls_cert": "AAAA", "tls_key": "AAAA"}  # checked for form only here
+TLS = board_tls("fieldtest-01")
 
 
 def test_deploy_takes_the_registry_s_secrets_or_the_file_s(config: dict[str, Any],
@@ -160,3 +161,20 @@ def test_the_host_refuses_tls_without_its_keys_as_the_board_does(config: dict[st
     lab = json.loads(json.dumps(config))
     lab["network"]["mqtt"]["tls"] = False
     validate_secrets(lab, {"wifi_password": "w"})  # plain MQTT, said in so many words
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ({"tls_cert": "AAAA"}, "tls_cert", "not a DER certificate"),
+    ({"tls_cert": board_tls("fieldtest-01", site_ca.new_ca("elsewhere"))["tls_cert"]},
+     "tls_cert", "not signed by tls_ca"),
+    ({"tls_key": board_tls("fieldtest-01")["tls_key"]}, "tls_key", "not the key of tls_cert"),
+    (board_tls("pole-01"), "tls_cert", "made for another board, not bourg-fieldtest-01"),
+])
+def test_the_host_refuses_tls_keys_the_board_could_not_use(config: dict[str, Any],
+                                                             change: dict[str, str], key: str,
+                                                             words: str) -> None:
+    """What the board would find only at its first connection, and then log for ever: keys
+    that do not parse, chain to another CA, do not match, or belong to another board."""
+    with pytest.raises(BoardConfigError) as e:
+        validate_secrets(config, {"wifi_password": "w", **TLS, **change})
+    assert e.value.problems[0][0] == key and words in e.value.problems[0][1]

@@ -21,6 +21,7 @@ from host_tools.field.boardconfig import (
     load_and_validate,
     validate,
 )
+from host_tools.testing.tls_secrets import board_tls
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "board_configs").glob("*.json"))
@@ -216,11 +217,12 @@ KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 16 bytes, as the registry makes radi
 SHORT = "a1b2c3d4e5f6"  # a key too short to trust, which must never be echoed
 
 
-TLS = {"tls_ca": "AAAA", "tls_cert": "AAAA", "tls_key": "AAAA"}  # checked for form only here
+TOTEM_TLS = board_tls("totem-01")
 
 
 def _locker_secrets(**over: Any) -> dict[str, Any]:
-    s = {"wifi_password": "w" * 12, "espnow_key": KEY, "bank_key": KEY * 2, **TLS}
+    s = {"wifi_password": "w" * 12, "espnow_key": KEY, "bank_key": KEY * 2,
+         **board_tls("locker-01")}
     s.update(over)
     return s
 
@@ -242,14 +244,14 @@ def test_the_host_refuses_a_totem_whose_bay_has_no_key_as_the_board_would() -> N
     from host_tools.field.boardconfig import validate_secrets
 
     with pytest.raises(BoardConfigError) as e:
-        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12, **TLS,
+        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12, **TOTEM_TLS,
                                                "node_keys": {"ps-a01": KEY}})
     assert e.value.problems[0][0] == "node_keys.ps-a02" and KEY not in str(e.value)
     with pytest.raises(BoardConfigError) as e:  # a --secrets file under its own name
-        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12, **TLS,
+        validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12, **TOTEM_TLS,
                                                "node_keys": {"ps-a01": KEY}}, "/tmp/s.json")
     assert (e.value.file, e.value.problems[0][0]) == ("/tmp/s.json", "node_keys.ps-a02")
-    validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12, **TLS,
+    validate_secrets(shipped("totem-01"), {"wifi_password": "w" * 12, **TOTEM_TLS,
                                            "node_keys": {"ps-a01": KEY, "ps-a02": KEY}})
 
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host_tools.field.boardconfig import APP_SCHEMAS, BoardConfigError, validate, validate_secrets
+from host_tools.testing.tls_secrets import board_tls
 
 REPO = Path(__file__).resolve().parents[1]
 MICROPYTHON = Path(sys.executable).parent / "micropython"
@@ -111,9 +112,13 @@ def _secrets(cfg: dict[str, Any], drop_a_key: bool = False) -> dict[str, Any]:
                and isinstance(b.get("device"), str)] if isinstance(bays, list) else []
     if drop_a_key:
         devices = devices[:-1]
+    device = cfg.get("device_id")
+    # the host also checks what the board finds only at its first TLS connection (that the
+    # certificate chains and names the board): real keys, so both judge the rest alike
+    tls = board_tls(device) if isinstance(device, str) and 0 < len(device) <= 40 \
+        else {"tls_ca": "AAAA", "tls_cert": "AAAA", "tls_key": "AAAA"}
     return {"wifi_password": "x", "wave_key": "ab" * 16, "bank_key": "cd" * 32,
-            "espnow_key": "ef" * 16, "node_keys": dict.fromkeys(devices, "01" * 16),
-            "tls_ca": "AAAA", "tls_cert": "AAAA", "tls_key": "AAAA"}
+            "espnow_key": "ef" * 16, "node_keys": dict.fromkeys(devices, "01" * 16), **tls}
 
 
 def _host(cfg: dict[str, Any], secrets: dict[str, Any]) -> list:

@@ -73,6 +73,12 @@ def validate_secrets(config: dict[str, Any], secrets: Any, file: str = "secrets.
             fw.check_pair(data, checked, pair, file)
     except fw.ConfigError as e:
         raise BoardConfigError(file, [(e.path, e.reason)]) from None
+    if data is not None and data["network"]["mqtt"]["tls"] and getattr(mod, "USES_MQTT", True):
+        from host_tools.field.site_ca import problems_with
+
+        bad = problems_with(checked, data["device_id"])
+        if bad:
+            raise BoardConfigError(file, bad)
 
 
 def _checked_or_none(fw: ModuleType, config: Any) -> dict[str, Any] | None:

@@ -26,6 +26,9 @@ KEY_KINDS = ("mqtt", "espnow", "bank", "tls")
 # a parking sensor speaks ESP-NOW only (its schema's USES_MQTT): a certificate on a node
 # left in the street would be one more key to steal
 ROLES_WITHOUT_BROKER = ("parking_sensor",)
+# bourg-ops is the operators' MQTT user and certificate name (mosquitto.OPS_USER): a board
+# registered as "ops" would read everything and send every command
+RESERVED_IDS = ("ops",)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sites (
@@ -257,11 +260,12 @@ class Registry:
         if row is None or not row[0]:
             self.require_writable()
             pair = site_ca.issue(ca, f"bourg-{device_id}")
-            with self.db:
-                self.db.execute("UPDATE devices SET tls_cert=?, tls_key=? WHERE device_id=?",
-                                (pair.cert_pem, pair.key_pem, device_id))
-        else:
-            pair = site_ca.KeyPair(row[0], row[1])
+            with self.db:  # only if nobody issued one meanwhile: one certificate per board
+                self.db.execute("UPDATE devices SET tls_cert=?, tls_key=? WHERE device_id=? "
+                                "AND tls_cert IS NULL", (pair.cert_pem, pair.key_pem, device_id))
+            row = self.db.execute("SELECT tls_cert, tls_key FROM devices WHERE device_id=?",
+                                  (device_id,)).fetchone()
+        pair = site_ca.KeyPair(row[0], row[1])
         return site_ca.board_secrets(ca, pair)
 
     def revoked_serials(self, site: str) -> list[int]:
@@ -277,6 +281,9 @@ class Registry:
         """Register a board and generate its secrets; refuses a duplicate id or unique_id
         and changes nothing then. A locker bank's `compartments` (its config's numbers) are
         the ones codes may be issued for."""
+        if device_id in RESERVED_IDS:
+            raise RegistryError(f"device id {device_id!r} is reserved: its MQTT user "
+                                f"bourg-{device_id} is the operators' account; choose another")
         if self.get(device_id) is not None:
             raise RegistryError(f"device {device_id!r} is already registered; choose another "
                                 "id, or rotate its keys with `bourg provision rotate`")
@@ -375,8 +382,12 @@ class Registry:
             for k in kinds:
                 if k == "tls":
                     assert pair is not None
-                    self.db.execute("UPDATE devices SET tls_cert=?, tls_key=? WHERE "
-                                    "device_id=?", (pair.cert_pem, pair.key_pem, device_id))
+                    done = self.db.execute(
+                        "UPDATE devices SET tls_cert=?, tls_key=? WHERE device_id=? AND "
+                        "tls_cert IS ?", (pair.cert_pem, pair.key_pem, device_id, old_cert))
+                    if done.rowcount != 1:  # rolled back with the rest: nothing half-done
+                        raise RegistryError(f"{device_id}'s certificate changed while this "
+                                            "rotation ran; nothing was rotated, run it again")
                     if old_cert:  # the broker must refuse it from now on (revoked_serials)
                         self.db.execute("INSERT OR IGNORE INTO revoked_certs VALUES "
                                         "(?, ?, ?, ?)", (dev.site, str(site_ca.KeyPair(

@@ -144,3 +144,37 @@ def revocation_list(ca: KeyPair, serials: list[int]) -> str:
         b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
                                       .revocation_date(now).build())
     return b.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def problems_with(secrets: dict[str, object], device_id: str) -> list[tuple[str, str]]:
+    """What is wrong with a board's TLS secrets beyond their form, which the board checks
+    itself: the host checks what the board could only find at its first connection (the DER
+    parses, the certificate comes from the CA given, the key is the certificate's, and the
+    certificate names the board's MQTT user). [] when they are good."""
+    from cryptography.exceptions import InvalidSignature
+
+    def der(key: str) -> bytes:
+        return base64.b64decode(str(secrets[key]), validate=True)
+
+    try:
+        ca = x509.load_der_x509_certificate(der("tls_ca"))
+    except ValueError:
+        return [("tls_ca", "not a DER certificate (from bourg provision)")]
+    try:
+        cert = x509.load_der_x509_certificate(der("tls_cert"))
+    except ValueError:
+        return [("tls_cert", "not a DER certificate (from bourg provision)")]
+    try:
+        key = serialization.load_der_private_key(der("tls_key"), None)
+    except (ValueError, TypeError):
+        return [("tls_key", "not a DER private key (from bourg provision)")]
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return [("tls_cert", "not signed by tls_ca (a certificate of another site?)")]
+    if key.public_key() != cert.public_key():
+        return [("tls_key", "not the key of tls_cert")]
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names or names[0].value != f"bourg-{device_id}":
+        return [("tls_cert", f"made for another board, not bourg-{device_id}")]
+    return []
