@@ -250,8 +250,9 @@ def test_site_ca_signs_each_board_and_the_broker(bourg, tmp_path: Path) -> None:
     assert same["tls_cert"] == s["tls_cert"]  # issued once, kept
 
     out = tmp_path / "broker"
+    ops_dir = tmp_path / "operators"
     r = bourg("mosquitto", "--out", str(out), "--tls-host", "mqtt.demo-town.bourg",
-              "--tls-host", "10.0.0.2")
+              "--tls-host", "10.0.0.2", "--ops-cert-out", str(ops_dir))
     assert r.returncode == 0, r.stderr
     broker = x509.load_pem_x509_certificate((out / "broker.crt").read_bytes())
     broker.verify_directly_issued_by(ca)
@@ -261,10 +262,15 @@ def test_site_ca_signs_each_board_and_the_broker(bourg, tmp_path: Path) -> None:
     assert (out / "broker.key").stat().st_mode & 0o077 == 0
     conf = (out / "tls.conf").read_text()
     assert "require_certificate true" in conf and "use_identity_as_username true" in conf
-    ops = x509.load_pem_x509_certificate((out / "ops.crt").read_bytes())
+    assert not (out / "ops.key").exists()  # the operators' key stays off the broker
+    ops = x509.load_pem_x509_certificate((ops_dir / "ops.crt").read_bytes())
     ops.verify_directly_issued_by(ca)
     assert ops.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "bourg-ops"
-    assert (out / "ops.key").stat().st_mode & 0o077 == 0
+    assert (ops_dir / "ops.key").stat().st_mode & 0o077 == 0
+    for bad in ("", "mqtt.ville-\u00e9t\u00e9.fr", "x" * 65):
+        r = bourg("mosquitto", "--out", str(tmp_path / "b2"), "--tls-host", bad)
+        assert r.returncode == 2 and "--tls-host" in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "b2" / "passwd").exists()  # refused before anything is written
 
 
 def test_rotating_tls_issues_a_new_certificate_and_revokes_the_old(bourg,
@@ -314,3 +320,12 @@ def test_a_parking_sensor_gets_no_broker_keys(bourg, tmp_path: Path) -> None:
     assert "bourg-fieldtest-01" in (out / "acl").read_text()
     r = bourg("rotate", "ps-a01", "--key", "tls")
     assert r.returncode == 2 and "never reaches the broker" in r.stderr
+
+
+def test_a_board_cannot_take_the_operators_name(bourg, tmp_path: Path) -> None:
+    cfg = json.loads(CONFIG.read_text())
+    cfg["device_id"] = "ops"
+    path = tmp_path / "ops.json"
+    path.write_text(json.dumps(cfg))
+    r = bourg("add", str(path))
+    assert r.returncode == 1 and "is reserved" in r.stderr and "Traceback" not in r.stderr

@@ -48,6 +48,11 @@ def main(args: argparse.Namespace) -> int:
               f"{args.broker!r}", file=sys.stderr)
         return EXIT_USAGE
     tls = None
+    given = [f"--{n}" for n in ("ca", "cert", "key") if getattr(args, n) is not None]
+    if u.scheme != "mqtts" and given:
+        print(f"bourg monitor: {' '.join(given)} are for TLS: use mqtts://{u.netloc}",
+              file=sys.stderr)
+        return EXIT_USAGE
     if u.scheme == "mqtts":
         missing = [f"--{n}" for n in ("ca", "cert", "key") if getattr(args, n) is None]
         if missing:

@@ -73,6 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "addresses) and tls.conf, its TLS listener")
     m.add_argument("--site", help="the site whose CA signs the broker's certificate (needed "
                    "when the registry holds more than one site)")
+    m.add_argument("--ops-cert-out", type=Path, metavar="DIR",
+                   help="also write ops.crt and ops.key (0600), the bourg-ops account's "
+                   "certificate for bourg monitor over TLS, in DIR (not the broker's folder: "
+                   "keep them with the operators)")
     add_registry_argument(p, s, a, ls, sh, se, r, m)
 
 
@@ -191,6 +195,10 @@ def _mosquitto(args: argparse.Namespace) -> int:
            if args.ops_password_file else None)
     with _open(args) as reg:
         accounts = fleet_accounts(reg, ops)
+        for name in args.tls_host:
+            if not _host_name_ok(name):
+                raise UsageError(f"--tls-host {name!r}: expected a host name or an IP address "
+                                 "(ASCII letters, digits, '-' and '.', 1 to 64 characters)")
         site = _broker_site(reg, args) if args.tls_host else None
         ca = reg.site_ca(site) if site else None
         revoked = reg.revoked_serials(site) if site else []
@@ -204,18 +212,29 @@ def _mosquitto(args: argparse.Namespace) -> int:
         conf = args.out / "tls.conf"
         conf.write_text("\n".join(tls.listener(TLS_PORT)) + "\n")
         files = (*files, tls.key)
-        ops_pair = site_ca.issue(ca, OPS_USER)
-        (args.out / "ops.crt").write_text(ops_pair.cert_pem)
-        write_private(args.out / "ops.key", ops_pair.key_pem)
         print(f"wrote {tls.ca}, {tls.cert}, {tls.key}, {tls.crl} ({len(revoked)} revoked) "
               f"and {conf} (broker certificate for {', '.join(args.tls_host)}); include "
-              "tls.conf in mosquitto.conf")
-        print(f"wrote ops.crt and ops.key, the {OPS_USER} account's certificate: for bourg "
-              "monitor --broker mqtts://... --ca ca.crt --cert ops.crt --key ops.key (keep "
-              "them with the operators, not on the broker)")
+              "tls.conf in mosquitto.conf and restart mosquitto (a reload keeps connected "
+              "clients whose certificate was revoked)")
+        if args.ops_cert_out:
+            ops_pair = site_ca.issue(ca, OPS_USER)
+            args.ops_cert_out.mkdir(parents=True, exist_ok=True)
+            (args.ops_cert_out / "ca.crt").write_text(ca.cert_pem)
+            (args.ops_cert_out / "ops.crt").write_text(ops_pair.cert_pem)
+            write_private(args.ops_cert_out / "ops.key", ops_pair.key_pem)
+            print(f"wrote ca.crt, ops.crt and ops.key in {args.ops_cert_out}: the {OPS_USER} "
+                  "account's certificate, for bourg monitor --broker mqtts://... --ca ca.crt "
+                  "--cert ops.crt --key ops.key")
     for note in hand_over(files, args.owner):
         print(note, file=sys.stderr)
     return EXIT_OK
+
+
+def _host_name_ok(name: str) -> bool:
+    """A name a certificate can carry for the boards to check (their config's mqtt.host)."""
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9.-]{1,64}", name)) and not name.startswith(("-", "."))
 
 
 def _broker_site(reg: Registry, args: argparse.Namespace) -> str:
