@@ -24,12 +24,13 @@ def fieldtest_config(device_id: str, *, site: str = "hil", port: int = 1883,
     }
 
 
-def add_board(world: World, broker: Mosquitto, config: dict[str, Any]) -> Board:
+def add_board(world: World, broker: Mosquitto, config: dict[str, Any],
+              **more_secrets: str) -> Board:
     """A board with its own broker account, its config and secrets on flash."""
     world.dns[MQTT_HOST] = broker.host
     password = broker.add_device(config["site"], config["device_id"])
     secrets = {"wifi_password": WIFI[1], "mqtt_user": device_user(config["device_id"]),
-               "mqtt_password": password}
+               "mqtt_password": password, **more_secrets}
     return world.add_board(config, firmware.stage(config, secrets))
 
 

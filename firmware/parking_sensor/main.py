@@ -5,6 +5,12 @@ import json
 with open("/config.json") as _f:
     _role = json.load(_f).get("role")
 if _role == "parking_totem":
+    # the app to run: this folder's, or the one an over-the-air update staged (a node, on
+    # ESP-NOW only, takes no update: docs/runtime.md)
+    import ota_boot
+
+    ota_boot.start()
+    del ota_boot
     from bourg import runtime
     from totem_app import Totem
 

@@ -5,6 +5,7 @@ the same set."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,32 @@ def _add(files: dict[str, Any], dest: str, src: Path, compiled: bool, march: str
         files[dest] = src
 
 
+def content(value: Any) -> bytes:
+    """The bytes of one staged file (a path, text or bytes)."""
+    if isinstance(value, Path):
+        return value.read_bytes()
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value)
+
+
+VERSION_LINE = re.compile(r'^VERSION = "[^"]*"$', re.M)
+
+
+def stamped_init(version: str) -> Path:
+    """bourg/__init__.py with VERSION = `version`: a release says its version on the board
+    (cmd/status, info, the update's downgrade check) as the checkout's own build does."""
+    src = (LIB / "bourg" / "__init__.py").read_text()
+    if not VERSION_LINE.search(src):
+        raise ValueError("firmware/lib/bourg/__init__.py has no VERSION line to stamp")
+    out = REPO / "build" / "release" / version / "bourg" / "__init__.py"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(VERSION_LINE.sub(f'VERSION = "{version}"', src, count=1))
+    return out
+
+
 def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
-          compiled: bool = True) -> dict[str, Any]:
+          compiled: bool = True, version: str | None = None) -> dict[str, Any]:
     """Flash path -> content for a board running `config`. By default modules are compiled to
     .mpy for the board's chip (compiling source on the board costs more heap than it has); main.py
     and boot.py stay source, as the firmware runs them by name. Every board gets the umqtt the
@@ -56,7 +81,8 @@ def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
         for p in python_files(folder):
             _add(files, "/" + str(p.relative_to(folder)), p, compiled, march)
     for p in python_files(LIB):
-        _add(files, "/lib/" + str(p.relative_to(LIB)), p, compiled, march)
+        src = stamped_init(version) if version and p == LIB / "bourg" / "__init__.py" else p
+        _add(files, "/lib/" + str(p.relative_to(LIB)), src, compiled, march)
     if not mpy.UMQTT_SOURCE.exists():
         raise FileNotFoundError(f"{mpy.UMQTT_SOURCE} is missing: run `make setup` "
                                 "(tools/fetch_umqtt.py fetches it by sha256)")

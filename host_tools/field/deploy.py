@@ -26,7 +26,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from host_tools.build import firmware
@@ -124,14 +123,6 @@ class Plan:
                 "leftover": sorted(self.leftover)}
 
 
-def _content(value: Any) -> bytes:
-    if isinstance(value, Path):
-        return value.read_bytes()
-    if isinstance(value, str):
-        return value.encode()
-    return bytes(value)
-
-
 def _managed(path: str) -> bool:
     """Files deploy owns: code and config it puts there, never the board's own data."""
     return path.endswith((".py", ".mpy", ".json")) and not path.startswith(PROTECTED)
@@ -207,7 +198,8 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
 
 def stage_bytes(config: dict[str, Any], secrets: dict[str, Any] | None,
                 compiled: bool) -> dict[str, bytes]:
-    return {p: _content(v) for p, v in firmware.stage(config, secrets, compiled=compiled).items()}
+    staged = firmware.stage(config, secrets, compiled=compiled)
+    return {p: firmware.content(v) for p, v in staged.items()}
 
 
 def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = None, *,

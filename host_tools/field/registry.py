@@ -3,12 +3,16 @@ identity and its secrets. The file is mode 0600; secrets leave it only for their
 when a technician asks to see them), never in logs.
 
 Secrets per device: the MQTT password (user `bourg-<device_id>`), an ESP-NOW key, for
-lockers the bank key (>= 128 bits) and, once its site has a CA, a TLS certificate and key.
-Per site: the WiFi network and its password, the street lights' radio key, the site's CA.
+lockers the bank key (>= 128 bits), once its site has a CA, a TLS certificate and key, and
+for boards on WiFi the key that signs their app updates (derived from the site's).
+Per site: the WiFi network and its password, the street lights' radio key, the site's CA, the
+site's update key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import sqlite3
@@ -29,6 +33,15 @@ ROLES_WITHOUT_BROKER = ("parking_sensor",)
 # bourg-ops is the operators' MQTT user and certificate name (mosquitto.OPS_USER): a board
 # registered as "ops" would read everything and send every command
 RESERVED_IDS = ("ops",)
+UPDATE_KEY_DOMAIN = b"bourg-update-key\n"
+
+
+def board_update_key(site_key_hex: str, device_id: str) -> str:
+    """A board's update key (hex): HMAC of its id under the site's update key. The registry
+    keeps the site's only, and a key read out of one board signs updates for that board alone
+    (bourg.ota_manifest)."""
+    return hmac.new(bytes.fromhex(site_key_hex), UPDATE_KEY_DOMAIN + device_id.encode(),
+                    hashlib.sha256).hexdigest()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sites (
@@ -342,7 +355,13 @@ class Registry:
                                    (site,)).fetchall()
             out["node_keys"] = dict(rows)
         out.update(self._board_tls(device_id, site))
+        if role not in ROLES_WITHOUT_BROKER:
+            out["update_key"] = self.update_key(site, device_id)
         return out
+
+    def update_key(self, site: str, device_id: str) -> str:
+        """The key that signs `device_id`'s app updates (host_tools/field/ota.py)."""
+        return board_update_key(self.site_key(site, "update"), device_id)
 
     def owner_of(self, unique_id: str) -> str | None:
         """The device id registered for this board (by its unique_id), if any."""

@@ -115,7 +115,23 @@ def start(app_factory, root, link_kw, wdt_timeout_ms):
     asyncio.create_task(runtime.report_heap(ring))
     link.publish_event("log", {"level": "info", "tag": "runtime", "msg": "app-ready"})
     link.publish_event("boot", boot_info())
+    _after_update(rt)
     return None
+
+
+def _after_update(rt):
+    """An update on trial waits for its health check; a rollback is reported once
+    (bourg.ota_update, imported only then)."""
+    import asyncio
+
+    import ota_boot
+
+    rec = ota_boot.read()
+    if rec and (rec.get("state") == "trial" or
+                (rec.get("rolled_back") and not rec.get("reported"))):
+        from bourg import ota_update
+
+        asyncio.create_task(ota_update.after_boot(rt, rec))
 
 
 async def safe_mode(app_factory, err, root="/", link_kw=None):
@@ -129,6 +145,14 @@ async def safe_mode(app_factory, err, root="/", link_kw=None):
     ring = _ring
     msg = str(err)
     ring.error("runtime", "SAFE MODE: " + msg)
+    import ota_boot
+
+    rec = ota_boot.read()
+    if rec and rec.get("state") == "trial":
+        # a new app that cannot start is rolled back at once: ota_boot takes the reset as
+        # the trial's failure and boots the previous app
+        ring.error("update", "the new app cannot start: rolling back")
+        runtime.reset_board(1000)
     sm = getattr(app_factory, "safe_mode", None)
     if sm is not None:
         try:

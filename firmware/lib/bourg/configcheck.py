@@ -162,6 +162,13 @@ def hex_key(min_bytes, max_bytes, what):
     return {"type": "str", "desc": desc, "check": chk}
 
 
+# the key that signs this board's over-the-air updates (bourg/ota_manifest.py); a board
+# without one refuses every update
+_UPDATE_KEY = hex_key(16, 64, "the board's update key, from bourg provision")
+_UPDATE_KEY["optional"] = True
+SECRETS_SCHEMA["keys"]["update_key"] = _UPDATE_KEY
+
+
 def check_secrets(secrets, spec):
     """The verdict on secrets.json (validated against `spec`, from secrets_schema): the board
     runs it at boot, the host before it installs secrets on a board."""

@@ -221,7 +221,8 @@ async def guard(name, item, sup, ring):
 
 
 def install_commands(rt):
-    """Built-in commands: cmd/status, cmd/log, cmd/settings (JSON patch), cmd/reboot."""
+    """Built-in commands: cmd/status, cmd/log, cmd/settings (JSON patch), cmd/reboot, and
+    cmd/update + cmd/chunk (bourg.ota_update)."""
     link = rt.link
     lg = rt.log
 
@@ -263,10 +264,26 @@ def install_commands(rt):
         await compat.asleep_ms(500)
         reset_board()
 
+    updater = []  # made on the first cmd/update: a board never updated never imports it
+
+    def update(name, msg):
+        if not updater:
+            compat.collect()
+            from bourg.ota_update import Updater
+
+            updater.append(Updater(rt))
+        updater[0].on_update(name, msg)
+
+    def chunk(name, msg):
+        if updater:
+            updater[0].on_chunk(name, msg)
+
     link.on("status", status)
     link.on("log", logs)
     link.on("settings", settings)
     link.on("reboot", reboot)
+    link.on("update", update)
+    link.on("chunk", chunk)
 
 
 def implementation():

@@ -1,0 +1,265 @@
+"""Over-the-air app updates, the board's side (docs/runtime.md, "Updates"): check a manifest
+(bourg.ota_manifest), fetch its files over MQTT in chunks into the slot the board does not run,
+switch the boot record (ota_boot) and reset; after the reset, confirm the new app's health or
+report the rollback that ota_boot made.
+
+Imported on the first cmd/update, or at boot when the boot record says an update is on trial
+or a rollback is unreported: a board that is never updated never holds this code in its heap.
+
+Every write goes to the other slot until the last one, the boot record's rename: a power cut
+anywhere before it leaves the running app in charge, and one after it leaves the new app on
+trial, which ota_boot rolls back if it does not confirm its health.
+"""
+import os
+
+try:
+    import hashlib
+except ImportError:  # pragma: no cover
+    import uhashlib as hashlib
+import binascii
+
+import ota_boot
+from bourg import VERSION, compat, ota_manifest
+
+CHUNK = 1024
+CHUNK_WAIT_MS = 3000
+CHUNK_TRIES = 6
+ROOM_MARGIN = 16384  # bytes left free after staging: journals and settings must still fit
+
+
+def running_slot():
+    """The slot this app was loaded from: ota_boot made it the current folder."""
+    cwd = os.getcwd()
+    return cwd[len("/ota/"):] if cwd.startswith("/ota/") else ""
+
+
+def _hexdigest(h):
+    return binascii.hexlify(h.digest()).decode()
+
+
+def file_digest(path):
+    """sha256 of a file in hex, or None when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while True:
+                b = f.read(CHUNK)
+                if not b:
+                    break
+                h.update(b)
+    except OSError:
+        return None
+    return _hexdigest(h)
+
+
+def remove_tree(d):
+    """Remove a folder and what it holds; its manifest first, so that a power cut half-way
+    never leaves a slot that ota_boot would take for complete."""
+    try:
+        os.remove(d + "/" + ota_boot.MANIFEST)
+    except OSError:
+        pass
+    try:
+        entries = list(os.ilistdir(d))
+    except OSError:
+        return
+    for e in entries:
+        p = d + "/" + e[0]
+        if e[1] == 0x4000:
+            remove_tree(p)
+        else:
+            os.remove(p)
+    os.rmdir(d)
+
+
+def make_dirs(path):
+    cur = ""
+    for part in path.split("/")[1:-1]:
+        cur += "/" + part
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass
+
+
+def free_bytes():
+    st = os.statvfs("/")
+    return st[0] * st[3]
+
+
+def target_slot(running):
+    return "b" if running == "a" else "a"
+
+
+class Updater:
+    """One board's update at a time: cmd/update starts it, cmd/chunk feeds it."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.busy = None  # the manifest being fetched
+        self._want = None
+        self._got = None
+
+    def _key(self):
+        k = self.rt.cfg.secrets.get("update_key")
+        return binascii.unhexlify(k) if k else None
+
+    def on_update(self, name, msg):
+        rt = self.rt
+        try:
+            if self.busy is not None:
+                raise ota_manifest.UpdateRefused("busy with update " + self.busy["id"])
+            key = self._key()
+            if key is None:
+                raise ota_manifest.UpdateRefused("this board has no update_key in its "
+                                                 "secrets")
+            rec = ota_boot.read() or {}
+            bad = rec.get("bad") if isinstance(rec.get("bad"), list) else []
+            m = ota_manifest.check(msg, key, rt.cfg.device_id, rt.cfg.role, rt.cfg.site,
+                                   VERSION, bad)
+            if free_bytes() < m["total"] + ROOM_MARGIN:
+                raise ota_manifest.UpdateRefused("no room: " + str(m["total"]) + " bytes "
+                                                 "wanted, " + str(free_bytes()) + " free")
+        except ota_manifest.UpdateRefused as e:
+            rt.log.warn("update", "refused: " + str(e))
+            rt.link.publish_event("update", {"outcome": "refused", "error": str(e)})
+            return
+        self.busy = m
+        rt.log.info("update", "fetching " + m["version"] + ": " + str(len(m["files"])) +
+                    " files, " + str(m["total"]) + " bytes")
+        import asyncio
+
+        asyncio.create_task(self._run(m))
+
+    def on_chunk(self, name, msg):
+        """b'<id> <file> <offset>\\n' + data: kept when it is the chunk asked for."""
+        nl = msg.find(b"\n")
+        if nl < 0 or self._want is None:
+            return
+        try:
+            uid, f, off = msg[:nl].decode().split(" ")
+            got = (uid, int(f), int(off))
+        except (ValueError, UnicodeError):
+            return
+        if got == self._want:
+            self._got = msg[nl + 1:]
+
+    async def _chunk(self, i, off):
+        want = (self.busy["id"], i, off)
+        for _ in range(CHUNK_TRIES):
+            self._want, self._got = want, None
+            self.rt.link.publish("update/get", {"id": want[0], "f": i, "o": off, "n": CHUNK})
+            t0 = compat.ticks_ms()
+            while self._got is None and compat.ticks_diff(compat.ticks_ms(), t0) < CHUNK_WAIT_MS:
+                await compat.asleep_ms(5)
+            if self._got is not None:
+                data, self._got, self._want = self._got, None, None
+                return data
+        raise OSError("no answer for file " + str(i) + " at " + str(off))
+
+    async def _fetch(self, i, entry, dest):
+        path, size, digest = entry
+        h = hashlib.sha256()
+        with open(dest, "wb") as out:
+            off = 0
+            while off < size:
+                data = await self._chunk(i, off)
+                if len(data) != min(CHUNK, size - off):
+                    raise OSError(path + ": chunk of " + str(len(data)) + " bytes at " +
+                                  str(off))
+                out.write(data)
+                h.update(data)
+                off += len(data)
+        if _hexdigest(h) != digest:
+            raise OSError(path + ": sha256 differs from the manifest")
+
+    def _copy(self, src, dest):
+        with open(src, "rb") as f, open(dest, "wb") as out:
+            while True:
+                b = f.read(CHUNK)
+                if not b:
+                    break
+                out.write(b)
+
+    async def _stage(self, m):
+        running = running_slot()
+        slot = target_slot(running)
+        base = ota_boot.slot_dir(slot)
+        remove_tree(base)
+        fetched = 0
+        for i, entry in enumerate(m["files"]):
+            dest = base + entry[0]
+            make_dirs(dest)
+            here = ota_boot.slot_dir(running) + entry[0]
+            if file_digest(here) == entry[2]:
+                self._copy(here, dest)  # unchanged: no need to send it over the air
+            else:
+                await self._fetch(i, entry, dest)
+                fetched += entry[1]
+            if file_digest(dest) != entry[2]:
+                raise OSError(entry[0] + ": staged copy differs from the manifest")
+            compat.collect()
+        with open(base + "/" + ota_boot.MANIFEST + ".new", "wb") as f:
+            f.write(m["body"])
+        os.rename(base + "/" + ota_boot.MANIFEST + ".new", base + "/" + ota_boot.MANIFEST)
+        compat.fsync_all()
+        return running, slot, fetched
+
+    async def _run(self, m):
+        rt = self.rt
+        try:
+            running, slot, fetched = await self._stage(m)
+            rec = ota_boot.read() or {}
+            ota_boot.write({"slot": slot, "state": "trial", "tries": 0, "prev": running,
+                            "prev_version": VERSION, "version": m["version"],
+                            "health_s": m["health_s"], "id": m["id"],
+                            "bad": rec.get("bad") if isinstance(rec.get("bad"), list) else []})
+        except (OSError, MemoryError) as e:
+            self.busy = None
+            rt.log.error("update", "failed: " + str(e))
+            rt.link.publish_event("update", {"outcome": "failed", "version": m["version"],
+                                             "id": m["id"], "error": str(e)})
+            return
+        rt.log.warn("update", "staged " + m["version"] + " in slot " + slot + " (" +
+                    str(fetched) + " bytes fetched): rebooting into it")
+        rt.link.publish_event("update", {"outcome": "staged", "version": m["version"],
+                                         "id": m["id"], "fetched": fetched})
+        await compat.asleep_ms(500)
+        rt.link.close()
+        from bourg.runtime import reset_board
+
+        reset_board(200)
+
+
+async def after_boot(rt, rec):
+    """On a trial boot, wait for the health check (config loaded and the app running, which
+    brought us here, and the broker link up) and mark the app valid; past health_s, reset,
+    and ota_boot rolls back. After a rollback, report it once."""
+    if rec.get("state") == "trial":
+        limit = rec.get("health_s", 300) * 1000
+        t0 = compat.ticks_ms()
+        while not rt.link.connected:
+            if compat.ticks_diff(compat.ticks_ms(), t0) > limit:
+                rt.log.error("update", "health check failed: no broker link in " +
+                             str(limit // 1000) + " s: rolling back")
+                from bourg.runtime import reset_board
+
+                reset_board(1000)
+            await compat.asleep_ms(500)
+        rec = dict(rec)
+        rec["state"] = "valid"
+        rec.pop("tries", None)
+        ota_boot.write(rec)
+        rt.log.info("update", "running " + VERSION + ": health check passed")
+        rt.link.publish_event("update", {"outcome": "ok", "version": VERSION,
+                                         "id": rec.get("id"), "slot": rec.get("slot")})
+    elif rec.get("rolled_back") and not rec.get("reported"):
+        rt.log.warn("update", "rolled back from " + str(rec["rolled_back"]) + ": " +
+                    str(rec.get("why")))
+        rt.link.publish_event("update", {"outcome": "rolled_back",
+                                         "version": rec["rolled_back"], "running": VERSION,
+                                         "why": rec.get("why")})
+        rec = dict(rec)
+        rec["reported"] = True
+        ota_boot.write(rec)
+
