@@ -15,8 +15,9 @@ The boot record (/ota/boot.json, replaced whole by a rename, which LittleFS make
   rolled_back, why, reported   set by a rollback, until the runtime has reported it
   bad         the last versions that rolled back here: the board refuses them again
 A trial app gets one boot: if the board boots again before the app confirms its health (the
-app crashed, hung into the watchdog, reset itself, or the power went), the record goes back
-to `prev`. A slot counts only once its manifest.json is written, the last file of staging.
+app crashed, hung into the watchdog or reset itself), the record goes back to `prev`. A
+power-on reset (the power went, or EN was pressed) is no fault of the app: it gets another
+trial boot, up to TRIAL_BOOTS in all. A slot counts only once its manifest.json is written, the last file of staging.
 """
 import os
 
@@ -26,6 +27,7 @@ MANIFEST = "manifest.json"
 # A trial app that falls back to the REPL (an exception at import) or hangs before the
 # runtime starts its own watchdog is reset by this one, and so rolled back.
 TRIAL_WDT_MS = 30000  # as the runtime's own (bourg.runtime.main)
+TRIAL_BOOTS = 3
 
 
 def slot_dir(slot):
@@ -39,13 +41,14 @@ def decide(rec, complete, cause=None):
     if not isinstance(rec, dict):
         return "", None
     slot = rec.get("slot", "")
-    if slot and (slot not in SLOTS or not complete(slot)):
+    if slot != "" and (slot not in SLOTS or not complete(slot)):
         return "", {"slot": "", "state": "valid", "rolled_back": rec.get("version"),
                     "why": "slot " + str(slot) + " is incomplete", "reported": False}
     if rec.get("state") != "trial":
         return slot, None
     tries = rec.get("tries", 0)
-    if not isinstance(tries, int) or tries >= 1:
+    if (not isinstance(tries, int) or tries >= TRIAL_BOOTS
+            or (tries >= 1 and cause != "PWRON_RESET")):
         prev = rec.get("prev", "")
         if prev and (prev not in SLOTS or not complete(prev)):
             prev = ""

@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("provision", "register boards, keep their keys, write broker accounts"),
     ("flash", "write a MicroPython firmware image with esptool"),
     ("deploy", "compile the app and copy what changed to a board"),
+    ("update", "roll an app update out to a site's boards over the air, in waves"),
     ("hil", "run the HIL tests on a board (--port) or on virtual boards"),
     ("monitor", "live table of a site's boards and alarms from MQTT"),
     ("lighting", "simulate and score a street's night"),

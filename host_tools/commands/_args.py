@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 from host_tools.field.registry import DEFAULT_PATH, ENV_VAR
 
@@ -18,3 +20,55 @@ def add_registry_argument(*parsers: argparse.ArgumentParser) -> None:
     for i, p in enumerate(parsers):
         default: str | None = None if i == 0 else argparse.SUPPRESS
         p.add_argument("--registry", type=Path, default=default, help=_REGISTRY_HELP + where)
+
+
+class BrokerArgsError(ValueError):
+    """--broker and its TLS files do not go together; the message says how to fix them."""
+
+
+def add_broker_arguments(p: argparse.ArgumentParser) -> None:
+    """--broker and the account or certificate that reaches it (monitor, update)."""
+    p.add_argument("--broker", required=True,
+                   help="mqtt://host:port, or mqtts://host:port (TLS, port 8883 by default) "
+                   "with --ca, --cert and --key")
+    p.add_argument("--user", help="MQTT user (the ops account reads bourg/#)")
+    p.add_argument("--password-file", type=Path, help="file holding the MQTT password")
+    p.add_argument("--ca", type=Path, help="the site's CA certificate (ca.crt, from bourg "
+                   "provision mosquitto --tls-host)")
+    p.add_argument("--cert", type=Path, help="your certificate (ops.crt)")
+    p.add_argument("--key", type=Path, help="your certificate's key (ops.key)")
+
+
+def broker_client(args: argparse.Namespace, client_id: str, topics: tuple[str, ...],
+                  on_message: Any) -> Any:
+    """A Watcher on --broker with the account or TLS files given; BrokerArgsError for
+    arguments that do not go together or files that cannot be used."""
+    import ssl
+
+    from host_tools.field.mosquitto import TLS_PORT
+    from host_tools.field.mqtt_watch import ClientTls, Watcher
+
+    u = urlparse(args.broker)
+    if u.scheme not in ("mqtt", "tcp", "mqtts") or not u.hostname:
+        raise BrokerArgsError(f"--broker wants mqtt://host:port or mqtts://host:port, got "
+                              f"{args.broker!r}")
+    tls = None
+    given = [f"--{n}" for n in ("ca", "cert", "key") if getattr(args, n) is not None]
+    if u.scheme != "mqtts" and given:
+        raise BrokerArgsError(f"{' '.join(given)} are for TLS: use mqtts://{u.netloc}")
+    if u.scheme == "mqtts":
+        missing = [f"--{n}" for n in ("ca", "cert", "key") if getattr(args, n) is None]
+        if missing:
+            raise BrokerArgsError(f"mqtts:// needs {' '.join(missing)} too")
+        tls = ClientTls(args.ca, args.cert, args.key)
+    try:
+        password = args.password_file.read_text().strip() if args.password_file else None
+    except OSError as e:
+        raise BrokerArgsError(f"cannot read the --password-file {args.password_file}: "
+                              f"{e.strerror}") from None
+    try:
+        return Watcher(u.hostname, u.port or (TLS_PORT if tls else 1883), topics=topics,
+                       user=args.user, password=password, client_id=client_id,
+                       on_message=on_message, tls=tls)
+    except (OSError, ssl.SSLError) as e:  # unreadable or unusable --ca/--cert/--key
+        raise BrokerArgsError(f"cannot use the TLS files ({e})") from None

@@ -158,6 +158,38 @@ def make_plan(staged: dict[str, bytes], on_board: dict[str, str],
     return plan
 
 
+class _CtrlC:
+    """Ctrl-C as a flag as well as an exception. Python drops an exception raised while a
+    finaliser runs ("Exception ignored in ..."), so a Ctrl-C can vanish into a __del__; the
+    flag is looked at before each file and before the switch-over, so it never does here."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, *_: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def _catch_ctrl_c() -> Iterator[Callable[[], None]]:
+    """Yields the check of _CtrlC; a process started with Ctrl-C ignored (nohup) keeps it so."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+        yield lambda: None
+        return
+    ctrl_c = _CtrlC()
+    old = signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        yield ctrl_c.check
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 @contextmanager
 def _switch_over() -> Iterator[None]:
     """The renames run to their end: a Ctrl-C among them would leave some files new and some
@@ -172,13 +204,16 @@ def _switch_over() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
+def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None,
+               ctrl_c: Callable[[], None] = lambda: None) -> None:
+    """`ctrl_c` raises KeyboardInterrupt if one was seen and lost (see _CtrlC)."""
     for d in sorted({p.rsplit("/", 1)[0] for p in plan.copy if p.count("/") > 1}):
         board.exec("import os\n"
                    f"_p = ''\nfor _s in {d!r}.strip('/').split('/'):\n"
                    "    _p += '/' + _s\n"
                    "    try:\n        os.mkdir(_p)\n    except OSError:\n        pass\n")
     for i, (path, data) in enumerate(sorted(plan.copy.items()), 1):
+        ctrl_c()
         if path not in plan.reuse:
             board.put(path + ".new", data)
         if progress:
@@ -190,6 +225,7 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None) -> None:
         raise DeployError(f"verification failed for {', '.join(bad)}; the board keeps its "
                           "previous files")
     moves = [(p + ".new", p) for p in sorted(plan.copy)]
+    ctrl_c()
     with _switch_over():
         board.exec("import os\n"
                    f"for _a, _b in {moves!r}:\n    os.rename(_a, _b)\n"
@@ -214,8 +250,9 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
         validate_secrets(config, secrets)
     board = SerialBoard(port, restore_app=True)
     try:
-        return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,
-                          reset=reset, progress=progress, check=check)
+        with _catch_ctrl_c() as ctrl_c:
+            return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,
+                              reset=reset, progress=progress, check=check, ctrl_c=ctrl_c)
     except KeyboardInterrupt:
         raise DeployInterrupted(_recover(board, reset)) from None
     finally:
@@ -224,7 +261,8 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
 
 def _deploy_on(board: SerialBoard, config: dict[str, Any], secrets: dict[str, Any] | None,
                *, compiled: bool, dry_run: bool, reset: bool, progress: Any,
-               check: Callable[[BoardIdentity], None] | None) -> Plan:
+               check: Callable[[BoardIdentity], None] | None,
+               ctrl_c: Callable[[], None]) -> Plan:
     ident = read_identity(board)
     if check is not None:
         check(ident)
@@ -240,7 +278,7 @@ def _deploy_on(board: SerialBoard, config: dict[str, Any], secrets: dict[str, An
         hold_watchdog(board)
     plan = make_plan(staged, board_hashes(board), keep=keep)
     if not dry_run:
-        apply_plan(board, plan, progress)
+        apply_plan(board, plan, progress, ctrl_c)
         if reset:
             board.reset()
     return plan

@@ -37,13 +37,16 @@ def _xor(key, pad):
     return bytes([b ^ pad for b in key])
 
 
-def hmac_sha256(key, msg):
-    """RFC 2104 HMAC with SHA-256 (MicroPython may lack the hmac module)."""
+def hmac_sha256(key, msg, *more):
+    """RFC 2104 HMAC with SHA-256 (MicroPython may lack the hmac module) of msg and the
+    `more` parts after it, each bytes or a view: nothing is copied to join them."""
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
     key = key + bytes(64 - len(key))
     inner = hashlib.sha256(_xor(key, 0x36))
     inner.update(msg)
+    for part in more:
+        inner.update(part)
     outer = hashlib.sha256(_xor(key, 0x5C))
     outer.update(inner.digest())
     return outer.digest()

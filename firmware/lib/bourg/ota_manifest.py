@@ -27,6 +27,12 @@ DOMAIN = b"bourg-update-v1\n"
 FORBIDDEN = ("/config.json", "/secrets.json", "/settings.json", "/main.py", "/boot.py")
 _PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-"
 _HEX = "0123456789abcdef"
+try:
+    import sys
+
+    _JSON_TAKES_BUFFERS = sys.implementation.name == "micropython"
+except ImportError:  # pragma: no cover
+    _JSON_TAKES_BUFFERS = False
 
 
 class UpdateRefused(ValueError):
@@ -34,8 +40,8 @@ class UpdateRefused(ValueError):
 
 
 def tag(key, body):
-    """The tag of a manifest's JSON bytes under a board's update key."""
-    return hmac_sha256(key, DOMAIN + body)
+    """The tag of a manifest's JSON bytes (or a view of them) under a board's update key."""
+    return hmac_sha256(key, DOMAIN, body)
 
 
 def parse_version(text):
@@ -99,23 +105,23 @@ def check(payload, key, device_id, role, site, running_version, refused=()):
     UpdateRefused otherwise. The tag is checked before the JSON is parsed."""
     import json
 
-    try:
-        payload = bytes(payload)
-    except (TypeError, ValueError):
-        raise UpdateRefused("not bytes") from None
+    if not isinstance(payload, (bytes, bytearray)):
+        raise UpdateRefused("not bytes")
     if len(payload) > MAX_PAYLOAD:
         raise UpdateRefused("manifest too large")
     if len(payload) <= TAG_HEX:
         raise UpdateRefused("manifest too short")
     try:
-        want = binascii.unhexlify(payload[:TAG_HEX])
+        want = binascii.unhexlify(bytes(payload[:TAG_HEX]))
     except (ValueError, TypeError):
         raise UpdateRefused("bad tag") from None
-    body = payload[TAG_HEX:]
+    # a view, not a copy: the manifest is a few KB, and a board's heap may not have a second
+    # block that size in one piece (MicroPython's json.loads takes any buffer)
+    body = memoryview(payload)[TAG_HEX:]
     if not consteq(tag(key, body), want):
         raise UpdateRefused("bad tag: not signed with this board's update key")
     try:
-        m = json.loads(body)
+        m = json.loads(body if _JSON_TAKES_BUFFERS else bytes(body))  # pyright: ignore[reportArgumentType]
     except ValueError:
         raise UpdateRefused("signed, but not JSON") from None
     if not isinstance(m, dict) or m.get("format") != FORMAT:

@@ -106,6 +106,7 @@ class Updater:
 
     def on_update(self, name, msg):
         rt = self.rt
+        compat.collect()  # the manifest's JSON becomes a few KB of objects
         try:
             if self.busy is not None:
                 raise ota_manifest.UpdateRefused("busy with update " + self.busy["id"])
@@ -114,6 +115,9 @@ class Updater:
                 raise ota_manifest.UpdateRefused("this board has no update_key in its "
                                                  "secrets")
             rec = ota_boot.read() or {}
+            if rec.get("state") == "trial":  # staging would overwrite the app to go back to
+                raise ota_manifest.UpdateRefused("busy: " + str(rec.get("version")) +
+                                                 " is on trial, not yet confirmed")
             bad = rec.get("bad") if isinstance(rec.get("bad"), list) else []
             m = ota_manifest.check(msg, key, rt.cfg.device_id, rt.cfg.role, rt.cfg.site,
                                    VERSION, bad)
@@ -123,6 +127,12 @@ class Updater:
         except ota_manifest.UpdateRefused as e:
             rt.log.warn("update", "refused: " + str(e))
             rt.link.publish_event("update", {"outcome": "refused", "error": str(e)})
+            return
+        except MemoryError:
+            compat.collect()
+            rt.log.error("update", "out of memory reading the manifest")
+            rt.link.publish_event("update", {"outcome": "failed",
+                                             "error": "out of memory reading the manifest"})
             return
         self.busy = m
         rt.log.info("update", "fetching " + m["version"] + ": " + str(len(m["files"])) +

@@ -86,10 +86,13 @@ def street_world(workdir: Any, *, hour_local: float = 22.0) -> World:
 
 
 def add_pole(world: World, config: dict[str, Any], broker: Mosquitto | None = None,
-             *, lux: float = 2.0, rtc: bool = False, ldr_volts: float | None = None) -> Pole:
+             *, lux: float = 2.0, rtc: bool = False, ldr_volts: float | None = None,
+             update_key: str | None = None) -> Pole:
     """A pole with a BH1750 reading `lux`, or with ldr_volts an LDR divider on GPIO 35 and
-    no BH1750."""
+    no BH1750; update_key lets it take over-the-air updates."""
     secrets: dict[str, Any] = {"wifi_password": WIFI[1], "wave_key": WAVE_KEY}
+    if update_key is not None:
+        secrets["update_key"] = update_key
     if broker is not None:
         world.dns[MQTT_HOST] = broker.host
         secrets["mqtt_user"] = device_user(config["device_id"])
