@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from host_tools import cli
 from host_tools.build import firmware, fwmodules
 from host_tools.field import ota
 from host_tools.field.deploy import make_plan
@@ -176,3 +177,45 @@ def test_a_cable_deploy_removes_the_update_slots_and_the_boot_record() -> None:
                 "/ota/a/manifest.json": "z"}
     plan = make_plan({p: firmware.content(v) for p, v in staged.items()}, on_board)
     assert set(on_board) <= set(plan.remove)
+
+
+# -- the command ------------------------------------------------------------------------------
+
+def _town(tmp_path) -> str:
+    path = tmp_path / "r.sqlite"
+    with Registry(path) as reg:
+        for d in ("pole-1", "pole-2", "pole-3"):
+            reg.add(d, "lighting", "town")
+        reg.add("locker-1", "locker", "town")
+    return str(path)
+
+
+def test_update_dry_run_builds_the_release_and_prints_the_waves(tmp_path, capsys) -> None:
+    reg = _town(tmp_path)
+    assert cli.main(["update", "--site", "town", "--role", "lighting", "--version", "9.0.0",
+                     "--registry", reg, "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "release lighting 9.0.0:" in err
+    assert "3 boards in 2 waves: pole-1 | pole-2, pole-3" in err
+    assert cli.main(["update", "--site", "town", "--role", "lighting", "--version", "9.0.0",
+                     "--registry", reg, "--dry-run", "--device", "pole-3"]) == 0
+    assert "1 boards in 1 waves: pole-3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, code, said", [
+    (["--version", "latest"], 2, "--version latest"),
+    (["--version", "9.0.0", "--health-minutes", "0.1"], 2, "--health-minutes is 0.5 to 60"),
+    (["--version", "9.0.0", "--canary", "0"], 2, "--canary at least 1"),
+    (["--version", "9.0.0", "--device", "locker-1"], 2, "not lighting boards of site town"),
+    (["--version", "9.0.0", "--site", "elsewhere"], 2, "no lighting board of site elsewhere"),
+    (["--version", "9.0.0", "--broker", "mqtt://127.0.0.1:1"], 3, "mqtt://127.0.0.1:1"),
+])
+def test_update_refuses_bad_arguments_and_an_unreachable_broker_in_one_line(
+        tmp_path, capsys, extra: list[str], code: int, said: str) -> None:
+    reg = _town(tmp_path)
+    argv = ["update", "--site", "town", "--role", "lighting", "--registry", reg, *extra]
+    if "--broker" not in extra:
+        argv.append("--dry-run")
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2

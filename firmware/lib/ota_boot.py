@@ -17,7 +17,8 @@ The boot record (/ota/boot.json, replaced whole by a rename, which LittleFS make
 A trial app gets one boot: if the board boots again before the app confirms its health (the
 app crashed, hung into the watchdog or reset itself), the record goes back to `prev`. A
 power-on reset (the power went, or EN was pressed) is no fault of the app: it gets another
-trial boot, up to TRIAL_BOOTS in all. A slot counts only once its manifest.json is written, the last file of staging.
+trial boot, up to TRIAL_BOOTS in all. A slot counts only once its manifest.json is written,
+the last file of staging.
 """
 import os
 

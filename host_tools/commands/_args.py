@@ -26,9 +26,9 @@ class BrokerArgsError(ValueError):
     """--broker and its TLS files do not go together; the message says how to fix them."""
 
 
-def add_broker_arguments(p: argparse.ArgumentParser) -> None:
+def add_broker_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
     """--broker and the account or certificate that reaches it (monitor, update)."""
-    p.add_argument("--broker", required=True,
+    p.add_argument("--broker", required=required,
                    help="mqtt://host:port, or mqtts://host:port (TLS, port 8883 by default) "
                    "with --ca, --cert and --key")
     p.add_argument("--user", help="MQTT user (the ops account reads bourg/#)")

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="build and check the release, print the waves, send nothing")
     p.add_argument("--json", action="store_true", help="print each board's outcome as JSON")
-    add_broker_arguments(p)
+    add_broker_arguments(p, required=False)  # --dry-run needs none
     add_registry_argument(p)
 
 
@@ -60,8 +60,8 @@ def _boards(args: argparse.Namespace) -> dict[str, ota.BoardUpdate]:
             known = {d.device_id for d in devs}
             unknown = [d for d in args.device if d not in known]
             if unknown:
-                raise RegistryError(f"not {args.role} boards of site {args.site}: "
-                                    f"{', '.join(unknown)}")
+                raise LookupError(f"not {args.role} boards of site {args.site}: "
+                                  f"{', '.join(unknown)}")
             devs = [d for d in devs if d.device_id in args.device]
         return {d.device_id: ota.BoardUpdate(d.device_id,
                                              reg.update_key(args.site, d.device_id))
@@ -71,6 +71,8 @@ def _boards(args: argparse.Namespace) -> dict[str, ota.BoardUpdate]:
 def main(args: argparse.Namespace) -> int:
     if args.role in ROLES_WITHOUT_BROKER:  # pragma: no cover - argparse's choices refuse it
         return _fail(f"a {args.role} takes no update over the air", EXIT_USAGE)
+    if args.broker is None and not args.dry_run:
+        return _fail("--broker is needed, unless --dry-run", EXIT_USAGE)
     health_s = round(args.health_minutes * 60)
     if not 30 <= health_s <= 3600 or args.canary < 1 or args.wave_timeout <= 0:
         return _fail("--health-minutes is 0.5 to 60, --canary at least 1, --wave-timeout "
@@ -83,6 +85,8 @@ def main(args: argparse.Namespace) -> int:
         boards = _boards(args)
     except RegistryError as e:
         return _fail(f"registry {registry_path(args.registry)}: {e}", e.exit_code)
+    except LookupError as e:  # a --device the registry does not have
+        return _fail(str(e), EXIT_USAGE)
     if not boards:
         return _fail(f"no {args.role} board of site {args.site} in the registry", EXIT_USAGE)
     size = sum(len(v) for v in release.files.values())

@@ -112,9 +112,12 @@ def check(payload, key, device_id, role, site, running_version, refused=()):
     if len(payload) <= TAG_HEX:
         raise UpdateRefused("manifest too short")
     try:
-        want = binascii.unhexlify(bytes(payload[:TAG_HEX]))
-    except (ValueError, TypeError):
+        hex_tag = bytes(payload[:TAG_HEX]).decode()
+    except (ValueError, UnicodeError):
         raise UpdateRefused("bad tag") from None
+    if any(c not in _HEX for c in hex_tag):  # lower case only: one payload per manifest
+        raise UpdateRefused("bad tag")
+    want = binascii.unhexlify(hex_tag)
     # a view, not a copy: the manifest is a few KB, and a board's heap may not have a second
     # block that size in one piece (MicroPython's json.loads takes any buffer)
     body = memoryview(payload)[TAG_HEX:]
