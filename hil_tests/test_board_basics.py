@@ -194,6 +194,32 @@ def test_power_cut_loses_rtc_memory_but_keeps_flash(world: World) -> None:
     assert b.read_flash()["/note.txt"] == b"on flash"
 
 
+ERASE_MAIN = """
+import gc, os
+buf = bytearray(1024)
+gc.collect()
+gc.disable()
+a = gc.mem_alloc()
+for i in range(4):
+    with open('/f%d' % i, 'wb') as f:
+        for _ in range(12):
+            f.write(buf)
+    os.remove('/f%d' % i)
+b = gc.mem_alloc()
+gc.enable()
+print('alloc', b - a)
+"""
+
+
+def test_writing_flash_takes_no_block_sized_buffers_from_the_heap(world: World) -> None:
+    """48 KB written and removed erases a dozen 4 KB blocks or more. On the chip an erase
+    allocates nothing from the MicroPython heap; if the virtual board did (4 KB a time), a
+    fragmented board would fail where the chip does not (it failed over-the-air updates)."""
+    b = _started(world, "erase", ERASE_MAIN, r"alloc \d+", 10)
+    m = re.search(r"alloc (\d+)", b.output_text())
+    assert m is not None and int(m.group(1)) < 4096, b.output_text()
+
+
 @pytest.mark.emulator_only
 def test_machine_reset_reports_hard_reset(world: World) -> None:
     """machine.reset() is esp_restart(): ESP_RST_SW, which ports/esp32/modmachine.c reports as

@@ -9,6 +9,9 @@
   (host_tools.bench.chip_heap; the method is in docs/emulator.md).
 - tls_heap_bytes: what MQTT over TLS costs a board's MicroPython heap (measured on the VM)
   and the chip's IDF heap (estimated; host_tools.bench.tls_heap).
+- ota_update_street: `bourg update` on a street of 12 virtual poles, waves 1, 2, 4, 5: wall
+  time for a version bump and for a release where every file changed
+  (host_tools.bench.ota_rollout).
 - hil_suite_wall_s: wall time of `pytest hil_tests` on virtual boards.
 - lighting: the night simulation against always-on, a peer setup and the fixed schedule
   (host_tools.lighting.bench), then presence -> PWM and neighbour frame -> ramp latencies and
@@ -185,6 +188,13 @@ def bench_tls_heap() -> None:
     from host_tools.bench import tls_heap
 
     for r in tls_heap.run():
+        emit(r)
+
+
+def bench_ota_update() -> None:
+    from host_tools.bench import ota_rollout
+
+    for r in ota_rollout.run():
         emit(r)
 
 

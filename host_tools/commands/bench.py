@@ -15,6 +15,7 @@ from host_tools.bench.run import (
     bench_hil,
     bench_lighting,
     bench_locker,
+    bench_ota_update,
     bench_parking,
     bench_roles_heap,
     bench_tls_heap,
@@ -27,7 +28,8 @@ from host_tools.commands import EXIT_OK
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
-    p.add_argument("--only", choices=["boot", "heap", "lighting", "parking", "locker", "hil"],
+    p.add_argument("--only", choices=["boot", "heap", "update", "lighting", "parking", "locker",
+                                        "hil"],
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
@@ -72,6 +74,8 @@ def _run_groups(args: argparse.Namespace) -> int:
     if only in (None, "boot", "heap"):
         bench_chip_heap()
         bench_tls_heap()
+    if only in (None, "update"):
+        bench_ota_update()
     if only in (None, "lighting"):
         bench_lighting(args.latency_samples)
     if only in (None, "parking"):
