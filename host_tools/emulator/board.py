@@ -50,6 +50,7 @@ from host_tools.emulator.board_process import (
     micropython_binary,
 )
 from host_tools.emulator.netlink import NetLink
+from host_tools.emulator.partitions import ChipPartitions, vfs_size
 from host_tools.emulator.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class BoardError(RuntimeError):
 
 class Board(ProcessControl, ConsoleBridge, ChipServices):
     def __init__(self, world: World, name: str, config: dict[str, Any], *, mac: bytes,
-                 heapsize: str) -> None:
+                 heapsize: str, partitions: str = "factory") -> None:
         self.world = world
         self.name = name
         self.config = config
@@ -112,9 +113,13 @@ class Board(ProcessControl, ConsoleBridge, ChipServices):
         self.dir = world.workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o700)  # its flash holds the board's secrets, as a chip's does
+        # the chip's partition table: "factory" (the pinned image) or "ota" (its -OTA variant,
+        # whose filesystem is 960 KiB: flash.img is the vfs partition, sized as on the chip)
+        self.partitions = ChipPartitions(self.dir, partitions)
+        self.vfs_size = FLASH_SIZE if partitions == "factory" else vfs_size(partitions)
         self.flash_path = self.dir / "flash.img"
         if not self.flash_path.exists():
-            self.flash_path.write_bytes(b"\xff" * FLASH_SIZE)
+            self.flash_path.write_bytes(b"\xff" * self.vfs_size)
         self.nvs_path = self.dir / "nvs.json"
         emu = config.get("emulator", {})
         self.position = (float(emu.get("x", 0.0)), float(emu.get("y", 0.0)))
@@ -207,7 +212,7 @@ class Board(ProcessControl, ConsoleBridge, ChipServices):
                 else:
                     target.write_bytes(bytes(content))
             if format:
-                self.flash_path.write_bytes(b"\xff" * FLASH_SIZE)
+                self.flash_path.write_bytes(b"\xff" * self.vfs_size)
             self._fsutil("format" if format else "install", stage)
 
     def emulator_heap_at_boot(self, app_runs_asyncio: bool = True) -> int:

@@ -138,6 +138,32 @@ class ChipServices:
             "ticks_before_wrap_ms": self.ticks_before_wrap_ms,
         }
 
+    # -- esp32.Partition (host_tools/emulator/partitions.py) -----------------------------------
+    def _op_part_info(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The table, the running app and the one the next reset boots."""
+        parts = self.partitions
+        return {"table": [p.row() for p in parts.parts], "running": parts.running,
+                "boot": parts.boot_partition().label}
+
+    def _op_part_next(self, msg: dict[str, Any]) -> str | None:
+        p = self.partitions.next_update(msg["start"])
+        return None if p is None else p.label
+
+    def _op_part_read(self, msg: dict[str, Any]) -> str:
+        return self.partitions.read(msg["label"], msg["off"], msg["n"]).hex()
+
+    def _op_part_write(self, msg: dict[str, Any]) -> None:
+        self.partitions.write(msg["label"], msg["off"], bytes.fromhex(msg["data"]))
+
+    def _op_part_erase(self, msg: dict[str, Any]) -> None:
+        self.partitions.erase(msg["label"], msg["off"], msg["n"])
+
+    def _op_part_set_boot(self, msg: dict[str, Any]) -> int:
+        return self.partitions.set_boot(msg["label"])
+
+    def _op_part_mark_valid(self, msg: dict[str, Any]) -> int:
+        return self.partitions.mark_valid()
+
     def _chip_reset(self) -> None:
         """The MCU goes into reset or loses power: its connections drop, WiFi forgets its AP,
         its outputs float until the next boot drives them again."""

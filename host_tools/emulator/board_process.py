@@ -163,6 +163,8 @@ class ProcessControl:
         if cause != SOFT_RESET:
             self._console_write(f"ets Jun  8 2016 00:22:57\r\n\r\nrst:{_ROM_RST[cause]},"
                                 f"boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n".encode(), forward=True)
+            for line in self.partitions.boot():  # the second-stage bootloader picks the app
+                self._console_write(f"boot: {line}\r\n".encode(), forward=True)
         slave = self._open_child_pty()
         env = dict(os.environ)
         env.update(

@@ -193,9 +193,10 @@ class World:
     # -- boards ----------------------------------------------------------------------------
     def add_board(self, config: dict[str, Any] | str | Path, files: dict[str, Any] | None = None,
                   *, name: str | None = None, heapsize: str | None = None,
-                  mac: bytes | None = None) -> Board:
+                  mac: bytes | None = None, partitions: str = "factory") -> Board:
         """Create a board from its board config; `files` maps flash paths to bytes, str or a
-        host Path (a folder is copied recursively) and is written to a fresh flash image."""
+        host Path (a folder is copied recursively) and is written to a fresh flash image.
+        `partitions` is the image's table: "factory" (the pinned image) or "ota"."""
         if not isinstance(config, dict):
             config = json.loads(Path(config).read_text())
         name = name or config["device_id"]
@@ -207,7 +208,8 @@ class World:
         if owner is not None:
             raise ValueError(f"board {name!r} has the MAC of {owner.name} ({mac.hex()})")
         board = Board(self, name, config, mac=mac, heapsize=heapsize or
-                      str(config.get("emulator", {}).get("heapsize", self.heapsize)))
+                      str(config.get("emulator", {}).get("heapsize", self.heapsize)),
+                      partitions=partitions)
         self.boards[name] = board
         if files is not None:
             board.install(files)
