@@ -7,8 +7,8 @@
 - role_heap_bytes: the same for each product (locker, parking sensor and totem, lighting).
 - chip_heap_bytes: each role's heap estimated on the 32-bit ESP32 after some activity
   (host_tools.bench.chip_heap; the method is in docs/emulator.md).
-- tls_heap_bytes: what MQTT over TLS costs a board's MicroPython heap (measured on the VM)
-  and the chip's IDF heap (estimated; host_tools.bench.tls_heap).
+- tls_heap_bytes: per role, what MQTT over TLS costs a board's MicroPython heap (measured on
+  the VM) and the chip's IDF heap (estimated; host_tools.bench.tls_heap).
 - ota_update_street: `bourg update` on a street of 12 virtual poles, waves 1, 2, 4, 5: wall
   time for a version bump and for a release where every file changed
   (host_tools.bench.ota_rollout).
