@@ -86,5 +86,10 @@ class Watcher:
         self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(5)
 
     def close(self) -> None:
-        self.client.loop_stop()
+        try:
+            self.client.loop_stop()
+        except AttributeError:
+            # paho 2.2: the network thread can end between loop_stop's look at it and its
+            # join (it clears client._thread as it ends): it has stopped, as asked
+            pass
         self.client.disconnect()
