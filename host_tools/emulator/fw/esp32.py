@@ -213,14 +213,14 @@ class Partition:
             off += offset
         self._write(off, buf)
 
-    def ioctl(self, cmd, arg):
-        if cmd in (1, 2, 3):
+    def ioctl(self, op, arg):
+        if op in (1, 2, 3):
             return 0
-        if cmd == 4:
+        if op == 4:
             return self._row[4] // self._bs
-        if cmd == 5:
+        if op == 5:
             return self._bs
-        if cmd == 6:
+        if op == 6:
             if self._bs != _NATIVE:
                 return -22  # -MP_EINVAL
             self._erase(arg * _NATIVE, _NATIVE)
