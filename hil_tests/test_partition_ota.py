@@ -65,6 +65,8 @@ def test_the_pinned_image_has_no_slot_for_a_new_micropython(world: World) -> Non
         _run(b, "from esp32 import Partition as P\nP(P.RUNNING).get_next_update()")
     with pytest.raises(TransportExecError, match="-261.*ESP_ERR_NOT_FOUND"):
         _run(b, "from esp32 import Partition as P\nP.mark_app_valid_cancel_rollback()")
+    with pytest.raises(TransportExecError, match=r"OSError: \[Errno 2\] ENOENT"):
+        _run(b, "from esp32 import Partition as P\nP(P.BOOT)")  # no otadata
 
 
 def test_an_ota_image_boots_once_on_trial_and_rolls_back_unless_confirmed(

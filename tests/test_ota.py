@@ -59,6 +59,7 @@ def test_any_changed_byte_is_refused(data: st.DataObject) -> None:
     ({}, "0.2.0", (), "not newer"),
     ({}, "0.10.0", (), "not newer"),
     ({}, "0.1.0", ("0.2.0",), "rolled back here before"),
+    ({}, "0.1.0", ("0.02.00", "junk"), "rolled back here before"),  # compared as versions
 ])
 def test_what_a_board_refuses(kw: dict, running: str, refused: tuple, why: str) -> None:
     if kw.get("device_id") == "pole-2":
@@ -177,6 +178,21 @@ def test_a_cable_deploy_removes_the_update_slots_and_the_boot_record() -> None:
                 "/ota/a/manifest.json": "z"}
     plan = make_plan({p: firmware.content(v) for p, v in staged.items()}, on_board)
     assert set(on_board) <= set(plan.remove)
+    # the record, then the manifests: a cut among the removals never leaves a slot that the
+    # loader takes for whole with files already gone
+    assert plan.remove[:2] == ["/ota/boot.json", "/ota/a/manifest.json"]
+
+
+def test_a_soft_reboot_during_a_trial_is_no_fault_of_the_app() -> None:
+    rec = {"slot": "a", "state": "trial", "tries": 1, "prev": "", "version": "0.2.0"}
+    assert ota_boot.decide(rec, lambda s: True, "SOFT_RESET")[0] == "a"
+    assert ota_boot.decide(rec, lambda s: True, "HARD_RESET")[0] == ""
+
+
+def test_a_slot_takes_whole_blocks_on_flash() -> None:
+    upd = fwmodules.bourg_module("ota_update")
+    files = [["/a.mpy", 1, "x"], ["/lib/b.mpy", 4097, "x"], ["/lib/c.mpy", 4096, "x"]]
+    assert upd.flash_needed(files) == 4096 * (1 + 2 + 1) + 4096 * 3  # files, 2 folders + 1
 
 
 # -- the command ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ def test_the_pinned_image_has_one_factory_app_and_no_ota_slot(tmp_path: Path) ->
     assert chip.part("vfs").offset == 0x200000 and chip.part("vfs").size == 0x200000
     assert chip.boot() == [] and chip.running == "factory"
     assert chip.next_update("factory") is None
+    assert chip.boot_partition() is None  # no otadata: Partition(Partition.BOOT) is ENOENT
     assert chip.mark_valid() == P.ESP_ERR_NOT_FOUND
     assert chip.set_boot("factory") == P.ESP_ERR_NOT_FOUND  # validates, then finds no otadata
 
@@ -79,6 +80,21 @@ def test_an_image_the_virtual_board_cannot_run_stands_for_a_crash_and_rolls_back
     log = chip.boot()
     assert chip.running == "ota_0" and any("rolled back" in line for line in log)
     assert chip.boot_partition().label == "ota_0"
+
+
+def test_an_image_for_another_chip_does_not_validate(tmp_path: Path) -> None:
+    chip = P.ChipPartitions(tmp_path, "ota")
+    chip.boot()
+    other = bytearray(GOOD)
+    other[12] = 0x09  # chip id: ESP32-S3 (the SHA-256 then differs too)
+    assert P.image_problem(bytes(other)) is not None
+    from esptool.bin_image import ELFSection, ESP32S3FirmwareImage
+
+    img = ESP32S3FirmwareImage()
+    img.entrypoint = 0x40080000
+    img.segments = [ELFSection(b".iram0.text", 0x40080000, b"\0" * 256, 0)]
+    s3 = img.save(None)
+    assert s3 is not None and "another chip" in str(P.image_problem(s3))
 
 
 def test_writes_only_clear_bits_until_an_erase(tmp_path: Path) -> None:

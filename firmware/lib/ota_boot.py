@@ -16,9 +16,10 @@ The boot record (/ota/boot.json, replaced whole by a rename, which LittleFS make
   bad         the last versions that rolled back here: the board refuses them again
 A trial app gets one boot: if the board boots again before the app confirms its health (the
 app crashed, hung into the watchdog or reset itself), the record goes back to `prev`. A
-power-on reset (the power went, or EN was pressed) is no fault of the app: it gets another
-trial boot, up to TRIAL_BOOTS in all. A slot counts only once its manifest.json is written,
-the last file of staging.
+power-on reset (the power went, or EN was pressed) or a soft reboot (a technician's tool at
+the REPL) is no fault of the app: it gets another trial boot, up to TRIAL_BOOTS in all. A
+trial whose boot cannot be counted (the record cannot be written) is not run. A slot counts
+only once its manifest.json is written, the last file of staging.
 """
 import os
 
@@ -49,7 +50,7 @@ def decide(rec, complete, cause=None):
         return slot, None
     tries = rec.get("tries", 0)
     if (not isinstance(tries, int) or tries >= TRIAL_BOOTS
-            or (tries >= 1 and cause != "PWRON_RESET")):
+            or (tries >= 1 and cause not in ("PWRON_RESET", "SOFT_RESET"))):
         prev = rec.get("prev", "")
         if prev and (prev not in SLOTS or not complete(prev)):
             prev = ""
@@ -130,8 +131,12 @@ def start():
     if new is not None:
         try:
             write(new)
-        except OSError as e:  # a full or failing flash: run what was decided, say so
+        except OSError as e:  # a full or failing flash
             print("ota_boot: boot record not written:", e)
+            if new.get("state") == "trial":  # uncounted, a crashing trial would loop
+                prev = rec.get("prev", "")
+                slot = prev if prev in SLOTS and complete(prev) else ""
+                new = None
     if slot:
         d = slot_dir(slot)
         os.chdir(d)

@@ -142,8 +142,9 @@ class ChipServices:
     def _op_part_info(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The table, the running app and the one the next reset boots."""
         parts = self.partitions
+        boot = parts.boot_partition()
         return {"table": [p.row() for p in parts.parts], "running": parts.running,
-                "boot": parts.boot_partition().label}
+                "boot": None if boot is None else boot.label}
 
     def _op_part_next(self, msg: dict[str, Any]) -> str | None:
         p = self.partitions.next_update(msg["start"])

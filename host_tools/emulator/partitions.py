@@ -42,10 +42,11 @@ NEW, PENDING_VERIFY, VALID, INVALID, ABORTED, UNDEFINED = (
 # esp_err_t codes the port raises as OSError(-code, name)
 ESP_FAIL = -1
 ESP_ERR_INVALID_ARG = 0x102
+ESP_ERR_INVALID_SIZE = 0x104
 ESP_ERR_NOT_FOUND = 0x105
 ESP_ERR_OTA_VALIDATE_FAILED = 0x1503
 ERR_NAMES = {ESP_FAIL: "ESP_FAIL", ESP_ERR_INVALID_ARG: "ESP_ERR_INVALID_ARG",
-             ESP_ERR_NOT_FOUND: "ESP_ERR_NOT_FOUND",
+             ESP_ERR_INVALID_SIZE: "ESP_ERR_INVALID_SIZE", ESP_ERR_NOT_FOUND: "ESP_ERR_NOT_FOUND",
              ESP_ERR_OTA_VALIDATE_FAILED: "ESP_ERR_OTA_VALIDATE_FAILED"}
 
 
@@ -146,10 +147,10 @@ class ChipPartitions:
         slots = ota_slots(self.table)
         return slots[(entry["seq"] - 1) % len(slots)]
 
-    def boot_partition(self) -> Part:
-        """esp_ota_get_boot_partition."""
+    def boot_partition(self) -> Part | None:
+        """esp_ota_get_boot_partition: None without otadata (Partition.BOOT is then ENOENT)."""
         if not self.has_otadata():
-            return self.first_app()
+            return None
         otadata = self.read_otadata()
         i = active_entry(otadata)
         if i < 0:
@@ -169,10 +170,10 @@ class ChipPartitions:
     def set_boot(self, label: str) -> int:
         """esp_ota_set_boot_partition: 0 or an esp_err_t."""
         p = self.part(label)
+        if not self._problem(p)[1]:  # validated first, whatever the partition
+            return ESP_ERR_OTA_VALIDATE_FAILED
         if p.type != TYPE_APP:
             return ESP_ERR_INVALID_ARG
-        if not self._problem(p)[1]:
-            return ESP_ERR_OTA_VALIDATE_FAILED
         if not self.has_otadata():
             return ESP_ERR_NOT_FOUND
         if p.subtype == FACTORY:
@@ -216,6 +217,7 @@ class ChipPartitions:
             why, loads = self._problem(p)
             if why is None:
                 self.running = p.label
+                self._first_ota_boot(p)
                 return log
             if loads:  # on the chip it starts, crashes, resets, and the bootloader aborts it
                 self._abort(p)
@@ -226,6 +228,15 @@ class ChipPartitions:
         self.running = self.first_app().label  # nothing loads: the chip would loop here
         log.append("no app loads; the virtual board runs the first one")
         return log
+
+    def _first_ota_boot(self, p: Part) -> None:
+        """set_actual_ota_seq: with blank otadata and no factory app, the bootloader records
+        the OTA app it loaded as valid."""
+        if (not self.has_otadata() or p.subtype == FACTORY
+                or self.read_otadata() != [None, None]):
+            return
+        slots = ota_slots(self.table)
+        self.write_otadata([{"seq": slots.index(p) + 1, "state": VALID}, None])
 
     def _abort(self, p: Part) -> None:
         if not self.has_otadata():
@@ -251,9 +262,6 @@ class ChipPartitions:
                 log.append(f"otadata[{i}] was not confirmed: ABORTED (rollback)")
         i = active_entry(otadata)
         if i < 0:
-            if not any(p.subtype == FACTORY for p in apps) and otadata == [None, None]:
-                otadata[0] = {"seq": 1, "state": UNDEFINED}
-                changed = True
             chosen = apps[0]
         else:
             e = otadata[i]
@@ -300,8 +308,10 @@ class ChipPartitions:
 
     def _check_range(self, label: str, offset: int, n: int) -> None:
         p = self.part(label)
-        if offset < 0 or n < 0 or offset + n > p.size:
+        if offset < 0 or n < 0 or offset > p.size:
             raise ValueError(ESP_ERR_INVALID_ARG)
+        if offset + n > p.size:
+            raise ValueError(ESP_ERR_INVALID_SIZE)
 
     def read(self, label: str, offset: int, n: int) -> bytes:
         self._check_range(label, offset, n)
@@ -323,7 +333,9 @@ class ChipPartitions:
 
     def erase(self, label: str, offset: int, n: int) -> None:
         self._check_range(label, offset, n)
-        if offset % SECTOR or n % SECTOR:
+        if n % SECTOR:
+            raise ValueError(ESP_ERR_INVALID_SIZE)
+        if offset % SECTOR:
             raise ValueError(ESP_ERR_INVALID_ARG)
         with self._file(label).open("r+b") as f:
             f.seek(offset)
@@ -341,6 +353,8 @@ def image_problem(data: bytes) -> str | None:
         img = ESP32FirmwareImage(io.BytesIO(data))
     except Exception as e:  # noqa: BLE001 - esptool raises FatalError and struct errors
         return f"the image does not parse ({e})"
+    if img.chip_id != 0:  # esp_image_verify checks the image is for this chip
+        return f"the image is for another chip (chip id {img.chip_id})"
     if img.calculate_checksum() != img.checksum:
         return "image checksum mismatch"
     if img.append_digest and img.stored_digest != img.calc_digest:

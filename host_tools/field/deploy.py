@@ -123,6 +123,17 @@ class Plan:
                 "leftover": sorted(self.leftover)}
 
 
+def _removal_order(path: str) -> tuple[int, str]:
+    """An update's boot record first, then its slots' manifests, then the rest: a power cut
+    among the removals leaves the factory app, or a slot still whole, never one half gone
+    that the loader would take for complete (firmware/lib/ota_boot.py)."""
+    if path.startswith("/ota/boot.json"):
+        return 0, path
+    if path.startswith("/ota/") and path.endswith("/manifest.json"):
+        return 1, path
+    return 2, path
+
+
 def _managed(path: str) -> bool:
     """Files deploy owns: code and config it puts there, never the board's own data."""
     return path.endswith((".py", ".mpy", ".json")) and not path.startswith(PROTECTED)
@@ -151,9 +162,9 @@ def make_plan(staged: dict[str, bytes], on_board: dict[str, str],
             if on_board.get(path + ".new") == digest:
                 plan.reuse.append(path)
     plan.leftover = sorted(p for p in on_board if p.endswith(".new"))
-    plan.remove = sorted(p for p in on_board
-                         if p not in staged and p not in keep and _managed(p)
-                         and not p.endswith(".new"))
+    plan.remove = sorted((p for p in on_board
+                          if p not in staged and p not in keep and _managed(p)
+                          and not p.endswith(".new")), key=_removal_order)
     plan.remove += [p for p in plan.leftover if p[:-4] not in plan.copy]
     return plan
 
@@ -249,11 +260,17 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
     if secrets is not None:
         validate_secrets(config, secrets)
     board = SerialBoard(port, restore_app=True)
+    switched: list[bool] = []  # set once the renames have run
     try:
         with _catch_ctrl_c() as ctrl_c:
             return _deploy_on(board, config, secrets, compiled=compiled, dry_run=dry_run,
-                              reset=reset, progress=progress, check=check, ctrl_c=ctrl_c)
+                              reset=reset, progress=progress, check=check, ctrl_c=ctrl_c,
+                              switched=switched)
     except KeyboardInterrupt:
+        if switched:
+            raise DeployInterrupted("the new app was already in place; the board was not "
+                                    "reset into it: press its EN button, or run the same "
+                                    "command again") from None
         raise DeployInterrupted(_recover(board, reset)) from None
     finally:
         board.close()
@@ -262,7 +279,7 @@ def deploy(port: str, config: dict[str, Any], secrets: dict[str, Any] | None = N
 def _deploy_on(board: SerialBoard, config: dict[str, Any], secrets: dict[str, Any] | None,
                *, compiled: bool, dry_run: bool, reset: bool, progress: Any,
                check: Callable[[BoardIdentity], None] | None,
-               ctrl_c: Callable[[], None]) -> Plan:
+               ctrl_c: Callable[[], None], switched: list[bool]) -> Plan:
     ident = read_identity(board)
     if check is not None:
         check(ident)
@@ -279,6 +296,7 @@ def _deploy_on(board: SerialBoard, config: dict[str, Any], secrets: dict[str, An
     plan = make_plan(staged, board_hashes(board), keep=keep)
     if not dry_run:
         apply_plan(board, plan, progress, ctrl_c)
+        switched.append(True)
         if reset:
             board.reset()
     return plan

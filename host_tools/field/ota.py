@@ -153,7 +153,7 @@ class Rollout:
             b.fetched += len(data)
 
     def _outcome(self, b: BoardUpdate, data: dict[str, Any]) -> None:
-        outcome = data.get("outcome")
+        outcome, v = data.get("outcome"), self.release.version
         with self._cond:
             if outcome == "staged" and data.get("id") == self.update_id:
                 self._set(b, "staged")
@@ -163,6 +163,11 @@ class Rollout:
             elif outcome == "rolled_back" and data.get("version") == self.release.version:
                 b.running = data.get("running")
                 self._set(b, "rolled_back", str(data.get("why") or ""))
+            elif (outcome == "refused" and b.state == "sent"
+                  and str(data.get("error")).endswith(" is not newer than " + v)
+                  and str(data.get("error")).startswith("version " + v + " ")):
+                b.running = v  # its info came late: it runs this version already
+                self._set(b, "ok", "already running it")
             elif outcome in ("refused", "failed") and b.state in ("sent", "fetching"):
                 self._set(b, outcome, str(data.get("error") or ""))
 

@@ -132,6 +132,10 @@ def _after_update(rt):
         from bourg import ota_update
 
         asyncio.create_task(ota_update.after_boot(rt, rec))
+    else:
+        import sys
+
+        sys.modules.pop("ota_boot", None)  # most boots: nothing to confirm or report
 
 
 async def safe_mode(app_factory, err, root="/", link_kw=None):

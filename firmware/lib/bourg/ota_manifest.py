@@ -59,6 +59,13 @@ def parse_version(text):
     return tuple(out)
 
 
+def _same_version(text, parsed):
+    try:
+        return parse_version(text) == parsed
+    except UpdateRefused:
+        return False
+
+
 def check_path(path):
     """None for a path an update may write, else why not."""
     if not isinstance(path, str) or not path.startswith("/") or len(path) > 96:
@@ -136,7 +143,7 @@ def check(payload, key, device_id, role, site, running_version, refused=()):
     if new <= parse_version(running_version):
         raise UpdateRefused("version " + m["version"] + " is not newer than " +
                             running_version)
-    if m["version"] in refused:
+    if any(_same_version(v, new) for v in refused):  # "0.3.00" is the "0.3.0" that failed
         raise UpdateRefused("version " + m["version"] + " rolled back here before")
     uid = m.get("id")
     if not isinstance(uid, str) or not 1 <= len(uid) <= 32 or check_path("/" + uid + ".py"):

@@ -25,6 +25,11 @@ CHUNK = 1024
 CHUNK_WAIT_MS = 3000
 CHUNK_TRIES = 6
 ROOM_MARGIN = 16384  # bytes left free after staging: journals and settings must still fit
+BLOCK = 4096  # LittleFS block: a file takes whole blocks, a folder at least one
+# Kept in /data, which a cable deploy leaves alone: the highest version this board confirmed
+# and the versions that rolled back here, so that neither comes back by a replayed manifest.
+HISTORY = "/data/ota.json"
+HISTORY_BAD = 8
 
 
 def running_slot():
@@ -52,6 +57,13 @@ def file_digest(path):
     return _hexdigest(h)
 
 
+def _entries(d):
+    """(name, is a folder) of what a folder holds; os.ilistdir is MicroPython's."""
+    if hasattr(os, "ilistdir"):
+        return [(e[0], e[1] == 0x4000) for e in os.ilistdir(d)]
+    return [(n, os.stat(d + "/" + n)[0] & 0x4000 != 0) for n in os.listdir(d)]
+
+
 def remove_tree(d):
     """Remove a folder and what it holds; its manifest first, so that a power cut half-way
     never leaves a slot that ota_boot would take for complete."""
@@ -60,16 +72,55 @@ def remove_tree(d):
     except OSError:
         pass
     try:
-        entries = list(os.ilistdir(d))
+        entries = _entries(d)
     except OSError:
         return
-    for e in entries:
-        p = d + "/" + e[0]
-        if e[1] == 0x4000:
-            remove_tree(p)
+    for name, is_dir in entries:
+        if is_dir:
+            remove_tree(d + "/" + name)
         else:
-            os.remove(p)
+            os.remove(d + "/" + name)
     os.rmdir(d)
+
+
+def flash_needed(files):
+    """Bytes of flash the files take on LittleFS: whole blocks, and a block per folder."""
+    folders = {}
+    total = 0
+    for path, size, _ in files:
+        total += (size + BLOCK - 1) // BLOCK * BLOCK
+        folders[path.rsplit("/", 1)[0]] = 1
+    return total + BLOCK * (len(folders) + 1)
+
+
+def read_history():
+    import json
+
+    try:
+        with open(HISTORY) as f:
+            h = json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return h if isinstance(h, dict) else {}
+
+
+def write_history(h):
+    import json
+
+    try:
+        os.mkdir("/data")
+    except OSError:
+        pass
+    with open(HISTORY + ".new", "w") as f:
+        f.write(json.dumps(h))
+    os.rename(HISTORY + ".new", HISTORY)
+
+
+def _newest(a, b):
+    try:
+        return a if ota_manifest.parse_version(a) >= ota_manifest.parse_version(b) else b
+    except ota_manifest.UpdateRefused:
+        return b
 
 
 def make_dirs(path):
@@ -118,11 +169,15 @@ class Updater:
             if rec.get("state") == "trial":  # staging would overwrite the app to go back to
                 raise ota_manifest.UpdateRefused("busy: " + str(rec.get("version")) +
                                                  " is on trial, not yet confirmed")
-            bad = rec.get("bad") if isinstance(rec.get("bad"), list) else []
+            hist = read_history()
+            bad = [v for v in (rec.get("bad"), hist.get("bad")) if isinstance(v, list)]
+            floor = _newest(VERSION, str(hist.get("floor", VERSION)))
             m = ota_manifest.check(msg, key, rt.cfg.device_id, rt.cfg.role, rt.cfg.site,
-                                   VERSION, bad)
-            if free_bytes() < m["total"] + ROOM_MARGIN:
-                raise ota_manifest.UpdateRefused("no room: " + str(m["total"]) + " bytes "
+                                   floor, sum(bad, []))
+            remove_tree(ota_boot.slot_dir(target_slot(running_slot())))  # a stale one
+            need = flash_needed(m["files"]) + ROOM_MARGIN
+            if free_bytes() < need:
+                raise ota_manifest.UpdateRefused("no room: " + str(need) + " bytes "
                                                  "wanted, " + str(free_bytes()) + " free")
         except ota_manifest.UpdateRefused as e:
             rt.log.warn("update", "refused: " + str(e))
@@ -224,11 +279,16 @@ class Updater:
                             "prev_version": VERSION, "version": m["version"],
                             "health_s": m["health_s"], "id": m["id"],
                             "bad": rec.get("bad") if isinstance(rec.get("bad"), list) else []})
-        except (OSError, MemoryError) as e:
+        except Exception as e:  # noqa: BLE001 - whatever it was, the board stays usable
             self.busy = None
-            rt.log.error("update", "failed: " + str(e))
+            try:
+                remove_tree(ota_boot.slot_dir(target_slot(running_slot())))
+            except OSError:
+                pass
+            e = str(e) or type(e).__name__
+            rt.log.error("update", "failed: " + e)
             rt.link.publish_event("update", {"outcome": "failed", "version": m["version"],
-                                             "id": m["id"], "error": str(e)})
+                                             "id": m["id"], "error": e})
             return
         rt.log.warn("update", "staged " + m["version"] + " in slot " + slot + " (" +
                     str(fetched) + " bytes fetched): rebooting into it")
@@ -246,6 +306,10 @@ async def after_boot(rt, rec):
     brought us here, and the broker link up) and mark the app valid; past health_s, reset,
     and ota_boot rolls back. After a rollback, report it once."""
     if rec.get("state") == "trial":
+        if running_slot() != rec.get("slot"):  # ota_boot ran another app (record unwritable)
+            rt.log.error("update", "on trial: slot " + str(rec.get("slot")) + ", running " +
+                         (running_slot() or "the factory app") + ": not confirmed")
+            return
         limit = rec.get("health_s", 300) * 1000
         t0 = compat.ticks_ms()
         while not rt.link.connected:
@@ -260,6 +324,9 @@ async def after_boot(rt, rec):
         rec["state"] = "valid"
         rec.pop("tries", None)
         ota_boot.write(rec)
+        hist = read_history()
+        hist["floor"] = _newest(VERSION, str(hist.get("floor", VERSION)))
+        write_history(hist)
         rt.log.info("update", "running " + VERSION + ": health check passed")
         rt.link.publish_event("update", {"outcome": "ok", "version": VERSION,
                                          "id": rec.get("id"), "slot": rec.get("slot")})
@@ -269,6 +336,11 @@ async def after_boot(rt, rec):
         rt.link.publish_event("update", {"outcome": "rolled_back",
                                          "version": rec["rolled_back"], "running": VERSION,
                                          "why": rec.get("why")})
+        hist = read_history()
+        bad = hist.get("bad")
+        bad = bad if isinstance(bad, list) else []
+        hist["bad"] = (bad + [str(rec["rolled_back"])])[-HISTORY_BAD:]
+        write_history(hist)
         rec = dict(rec)
         rec["reported"] = True
         ota_boot.write(rec)

@@ -89,8 +89,8 @@ def _esp_err(code, name):
 
 def _check(code):
     if code:
-        names = {-1: "ESP_FAIL", 0x102: "ESP_ERR_INVALID_ARG", 0x105: "ESP_ERR_NOT_FOUND",
-                 0x1503: "ESP_ERR_OTA_VALIDATE_FAILED"}
+        names = {-1: "ESP_FAIL", 0x102: "ESP_ERR_INVALID_ARG", 0x104: "ESP_ERR_INVALID_SIZE",
+                 0x105: "ESP_ERR_NOT_FOUND", 0x1503: "ESP_ERR_OTA_VALIDATE_FAILED"}
         _esp_err(code, names.get(code, "ESP_ERR"))
 
 
@@ -104,7 +104,11 @@ class Partition:
     TYPE_APP = 0
     TYPE_DATA = 1
 
-    def __init__(self, id, block_size=_NATIVE):
+    def __init__(self, id, *block_size):  # both positional only, as the port's make_new
+        if len(block_size) > 1:
+            raise TypeError("function takes 2 positional arguments but %d were given"
+                            % (2 + len(block_size)))
+        block_size = block_size[0] if block_size else _NATIVE
         info = _info()
         if isinstance(id, int):
             if id == Partition.BOOT:
@@ -137,7 +141,7 @@ class Partition:
         info = _info()
         out = []
         for r in info["table"]:
-            if r[1] == type and subtype in (0xFF, r[2]) and label in (None, r[0]):
+            if type in (0xFF, r[1]) and subtype in (0xFF, r[2]) and label in (None, r[0]):
                 out.append(_Found(info, r[0], block_size))
         return out
 
@@ -152,8 +156,10 @@ class Partition:
 
     # esp_partition_read/write/erase_range; "vfs" is the filesystem's own flash
     def _range(self, off, n):
-        if off < 0 or off + n > self._row[4]:
+        if off < 0 or off > self._row[4]:
             _esp_err(0x102, "ESP_ERR_INVALID_ARG")
+        if off + n > self._row[4]:
+            _esp_err(0x104, "ESP_ERR_INVALID_SIZE")
 
     def _read(self, off, buf):
         self._range(off, len(buf))
@@ -177,7 +183,9 @@ class Partition:
 
     def _erase(self, off, n):
         self._range(off, n)
-        if off % _NATIVE or n % _NATIVE:
+        if n % _NATIVE:
+            _esp_err(0x104, "ESP_ERR_INVALID_SIZE")
+        if off % _NATIVE:
             _esp_err(0x102, "ESP_ERR_INVALID_ARG")
         if self._row[0] == "vfs":
             for b in range(off // _NATIVE, (off + n) // _NATIVE):
