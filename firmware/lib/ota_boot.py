@@ -67,34 +67,43 @@ def decide(rec, complete, cause=None):
     return slot, new
 
 
-def read():
-    """The boot record, None when there is none, {} when it cannot be read (then the factory
-    app runs: it is the one app a cable put there and that no update touched)."""
+def read_json(path):
+    """A JSON object from a file: None when there is no file, {} when it cannot be read."""
     import json
 
     try:
-        with open(RECORD) as f:
+        with open(path) as f:
             data = f.read()
     except OSError:
         return None
     try:
-        rec = json.loads(data)
+        obj = json.loads(data)
     except ValueError:
         return {}
-    return rec if isinstance(rec, dict) else {}
+    return obj if isinstance(obj, dict) else {}
 
 
-def write(rec):
+def write_json(path, obj):
+    """Replace a file whole: write it beside, then rename (LittleFS renames atomically)."""
     import json
 
     try:
-        os.mkdir("/ota")
+        os.mkdir(path.rsplit("/", 1)[0])
     except OSError:
         pass
-    tmp = RECORD + ".new"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(rec))
-    os.rename(tmp, RECORD)
+    with open(path + ".new", "w") as f:
+        f.write(json.dumps(obj))
+    os.rename(path + ".new", path)
+
+
+def read():
+    """The boot record, None when there is none, {} when it cannot be read (then the factory
+    app runs: it is the one app a cable put there and that no update touched)."""
+    return read_json(RECORD)
+
+
+def write(rec):
+    write_json(RECORD, rec)
 
 
 def complete(slot):

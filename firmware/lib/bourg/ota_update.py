@@ -94,26 +94,11 @@ def flash_needed(files):
 
 
 def read_history():
-    import json
-
-    try:
-        with open(HISTORY) as f:
-            h = json.loads(f.read())
-    except (OSError, ValueError):
-        return {}
-    return h if isinstance(h, dict) else {}
+    return ota_boot.read_json(HISTORY) or {}
 
 
 def write_history(h):
-    import json
-
-    try:
-        os.mkdir("/data")
-    except OSError:
-        pass
-    with open(HISTORY + ".new", "w") as f:
-        f.write(json.dumps(h))
-    os.rename(HISTORY + ".new", HISTORY)
+    ota_boot.write_json(HISTORY, h)
 
 
 def _newest(a, b):
