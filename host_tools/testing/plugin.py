@@ -10,6 +10,7 @@ checks it on every run.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,12 @@ from host_tools.field.mosquitto import Mosquitto
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# A run started with Ctrl-C ignored (nohup, `cmd &` in a script) hands SIGINT ignored to every
+# command a test starts, and an ignored Ctrl-C stops nothing: the tests that press Ctrl-C on a
+# `bourg` command would see it run to its end. Their commands get Ctrl-C as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
