@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def _rollout(mosquitto: Mosquitto, release: ota.Release, ids: list[str],
     def factory(on_message: Any, topics: tuple[str, ...]) -> Watcher:
         return Watcher(mosquitto.host, mosquitto.port, topics=topics,
                        user=mosquitto.ops_user, password=mosquitto.ops_password,
-                       client_id="bourg-update-test", on_message=on_message)
+                       client_id=f"bourg-update-test-{time.monotonic_ns()}",
+                       on_message=on_message)
 
     boards = {d: ota.BoardUpdate(d, board_update_key(SITE_KEY, d)) for d in ids}
     r = ota.Rollout(factory, "hil", release, boards, health_s=60, **kw)
@@ -252,11 +254,13 @@ def _update_cut_at(world: World, mosquitto: Mosquitto, ops: Watcher, release: ot
 
 
 def _cut_points(total: int, spread: int, edge: int, tail: bool) -> list[int]:
-    """Every write when BOURG_EVERY_WRITE is set; else `spread` writes across the range and
-    `edge` at its end (staging: the manifest and the boot record) or its start (the trial
-    boot: the loader's record)."""
-    if os.environ.get("BOURG_EVERY_WRITE"):
-        return list(range(1, total + 1))
+    """Every write when BOURG_EVERY_WRITE is set (to N > 1: from the N-th write of staging
+    on, to finish a long run); else `spread` writes across the range and `edge` at its end
+    (staging: the manifest and the boot record) or its start (the trial boot: the loader's
+    record)."""
+    every = os.environ.get("BOURG_EVERY_WRITE")
+    if every:
+        return list(range(int(every) if tail else 1, total + 1))
     across = {1 + (total - 1) * k // max(1, spread - 1) for k in range(spread)}
     ends = range(max(1, total - edge + 1), total + 1) if tail else range(1, edge + 1)
     return sorted(across | set(ends))
