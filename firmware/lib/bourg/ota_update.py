@@ -309,12 +309,12 @@ async def after_boot(rt, rec):
         rec["state"] = "valid"
         rec.pop("tries", None)
         ota_boot.write(rec)
-        hist = read_history()
-        hist["floor"] = _newest(VERSION, str(hist.get("floor", VERSION)))
-        write_history(hist)
         rt.log.info("update", "running " + VERSION + ": health check passed")
         rt.link.publish_event("update", {"outcome": "ok", "version": VERSION,
                                          "id": rec.get("id"), "slot": rec.get("slot")})
+        hist = read_history()  # after the news: a cut here loses neither
+        hist["floor"] = _newest(VERSION, str(hist.get("floor", VERSION)))
+        write_history(hist)
     elif rec.get("rolled_back") and not rec.get("reported"):
         rt.log.warn("update", "rolled back from " + str(rec["rolled_back"]) + ": " +
                     str(rec.get("why")))
