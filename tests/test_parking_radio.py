@@ -72,6 +72,20 @@ def test_outbox_retries_with_backoff_then_gives_up_and_heartbeats():
     assert again.s == o.s
 
 
+def test_an_ack_of_a_later_frame_settles_the_pending_report():
+    """Every frame carries the bay's state: once the totem has acknowledged a heartbeat sent
+    after the report (a question about the neighbours) or a retry numbered after it, retrying
+    the report would only spend the battery."""
+    o = reports.Outbox(heartbeat_s=100, tries=5, retry_s=2)
+    o.report(7, 0)
+    o.sent("report", 0)  # its ACK is lost
+    assert o.pending() and not o.acked(6)  # an older frame's ACK settles nothing
+    assert o.acked(8) and not o.pending()  # the question heartbeat after it was acked
+    assert o.due(1000) == "heartbeat"
+    o.report(9, 2000)
+    assert not o.acked(9 - 1) and o.acked(9)
+
+
 def _totem():
     spec = [{"node": 1, "bay": "A01", "zone": "A"}, {"node": 2, "bay": "A02", "zone": "A"}]
     return bays.Bays(spec, {1: KEY, 2: bytes(16)}, heartbeat_s=10, missed=2)

@@ -197,3 +197,38 @@ def test_pooling_weighs_bays_by_their_scored_samples() -> None:
     assert pooled["accuracy_pct"] == round(100.0 * (339 + 300) / 739, 3)
     assert pooled["changes_detected_pct"] == 100.0 and pooled["false_changes"] == 1
     assert pooled["latency_p95_s"] == 10.0
+
+
+class _Asking:
+    """The node's detector, made to ask the totem about its neighbours when told to."""
+
+    def __init__(self, det: object) -> None:
+        self._det, self.asking = det, False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._det, name)
+
+    @property
+    def wants_hint(self) -> bool:
+        return self.asking
+
+
+def test_a_report_lost_then_settled_by_an_acked_question_is_not_retried() -> None:
+    """The node's report goes unheard; the next second it asks the totem about its
+    neighbours, and that heartbeat's ACK carries the report's news: no retry follows."""
+    rep = row_replay.fw.load("reports")
+    key = bytes(range(16))
+    node = row_replay.RowNode(1, key, gated=False)
+    node.det = _Asking(node.det)
+    node.start(0)
+    tx = node._radio(0)
+    assert tx is not None and tx.kind == "report"
+    node.finish(0, tx, None)
+    node.det.asking = True
+    question = node._radio(1)
+    assert question is not None and question.kind == "heartbeat" and question.wait
+    ack = rep.encode(key, rep.ACK, 1, node.epoch, question.seq)
+    node.finish(1, question, ack)
+    node.det.asking = False
+    assert [node._radio(t) for t in range(2, 60)] == [None] * 58
+    assert node.act.reports == 1

@@ -107,7 +107,10 @@ class Outbox:
         self.s[0], self.s[1], self.s[2], self.s[3] = seq, self.tries, now_s, now_s
 
     def acked(self, seq):
-        if seq == self.s[0]:
+        """The totem acknowledged frame `seq`. Every frame carries the bay's whole state, so
+        an ACK of the pending report or of any later frame (a heartbeat that asked about the
+        neighbours, a retry numbered after it) settles the report."""
+        if 0 <= self.s[0] <= seq:
             self.s[0] = -1
             return True
         return False

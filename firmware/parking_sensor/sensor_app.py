@@ -232,8 +232,7 @@ class Node:
                   "none changed" if age < 0 else "changed %d s ago" % age,
                   "(field settled %d s ago)" % calm)
         if ack is not None:
-            if kind == "report":
-                self.box.acked(self.seq)
+            self.box.acked(self.seq)
             if self.recal and flags & reports.RECALIBRATED:
                 self.recal = False  # the totem has heard it
             if ack["flags"] & reports.RECALIBRATED and not self.recal and \

@@ -213,8 +213,8 @@ class RowNode:
                 age = self.rep.neighbour_age(ack)
                 self.act.answered += age is not None
                 self.det.neighbour_hint(age, max(0, now - self.calm_since))
-            if ack is not None and tx.kind == "report":
-                self.box.acked(self.seq)
+            if ack is not None:
+                self.box.acked(tx.seq)
         if not self.awake:
             return
         self.last_s = now
