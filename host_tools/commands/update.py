@@ -22,9 +22,11 @@ from host_tools.commands._args import (
     broker_client,
 )
 from host_tools.field import ota
+from host_tools.field.boardconfig import APP_SCHEMAS
 from host_tools.field.registry import ROLES_WITHOUT_BROKER, Registry, RegistryError, registry_path
 
-ROLES = ("lighting", "locker", "parking_totem", "fieldtest")
+# every role with a broker account: those are the boards with WiFi, which fetch updates
+ROLES = tuple(r for r in APP_SCHEMAS if r not in ROLES_WITHOUT_BROKER)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

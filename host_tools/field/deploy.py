@@ -187,32 +187,27 @@ class _CtrlC:
 
 
 @contextmanager
-def _catch_ctrl_c() -> Iterator[Callable[[], None]]:
-    """Yields the check of _CtrlC; a process started with Ctrl-C ignored (nohup) keeps it so."""
+def _sigint(handler: Callable[..., None]) -> Iterator[bool]:
+    """Ctrl-C goes to `handler` for the block, and the previous handler comes back after.
+    Yields False where Python allows no handler (not the main thread) or where the process
+    was started with Ctrl-C ignored (nohup): that choice is kept."""
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-        yield lambda: None
+        yield False
         return
-    ctrl_c = _CtrlC()
-    old = signal.signal(signal.SIGINT, ctrl_c)
+    old = signal.signal(signal.SIGINT, handler)
     try:
-        yield ctrl_c.check
+        yield True
     finally:
         signal.signal(signal.SIGINT, old)
 
 
 @contextmanager
-def _switch_over() -> Iterator[None]:
-    """The renames run to their end: a Ctrl-C among them would leave some files new and some
-    old. The host's Ctrl-C is held off; the board finishes in well under a second."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, lambda *_: None)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
+def _catch_ctrl_c() -> Iterator[Callable[[], None]]:
+    """Yields the check of _CtrlC (a check that never raises where Ctrl-C is not ours)."""
+    ctrl_c = _CtrlC()
+    with _sigint(ctrl_c) as ours:
+        yield ctrl_c.check if ours else (lambda: None)
 
 
 def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None,
@@ -237,7 +232,9 @@ def apply_plan(board: SerialBoard, plan: Plan, progress: Any = None,
                           "previous files")
     moves = [(p + ".new", p) for p in sorted(plan.copy)]
     ctrl_c()
-    with _switch_over():
+    # the renames run to their end: a Ctrl-C among them would leave some files new and some
+    # old, so it is held off (the board finishes in well under a second)
+    with _sigint(lambda *_: None):
         board.exec("import os\n"
                    f"for _a, _b in {moves!r}:\n    os.rename(_a, _b)\n"
                    f"for _r in {plan.remove!r}:\n    os.remove(_r)\n")

@@ -234,8 +234,7 @@ class Updater:
     async def _stage(self, m):
         running = running_slot()
         slot = target_slot(running)
-        base = ota_boot.slot_dir(slot)
-        remove_tree(base)
+        base = ota_boot.slot_dir(slot)  # emptied by on_update, before its room check
         fetched = 0
         for i, entry in enumerate(m["files"]):
             dest = base + entry[0]
