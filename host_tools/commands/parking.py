@@ -57,7 +57,7 @@ def _add_battery_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_row_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """replay-row / score-row: a whole row of bays (ROW-FORMAT.md) with its totem."""
+    """replay-row / score-row / simulate-row: a whole row of bays (ROW-FORMAT.md)."""
     r = sub.add_parser("replay-row", help="replay a row of bays (ROW-FORMAT.md): every bay's "
                        "node and the totem, in virtual time over a seeded lossy radio")
     r.add_argument("row_dir", metavar="ROW_DIR", help="folder with row.json and one trace per bay")
@@ -75,6 +75,18 @@ def _add_row_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore
     r.add_argument("--loss", type=float, default=row_replay.RadioModel.loss,
                    help="probability that a frame (node's or ACK) is lost after the radio's "
                    "own retries (default %(default)s)")
+    m = sub.add_parser("simulate-row", help="write a simulated labelled row of bays "
+                       "(ROW-FORMAT.md): weak vehicles, unsensed bays beyond the ends")
+    m.add_argument("--profile", choices=["normal", "hard"], default="normal",
+                   help="street: normal, or hard (more weak vehicles, traffic, noise)")
+    m.add_argument("--hours", type=float, default=24.0, help="length of the day")
+    m.add_argument("--seed", type=int, default=0, help="the same seed, the same row")
+    m.add_argument("--bays", type=int, default=6, help="sensed bays in the row (2 or more)")
+    m.add_argument("--layout", choices=["parallel", "perpendicular"], default=None,
+                   help="bay layout (default: drawn from the seed)")
+    m.add_argument("--no-unsensed-ends", action="store_true",
+                   help="nothing parks beyond the end bays")
+    m.add_argument("--out", required=True, metavar="ROW_DIR", help="folder to write into")
     s = sub.add_parser("score-row", help="score a replayed row against its labels (JSON: "
                        "per bay and pooled)")
     s.add_argument("row_dir", metavar="ROW_DIR", help="labelled row folder (row.json + traces)")
@@ -83,12 +95,21 @@ def _add_row_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 
 def _row_main(args: argparse.Namespace) -> int:
-    """replay-row (predictions into OUT_DIR, the nodes' activity a day as JSON on stdout)
-    and score-row (JSON)."""
+    """replay-row (predictions into OUT_DIR, the nodes' activity a day as JSON on stdout),
+    score-row (JSON) and simulate-row (a row folder)."""
     from pathlib import Path
 
     from host_tools.parking import rows
 
+    if args.parking_cmd == "simulate-row":
+        from host_tools.parking import street_row
+
+        if args.hours <= 0:
+            raise ValueError("--hours must be positive")
+        made = street_row.simulate_street_row(args.profile, args.hours, args.seed, args.bays,
+                                              args.layout, not args.no_unsensed_ends)
+        print(street_row.write_row(made, args.out))
+        return EXIT_OK
     if args.parking_cmd == "score-row":
         print(json.dumps(rows.score_row(args.row_dir, args.out_dir), indent=2))
         return EXIT_OK
@@ -107,7 +128,7 @@ def _row_main(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     cmd = args.parking_cmd
     try:
-        if cmd in ("replay-row", "score-row"):
+        if cmd in ("replay-row", "score-row", "simulate-row"):
             return _row_main(args)
         if cmd == "replay":
             tr = traces.read_trace(args.trace)
