@@ -215,60 +215,68 @@ def test_forced_door_left_open_and_cold_chain_alarms(locker_world: World,
     assert ev[1]["max_c"] >= 11.0
 
 
-@pytest.mark.emulator_only
-def test_power_cut_at_every_write_of_an_unlock(locker_world: World) -> None:
-    """For each n, a fresh bank loses power at the n-th flash block write after a deposit
-    code is typed, until n lies beyond the unlock. After power returns, a code whose unlock
-    never reached flash still opens (it was not lost); one whose pending unlock did is spent
-    (the door may have opened in the dark) and the compartment holds the parcel. Either way,
-    once the door has opened the code never opens again. The DS3231 gives the time at boot,
-    so no NTP is awaited."""
-    key = bytes(range(32))
-    n = 1
-    while True:
-        bank_id = f"locker-pc{n:02d}"
-        bk = add_bank(locker_world, bank_id, key=key.hex())
+POWER_CUT_CHUNK = 2  # writes per test: each test two banks, so workers share the sweep
+MAX_UNLOCK_WRITES = 24  # a bound: an unlock writes flash about 15 times
+
+
+def _unlock_cut_at(world: World, key: bytes, n: int) -> bool:
+    """A fresh bank loses power at the n-th flash block write after a deposit code is typed.
+    After power returns, a code whose unlock never reached flash still opens (it was not
+    lost); one whose pending unlock did is spent (the door may have opened in the dark) and
+    the compartment holds the parcel. Either way, once the door has opened the code never
+    opens again. Returns whether the power was cut (False: the unlock was over by then)."""
+    bank_id = f"locker-pc{n:02d}"
+    bk = add_bank(world, bank_id, key=key.hex())
+    bk.board.start()
+    bk.board.wait_output("bank " + bank_id, 15)
+    time.sleep(0.3)
+    code = codes.issue(key, bank_id, 1, "deposit", world.wall_time(), 0)
+    bk.board.arm_power_cut_in(n)
+    m = bk.board.console_mark()
+    bk.type(code + "#")
+    time.sleep(1.0)
+    cut = bk.board.state == "off"
+    if cut:
+        assert bk.pulses(1) <= 1  # maybe pulsed before the cut: the door stayed shut
+        boot = bk.board.console_mark()
         bk.board.start()
-        bk.board.wait_output("bank " + bank_id, 15)
+        bk.board.wait_output("bank " + bank_id, 15, start=boot)
         time.sleep(0.3)
-        code = codes.issue(key, bank_id, 1, "deposit", locker_world.wall_time(), 0)
-        bk.board.arm_power_cut_in(n)
         m = bk.board.console_mark()
+        before = bk.pulses(1)
         bk.type(code + "#")
-        time.sleep(1.0)
-        cut = bk.board.state == "off"
-        if cut:
-            assert bk.pulses(1) <= 1  # maybe pulsed before the cut: the door stayed shut
-            boot = bk.board.console_mark()
-            bk.board.start()
-            bk.board.wait_output("bank " + bank_id, 15, start=boot)
-            time.sleep(0.3)
-            m = bk.board.console_mark()
-            before = bk.pulses(1)
-            bk.type(code + "#")
-            _log(bk, m, "code: (ok|used)")
-            if "code: used" in bk.board.output_since(m):  # spent inside its unlock
-                assert _pulsed(bk, 1, before + 1, 0.5) == before
-                bk.board.stop()
-                n += 1
-                continue
-            assert _pulsed(bk, 1, before + 1) == before + 1  # not lost
-        else:
-            _log(bk, m, "code: ok")
-        bk.board.arm_power_cut_in(None)
-        _through_door(bk, 1)
-        time.sleep(0.8)
-        m = bk.board.console_mark()
-        pulses = bk.pulses(1)
-        bk.type(code + "#")
-        _log(bk, m, r"code: used")  # never twice
-        assert _pulsed(bk, 1, pulses + 1, 0.5) == pulses
-        bk.board.stop()
-        if not cut:
-            break
-        n += 1
-        assert n < 40, "an unlock should not take 40 flash writes"
-    assert n > 3, "the unlock wrote to flash fewer times than expected"
+        _log(bk, m, "code: (ok|used)")
+        if "code: used" in bk.board.output_since(m):  # spent inside its unlock
+            assert _pulsed(bk, 1, before + 1, 0.5) == before
+            bk.board.stop()
+            return True
+        assert _pulsed(bk, 1, before + 1) == before + 1  # not lost
+    else:
+        _log(bk, m, "code: ok")
+    bk.board.arm_power_cut_in(None)
+    _through_door(bk, 1)
+    time.sleep(0.8)
+    m = bk.board.console_mark()
+    pulses = bk.pulses(1)
+    bk.type(code + "#")
+    _log(bk, m, r"code: used")  # never twice
+    assert _pulsed(bk, 1, pulses + 1, 0.5) == pulses
+    bk.board.stop()
+    return cut
+
+
+@pytest.mark.emulator_only
+@pytest.mark.parametrize("first", range(1, MAX_UNLOCK_WRITES + 1, POWER_CUT_CHUNK))
+def test_power_cut_at_every_write_of_an_unlock(locker_world: World, first: int) -> None:
+    """_unlock_cut_at for every n from 1 until n lies beyond the unlock, a chunk of n per
+    test; a chunk that starts beyond it checks that one bank and stops. The DS3231 gives the
+    time at boot, so no NTP is awaited."""
+    key = bytes(range(32))
+    for n in range(first, first + POWER_CUT_CHUNK):
+        if not _unlock_cut_at(locker_world, key, n):
+            assert n > 3, "the unlock wrote to flash fewer times than expected"
+            return
+    assert n < MAX_UNLOCK_WRITES, f"an unlock should not take {MAX_UNLOCK_WRITES} flash writes"
 
 
 @pytest.mark.emulator_only
