@@ -227,7 +227,7 @@ def test_a_report_lost_then_settled_by_an_acked_question_is_not_retried() -> Non
     node.det.asking = True
     question = node._radio(1)
     assert question is not None and question.kind == "heartbeat" and question.wait
-    ack = rep.encode(key, rep.ACK, 1, node.epoch, question.seq)
+    ack = rep.encode(key, rep.ACK, 1, node.up.epoch, question.seq)
     node.finish(1, question, ack)
     node.det.asking = False
     assert [node._radio(t) for t in range(2, 60)] == [None] * 58

@@ -20,6 +20,7 @@ import time
 import machine
 import reports
 import sensor_state
+import uplink
 from bourg import store
 from bourg.auth import BCAST
 
@@ -111,7 +112,7 @@ class Node:
                 armed_at = now
                 self._save(rtc, last_s, armed_at)
                 return gate.next_wake_s(now, armed_at, gate_params["checkin_s"],
-                                        self.box.next_due()) * 1000
+                                        self.up.box.next_due()) * 1000
             machine.lightsleep(int(self.app["sample_ms"]))  # the port takes ints only
             now = time.time()
             gap = 1
@@ -136,19 +137,18 @@ class Node:
                   "last_change_s": now, "outbox": None, "last_sample_s": now,
                   "armed_at_s": -1, "calm_since_s": now, "detector": None, "recal": False}
             print("node", self.app["node"], "epoch", epoch)
-        self.epoch = st["epoch"]
-        self.seq = st["seq"]
+        self.up = uplink.Uplink(self.key, self.app["node"], st["epoch"], st["seq"],
+                                reports.Outbox(self.app["heartbeat_s"], state=st["outbox"]))
         self.changes = st["changes"]
         self.occupied = st["occupied"]
         self.last_change = st["last_change_s"]
         self.calm_since = st["calm_since_s"]
         self.recal = st["recal"]
         self.last = None  # the last sample (t, bx, by, bz, temp), for a recalibration
-        self.box = reports.Outbox(self.app["heartbeat_s"], state=st["outbox"])
         if power_on:
             # announced as a REPORT, retried until acked: a totem that was still starting
             # (the whole site powered up at once) learns the bay in seconds, not a heartbeat
-            self._report(now)
+            self.up.report(now)
         return st
 
     def _sample(self, mag, now, gap):
@@ -170,16 +170,12 @@ class Node:
             self._changed(occ, now)
         return self.det.health
 
-    def _report(self, now):
-        self.seq += 1
-        self.box.report(self.seq, now)
-
     def _changed(self, occ, now):
         self.occupied = occ
         self.changes += 1
         self.last_change = now
-        self._report(now)
-        print("bay", "occupied" if occ else "free", "seq", self.seq)
+        self.up.report(now)
+        print("bay", "occupied" if occ else "free", "seq", self.up.seq)
 
     def _recalibrate(self, now):
         """The totem relayed staff's word that the bay is empty: the last sample becomes the
@@ -192,36 +188,25 @@ class Node:
         if self.occupied:
             self._changed(False, now)
         else:
-            self._report(now)
+            self.up.report(now)
         return True
 
     def _radio(self, now, health, question=False, moving=False):
-        kind = self.box.due(now)
-        wait = True
-        if kind is None:
-            if not (question or moving):
-                return
-            kind = "heartbeat"
-            # a frame only to say the field moves needs no answer: the radio's own
-            # acknowledgement is enough, and the receiver stays off (most of a frame's cost)
-            wait = question
+        up = self.up
+        plan = up.plan(now, question, moving)
+        if plan is None:
+            return
+        kind, wait = plan
         det = self.det
         mv = self.battery_mv()
-        flags = (reports.OCCUPIED if self.occupied else 0) | \
-            (reports.LOW_BATTERY if 0 < mv < self.app["low_battery_mv"] else 0) | \
-            (reports.RECALIBRATED if self.recal else 0) | (reports.MOVING if moving else 0)
-        if kind == "heartbeat":
-            self.seq += 1
-        frame = reports.encode(self.key, reports.REPORT if kind == "report" else
-                               reports.HEARTBEAT, self.app["node"], self.epoch, self.seq,
-                               flags, int(det.confidence * 100), int(health * 100), mv,
-                               int(det.temp), self.changes, now - self.last_change)
-        self.box.sent(kind, now)
+        fl = uplink.flags(self.occupied, moving, 0 < mv < self.app["low_battery_mv"], self.recal)
+        frame = up.frame(kind, now, fl, int(det.confidence * 100), int(health * 100), mv,
+                         int(det.temp), self.changes, now - self.last_change)
         if not wait:
-            heard = self._send(frame, self.epoch, self.seq, False)
+            heard = self._tell(frame)
             print("field moving: totem", "heard" if heard else "not heard")
             return
-        ack = self._send(frame, self.epoch, self.seq)
+        ack = self._send(frame)
         if moving:
             print("field moving: totem", "heard" if ack is not None else "not heard")
         if question:
@@ -231,9 +216,9 @@ class Node:
             print("neighbours:", "no answer" if age is None else
                   "none changed" if age < 0 else "changed %d s ago" % age,
                   "(field settled %d s ago)" % calm)
+        up.settle(ack)
         if ack is not None:
-            self.box.acked(self.seq)
-            if self.recal and flags & reports.RECALIBRATED:
+            if self.recal and fl & reports.RECALIBRATED:
                 self.recal = False  # the totem has heard it
             if ack["flags"] & reports.RECALIBRATED and not self.recal and \
                     self._recalibrate(now):
@@ -241,20 +226,19 @@ class Node:
 
     def _save(self, rtc, last_s, armed_at):
         rtc.memory(sensor_state.pack(
-            {"epoch": self.epoch, "seq": self.seq, "changes": self.changes,
+            {"epoch": self.up.epoch, "seq": self.up.seq, "changes": self.changes,
              "occupied": self.occupied, "recal": self.recal, "last_change_s": self.last_change,
-             "outbox": self.box.s, "last_sample_s": last_s, "armed_at_s": armed_at,
+             "outbox": self.up.box.s, "last_sample_s": last_s, "armed_at_s": armed_at,
              "calm_since_s": self.calm_since}, self.det.to_bytes()))
 
-    def _send(self, frame, epoch, seq, wait=True):
-        """Radio on, send, wait ack_ms for the totem's ACK, radio off. The decoded ACK, or
-        None. Without ``wait``: whether the totem's radio acknowledged the frame."""
+    def _radio_on(self):
+        """The radio on the site's ESP-NOW channel, the totem's AP's (it starts on 1 at every
+        wake), with the totem as a peer: (wlan, espnow), to switch off after."""
         import espnow
         import network
 
         w = network.WLAN(network.STA_IF)
         w.active(True)
-        # the site's ESP-NOW channel, the totem's AP's (the radio starts on 1 at every wake)
         w.config(channel=self.cfg["network"]["espnow_channel"])
         e = espnow.ESPNow()
         e.active(True)
@@ -262,27 +246,37 @@ class Node:
             e.add_peer(self.totem)
         except OSError:
             pass
+        return w, e
+
+    def _tell(self, frame):
+        """Send without awaiting the totem's answer: whether its radio acknowledged the
+        frame."""
+        w, e = self._radio_on()
+        heard = False
+        try:
+            heard = e.send(self.totem, frame, True)
+        except OSError as err:
+            print("radio:", err)
+        e.active(False)
+        w.active(False)
+        return heard
+
+    def _send(self, frame):
+        """Radio on, send, wait ack_ms for the totem's ACK, radio off. The decoded ACK, or
+        None."""
+        w, e = self._radio_on()
         ack = None
         try:
-            if not wait:
-                ack = e.send(self.totem, frame, True)
-            else:
-                e.send(self.totem, frame, False)
+            e.send(self.totem, frame, False)
             t0 = time.ticks_ms()
-            while wait and ack is None:
+            while ack is None:
                 left = self.app["ack_ms"] - time.ticks_diff(time.ticks_ms(), t0)
                 if left <= 0:
                     break
                 mac, msg = e.recv(left)
                 if msg is None:
                     break
-                try:
-                    f = reports.decode(self.key, msg)
-                except reports.FrameError:
-                    continue
-                if f["type"] == reports.ACK and f["node"] == self.app["node"] and \
-                        f["epoch"] == epoch and f["seq"] == seq:
-                    ack = f
+                ack = self.up.ack_of(msg)
         except OSError as err:
             print("radio:", err)
         e.active(False)

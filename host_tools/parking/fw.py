@@ -10,7 +10,7 @@ from host_tools.build import fwmodules
 
 REPO = Path(__file__).resolve().parents[2]
 FW_DIR = REPO / "firmware" / "parking_sensor"
-MODULES = ("detector", "gate", "reports", "bays", "sensor_state")
+MODULES = ("detector", "gate", "reports", "uplink", "bays", "sensor_state")
 
 
 def load(name: str) -> ModuleType:

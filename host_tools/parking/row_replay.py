@@ -129,9 +129,9 @@ class RowNode:
         self.gate_params = self.gate.params(gate_params)
         params = self.gate.detector_params(det_params) if gated else det_params
         self.det = fw.load("detector").Detector(params)
-        self.box = self.rep.Outbox(heartbeat_s)
+        self.up = fw.load("uplink").Uplink(key, node, 1, 0, self.rep.Outbox(heartbeat_s))
         self.act = Activity()
-        self.epoch, self.seq, self.changes, self.occupied = 1, 0, 0, False
+        self.changes, self.occupied = 0, False
         self.armed, self.awake = False, False
         self.ref: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.wake_at = self.last_s = self.t0 = self.last_change = self.calm_since = 0
@@ -140,7 +140,7 @@ class RowNode:
     def start(self, now: int) -> None:
         """Power-on: a new epoch, and the bay announced as a REPORT retried until acked."""
         self.last_change = self.calm_since = self.last_s = self.t0 = now
-        self._report(now)
+        self.up.report(now)
 
     def step(self, now: int, sample: tuple[float, float, float, float]) -> Tx | None:
         """This second's sample if the node is awake for it; the frame to send, if any."""
@@ -173,48 +173,36 @@ class RowNode:
             self.changes += 1
             self.act.changes += 1
             self.last_change = now
-            self._report(now)
-
-    def _report(self, now: int) -> None:
-        self.seq += 1
-        self.box.report(self.seq, now)
+            self.up.report(now)
 
     def _radio(self, now: int) -> Tx | None:
-        """sensor_app.Node._radio up to the send: what goes out this wake, if anything."""
-        rep, det = self.rep, self.det
+        """sensor_app.Node._radio up to the send, through the same Uplink: what goes out this
+        wake, if anything (no battery reading, no recalibration here)."""
+        det, up = self.det, self.up
         question, moving = det.wants_hint, det.moving
-        kind = self.box.due(now)
-        wait = True
-        if kind is None:
-            if not (question or moving):
-                return None
-            kind = "heartbeat"
-            wait = question
-        flags = (rep.OCCUPIED if self.occupied else 0) | (rep.MOVING if moving else 0)
-        if kind == "heartbeat":
-            self.seq += 1
-        frame = rep.encode(self.key, rep.REPORT if kind == "report" else rep.HEARTBEAT,
-                           self.node, self.epoch, self.seq, flags, int(det.confidence * 100),
-                           int(det.health * 100), 0, int(det.temp), self.changes,
-                           now - self.last_change)
-        self.box.sent(kind, now)
+        plan = up.plan(now, question, moving)
+        if plan is None:
+            return None
+        kind, wait = plan
+        fl = fw.load("uplink").flags(self.occupied, moving)
+        frame = up.frame(kind, now, fl, int(det.confidence * 100), int(det.health * 100), 0,
+                         int(det.temp), self.changes, now - self.last_change)
         a = self.act
         a.reports += kind == "report"
         a.heartbeats += kind == "heartbeat"
         a.questions += question
         a.moving += moving
-        return Tx(frame, wait, kind, self.seq, question)
+        return Tx(frame, wait, kind, up.seq, question)
 
     def finish(self, now: int, tx: Tx | None, ack_bytes: bytes | None) -> None:
         """The rest of the wake: the ACK (if awaited and heard), then the gate."""
         if tx is not None and tx.wait:
-            ack = self._check_ack(tx, ack_bytes)
+            ack = None if ack_bytes is None else self.up.ack_of(ack_bytes)
             if tx.question:
                 age = self.rep.neighbour_age(ack)
                 self.act.answered += age is not None
                 self.det.neighbour_hint(age, max(0, now - self.calm_since))
-            if ack is not None:
-                self.box.acked(tx.seq)
+            self.up.settle(ack)
         if not self.awake:
             return
         self.last_s = now
@@ -225,22 +213,9 @@ class RowNode:
             self.ref = (self.det.prev[0], self.det.prev[1], self.det.prev[2])
             self.armed = True
             self.wake_at = now + self.gate.next_wake_s(now, now, g["checkin_s"],
-                                                       self.box.next_due())
+                                                       self.up.box.next_due())
         else:
             self.followed += 1
-
-    def _check_ack(self, tx: Tx, data: bytes | None) -> dict[str, Any] | None:
-        """The node's own test of an ACK (sensor_app.Node._send): its key, node, epoch, seq."""
-        if data is None:
-            return None
-        try:
-            f = self.rep.decode(self.key, data)
-        except self.rep.FrameError:
-            return None
-        if f["type"] == self.rep.ACK and f["node"] == self.node and \
-                f["epoch"] == self.epoch and f["seq"] == tx.seq:
-            return f
-        return None
 
 
 @dataclass
