@@ -195,6 +195,45 @@ def test_a_slot_takes_whole_blocks_on_flash() -> None:
     assert upd.flash_needed(files) == 4096 * (1 + 2 + 1) + 4096 * 3  # files, 2 folders + 1
 
 
+class _Rt:
+    """What Updater.on_update uses of the runtime: the config, the log, the link's events."""
+
+    def __init__(self, key_hex: str) -> None:
+        self.events: list[tuple[str, dict]] = []
+        self.logged: list[str] = []
+        self.cfg = type("Cfg", (), {"device_id": "pole-1", "role": "lighting", "site": "town",
+                                    "secrets": {"update_key": key_hex}})()
+        self.log = type("Log", (), {
+            "warn": lambda _s, tag, msg: self.logged.append(msg),
+            "error": lambda _s, tag, msg: self.logged.append(msg),
+            "info": lambda _s, tag, msg: self.logged.append(msg)})()
+        self.link = type("Link", (), {
+            "publish_event": lambda _s, name, data: self.events.append((name, data))})()
+
+
+def test_a_flash_error_clearing_the_slot_is_reported_and_leaves_the_board_free(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stale slot is emptied before the room check; a flash that refuses is a failed
+    update, said over MQTT, and the board stays ready for the next one."""
+    upd = fwmodules.bourg_module("ota_update")
+    key = "ab" * 32
+    release = ota.Release("lighting", "9.0.0", {"/pole_app.mpy": b"x" * 10})
+    msg = ota.manifest_payload(release, site="town", device_id="pole-1", key_hex=key,
+                               update_id="u1")
+
+    def refuse(_d: str) -> None:
+        raise OSError(5, "EIO")
+
+    monkeypatch.setattr(upd, "remove_tree", refuse)
+    monkeypatch.setattr(upd, "read_history", lambda: {})
+    monkeypatch.setattr(upd.ota_boot, "read", lambda: None)
+    rt = _Rt(key)
+    u = upd.Updater(rt)
+    u.on_update("cmd/update", msg)
+    assert rt.events == [("update", {"outcome": "failed", "error": "flash: [Errno 5] EIO"})]
+    assert u.busy is None
+
+
 # -- the command ------------------------------------------------------------------------------
 
 def _town(tmp_path) -> str:
@@ -224,7 +263,8 @@ def test_update_dry_run_builds_the_release_and_prints_the_waves(tmp_path, capsys
     (["--version", "9.0.0", "--canary", "0"], 2, "--canary at least 1"),
     (["--version", "9.0.0", "--device", "locker-1"], 2, "not lighting boards of site town"),
     (["--version", "9.0.0", "--site", "elsewhere"], 2, "no lighting board of site elsewhere"),
-    (["--version", "9.0.0", "--broker", "mqtt://127.0.0.1:1"], 3, "mqtt://127.0.0.1:1"),
+    pytest.param(["--version", "9.0.0", "--broker", "mqtt://127.0.0.1:1"], 3,
+                 "mqtt://127.0.0.1:1", marks=pytest.mark.slow),  # waits for the broker
 ])
 def test_update_refuses_bad_arguments_and_an_unreachable_broker_in_one_line(
         tmp_path, capsys, extra: list[str], code: int, said: str) -> None:

@@ -168,6 +168,10 @@ class Updater:
             rt.log.warn("update", "refused: " + str(e))
             rt.link.publish_event("update", {"outcome": "refused", "error": str(e)})
             return
+        except OSError as e:  # the stale slot could not be cleared: the flash's fault
+            rt.log.error("update", "flash: " + str(e))
+            rt.link.publish_event("update", {"outcome": "failed", "error": "flash: " + str(e)})
+            return
         except MemoryError:
             compat.collect()
             rt.log.error("update", "out of memory reading the manifest")
