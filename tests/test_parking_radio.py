@@ -86,6 +86,38 @@ def test_an_ack_of_a_later_frame_settles_the_pending_report():
     assert not o.acked(9 - 1) and o.acked(9)
 
 
+def test_uplink_plans_each_wake_and_takes_only_the_ack_of_its_last_frame():
+    """What a wake sends: a due frame awaits its ACK; an early heartbeat awaits one only to
+    hear the totem's answer (a MOVING frame alone does not); a heartbeat takes the next seq
+    and a retry the newest; only an ACK naming this node, epoch and seq counts."""
+    uplink = fw.load("uplink")
+    up = uplink.Uplink(KEY, 3, 7, 0, reports.Outbox(heartbeat_s=100, tries=5, retry_s=2))
+    up.report(0)
+    assert up.plan(0) == ("report", True) and up.plan(0, True, True) == ("report", True)
+    up.frame("report", 0, uplink.flags(True), 90, 100, 3000, 12, 1, 0)
+    assert up.plan(1) is None
+    assert up.plan(1, question=True) == ("heartbeat", True)
+    assert up.plan(1, moving=True) == ("heartbeat", False)
+    f = reports.decode(KEY, up.frame("heartbeat", 1, uplink.flags(True, moving=True), 90, 100,
+                                     3000, 12, 1, 1))
+    assert (f["type"], f["seq"], f["flags"]) == (
+        reports.HEARTBEAT, 2, reports.OCCUPIED | reports.MOVING)
+    f = reports.decode(KEY, up.frame("report", 2, 0, 90, 100, 3000, 12, 1, 2))
+    assert (f["type"], f["seq"]) == (reports.REPORT, 2)  # a retry: the newest seq
+    ack = reports.encode(KEY, reports.ACK, 3, 7, 2)
+    for other in (reports.encode(KEY, reports.ACK, 4, 7, 2), reports.encode(KEY, reports.ACK,
+                  3, 6, 2), reports.encode(KEY, reports.ACK, 3, 7, 1), reports.encode(
+                  bytes(16), reports.ACK, 3, 7, 2), reports.encode(KEY, reports.REPORT, 3, 7,
+                  2), b"junk", ack[:-1]):
+        assert up.ack_of(other) is None
+    up.settle(None)
+    assert up.box.pending()
+    up.settle(up.ack_of(ack))
+    assert not up.box.pending()
+    assert uplink.flags(False, low_battery=True, recalibrated=True) == \
+        reports.LOW_BATTERY | reports.RECALIBRATED
+
+
 def _totem():
     spec = [{"node": 1, "bay": "A01", "zone": "A"}, {"node": 2, "bay": "A02", "zone": "A"}]
     return bays.Bays(spec, {1: KEY, 2: bytes(16)}, heartbeat_s=10, missed=2)

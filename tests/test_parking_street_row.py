@@ -104,3 +104,8 @@ def test_the_bench_pools_simulated_rows_per_profile_and_takes_their_battery_day(
     day = row_bench.battery_day(act)
     assert day.wakes == act["int_wakes"] + act["timer_wakes"] > 0
     assert day.follow_samples == act["samples"] - day.wakes
+    assert (day.changes, day.questions, day.moving) == (
+        act["changes"], act["questions"], act["moving"])
+    alone = row_bench.bench_sim_rows("normal", made, "bourg_gated", False)
+    fast = row_bench.bench_sim_rows("normal", made, "bourg", True)
+    assert row_bench.battery_days([alone, fast, fig]) == {"normal": day}

@@ -108,8 +108,9 @@ class Outbox:
 
     def acked(self, seq):
         """The totem acknowledged frame `seq`. Every frame carries the bay's whole state, so
-        an ACK of the pending report or of any later frame (a heartbeat that asked about the
-        neighbours, a retry numbered after it) settles the report."""
+        an ACK of the pending report or of any later frame settles the report. (A heartbeat
+        sent while a report waits, to ask about the neighbours, takes the next seq, and the
+        report's retries carry the newest seq: their ACKs never name the report's own.)"""
         if 0 <= self.s[0] <= seq:
             self.s[0] = -1
             return True

@@ -199,7 +199,9 @@ class Node:
         kind, wait = plan
         det = self.det
         mv = self.battery_mv()
-        fl = uplink.flags(self.occupied, moving, 0 < mv < self.app["low_battery_mv"], self.recal)
+        fl = uplink.flags(self.occupied, moving=moving,
+                          low_battery=0 < mv < self.app["low_battery_mv"],
+                          recalibrated=self.recal)
         frame = up.frame(kind, now, fl, int(det.confidence * 100), int(health * 100), mv,
                          int(det.temp), self.changes, now - self.last_change)
         if not wait:

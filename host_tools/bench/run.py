@@ -146,16 +146,12 @@ def bench_parking(sims: int) -> None:
                   **asdict(e), "goal_met": e.years >= e.goal_years})
     from host_tools.parking import row_bench
 
-    for r in rows:  # the node's day in a replayed row of six, with the totem's word
-        if r["bench"] == "parking-row" and r["detector"] == "bourg_gated" and r["totem"] \
-                and str(r["set"]).startswith("sim-rows-"):
-            act = r["activity_per_day_mean"]
-            assert isinstance(act, dict)
-            for boot_ms in (250.0, 500.0):
-                e = battery.estimate(m, row_bench.battery_day(act), boot_ms=boot_ms)
-                emit({"bench": "parking_battery", "profile": r["profile"],
-                      "duty": "wake_on_change, row replay", "set": r["set"], **asdict(e),
-                      "goal_met": e.years >= e.goal_years})
+    for profile, day in row_bench.battery_days(rows).items():  # a replayed row of six
+        for boot_ms in (250.0, 500.0):
+            e = battery.estimate(m, day, boot_ms=boot_ms)
+            emit({"bench": "parking_battery", "profile": profile,
+                  "duty": "wake_on_change, row replay", "set": f"sim-rows-{profile}",
+                  **asdict(e), "goal_met": e.years >= e.goal_years})
     t = battery.estimate(m, battery.timer_day(24.0), mag_ua=battery.QMC_STANDBY_UA)
     emit({"bench": "parking_battery", "profile": "any", "duty": "timer_1hz (QMC/HMC)",
           **asdict(t), "goal_met": t.years >= t.goal_years})

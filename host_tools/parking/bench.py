@@ -10,7 +10,8 @@ with the totem answering the node's questions about its neighbours (``bourg_assi
 ``bourg_gated_assisted``): the day is simulated for a row of bays (``simulate_row``), and
 what the totem hears is what the neighbour bays' own nodes report, of the same kind as the
 scored one (1 Hz, or wake on change: ``simulate.neighbour_reports``). Then one
-``parking-row`` row per shared row, node kind and totem mode (row_bench.py).
+``parking-row`` row per node kind and totem mode for each shared row and for the simulated
+rows of each profile (row_bench.py).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def run(n_sims: int = N_SIMS, workers: int | None = None) -> list[dict[str, obje
                     ("questions_per_day", lambda a: a["questions"]),
                     ("moving_per_day", lambda a: a["moving"]))})
         rows.append(summary)
-    from host_tools.parking import row_bench  # whole shared rows, with and without the totem's word
+    from host_tools.parking import row_bench  # whole rows, with and without the totem's word
 
     rows += list(row_bench.run())
     return rows

@@ -88,10 +88,26 @@ def bench_sim_rows(profile: str, sim_rows: list[rows.Row], detector: str, totem:
 
 def battery_day(activity: dict[str, float]) -> battery.Day:
     """A row replay's mean node day as the battery estimate takes it: every wake, the samples
-    taken after one, the changes, questions and MOVING frames."""
+    taken after one, the changes, questions and MOVING frames. The estimate counts frames
+    itself (reports per change as measured on a board, the heartbeats, the questions), not
+    the replay's: it leaves out retries after a loss (about 4 a day on the hard rows) and
+    counts the heartbeats that early frames pushed back (more than that), so it errs safe."""
     wakes = activity["int_wakes"] + activity["timer_wakes"]
     return battery.Day(wakes, max(0.0, activity["samples"] - wakes), activity["changes"],
                        activity["questions"], activity["moving"])
+
+
+def battery_days(figures: list[dict[str, object]]) -> dict[str, battery.Day]:
+    """The battery day of each profile's simulated rows: the gated node's, with the totem's
+    word (the node as installed), from run()'s figures."""
+    out = {}
+    for r in figures:
+        if r["bench"] == "parking-row" and r["detector"] == "bourg_gated" and r["totem"] \
+                and str(r["set"]).startswith("sim-rows-"):
+            act = r["activity_per_day_mean"]
+            assert isinstance(act, dict)
+            out[str(r["profile"])] = battery_day(act)
+    return out
 
 
 def sim_rows(profile: str) -> list[rows.Row]:

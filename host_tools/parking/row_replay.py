@@ -8,9 +8,10 @@ over a lossy radio and asks the totem measures that.
 
 What runs is the firmware's own pure modules, the very files the board runs: ``detector``,
 ``gate`` (wake on change), ``reports`` (frames, the report outbox, the ACK's neighbour
-age) and ``bays`` (the totem's view and its answers). ``RowNode`` is the glue of
-``sensor_app.Node.run`` (which needs the chip's ``machine``/``espnow``), step for step:
-``_sample``, ``_radio``, ``_changed``, the gate's arm/follow loop. Left out: recalibration
+age), ``uplink`` (what a wake sends and what the ACK means) and ``bays`` (the totem's view
+and its answers). ``RowNode`` is the glue of ``sensor_app.Node.run`` (which needs the chip's
+``machine``/``espnow``), step for step: ``_sample``, ``_radio``, ``_changed``, the gate's
+arm/follow loop. Left out: recalibration
 on staff's word (no one asks in a replay), the battery ADC (no LOW_BATTERY flag).
 
 The information rule (ROW-FORMAT.md): a node reads its bay's field only through its
@@ -129,7 +130,8 @@ class RowNode:
         self.gate_params = self.gate.params(gate_params)
         params = self.gate.detector_params(det_params) if gated else det_params
         self.det = fw.load("detector").Detector(params)
-        self.up = fw.load("uplink").Uplink(key, node, 1, 0, self.rep.Outbox(heartbeat_s))
+        self.uplink = fw.load("uplink")
+        self.up = self.uplink.Uplink(key, node, 1, 0, self.rep.Outbox(heartbeat_s))
         self.act = Activity()
         self.changes, self.occupied = 0, False
         self.armed, self.awake = False, False
@@ -184,7 +186,7 @@ class RowNode:
         if plan is None:
             return None
         kind, wait = plan
-        fl = fw.load("uplink").flags(self.occupied, moving)
+        fl = self.uplink.flags(self.occupied, moving=moving)
         frame = up.frame(kind, now, fl, int(det.confidence * 100), int(det.health * 100), 0,
                          int(det.temp), self.changes, now - self.last_change)
         a = self.act

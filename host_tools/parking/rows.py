@@ -89,7 +89,7 @@ def pool(per_bay: dict[str, dict[str, object]], lat: list[float]) -> dict[str, o
     }
 
 
-def _labels(row: Row, bay_id: str, tr: Trace) -> list[int]:
+def _labels(bay_id: str, tr: Trace) -> list[int]:
     if tr.occupied is None:
         raise ValueError(f"bay {bay_id}: trace has no occupied column")
     return tr.occupied
@@ -98,12 +98,12 @@ def _labels(row: Row, bay_id: str, tr: Trace) -> list[int]:
 def latencies(row: Row, preds: dict[str, list[int]]) -> list[float]:
     """Every bay's matched change latencies, for pooling across rows."""
     return [x for bay_id, tr in zip(row.ids, row.traces, strict=True)
-            for x in score_mod.latencies(tr.t, _labels(row, bay_id, tr), preds[bay_id])]
+            for x in score_mod.latencies(tr.t, _labels(bay_id, tr), preds[bay_id])]
 
 
 def score_preds(row: Row, preds: dict[str, list[int]]) -> dict[str, object]:
     """Per-bay FORMAT.md scores and the pooled row figures, from predictions by bay id."""
-    per_bay = {bay_id: score_mod.score(tr.t, _labels(row, bay_id, tr), preds[bay_id])
+    per_bay = {bay_id: score_mod.score(tr.t, _labels(bay_id, tr), preds[bay_id])
                for bay_id, tr in zip(row.ids, row.traces, strict=True)}
     lat = latencies(row, preds)
     return {"row": row.meta.get("path", ""), "layout": row.layout, "pooled": pool(per_bay, lat),

@@ -40,8 +40,6 @@ from host_tools.parking.simulate import (
     _Vehicle,
 )
 
-Segment = tuple[int, int, _Vehicle, tuple[float, float, float], float]
-
 
 class _Recorder(_Street):
     """The lane helpers' street, recording each placement for every sensor to render later
