@@ -47,8 +47,9 @@ lint: setup
 	$(PY) tools/check_mpy.py
 	$(VENV)/bin/basedpyright -p firmware/pyrightconfig.json
 
+# the host's unit tests without the slow ones (pytest -m slow): the quick loop
 unit: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" tests
 
 hil: setup
 	$(PY) -m pytest -q hil_tests

@@ -115,6 +115,7 @@ def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: 
                                "fieldtest_schema"}, loaded
 
 
+@pytest.mark.slow
 def test_a_lit_pole_keeps_no_module_it_uses_only_at_boot_or_at_dusk(tmp_path: Path) -> None:
     """A pole checks its night profile (profilecheck) and computes tonight's sun (sun) once,
     and reads the GPIO rules (bourg.pins) only in a config check or in safe mode: none of

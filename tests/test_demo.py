@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def _run_demo_until(*texts: str, timeout: float = 180) -> str:
     """`bourg demo --plain` until its output has shown each of texts, then Ctrl-C; returns
@@ -50,6 +52,7 @@ def _run_demo_until(*texts: str, timeout: float = 180) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_demo_boards_come_online_and_report_and_the_locker_story_keeps_going() -> None:
     """The locker story (deposit code typed, SMS sent, customer's code typed) plays on
     compartment 2, then again on compartment 3. It runs on the town's clock (21:00 UTC in the
@@ -86,6 +89,7 @@ def test_demo_rejects_a_bad_broker_url() -> None:
     assert "mqtt://host:port" in r.stderr
 
 
+@pytest.mark.slow
 def test_demo_uses_an_external_broker(tmp_path) -> None:
     from host_tools.field.mosquitto import free_port, mosquitto_binary, wait_listening
     from host_tools.field.mqtt_watch import Watcher

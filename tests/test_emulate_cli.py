@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -77,6 +79,7 @@ def test_emulate_attaches_the_role_s_peripherals_and_prints_what_they_show(
         _stop(p)
 
 
+@pytest.mark.slow
 def test_emulate_takes_commands_on_stdin_a_car_parks_over_a_sensor(tmp_path: Path) -> None:
     """A technician trying a sensor config parks a virtual car over it and sees the node
     decide; a command the board does not take is answered with the ones it does."""
@@ -333,6 +336,7 @@ def test_broker_host_and_port_both_reach_the_board(tmp_path: Path) -> None:
             emu.stop()
 
 
+@pytest.mark.slow
 def test_a_blank_board_through_the_documented_path_to_an_opened_compartment(
         tmp_path: Path) -> None:
     """docs/field-tools.md from a blank chip, with its commands as written: flash through the

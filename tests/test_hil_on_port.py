@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from host_tools.emulator import World
 from host_tools.field import deploy
 from host_tools.testing.tls_secrets import board_tls
@@ -15,6 +17,7 @@ from host_tools.testing.tls_secrets import board_tls
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_hil_suite_runs_against_a_board_on_a_port(tmp_path: Path) -> None:
     emu = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate",
                             str(REPO / "board_configs" / "fieldtest-01.json"), "--blank",

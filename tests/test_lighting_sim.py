@@ -107,6 +107,7 @@ def test_goals_on_sample_street(sample_runs):
     assert abs(sched["saving_vs_schedule"]) < 1e-3  # the schedule scores itself (+ ramps)
 
 
+@pytest.mark.slow
 def test_loss_is_seeded_and_degrades_gracefully(sample):
     a = simulate.simulate(sample, loss=0.2, seed=3)
     assert a == simulate.simulate(sample, loss=0.2, seed=3)

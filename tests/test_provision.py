@@ -125,6 +125,7 @@ def test_bad_input_gets_one_line_and_exit_2(bourg, tmp_path: Path) -> None:
                     2, "no registry at")
 
 
+@pytest.mark.slow
 def test_a_board_that_does_not_answer_is_exit_3(bourg) -> None:
     master, slave = os.openpty()  # a port with nothing behind it
     try:
@@ -171,6 +172,7 @@ def test_rotate_needs_a_key_and_bank_only_on_lockers(bourg, tmp_path: Path) -> N
     assert all(new[k] != old[k] for k in ("mqtt_password", "espnow_key", "bank_key"))
 
 
+@pytest.mark.slow
 def test_every_command_takes_the_registry_the_same_way(tmp_path: Path) -> None:
     """--registry after the action as well as before it; $BOURG_REGISTRY; else the default
     path, for provision, locker and deploy alike."""

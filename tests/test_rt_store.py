@@ -216,6 +216,7 @@ def _history(tmp_path, objs, drops):
     return p, j, hist
 
 
+@pytest.mark.slow
 @HS
 @given(objs=st.lists(json_vals, min_size=1, max_size=8),
        drops=st.sets(st.integers(0, 7), max_size=3))
