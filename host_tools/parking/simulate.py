@@ -80,7 +80,7 @@ def _norm(v: Vec) -> float:
     return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
 
 
-class _Vehicle:
+class Vehicle:
     """A vehicle: one or two dipoles (engine block + body) rigidly offset along its length."""
 
     def __init__(self, rng: random.Random, earth: Vec, heading: float, weak_ut: float | None,
@@ -151,7 +151,7 @@ def _manoeuvre(rng: random.Random, lane_y: float, n: int, iv: tuple[int, int],
     return out
 
 
-def _alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
+def alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
                  first_s: int = 0) -> list[tuple[int, int]]:
     """Occupied intervals [start, end) over n seconds, exponential dwell times; the first
     starts at first_s or later."""
@@ -167,12 +167,12 @@ def _alternating(rng: random.Random, n: int, empty_mean: float, occ_mean: float,
 
 
 @dataclass
-class _Scene:
+class Scene:
     """What one simulated day put in the street, so that a sensor elsewhere in the row can be
     rendered from the same vehicles: each placement (samples i0..i1, vehicle, position,
     heading), the neighbour bays (centre, occupied intervals), the street's Earth field, the
     lane, the bays' axis and the die temperature."""
-    segments: list[tuple[int, int, _Vehicle, Vec, float]] = field(default_factory=list)
+    segments: list[tuple[int, int, Vehicle, Vec, float]] = field(default_factory=list)
     bays: list[tuple[tuple[float, float], list[tuple[int, int]]]] = field(default_factory=list)
     earth: Vec = (0.0, 0.0, 0.0)
     lane_y: float = 0.0
@@ -185,7 +185,7 @@ def simulate(profile: str = "normal", hours: float = 24.0, seed: int = 0,
 
 
 def _simulate(profile: str, hours: float, seed: int, layout: str | None,
-              scene: _Scene | None) -> Trace:
+              scene: Scene | None) -> Trace:
     """The centre bay's trace; with ``scene``, also what a sensor elsewhere in the row needs:
     every vehicle's placement, the street and the neighbour bays' occupancy. Recording draws
     nothing from the generator, so the trace is the same either way. Each part below draws
@@ -194,23 +194,23 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
     rng = random.Random(f"bourg-parking/{profile}/{seed}")
     n = int(hours * 3600)
     layout = layout or rng.choice(["parallel", "perpendicular"])
-    earth = _earth_field(rng)
+    earth = earth_field(rng)
     heading, neighbours, lane_y = _geometry(rng, layout)
-    street = _Street(n, earth, lane_y, scene)
+    street = Street(n, earth, lane_y, scene)
     if scene is not None:
         scene.earth, scene.lane_y, scene.heading = earth, lane_y, heading
     _own_bay(rng, pr, street, earth, heading)
     nb_changes = _neighbour_bays(rng, pr, street, earth, heading, neighbours)
-    _lane_traffic(rng, pr, street, earth)
-    _lane_stops(rng, pr, street, earth, hours)
+    lane_traffic(rng, pr, street, earth)
+    lane_stops(rng, pr, street, earth, hours)
     bx, by, bz = street.cols
-    temps = _sensor(rng, pr, street.cols)
+    temps = sensor_effects(rng, pr, street.cols)
     return Trace([float(i) for i in range(n)], bx, by, bz, temps, street.occ,
                  meta={"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)},
                  neighbour_changes=sorted(nb_changes))
 
 
-def _earth_field(rng: random.Random) -> Vec:
+def earth_field(rng: random.Random) -> Vec:
     """|B| 45..50 µT, inclination 60..68° (downwards), a random sensor heading."""
     F, inc, psi = rng.uniform(45, 50), math.radians(rng.uniform(60, 68)), rng.uniform(0, 6.283)
     return (F * math.cos(inc) * math.cos(psi), F * math.cos(inc) * math.sin(psi),
@@ -232,18 +232,18 @@ def _geometry(rng: random.Random, layout: str
     return heading, neighbours, lane_y
 
 
-class _Street:
+class Street:
     """The day at the centre sensor as it is drawn: the field it sees (the Earth's plus every
     vehicle put in the street), the centre bay's labels, and, with a scene, each placement."""
 
-    def __init__(self, n: int, earth: Vec, lane_y: float, scene: _Scene | None) -> None:
+    def __init__(self, n: int, earth: Vec, lane_y: float, scene: Scene | None) -> None:
         self.n = n
         self.lane_y = lane_y
         self.cols = ([earth[0]] * n, [earth[1]] * n, [earth[2]] * n)
         self.occ = [0] * n
         self.scene = scene
 
-    def put(self, i0: int, i1: int, veh: _Vehicle, p: Vec, heading: float) -> None:
+    def put(self, i0: int, i1: int, veh: Vehicle, p: Vec, heading: float) -> None:
         """The vehicle at ``p`` from sample i0 to i1 (exclusive)."""
         b = veh.field(p, heading)
         bx, by, bz = self.cols
@@ -254,7 +254,7 @@ class _Street:
         if self.scene is not None and i0 < self.n and i1 > 0:
             self.scene.segments.append((max(0, i0), min(self.n, i1), veh, p, heading))
 
-    def place(self, rng: random.Random, iv: tuple[int, int], veh: _Vehicle, park: Vec,
+    def place(self, rng: random.Random, iv: tuple[int, int], veh: Vehicle, park: Vec,
               label: bool) -> None:
         """A vehicle occupying a bay for ``iv``, manoeuvres included; ``label``: the centre
         bay's, whose departure label switches when the car starts to move."""
@@ -265,30 +265,30 @@ class _Street:
                 self.occ[i] = 1
 
 
-def _own_bay(rng: random.Random, pr: Profile, street: _Street, earth: Vec,
+def _own_bay(rng: random.Random, pr: Profile, street: Street, earth: Vec,
              heading: float) -> None:
     """The centre bay's vehicles, a share of them weak. A sensor is installed (and
     calibrated) in an empty bay, as every shared sample starts: the first vehicle arrives
     after the manoeuvre-free first minutes."""
-    for iv in _alternating(rng, street.n, pr.own_empty_mean_s, 5400.0,
+    for iv in alternating(rng, street.n, pr.own_empty_mean_s, 5400.0,
                            first_s=FIRST_ARRIVAL_S):
         park = (rng.uniform(-0.3, 0.3), rng.uniform(-0.5, 0.5), 0.0)
         weak = rng.random() < pr.weak_p
         sig = rng.uniform(*pr.weak_ut)
-        veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), sig, park, weak)
+        veh = Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), sig, park, weak)
         street.place(rng, iv, veh, park, True)
 
 
-def _neighbour_bays(rng: random.Random, pr: Profile, street: _Street, earth: Vec,
+def _neighbour_bays(rng: random.Random, pr: Profile, street: Street, earth: Vec,
                     heading: float, neighbours: list[tuple[float, float]]) -> list[float]:
     """The neighbour bays' vehicles (the labels are the centre bay's: untouched); returns
     their changes, which the totem hears of."""
     nb_changes: list[float] = []
     for nx, ny in neighbours:
-        ivs = _alternating(rng, street.n, 3600.0, 3600.0 * pr.neighbour_busy)
+        ivs = alternating(rng, street.n, 3600.0, 3600.0 * pr.neighbour_busy)
         for iv in ivs:
             park = (nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
-            veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), None, None)
+            veh = Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), None, None)
             street.place(rng, iv, veh, park, False)
             nb_changes += [float(c) for c in iv if 0 < c < street.n]
         if street.scene is not None:
@@ -296,7 +296,7 @@ def _neighbour_bays(rng: random.Random, pr: Profile, street: _Street, earth: Vec
     return nb_changes
 
 
-def _lane_traffic(rng: random.Random, pr: Profile, street: _Street, earth: Vec) -> None:
+def lane_traffic(rng: random.Random, pr: Profile, street: Street, earth: Vec) -> None:
     """Vehicles passing in the lane, one sample per second while within 25 m."""
     n, lane_y = street.n, street.lane_y
     t = 0.0
@@ -305,7 +305,7 @@ def _lane_traffic(rng: random.Random, pr: Profile, street: _Street, earth: Vec) 
         if t >= n:
             break
         v = rng.uniform(1.0, 3.0) if rng.random() < pr.slow_traffic_p else rng.uniform(5, 14)
-        veh = _Vehicle(rng, earth, 0.0, None, None)
+        veh = Vehicle(rng, earth, 0.0, None, None)
         y = lane_y + rng.uniform(-0.5, 1.0)
         dirn = rng.choice([-1.0, 1.0])
         x0 = -30.0 * dirn
@@ -317,18 +317,18 @@ def _lane_traffic(rng: random.Random, pr: Profile, street: _Street, earth: Vec) 
                 street.put(i, i + 1, veh, (x, y, 0.0), 0.0)
 
 
-def _lane_stops(rng: random.Random, pr: Profile, street: _Street, earth: Vec,
+def lane_stops(rng: random.Random, pr: Profile, street: Street, earth: Vec,
                 hours: float) -> None:
     """Short stops beside the bay (delivery, drop-off): a settled offset for 15..60 s."""
     n = street.n
     for _ in range(int(pr.stops_per_day * hours / 24.0 + rng.random())):
         s = rng.randint(0, max(0, n - 61))
-        veh = _Vehicle(rng, earth, 0.0, None, None)
+        veh = Vehicle(rng, earth, 0.0, None, None)
         p = (rng.uniform(-2, 2), street.lane_y + rng.uniform(0.0, 1.0), 0.0)
         street.put(s, s + rng.randint(15, 60), veh, p, 0.0)
 
 
-def _sensor(rng: random.Random, pr: Profile,
+def sensor_effects(rng: random.Random, pr: Profile,
             cols: tuple[list[float], list[float], list[float]]) -> list[float]:
     """What the sensor adds to the field in ``cols`` (in place): a thermal coefficient per
     axis on the day's temperature, an offset random walk, noise, read glitches. Returns the
@@ -372,7 +372,7 @@ def simulate_row(profile: str = "normal", hours: float = 24.0, seed: int = 0,
     neighbour sensors draw from their own generator. Simplifications: the neighbour bays'
     vehicles are never scaled weak (their sensors see them as the centre sees an ordinary
     car), and the outer bays' vehicles do not reach the centre sensor (5..12 m away)."""
-    scene = _Scene()
+    scene = Scene()
     centre = _simulate(profile, hours, seed, layout, scene)
     pr = PROFILES[profile]
     rng = random.Random(f"bourg-parking/{profile}/{seed}/row")
@@ -380,9 +380,9 @@ def simulate_row(profile: str = "normal", hours: float = 24.0, seed: int = 0,
     sides = []
     for k, ((nx, ny), ivs) in enumerate(scene.bays):
         segs = list(scene.segments)
-        for iv in _alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy):  # the outer bay
+        for iv in alternating(rng, n, 3600.0, 3600.0 * pr.neighbour_busy):  # the outer bay
             park = (2 * nx + rng.uniform(-0.3, 0.3), ny + rng.uniform(-0.5, 0.5), 0.0)
-            veh = _Vehicle(rng, scene.earth, scene.heading + rng.choice([0.0, math.pi]),
+            veh = Vehicle(rng, scene.earth, scene.heading + rng.choice([0.0, math.pi]),
                            None, None)
             segs += [(max(0, i0), min(n, i1), veh, p, veh.heading)
                      for i0, i1, p in _manoeuvre(rng, scene.lane_y, n, iv, park)]
@@ -390,12 +390,12 @@ def simulate_row(profile: str = "normal", hours: float = 24.0, seed: int = 0,
         for s, e in ivs:
             for i in range(max(0, s), min(n, e)):
                 occ[i] = 1
-        sides.append(_render(rng, pr, scene, segs, (nx, ny), centre, occ, k))
+        sides.append(render(rng, pr, scene, segs, (nx, ny), centre, occ, k))
     return Row(centre, sides)
 
 
-def _render(rng: random.Random, pr: Profile, scene: _Scene,
-            segs: list[tuple[int, int, _Vehicle, Vec, float]], at: tuple[float, float],
+def render(rng: random.Random, pr: Profile, scene: Scene,
+            segs: list[tuple[int, int, Vehicle, Vec, float]], at: tuple[float, float],
             centre: Trace, occ: list[int], k: int) -> Trace:
     """The trace of a sensor at ``at`` (street metres, centre sensor at the origin)."""
     n = len(occ)

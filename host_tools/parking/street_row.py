@@ -29,26 +29,26 @@ from host_tools.parking.rows import Row
 from host_tools.parking.simulate import (
     FIRST_ARRIVAL_S,
     PROFILES,
-    _alternating,
-    _earth_field,
-    _lane_stops,
-    _lane_traffic,
-    _render,
-    _Scene,
-    _sensor,
-    _Street,
-    _Vehicle,
+    Scene,
+    Street,
+    Vehicle,
+    alternating,
+    earth_field,
+    lane_stops,
+    lane_traffic,
+    render,
+    sensor_effects,
 )
 
 
-class _Recorder(_Street):
+class _Recorder(Street):
     """The lane helpers' street, recording each placement for every sensor to render later
     (the centre sensor's own columns are not drawn here)."""
 
     def __init__(self, n: int, earth: tuple[float, float, float], lane_y: float) -> None:
-        super().__init__(n, earth, lane_y, _Scene(earth=earth, lane_y=lane_y))
+        super().__init__(n, earth, lane_y, Scene(earth=earth, lane_y=lane_y))
 
-    def put(self, i0: int, i1: int, veh: _Vehicle, p: tuple[float, float, float],
+    def put(self, i0: int, i1: int, veh: Vehicle, p: tuple[float, float, float],
             heading: float) -> None:
         if i0 < self.n and i1 > 0:
             assert self.scene is not None
@@ -74,18 +74,18 @@ def simulate_street_row(profile: str = "normal", hours: float = 24.0, seed: int 
     rng = random.Random(f"bourg-parking-street-row/{profile}/{seed}/{bays}")
     n = int(hours * 3600)
     layout = layout or rng.choice(["parallel", "perpendicular"])
-    earth = _earth_field(rng)
+    earth = earth_field(rng)
     heading, pitch, lane_y = _layout(rng, layout)
     street = _Recorder(n, earth, lane_y)
     xs = [(k - (bays - 1) / 2) * pitch for k in range(bays)]
     labels = []
     for x in xs:
-        ivs = _alternating(rng, n, pr.own_empty_mean_s, 5400.0, first_s=FIRST_ARRIVAL_S)
+        ivs = alternating(rng, n, pr.own_empty_mean_s, 5400.0, first_s=FIRST_ARRIVAL_S)
         for iv in ivs:
             dx, dy = rng.uniform(-0.3, 0.3), rng.uniform(-0.5, 0.5)
             weak = rng.random() < pr.weak_p
             sig = rng.uniform(*pr.weak_ut)
-            veh = _Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), sig,
+            veh = Vehicle(rng, earth, heading + rng.choice([0.0, math.pi]), sig,
                            (dx, dy, 0.0), weak)
             street.place(rng, iv, veh, (x + dx, dy, 0.0), False)
         labels.append(ivs)
@@ -93,12 +93,12 @@ def simulate_street_row(profile: str = "normal", hours: float = 24.0, seed: int 
         # a generator of their own: the same seed with and without them differs only there
         ends = random.Random(f"bourg-parking-street-row/{profile}/{seed}/{bays}/ends")
         for x in (xs[0] - pitch, xs[-1] + pitch):
-            for iv in _alternating(ends, n, 3600.0, 3600.0 * pr.neighbour_busy):
+            for iv in alternating(ends, n, 3600.0, 3600.0 * pr.neighbour_busy):
                 park = (x + ends.uniform(-0.3, 0.3), ends.uniform(-0.5, 0.5), 0.0)
-                veh = _Vehicle(ends, earth, heading + ends.choice([0.0, math.pi]), None, None)
+                veh = Vehicle(ends, earth, heading + ends.choice([0.0, math.pi]), None, None)
                 street.place(ends, iv, veh, park, False)
-    _lane_traffic(rng, pr, street, earth)
-    _lane_stops(rng, pr, street, earth, hours)
+    lane_traffic(rng, pr, street, earth)
+    lane_stops(rng, pr, street, earth, hours)
     assert street.scene is not None
     return _rendered(rng, profile, seed, layout, pitch, unsensed_ends, street.scene, xs,
                      labels, n)
@@ -113,20 +113,20 @@ def _occupied(ivs: list[tuple[int, int]], n: int) -> list[int]:
 
 
 def _rendered(rng: random.Random, profile: str, seed: int, layout: str, pitch: float,
-              unsensed_ends: bool, scene: _Scene, xs: list[float],
+              unsensed_ends: bool, scene: Scene, xs: list[float],
               labels: list[list[tuple[int, int]]], n: int) -> Row:
-    """Each sensor's trace: the first through ``simulate._sensor`` (which draws the street's
-    weather), the others through ``simulate._render`` on that weather."""
+    """Each sensor's trace: the first through ``simulate.sensor_effects`` (which draws the street's
+    weather), the others through ``simulate.render`` on that weather."""
     pr = PROFILES[profile]
     meta = {"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)}
-    first = _Street(n, scene.earth, scene.lane_y, None)
+    first = Street(n, scene.earth, scene.lane_y, None)
     for i0, i1, veh, p, h in scene.segments:
         first.put(i0, i1, veh, (p[0] - xs[0], p[1], p[2]), h)
-    temps = _sensor(rng, pr, first.cols)
+    temps = sensor_effects(rng, pr, first.cols)
     trs = [traces.Trace([float(i) for i in range(n)], *first.cols, temps,
                         _occupied(labels[0], n), meta=dict(meta))]
     for k in range(1, len(xs)):
-        tr = _render(rng, pr, scene, scene.segments, (xs[k], 0.0), trs[0],
+        tr = render(rng, pr, scene, scene.segments, (xs[k], 0.0), trs[0],
                      _occupied(labels[k], n), k)
         tr.meta = dict(meta)
         trs.append(tr)
