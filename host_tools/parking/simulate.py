@@ -190,11 +190,8 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
     every vehicle's placement, the street and the neighbour bays' occupancy. Recording draws
     nothing from the generator, so the trace is the same either way. Each part below draws
     from the one generator in turn, so their order is part of the trace (a seed's day)."""
-    pr = PROFILES[profile]
-    rng = random.Random(f"bourg-parking/{profile}/{seed}")
-    n = int(hours * 3600)
-    layout = layout or rng.choice(["parallel", "perpendicular"])
-    earth = earth_field(rng)
+    pr, rng, n, layout, earth = day_start(profile, hours, f"bourg-parking/{profile}/{seed}",
+                                          layout)
     heading, neighbours, lane_y = _geometry(rng, layout)
     street = Street(n, earth, lane_y, scene)
     if scene is not None:
@@ -208,6 +205,16 @@ def _simulate(profile: str, hours: float, seed: int, layout: str | None,
     return Trace([float(i) for i in range(n)], bx, by, bz, temps, street.occ,
                  meta={"rate_hz": "1", "layout": layout, "profile": profile, "seed": str(seed)},
                  neighbour_changes=sorted(nb_changes))
+
+
+def day_start(profile: str, hours: float, rng_name: str, layout: str | None
+              ) -> tuple[Profile, random.Random, int, str, Vec]:
+    """What every simulated day draws first, in this order: the profile, the day's seeded
+    generator, its length in samples, the layout (drawn when not given) and the street's
+    Earth field."""
+    rng = random.Random(rng_name)
+    layout = layout or rng.choice(["parallel", "perpendicular"])
+    return PROFILES[profile], rng, int(hours * 3600), layout, earth_field(rng)
 
 
 def earth_field(rng: random.Random) -> Vec:

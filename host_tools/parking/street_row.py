@@ -33,7 +33,7 @@ from host_tools.parking.simulate import (
     Street,
     Vehicle,
     alternating,
-    earth_field,
+    day_start,
     lane_stops,
     lane_traffic,
     render,
@@ -70,11 +70,8 @@ def simulate_street_row(profile: str = "normal", hours: float = 24.0, seed: int 
     the lane helpers of ``simulate`` pass their traffic and stops."""
     if bays < 2:
         raise ValueError("a row has at least two bays")
-    pr = PROFILES[profile]
-    rng = random.Random(f"bourg-parking-street-row/{profile}/{seed}/{bays}")
-    n = int(hours * 3600)
-    layout = layout or rng.choice(["parallel", "perpendicular"])
-    earth = earth_field(rng)
+    pr, rng, n, layout, earth = day_start(
+        profile, hours, f"bourg-parking-street-row/{profile}/{seed}/{bays}", layout)
     heading, pitch, lane_y = _layout(rng, layout)
     street = _Recorder(n, earth, lane_y)
     xs = [(k - (bays - 1) / 2) * pitch for k in range(bays)]
