@@ -6,7 +6,7 @@ with open("/config.json") as _f:
     _role = json.load(_f).get("role")
 if _role == "parking_totem":
     # the app to run: this folder's, or the one an over-the-air update staged (a node, on
-    # ESP-NOW only, takes no update: docs/runtime.md)
+    # ESP-NOW only, takes no update: docs/field-tools.md, section 5)
     import ota_boot
 
     ota_boot.start()

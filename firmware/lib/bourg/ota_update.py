@@ -1,4 +1,4 @@
-"""Over-the-air app updates, the board's side (docs/runtime.md, "Updates"): check a manifest
+"""Over-the-air app updates, the board's side (docs/updates.md): check a manifest
 (bourg.ota_manifest), fetch its files over MQTT in chunks into the slot the board does not run,
 switch the boot record (ota_boot) and reset; after the reset, confirm the new app's health or
 report the rollback that ota_boot made.
