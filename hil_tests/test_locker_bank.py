@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host_tools.emulator import World
+from host_tools.emulator.waiting import wait_until
 from host_tools.field.mosquitto import Mosquitto
 from host_tools.field.mqtt_watch import Watcher
 from host_tools.field.registry import Registry
@@ -53,8 +54,9 @@ def _start(world: World, reg: Registry, broker: Mosquitto | None = None, **app: 
     bk.board.start()
     bk.board.wait_output("bank locker-01", 15)
     bk.board.wait_output("NTP sync ok", 15)
-    time.sleep(0.6)
-    assert abs(_now(bk) - world.wall_time()) < 5, "the bank did not take the town's time"
+    # the board sets its RTC after it says so, and the host hears of it on its own channel
+    wait_until(lambda: abs(_now(bk) - world.wall_time()) < 5, 5,
+               "the bank did not take the town's time")
     return bk
 
 
@@ -228,8 +230,7 @@ def _unlock_cut_at(world: World, key: bytes, n: int) -> bool:
     bank_id = f"locker-pc{n:02d}"
     bk = add_bank(world, bank_id, key=key.hex())
     bk.board.start()
-    bk.board.wait_output("bank " + bank_id, 15)
-    time.sleep(0.3)
+    bk.board.wait_output("app-ready", 15)  # its keypad task is started
     code = codes.issue(key, bank_id, 1, "deposit", world.wall_time(), 0)
     bk.board.arm_power_cut_in(n)
     m = bk.board.console_mark()
@@ -240,8 +241,7 @@ def _unlock_cut_at(world: World, key: bytes, n: int) -> bool:
         assert bk.pulses(1) <= 1  # maybe pulsed before the cut: the door stayed shut
         boot = bk.board.console_mark()
         bk.board.start()
-        bk.board.wait_output("bank " + bank_id, 15, start=boot)
-        time.sleep(0.3)
+        bk.board.wait_output("app-ready", 15, start=boot)
         m = bk.board.console_mark()
         before = bk.pulses(1)
         bk.type(code + "#")

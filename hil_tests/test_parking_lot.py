@@ -88,10 +88,8 @@ def test_cars_come_and_go_on_the_display_and_in_mqtt(lot_world: World, mosquitto
     _wait_leds(totem, ["green", "green", "green"], 5)
     ops.wait_for(lambda ms: _zone(ops, "A").get("free") == 2, 15)
     b.park()  # the HMC5883L bay, whose data come X, Z, Y
-    t0 = time.monotonic()
-    _wait_display(disp["A"], "   1", LATENCY_S + 5)
+    _wait_display(disp["A"], "   1", LATENCY_S + 5)  # a bound; make bench measures latency
     ops.wait_for(lambda ms: _zone(ops, "A") == {"free": 1, "total": 2, "silent": 0}, 5)
-    assert time.monotonic() - t0 < LATENCY_S + 5
     ops.wait_for(lambda ms: _bay(ops, "A02").get("occupied") is True, 5)
     _wait_leds(totem, ["green", "red", "green"], 5)
     assert _bay(ops, "A02")["battery_mv"] == 2900
@@ -317,9 +315,7 @@ def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
     time.sleep(5)
     assert board.sleeps == 1 and board.state == "sleeping"  # nothing moved: no wake at all
     bay.park()
-    t0 = time.monotonic()
     _wait_display(disp["C"], "   0", LATENCY_S + 5)
-    assert time.monotonic() - t0 < LATENCY_S + 5
     assert board.wakes.get(3, 0) == 1 and bay.mag.interrupts >= 1  # EXT1_WAKE
     ops.wait_for(lambda ms: _bay(ops, "C01").get("occupied") is True, 10)
     # it follows while the car settles (gate settle_s), then sleeps
