@@ -75,10 +75,10 @@ def bench_sim_rows(profile: str, sim_rows: list[rows.Row], detector: str, totem:
     for row in sim_rows:
         res = row_replay.replay_row(row, detector, totem=totem, seed=seed)
         replays.append(res)
-        s = rows.score_preds(row, res.preds)
-        for bay_id, score in s["per_bay"].items():  # type: ignore[union-attr]
+        scores, bay_lat = rows.bay_scores(row, res.preds)
+        for bay_id, score in scores.items():
             per_bay[f"{row.meta['seed']}/{bay_id}"] = score
-        lat += rows.latencies(row, res.preds)
+        lat += bay_lat
     p = rows.pool(per_bay, lat)
     out = _figures(f"sim-rows-{profile}", profile, detector, totem, seed, p,
                    _mean_activity(replays))

@@ -95,17 +95,22 @@ def _labels(bay_id: str, tr: Trace) -> list[int]:
     return tr.occupied
 
 
-def latencies(row: Row, preds: dict[str, list[int]]) -> list[float]:
-    """Every bay's matched change latencies, for pooling across rows."""
-    return [x for bay_id, tr in zip(row.ids, row.traces, strict=True)
-            for x in score_mod.latencies(tr.t, _labels(bay_id, tr), preds[bay_id])]
+def bay_scores(row: Row, preds: dict[str, list[int]]
+               ) -> tuple[dict[str, dict[str, object]], list[float]]:
+    """Each bay's FORMAT.md scores by bay id, and every bay's matched change latencies: what
+    pool() takes, for one row or for several rows pooled together."""
+    per_bay: dict[str, dict[str, object]] = {}
+    lat: list[float] = []
+    for bay_id, tr in zip(row.ids, row.traces, strict=True):
+        truth = _labels(bay_id, tr)
+        per_bay[bay_id] = score_mod.score(tr.t, truth, preds[bay_id])
+        lat += score_mod.latencies(tr.t, truth, preds[bay_id])
+    return per_bay, lat
 
 
 def score_preds(row: Row, preds: dict[str, list[int]]) -> dict[str, object]:
     """Per-bay FORMAT.md scores and the pooled row figures, from predictions by bay id."""
-    per_bay = {bay_id: score_mod.score(tr.t, _labels(bay_id, tr), preds[bay_id])
-               for bay_id, tr in zip(row.ids, row.traces, strict=True)}
-    lat = latencies(row, preds)
+    per_bay, lat = bay_scores(row, preds)
     return {"row": row.meta.get("path", ""), "layout": row.layout, "pooled": pool(per_bay, lat),
             "per_bay": per_bay}
 

@@ -393,12 +393,17 @@ def simulate_row(profile: str = "normal", hours: float = 24.0, seed: int = 0,
                            None, None)
             segs += [(max(0, i0), min(n, i1), veh, p, veh.heading)
                      for i0, i1, p in _manoeuvre(rng, scene.lane_y, n, iv, park)]
-        occ = [0] * n
-        for s, e in ivs:
-            for i in range(max(0, s), min(n, e)):
-                occ[i] = 1
-        sides.append(render(rng, pr, scene, segs, (nx, ny), centre, occ, k))
+        sides.append(render(rng, pr, scene, segs, (nx, ny), centre, occupied(ivs, n), k))
     return Row(centre, sides)
+
+
+def occupied(ivs: list[tuple[int, int]], n: int) -> list[int]:
+    """A bay's labels over n samples from its occupied intervals [start, end)."""
+    occ = [0] * n
+    for s, e in ivs:
+        for i in range(max(0, s), min(n, e)):
+            occ[i] = 1
+    return occ
 
 
 def render(rng: random.Random, pr: Profile, scene: Scene,

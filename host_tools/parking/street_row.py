@@ -36,6 +36,7 @@ from host_tools.parking.simulate import (
     day_start,
     lane_stops,
     lane_traffic,
+    occupied,
     render,
     sensor_effects,
 )
@@ -101,14 +102,6 @@ def simulate_street_row(profile: str = "normal", hours: float = 24.0, seed: int 
                      labels, n)
 
 
-def _occupied(ivs: list[tuple[int, int]], n: int) -> list[int]:
-    occ = [0] * n
-    for s, e in ivs:
-        for i in range(max(0, s), min(n, e)):
-            occ[i] = 1
-    return occ
-
-
 def _rendered(rng: random.Random, profile: str, seed: int, layout: str, pitch: float,
               unsensed_ends: bool, scene: Scene, xs: list[float],
               labels: list[list[tuple[int, int]]], n: int) -> Row:
@@ -121,10 +114,10 @@ def _rendered(rng: random.Random, profile: str, seed: int, layout: str, pitch: f
         first.put(i0, i1, veh, (p[0] - xs[0], p[1], p[2]), h)
     temps = sensor_effects(rng, pr, first.cols)
     trs = [traces.Trace([float(i) for i in range(n)], *first.cols, temps,
-                        _occupied(labels[0], n), meta=dict(meta))]
+                        occupied(labels[0], n), meta=dict(meta))]
     for k in range(1, len(xs)):
         tr = render(rng, pr, scene, scene.segments, (xs[k], 0.0), trs[0],
-                     _occupied(labels[k], n), k)
+                     occupied(labels[k], n), k)
         tr.meta = dict(meta)
         trs.append(tr)
     ids = [f"B{k + 1}" for k in range(len(xs))]
