@@ -160,7 +160,7 @@ class Rollout:
             elif outcome == "ok" and data.get("version") == self.release.version:
                 b.running = self.release.version
                 self._set(b, "ok")
-            elif outcome == "rolled_back" and data.get("version") == self.release.version:
+            elif outcome == "rolled_back" and data.get("version") == v:
                 b.running = data.get("running")
                 self._set(b, "rolled_back", str(data.get("why") or ""))
             elif (outcome == "refused" and b.state == "sent"

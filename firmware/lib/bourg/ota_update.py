@@ -108,6 +108,12 @@ def _newest(a, b):
         return b
 
 
+def version_floor(hist):
+    """The version an update must be newer than: the running one, or the highest this board
+    ever confirmed (the history's floor) if that is newer."""
+    return _newest(VERSION, str(hist.get("floor", VERSION)))
+
+
 def make_dirs(path):
     cur = ""
     for part in path.split("/")[1:-1]:
@@ -156,9 +162,8 @@ class Updater:
                                                  " is on trial, not yet confirmed")
             hist = read_history()
             bad = [v for v in (rec.get("bad"), hist.get("bad")) if isinstance(v, list)]
-            floor = _newest(VERSION, str(hist.get("floor", VERSION)))
             m = ota_manifest.check(msg, key, rt.cfg.device_id, rt.cfg.role, rt.cfg.site,
-                                   floor, sum(bad, []))
+                                   version_floor(hist), sum(bad, []))
             remove_tree(ota_boot.slot_dir(target_slot(running_slot())))  # a stale one
             need = flash_needed(m["files"]) + ROOM_MARGIN
             if free_bytes() < need:
@@ -316,7 +321,7 @@ async def after_boot(rt, rec):
         rt.link.publish_event("update", {"outcome": "ok", "version": VERSION,
                                          "id": rec.get("id"), "slot": rec.get("slot")})
         hist = read_history()  # after the news: a cut here loses neither
-        hist["floor"] = _newest(VERSION, str(hist.get("floor", VERSION)))
+        hist["floor"] = version_floor(hist)
         write_history(hist)
     elif rec.get("rolled_back") and not rec.get("reported"):
         rt.log.warn("update", "rolled back from " + str(rec["rolled_back"]) + ": " +
