@@ -11,8 +11,8 @@ What runs is the firmware's own pure modules, the very files the board runs: ``d
 age), ``uplink`` (what a wake sends and what the ACK means) and ``bays`` (the totem's view
 and its answers). ``RowNode`` is the glue of ``sensor_app.Node.run`` (which needs the chip's
 ``machine``/``espnow``), step for step: ``_sample``, ``_radio``, ``_changed``, the gate's
-arm/follow loop. Left out: recalibration
-on staff's word (no one asks in a replay), the battery ADC (no LOW_BATTERY flag).
+arm/follow loop. Left out: recalibration on staff's word (no one asks in a replay), the
+battery ADC (no LOW_BATTERY flag).
 
 The information rule (ROW-FORMAT.md): a node reads its bay's field only through its
 ``Sensor``, one sample at the second it is taken (``make_sensor``); it hears of the other
