@@ -75,10 +75,18 @@ class ChipServices:
         self._heap_mark = 0  # where the console stood when it was asked
         self._sleep_after_heap: tuple[int | None] | None = None
         self._conn: asyncio.StreamWriter | None = None
+        # virtual time (clock.py): until when the board said it waits (host ms, -1: for an
+        # event only), None while it works; and how many events it was sent, which its idle
+        # message must have seen to count
+        self._idle_until: int | None = None
+        self._events_sent = 0
+        self._skip_told = 0  # the skipped time the board knows (_tell_clock)
 
     # -- the control socket ----------------------------------------------------------------
     def _attach_conn(self, writer: asyncio.StreamWriter) -> None:
         self._conn = writer
+        self._idle_until = None
+        self._events_sent = 0
 
     def _detach_conn(self, writer: asyncio.StreamWriter) -> None:
         if self._conn is writer:
@@ -92,6 +100,10 @@ class ChipServices:
     def _event(self, ev: str, **kw: Any) -> None:
         if self._conn is None:
             return
+        if ev != "clock":  # the board has something to do: it is not idle until it says so
+            self._tell_clock()
+            self._events_sent += 1
+            self._idle_until = None
         kw["ev"] = ev
         self._conn.write(json.dumps(kw).encode() + b"\n")
 
@@ -108,6 +120,8 @@ class ChipServices:
 
     def _handle(self, msg: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         op = msg.get("op")
+        if op != "idle":
+            self._idle_until = None
         fn = getattr(self, f"_op_{op}", None)
         if fn is None:
             self._reply(writer, msg, err=("OSError", f"emulator: unknown op {op}"))
@@ -130,13 +144,32 @@ class ChipServices:
             except ValueError:
                 nvs = {}
         cut_at, self.cut_at = self.cut_at, None
+        self._skip_told = self.world.clock.skipped_ms
         return {
             "board": self.name, "cause": self.cause, "wake": self.wake,
             "mac": self.mac.hex(), "rtc_offset": self.rtc_offset,
             "rtc_mem": self.rtc_mem.hex(), "inputs": {str(k): v for k, v in self.inputs.items()},
             "nvs": nvs, "cut_at": cut_at, "skip_main": self._skip_main,
             "ticks_before_wrap_ms": self.ticks_before_wrap_ms,
+            "virtual": self.world.clock.virtual, "skip_ms": self.world.clock.skipped_ms,
         }
+
+    # -- virtual time (clock.py) -----------------------------------------------------------
+    def _op_idle(self, msg: dict[str, Any]) -> None:
+        """The board blocks until `until` (host ms on the world's clock, -1: an event). An
+        idle that has not seen every event sent is stale: that event will wake it."""
+        if msg.get("seen") == self._events_sent:
+            self._idle_until = int(msg["until"])
+            self.world.poke_clock()
+
+    def _tell_clock(self) -> None:
+        """Tell the board the time skipped so far, if it does not know it yet. A board is
+        told lazily, as it wakes: when its deadline comes, before any event or network byte
+        reaches it. Telling every board at every skip would wake them all each time."""
+        skipped = self.world.clock.skipped_ms
+        if self._skip_told != skipped and self._conn is not None:
+            self._skip_told = skipped
+            self._event("clock", skip_ms=skipped)
 
     # -- esp32.Partition (host_tools/emulator/partitions.py) -----------------------------------
     def _op_part_info(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +278,7 @@ class ChipServices:
     def _rtc_power_on(self) -> None:
         self.rtc_mem = b""
         # RTC restarts at 2000-01-01 00:00:00 when power returns.
-        self.rtc_offset = -(int(time.time()) - 946684800)
+        self.rtc_offset = -(int(self.world.clock.time()) - 946684800)
 
     def _op_rtc_set(self, msg: dict[str, Any]) -> None:
         self.rtc_offset = int(msg["offset"])
@@ -329,7 +362,7 @@ class ChipServices:
     def _op_wifi_connect(self, msg: dict[str, Any]) -> None:
         self.wifi_want = (msg.get("ssid") or "", msg.get("key"))
         self.wifi_status = STAT_CONNECTING
-        self.world.loop.call_later(0.05, self._wifi_try)
+        self.world.later(0.05, self._wifi_try)
 
     def _wifi_try(self) -> None:
         if self.wifi_want is None or self.state != "running":
@@ -352,7 +385,7 @@ class ChipServices:
             self._event("wifi", status=status, ip="0.0.0.0")
         if status == STAT_NO_AP_FOUND:
             # The ESP32 driver keeps retrying in the background.
-            self.world.loop.call_later(1.0, self._wifi_retry)
+            self.world.later(1.0, self._wifi_retry)
 
     def _wifi_retry(self) -> None:
         if self.wifi_want is not None and self.wifi_status != STAT_GOT_IP:
@@ -374,9 +407,9 @@ class ChipServices:
             if self.wifi_status == STAT_GOT_IP:
                 self.wifi_status = STAT_BEACON_TIMEOUT
                 self._event("wifi", status=STAT_BEACON_TIMEOUT, ip="0.0.0.0")
-                self.world.loop.call_later(1.0, self._wifi_retry)
+                self.world.later(1.0, self._wifi_retry)
         else:
-            self.world.loop.call_later(0.2, self._wifi_retry)
+            self.world.later(0.2, self._wifi_retry)
 
     def _op_wifi_scan(self, msg: dict[str, Any]) -> list[list[Any]]:
         if not self.wifi_signal:

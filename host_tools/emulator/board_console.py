@@ -188,6 +188,7 @@ class ConsoleBridge:
     def _user_bytes(self, data: bytes) -> None:
         """Forward keystrokes; a Ctrl-C is held briefly to learn whether the VM sits at a
         prompt (then it gets the byte) or runs code (then it gets SIGINT)."""
+        self.world.clock.traffic()
         buf = bytearray()
         for b in data:
             if self._held is not None:

@@ -20,7 +20,7 @@ from host_tools.build.mpy import venv_tool
 from host_tools.emulator.board_chip import NoReply
 
 if TYPE_CHECKING:
-    import asyncio
+    from host_tools.emulator.clock import Later
 
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 CAUSE_NAMES = {1: "PWRON_RESET", 2: "HARD_RESET", 3: "WDT_RESET", 4: "DEEPSLEEP_RESET",
@@ -53,7 +53,8 @@ class ProcessControl:
         self._killing = False
         self._skip_main = False  # boot into the raw REPL without running main.py
         self._booted = False  # the latest process has reached boot.py/main.py
-        self._spawn_t = 0.0
+        self._spawn_t = 0.0  # host time, for boot_ms
+        self._awake_t = 0.0  # the world's clock, for awake_s
         self.boot_ms: float | None = None
         self.history: list[str] = []  # every reset cause, in order
         # chip state that survives resets but not power cuts
@@ -61,7 +62,7 @@ class ProcessControl:
         self.wake = 0
         self.wake_ext0: tuple[int, int] | None = None
         self.wake_ext1: tuple[frozenset[int], bool] | None = None  # pins, any-high
-        self._wake_handle: asyncio.TimerHandle | None = None  # the deep-sleep timer
+        self._wake_handle: Later | None = None  # the deep-sleep timer
         self.wdt_timeout: float | None = None
         self._wdt_last = 0.0
         # power cuts at a flash write (arm_power_cut, arm_power_cut_in)
@@ -83,7 +84,7 @@ class ProcessControl:
         """awake_s with the current run counted while the board runs: light_s counts each
         light sleep as it starts, so a figure read between two deep sleeps must count the
         running time it happened in (battery estimates)."""
-        return self.awake_s + (time.monotonic() - self._spawn_t if self.running else 0.0)
+        return self.awake_s + (self.world.clock.now() - self._awake_t if self.running else 0.0)
 
     def wait_state(self, state: str, timeout: float = 10.0) -> None:
         end = time.monotonic() + timeout
@@ -177,6 +178,7 @@ class ProcessControl:
         )
         heap = self.heap_budget + OVERLAY_HEAP_ALLOWANCE
         self._spawn_t = time.monotonic()
+        self._awake_t = self.world.clock.now()
         self.proc = subprocess.Popen(
             [micropython_binary(), "-X", f"heapsize={heap}", "-i",
              str(self.world.fw_dir / "_boot.py")],
@@ -258,12 +260,12 @@ class ProcessControl:
     def _sleep(self, ms: int | None) -> None:
         """Deep sleep; `ms` arms the timer (esp_sleep_enable_timer_wakeup: 0 wakes at once, a
         negative value is a uint64 of centuries), None sleeps until an ext0/ext1 wake."""
-        self.awake_s += time.monotonic() - self._spawn_t  # for battery estimates
+        self.awake_s += self.world.clock.now() - self._awake_t  # for battery estimates
         self.sleeps += 1
         self._kill()
         self.state = "sleeping"
         if ms is not None and ms >= 0:
-            self._wake_handle = self.world.loop.call_later(ms / 1000.0, self._wake, TIMER_WAKE)
+            self._wake_handle = self.world.later(ms / 1000.0, self._wake, TIMER_WAKE)
         # ext0/ext1 are level wake-ups: a level already there wakes the chip at once
         for gpio, level in list(self.inputs.items()):
             if self._ext_wake(gpio, level):
@@ -310,10 +312,10 @@ class ProcessControl:
     # -- the watchdog, and the parts on the board's supply ----------------------------------
     def _op_wdt(self, msg: dict[str, Any]) -> None:
         self.wdt_timeout = msg["timeout"] / 1000.0
-        self._wdt_last = time.monotonic()
+        self._wdt_last = self.world.clock.now()
 
     def _op_wdt_feed(self, msg: dict[str, Any]) -> None:
-        self._wdt_last = time.monotonic()
+        self._wdt_last = self.world.clock.now()
 
     def _watchdog_fires(self) -> None:
         self._console_write(_WDT_MESSAGE, forward=True)

@@ -102,7 +102,7 @@ class NetLink:
         self._conns.add(writer)
         self._conns.add(uw)
         try:
-            await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer),
+            await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer, to_board=True),
                                  return_exceptions=True)
         except asyncio.CancelledError:
             pass  # the world is closing: end quietly
@@ -111,18 +111,28 @@ class NetLink:
                 self._conns.discard(w)
                 w.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    to_board: bool = False) -> None:
         try:
             while True:
                 data = await reader.read(4096)
                 if not data:
                     break
+                clock = self.board.world.clock
+                clock.traffic()
                 if self.delay_s:
-                    await asyncio.sleep(self.delay_s)
+                    clock.in_flight(+1)
+                    try:
+                        await asyncio.sleep(self.delay_s)
+                    finally:
+                        clock.in_flight(-1)
+                    clock.traffic()
                 if not self.up:
                     break
                 self._sniffed += data
                 del self._sniffed[:-SNIFF_MAX]
+                if to_board:
+                    self.board._tell_clock()  # it reads the bytes at the time they come
                 writer.write(data)
                 await writer.drain()
         finally:

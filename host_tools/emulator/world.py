@@ -20,12 +20,12 @@ import shutil
 import socket
 import struct
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 from host_tools.build import mpy
 from host_tools.emulator.board import ESPRESSIF_OUI, Board, efuse_mac
+from host_tools.emulator.clock import WorldClock
 
 FW_DIR = Path(__file__).parent / "fw"
 # An access point's channel unless World(ap_channels=...) says otherwise: not the chip's
@@ -81,10 +81,15 @@ class World:
     def __init__(self, workdir: str | Path, *, dns: dict[str, str] | None = None,
                  access_points: dict[str, str | None] | None = None,
                  radio: RadioMedium | None = None, heapsize: str = "256k",
-                 ap_channels: dict[str, int] | None = None) -> None:
+                 ap_channels: dict[str, int] | None = None, clock: str = "real") -> None:
         """dns: a host name's IP, or "ip:port" to send every connection to it to that port;
         ap_channels: an access point's WiFi channel by SSID (DEFAULT_AP_CHANNEL for the
-        others)."""
+        others); clock: "real", or "virtual" to skip the time every board only waits
+        through (clock.py)."""
+        if clock not in ("real", "virtual"):
+            raise ValueError(f"clock must be 'real' or 'virtual', not {clock!r}")
+        self.clock = WorldClock(virtual=clock == "virtual")
+        self._warp_poked = False
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.dns: dict[str, str] = {"localhost": "127.0.0.1"}
@@ -144,6 +149,8 @@ class World:
             lambda: _SntpServer(self), local_addr=("127.0.0.1", 0))
         self.ntp_port = self._ntp_transport.get_extra_info("sockname")[1]
         self._wd_task = self.loop.create_task(self._watchdog_loop())
+        if self.clock.virtual:
+            self._warp_task = self.loop.create_task(self._warp_loop())
 
     def close(self) -> None:
         if not self._started:
@@ -170,8 +177,16 @@ class World:
         self._started = False
 
     def wall_time(self) -> float:
-        """Unix time of the virtual town (host time + wall_offset_s)."""
-        return time.time() + self.wall_offset_s
+        """Unix time of the virtual town (the world's clock + wall_offset_s)."""
+        return self.clock.time() + self.wall_offset_s
+
+    def later(self, delay_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call fn(*args) after delay_s on the world's clock (on the world's loop)."""
+        return self.clock.later(self.loop, delay_s, fn, *args)
+
+    def hold_clock(self) -> Any:
+        """`with world.hold_clock():` no skip of virtual time inside (WorldClock.hold)."""
+        return self.clock.hold()
 
     def __enter__(self) -> World:
         return self.start()
@@ -263,9 +278,66 @@ class World:
     async def _watchdog_loop(self) -> None:
         while True:
             await asyncio.sleep(0.02)
-            now = time.monotonic()
-            for b in list(self.boards.values()):
-                b._tick(now)
+            self._tick_boards()
+
+    def _tick_boards(self) -> None:
+        now = self.clock.now()
+        for b in list(self.boards.values()):
+            b._tick(now)
+
+    # -- virtual time ------------------------------------------------------------------------
+    async def _warp_loop(self) -> None:
+        """Skips are also checked as each board says it waits (poke_clock); this loop catches
+        what changes with the host's time alone: a quiet period ending, a deadline passing."""
+        while True:
+            await asyncio.sleep(0.005)
+            self._warp()
+
+    def poke_clock(self) -> None:
+        """A board just said it waits: check for a skip once the loop is free."""
+        if self.clock.virtual and not self._warp_poked:
+            self._warp_poked = True
+            self.loop.call_soon(self._warp)
+
+    def _warp(self) -> None:
+        self._warp_poked = False
+        self._wake_due_boards()
+        target = self._skip_target_ms()
+        if target is not None and self.clock.skip_to_ms(target):
+            self._wake_due_boards()
+            self._tick_boards()  # the watchdog and the parts see the new time at once
+
+    def _wake_due_boards(self) -> None:
+        """Boards learn the skipped time lazily (Board._tell_clock): one whose deadline has
+        come is told now, and wakes."""
+        now = self.clock.now_ms()
+        for b in self.boards.values():
+            if b.running and b._idle_until is not None and 0 <= b._idle_until <= now:
+                b._tell_clock()
+
+    def _skip_target_ms(self) -> int | None:
+        """The earliest deadline anyone waits for, when everyone waits (clock.py); None
+        while someone works or something is in flight, or if nothing will ever happen."""
+        if not self.clock.may_skip():
+            return None
+        deadlines: list[float] = []
+        for b in self.boards.values():
+            if b.state != "running":
+                continue  # asleep or off: a world timer or a part wakes it
+            until = b._idle_until
+            if until is None:
+                return None
+            if until >= 0:
+                deadlines.append(until)
+            if b.wdt_timeout is not None:
+                deadlines.append((b._wdt_last + b.wdt_timeout) * 1000 + 1)
+        t = self.clock.next_timer()
+        if t is not None:
+            deadlines.append(t * 1000)
+        if not deadlines:
+            return None
+        target = math.ceil(min(deadlines))
+        return target if target > self.clock.now_ms() else None
 
     # -- radio -------------------------------------------------------------------------------
     def _radio_send(self, src: Board, dst_mac: bytes, data: bytes) -> bool:
@@ -292,8 +364,13 @@ class World:
                 continue
             acked = True
             rssi = self.radio.rssi(d)
-            self.loop.call_later(self.radio.latency(), b._deliver_espnow, src.mac, data, rssi)
+            self.clock.in_flight(+1)
+            self.loop.call_later(self.radio.latency(), self._land, b, src.mac, data, rssi)
         return acked and not broadcast
+
+    def _land(self, b: Board, src: bytes, data: bytes, rssi: int) -> None:
+        self.clock.in_flight(-1)
+        b._deliver_espnow(src, data, rssi)
 
 
 class _SntpServer(asyncio.DatagramProtocol):

@@ -49,7 +49,7 @@ def _ticks_add(ticks, delta):
     return utime.ticks_add(ticks, time._interval(delta))
 
 
-asyncio.core.ticks = utime.ticks_ms
+asyncio.core.ticks = _world.now_ms  # the VM's ticks, plus what virtual time skipped
 asyncio.core.ticks_diff = utime.ticks_diff
 asyncio.core.ticks_add = _ticks_add
 del asyncio

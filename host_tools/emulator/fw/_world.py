@@ -21,6 +21,38 @@ _handlers = {}
 _timers = []  # list of [deadline_ms, period_ms or 0, callback, arg]
 hello = {}
 flash_writes = 0
+# The world's clock (host_tools/emulator/clock.py): the VM's monotonic ms plus the idle time
+# the world has skipped. In virtual time the board says until when it waits each time it
+# blocks (_say_idle), so the world knows when every board only waits.
+virtual = False
+skip_ms = 0
+_events_seen = [0]  # events received, as the world counts those it sent
+_idle_said = [None]  # the deadline last said, None once the board said anything else
+
+
+def now_ms():
+    """Monotonic ms on the world's clock (WorldClock.now_ms on the host)."""
+    return utime.ticks_ms() + skip_ms
+
+
+def unix_ns():
+    """Unix time in ns on the world's clock."""
+    return utime.time_ns() + skip_ms * 1000000
+
+
+def _on_clock(msg):
+    global skip_ms
+    skip_ms = msg["skip_ms"]
+
+
+def _say_idle(timeout_ms):
+    """About to block for timeout_ms (-1: until an event): tell the world, in virtual time."""
+    if not virtual or timeout_ms == 0:
+        return
+    until = -1 if timeout_ms < 0 else now_ms() + timeout_ms
+    if until != _idle_said[0]:
+        send("idle", until=until, seen=_events_seen[0])
+        _idle_said[0] = until
 
 
 def connect():
@@ -40,6 +72,9 @@ def connect():
     _poller = uselect.poll()
     _poller.register(s, uselect.POLLIN)
     hello = call("hello", board=board)
+    global virtual, skip_ms
+    virtual = hello.get("virtual", False)
+    skip_ms = hello.get("skip_ms", 0)
     for k, v in hello.get("inputs", {}).items():
         inputs[int(k)] = v
     global rtc_mem
@@ -55,6 +90,7 @@ def fileno():
 
 def send(op, **kw):
     kw["op"] = op
+    _idle_said[0] = None  # the world takes any message but "idle" as a sign of work
     _sock.write(json.dumps(kw).encode() + b"\n")
 
 
@@ -66,7 +102,7 @@ def call(op, **kw):
     kw["id"] = rid
     send(op, **kw)
     while rid not in _replies:
-        _read(-1)
+        _read(-1, False)  # working, not idle: the world owes an answer
     r = _replies.pop(rid)
     _take_interrupt()
     err = r.get("err")
@@ -144,15 +180,20 @@ def _pull():
         _sock.setblocking(True)
 
 
-def _read(timeout_ms):
+def _read(timeout_ms, idle=True):
     """Read what the world sent, waiting up to timeout_ms; returns True if anything arrived.
 
     Events are handled in arrival order and never nested: an IRQ handler that reads a pin or
     makes an I2C transfer only queues the events arriving meanwhile, as the chip runs one
     scheduled callback at a time."""
     global _buf
-    if not _poller.poll(timeout_ms):
-        return False
+    if not _poller.poll(0):
+        if timeout_ms == 0:
+            return False
+        if idle:
+            _say_idle(timeout_ms)
+        if not _poller.poll(timeout_ms):
+            return False
     _pull()
     start = 0
     while True:
@@ -163,7 +204,11 @@ def _read(timeout_ms):
         start = i + 1
         if "id" in msg:
             _replies[msg["id"]] = msg
+        elif msg.get("ev") == "clock":
+            _on_clock(msg)  # at once: whatever runs next reads the new time
         else:
+            _events_seen[0] += 1
+            _idle_said[0] = None
             _pending.append(msg)
     if start:
         _buf = _buf[start:]
@@ -208,21 +253,21 @@ def remove_timer(t):
 def next_timer_ms():
     if not _timers:
         return None
-    now = utime.ticks_ms()
-    d = min(utime.ticks_diff(t.deadline, now) for t in _timers)
+    now = now_ms()
+    d = min(t.deadline - now for t in _timers)
     return d if d > 0 else 0
 
 
 def _run_timers():
     if not _timers:
         return
-    now = utime.ticks_ms()
+    now = now_ms()
     for t in list(_timers):
-        if utime.ticks_diff(t.deadline, now) <= 0:
+        if t.deadline <= now:
             if t.period:
-                t.deadline = utime.ticks_add(t.deadline, t.period)
-                if utime.ticks_diff(t.deadline, now) <= 0:
-                    t.deadline = utime.ticks_add(now, t.period)
+                t.deadline += t.period
+                if t.deadline <= now:
+                    t.deadline = now + t.period
             else:
                 remove_timer(t)
             t._fire()
@@ -230,9 +275,9 @@ def _run_timers():
 
 def sleep_ms(ms):
     """Sleep while still servicing events and timers, as the ESP32 does during time.sleep."""
-    end = utime.ticks_add(utime.ticks_ms(), ms)
+    end = now_ms() + ms
     while True:
-        left = utime.ticks_diff(end, utime.ticks_ms())
+        left = end - now_ms()
         if left <= 0:
             service(0)
             return

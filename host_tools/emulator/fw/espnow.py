@@ -189,10 +189,10 @@ class ESPNow(io.IOBase):
         self._need_active()
         if timeout_ms is None:
             timeout_ms = _st["timeout_ms"]
-        start = utime.ticks_ms()
+        start = _world.now_ms()
         while not _rx:
             if timeout_ms >= 0:
-                left = timeout_ms - utime.ticks_diff(utime.ticks_ms(), start)
+                left = timeout_ms - (_world.now_ms() - start)
                 if left <= 0:
                     _world.service(0)
                     if not _rx:

@@ -5,7 +5,6 @@ run here run on the board. The peripherals themselves (what is on the pins and b
 world process; see host_tools/emulator/parts/.
 """
 from umachine import mem8, mem16, mem32, time_pulse_us  # noqa: F401
-import utime
 import _world
 
 PWRON_RESET = 1
@@ -493,7 +492,7 @@ class RTC:
             t = time.gmtime()
             return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
         secs = time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
-        host_2000 = int(utime.time()) - 946684800
+        host_2000 = _world.unix_ns() // 1000000000 - 946684800
         off = secs - host_2000
         _world.hello["rtc_offset"] = off
         _world.send("rtc_set", offset=off)
@@ -548,8 +547,8 @@ class Timer:
             period = max(1, 1000 // freq)
         if period < 0:
             period = 1000
-        self._start = utime.ticks_ms()
-        self.deadline = utime.ticks_add(self._start, period)
+        self._start = _world.now_ms()
+        self.deadline = self._start + period
         self.period = period if mode == Timer.PERIODIC else 0
         self._cb = callback
         _world.add_timer(self)
@@ -558,7 +557,7 @@ class Timer:
         _world.remove_timer(self)
 
     def value(self):
-        return utime.ticks_diff(utime.ticks_ms(), self._start)
+        return _world.now_ms() - self._start
 
     def _fire(self):
         if self._cb is not None:

@@ -6,7 +6,6 @@ its events, then re-polls so a ThreadSafeFlag set by a callback wakes its task a
 """
 from uselect import POLLIN, POLLOUT, POLLERR, POLLHUP  # noqa: F401
 import uselect
-import utime
 import _world
 
 
@@ -32,13 +31,16 @@ class poll:
 
     def _wait(self, timeout):
         ws = _world.fileno()
-        start = utime.ticks_ms()
+        start = _world.now_ms()
         while True:
             t = timeout
             nt = _world.next_timer_ms()
             if nt is not None and (t < 0 or nt < t):
                 t = nt
-            res = self._p.poll(t)
+            res = self._p.poll(0)
+            if not res and t != 0:
+                _world._say_idle(t)
+                res = self._p.poll(t)
             out = [r for r in res if r[0] is not ws]
             if len(out) != len(res):
                 _world.service(0)
@@ -50,10 +52,9 @@ class poll:
                 return out
             if timeout == 0:
                 return out
-            if timeout > 0 and utime.ticks_diff(utime.ticks_ms(), start) >= timeout:
-                return out
             if timeout > 0:
-                timeout -= utime.ticks_diff(utime.ticks_ms(), start)
-                start = utime.ticks_ms()
+                now = _world.now_ms()
+                timeout -= now - start
+                start = now
                 if timeout <= 0:
                     return out

@@ -1,6 +1,6 @@
 """time as on the ESP32: epoch 2000, an RTC that starts at 2000-01-01 after a power cut,
 sleeps that keep servicing scheduled callbacks, and tick counters that wrap soon after boot."""
-from utime import ticks_cpu, time_ns as _host_ns  # noqa: F401
+from utime import ticks_cpu  # noqa: F401
 import utime
 import _world
 
@@ -15,16 +15,18 @@ _EPOCH_2000 = 946684800
 _MASK = (1 << 30) - 1
 _HALF = (_MASK + 1) >> 1
 _BEFORE_WRAP_MS = _world.hello.get("ticks_before_wrap_ms", 15000)
-_ms_shift = (_MASK + 1 - _BEFORE_WRAP_MS - utime.ticks_ms()) & _MASK
-_us_shift = (_MASK + 1 - _BEFORE_WRAP_MS * 1000 - utime.ticks_us()) & _MASK
+# The world's clock is the VM's plus what the world skipped (_world.now_ms, virtual time).
+_ms_shift = (_MASK + 1 - _BEFORE_WRAP_MS - _world.now_ms()) & _MASK
+_us_shift = (_MASK + 1 - _BEFORE_WRAP_MS * 1000 - utime.ticks_us()
+             - _world.skip_ms * 1000) & _MASK
 
 
 def ticks_ms():
-    return (utime.ticks_ms() + _ms_shift) & _MASK
+    return (_world.now_ms() + _ms_shift) & _MASK
 
 
 def ticks_us():
-    return (utime.ticks_us() + _us_shift) & _MASK
+    return (utime.ticks_us() + _world.skip_ms * 1000 + _us_shift) & _MASK
 
 
 def ticks_diff(end, start):
@@ -49,11 +51,11 @@ def _offset():
 
 
 def time():
-    return int(utime.time()) - _EPOCH_2000 + _offset()
+    return _world.unix_ns() // 1000000000 - _EPOCH_2000 + _offset()
 
 
 def time_ns():
-    return _host_ns() - _EPOCH_2000 * 1000000000 + _offset() * 1000000000
+    return _world.unix_ns() - _EPOCH_2000 * 1000000000 + _offset() * 1000000000
 
 
 def gmtime(secs=None):

@@ -4,6 +4,7 @@ auto-incrementing pointer). A new chip starts from one of these."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +22,12 @@ class Device:
 
     def attached(self, board: Board) -> None:
         self.board = board
+
+    def now(self) -> float:
+        """Monotonic seconds on the world's clock (virtual time, clock.py) once attached."""
+        if self.board is None:
+            return time.monotonic()
+        return self.board.world.clock.now()
 
     def on_pin(self, gpio: int, level: int) -> None:
         pass

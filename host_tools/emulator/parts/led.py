@@ -3,7 +3,6 @@ lamp dimmed by PWM, with its power and light output)."""
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from host_tools.emulator.parts.base import Device
@@ -50,7 +49,7 @@ class Luminaire(Device):
         self.on_change = on_change
         self.level = 1.0 if invert else 0.0
         self.history: list[float] = []
-        self.timeline: list[tuple[float, float]] = []  # (time.monotonic(), level)
+        self.timeline: list[tuple[float, float]] = []  # (the world's clock, level)
 
     def on_pwm(self, gpio: int, freq: int, duty_u16: int | None) -> None:
         if gpio != self.gpio:
@@ -66,7 +65,7 @@ class Luminaire(Device):
             level = self.min_level
         self.level = level
         self.history.append(level)
-        self.timeline.append((time.monotonic(), level))
+        self.timeline.append((self.now(), level))
         if self.on_change:
             self.on_change(level)
 

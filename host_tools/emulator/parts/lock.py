@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from host_tools.emulator.parts.base import Device
 
 
@@ -18,7 +16,7 @@ class Lock(Device):
 
     def on_pin(self, gpio: int, level: int) -> None:
         if gpio == self.gpio and level:
-            self.pulses.append(time.monotonic())
+            self.pulses.append(self.now())
 
     def unlocked(self, within_s: float = 5.0) -> bool:
-        return bool(self.pulses) and time.monotonic() - self.pulses[-1] < within_s
+        return bool(self.pulses) and self.now() - self.pulses[-1] < within_s

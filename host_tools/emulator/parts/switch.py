@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from host_tools.emulator.parts.base import Device
@@ -52,12 +51,12 @@ class Pir(Switch):
     def __init__(self, gpio: int) -> None:
         super().__init__(gpio, active_low=False)
         self.is_dead = False
-        self.edges: list[tuple[float, bool]] = []  # (time.monotonic(), level)
+        self.edges: list[tuple[float, bool]] = []  # (the world's clock, level)
 
     def detect(self, on: bool = True) -> None:
         if self.is_dead:
             return
-        self.edges.append((time.monotonic(), on))
+        self.edges.append((self.now(), on))
         self.set(on)
 
     def dead(self) -> None:

@@ -1,0 +1,167 @@
+"""Virtual time (host_tools/emulator/clock.py): the world skips what every board only waits
+through, and everything that keeps time on a board or in the world follows the one clock.
+
+Each test here waits for hours or days of the boards' time; in real time none would end
+within its timeout, so each fails if the world stops skipping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from host_tools.emulator import Board, World
+from host_tools.emulator.waiting import wait_until
+from host_tools.field.mosquitto import Mosquitto
+from host_tools.field.mqtt_watch import Watcher
+from host_tools.testing.rigs.street import WIFI, add_pole, pole_config
+
+pytestmark = pytest.mark.emulator_only
+
+
+@pytest.fixture
+def vworld(tmp_path: Path) -> Iterator[World]:
+    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
+        yield w
+
+
+def _board(world: World, name: str, main: str) -> Board:
+    b = world.add_board({"device_id": name, "site": "hil"}, {"main.py": main})
+    b.start()
+    return b
+
+
+def _number(b: Board, pattern: str) -> int:
+    m = re.search(pattern, b.output_text())
+    assert m, f"{pattern!r} not in:\n{b.output_text()[-2000:]}"
+    return int(m.group(1))
+
+
+SLEEPS = """
+import time, asyncio
+t0 = time.ticks_ms(); s0 = time.time()
+time.sleep(3600)
+print("slept", time.ticks_diff(time.ticks_ms(), t0), time.time() - s0)
+async def main():
+    t1 = time.ticks_ms()
+    await asyncio.sleep_ms(600000)
+    await asyncio.sleep(600)
+    print("async", time.ticks_diff(time.ticks_ms(), t1))
+asyncio.run(main())
+"""
+
+
+def test_sleeps_and_asyncio_take_no_real_time(vworld: World) -> None:
+    """An hour of time.sleep and 20 minutes of asyncio sleeps, on ticks_ms and on the RTC;
+    the ticks wrap (2**30) is crossed on the way."""
+    b = _board(vworld, "sleeper", SLEEPS)
+    b.wait_output(r"async \d+", 20)
+    # what the board's own work takes between sleeps is real time: a few ms, more on a
+    # loaded host
+    assert 3_600_000 <= _number(b, r"slept (\d+) ") < 3_605_000
+    assert _number(b, r"slept \d+ (\d+)") in (3600, 3601)
+    assert 1_200_000 <= _number(b, r"async (\d+)") < 1_205_000
+    assert vworld.clock.skipped_ms >= 4_700_000
+
+
+def test_watchdog_fires_at_its_time_not_at_the_end_of_a_sleep(vworld: World) -> None:
+    """The world skips to the watchdog's deadline: a board that starves it for a day is
+    reset after its 5 s, as on the chip."""
+    main = ("import machine, time\nprint('cause', machine.reset_cause())\n"
+            "if machine.reset_cause() != machine.WDT_RESET:\n"
+            "    machine.WDT(timeout=5000)\n    time.sleep(86400)\n    print('never')\n")
+    b = _board(vworld, "starved", main)
+    b.wait_output("cause 3", 20)
+    assert b.history == ["PWRON_RESET", "WDT_RESET"]
+    assert "never" not in b.output_text()
+    assert vworld.clock.skipped_ms < 86_400_000
+
+
+DEEP = """
+import machine, time
+rtc = machine.RTC()
+if machine.reset_cause() != machine.DEEPSLEEP_RESET:
+    rtc.datetime((2026, 3, 1, 0, 12, 0, 0, 0))
+    print("to sleep", time.time())
+    machine.deepsleep(6 * 3600 * 1000)
+print("woke", machine.wake_reason(), time.time())
+"""
+
+
+def test_deep_sleep_lasts_its_time_and_the_rtc_runs_through_it(vworld: World) -> None:
+    b = _board(vworld, "deep", DEEP)
+    b.wait_output(r"woke \d+ \d+", 20)
+    assert _number(b, r"woke (\d+)") == 4  # TIMER_WAKE
+    asleep_s = _number(b, r"woke \d+ (\d+)") - _number(b, r"to sleep (\d+)")
+    assert 6 * 3600 <= asleep_s <= 6 * 3600 + 5
+    assert b.awake_s < 60  # the battery estimates count only the time it ran
+
+
+SNTP = f"""
+import ntptime, time, network
+w = network.WLAN(network.STA_IF); w.active(True); w.connect("{WIFI[0]}", "{WIFI[1]}")
+while not w.isconnected():
+    time.sleep_ms(100)
+time.sleep(2 * 86400)
+ntptime.host = "pool.ntp.org"
+ntptime.settime()
+print("unix", time.time() + 946684800)
+"""
+
+
+def test_sntp_and_the_boards_rtc_tell_the_same_virtual_time(vworld: World) -> None:
+    """After two days skipped, the SNTP responder answers with the world's clock, which is
+    the one the board's RTC runs on."""
+    b = _board(vworld, "ntp", SNTP)
+    b.wait_output(r"unix \d+", 20)
+    assert abs(_number(b, r"unix (\d+)") - vworld.wall_time()) < 5
+    assert vworld.clock.skipped_ms >= 2 * 86_400_000
+
+
+BUSY = """
+import time, utime
+time.sleep(1)
+v0 = time.ticks_ms(); r0 = utime.ticks_ms()
+while utime.ticks_diff(utime.ticks_ms(), r0) < 300:
+    pass
+print("busy", time.ticks_diff(time.ticks_ms(), v0) - utime.ticks_diff(utime.ticks_ms(), r0))
+"""
+
+
+def test_no_time_is_skipped_while_a_board_computes(vworld: World) -> None:
+    """A board in a busy loop sees the host's time: the world skips nothing while one board
+    works, though the other only waits (utime is the VM's own clock, the overlay's time the
+    world's)."""
+    _board(vworld, "waiter", "import time\ntime.sleep(7 * 86400)\n")
+    b = _board(vworld, "busy", BUSY)
+    b.wait_output(r"busy -?\d+", 20)
+    assert abs(_number(b, r"busy (-?\d+)")) <= 2  # two clocks read a ms apart at most
+
+
+def test_holding_the_clock_stops_skips(vworld: World) -> None:
+    b = _board(vworld, "held", "import time\nprint('start')\ntime.sleep(1)\nprint('done')\n")
+    with vworld.hold_clock():
+        b.wait_output("start", 10)
+        skips = vworld.clock.skips
+        b.wait_output("done", 10)
+        assert vworld.clock.skips == skips
+
+
+def test_a_pole_keeps_its_broker_through_virtual_minutes(tmp_path: Path, mosquitto: Mosquitto,
+                                                         ops: Watcher) -> None:
+    """A pole on a real mosquitto for ninety virtual seconds: the replies of a broker the
+    world cannot foresee are waited for (clock.QUIET_S), so no ping or PUBACK is missed and
+    the link never drops; its state messages come at the virtual pace."""
+    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
+        pole = add_pole(w, pole_config("pole-v", 0, port=mosquitto.port), mosquitto)
+        pole.board.start()
+        pole.board.wait_output("mqtt: connected", 30)
+        start = w.clock.now()
+        wait_until(lambda: w.clock.now() - start > 90, 120,
+                   lambda: f"virtual time stalled at {w.clock.now() - start:.0f} s")
+        out = pole.board.output_text()
+        assert out.count("mqtt: connected") == 1, out[-3000:]
+        assert pole.board.history == ["PWRON_RESET"]
+        assert len(ops.on("/pole-v/state")) >= 90 // 5 - 2  # state_ms 5000
