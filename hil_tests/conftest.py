@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["host_tools.testing.plugin"]
 # fixtures that build virtual boards of their own: tests using them have nothing to run on
 # the board given by --port
-WORLD_FIXTURES = {"world", "street_w", "lot_world", "locker_world"}
+WORLD_FIXTURES = {"world", "vworld", "street_w", "lot_world", "locker_world"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +59,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     with World(tmp_path / "world", access_points={"bourg-test": "test-wifi-pass"}) as w:
+        yield w
+
+
+@pytest.fixture
+def vworld(tmp_path: Path) -> Iterator[World]:
+    """`world` in virtual time (docs/emulator.md): a test's waits for the boards' timers
+    take no real time."""
+    with World(tmp_path / "world", access_points={"bourg-test": "test-wifi-pass"},
+               clock="virtual") as w:
         yield w
 
 

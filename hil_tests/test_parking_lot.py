@@ -32,7 +32,9 @@ ZONES = {"A01": "A", "A02": "A", "B01": "B"}
 
 @pytest.fixture
 def lot_world(tmp_path: Path) -> Iterator[World]:
-    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}) as w:
+    """A car park in virtual time: the nodes' deep sleeps and samples take no real time.
+    Field changes meant to happen at the same moment are made with the clock held."""
+    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
         yield w
 
 
@@ -136,14 +138,15 @@ def test_a_weak_car_a_node_cannot_place_alone_is_counted_on_the_totems_word(
     a2.mag.field_ut = EARTH_UT  # the car leaves
     _wait_display(disp["A"], "   3", LATENCY_S + 5)
     mark = len(a2.board.output_text())
-    a1.park()  # a strong car in the neighbour bay; its field reaches A02 as a weak one,
-    a2.mag.field_ut = weak  # at the same moment (the totem's window counts from then)
+    with lot_world.hold_clock():
+        a1.park()  # a strong car in the neighbour bay; its field reaches A02 as a weak one,
+        a2.mag.field_ut = weak  # at the same moment (the totem's window counts from then)
     _wait_display(disp["A"], "   2", LATENCY_S + 5)
     end = time.monotonic() + 60
     while "neighbours: changed" not in a2.board.output_text()[mark:]:
         assert time.monotonic() < end, a2.board.output_text()[mark:]
         time.sleep(0.2)
-    time.sleep(10)  # time enough to count it, had the totem not explained it
+    lot_world.elapse(10)  # time enough to count it, had the totem not explained it
     assert disp["A"].text == "   2"
     assert "bay occupied" not in a2.board.output_text()[mark:]
 
@@ -159,8 +162,9 @@ def test_a_slow_sampling_node_weighs_the_totems_answer_on_the_same_clock(
     a1, a2, disp = _row_of_three(lot_world, a2_sample_ms=3000)
     n = sum(x * x for x in EARTH_UT) ** 0.5
     mark = len(a2.board.output_text())
-    a1.park()
-    a2.mag.field_ut = tuple(x * (1.0 + 2.3 / n) for x in EARTH_UT)
+    with lot_world.hold_clock():
+        a1.park()
+        a2.mag.field_ut = tuple(x * (1.0 + 2.3 / n) for x in EARTH_UT)
     _wait_display(disp["A"], "   2", LATENCY_S + 5)  # A01's car
     end = time.monotonic() + 120
     while "neighbours: changed" not in a2.board.output_text()[mark:]:
@@ -170,7 +174,7 @@ def test_a_slow_sampling_node_weighs_the_totems_answer_on_the_same_clock(
     ago = re.search(r"neighbours: changed (\d+) s ago \(field settled (\d+) s ago\)", log2)
     assert ago, log2
     assert int(ago.group(1)) > 12 + 15  # beyond a window counted in samples
-    time.sleep(12)  # four samples: time enough to count it, had the totem not explained it
+    lot_world.elapse(12)  # four samples: time enough to count it, had the totem not said
     assert "bay occupied" not in a2.board.output_text()[mark:]
     assert disp["A"].text == "   2"
 
@@ -184,7 +188,7 @@ def test_a_neighbours_manoeuvre_keeps_its_offset_from_being_counted(
     question says a neighbour changed just now and A02 does not count the offset. (Without
     the flag A02 counts it: checked by setting A01's move_ut out of reach.)"""
     a1, a2, disp = _row_of_three(lot_world)
-    time.sleep(3)  # a few calm samples after the boot
+    lot_world.elapse(3)  # a few calm samples after the boot
     e = EARTH_UT
     perp = (-e[1], e[0], 0.0)  # across the Earth field
     pn = sum(x * x for x in perp) ** 0.5
@@ -192,13 +196,15 @@ def test_a_neighbours_manoeuvre_keeps_its_offset_from_being_counted(
     mark = len(a2.board.output_text())
     for k in range(12):  # to and fro over A01's sensor
         f = (1.5, -0.8, 1.2) if k % 2 else (0.6, 0.9, 0.4)
-        a1.mag.field_ut = tuple(x + 25.0 * c * (1 + k % 3) for x, c in zip(e, f, strict=True))
-        if k == 2:
-            a2.mag.field_ut = beside
-        time.sleep(1.0)
+        with lot_world.hold_clock():
+            a1.mag.field_ut = tuple(x + 25.0 * c * (1 + k % 3)
+                                    for x, c in zip(e, f, strict=True))
+            if k == 2:
+                a2.mag.field_ut = beside
+        lot_world.elapse(1.0)
     a1.park()
     _wait_display(disp["A"], "   2", LATENCY_S + 5)  # A01's car, counted
-    time.sleep(8)
+    lot_world.elapse(8)
     log2 = a2.board.output_text()[mark:]
     assert "neighbours: changed" in log2, log2
     assert "bay occupied" not in log2 and disp["A"].text == "   2"
@@ -272,7 +278,7 @@ def test_forged_and_replayed_frames_are_refused(lot_world: World, mosquitto: Mos
     flipped = bytearray(occupied_frame)
     flipped[8] ^= 0x40  # a newer seq, but the tag no longer matches
     inject(bytes(flipped))
-    time.sleep(3)
+    lot_world.elapse(3)
     assert disp["A"].text == "   2"
     assert _zone(ops, "A")["free"] == 2
     assert len(events(ops.messages, "bay")) == n_events
@@ -312,7 +318,7 @@ def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
     board = bay.board
     wait_until(lambda: board.sleeps >= 1, 15, lambda: board.output_text()[-1500:])
     assert board.sleeps == 1, board.output_text()[-1500:]  # armed after a few samples
-    time.sleep(5)
+    lot_world.elapse(5)
     assert board.sleeps == 1 and board.state == "sleeping"  # nothing moved: no wake at all
     bay.park()
     _wait_display(disp["C"], "   0", LATENCY_S + 5)
@@ -321,7 +327,7 @@ def test_a_wake_on_change_bay_sleeps_until_the_field_moves(lot_world: World,
     # it follows while the car settles (gate settle_s), then sleeps
     wait_until(lambda: board.sleeps >= 2, 60, lambda: board.output_text()[-1500:])
     assert board.sleeps == 2 and board.light_sleeps >= 15
-    time.sleep(4)
+    lot_world.elapse(4)
     assert board.sleeps == 2 and board.state == "sleeping"  # parked and steady: asleep
     bay.park(False)
     _wait_display(disp["C"], "   1", LATENCY_S + 5)

@@ -1,8 +1,7 @@
-"""The runtime on virtual boards against a real mosquitto: outages lose no events."""
+"""The runtime on virtual boards against a real mosquitto: outages lose no events. The
+boards run in virtual time: an outage's length is the world's, not the host's."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -26,10 +25,10 @@ def _assert_complete_in_order(ops: Watcher) -> None:
     assert ticks == list(range(1, ticks[-1] + 1)), f"lost ticks: {ticks}"
 
 
-def test_board_comes_online_with_will_and_retained_status(world: World,
+def test_board_comes_online_with_will_and_retained_status(vworld: World,
                                                           mosquitto: Mosquitto,
                                                           ops: Watcher) -> None:
-    b = add_board(world, mosquitto, fieldtest_config("ft-online", port=mosquitto.port,
+    b = add_board(vworld, mosquitto, fieldtest_config("ft-online", port=mosquitto.port,
                                                      tick_ms=500))
     b.start()
     ops.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-online/status" and
@@ -41,14 +40,14 @@ def test_board_comes_online_with_will_and_retained_status(world: World,
 
 
 @pytest.mark.emulator_only
-def test_wifi_cut_for_30_s_loses_no_event(world: World, mosquitto: Mosquitto,
+def test_wifi_cut_for_30_s_loses_no_event(vworld: World, mosquitto: Mosquitto,
                                           ops: Watcher) -> None:
-    b = add_board(world, mosquitto, fieldtest_config("ft-wifi", port=mosquitto.port,
+    b = add_board(vworld, mosquitto, fieldtest_config("ft-wifi", port=mosquitto.port,
                                                      tick_ms=300))
     b.start()
     ops.wait_for(lambda ms: len(events(ms, "tick")) >= 3, 15)
     b.wifi_cut()
-    time.sleep(30)
+    vworld.elapse(30)
     during = len(events(ops.messages, "tick"))
     b.wifi_restore()
     # ~100 ticks were produced offline: all must arrive, then live ones follow.
@@ -58,15 +57,15 @@ def test_wifi_cut_for_30_s_loses_no_event(world: World, mosquitto: Mosquitto,
 
 
 @pytest.mark.emulator_only
-def test_broker_killed_and_restarted_loses_no_event(world: World, mosquitto: Mosquitto,
+def test_broker_killed_and_restarted_loses_no_event(vworld: World, mosquitto: Mosquitto,
                                                     ops: Watcher) -> None:
-    b = add_board(world, mosquitto, fieldtest_config("ft-broker", port=mosquitto.port,
+    b = add_board(vworld, mosquitto, fieldtest_config("ft-broker", port=mosquitto.port,
                                                      tick_ms=300))
     b.start()
     ops.wait_for(lambda ms: len(events(ms, "tick")) >= 3, 15)
     last_before = max(_ticks(ops))
     mosquitto.kill()
-    time.sleep(8)
+    vworld.elapse(8)
     mosquitto.start()
     # the ops watcher reconnects by itself; the board's backoff brings it back too
     ops.wait_for(lambda ms: max(_ticks(ops)) >= last_before + 35, 60)
@@ -74,14 +73,14 @@ def test_broker_killed_and_restarted_loses_no_event(world: World, mosquitto: Mos
 
 
 @pytest.mark.emulator_only
-def test_queue_survives_a_reboot_while_offline(world: World, mosquitto: Mosquitto,
+def test_queue_survives_a_reboot_while_offline(vworld: World, mosquitto: Mosquitto,
                                                ops: Watcher) -> None:
-    b = add_board(world, mosquitto, fieldtest_config("ft-reboot", port=mosquitto.port,
+    b = add_board(vworld, mosquitto, fieldtest_config("ft-reboot", port=mosquitto.port,
                                                      tick_ms=200))
     b.start()
     ops.wait_for(lambda ms: len(events(ms, "tick")) >= 2, 15)
     b.link.cut()
-    time.sleep(3)
+    vworld.elapse(3)
     queued_seq_floor = max(e["seq"] for e in events(ops.messages, "tick"))
     b.power_cut()
     b.link.restore()

@@ -7,7 +7,6 @@ within its timeout, so each fails if the world stops skipping."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from host_tools.field.mqtt_watch import Watcher
 from host_tools.testing.rigs.street import WIFI, add_pole, pole_config
 
 pytestmark = pytest.mark.emulator_only
-
-
-@pytest.fixture
-def vworld(tmp_path: Path) -> Iterator[World]:
-    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
-        yield w
 
 
 def _board(world: World, name: str, main: str) -> Board:

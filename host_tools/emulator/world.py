@@ -184,6 +184,17 @@ class World:
         """Call fn(*args) after delay_s on the world's clock (on the world's loop)."""
         return self.clock.later(self.loop, delay_s, fn, *args)
 
+    def elapse(self, seconds: float, timeout: float | None = None) -> None:
+        """Return once `seconds` have passed on the world's clock: skipped in virtual time,
+        slept through in real time; TimeoutError if that takes more than `timeout` real
+        seconds (default: seconds + 30)."""
+        from host_tools.emulator.waiting import wait_until
+
+        end = self.clock.now() + seconds
+        wait_until(lambda: self.clock.now() >= end,
+                   seconds + 30 if timeout is None else timeout,
+                   lambda: f"the world's clock is still {end - self.clock.now():.1f} s short")
+
     def hold_clock(self) -> Any:
         """`with world.hold_clock():` no skip of virtual time inside (WorldClock.hold)."""
         return self.clock.hold()
