@@ -77,10 +77,11 @@ def pole_config(device_id: str, x_m: float, *, site: str = "hil", port: int = 18
     }
 
 
-def street_world(workdir: Any, *, hour_local: float = 22.0) -> World:
-    """A world whose radio reaches one pole spacing and a bit, at night."""
+def street_world(workdir: Any, *, hour_local: float = 22.0, clock: str = "real") -> World:
+    """A world whose radio reaches one pole spacing and a bit, at night; clock="virtual"
+    skips what the poles only wait through (docs/emulator.md)."""
     w = World(workdir, access_points={WIFI[0]: WIFI[1]},
-              radio=RadioMedium(range_m=SPACING_M * 1.2))
+              radio=RadioMedium(range_m=SPACING_M * 1.2), clock=clock)
     w.wall_offset_s = night_offset(hour_local)
     return w
 
