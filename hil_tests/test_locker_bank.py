@@ -36,8 +36,10 @@ def locker_world(tmp_path: Path) -> Iterator[World]:
     """The town's clock reads 12:00 UTC today whatever the host's says. A deposit window ends
     at 00:00 UTC, so run near midnight these tests would see the host refuse a 1-hour deposit
     code (rightly) or a code issued before midnight expire after it. The offset moves SNTP
-    and the DS3231 alike; codes are issued on `w.wall_time()`."""
-    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}) as w:
+    and the DS3231 alike; codes are issued on `w.wall_time()`. The world runs in virtual
+    time: a door left open or a lockout passes without real waiting; a person typing holds
+    the clock (Keypad.type)."""
+    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
         w.wall_offset_s = 12 * 3600 - time.time() % 86400
         yield w
 
@@ -62,7 +64,7 @@ def _start(world: World, reg: Registry, broker: Mosquitto | None = None, **app: 
 
 def _now(bk: Bank) -> float:
     """The bank's clock as Unix time: the town's once NTP has set it, plus any advance_clock."""
-    return time.time() + bk.board.rtc_offset
+    return bk.board.world.clock.time() + bk.board.rtc_offset
 
 
 def _log(bk: Bank, mark: int, text: str, timeout: float = 8) -> None:
@@ -88,7 +90,7 @@ def _pulsed(bk: Bank, n: int, count: int, timeout: float = 2.0) -> int:
 
 def _through_door(bk: Bank, n: int, open_s: float = 0.8) -> None:
     bk.open_door(n)
-    time.sleep(open_s)
+    bk.board.world.elapse(open_s)
     bk.close_door(n)
 
 
@@ -180,13 +182,13 @@ def test_wrong_compartment_expired_and_keypad_garbage(locker_world: World,
     bk.type("1" * 30 + "#")  # over-long: dropped at '#', never matched in part
     bk.type("12*")
     bk.type("#")
-    time.sleep(1.5)
+    bk.board.world.elapse(1.5)
     assert "code: ok" not in bk.board.output_since(m)
     assert sum(bk.pulses(n) for n in (1, 2, 3)) == 0
     good = book.issue("locker-01", 1, "deposit", now, 1, now_s=now)
     m = bk.board.console_mark()
     bk.type("9")  # a stray key, then the entry times out... and the real code still works
-    time.sleep(0.2)
+    bk.board.world.elapse(0.2)
     bk.type("*" + good.code + "#")
     _log(bk, m, "code: ok")
     assert _pulsed(bk, 1, 1) == 1
@@ -235,7 +237,7 @@ def _unlock_cut_at(world: World, key: bytes, n: int) -> bool:
     bk.board.arm_power_cut_in(n)
     m = bk.board.console_mark()
     bk.type(code + "#")
-    time.sleep(1.0)
+    bk.board.world.elapse(1.0)
     cut = bk.board.state == "off"
     if cut:
         assert bk.pulses(1) <= 1  # maybe pulsed before the cut: the door stayed shut
@@ -255,7 +257,7 @@ def _unlock_cut_at(world: World, key: bytes, n: int) -> bool:
         _log(bk, m, "code: ok")
     bk.board.arm_power_cut_in(None)
     _through_door(bk, 1)
-    time.sleep(0.8)
+    bk.board.world.elapse(0.8)
     m = bk.board.console_mark()
     pulses = bk.pulses(1)
     bk.type(code + "#")
@@ -306,7 +308,7 @@ def test_brute_force_in_accelerated_time_is_slowed_never_locked(locker_world: Wo
             secs = int(bk.board.output_since(m).split("code: wait ")[-1].split()[0])
             assert secs <= lk.MAX_DELAY_S
             bk.advance_clock(secs + 1)
-            time.sleep(0.3)
+            bk.board.world.elapse(0.3)
         elif res == "malformed:" and lost < 3:
             # a key lost: this test types hundreds of keys at 130 ms each, and on a loaded
             # CI machine the board's VM can miss one. The bank rightly refuses the short
@@ -319,7 +321,7 @@ def test_brute_force_in_accelerated_time_is_slowed_never_locked(locker_world: Wo
                                 for e in events(ms, "alarm")), 10)
     assert sum(bk.pulses(n) for n in (1, 2, 3)) == 0
     bk.advance_clock(lk.MAX_DELAY_S + 1)
-    time.sleep(0.5)
+    bk.board.world.elapse(0.5)
     dep = CodeBook(registry).issue("locker-01", 1, "deposit", _now(bk), 1, now_s=_now(bk))
     _typed(bk, dep.code, "code: ok")
     key = bytes.fromhex(registry.secrets("locker-01")["bank_key"])
@@ -339,7 +341,7 @@ def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
     dep = book.issue("locker-01", 3, "deposit", now, 1, now_s=now)
     _typed(bk, dep.code)
     _through_door(bk, 3)
-    time.sleep(1.0)
+    bk.board.world.elapse(1.0)
     bk.advance_clock(4 * 86400)  # nobody came for four days
     ops.wait_for(lambda ms: any(json.loads(x.payload).get("compartments") == [3]
                                 for x in ops.on("/locker-01/uncollected")), 10)

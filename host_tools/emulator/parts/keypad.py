@@ -88,7 +88,18 @@ class Keypad(Device):
         Without this an emulated board on a loaded host, later to scan than a real one, loses
         keys: released before any scan, or pressed again before the release was seen.
         scans=0 never waits. rollover_s > 0 types like a fast typist: the next key goes down
-        rollover_s before the last one comes up (not for a key typed twice in a row)."""
+        rollover_s before the last one comes up (not for a key typed twice in a row).
+
+        A person types in real time: in a world in virtual time the clock is held while the
+        keys go down and up, so that no entry timeout is skipped between two keys."""
+        if self.board is None:
+            self._type(keys, hold_s, gap_s, scans, wait_s, rollover_s)
+            return
+        with self.board.world.hold_clock():
+            self._type(keys, hold_s, gap_s, scans, wait_s, rollover_s)
+
+    def _type(self, keys: str, hold_s: float, gap_s: float, scans: int, wait_s: float,
+              rollover_s: float) -> None:
         import time as _t
 
         def wait(done: Callable[[], bool], at_least: float) -> None:
