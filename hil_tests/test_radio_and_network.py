@@ -161,7 +161,7 @@ print("status", sta.status(), sta.isconnected())
 """
     b = world.add_board({"device_id": "wifi", "site": "hil"}, {"main.py": main})
     b.start()
-    b.wait_output("status", 5)
+    b.wait_output(r"status \d+ \w+\n", 5)  # the whole line
     out = b.output_text()
     assert "resolve offline -202" in out
     assert "status 202 False" in out

@@ -211,3 +211,10 @@ def bench_locker() -> None:
 
     for r in locker_bench.run():
         emit(r)
+
+
+def bench_virtual_time() -> None:
+    from host_tools.bench import virtual_time
+
+    for r in virtual_time.run():
+        emit(r)

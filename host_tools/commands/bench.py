@@ -19,6 +19,7 @@ from host_tools.bench.run import (
     bench_parking,
     bench_roles_heap,
     bench_tls_heap,
+    bench_virtual_time,
     emit,
     results_files,
     source_revision,
@@ -29,7 +30,7 @@ from host_tools.commands import EXIT_OK
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
     p.add_argument("--only", choices=["boot", "heap", "update", "lighting", "parking", "locker",
-                                        "hil"],
+                                        "clock", "hil"],
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
@@ -60,7 +61,10 @@ def main(args: argparse.Namespace) -> int:
         try:
             emit({"bench": "run", "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "only": args.only, "source": source_revision()})
-            return _run_groups(args)
+            t0 = time.monotonic()
+            rc = _run_groups(args)
+            emit({"bench": "run_wall_time", "wall_s": round(time.monotonic() - t0, 1)})
+            return rc
         finally:
             results_files.remove(f)
             print(f"results written to {path}", file=sys.stderr)
@@ -82,6 +86,8 @@ def _run_groups(args: argparse.Namespace) -> int:
         bench_parking(args.parking_sims)
     if only in (None, "locker"):
         bench_locker()
+    if only in (None, "clock"):
+        bench_virtual_time()
     if only == "hil" or (only is None and not args.no_hil):
         bench_hil()
     return EXIT_OK
