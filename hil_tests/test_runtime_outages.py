@@ -64,10 +64,14 @@ def test_broker_killed_and_restarted_loses_no_event(vworld: World, mosquitto: Mo
     b.start()
     ops.wait_for(lambda ms: len(events(ms, "tick")) >= 3, 15)
     last_before = max(_ticks(ops))
+    ops.subscribed.clear()
     mosquitto.kill()
     vworld.elapse(8)
-    mosquitto.start()
-    # the ops watcher reconnects by itself; the board's backoff brings it back too
+    # The ops watcher reconnects by itself, in real time; the board's backoff, in virtual
+    # time, must not bring the board back before the watcher listens again.
+    with vworld.hold_clock():
+        mosquitto.start()
+        assert ops.subscribed.wait(15), "the ops watcher did not come back"
     ops.wait_for(lambda ms: max(_ticks(ops)) >= last_before + 35, 60)
     _assert_complete_in_order(ops)
 

@@ -75,9 +75,9 @@ class ChipServices:
         self._heap_mark = 0  # where the console stood when it was asked
         self._sleep_after_heap: tuple[int | None] | None = None
         self._conn: asyncio.StreamWriter | None = None
-        # virtual time (clock.py): until when the board said it waits (host ms, -1: for an
-        # event only), None while it works; and how many events it was sent, which its idle
-        # message must have seen to count
+        # virtual time (clock.py): until when the board said it waits (ms on the world's
+        # clock, -1: for an event only), None while it works; and how many events it was
+        # sent, which its idle message must have seen to count
         self._idle_until: int | None = None
         self._events_sent = 0
         self._skip_told = 0  # the skipped time the board knows (_tell_clock)
@@ -161,6 +161,14 @@ class ChipServices:
         if msg.get("seen") == self._events_sent:
             self._idle_until = int(msg["until"])
             self.world.poke_clock()
+
+    def _nudge(self) -> None:
+        """Something reaches the board other than by its control socket (network bytes,
+        console input): in virtual time it is sent a counted event that it ignores, so that
+        the world takes it as busy, and any idle message already on its way as stale, until
+        it says again that it waits."""
+        if self.world.clock.virtual:
+            self._event("wake")
 
     def _tell_clock(self) -> None:
         """Tell the board the time skipped so far, if it does not know it yet. A board is

@@ -189,6 +189,7 @@ class ConsoleBridge:
         """Forward keystrokes; a Ctrl-C is held briefly to learn whether the VM sits at a
         prompt (then it gets the byte) or runs code (then it gets SIGINT)."""
         self.world.clock.traffic()
+        self._nudge()
         buf = bytearray()
         for b in data:
             if self._held is not None:

@@ -19,6 +19,7 @@ guess that no reply is on its way (docs/emulator.md, "Virtual time").
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -37,6 +38,9 @@ class WorldClock:
         self._holds = 0
         self._in_flight = 0
         self._last_traffic = 0.0  # host monotonic
+        # taken by the world for each decision to skip, and by a test taking hold: once
+        # hold() has returned, no skip decided before it can still happen
+        self.lock = threading.Lock()
 
     # -- reading it --------------------------------------------------------------------------
     def now(self) -> float:
@@ -77,11 +81,13 @@ class WorldClock:
     def hold(self) -> Iterator[None]:
         """No skip while held: a test that acts on boards in steps holds the clock across
         them, so that the world does not jump a board's timeout between two of its steps."""
-        self._holds += 1
+        with self.lock:
+            self._holds += 1
         try:
             yield
         finally:
-            self._holds -= 1
+            with self.lock:
+                self._holds -= 1
 
     def may_skip(self) -> bool:
         return (self.virtual and not self._holds and self._in_flight <= 0

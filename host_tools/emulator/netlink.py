@@ -5,6 +5,7 @@ and read what anyone on the board's WiFi could read (`sniffed`)."""
 from __future__ import annotations
 
 import asyncio
+import select
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ class NetLink:
         self._servers: dict[tuple[str, int], asyncio.base_events.Server] = {}
         self._ports: dict[tuple[str, int], int] = {}
         self._conns: set[asyncio.StreamWriter] = set()
+        self._readers: set[asyncio.StreamReader] = set()
         self.connections_made = 0
         self._sniffed = bytearray()  # both directions, the last SNIFF_MAX bytes
 
@@ -43,6 +45,25 @@ class NetLink:
         self.delay_s = ms / 1000.0
 
     # -- world loop --------------------------------------------------------------------------
+    def unread(self) -> bool:
+        """Bytes wait in a proxy socket, either way, that the proxy has not yet read: the
+        world must not skip time over a request or a reply on its way (clock.py)."""
+        # read from its socket by asyncio but not yet handed on by _pump
+        if any(len(getattr(r, "_buffer", b"")) for r in self._readers):
+            return True
+        # a connection the kernel has made and asyncio not yet accepted, or bytes not read
+        socks = [srv.sock for srv in self._servers.values() if isinstance(srv, _LazyServer)]
+        socks += [s for w in self._conns
+                  if (s := w.get_extra_info("socket")) is not None]
+        socks = [s for s in socks if s.fileno() >= 0]
+        if not socks:
+            return False
+        try:
+            readable, _, _ = select.select(socks, [], [], 0)
+        except (OSError, ValueError):
+            return True  # a socket closing under us: wait for the next look
+        return bool(readable)
+
     def _set_up(self, up: bool) -> None:
         self.up = up
         if not up:
@@ -62,6 +83,9 @@ class NetLink:
         """Port of the proxy to ip:port. While the link is cut, a port nobody listens on, so
         connect() is refused as a dead broker's would be."""
         key = (ip, port)
+        # a connect follows: until asyncio has accepted it, its first bytes are nowhere the
+        # world can see (unread), so the quiet period covers them
+        self.board.world.clock.traffic()
         if not self.up:
             return self._ports.get(key, 9)
         if key not in self._servers:
@@ -90,17 +114,23 @@ class NetLink:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      key: tuple[str, int]) -> None:
+        clock = self.board.world.clock
+        clock.traffic()  # a connect: a server may speak first
         if not self.up:
             writer.transport.abort()
             return
+        self._readers.add(reader)  # what the board sends while upstream connects counts
         try:
             ur, uw = await asyncio.open_connection(*key)
         except OSError:
+            self._readers.discard(reader)
             writer.transport.abort()
             return
+        clock.traffic()
         self.connections_made += 1
         self._conns.add(writer)
         self._conns.add(uw)
+        self._readers.add(ur)
         try:
             await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer, to_board=True),
                                  return_exceptions=True)
@@ -110,6 +140,7 @@ class NetLink:
             for w in (writer, uw):
                 self._conns.discard(w)
                 w.close()
+            self._readers.difference_update((reader, ur))
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     to_board: bool = False) -> None:
@@ -131,9 +162,11 @@ class NetLink:
                     break
                 self._sniffed += data
                 del self._sniffed[:-SNIFF_MAX]
-                if to_board:
-                    self.board._tell_clock()  # it reads the bytes at the time they come
                 writer.write(data)
+                if to_board:
+                    # after the bytes, so that the board cannot take the nudge, find nothing
+                    # to read yet and say it waits; it reads them at the time they come
+                    self.board._nudge()
                 await writer.drain()
         finally:
             if writer.transport is not None and not writer.transport.is_closing():

@@ -20,12 +20,13 @@ import shutil
 import socket
 import struct
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable
 
 from host_tools.build import mpy
 from host_tools.emulator.board import ESPRESSIF_OUI, Board, efuse_mac
-from host_tools.emulator.clock import WorldClock
+from host_tools.emulator.clock import Later, WorldClock
 
 FW_DIR = Path(__file__).parent / "fw"
 # An access point's channel unless World(ap_channels=...) says otherwise: not the chip's
@@ -180,22 +181,35 @@ class World:
         """Unix time of the virtual town (the world's clock + wall_offset_s)."""
         return self.clock.time() + self.wall_offset_s
 
-    def later(self, delay_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+    def later(self, delay_s: float, fn: Callable[..., Any], *args: Any) -> Later:
         """Call fn(*args) after delay_s on the world's clock (on the world's loop)."""
         return self.clock.later(self.loop, delay_s, fn, *args)
 
     def elapse(self, seconds: float, timeout: float | None = None) -> None:
         """Return once `seconds` have passed on the world's clock: skipped in virtual time,
-        slept through in real time; TimeoutError if that takes more than `timeout` real
-        seconds (default: seconds + 30)."""
-        from host_tools.emulator.waiting import wait_until
+        slept through in real time. The end is a deadline of its own, and the clock is held
+        from then until this returns, so the world does not run on past it while the test
+        looks. TimeoutError if it takes more than `timeout` real seconds (default: seconds
+        + 30)."""
+        reached = threading.Event()
+        held: list[Any] = []
 
-        end = self.clock.now() + seconds
-        wait_until(lambda: self.clock.now() >= end,
-                   seconds + 30 if timeout is None else timeout,
-                   lambda: f"the world's clock is still {end - self.clock.now():.1f} s short")
+        def arrive() -> None:
+            hold = self.clock.hold()
+            hold.__enter__()
+            held.append(hold)
+            reached.set()
 
-    def hold_clock(self) -> Any:
+        timer = self.call_fn(self.later, seconds, arrive)
+        try:
+            if not reached.wait(seconds + 30 if timeout is None else timeout):
+                raise TimeoutError(f"the world's clock did not advance {seconds} s")
+        finally:
+            self.call_fn(timer.cancel)
+            for hold in held:
+                hold.__exit__(None, None, None)
+
+    def hold_clock(self) -> AbstractContextManager[None]:
         """`with world.hold_clock():` no skip of virtual time inside (WorldClock.hold)."""
         return self.clock.hold()
 
@@ -313,8 +327,10 @@ class World:
     def _warp(self) -> None:
         self._warp_poked = False
         self._wake_due_boards()
-        target = self._skip_target_ms()
-        if target is not None and self.clock.skip_to_ms(target):
+        with self.clock.lock:  # a test taking hold of the clock waits for this decision
+            target = self._skip_target_ms()
+            skipped = target is not None and self.clock.skip_to_ms(target)
+        if skipped:
             self._wake_due_boards()
             self._tick_boards()  # the watchdog and the parts see the new time at once
 
@@ -336,8 +352,8 @@ class World:
             if b.state != "running":
                 continue  # asleep or off: a world timer or a part wakes it
             until = b._idle_until
-            if until is None:
-                return None
+            if until is None or b._conn is None or b.link.unread():
+                return None  # working, booting, or a request or reply on its way
             if until >= 0:
                 deadlines.append(until)
             if b.wdt_timeout is not None:
@@ -385,7 +401,7 @@ class World:
 
 
 class _SntpServer(asyncio.DatagramProtocol):
-    """Answers SNTP requests with the host's clock, standing in for pool.ntp.org."""
+    """Answers SNTP requests with the world's clock, standing in for pool.ntp.org."""
 
     def __init__(self, world: World) -> None:
         self.world = world

@@ -23,7 +23,7 @@ hello = {}
 flash_writes = 0
 # The world's clock (host_tools/emulator/clock.py): the VM's monotonic ms plus the idle time
 # the world has skipped. In virtual time the board says until when it waits each time it
-# blocks (_say_idle), so the world knows when every board only waits.
+# blocks (say_idle), so the world knows when every board only waits.
 virtual = False
 skip_ms = 0
 _events_seen = [0]  # events received, as the world counts those it sent
@@ -45,7 +45,7 @@ def _on_clock(msg):
     skip_ms = msg["skip_ms"]
 
 
-def _say_idle(timeout_ms):
+def say_idle(timeout_ms):
     """About to block for timeout_ms (-1: until an event): tell the world, in virtual time."""
     if not virtual or timeout_ms == 0:
         return
@@ -191,7 +191,7 @@ def _read(timeout_ms, idle=True):
         if timeout_ms == 0:
             return False
         if idle:
-            _say_idle(timeout_ms)
+            say_idle(timeout_ms)
         if not _poller.poll(timeout_ms):
             return False
     _pull()

@@ -39,7 +39,7 @@ class poll:
                 t = nt
             res = self._p.poll(0)
             if not res and t != 0:
-                _world._say_idle(t)
+                _world.say_idle(t)
                 res = self._p.poll(t)
             out = [r for r in res if r[0] is not ws]
             if len(out) != len(res):
