@@ -72,8 +72,10 @@ import os as _os  # noqa: E402
 
 
 def fsync_all():
-    """Flush filesystem caches when the port offers it (ESP32 os.sync); a no-op elsewhere."""
-    f = getattr(_os, "sync", None)
+    """Flush filesystem caches when the port offers it (ESP32 os.sync); a no-op elsewhere.
+    On CPython too: os.sync there flushes the whole host's disks, which slowed every test of
+    the store and protected nothing (a host test cuts power by truncating files)."""
+    f = getattr(_os, "sync", None) if IS_MICROPYTHON else None
     if f is not None:
         try:
             f()
