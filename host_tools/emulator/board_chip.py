@@ -85,8 +85,7 @@ class ChipServices:
     # -- the control socket ----------------------------------------------------------------
     def _attach_conn(self, writer: asyncio.StreamWriter) -> None:
         self._conn = writer
-        self._idle_until = None
-        self._events_sent = 0
+        self._events_sent = 0  # counted per connection, as the new VM counts them
 
     def _detach_conn(self, writer: asyncio.StreamWriter) -> None:
         if self._conn is writer:

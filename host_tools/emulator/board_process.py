@@ -180,7 +180,6 @@ class ProcessControl:
         self._spawn_t = time.monotonic()
         self._awake_t = self.world.clock.now()
         self._idle_until = None  # a new VM works until it says it waits
-        self._events_sent = 0
         self.proc = subprocess.Popen(
             [micropython_binary(), "-X", f"heapsize={heap}", "-i",
              str(self.world.fw_dir / "_boot.py")],

@@ -6,10 +6,11 @@ retries, the watchdog) all read that one clock. In real mode nothing is ever ski
 
 In virtual mode each board tells the world, as it blocks, until when it waits (`idle` with
 a deadline, fw/_world.py). When every running board waits, no radio frame or delayed
-network chunk is in flight, no network or console byte has moved for `QUIET_S`, and no test
-holds the clock, the world jumps to the earliest deadline: a board's, a world timer's, or a
-watchdog's. Time between jumps runs at the host's pace, so a board that computes, talks to
-a real broker or is busy in a loop sees real time, as before.
+network chunk is in flight, no byte waits unread in a proxy, no network byte, host lookup or
+console key has come for `QUIET_S`, and no test holds the clock, the world jumps to the
+earliest deadline: a board's, a world timer's, or a watchdog's. Time between jumps runs at
+the host's pace, so a board that computes, talks to a real broker or is busy in a loop sees
+real time, as before.
 
 Why not pure discrete events: the boards run a real VM that may compute for any time, and
 talk to a real mosquitto whose replies the world cannot foresee; the quiet period is the

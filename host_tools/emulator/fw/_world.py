@@ -23,7 +23,7 @@ hello = {}
 flash_writes = 0
 # The world's clock (host_tools/emulator/clock.py): the VM's monotonic ms plus the idle time
 # the world has skipped. In virtual time the board says until when it waits each time it
-# blocks (say_idle), so the world knows when every board only waits.
+# blocks (block, say_idle), so the world knows when every board only waits.
 virtual = False
 skip_ms = 0
 _events_seen = [0]  # events received, as the world counts those it sent
@@ -53,6 +53,15 @@ def say_idle(timeout_ms):
     if until != _idle_said[0]:
         send("idle", until=until, seen=_events_seen[0])
         _idle_said[0] = until
+
+
+def block(poller, timeout_ms):
+    """poller.poll(timeout_ms), saying first that the board waits if it is to block."""
+    res = poller.poll(0)
+    if not res and timeout_ms != 0:
+        say_idle(timeout_ms)
+        res = poller.poll(timeout_ms)
+    return res
 
 
 def connect():
@@ -187,13 +196,8 @@ def _read(timeout_ms, idle=True):
     makes an I2C transfer only queues the events arriving meanwhile, as the chip runs one
     scheduled callback at a time."""
     global _buf
-    if not _poller.poll(0):
-        if timeout_ms == 0:
-            return False
-        if idle:
-            say_idle(timeout_ms)
-        if not _poller.poll(timeout_ms):
-            return False
+    if not (block(_poller, timeout_ms) if idle else _poller.poll(timeout_ms)):
+        return False
     _pull()
     start = 0
     while True:

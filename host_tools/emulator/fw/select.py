@@ -37,10 +37,7 @@ class poll:
             nt = _world.next_timer_ms()
             if nt is not None and (t < 0 or nt < t):
                 t = nt
-            res = self._p.poll(0)
-            if not res and t != 0:
-                _world.say_idle(t)
-                res = self._p.poll(t)
+            res = _world.block(self._p, t)
             out = [r for r in res if r[0] is not ws]
             if len(out) != len(res):
                 _world.service(0)
