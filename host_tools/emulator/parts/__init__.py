@@ -28,7 +28,7 @@ from host_tools.emulator.parts.base import Device, I2CDevice, RegisterDevice
 from host_tools.emulator.parts.bh1750 import BH1750
 from host_tools.emulator.parts.ds3231 import DS3231
 from host_tools.emulator.parts.hmc5883l import HMC5883L
-from host_tools.emulator.parts.keypad import Keypad
+from host_tools.emulator.parts.keypad import Keypad, KeypadError
 from host_tools.emulator.parts.led import Led, Luminaire
 from host_tools.emulator.parts.lis2mdl import LIS2MDL
 from host_tools.emulator.parts.lock import Lock
@@ -42,6 +42,7 @@ from host_tools.emulator.parts.ws2812 import WS2812
 __all__ = [
     "Device", "I2CDevice", "RegisterDevice",
     "Switch", "Pir", "Led", "Luminaire", "AnalogSource", "LampCurrent", "Lock", "Keypad",
+    "KeypadError",
     "TMP102", "BH1750", "DS3231", "TM1637", "WS2812",
     "Magnetometer", "Field", "QMC5883L", "HMC5883L", "LIS2MDL",
 ]

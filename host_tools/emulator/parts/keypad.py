@@ -10,6 +10,10 @@ if TYPE_CHECKING:
     from host_tools.emulator.board import Board
 
 
+class KeypadError(RuntimeError):
+    """The virtual typist gave up: the firmware never read a key it held."""
+
+
 class Keypad(Device):
     """A matrix keypad: a pressed key connects its row to its column. Columns have the
     board's pull-ups; a column reads low while a pressed key's row is driven low."""
@@ -79,7 +83,7 @@ class Keypad(Device):
         self._update()
 
     def type(self, keys: str, hold_s: float = 0.08, gap_s: float = 0.08, scans: int = 2,
-             wait_s: float = 3.0, rollover_s: float = 0.0) -> None:
+             wait_s: float = 15.0, rollover_s: float = 0.0) -> None:
         """Type like a person: each key held hold_s, then released for gap_s.
 
         Like a person who feels a key take, each key is held longer, up to wait_s, until the
@@ -87,6 +91,8 @@ class Keypad(Device):
         the firmware has looked at the released key's row 3 times (its "key up" check).
         Without this an emulated board on a loaded host, later to scan than a real one, loses
         keys: released before any scan, or pressed again before the release was seen.
+        A key the firmware has not read within wait_s raises KeypadError: going on would
+        lose the key silently and fail later with a wrong code.
         scans=0 never waits. rollover_s > 0 types like a fast typist: the next key goes down
         rollover_s before the last one comes up (not for a key typed twice in a row).
 
@@ -102,20 +108,27 @@ class Keypad(Device):
               rollover_s: float) -> None:
         import time as _t
 
-        def wait(done: Callable[[], bool], at_least: float) -> None:
+        def wait(done: Callable[[], bool], at_least: float) -> bool:
             t0 = _t.monotonic()
             _t.sleep(at_least)
-            while scans and not done() and _t.monotonic() - t0 < wait_s:
+            while scans and not done():
+                if _t.monotonic() - t0 >= wait_s:
+                    return False
                 _t.sleep(0.005)
+            return True
 
         def down(k: str) -> None:  # held until read in `scans` full scans
-            wait(lambda: self.seen.get(k, 0) >= scans, hold_s)
+            if not wait(lambda: self.seen.get(k, 0) >= scans, hold_s):
+                raise KeypadError(f"typing {keys!r}: the firmware did not scan key {k!r} "
+                                  f"{scans} times within {wait_s:g} s")
 
         def up(k: str, at_least: float) -> None:  # released, and seen released 3 times
             row = self._where(k)[0]
             base = self.looked.get(row, 0)
             self.release(k)
-            wait(lambda: self.looked.get(row, 0) - base >= 3, at_least)
+            # a board that lost power on this key (a test's cut) never looks again
+            wait(lambda: self.looked.get(row, 0) - base >= 3
+                 or (self.board is not None and not self.board.running), at_least)
 
         prev = None
         for k in keys:
