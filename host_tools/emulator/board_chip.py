@@ -151,6 +151,7 @@ class ChipServices:
             "nvs": nvs, "cut_at": cut_at, "skip_main": self._skip_main,
             "ticks_before_wrap_ms": self.ticks_before_wrap_ms,
             "virtual": self.world.clock.virtual, "skip_ms": self.world.clock.skipped_ms,
+            "watch_reads": sorted({g for d in self.devices for g in d.reads_watched()}),
         }
 
     # -- virtual time (clock.py) -----------------------------------------------------------
@@ -227,6 +228,11 @@ class ChipServices:
     def _op_sync(self, msg: dict[str, Any]) -> None:
         """Answered after every earlier message, and after the events they caused were sent:
         the board's pin read that asked for it sees the world as it now is."""
+
+    def _op_read(self, msg: dict[str, Any]) -> None:
+        """The firmware read a pin a part watches, and saw this level."""
+        for d in self.devices:
+            d.on_read(msg["pin"], msg["v"])
 
     def _drive(self, gpio: int, level: int | None) -> None:
         if self.inputs.get(gpio) == level and gpio in self.inputs:

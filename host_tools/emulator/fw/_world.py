@@ -86,6 +86,8 @@ def connect():
     skip_ms = hello.get("skip_ms", 0)
     for k, v in hello.get("inputs", {}).items():
         inputs[int(k)] = v
+    for g in hello.get("watch_reads", ()):
+        watch_reads[g] = True
     global rtc_mem
     if hello.get("rtc_mem"):
         import binascii
@@ -300,6 +302,7 @@ def get_int(x):
 
 
 inputs = {}  # gpio -> level driven by a device in the world (None: floating)
+watch_reads = {}  # gpio -> True: report each read of it (a part counts what the firmware saw)
 rtc_mem = b""
 wifi_active = False
 channel = 1  # the radio's WiFi channel (network.py keeps it, espnow.py checks peers on it)

@@ -122,7 +122,10 @@ class Pin:
                 _written[0] = False
                 _world.call("sync")
             _world.service(0)
-            return self._level()
+            v = self._level()
+            if self._id in _world.watch_reads:
+                _world.send("read", pin=self._id, v=v)
+            return v
         self._out = 1 if v else 0
         if self._mode in (Pin.OUT, Pin.OPEN_DRAIN):
             self._publish()

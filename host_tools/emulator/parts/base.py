@@ -35,6 +35,14 @@ class Device:
     def on_pwm(self, gpio: int, freq: int, duty_u16: int | None) -> None:
         pass
 
+    def reads_watched(self) -> list[int]:
+        """Input pins whose every read the board reports (on_read): for a part that must
+        know what the firmware saw, not only what it drove. Each read costs a message."""
+        return []
+
+    def on_read(self, gpio: int, level: int) -> None:
+        """The firmware read a watched pin and saw this level."""
+
     def on_bitstream(self, gpio: int, timing: tuple[int, ...], data: bytes) -> None:
         """machine.bitstream on gpio: (high_0, low_0, high_1, low_1) ns, the bytes."""
 

@@ -24,10 +24,14 @@ class Keypad(Device):
         self.rows, self.cols, self.layout = rows, cols, layout
         self.row_level: dict[int, int] = {r: 1 for r in rows}
         self.down: set[str] = set()
-        self.seen: dict[str, int] = {}  # full scans that have read a key while held
-        self.looked: dict[int, int] = {}  # times this row alone was driven low, per row
-        self._alone: int | None = None  # the row a scan step has driven low, if any
-        self._scanned: set[int] = set()  # rows stepped through in the scan under way
+        # What the firmware saw, from its reads of the columns (reads_watched):
+        self.seen: dict[str, int] = {}  # full scans that read this key alone
+        self.ups: dict[str, int] = {}  # reads of this key's column, its row alone low, high
+        self._alone: int | None = None  # the one row driven low, if only one is
+        self._look_cols: set[int] = set()  # columns read while that row is low alone
+        self._look_low: set[str] = set()  # the keys those reads found down
+        self._pass: int | None = None  # rows read in order by the scan under way
+        self._pass_keys: set[str] = set()  # the keys that scan found down
 
     def attached(self, board: Board) -> None:
         super().attached(board)
@@ -49,38 +53,84 @@ class Keypad(Device):
             else:
                 self.board.drive(c, 0 if low else None)
 
+    def reads_watched(self) -> list[int]:
+        return list(self.cols)
+
     def on_pin(self, gpio: int, level: int) -> None:
-        if gpio in self.row_level:
-            self.row_level[gpio] = level
-            if self.down:
-                self._update(in_loop=True)
-            # a scan step: this row alone driven low, its columns read, the row back high
-            if level == 0:
-                alone = all(v == 1 for r, v in self.row_level.items() if r != gpio)
-                self._alone = gpio if alone else None
-                if alone:  # the firmware looks at this row's keys (a scan, or one key's check)
-                    self.looked[gpio] = self.looked.get(gpio, 0) + 1
-            elif gpio == self._alone:
-                self._alone = None
-                self._scanned.add(gpio)
-                if gpio == self.rows[-1]:  # the last row: a full scan is over
-                    for k in self.down:
-                        if self._where(k)[0] in self._scanned:
-                            self.seen[k] = self.seen.get(k, 0) + 1
-                    self._scanned.clear()
+        if gpio not in self.row_level:
+            return
+        self.row_level[gpio] = level
+        if self.down:
+            self._update(in_loop=True)
+        if self._alone is not None:
+            self._end_look()
+        if level == 0 and all(v == 1 for r, v in self.row_level.items() if r != gpio):
+            self._alone = gpio
+
+    def on_read(self, gpio: int, level: int) -> None:
+        """The firmware read a column. With one row alone low it looks at that row's keys
+        (a scan step, or its check of one key): a key up counts in `ups`, as the firmware's
+        "key up" check does; keys found down make up the scan's result."""
+        if self._alone is None or gpio not in self.cols:
+            return
+        key = self.layout[self.rows.index(self._alone)][self.cols.index(gpio)]
+        self._look_cols.add(gpio)
+        if level == 0:
+            self._look_low.add(key)
+        else:
+            self.ups[key] = self.ups.get(key, 0) + 1
+
+    def _end_look(self) -> None:
+        """A row's look ends as the rows change. One that read every column is a scan step;
+        a scan reads the rows in order, and a full one that found one key alone returns it
+        (the firmware's scan stops at a second key, or returns nothing)."""
+        row, low, full = self._alone, self._look_low, len(self._look_cols) == len(self.cols)
+        self._alone, self._look_cols, self._look_low = None, set(), set()
+        if not full:
+            self._pass = None  # one key's check, or a scan that stopped
+            return
+        if row == self.rows[0]:
+            self._pass, self._pass_keys = 0, set()
+        elif self._pass is None or row != self.rows[self._pass]:
+            self._pass = None
+            return
+        self._pass += 1
+        self._pass_keys |= low
+        if self._pass == len(self.rows):
+            if len(self._pass_keys) == 1:
+                k = next(iter(self._pass_keys))
+                self.seen[k] = self.seen.get(k, 0) + 1
+            self._pass = None
 
     def on_reset(self) -> None:
         for r in self.rows:
             self.row_level[r] = 1  # outputs float while the MCU is reset
 
     def press(self, key: str) -> None:
-        self.seen[key] = 0
-        self.down.add(key)
-        self._update()
+        self._in_loop(self._press, key)
 
     def release(self, key: str) -> None:
+        self._in_loop(self._release, key)
+
+    def _in_loop(self, fn: Callable[[str], int], key: str) -> int:
+        """Run fn in the world's loop, where the firmware's row writes and reads arrive, so
+        that a count read here and a key's move are in the same order as the firmware's."""
+        if self.board is None:
+            return fn(key)
+        return self.board.world.call_fn(fn, key)
+
+    def _press(self, key: str) -> int:
+        self.seen[key] = 0
+        self.down.add(key)
+        self._update(in_loop=True)
+        return 0
+
+    def _release(self, key: str) -> int:
+        """Release key; returns its `ups` so far, read with the release in the world's loop:
+        every later up is a read that saw the key released."""
         self.down.discard(key)
-        self._update()
+        self._update(in_loop=True)
+        return self.ups.get(key, 0)
 
     def type(self, keys: str, hold_s: float = 0.08, gap_s: float = 0.08, scans: int = 2,
              wait_s: float = 15.0, rollover_s: float = 0.0) -> None:
@@ -88,7 +138,7 @@ class Keypad(Device):
 
         Like a person who feels a key take, each key is held longer, up to wait_s, until the
         firmware has read it in `scans` full scans; after a release, the next key waits until
-        the firmware has looked at the released key's row 3 times (its "key up" check).
+        the firmware has read the released key up 3 times (its "key up" check).
         Without this an emulated board on a loaded host, later to scan than a real one, loses
         keys: released before any scan, or pressed again before the release was seen.
         A key the firmware has not read within wait_s raises KeypadError: going on would
@@ -117,18 +167,17 @@ class Keypad(Device):
                 _t.sleep(0.005)
             return True
 
+        def off() -> bool:  # a board that lost power (a test's cut) reads no key
+            return self.board is not None and not self.board.running
+
         def down(k: str) -> None:  # held until read in `scans` full scans
-            if not wait(lambda: self.seen.get(k, 0) >= scans, hold_s):
+            if not wait(lambda: self.seen.get(k, 0) >= scans or off(), hold_s):
                 raise KeypadError(f"typing {keys!r}: the firmware did not scan key {k!r} "
                                   f"{scans} times within {wait_s:g} s")
 
-        def up(k: str, at_least: float) -> None:  # released, and seen released 3 times
-            row = self._where(k)[0]
-            base = self.looked.get(row, 0)
-            self.release(k)
-            # a board that lost power on this key (a test's cut) never looks again
-            wait(lambda: self.looked.get(row, 0) - base >= 3
-                 or (self.board is not None and not self.board.running), at_least)
+        def up(k: str, at_least: float) -> None:  # released, and read up 3 times
+            base = self._in_loop(self._release, k)
+            wait(lambda: self.ups.get(k, 0) - base >= 3 or off(), at_least)
 
         prev = None
         for k in keys:
@@ -139,7 +188,6 @@ class Keypad(Device):
             if prev is not None:
                 _t.sleep(rollover_s)
                 up(prev, 0)
-                self.seen[k] = 0  # count only the scans that can read k alone
             down(k)
             if rollover_s > 0:
                 prev = k
