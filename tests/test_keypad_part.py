@@ -67,10 +67,12 @@ def _scan(kp: Keypad, board: _Board) -> None:
 
 def test_a_key_is_up_only_when_the_firmware_read_it_up() -> None:
     kp, board = _pad()
+    _scan(kp, board)  # nothing down: every key read up once
     kp.press("5")  # row 2, column 6
     _check(kp, board, 2, 6)
-    assert kp.ups.get("5", 0) == 0
+    assert kp.ups["5"] == 1
     base = kp._release("5")
+    assert base == 1  # the count so far, not from zero
     _check(kp, board, 2, 6, saw=0)  # the release had not reached the firmware's read yet
     assert kp.ups.get("5", 0) == base
     _check(kp, board, 2, 6)
@@ -120,4 +122,47 @@ def test_one_key_checks_are_not_a_scan() -> None:
     for r in ROWS[:3]:
         _check(kp, board, r, 5)
     _check(kp, board, 4, 7)
+    assert kp.seen["#"] == 0
+
+
+def test_a_scan_that_stops_at_a_second_key_counts_for_neither() -> None:
+    """The firmware's scan returns nothing at the second key found; the rows after it are
+    never read."""
+    kp, board = _pad()
+    kp.press("1")
+    kp.press("3")  # the same row, the last column
+    _rows_to(kp, 1)
+    kp.on_pin(1, 0)
+    for c in COLS:
+        kp.on_read(c, _level(board, c))
+    _rows_to(kp, 0)  # the scan gives up here
+    _scan(kp, board)  # a whole scan with both down: nothing either
+    assert kp.seen["1"] == 0 and kp.seen["3"] == 0
+
+
+def test_a_reset_mid_scan_does_not_finish_that_scan() -> None:
+    kp, board = _pad()
+    kp.press("#")
+    _rows_to(kp, 1)
+    for r in ROWS:
+        kp.on_pin(r, 0)
+        for c in COLS:
+            kp.on_read(c, _level(board, c))
+        if r != ROWS[-1]:
+            kp.on_pin(r, 1)
+    kp.on_reset()  # before the last row goes back high
+    kp.on_pin(ROWS[0], 0)  # the new boot drives its rows
+    assert kp.seen["#"] == 0 and kp.resets == 1
+
+
+def test_only_reads_of_the_rows_in_order_make_a_scan() -> None:
+    kp, board = _pad()
+    kp.press("#")
+    _rows_to(kp, 1)
+    for r in (ROWS[0], ROWS[2], ROWS[1], ROWS[3]):
+        kp.on_pin(r, 0)
+        for c in COLS:
+            kp.on_read(c, _level(board, c))
+        kp.on_pin(r, 1)
+    _rows_to(kp, 0)
     assert kp.seen["#"] == 0

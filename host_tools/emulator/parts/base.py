@@ -37,7 +37,8 @@ class Device:
 
     def reads_watched(self) -> list[int]:
         """Input pins whose every read the board reports (on_read): for a part that must
-        know what the firmware saw, not only what it drove. Each read costs a message."""
+        know what the firmware saw, not only what it drove. Each read costs a message. The
+        board asks at each boot: attach such a part before the board starts."""
         return []
 
     def on_read(self, gpio: int, level: int) -> None:

@@ -26,7 +26,9 @@ class Keypad(Device):
         self.down: set[str] = set()
         # What the firmware saw, from its reads of the columns (reads_watched):
         self.seen: dict[str, int] = {}  # full scans that read this key alone
-        self.ups: dict[str, int] = {}  # reads of this key's column, its row alone low, high
+        self.ups: dict[str, int] = {}  # reads of this key's column, its row alone low, that
+        # saw it up: the firmware's checks of this key, and its scans' reads of that row
+        self.resets = 0  # MCU resets: a typist stops waiting on a board that forgot its key
         self._alone: int | None = None  # the one row driven low, if only one is
         self._look_cols: set[int] = set()  # columns read while that row is low alone
         self._look_low: set[str] = set()  # the keys those reads found down
@@ -97,14 +99,21 @@ class Keypad(Device):
         self._pass += 1
         self._pass_keys |= low
         if self._pass == len(self.rows):
+            # any two full scans count, though the firmware needs two in a row to agree:
+            # the typist changes no key before the second
             if len(self._pass_keys) == 1:
                 k = next(iter(self._pass_keys))
                 self.seen[k] = self.seen.get(k, 0) + 1
             self._pass = None
 
     def on_reset(self) -> None:
+        """The MCU is reset: its rows float, a look or scan under way is never finished,
+        and the firmware forgets the key it was reading."""
         for r in self.rows:
-            self.row_level[r] = 1  # outputs float while the MCU is reset
+            self.row_level[r] = 1
+        self._alone, self._pass = None, None
+        self._look_cols, self._look_low, self._pass_keys = set(), set(), set()
+        self.resets += 1
 
     def press(self, key: str) -> None:
         self._in_loop(self._press, key)
@@ -141,8 +150,9 @@ class Keypad(Device):
         the firmware has read the released key up 3 times (its "key up" check).
         Without this an emulated board on a loaded host, later to scan than a real one, loses
         keys: released before any scan, or pressed again before the release was seen.
-        A key the firmware has not read within wait_s raises KeypadError: going on would
-        lose the key silently and fail later with a wrong code.
+        A key the firmware has not read, or not read up after its release, within wait_s
+        raises KeypadError: going on would lose the key silently and fail later with a
+        wrong code. The waits end early on a board that is off, asleep or was reset.
         scans=0 never waits. rollover_s > 0 types like a fast typist: the next key goes down
         rollover_s before the last one comes up (not for a key typed twice in a row).
 
@@ -167,17 +177,22 @@ class Keypad(Device):
                 _t.sleep(0.005)
             return True
 
-        def off() -> bool:  # a board that lost power (a test's cut) reads no key
-            return self.board is not None and not self.board.running
+        def gone(resets: int) -> bool:
+            """The board stopped reading keys: it is off or asleep (a test's power cut), or
+            its MCU was reset since (a watchdog, a crash) and forgot the key."""
+            return (self.board is not None and not self.board.running) or self.resets != resets
 
         def down(k: str) -> None:  # held until read in `scans` full scans
-            if not wait(lambda: self.seen.get(k, 0) >= scans or off(), hold_s):
+            r0 = self.resets
+            if not wait(lambda: self.seen.get(k, 0) >= scans or gone(r0), hold_s):
                 raise KeypadError(f"typing {keys!r}: the firmware did not scan key {k!r} "
                                   f"{scans} times within {wait_s:g} s")
 
         def up(k: str, at_least: float) -> None:  # released, and read up 3 times
-            base = self._in_loop(self._release, k)
-            wait(lambda: self.ups.get(k, 0) - base >= 3 or off(), at_least)
+            r0, base = self.resets, self._in_loop(self._release, k)
+            if not wait(lambda: self.ups.get(k, 0) - base >= 3 or gone(r0), at_least):
+                raise KeypadError(f"typing {keys!r}: the firmware did not read released key "
+                                  f"{k!r} up 3 times within {wait_s:g} s")
 
         prev = None
         for k in keys:
