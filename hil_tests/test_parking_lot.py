@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -137,18 +136,15 @@ def test_a_weak_car_a_node_cannot_place_alone_is_counted_on_the_totems_word(
     assert "neighbours: none changed" in log and "bay occupied" in log
     a2.mag.field_ut = EARTH_UT  # the car leaves
     _wait_display(disp["A"], "   3", LATENCY_S + 5)
-    mark = len(a2.board.output_text())
+    mark = a2.board.console_mark()
     with lot_world.hold_clock():
         a1.park()  # a strong car in the neighbour bay; its field reaches A02 as a weak one,
         a2.mag.field_ut = weak  # at the same moment (the totem's window counts from then)
     _wait_display(disp["A"], "   2", LATENCY_S + 5)
-    end = time.monotonic() + 60
-    while "neighbours: changed" not in a2.board.output_text()[mark:]:
-        assert time.monotonic() < end, a2.board.output_text()[mark:]
-        time.sleep(0.2)
+    a2.board.wait_output("neighbours: changed", 60, start=mark)
     lot_world.elapse(10)  # time enough to count it, had the totem not explained it
     assert disp["A"].text == "   2"
-    assert "bay occupied" not in a2.board.output_text()[mark:]
+    assert "bay occupied" not in a2.board.output_since(mark)
 
 
 def test_a_slow_sampling_node_weighs_the_totems_answer_on_the_same_clock(
@@ -161,21 +157,18 @@ def test_a_slow_sampling_node_weighs_the_totems_answer_on_the_same_clock(
     the sample count instead makes this test fail.)"""
     a1, a2, disp = _row_of_three(lot_world, a2_sample_ms=3000)
     n = sum(x * x for x in EARTH_UT) ** 0.5
-    mark = len(a2.board.output_text())
+    mark = a2.board.console_mark()
     with lot_world.hold_clock():
         a1.park()
         a2.mag.field_ut = tuple(x * (1.0 + 2.3 / n) for x in EARTH_UT)
     _wait_display(disp["A"], "   2", LATENCY_S + 5)  # A01's car
-    end = time.monotonic() + 120
-    while "neighbours: changed" not in a2.board.output_text()[mark:]:
-        assert time.monotonic() < end, a2.board.output_text()[mark:]
-        time.sleep(0.2)
-    log2 = a2.board.output_text()[mark:]
+    a2.board.wait_output("neighbours: changed", 120, start=mark)
+    log2 = a2.board.output_since(mark)
     ago = re.search(r"neighbours: changed (\d+) s ago \(field settled (\d+) s ago\)", log2)
     assert ago, log2
     assert int(ago.group(1)) > 12 + 15  # beyond a window counted in samples
     lot_world.elapse(12)  # four samples: time enough to count it, had the totem not said
-    assert "bay occupied" not in a2.board.output_text()[mark:]
+    assert "bay occupied" not in a2.board.output_since(mark)
     assert disp["A"].text == "   2"
 
 
@@ -193,7 +186,7 @@ def test_a_neighbours_manoeuvre_keeps_its_offset_from_being_counted(
     perp = (-e[1], e[0], 0.0)  # across the Earth field
     pn = sum(x * x for x in perp) ** 0.5
     beside = tuple(x + 2.3 * p / pn for x, p in zip(e, perp, strict=True))
-    mark = len(a2.board.output_text())
+    mark = a2.board.console_mark()
     for k in range(12):  # to and fro over A01's sensor
         f = (1.5, -0.8, 1.2) if k % 2 else (0.6, 0.9, 0.4)
         with lot_world.hold_clock():
@@ -205,7 +198,7 @@ def test_a_neighbours_manoeuvre_keeps_its_offset_from_being_counted(
     a1.park()
     _wait_display(disp["A"], "   2", LATENCY_S + 5)  # A01's car, counted
     lot_world.elapse(8)
-    log2 = a2.board.output_text()[mark:]
+    log2 = a2.board.output_since(mark)
     assert "neighbours: changed" in log2, log2
     assert "bay occupied" not in log2 and disp["A"].text == "   2"
     assert "field moving: totem heard" in a1.board.output_text()
