@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 
 import pytest
 
@@ -65,11 +64,33 @@ def test_a_skip_brings_world_timers_forward() -> None:
         loop.close()
 
 
+MASK = (1 << 30) - 1
+
+
 def test_board_and_host_read_the_same_monotonic_clock() -> None:
-    """The VM's ticks_ms is CLOCK_MONOTONIC in ms, as time.monotonic() is: a board's idle
-    deadline (fw/_world.py now_ms) means the same instant to the world."""
-    before = int(time.monotonic() * 1000)
+    """The VM's ticks_ms is CLOCK_MONOTONIC in ms masked to 30 bits, and time.monotonic() is
+    the same clock unmasked: a board's idle deadline (fw/_world.py now_ms) means the same
+    instant to the world once the board knows the high bits."""
+    before = WorldClock.host_ms()
     out = subprocess.run([micropython_binary(), "-c", "import utime; print(utime.ticks_ms())"],
                          capture_output=True, text=True, check=True).stdout
-    after = int(time.monotonic() * 1000) + 1
-    assert before <= int(out) <= after
+    after = WorldClock.host_ms() + 1
+    assert (int(out) - before) & MASK <= after - before
+
+
+@pytest.mark.parametrize("host_ms,true_ms", [
+    (5_000, 5_003),  # a host up for seconds
+    (20 * 86_400_000, 20 * 86_400_000 + 7),  # up for 20 days: ticks_ms has wrapped once
+    (3 * (MASK + 1) - 2, 3 * (MASK + 1) + 1),  # the VM's reading wraps after the host's
+    (2 * 86_400_000, 2 * 86_400_000 - 1),  # the same instant, rounded 1 ms apart
+])
+def test_a_board_unmasks_its_ticks_with_the_hosts_high_bits(host_ms: int, true_ms: int) -> None:
+    """Run in the VM: a host up for more than 12.4 days gave boards a clock 2^30 ms behind
+    the world's, and virtual time never skipped."""
+    from host_tools.emulator.world import FW_DIR
+
+    code = (f"import sys; sys.path.insert(0, {str(FW_DIR)!r}); import _world; "
+            f"print(_world.unmasked({host_ms}, {true_ms & MASK}))")
+    out = subprocess.run([micropython_binary(), "-c", code],
+                         capture_output=True, text=True, check=True).stdout
+    assert int(out) == true_ms

@@ -151,6 +151,7 @@ class ChipServices:
             "nvs": nvs, "cut_at": cut_at, "skip_main": self._skip_main,
             "ticks_before_wrap_ms": self.ticks_before_wrap_ms,
             "virtual": self.world.clock.virtual, "skip_ms": self.world.clock.skipped_ms,
+            "mono_ms": self.world.clock.host_ms(),
             "watch_reads": sorted({g for d in self.devices for g in d.reads_watched()}),
         }
 

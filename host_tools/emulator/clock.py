@@ -48,10 +48,15 @@ class WorldClock:
         """Monotonic seconds on the world's clock (the host's plus what was skipped)."""
         return time.monotonic() + self.skipped_ms / 1000
 
+    @staticmethod
+    def host_ms() -> int:
+        """The host's CLOCK_MONOTONIC in whole ms, unmasked: the VM's ticks_ms is the same
+        clock masked to 30 bits, and a board learns the high bits from this (hello)."""
+        return int(time.monotonic() * 1000)
+
     def now_ms(self) -> int:
-        """The same in whole ms, as a board computes it (fw/_world.py now_ms): the VM's ticks
-        are CLOCK_MONOTONIC ms, as Python's time.monotonic() is."""
-        return int(time.monotonic() * 1000) + self.skipped_ms
+        """The same in whole ms, as a board computes it (fw/_world.py now_ms)."""
+        return self.host_ms() + self.skipped_ms
 
     def time(self) -> float:
         """Unix time on the world's clock."""

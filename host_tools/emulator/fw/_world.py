@@ -30,9 +30,26 @@ _events_seen = [0]  # events received, as the world counts those it sent
 _idle_said = [None]  # the deadline last said, None once the board said anything else
 
 
+# utime.ticks_ms is the host's CLOCK_MONOTONIC in ms masked to 30 bits: it wraps every 12.4
+# days of the host's uptime, while the world's clock does not. _mono holds the unmasked ms
+# and the ticks_ms it was read at; the hello gives the host's high bits (unmasked).
+_TICKS_MASK = (1 << 30) - 1
+_mono = [utime.ticks_ms(), utime.ticks_ms()]
+
+
+def unmasked(host_ms, ticks, slack_ms=1000):
+    """The unmasked ms of a ticks_ms reading taken at most 12 days after the host read its
+    monotonic clock as host_ms (the two may round the same instant 1 ms apart: slack)."""
+    base = host_ms - slack_ms
+    return base + ((ticks - base) & _TICKS_MASK)
+
+
 def now_ms():
     """Monotonic ms on the world's clock (WorldClock.now_ms on the host)."""
-    return utime.ticks_ms() + skip_ms
+    t = utime.ticks_ms()
+    _mono[0] += (t - _mono[1]) & _TICKS_MASK
+    _mono[1] = t
+    return _mono[0] + skip_ms
 
 
 def unix_ns():
@@ -84,6 +101,8 @@ def connect():
     global virtual, skip_ms
     virtual = hello.get("virtual", False)
     skip_ms = hello.get("skip_ms", 0)
+    t = utime.ticks_ms()
+    _mono[0], _mono[1] = unmasked(hello.get("mono_ms", t), t), t
     for k, v in hello.get("inputs", {}).items():
         inputs[int(k)] = v
     for g in hello.get("watch_reads", ()):
