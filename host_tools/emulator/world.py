@@ -20,7 +20,7 @@ import shutil
 import socket
 import struct
 import threading
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any, Callable
 
@@ -192,22 +192,18 @@ class World:
         looks. TimeoutError if it takes more than `timeout` real seconds (default: seconds
         + 30)."""
         reached = threading.Event()
-        held: list[Any] = []
+        with ExitStack() as held:  # the hold taken on arrival, let go as this returns
 
-        def arrive() -> None:
-            hold = self.clock.hold()
-            hold.__enter__()
-            held.append(hold)
-            reached.set()
+            def arrive() -> None:
+                held.enter_context(self.clock.hold())
+                reached.set()
 
-        timer = self.call_fn(self.later, seconds, arrive)
-        try:
-            if not reached.wait(seconds + 30 if timeout is None else timeout):
-                raise TimeoutError(f"the world's clock did not advance {seconds} s")
-        finally:
-            self.call_fn(timer.cancel)
-            for hold in held:
-                hold.__exit__(None, None, None)
+            timer = self.call_fn(self.later, seconds, arrive)
+            try:
+                if not reached.wait(seconds + 30 if timeout is None else timeout):
+                    raise TimeoutError(f"the world's clock did not advance {seconds} s")
+            finally:
+                self.call_fn(timer.cancel)
 
     def hold_clock(self) -> AbstractContextManager[None]:
         """`with world.hold_clock():` no skip of virtual time inside (WorldClock.hold)."""

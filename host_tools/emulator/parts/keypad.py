@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from host_tools.emulator.parts.base import Device
 
 if TYPE_CHECKING:
     from host_tools.emulator.board import Board
+
+
+T = TypeVar("T")
 
 
 class KeypadError(RuntimeError):
@@ -121,18 +124,17 @@ class Keypad(Device):
     def release(self, key: str) -> None:
         self._in_loop(self._release, key)
 
-    def _in_loop(self, fn: Callable[[str], int], key: str) -> int:
+    def _in_loop(self, fn: Callable[[str], T], key: str) -> T:
         """Run fn in the world's loop, where the firmware's row writes and reads arrive, so
         that a count read here and a key's move are in the same order as the firmware's."""
         if self.board is None:
             return fn(key)
         return self.board.world.call_fn(fn, key)
 
-    def _press(self, key: str) -> int:
+    def _press(self, key: str) -> None:
         self.seen[key] = 0
         self.down.add(key)
         self._update(in_loop=True)
-        return 0
 
     def _release(self, key: str) -> int:
         """Release key; returns its `ups` so far, read with the release in the world's loop:
