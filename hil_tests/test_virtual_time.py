@@ -7,6 +7,7 @@ a reply is on its way."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from host_tools.emulator.waiting import wait_until
 from host_tools.field.mosquitto import Mosquitto
 from host_tools.field.mqtt_watch import Watcher
 from host_tools.testing.rigs.street import WIFI, add_pole, pole_config
+
+from .fleet import add_board, fieldtest_config
 
 pytestmark = pytest.mark.emulator_only
 
@@ -160,6 +163,45 @@ def test_a_pole_keeps_its_broker_through_virtual_minutes(tmp_path: Path, mosquit
         assert out.count("mqtt: connected") == 1, out[-3000:]
         assert pole.board.history == ["PWRON_RESET"]
         assert len(ops.on("/pole-v/state")) >= 90 // 5 - 2  # state_ms 5000
+
+
+QUIET_APP = """
+from bourg import runtime
+
+
+class Quiet:
+    def __init__(self, rt):
+        pass
+
+
+runtime.run(Quiet)
+"""
+
+
+def test_an_idle_link_sleeps_to_its_deadlines_and_wakes_for_a_command(
+        tmp_path: Path, mosquitto: Mosquitto, ops: Watcher) -> None:
+    """A board with nothing to do but its MQTT link (keepalive 10 s: a ping every 5 s). For
+    two virtual minutes the link wakes for its pings and their answers, not 20 times a
+    second; a command that comes while it sleeps is answered at once on the world's clock,
+    not at the link's next deadline (the world would skip to it if the broker's bytes did
+    not wake the link)."""
+    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
+        cfg = fieldtest_config("quiet", port=mosquitto.port)
+        b = add_board(w, mosquitto, cfg)
+        b.install({"/main.py": QUIET_APP}, format=False)
+        b.start()
+        b.wait_output("mqtt: connected", 30)
+        w.elapse(120, timeout=120)
+        for i in range(3):
+            sent = w.clock.now()
+            ops.publish("bourg/hil/quiet/cmd/status", b"{}")
+            ops.wait_for(lambda ms, n=i + 1: len([m for m in ms
+                                                  if m.topic.endswith("/reply/status")]) == n, 20)
+            assert w.clock.now() - sent < 1.0
+        st = json.loads(ops.on("/quiet/reply/status")[-1].payload)
+        assert st["connects"] == 1 and st["last_error"] is None
+        # about two wakes per ping (the ping, its answer) and one per command: 60 or so
+        assert 40 <= st["wakes"] <= 150, st
 
 
 ASKS = f"""

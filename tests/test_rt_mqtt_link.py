@@ -353,3 +353,42 @@ def test_logic_backoff_properties(script):
                 assert 1000 <= d <= 60000
                 if dt >= 30000:
                     assert d <= 1000
+
+
+def _due(lg, t):
+    """What the link would act on at t: a connection attempt, a ping, a dead peer, a PUBACK
+    overdue."""
+    if not lg.connected:
+        return lg.should_connect(t)
+    return lg.need_ping(t) or lg.is_dead(t) or lg.puback_overdue(t)
+
+
+@given(st.integers(0, 2 ** 29), st.sampled_from([0, 10, 30]), st.booleans(),
+       st.integers(0, 40000), st.integers(0, 40000), st.one_of(st.none(), st.integers(0, 40000)),
+       st.integers(0, 40000), st.integers(1, 10000), st.floats(0, 0.999))
+def test_the_link_sleeps_until_its_next_deadline_and_no_longer(t0, ka, up, rx_ago, ping_ago,
+                                                              sent_ago, elapsed, cap, r):
+    """wait_ms is the time until the first thing the link must do, at most the cap: sleeping
+    that long never misses a ping, a dead peer, a PUBACK timeout or a connection attempt, and
+    (below the cap) the deadline is due when the sleep ends."""
+    lg = LinkLogic(ka, Backoff(1000, 60000), puback_timeout_ms=10000)
+    now = t0 + 100000 + elapsed
+    if up:
+        lg.on_connected(t0)
+        lg.last_rx = now - rx_ago
+        lg.last_ping = now - ping_ago
+        if sent_ago is not None:
+            lg.on_sent(7, 1, now - sent_ago)
+        if _due(lg, now):
+            return  # step() acts on it before the link sleeps
+    else:
+        lg.on_connect_failed(t0 + 100000, r)
+    w = lg.wait_ms(now, cap)
+    assert 0 <= w <= cap
+    if not up and lg.should_connect(now):
+        assert w == min(cap, 500)  # due but offline: poll for the network
+        return
+    assert not any(_due(lg, now + dt) for dt in range(0, w, max(1, w // 50)))
+    assert not _due(lg, now + w - 1) if w else True
+    if w < cap:
+        assert _due(lg, now + w)

@@ -81,6 +81,7 @@ class ChipServices:
         self._idle_until: int | None = None
         self._events_sent = 0
         self._skip_told = 0  # the skipped time the board knows (_tell_clock)
+        self.blocks = 0  # how many times it said it waits: its wakes, in virtual time
 
     # -- the control socket ----------------------------------------------------------------
     def _attach_conn(self, writer: asyncio.StreamWriter) -> None:
@@ -159,6 +160,7 @@ class ChipServices:
     def _op_idle(self, msg: dict[str, Any]) -> None:
         """The board blocks until `until` (host ms on the world's clock, -1: an event). An
         idle that has not seen every event sent is stale: that event will wake it."""
+        self.blocks += 1
         if msg.get("seen") == self._events_sent:
             self._idle_until = int(msg["until"])
             self.world.poke_clock()

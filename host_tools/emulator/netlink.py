@@ -5,8 +5,14 @@ and read what anyone on the board's WiFi could read (`sniffed`)."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import fcntl
 import select
+import struct
+import termios
 from typing import TYPE_CHECKING
+
+from host_tools.emulator.mqtt_flow import MqttFlow
 
 if TYPE_CHECKING:
     from host_tools.emulator.board import Board
@@ -26,6 +32,11 @@ class NetLink:
         self._readers: set[asyncio.StreamReader] = set()
         self.connections_made = 0
         self._sniffed = bytearray()  # both directions, the last SNIFF_MAX bytes
+        # when each of the last chunks passed, on the world's clock, whether to the board, and
+        # its first byte (on MQTT, the packet's type): a test asks how long a board took to
+        # answer, in the board's time
+        self.carried: collections.deque[tuple[float, bool, int]] = collections.deque(
+            maxlen=512)
 
     # -- public (any thread) -----------------------------------------------------------------
     def cut(self) -> None:
@@ -51,6 +62,16 @@ class NetLink:
         # read from its socket by asyncio but not yet handed on by _pump
         if any(len(getattr(r, "_buffer", b"")) for r in self._readers):
             return True
+        # written by the proxy but not yet taken in by the other end's socket: still in
+        # asyncio's buffer, or sent and not yet acknowledged (on loopback, under load, the
+        # kernel may hand them on after the board has read the nudge that follows them)
+        for w in self._conns:
+            t = w.transport
+            if t is not None and t.get_write_buffer_size():
+                return True
+            sock = w.get_extra_info("socket")
+            if sock is not None and sock.fileno() >= 0 and _unacked(sock.fileno()):
+                return True
         # a connection the kernel has made and asyncio not yet accepted, or bytes not read
         socks = [srv.sock for srv in self._servers.values() if isinstance(srv, _LazyServer)]
         socks += [s for w in self._conns
@@ -131,42 +152,55 @@ class NetLink:
         self._conns.add(writer)
         self._conns.add(uw)
         self._readers.add(ur)
+        flow = MqttFlow()
         try:
-            await asyncio.gather(self._pump(reader, uw), self._pump(ur, writer, to_board=True),
+            await asyncio.gather(self._pump(reader, uw, flow),
+                                 self._pump(ur, writer, flow, to_board=True),
                                  return_exceptions=True)
         except asyncio.CancelledError:
             pass  # the world is closing: end quietly
         finally:
+            clock.in_flight(flow.close())
             for w in (writer, uw):
                 self._conns.discard(w)
                 w.close()
             self._readers.difference_update((reader, ur))
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    to_board: bool = False) -> None:
+                    flow: MqttFlow, to_board: bool = False) -> None:
+        """Carry one direction of a connection. On MQTT the answers due hold the clock
+        (mqtt_flow.py); on anything else each byte starts a quiet period."""
         try:
             while True:
                 data = await reader.read(4096)
                 if not data:
                     break
                 clock = self.board.world.clock
-                clock.traffic()
+                flow.feed(data, to_board)
+                if not flow.mqtt:
+                    clock.traffic()
+                elif not to_board:
+                    clock.in_flight(flow.hold())  # asked: held before it reaches the broker
                 if self.delay_s:
                     clock.in_flight(+1)
                     try:
                         await asyncio.sleep(self.delay_s)
                     finally:
                         clock.in_flight(-1)
-                    clock.traffic()
+                    if not flow.mqtt:
+                        clock.traffic()
                 if not self.up:
                     break
                 self._sniffed += data
                 del self._sniffed[:-SNIFF_MAX]
+                self.carried.append((clock.now(), to_board, data[0]))
                 writer.write(data)
                 if to_board:
                     # after the bytes, so that the board cannot take the nudge, find nothing
                     # to read yet and say it waits; it reads them at the time they come
                     self.board._nudge()
+                    if flow.mqtt:
+                        clock.in_flight(flow.hold())  # answered, and the board is told
                 await writer.drain()
         finally:
             if writer.transport is not None and not writer.transport.is_closing():
@@ -174,6 +208,15 @@ class NetLink:
                     writer.write_eof()
                 except (OSError, RuntimeError):
                     writer.transport.abort()
+
+
+def _unacked(fd: int) -> int:
+    """Bytes a TCP socket has sent that its peer has not yet acknowledged, plus any unsent
+    (Linux SIOCOUTQ, which is TIOCOUTQ)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 class _LazyServer:

@@ -6,6 +6,15 @@ blocking read without enough data -> OSError(110) (the timeout firing), or Block
 the socket has no timeout (a real one would hang there, and the watchdog would reset the board).
 """
 import struct
+import sys
+
+if sys.implementation.name == "micropython":
+    import io
+
+    _Stream = io.IOBase  # a Python stream select.poll (so asyncio) can wait on, via ioctl
+else:
+    _Stream = object  # CPython's IOBase would clash with our `closed` attribute
+_POLL, _POLLIN, _POLLHUP = 3, 1, 16  # MP_STREAM_POLL and its flags (py/stream.h)
 
 
 class BlockedForever(BaseException):
@@ -30,7 +39,7 @@ def _str(b, i):
     return bytes(b[i + 2:i + 2 + n]), i + 2 + n
 
 
-class FakeSocket:
+class FakeSocket(_Stream):
     def __init__(self, broker):
         self.b = broker
         self.inbuf = bytearray()
@@ -85,6 +94,17 @@ class FakeSocket:
         if self.timeout is None:
             raise BlockedForever("blocking read without a timeout")
         raise OSError(110)
+
+    def ioctl(self, req, arg):
+        """select.poll asks this: readable when the broker has written, or at EOF."""
+        if req != _POLL:
+            return 0
+        ready = 0
+        if self.outbuf or self.eof or self.closed:
+            ready |= arg & _POLLIN
+        if self.eof or self.closed:
+            ready |= _POLLHUP
+        return ready
 
     def close(self):
         if not self.closed:

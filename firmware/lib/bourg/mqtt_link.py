@@ -15,6 +15,7 @@ import struct
 from bourg import compat
 from bourg.backoff import Backoff
 from bourg.logring import redact
+from bourg.mqtt_sock import SockGuard, patch_socket_timeout, watch, write_all
 
 DEFAULT_QUEUE = "/data/mqtt_queue"
 MAX_EVENTS = 200  # queue bound (records); beyond it the oldest are dropped and counted
@@ -107,6 +108,23 @@ class LinkLogic:
         return (self.inflight is not None and
                 compat.ticks_diff(now, self.inflight[2]) > self.puback_timeout_ms)
 
+    def wait_ms(self, now, cap_ms):
+        """How long the link may sleep before its next deadline: the next connection attempt,
+        ping, keepalive expiry or PUBACK timeout; at most cap_ms. Bytes from the broker and
+        the app's publications wake it sooner (the shell's job)."""
+        if not self.connected:
+            if self.should_connect(now):
+                return min(cap_ms, 500)  # due, but no network (or no valid clock) yet
+            return max(0, min(cap_ms, compat.ticks_diff(self.next_attempt_ms, now)))
+        w = cap_ms
+        if self.ka_ms > 0:
+            w = min(w, compat.ticks_diff(compat.ticks_add(self.last_ping, self.ka_ms // 2), now),
+                    compat.ticks_diff(compat.ticks_add(self.last_rx, self.ka_ms + 1), now))
+        if self.inflight is not None:
+            w = min(w, compat.ticks_diff(
+                compat.ticks_add(self.inflight[2], self.puback_timeout_ms + 1), now))
+        return max(0, w)
+
 
 def _enc(x):
     if isinstance(x, str):
@@ -142,91 +160,6 @@ def valid_name(s):
         if c in "/+# \x00":
             return False
     return True
-
-
-class _SocketModule:
-    """Stands in for umqtt.simple's `socket` module so sockets get a timeout before connect(),
-    and a TLS session after it when `tls` is (context, server host name)."""
-
-    def __init__(self, mod, timeout_s):
-        self._mod = mod
-        self.timeout_s = timeout_s
-        self.tls = None
-
-    def socket(self, *args):
-        s = self._mod.socket(*args)
-        try:
-            s.settimeout(self.timeout_s)
-        except (AttributeError, OSError):
-            pass
-        if self.tls is not None:
-            from bourg.mqtt_tls import TlsSocket
-
-            return TlsSocket(s, self.tls[0], self.tls[1])
-        return s
-
-    def getaddrinfo(self, *args):
-        return self._mod.getaddrinfo(*args)
-
-
-def patch_socket_timeout(client_cls, timeout_s, tls=None):
-    """Give umqtt.simple's connect() a socket timeout (its module-level `socket`), and TLS
-    when `tls` is (context, server host name)."""
-    import sys
-
-    mod = sys.modules.get(getattr(client_cls, "__module__", ""), None)
-    if mod is None or not hasattr(mod, "socket"):
-        return False
-    cur = mod.socket
-    if not isinstance(cur, _SocketModule):
-        cur = _SocketModule(cur, timeout_s)
-        mod.socket = cur  # pyright: ignore[reportAttributeAccessIssue] umqtt's module
-    cur.timeout_s = timeout_s
-    cur.tls = tls
-    return True
-
-
-class SockGuard:
-    """Wraps the connected socket: counts received bytes (any traffic proves the peer alive) and
-    turns umqtt's setblocking(True) into a timeout so a half-received packet cannot hang us."""
-
-    def __init__(self, sock, timeout_s):
-        self.s = sock
-        self.timeout_s = timeout_s
-        self.rx = 0
-
-    def read(self, n):
-        data = self.s.read(n)
-        if data:
-            self.rx += len(data)
-        return data
-
-    def write(self, buf, n=None):
-        if n is None:
-            return self.s.write(buf)
-        return self.s.write(buf, n)
-
-    def setblocking(self, flag):
-        if flag:
-            self.s.settimeout(self.timeout_s)
-        else:
-            self.s.setblocking(False)
-
-    def settimeout(self, t):
-        self.s.settimeout(t)
-
-    def close(self):
-        self.s.close()
-
-
-def _write_all(sock, data):
-    mv = memoryview(data)
-    off = 0
-    while off < len(data):
-        n = sock.write(mv[off:])
-        if n is None or n <= 0:
-            raise OSError(11)  # EAGAIN: socket buffer full for longer than the timeout
-        off += n
 
 
 def _payload_bytes(payload):
@@ -292,6 +225,10 @@ class MqttLink:
         self.queue_errors = 0
         self.rx_msgs = 0
         self.sent_events = 0
+        self.wakes = 0
+        self._kick = None  # asyncio.Event: bytes from the broker, or something to publish
+        self._drained = None  # asyncio.Event: the watcher's byte was read, it may read on
+        self._watcher = None
 
     @classmethod
     def from_config(cls, cfg, **kw):
@@ -322,7 +259,7 @@ class MqttLink:
                 "queue": len(self.queue), "dropped": self.queue.dropped,
                 "next_seq": self.queue.next_seq, "inflight": lg.inflight is not None,
                 "sent": self.sent_events, "queue_errors": self.queue_errors,
-                "last_error": self.last_error}
+                "wakes": self.wakes, "last_error": self.last_error}
 
     def on(self, name, handler):
         """handler(name, msg_bytes) for messages on <prefix>cmd/<name>; name "#" catches all.
@@ -351,6 +288,7 @@ class MqttLink:
             self._lg.error("mqtt", "event queue write failed: " + repr(e))
             return None
         self._reported_drops = q.dropped
+        self._wake()
         return seq
 
     def publish_state(self, suffix, payload, retain=True):
@@ -358,6 +296,7 @@ class MqttLink:
         if not valid_name(suffix.replace("/", "_")):
             raise ValueError("bad state topic: " + repr(suffix))
         self._states[suffix] = [_payload_bytes(payload), retain, True]
+        self._wake()
 
     def publish(self, suffix, payload, retain=False):
         """Fire-and-forget qos0 (replies, logs). Returns False when not connected / failed."""
@@ -431,6 +370,7 @@ class MqttLink:
     def _lost(self, now, e):
         c = self._client
         self._client = None
+        self._stop_watch()
         if c is not None:
             self._close(c)
         self.last_error = _err(e)
@@ -443,6 +383,7 @@ class MqttLink:
         """Clean disconnect (the broker then does not publish the will)."""
         c = self._client
         self._client = None
+        self._stop_watch()
         if c is not None:
             try:
                 c.publish(_enc(self.prefix + "status"), b"offline", True)
@@ -521,7 +462,7 @@ class MqttLink:
         pid = (c.pid % 65535) + 1
         c.pid = pid
         pkt = publish_packet(self.prefix + "events/" + rec["k"], json.dumps(body), pid, 1)
-        _write_all(c.sock, pkt)
+        write_all(c.sock, pkt)
         self.logic.on_sent(pid, seq, now)
 
     def _flush_states(self):
@@ -542,7 +483,8 @@ class MqttLink:
                     self.last_error = "waiting for a valid clock (TLS checks certificate dates)"
                 else:
                     self._connect(now)
-            return self._client is not None
+            if self._client is None:
+                return False
         try:
             g = self._client.sock  # type: SockGuard  # pyright: ignore[reportAssignmentType] see _pump
             before = g.rx
@@ -563,16 +505,64 @@ class MqttLink:
             return False
         return True
 
-    async def run(self, period_ms=50, sup=None, name="mqtt"):
-        """Drive the link forever (never raises). Register `name` with the supervisor first."""
+    async def run(self, period_ms=None, sup=None, name="mqtt", cap_ms=5000):
+        """Drive the link forever (never raises). Register `name` with the supervisor first
+        (cap_ms must stay under its window).
+
+        Between steps the link sleeps until its next deadline (LinkLogic.wait_ms), or until
+        the broker sends a byte or the app publishes: a board then wakes for what happens,
+        not 20 times a second. period_ms, if given, polls at that period instead (a port
+        whose asyncio cannot wait on a socket: CPython)."""
+        import asyncio
+
+        watch = period_ms is None and hasattr(asyncio, "sleep_ms")
+        if watch:
+            self._kick = asyncio.Event()
+            self._drained = asyncio.Event()
         while True:
+            self.wakes += 1
             try:
                 self.step()
             except Exception as e:  # noqa: BLE001 - belt and braces: the loop must survive
                 self.last_error = _err(e)
             if sup is not None:
                 sup.alive(name)
-            await compat.asleep_ms(period_ms if self._client is not None else 200)
+            if not watch:
+                await compat.asleep_ms((period_ms or 50) if self._client is not None else 200)
+                continue
+            self._watch_socket(asyncio)
+            k = self._kick
+            k.clear()
+            ms = 0 if self.logic.can_send() and len(self.queue) else cap_ms
+            c = self._client
+            if c is not None and c.sock.unpollable:  # pyright: ignore[reportAttributeAccessIssue] a SockGuard
+                ms = min(ms, 50)  # watch() cannot wait on this socket: poll it
+            try:
+                await asyncio.wait_for_ms(k.wait(), self.logic.wait_ms(compat.ticks_ms(), ms))
+            except asyncio.TimeoutError:
+                pass
+
+    def _wake(self):
+        if self._kick is not None:
+            self._kick.set()
+
+    def _watch_socket(self, asyncio):
+        """Keep one task waiting for the broker's next byte, and let it read on once the
+        pump has taken the byte it read."""
+        c = self._client
+        if c is None:
+            return
+        g = c.sock  # type: SockGuard  # pyright: ignore[reportAssignmentType] see _pump
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(watch(g, self._wake, self._drained))
+        elif g.peeked is None:
+            self._drained.set()
+
+    def _stop_watch(self):
+        t = self._watcher
+        self._watcher = None
+        if t is not None:
+            t.cancel()
 
 
 def _err(e):

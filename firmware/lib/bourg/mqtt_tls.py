@@ -9,7 +9,7 @@ for a valid clock before its first handshake (MqttLink.step): a chip still at 20
 power cut would fail every handshake.
 
 umqtt.simple 1.3.4 wraps its socket with `ussl`, which v1.28 images no longer have; TlsSocket
-is the socket it gets instead (mqtt_link._SocketModule): TCP first, then the handshake.
+is the socket it gets instead (mqtt_sock.SocketModule): TCP first, then the handshake.
 Imported only by boards whose config asks for TLS.
 """
 import binascii

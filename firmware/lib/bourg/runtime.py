@@ -138,7 +138,10 @@ class Wifi:
         except (OSError, RuntimeError, AttributeError) as e:
             self._lg.warn("wifi", "power saving stays on: " + repr(e))
 
-    async def run(self, sup=None, name="wifi", period_ms=500):
+    async def run(self, sup=None, name="wifi", period_ms=500, up_period_ms=4000):
+        """Step while joining every period_ms; once joined, every up_period_ms (under the
+        supervisor's window): a lost AP then shows within seconds, and the MQTT link, whose
+        socket fails at once, does not wait for it."""
         while True:
             try:
                 self.step(compat.ticks_ms())
@@ -146,7 +149,7 @@ class Wifi:
                 self._lg.exc("wifi", "step failed", e)
             if sup is not None:
                 sup.alive(name)
-            await compat.asleep_ms(period_ms)
+            await compat.asleep_ms(up_period_ms if self._up else period_ms)
 
 
 class Runtime:

@@ -92,11 +92,15 @@ def _note_stuck(name, path):
         pass
 
 
-async def watchdog_task(sup, ring, wdt_timeout_ms=30000, period_ms=1000, wdt=None,
+async def watchdog_task(sup, ring, wdt_timeout_ms=30000, period_ms=None, wdt=None,
                         reset_fn=None, stuck_path=STUCK_PATH):
     """Shell: every period, feed the WDT if sup.check() allows; log the stuck task once and
     note it on flash so the next boot can report it.
-    Without a hardware WDT (Unix), reset_fn (if given) is called after wdt_timeout_ms stuck."""
+    Without a hardware WDT (Unix), reset_fn (if given) is called after wdt_timeout_ms stuck.
+    The period defaults to a quarter of the timeout, at most 5 s: fed in time with room to
+    spare, without waking the board every second."""
+    if period_ms is None:
+        period_ms = min(5000, wdt_timeout_ms // 4)
     if wdt is None:
         wdt = make_wdt(wdt_timeout_ms)
     reported = None

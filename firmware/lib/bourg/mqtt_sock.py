@@ -1,0 +1,134 @@
+"""The MQTT link's socket: a timeout on every read (umqtt.simple blocks), TLS after connect,
+and a task that wakes the link when the broker sends a byte.
+
+Why a separate module: mqtt_link.py compiled from source on a board's heap needs one parse
+tree for the whole file; the socket layer apart keeps each under it.
+"""
+
+
+class SocketModule:
+    """Stands in for umqtt.simple's `socket` module so sockets get a timeout before connect(),
+    and a TLS session after it when `tls` is (context, server host name)."""
+
+    def __init__(self, mod, timeout_s):
+        self._mod = mod
+        self.timeout_s = timeout_s
+        self.tls = None
+
+    def socket(self, *args):
+        s = self._mod.socket(*args)
+        try:
+            s.settimeout(self.timeout_s)
+        except (AttributeError, OSError):
+            pass
+        if self.tls is not None:
+            from bourg.mqtt_tls import TlsSocket
+
+            return TlsSocket(s, self.tls[0], self.tls[1])
+        return s
+
+    def getaddrinfo(self, *args):
+        return self._mod.getaddrinfo(*args)
+
+
+def patch_socket_timeout(client_cls, timeout_s, tls=None):
+    """Give umqtt.simple's connect() a socket timeout (its module-level `socket`), and TLS
+    when `tls` is (context, server host name)."""
+    import sys
+
+    mod = sys.modules.get(getattr(client_cls, "__module__", ""), None)
+    if mod is None or not hasattr(mod, "socket"):
+        return False
+    cur = mod.socket
+    if not isinstance(cur, SocketModule):
+        cur = SocketModule(cur, timeout_s)
+        mod.socket = cur  # pyright: ignore[reportAttributeAccessIssue] umqtt's module
+    cur.timeout_s = timeout_s
+    cur.tls = tls
+    return True
+
+
+class SockGuard:
+    """Wraps the connected socket: counts received bytes (any traffic proves the peer alive) and
+    turns umqtt's setblocking(True) into a timeout so a half-received packet cannot hang us."""
+
+    def __init__(self, sock, timeout_s):
+        self.s = sock
+        self.timeout_s = timeout_s
+        self.rx = 0
+        self.peeked = None  # a byte the link's watcher read to learn the socket was readable
+        self.unpollable = False  # the watcher could not wait on it (watch())
+
+    def pollable(self):
+        """What asyncio can wait on: the TLS session (it knows its decrypted backlog) or the
+        socket."""
+        return getattr(self.s, "s", None) or self.s
+
+    def read(self, n):
+        p = self.peeked
+        if p is not None:
+            self.peeked = None
+            if not p or n <= 1:
+                return p  # b"": the peer closed; umqtt then raises as on any EOF
+            rest = self.s.read(n - 1)
+            data = p + rest if rest else p
+        else:
+            data = self.s.read(n)
+        if data:
+            self.rx += len(data)
+        return data
+
+    def write(self, buf, n=None):
+        if n is None:
+            return self.s.write(buf)
+        return self.s.write(buf, n)
+
+    def setblocking(self, flag):
+        if flag:
+            self.s.settimeout(self.timeout_s)
+        else:
+            self.s.setblocking(False)
+
+    def settimeout(self, t):
+        self.s.settimeout(t)
+
+    def close(self):
+        self.s.close()
+
+
+def write_all(sock, data):
+    mv = memoryview(data)
+    off = 0
+    while off < len(data):
+        n = sock.write(mv[off:])
+        if n is None or n <= 0:
+            raise OSError(11)  # EAGAIN: socket buffer full for longer than the timeout
+        off += n
+
+
+async def watch(g, wake, drained):
+    """Wait until the socket is readable and read one byte: the public way to wait on a
+    socket in MicroPython's asyncio (Stream). The byte goes back to the SockGuard, whose next
+    read returns it first (b"": the peer closed); then wake(), and wait for `drained` (an
+    asyncio.Event the link sets once the byte is read) before reading on. A socket asyncio
+    cannot wait on ends the watch with g.unpollable set: the link then polls."""
+    import asyncio
+
+    try:
+        st = asyncio.StreamReader(g.pollable())
+        while True:
+            b = await st.read(1)
+            g.peeked = b if b is not None else b""
+            drained.clear()
+            wake()
+            if not b:
+                return
+            await drained.wait()
+    except asyncio.CancelledError:
+        raise
+    except OSError:  # a broken connection: the pump finds it as the end of the stream
+        g.peeked = b""
+        wake()
+    except Exception:  # noqa: BLE001 - TypeError: not a stream poll can wait on
+        g.unpollable = True
+        wake()
