@@ -178,6 +178,11 @@ runtime.run(Quiet)
 """
 
 
+def _publish_to_board_after(b: Board, start: float) -> float | None:
+    return min((t for t, down, first in b.link.carried
+                if t > start and down and first >> 4 == 3), default=None)
+
+
 def test_an_idle_link_sleeps_to_its_deadlines_and_wakes_for_a_command(
         tmp_path: Path, mosquitto: Mosquitto, ops: Watcher) -> None:
     """A board with nothing to do but its MQTT link (keepalive 10 s: a ping every 5 s). For
@@ -193,11 +198,21 @@ def test_an_idle_link_sleeps_to_its_deadlines_and_wakes_for_a_command(
         b.wait_output("mqtt: connected", 30)
         w.elapse(120, timeout=120)
         for i in range(3):
-            sent = w.clock.now()
-            ops.publish("bourg/hil/quiet/cmd/status", b"{}")
+            # the command comes from outside the world, which cannot know it is on its way:
+            # hold the clock until its bytes (an MQTT PUBLISH, 0x3_) have reached the board
+            with w.hold_clock():
+                start = w.clock.now()
+                ops.publish("bourg/hil/quiet/cmd/status", b"{}")
+                wait_until(lambda s=start: _publish_to_board_after(b, s) is not None, 10,
+                           "the command reaching the board")
+            came = _publish_to_board_after(b, start)
+            assert came is not None
             ops.wait_for(lambda ms, n=i + 1: len([m for m in ms
                                                   if m.topic.endswith("/reply/status")]) == n, 20)
-            assert w.clock.now() - sent < 1.0
+            # its first bytes back (the PUBACK of the command, then the reply)
+            answered = min(t for t, down, _ in b.link.carried if t > came and not down)
+            assert answered - came < 1.0, [(round(t - came, 3), d, hex(f))
+                                           for t, d, f in b.link.carried if t > came - 6]
         st = json.loads(ops.on("/quiet/reply/status")[-1].payload)
         assert st["connects"] == 1 and st["last_error"] is None
         # about two wakes per ping (the ping, its answer) and one per command: 60 or so

@@ -547,15 +547,15 @@ class MqttLink:
             self._kick.set()
 
     def _watch_socket(self, asyncio):
-        """Keep one task waiting for the broker's next byte, and let it read on once the
-        pump has taken the byte it read."""
+        """Keep one task waiting until the broker's bytes are there (mqtt_sock.watch), and
+        let it wait again once the pump has read them."""
         c = self._client
         if c is None:
             return
         g = c.sock  # type: SockGuard  # pyright: ignore[reportAssignmentType] see _pump
         if self._watcher is None:
             self._watcher = asyncio.create_task(watch(g, self._wake, self._drained))
-        elif g.peeked is None:
+        else:
             self._drained.set()
 
     def _stop_watch(self):

@@ -56,7 +56,6 @@ class SockGuard:
         self.s = sock
         self.timeout_s = timeout_s
         self.rx = 0
-        self.peeked = None  # a byte the link's watcher read to learn the socket was readable
         self.unpollable = False  # the watcher could not wait on it (watch())
 
     def pollable(self):
@@ -65,15 +64,7 @@ class SockGuard:
         return getattr(self.s, "s", None) or self.s
 
     def read(self, n):
-        p = self.peeked
-        if p is not None:
-            self.peeked = None
-            if not p or n <= 1:
-                return p  # b"": the peer closed; umqtt then raises as on any EOF
-            rest = self.s.read(n - 1)
-            data = p + rest if rest else p
-        else:
-            data = self.s.read(n)
+        data = self.s.read(n)
         if data:
             self.rx += len(data)
         return data
@@ -106,29 +97,30 @@ def write_all(sock, data):
         off += n
 
 
+async def _readable(sock):
+    # as the image's frozen aioespnow waits on its ESPNow object: asyncio's own IO queue
+    import asyncio
+
+    yield asyncio.core._io_queue.queue_read(sock)  # pyright: ignore[reportAttributeAccessIssue]
+
+
 async def watch(g, wake, drained):
-    """Wait until the socket is readable and read one byte: the public way to wait on a
-    socket in MicroPython's asyncio (Stream). The byte goes back to the SockGuard, whose next
-    read returns it first (b"": the peer closed); then wake(), and wait for `drained` (an
-    asyncio.Event the link sets once the byte is read) before reading on. A socket asyncio
+    """Wake the link each time the broker's bytes are there to read; then wait for `drained`
+    (an asyncio.Event the link sets once it has read), since poll reports the bytes until
+    they are read. Readiness only, never a read: a read here could find the bytes already
+    taken by the link and block the whole board in the socket's timeout. A socket asyncio
     cannot wait on ends the watch with g.unpollable set: the link then polls."""
     import asyncio
 
     try:
-        st = asyncio.StreamReader(g.pollable())
+        sock = g.pollable()
         while True:
-            b = await st.read(1)
-            g.peeked = b if b is not None else b""
+            await _readable(sock)  # pyright: ignore[reportGeneralTypeIssues] a MicroPython coroutine
             drained.clear()
             wake()
-            if not b:
-                return
             await drained.wait()
     except asyncio.CancelledError:
         raise
-    except OSError:  # a broken connection: the pump finds it as the end of the stream
-        g.peeked = b""
-        wake()
     except Exception:  # noqa: BLE001 - TypeError: not a stream poll can wait on
         g.unpollable = True
         wake()
