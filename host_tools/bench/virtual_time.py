@@ -21,12 +21,15 @@ def _measure(name: str, world: World, virtual_s: float, ready: Callable[[], None
     """Start the boards (ready), then time `virtual_s` of the world's clock."""
     ready()
     wall0, virt0, skips0 = time.monotonic(), world.clock.now(), world.clock.skips
+    blocks0 = sum(b.blocks for b in world.boards.values())
     world.elapse(virtual_s, timeout=virtual_s + 600)
     wall = time.monotonic() - wall0
     virt = world.clock.now() - virt0
+    blocks = sum(b.blocks for b in world.boards.values()) - blocks0
     return {"bench": "virtual_time", "world": name, "boards": boards,
             "virtual_s": round(virt, 1), "wall_s": round(wall, 2),
             "ratio": round(virt / wall, 1), "skips": world.clock.skips - skips0,
+            "waits_per_board_s": round(blocks / boards / virt, 2),
             "where": "this host, nothing else running"}
 
 

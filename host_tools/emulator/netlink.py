@@ -29,6 +29,7 @@ class NetLink:
         self._servers: dict[tuple[str, int], asyncio.base_events.Server] = {}
         self._ports: dict[tuple[str, int], int] = {}
         self._conns: set[asyncio.StreamWriter] = set()
+        self._to_board: set[asyncio.StreamWriter] = set()  # the board's side of each
         self._readers: set[asyncio.StreamReader] = set()
         self.connections_made = 0
         self._sniffed = bytearray()  # both directions, the last SNIFF_MAX bytes
@@ -65,7 +66,7 @@ class NetLink:
         # written by the proxy but not yet taken in by the other end's socket: still in
         # asyncio's buffer, or sent and not yet acknowledged (on loopback, under load, the
         # kernel may hand them on after the board has read the nudge that follows them)
-        for w in self._conns:
+        for w in self._to_board:
             t = w.transport
             if t is not None and t.get_write_buffer_size():
                 return True
@@ -96,6 +97,7 @@ class NetLink:
             if t is not None:
                 t.abort()
         self._conns.clear()
+        self._to_board.clear()
         for srv in self._servers.values():
             srv.close()
         self._servers.clear()
@@ -151,6 +153,7 @@ class NetLink:
         self.connections_made += 1
         self._conns.add(writer)
         self._conns.add(uw)
+        self._to_board.add(writer)
         self._readers.add(ur)
         flow = MqttFlow()
         try:
@@ -163,6 +166,7 @@ class NetLink:
             clock.in_flight(flow.close())
             for w in (writer, uw):
                 self._conns.discard(w)
+                self._to_board.discard(w)
                 w.close()
             self._readers.difference_update((reader, ur))
 
