@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("parking", "replay, score and simulate parking-sensor traces"),
     ("demo", "a street of virtual boards on an embedded broker, with live status"),
     ("bench", "print benchmark figures as JSON lines"),
+    ("soak", "run a small town for hours of virtual time and check what a long run shows"),
     ("doctor", "check this machine's tools and registry, and a board's firmware"),
     ("completion", "print a shell completion script (bash or zsh)"),
 ]
