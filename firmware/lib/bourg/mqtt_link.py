@@ -533,7 +533,9 @@ class MqttLink:
             self._watch_socket(asyncio)
             k = self._kick
             k.clear()
-            ms = 0 if self.logic.can_send() and len(self.queue) else cap_ms
+            # an event still to send after a step: the queue could not be read, or a
+            # malformed one was dropped; try again soon, but do not spin
+            ms = 50 if self.logic.can_send() and len(self.queue) else cap_ms
             c = self._client
             if c is not None and c.sock.unpollable:  # pyright: ignore[reportAttributeAccessIssue] a SockGuard
                 ms = min(ms, 50)  # watch() cannot wait on this socket: poll it
