@@ -13,7 +13,7 @@ ESP32_STUBS := micropython-esp32-esp32-generic-stubs==1.28.0.post4 \
 	micropython-stdlib-stubs==1.28.0.post6
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test lint unit hil bench demo clean
+.PHONY: setup test lint unit hil bench demo soak clean
 
 setup: $(STAMP)/venv $(STAMP)/umqtt build/stubs-esp32/.stamp $(STAMP)/mosquitto
 
@@ -49,7 +49,7 @@ lint: setup
 
 # the host's unit tests without the slow ones (pytest -m slow): the quick loop
 unit: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not soak" tests
 
 hil: setup
 	$(PY) -m pytest -q hil_tests
@@ -59,7 +59,13 @@ hil: setup
 TEST_WORKERS ?= 3
 
 test: setup lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=20 tests hil_tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=20 -m "not soak" tests hil_tests
+
+# A small town for six virtual hours (docs/soak.md), then the soak tests; SOAK_ARGS adds to
+# the command (--hours, --seed, -v)
+soak: setup
+	$(VENV)/bin/bourg soak $(SOAK_ARGS)
+	$(PY) -m pytest -q -m soak tests
 
 bench: setup
 	$(PY) -m host_tools.cli bench

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import TextIO
 
 from host_tools.build import firmware
@@ -218,3 +219,14 @@ def bench_virtual_time() -> None:
 
     for r in virtual_time.run():
         emit(r)
+
+
+def bench_soak(hours: float) -> None:
+    """The soak's wall time and its ratio of virtual to wall time (docs/soak.md)."""
+    from host_tools.soak.run import run
+
+    with tempfile.TemporaryDirectory(prefix="bourg-soak-") as d:
+        r = run(Path(d), hours, seed=1)
+    emit({"bench": "soak", "hours": hours, "boards": r["boards"], "virtual_s": r["virtual_s"],
+          "wall_s": r["wall_s"], "ratio": r["ratio"], "passed": r["passed"],
+          "where": "this host, nothing else running"})

@@ -18,6 +18,7 @@ from host_tools.bench.run import (
     bench_ota_update,
     bench_parking,
     bench_roles_heap,
+    bench_soak,
     bench_tls_heap,
     bench_virtual_time,
     emit,
@@ -30,7 +31,7 @@ from host_tools.commands import EXIT_OK
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
     p.add_argument("--only", choices=["boot", "heap", "update", "lighting", "parking", "locker",
-                                        "clock", "hil"],
+                                        "clock", "soak", "hil"],
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
@@ -39,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parking-sims", type=int, default=N_SIMS,
                    help="unseen simulated parking days per profile")
     p.add_argument("--boots", type=int, default=10, help="cold boots to time")
+    p.add_argument("--soak-hours", type=float, default=1.0,
+                   help="virtual hours of the timed soak (default %(default)s)")
     p.add_argument("--results", type=Path, default=None,
                    help="also write the JSON lines here (default: docs/results/"
                         "bench-<UTC date>[-<group>].jsonl; '-' for none)")
@@ -88,6 +91,8 @@ def _run_groups(args: argparse.Namespace) -> int:
         bench_locker()
     if only in (None, "clock"):
         bench_virtual_time()
+    if only in (None, "soak"):
+        bench_soak(args.soak_hours)
     if only == "hil" or (only is None and not args.no_hil):
         bench_hil()
     return EXIT_OK

@@ -32,8 +32,9 @@ class Action:
 def make_plan(hours: float, seed: int, poles: list[str], compartments: list[int],
               boards: list[str]) -> list[Action]:
     """Walkers every 20 minutes or so at each pole, a parcel every two hours or so (picked up
-    10 minutes to 3 hours later), and, from the second hour on, one broker outage, one WiFi loss and one power cut per six hours.
-    Nothing starts in the last ten minutes, so that every action has ended at the end."""
+    10 minutes to 3 hours later), and, from the second hour on, one broker outage, one WiFi
+    loss and one power cut per six hours. Nothing starts in the last ten minutes, so that
+    every action has ended at the end."""
     if hours <= 0:
         raise ValueError("hours must be > 0")
     rng = random.Random(seed)
