@@ -80,6 +80,14 @@ def test_a_server_that_speaks_first_is_not_mqtt() -> None:
     assert g.mqtt is False and g.due == 0
 
 
+def test_bytes_found_not_mqtt_give_back_what_the_clock_held() -> None:
+    f = MqttFlow()
+    f.feed(CONNECT, to_board=False)
+    assert f.hold() == 1
+    f.feed(b"\x20\xff\xff\xff\xff", to_board=True)  # the broker's: no length in 4 bytes
+    assert f.mqtt is False and f.hold() == -1 and f.close() == 0
+
+
 SESSION_UP = [CONNECT, SUBSCRIBE, publish(1), publish(0), PINGREQ, publish(1, b"y" * 20)]
 SESSION_DOWN = [CONNACK, SUBACK, PUBACK, PINGRESP, PUBACK]
 

@@ -46,7 +46,7 @@ class MqttFlow:
         while True:
             n = _packet_len(buf)
             if n is None and len(buf) >= 5:  # no length in 4 bytes: not MQTT after all
-                self.close()
+                self._forget()  # what the clock holds is given back at the next hold()
                 self.mqtt = False
                 return
             if n is None or n > len(buf):
@@ -65,11 +65,15 @@ class MqttFlow:
         return delta
 
     def close(self) -> int:
-        """The connection ended: nothing is due any more. Returns what the clock held."""
+        """The connection ended: nothing is due any more. Returns what to add to the clock's
+        in-flight count (minus what it held)."""
+        self._forget()
+        return self.hold()
+
+    def _forget(self) -> None:
         self._waiting.clear()
         self._up.clear()
         self._down.clear()
-        return self.hold()
 
     def _asked(self, kind: int, qos: int) -> None:
         if kind == _PUBLISH:

@@ -183,7 +183,7 @@ class NetLink:
                 flow.feed(data, to_board)
                 if not flow.mqtt:
                     clock.traffic()
-                elif not to_board:
+                if not to_board or not flow.mqtt:
                     clock.in_flight(flow.hold())  # asked: held before it reaches the broker
                 if self.delay_s:
                     clock.in_flight(+1)
@@ -203,8 +203,7 @@ class NetLink:
                     # after the bytes, so that the board cannot take the nudge, find nothing
                     # to read yet and say it waits; it reads them at the time they come
                     self.board._nudge()
-                    if flow.mqtt:
-                        clock.in_flight(flow.hold())  # answered, and the board is told
+                    clock.in_flight(flow.hold())  # answered, and the board is told
                 await writer.drain()
         finally:
             if writer.transport is not None and not writer.transport.is_closing():

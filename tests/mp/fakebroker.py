@@ -98,7 +98,7 @@ class FakeSocket(_Stream):
     def ioctl(self, req, arg):
         """select.poll asks this: readable when the broker has written, or at EOF."""
         if req != _POLL:
-            return 0
+            return -1  # MP_STREAM_ERROR: no file descriptor (0 would make poll watch stdin)
         ready = 0
         if self.outbuf or self.eof or self.closed:
             ready |= arg & _POLLIN
