@@ -227,7 +227,7 @@ class MqttLink:
         self.sent_events = 0
         self.wakes = 0
         self._kick = None  # asyncio.Event: bytes from the broker, or something to publish
-        self._drained = None  # asyncio.Event: the watcher's byte was read, it may read on
+        self._drained = None  # asyncio.Event: the link has read, the watcher may wait again
         self._watcher = None
 
     @classmethod
@@ -371,6 +371,7 @@ class MqttLink:
         c = self._client
         self._client = None
         self._stop_watch()
+        self._wake()  # lost in another task's publish(): the link's wait is for a live one
         if c is not None:
             self._close(c)
         self.last_error = _err(e)
@@ -515,8 +516,8 @@ class MqttLink:
         whose asyncio cannot wait on a socket: CPython)."""
         import asyncio
 
-        watch = period_ms is None and hasattr(asyncio, "sleep_ms")
-        if watch:
+        use_watcher = period_ms is None and hasattr(asyncio, "sleep_ms")
+        if use_watcher:
             self._kick = asyncio.Event()
             self._drained = asyncio.Event()
         while True:
@@ -527,7 +528,7 @@ class MqttLink:
                 self.last_error = _err(e)
             if sup is not None:
                 sup.alive(name)
-            if not watch:
+            if not use_watcher:
                 await compat.asleep_ms((period_ms or 50) if self._client is not None else 200)
                 continue
             self._watch_socket(asyncio)
