@@ -97,10 +97,21 @@ def test_resets_other_than_the_plans_power_cuts_are_reported() -> None:
 
 
 def test_heap_growth_after_the_first_hour_is_reported() -> None:
-    t = _town(heap={"pole-1": [(0, 1000), (3600, 50_000), (7200, 50_500), (10800, 51_000)]})
+    t = _town(heap={"pole-1": [(0, 1000, 0), (3600, 50_000, 0), (7200, 50_500, 0),
+                               (10800, 51_000, 0)]})
     assert soak.check_heap(t) == []
-    t.heap["pole-1"].append((14400, 50_000 + soak.HEAP_GROWTH_BYTES + 1))
+    t.heap["pole-1"].append((14400, 50_000 + soak.HEAP_GROWTH_BYTES + 1, 0))
     assert soak.check_heap(t) and "grew from 50000" in soak.check_heap(t)[0]
+
+
+def test_heap_growth_is_measured_within_one_boot() -> None:
+    """A power cut starts the heap afresh: growth across it is not a leak, growth after
+    it is."""
+    t = _town(heap={"pole-1": [(3600, 40_000, 0), (7200, 40_100, 0), (10800, 60_000, 1),
+                               (14400, 60_100, 1)]})
+    assert soak.check_heap(t) == []
+    t.heap["pole-1"].append((18000, 60_000 + soak.HEAP_GROWTH_BYTES + 1, 1))
+    assert soak.check_heap(t) and "grew from 60000" in soak.check_heap(t)[0]
 
 
 def test_a_gap_in_a_boards_event_sequence_is_reported() -> None:
@@ -109,6 +120,24 @@ def test_a_gap_in_a_boards_event_sequence_is_reported() -> None:
     assert soak.check_events(t) == []
     t.ops.messages.append(_event("pole-1", 9))
     assert soak.check_events(t) == ["pole-1: events lost: seq [8]"]
+
+
+def test_events_lost_after_the_last_one_received_are_reported() -> None:
+    """The board's status at the end says what it sent: an event after the operator's last
+    one, or one still queued, is reported."""
+    t = _town()
+
+    def status(next_seq: int, queue: int) -> _Msg:
+        return _Msg("bourg/hil/pole-1/reply/status",
+                    json.dumps({"next_seq": next_seq, "queue": queue}).encode())
+
+    t.ops.messages = [_event("pole-1", s) for s in (4, 5, 6)] + [status(7, 0)]
+    assert soak.check_events(t) == []
+    t.ops.messages.append(status(8, 0))
+    assert soak.check_events(t) == ["pole-1: at the end its queue holds 0 and its last event "
+                                    "is seq 7; the operator's last is 6"]
+    t.ops.messages.append(status(7, 1))
+    assert len(soak.check_events(t)) == 1
 
 
 def test_a_code_opened_twice_or_a_replay_let_in_is_reported() -> None:
