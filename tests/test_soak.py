@@ -29,10 +29,14 @@ def test_a_plan_is_sorted_ends_in_time_and_picks_up_each_parcel(seed: int) -> No
     assert plan == sorted(plan)
     assert all(a.kind in KINDS and 0 < a.t <= hours * 3600 - 600 for a in plan)
     held: dict[str, float] = {}
+    deposits: dict[str, list[float]] = {}
     for a in plan:  # a compartment is filled, then emptied, before it is filled again
         if a.kind == "deposit":
             assert a.target not in held
             held[a.target] = a.t
+            # two deposit codes per compartment a day: never three in 24 hours
+            deposits.setdefault(a.target, []).append(a.t)
+            assert len([d for d in deposits[a.target] if a.t - d < 86400]) <= 2
         elif a.kind == "pickup":
             assert held.pop(a.target) <= a.t
     assert not held

@@ -46,12 +46,17 @@ def make_plan(hours: float, seed: int, poles: list[str], compartments: list[int]
             plan.append(Action(round(t, 1), "walker", pole, round(rng.uniform(3, 12), 1)))
             t += rng.expovariate(1 / 1200)
     busy: dict[int, float] = {}
+    deposits: dict[int, list[float]] = {c: [] for c in compartments}
     t = rng.uniform(300, 1800)
     while t < end:
-        free = [c for c in compartments if busy.get(c, 0) < t]
+        # a bank has two deposit codes per compartment a day (docs/locker-codes.md): at most
+        # two deposits in any 24 hours keeps to it whatever the hour of midnight
+        free = [c for c in compartments if busy.get(c, 0) < t
+                and len([d for d in deposits[c] if t - d < 86400]) < 2]
         if free:
             c = rng.choice(free)
             back = min(end, t + rng.uniform(600, 3 * 3600))
+            deposits[c].append(t)
             plan.append(Action(round(t, 1), "deposit", str(c)))
             plan.append(Action(round(back, 1), "pickup", str(c)))
             busy[c] = back + 600

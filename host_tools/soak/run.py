@@ -29,7 +29,7 @@ from host_tools.emulator.waiting import wait_until
 from host_tools.field.mosquitto import Mosquitto
 from host_tools.field.mqtt_watch import Watcher
 from host_tools.field.registry import Registry
-from host_tools.locker.issue import CodeBook
+from host_tools.locker.issue import CodeBook, IssueError
 from host_tools.soak.plan import Action, make_plan
 from host_tools.testing.rigs import bank, street
 from host_tools.testing.rigs.by_role import attach_fieldtest
@@ -250,7 +250,7 @@ def play(town: Town, plan: list[Action], hours: float,
             progress(f"{town.at():9.0f} s  {a.kind} {a.target}")
         try:
             PLAY[a.kind](town, a)
-        except (SoakFailure, TimeoutError, AssertionError) as e:
+        except (SoakFailure, TimeoutError, AssertionError, IssueError) as e:
             town.failures.append(f"at {town.at():.0f} s ({a.kind} {a.target}): {e}")
 
 
