@@ -346,6 +346,7 @@ class Street:
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
             if self.locks[n].unlocked():
+                self.locks[n].door_opened()
                 self.lockdoors[n].set(False)
                 time.sleep(2.0)
                 self.lockdoors[n].set(True)
@@ -361,6 +362,7 @@ class Street:
             self.keypad.type(typed + "#", hold_s=0.13, gap_s=0.1)
             time.sleep(1.0)
             if self.locks[n].unlocked():
+                self.locks[n].door_opened()
                 self.lockdoors[n].set(False)
                 time.sleep(2.0)
                 self.lockdoors[n].set(True)

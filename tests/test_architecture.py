@@ -26,7 +26,8 @@ LAYERS: list[set[str]] = [
     {"host_tools.emulator", "host_tools.field"},
     {"host_tools.testing"},
     {"host_tools.lighting", "host_tools.locker", "host_tools.parking"},
-    {"host_tools.bench", "host_tools.demo", "host_tools.soak"},
+    {"host_tools.soak"},
+    {"host_tools.bench", "host_tools.demo"},
     {"host_tools.commands"},
     {"host_tools.cli"},
 ]

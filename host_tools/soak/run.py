@@ -158,9 +158,14 @@ def _through_door(town: Town, n: int, pulses_before: int) -> None:
 
 def _parcel(town: Town, a: Action) -> None:
     n = int(a.target)
+    book = CodeBook(town.registry)
     now = _bank_now(town)
-    hours = 1 if a.kind == "deposit" else 48
-    issued = CodeBook(town.registry).issue(BANK, n, a.kind, now, hours, now_s=now)
+    if a.kind == "deposit" and book.hours_left("deposit", now) < 0.1:
+        # a deposit window ends at 00:00 UTC: the shop waits for the new day's
+        town.world.elapse(book.hours_left("deposit", now) * 3600 + 60)
+        now = _bank_now(town)
+    hours = min(1.0, book.hours_left("deposit", now)) if a.kind == "deposit" else 48
+    issued = book.issue(BANK, n, a.kind, now, hours, now_s=now)
     rec = {"t": round(town.at()), "kind": a.kind, "compartment": n, "opened": 0,
            "replay_refused": False}
     town.codes.append(rec)

@@ -46,6 +46,7 @@ class Bank:
         """Open compartment n's door: only after an unlock pulse unless force."""
         if not force and not self.locks[n].unlocked():
             raise AssertionError(f"compartment {n} is locked")
+        self.locks[n].door_opened()
         self.doors[n].set(False)  # the contact to ground opens
 
     def close_door(self, n: int) -> None:
