@@ -3,7 +3,9 @@ a dead sensor is covered by the neighbours, alarms, outages, watchdog and bad se
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -247,6 +249,26 @@ def test_malformed_profile_updates_get_error_replies_and_the_pole_keeps_running(
     ops.publish("bourg/hil/pole-01/cmd/override", b'{"level": 250}')
     ops.wait_for(lambda ms: b"override.level" in ops.on("/reply/override")[-1].payload, 10)
     wait_level(p, lambda v: v == 40, 10)
+
+
+@pytest.mark.emulator_only
+def test_one_lying_ntp_answer_does_not_turn_the_night_into_day(street_w: World,
+                                                               mosquitto: Mosquitto) -> None:
+    """A pole with no light sensor knows the night from its clock alone. The town's NTP server
+    answers its first question twelve hours off (noon): the pole believes no answer until two
+    agree, keeps the street lit, and takes the true time."""
+    cfg = pole_config("pole-ntp", 0.0, port=mosquitto.port)
+    del cfg["pins"]["sda"], cfg["pins"]["scl"]  # no BH1750, no DS3231
+    p = add_pole(street_w, cfg, mosquitto)
+    street_w.ntp_lies(12 * 3600)
+    p.board.start()
+    p.board.wait_output(r"NTP sync ok: \S+Z", 30)
+    out = p.board.output_text()
+    assert "NTP answer held until a second one agrees (no clock yet)" in out
+    iso = re.search(r"NTP sync ok: (\S+)Z", out).group(1)  # type: ignore[union-attr]
+    synced = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%S"))
+    assert abs(synced - street_w.wall_time()) < 60, (iso, out)
+    wait_level(p, lambda v: v == BASE, 10)  # night: the base level, never dark
 
 
 @pytest.mark.emulator_only

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from host_tools.build.firmware import SetupMissing
 from host_tools.commands import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`bourg ... | head`): nothing left to say to it
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PIPE_CLOSED
+    except SetupMissing as e:
+        print(f"bourg {args.command}: {e}", file=sys.stderr)
+        return EXIT_FAIL
     except Exception as e:  # noqa: BLE001 - the last guard between a bug and a technician
         if os.environ.get("BOURG_DEBUG"):
             raise

@@ -98,3 +98,19 @@ def test_a_missing_package_is_a_setup_hint_but_a_bug_in_bourg_is_not() -> None:
     assert not cli._missing_dependency(ModuleNotFoundError("x", name="host_tools.gone"))
     assert not cli._missing_dependency(ImportError("cannot import name 'f'",
                                                    name="host_tools.field.deploy"))
+
+
+def test_a_checkout_without_make_setup_is_told_so_not_called_a_bug(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The pinned umqtt is fetched by `make setup`: a command that stages firmware without it
+    says so in one line, not as an internal error."""
+    from host_tools import cli
+    from host_tools.build import mpy
+
+    monkeypatch.setattr(mpy, "UMQTT_SOURCE", tmp_path / "umqtt_pinned.py")
+    code = cli.main(["soak", "--hours", "1", "--boards", "ft-1", "--workdir",
+                     str(tmp_path / "soak")])
+    err = capsys.readouterr().err
+    assert code == 1 and "run `make setup`" in err
+    assert "internal error" not in err and "Traceback" not in err

@@ -23,6 +23,10 @@ ROLE_DIRS = {
 }
 
 
+class SetupMissing(FileNotFoundError):
+    """A file `make setup` provides is not there: the checkout is not set up, not a bug."""
+
+
 def app_dir(role: str) -> Path:
     try:
         return FIRMWARE / ROLE_DIRS[role]
@@ -84,7 +88,7 @@ def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
         src = stamped_init(version) if version and p == LIB / "bourg" / "__init__.py" else p
         _add(files, "/lib/" + str(p.relative_to(LIB)), src, compiled, march)
     if not mpy.UMQTT_SOURCE.exists():
-        raise FileNotFoundError(f"{mpy.UMQTT_SOURCE} is missing: run `make setup` "
+        raise SetupMissing(f"{mpy.UMQTT_SOURCE} is missing: run `make setup` "
                                 "(tools/fetch_umqtt.py fetches it by sha256)")
     _add(files, "/lib/umqtt_pinned.py", mpy.UMQTT_SOURCE, compiled, march)
     files["/config.json"] = json.dumps(config, indent=1)

@@ -57,6 +57,7 @@ class ProcessControl:
         self._awake_t = 0.0  # the world's clock, for awake_s
         self.boot_ms: float | None = None
         self.history: list[str] = []  # every reset cause, in order
+        self.reset_at: list[float] = []  # when each happened, on the world's clock (now())
         # chip state that survives resets but not power cuts
         self.cause = PWRON_RESET
         self.wake = 0
@@ -161,6 +162,7 @@ class ProcessControl:
         self._booted = False
         self._console_boot(swallow=skip_main)
         self.history.append(CAUSE_NAMES[cause])
+        self.reset_at.append(self.world.clock.now())
         if cause != SOFT_RESET:
             self._console_write(f"ets Jun  8 2016 00:22:57\r\n\r\nrst:{_ROM_RST[cause]},"
                                 f"boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n".encode(), forward=True)

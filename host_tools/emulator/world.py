@@ -107,6 +107,7 @@ class World:
         self._thread = threading.Thread(target=self._run, name="bourg-world", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._ntp_transport: asyncio.DatagramTransport | None = None
+        self.sntp: _SntpServer | None = None
         self.port = 0
         self.ntp_port = 0
         self.fw_dir = self._build_firmware_image()
@@ -146,7 +147,7 @@ class World:
     async def _astart(self) -> None:
         self._server = await asyncio.start_server(self._on_board_conn, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._ntp_transport, _ = await self.loop.create_datagram_endpoint(
+        self._ntp_transport, self.sntp = await self.loop.create_datagram_endpoint(
             lambda: _SntpServer(self), local_addr=("127.0.0.1", 0))
         self.ntp_port = self._ntp_transport.get_extra_info("sockname")[1]
         self._wd_task = self.loop.create_task(self._watchdog_loop())
@@ -204,6 +205,13 @@ class World:
                     raise TimeoutError(f"the world's clock did not advance {seconds} s")
             finally:
                 self.call_fn(timer.cancel)
+
+    def ntp_lies(self, *errors_s: float) -> None:
+        """The town's NTP server answers the next len(errors_s) questions that many seconds
+        off the truth, whoever asks (a broken server in a pool, a spoofed reply)."""
+        if self.sntp is None:
+            raise RuntimeError("the world is not started")
+        self.call_fn(self.sntp.lies.extend, errors_s)
 
     def hold_clock(self) -> AbstractContextManager[None]:
         """`with world.hold_clock():` no skip of virtual time inside (WorldClock.hold)."""
@@ -402,6 +410,8 @@ class _SntpServer(asyncio.DatagramProtocol):
     def __init__(self, world: World) -> None:
         self.world = world
         self.transport: asyncio.DatagramTransport | None = None
+        self.lies: list[float] = []  # the next answers' errors (s), one per answer
+        self.answers = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -410,6 +420,9 @@ class _SntpServer(asyncio.DatagramProtocol):
         if len(data) < 48 or self.transport is None:
             return
         now = self.world.wall_time() + 2208988800
+        if self.lies:
+            now += self.lies.pop(0)
+        self.answers += 1
         sec = int(now)
         frac = int((now - sec) * 2**32)
         resp = bytearray(48)

@@ -7,7 +7,8 @@ A plan is a sorted list of `Action`s on the run's clock (seconds from its start)
   customer takes it out, each with a code issued on the host and typed on the keypad;
 - `broker_down`: the broker dies (SIGKILL) for `s` seconds;
 - `wifi_down`: board `target` loses WiFi for `s` seconds;
-- `power_cut`: board `target` loses power, and is switched on again `s` seconds later.
+- `power_cut`: board `target` loses power, and is switched on again `s` seconds later;
+- `ntp_lie`: the town's NTP server answers its next question `s` seconds off the truth.
 
 The runner plays the actions one after the other: an action whose time has passed while an
 outage was played starts at once.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-KINDS = ("walker", "deposit", "pickup", "broker_down", "wifi_down", "power_cut")
+KINDS = ("walker", "deposit", "pickup", "broker_down", "wifi_down", "power_cut", "ntp_lie")
 
 
 @dataclass(frozen=True, order=True)
@@ -33,8 +34,9 @@ def make_plan(hours: float, seed: int, poles: list[str], compartments: list[int]
               boards: list[str]) -> list[Action]:
     """Walkers every 20 minutes or so at each pole, a parcel every two hours or so (picked up
     10 minutes to 3 hours later), and, from the second hour on, one broker outage, one WiFi
-    loss and one power cut per six hours. Nothing starts in the last ten minutes, so that
-    every action has ended at the end."""
+    loss and one power cut per six hours, and one NTP answer 1 to 12 hours off, early or
+    late, at least an hour before the end (every board asks hourly). Nothing starts in the
+    last ten minutes, so that every action has ended at the end."""
     if hours <= 0:
         raise ValueError("hours must be > 0")
     rng = random.Random(seed)
@@ -71,4 +73,7 @@ def make_plan(hours: float, seed: int, poles: list[str], compartments: list[int]
                            rng.choice(boards), round(rng.uniform(30, 300), 1)))
         plan.append(Action(round(start + rng.uniform(0, 1800), 1), "power_cut",
                            rng.choice(boards), round(rng.uniform(5, 120), 1)))
+    if end - 3600 > 3600:  # drawn last: a seed's other actions stay as they were
+        plan.append(Action(round(rng.uniform(3600, end - 3600), 1), "ntp_lie", "",
+                           rng.choice((-1, 1)) * round(rng.uniform(3600, 12 * 3600))))
     return sorted(plan)

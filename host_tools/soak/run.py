@@ -11,7 +11,11 @@ Checks, each a list of what failed (empty: passed):
 - `events`: every board's events reached the operator with no gap in their sequence numbers
   (outages included: the boards queue on flash and resend);
 - `codes`: every code issued opened its compartment once, and once typed again was refused;
-- `energy`: each pole's energy counter never went down (power cuts included).
+- `energy`: each pole's energy counter never went down (power cuts included);
+- `clock`: each board's clock, once set, read every virtual hour, within CLOCK_ERROR_S of
+  the town's (the plan's lying NTP answer was not believed);
+- `schedule`: each pole's lamp, read every virtual hour at rest, at its night profile's level
+  by the tz database, across the summer-time change the run starts the eve of (night.py).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from host_tools.field.mosquitto import Mosquitto
 from host_tools.field.mqtt_watch import Watcher
 from host_tools.field.registry import Registry
 from host_tools.locker.issue import CodeBook, IssueError
+from host_tools.soak import night
 from host_tools.soak.plan import Action, make_plan
 from host_tools.testing.rigs import bank, street
 from host_tools.testing.rigs.by_role import attach_fieldtest
@@ -40,6 +45,9 @@ BANK = "locker-01"
 FIELDTEST = "ft-1"
 COMPARTMENTS = [c["n"] for c in bank.COMPARTMENTS]
 HEAP_GROWTH_BYTES = 4096
+CLOCK_ERROR_S = 120
+REST_S = 60  # a pole's lamp is at its profile's level this long after a walker or a boot
+MIN_SET_S = 1704067200  # a board clock before 2024 is not set (power on: 2000-01-01)
 BOOT_S = 60.0  # real seconds a board may take to come back and reach its broker
 
 
@@ -58,6 +66,9 @@ class Town:
     fieldtest: Board | None
     cuts: dict[str, int] = field(default_factory=dict)  # power cuts played, per board
     heap: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)  # t, used, cuts
+    clock_errors: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # t, error s
+    levels: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    busy_until: dict[str, float] = field(default_factory=dict)  # a pole seen or switched on
     codes: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     start: float = 0.0
@@ -102,7 +113,8 @@ def build(broker: Mosquitto, world: World, registry: Registry,
 
     world.dns[street.MQTT_HOST] = broker.host
 
-    poles = {name: street.add_pole(world, street.pole_config(name, 30.0 * i, port=broker.port),
+    poles = {name: street.add_pole(world, street.pole_config(name, 30.0 * i, port=broker.port,
+                                                          profile=night.PROFILE),
                                    broker) for i, name in enumerate(POLES) if wanted(name)}
     bk = ft = None
     if wanted(BANK):
@@ -186,6 +198,11 @@ def _walker(town: Town, a: Action) -> None:
     pir.detect(True)
     town.world.elapse(a.s)
     pir.detect(False)
+    town.busy_until[a.target] = town.at() + REST_S
+
+
+def _ntp_lie(town: Town, a: Action) -> None:
+    town.world.ntp_lies(a.s)
 
 
 def _broker_down(town: Town, a: Action) -> None:
@@ -221,11 +238,12 @@ def _power_cut(town: Town, a: Action) -> None:
         mark = b.console_mark()
         b.start()
         b.wait_output("mqtt: connected", BOOT_S, start=mark)
+    town.busy_until[a.target] = town.at() + REST_S
 
 
 PLAY: dict[str, Callable[[Town, Action], None]] = {
     "walker": _walker, "deposit": _parcel, "pickup": _parcel, "broker_down": _broker_down,
-    "wifi_down": _wifi_down, "power_cut": _power_cut}
+    "wifi_down": _wifi_down, "power_cut": _power_cut, "ntp_lie": _ntp_lie}
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -236,6 +254,13 @@ def _read_heaps(town: Town) -> None:
             rep = b.heap_report(timeout=30)
             town.heap.setdefault(name, []).append(
                 (round(town.at()), int(rep["used"]), town.cuts.get(name, 0)))
+            board_s = town.world.clock.time() + b.rtc_offset
+            if board_s >= MIN_SET_S:
+                town.clock_errors.setdefault(name, []).append(
+                    (round(town.at()), round(board_s - town.world.wall_time())))
+                if name in town.poles and town.at() >= town.busy_until.get(name, REST_S):
+                    town.levels.setdefault(name, []).append(
+                        (town.at(), town.world.wall_time(), town.poles[name].level))
 
 
 def play(town: Town, plan: list[Action], hours: float,
@@ -266,7 +291,10 @@ def check_resets(town: Town) -> list[str]:
     for name, b in town.boards.items():
         want = ["PWRON_RESET"] * (1 + town.cuts.get(name, 0))
         if b.history != want:
-            out.append(f"{name}: resets {b.history}, expected {want}")
+            odd = [(c, t) for c, t in zip(b.history, b.reset_at, strict=False)
+                   if c != "PWRON_RESET"]
+            when = f", {odd[0][0]} at {odd[0][1] - town.start:.0f} s" if odd else ""
+            out.append(f"{name}: resets {b.history}, expected {want}{when}")
     return out
 
 
@@ -280,6 +308,16 @@ def check_heap(town: Town) -> list[str]:
             if len(later) >= 2 and max(later[1:]) - later[0] > HEAP_GROWTH_BYTES:
                 out.append(f"{name}: heap in use grew from {later[0]} to {max(later[1:])} "
                            "bytes")
+    return out
+
+
+def check_clock(town: Town) -> list[str]:
+    out = []
+    for name, rows in town.clock_errors.items():
+        bad = [(t, e) for t, e in rows if abs(e) > CLOCK_ERROR_S]
+        if bad:
+            out.append(f"{name}: clock {bad[0][1]} s off the town's at {bad[0][0]} s "
+                       f"({len(bad)} hourly readings off)")
     return out
 
 
@@ -361,7 +399,7 @@ def run(workdir: Path, hours: float, seed: int,
             Registry(workdir / "registry.sqlite") as registry, \
             World(workdir / "world", access_points={street.WIFI[0]: street.WIFI[1]},
                   clock="virtual") as world:
-        world.wall_offset_s = street.night_offset(20.0)
+        world.wall_offset_s = night.start_utc(seed) - time.time()
         town = build(broker, world, registry, only)
         plan = make_plan(hours, seed, list(town.poles),
                          COMPARTMENTS if town.bank is not None else [], list(town.boards))
@@ -378,7 +416,8 @@ def run(workdir: Path, hours: float, seed: int,
             ask_status(town)
             checks = {"resets": check_resets(town), "heap": check_heap(town),
                       "events": check_events(town), "codes": check_codes(town),
-                      "energy": check_energy(town), "steps": town.failures}
+                      "energy": check_energy(town), "clock": check_clock(town),
+                      "schedule": night.check_levels(town.levels), "steps": town.failures}
         finally:
             town.ops.close()
         virtual_s = town.at()
@@ -392,4 +431,5 @@ def _summary(town: Town, plan: list[Action], seed: int, hours: float, virtual_s:
             "boards": sorted(town.boards), "actions": len(plan),
             "codes": len(town.codes), "power_cuts": sum(town.cuts.values()),
             "heap_used": {k: [u for _, u, _ in v] for k, v in town.heap.items()},
+            "ntp_lies_unanswered": len(town.world.sntp.lies) if town.world.sntp else None,
             "passed": not any(checks.values()), "checks": checks}

@@ -2,6 +2,13 @@
 
 Why the flag: an ESP32 RTC restarts at 2000-01-01 after a power cut. Events stamped with such
 a time would look valid to the back end, so they carry `null` time until the clock is set.
+
+Why an NTP answer is not always believed: SNTP is unauthenticated UDP, and a server in a pool
+can be wrong. A pole that believed one answer twelve hours off would dim the street at
+night until its next sync. An answer within STEP_S of a valid clock is a correction; any
+other (a clock not yet set, a big step) is believed only when a second answer, CONFIRM_MS
+later, agrees with it. A server that lies every time is not caught: that is NTP's limit
+(the locker bank also keeps to its DS3231).
 """
 import time
 
@@ -9,10 +16,27 @@ from bourg import compat
 
 MIN_VALID_YEAR = 2024
 EPOCH_2000 = 946684800  # seconds from 1970-01-01 to 2000-01-01
+STEP_S = 300  # an NTP answer this close to a valid clock is a correction, believed at once
+AGREE_S = 5  # two answers agree when they differ by no more than this, once time between
+CONFIRM_MS = 2000  # the second question, when an answer needs one
+HELD_MS = 600000  # a held answer older than this is forgotten
+MIN_VALID_S = 1704067200  # 2024-01-01T00:00:00Z
 
 
 def year_is_valid(year):
     return year >= MIN_VALID_YEAR
+
+
+def ntp_believed(clock_s, answer_s, held_s, held_ago_ms):
+    """Whether to set the clock to an NTP answer (all Unix seconds). clock_s: the board's
+    time, None while it has none; held_s: an earlier answer not believed, held_ago_ms before,
+    or None. A correction within STEP_S is believed; anything else only when it agrees with
+    the held answer."""
+    if answer_s < MIN_VALID_S:  # not a time at all
+        return False
+    if clock_s is not None and abs(answer_s - clock_s) <= STEP_S:
+        return True
+    return held_s is not None and abs(answer_s - held_s - held_ago_ms // 1000) <= AGREE_S
 
 
 def epoch_offset(gmtime=None):
@@ -30,6 +54,9 @@ class Clock:
         self._offset = epoch_offset(self._gmtime)
         self.synced = False
         self.sync_errors = 0
+        self._held = None  # (an answer not believed, ticks_ms when it came)
+        self.holds = 0  # answers not believed in a row
+        self.last_held = None  # how far (s) the last answer held was from the clock
 
     def valid(self):
         """True when the RTC holds a plausible date (year >= 2024)."""
@@ -52,37 +79,72 @@ class Clock:
         return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t[0], t[1], t[2], t[3], t[4], t[5])  # noqa: UP031
 
     def sync_ntp(self, host=None):
-        """Set the RTC from NTP. Returns True on success; False if ntptime is missing or the
-        network fails (never raises: NTP is a nicety, not a dependency)."""
+        """Ask NTP and set the RTC if the answer is believed (ntp_believed). Returns "ok",
+        "held" (an answer that needs a second one to agree, CONFIRM_MS later) or "failed"
+        (ntptime missing, the network, an odd reply: NTP is a nicety, not a dependency).
+        Never raises."""
         try:
             import ntptime
         except ImportError:
-            return False
+            return "failed"
         try:
             if host:
                 ntptime.host = host
-            ntptime.settime()
+            answer = ntptime.time() + self._offset  # the port's epoch, as settime uses it
         except Exception:  # noqa: BLE001 - OSError, timeouts, odd replies: all mean "not now"
             self.sync_errors += 1
-            return False
+            return "failed"
+        now_ms = compat.ticks_ms()
+        ago = None if self._held is None else compat.ticks_diff(now_ms, self._held[1])
+        held = None if ago is None or ago > HELD_MS else self._held[0]
+        clock_s = self.unix()
+        if not ntp_believed(clock_s, answer, held, ago or 0):
+            self._held = (answer, now_ms)
+            self.last_held = None if clock_s is None else answer - clock_s
+            self.holds += 1
+            return "held"
+        self._held = None
+        self.holds = 0
+        self._set(answer)
         self.synced = True
-        return True
+        return "ok"
+
+    def _set(self, unix_s):
+        """Set the RTC as ntptime.settime does (machine.RTC().datetime, weekday from 1)."""
+        import machine
+
+        tm = self._gmtime(unix_s - self._offset)
+        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
 
 
 async def ntp_task(clock, ring, net_up=None, host=None, interval_ms=3600000, retry_ms=60000,
                    sup=None, name="ntp"):
-    """Resync hourly while the network is up; retry every minute until the first success."""
+    """Resync hourly while the network is up; retry every minute until the first success;
+    ask again CONFIRM_MS after an answer that needs a second one."""
     while True:
         if sup is not None:
             sup.alive(name)
         if net_up is not None and not net_up():
             wait = 2000  # try as soon as the network is up, not a whole retry_ms later
-        elif clock.sync_ntp(host):
-            ring.info("clock", "NTP sync ok: " + str(clock.iso()))
-            wait = interval_ms
         else:
-            wait = retry_ms
+            wait = _after_sync(clock, ring, host, interval_ms, retry_ms)
         await _sleep_alive(wait, sup, name)
+
+
+def _after_sync(clock, ring, host, interval_ms, retry_ms):
+    """One question to NTP, logged; returns the ms until the next."""
+    r = clock.sync_ntp(host)
+    if r == "ok":
+        ring.info("clock", "NTP sync ok: " + str(clock.iso()))
+        return interval_ms
+    if r == "held":
+        if clock.last_held is None:  # every boot without a clock: routine
+            ring.info("clock", "NTP answer held until a second one agrees (no clock yet)")
+        else:
+            ring.warn("clock", "NTP answer " + str(clock.last_held) +
+                      " s from the clock not believed: asking again")
+        return CONFIRM_MS if clock.holds < 3 else retry_ms  # answers that never agree
+    return retry_ms
 
 
 async def _sleep_alive(ms, sup, name):
