@@ -95,7 +95,7 @@ class _Town:
     cuts: dict[str, int] = field(default_factory=dict)
     heap: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     codes: list[dict[str, Any]] = field(default_factory=list)
-    clock_errors: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    clock_errors: dict[str, list[tuple[float, int | None]]] = field(default_factory=dict)
 
 
 def _town(**kw: Any) -> Any:
@@ -188,6 +188,9 @@ def test_a_board_clock_off_the_towns_is_reported() -> None:
     t.clock_errors["pole-1"] += [(10800, 43200), (14400, 43201)]
     assert soak.check_clock(t) == ["pole-1: clock 43200 s off the town's at 10800 s "
                                    "(2 hourly readings off)"]
+    t.clock_errors["locker-01"].append((7200, None))  # never set again after a power cut
+    assert soak.check_clock(t)[-1] == ("locker-01: clock not set at 7200 s, 600 s or more "
+                                      "after it was switched on (1 hourly readings)")
 
 
 @pytest.mark.soak

@@ -3,12 +3,13 @@
 Why the flag: an ESP32 RTC restarts at 2000-01-01 after a power cut. Events stamped with such
 a time would look valid to the back end, so they carry `null` time until the clock is set.
 
-Why an NTP answer is not always believed: SNTP is unauthenticated UDP, and a server in a pool
-can be wrong. A pole that believed one answer twelve hours off would dim the street at
-night until its next sync. An answer within STEP_S of a valid clock is a correction; any
-other (a clock not yet set, a big step) is believed only when a second answer, CONFIRM_MS
-later, agrees with it. A server that lies every time is not caught: that is NTP's limit
-(the locker bank also keeps to its DS3231).
+Why an NTP answer is not always believed: SNTP is unauthenticated UDP, and a server can send
+one wrong answer, or a frozen one (unsynchronised: the same seconds every time). A pole that
+believed an answer twelve hours off would dim the street at night until its next sync. An
+answer within STEP_S of a valid clock is a correction; any other (a clock not yet set, a big
+step) is believed only when a later answer agrees with it, counting the time between. A
+server that is wrong the same way every time is not caught (the board asks the same server
+again, as its DNS answer is cached): that is NTP's limit; the locker bank keeps to its DS3231.
 """
 import time
 
@@ -17,8 +18,10 @@ from bourg import compat
 MIN_VALID_YEAR = 2024
 EPOCH_2000 = 946684800  # seconds from 1970-01-01 to 2000-01-01
 STEP_S = 300  # an NTP answer this close to a valid clock is a correction, believed at once
-AGREE_S = 5  # two answers agree when they differ by no more than this, once time between
-CONFIRM_MS = 2000  # the second question, when an answer needs one
+CONFIRM_MS = 5000  # the second question, when an answer needs one
+AGREE_MS = 2000  # two answers agree when they differ by this at most, once time between
+# is counted: less than CONFIRM_MS, so a server whose answer is frozen never agrees with itself
+HELD = 2  # answers held for a later one to agree with: a lie between two truths costs a round
 HELD_MS = 600000  # a held answer older than this is forgotten
 MIN_VALID_S = 1704067200  # 2024-01-01T00:00:00Z
 
@@ -27,16 +30,18 @@ def year_is_valid(year):
     return year >= MIN_VALID_YEAR
 
 
-def ntp_believed(clock_s, answer_s, held_s, held_ago_ms):
-    """Whether to set the clock to an NTP answer (all Unix seconds). clock_s: the board's
-    time, None while it has none; held_s: an earlier answer not believed, held_ago_ms before,
-    or None. A correction within STEP_S is believed; anything else only when it agrees with
-    the held answer."""
+def ntp_believed(clock_s, answer_s, held):
+    """Whether to set the clock to an NTP answer (Unix seconds). clock_s: the board's time,
+    None while it has none; held: [(an earlier answer not believed, ms ago)]. A correction
+    within STEP_S is believed; anything else only when it agrees with a held answer."""
     if answer_s < MIN_VALID_S:  # not a time at all
         return False
     if clock_s is not None and abs(answer_s - clock_s) <= STEP_S:
         return True
-    return held_s is not None and abs(answer_s - held_s - held_ago_ms // 1000) <= AGREE_S
+    for held_s, ago_ms in held:
+        if abs((answer_s - held_s) * 1000 - ago_ms) <= AGREE_MS:
+            return True
+    return False
 
 
 def epoch_offset(gmtime=None):
@@ -54,7 +59,7 @@ class Clock:
         self._offset = epoch_offset(self._gmtime)
         self.synced = False
         self.sync_errors = 0
-        self._held = None  # (an answer not believed, ticks_ms when it came)
+        self._held = []  # [(an answer not believed, ticks_ms when it came)], at most HELD
         self.holds = 0  # answers not believed in a row
         self.last_held = None  # how far (s) the last answer held was from the clock
 
@@ -95,17 +100,24 @@ class Clock:
             self.sync_errors += 1
             return "failed"
         now_ms = compat.ticks_ms()
-        ago = None if self._held is None else compat.ticks_diff(now_ms, self._held[1])
-        held = None if ago is None or ago > HELD_MS else self._held[0]
+        held = []
+        for was, at in self._held:
+            ago = compat.ticks_diff(now_ms, at)
+            if 0 <= ago <= HELD_MS:  # below 0: so old that ticks wrapped
+                held.append((was, ago))
         clock_s = self.unix()
-        if not ntp_believed(clock_s, answer, held, ago or 0):
-            self._held = (answer, now_ms)
+        if not ntp_believed(clock_s, answer, held):
+            self._held = self._held[1 - HELD:] + [(answer, now_ms)]
             self.last_held = None if clock_s is None else answer - clock_s
             self.holds += 1
             return "held"
-        self._held = None
+        try:
+            self._set(answer)
+        except Exception:  # noqa: BLE001 - an RTC that refuses: count it, try again later
+            self.sync_errors += 1
+            return "failed"
+        self._held = []
         self.holds = 0
-        self._set(answer)
         self.synced = True
         return "ok"
 
@@ -143,7 +155,7 @@ def _after_sync(clock, ring, host, interval_ms, retry_ms):
         else:
             ring.warn("clock", "NTP answer " + str(clock.last_held) +
                       " s from the clock not believed: asking again")
-        return CONFIRM_MS if clock.holds < 3 else retry_ms  # answers that never agree
+        return CONFIRM_MS if clock.holds < 4 else retry_ms  # answers that never agree
     return retry_ms
 
 

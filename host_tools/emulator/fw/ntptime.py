@@ -1,11 +1,13 @@
-"""ntptime as frozen into the ESP32 firmware: one SNTP query, then set the RTC."""
+"""ntptime as frozen into the ESP32 firmware (micropython-lib's): one SNTP query, the
+transmit timestamp read as the port's epoch, with the library's Y2036 rule (a timestamp
+before 2024 is taken as past the 2036 wrap), then settime() sets the RTC."""
 import socket
 import struct
 import time as _time
 
 host = "pool.ntp.org"
 timeout = 1
-_NTP_DELTA = 3155673600  # 1900-01-01 to 2000-01-01
+_MIN_NTP_TIMESTAMP = 3913056000  # 2024-01-01 as an NTP timestamp
 
 
 def time():
@@ -19,7 +21,14 @@ def time():
         msg = s.recv(48)
     finally:
         s.close()
-    return struct.unpack("!I", msg[40:44])[0] - _NTP_DELTA
+    val = struct.unpack("!I", msg[40:44])[0]
+    if val < _MIN_NTP_TIMESTAMP:
+        val += 0x100000000
+    if _time.gmtime(0)[0] == 2000:
+        delta = 3155673600  # 1900-01-01 to 2000-01-01
+    else:
+        delta = 2208988800  # to 1970-01-01
+    return val - delta
 
 
 def settime():
