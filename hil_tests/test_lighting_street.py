@@ -297,6 +297,25 @@ def test_offline_pole_keeps_time_from_its_ds3231_and_energy_across_a_power_cut(
     assert second["epoch"] == 2 and second["meter"]["mwh"] >= first["meter"]["mwh"]
 
 
+@pytest.mark.emulator_only
+def test_a_power_cut_never_takes_the_published_energy_counter_back(
+        street_w: World, mosquitto: Mosquitto, ops: Watcher) -> None:
+    """Energy reported every second, saved every minute: after a cut the pole starts from
+    its last save, so what it published must never have been ahead of that."""
+    cfg = pole_config("pole-01", 0.0, port=mosquitto.port, energy_ms=1000, persist_s=60)
+    p = add_pole(street_w, cfg, mosquitto)
+    p.board.start()
+    ops.wait_for(lambda ms: len(ops.on("/pole-01/energy")) >= 1, 30)
+    street_w.elapse(90)  # a save at boot and one at 60 s, reports every second
+    p.board.power_cut()
+    n = len(ops.on("/pole-01/energy"))
+    p.board.start()
+    ops.wait_for(lambda ms: len(ops.on("/pole-01/energy")) > n + 3, 60)
+    wh = [json.loads(m.payload)["wh"] for m in ops.on("/pole-01/energy")]
+    assert wh[n - 1] > 0, wh  # energy was counted before the cut
+    assert all(b >= a for a, b in zip(wh, wh[1:], strict=False)), wh
+
+
 def _record(data: bytes) -> dict:
     """The record as the board's own store reads it: its 16-byte header (whose CRC may hold
     any byte, "{" included) checked and skipped."""

@@ -279,6 +279,7 @@ class Pole:
         app = self.app
         link = self.rt.link
         last_energy = last_persist = last_state = -10 ** 9
+        saved = None  # the meter's counters as last saved to flash
         while True:
             now = self.now()
             core = self.core
@@ -309,17 +310,20 @@ class Pole:
                 st["level"] = st["target"]
                 st["lux"] = None if self.lux is None else int(self.lux)
                 link.publish_state("state", st)
+            if now - last_persist >= app["persist_s"] * 1000:
+                last_persist = now
+                core.meter.advance(core.level(now), now)
+                try:
+                    store.save(STATE_FILE, {"epoch": self.epoch, "meter": core.meter.to_dict()})
+                    saved = core.meter.state()
+                except OSError as e:
+                    self.rt.log.warn("pole", "persist: " + repr(e))
             if now - last_energy >= app["energy_ms"]:
                 last_energy = now
                 core.meter.advance(core.level(now), now)
-                e = core.meter.state()
+                # the counters as saved: a power cut never takes what was published back
+                e = dict(saved) if saved is not None else core.meter.state()
                 e["power_w"] = round(core.meter.power_w(core.level(now)), 2)
                 e["detections"] = core.pres.detections
                 link.publish_state("energy", e)
-            if now - last_persist >= app["persist_s"] * 1000:
-                last_persist = now
-                try:
-                    store.save(STATE_FILE, {"epoch": self.epoch, "meter": core.meter.to_dict()})
-                except OSError as e:
-                    self.rt.log.warn("pole", "persist: " + repr(e))
             await asyncio.sleep_ms(1000)
