@@ -50,6 +50,7 @@ SENSOR_RANGE_M = 10.0
 RIDER_MPS = 6.0
 GLYPHS = " ▁▂▃▄▅▆▇█"
 LOCKER_PAUSE_S = 8.0  # between two runs of the locker story
+LOCK_WAIT_S = 5.0  # how long the story waits for the bank to pulse a lock after the code
 
 
 class Street:
@@ -344,13 +345,11 @@ class Street:
                              min(1.0, book.hours_left("deposit", now)))
             say(f"the shop types its deposit code for compartment {n}")
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
-            time.sleep(1.0)
-            if self.locks[n].unlocked():
-                self.locks[n].door_opened()
-                self.lockdoors[n].set(False)
-                time.sleep(2.0)
-                self.lockdoors[n].set(True)
-                say(f"parcel in, door shut: compartment {n} armed")
+            if not self._unlocked(n):
+                say(f"compartment {n} did not unlock for the shop's code")
+                return
+            self._through_door(n)
+            say(f"parcel in, door shut: compartment {n} armed")
             pick = book.issue("locker-market", n, "pickup", now, 48)
             outbox = self.workdir / "sms"
             book.send(pick, "+33612345678", "en", Outbox(outbox), place="Market square")
@@ -360,14 +359,28 @@ class Street:
             typed = sms["text"].split("Code: ")[1].split("#")[0]
             say("the customer types the code from the SMS")
             self.keypad.type(typed + "#", hold_s=0.13, gap_s=0.1)
-            time.sleep(1.0)
-            if self.locks[n].unlocked():
-                self.locks[n].door_opened()
-                self.lockdoors[n].set(False)
-                time.sleep(2.0)
-                self.lockdoors[n].set(True)
-                say(f"compartment {n} opened once ({len(self.locks[n].pulses)} unlocks in "
-                    "all) and is free again")
+            if not self._unlocked(n):
+                say(f"compartment {n} did not unlock for the customer's code")
+                return
+            self._through_door(n)
+            say(f"compartment {n} opened once ({len(self.locks[n].pulses)} unlocks in "
+                "all) and is free again")
+
+    def _unlocked(self, n: int, timeout: float = LOCK_WAIT_S) -> bool:
+        """Whether compartment n's lock is released within `timeout`: the bank checks the
+        code once '#' is read and then pulses the lock, later on a loaded host."""
+        end = time.monotonic() + timeout
+        while not self.locks[n].unlocked():
+            if time.monotonic() >= end or self._closing.wait(0.05):
+                return False
+        return True
+
+    def _through_door(self, n: int) -> None:
+        """The door pulled open, held two seconds (a parcel in or out) and pushed shut."""
+        self.locks[n].door_opened()
+        self.lockdoors[n].set(False)
+        time.sleep(2.0)
+        self.lockdoors[n].set(True)
 
     def car_park(self) -> list[str]:
         """The totem's displays (what drivers read) beside the bays as they really are."""

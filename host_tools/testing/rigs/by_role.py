@@ -93,10 +93,23 @@ def _locker(board: Board, config: dict[str, Any], rd: RoleDevices) -> None:
         threading.Thread(target=bank.type, args=(keys,), daemon=True).start()
         return f"typing {keys}"
 
-    @_action(rd, "door", "N open|close")
+    @_action(rd, "door", "N open|close|force")
     def _door(args: list[str]) -> str:
-        bank.doors[int(args[0])].set({"open": False, "close": True}[args[1]])
-        return f"compartment {args[0]} door {args[1]}"
+        """A door opens only once the bank has pulsed its lock, as a hook lock lets it;
+        'force' is a crowbar (the bank raises its forced-door alarm)."""
+        n, what = int(args[0]), args[1]
+        if n not in bank.doors:
+            raise KeyError(n)
+        if what == "close":
+            bank.close_door(n)
+        elif what in ("open", "force"):
+            if what == "open" and not bank.locks[n].unlocked():
+                return (f"compartment {n} is locked: type a code that opens it first "
+                        f"(or 'door {n} force' to break it open)")
+            bank.open_door(n, force=what == "force")
+        else:
+            raise KeyError(what)
+        return f"compartment {n} door {'open' if what == 'force' else what}"
 
     rd.shows["unlocks"] = lambda: " ".join(f"{n}:{bank.pulses(n)}" for n in sorted(bank.locks))
 
