@@ -146,6 +146,24 @@ def test_holding_the_clock_stops_skips(vworld: World) -> None:
         assert vworld.clock.skipped_ms == 0
 
 
+def test_a_step_inside_a_hold_skips_to_its_end_and_no_further(vworld: World) -> None:
+    """World.step, as a typist uses it: the board's hour-long sleep is not reached by ten
+    one-second steps, each skipped, and the clock is held again after each."""
+    b = _board(vworld, "stepper", "import time\nprint('asleep')\ntime.sleep(3600)\n"
+                                  "print('woke')\n")
+    with vworld.hold_clock():
+        b.wait_output("asleep", 20)
+        t0 = vworld.clock.now()
+        for _ in range(10):
+            vworld.step(1.0)
+            assert not vworld.clock.may_skip(), "held again after the step"
+        moved = vworld.clock.now() - t0
+        assert 10.0 <= moved < 3600
+        assert vworld.clock.skipped_ms >= 9000, "the steps were skipped, not waited through"
+        assert "woke" not in b.output_text()
+    b.wait_output("woke", 20)  # let go: the world skips to the board's deadline
+
+
 def test_a_pole_keeps_its_broker_through_virtual_minutes(tmp_path: Path, mosquitto: Mosquitto,
                                                          ops: Watcher) -> None:
     """A pole on a real mosquitto for ninety virtual seconds: the replies of a broker the

@@ -87,13 +87,20 @@ class WorldClock:
     def hold(self) -> Iterator[None]:
         """No skip while held: a test that acts on boards in steps holds the clock across
         them, so that the world does not jump a board's timeout between two of its steps."""
-        with self.lock:
-            self._holds += 1
+        self.take()
         try:
             yield
         finally:
-            with self.lock:
-                self._holds -= 1
+            self.let_go()
+
+    def take(self) -> None:
+        """hold() without its context: one hold more, given back by let_go()."""
+        with self.lock:
+            self._holds += 1
+
+    def let_go(self) -> None:
+        with self.lock:
+            self._holds -= 1
 
     def may_skip(self) -> bool:
         return (self.virtual and not self._holds and self._in_flight <= 0

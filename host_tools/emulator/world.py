@@ -20,6 +20,7 @@ import shutil
 import socket
 import struct
 import threading
+import time
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any, Callable
@@ -205,6 +206,35 @@ class World:
                     raise TimeoutError(f"the world's clock did not advance {seconds} s")
             finally:
                 self.call_fn(timer.cancel)
+
+    def step(self, seconds: float, timeout: float | None = None) -> None:
+        """Inside `hold_clock`, let the clock run `seconds` on and hold it again: a test that
+        acts in small steps (a typist's keys) moves as fast as the boards let it, and the
+        world never jumps past its next step, as it could between two holds. In virtual time
+        the step's end is a deadline of its own and the hold is handed to it; in real time
+        this is a sleep."""
+        if not self.clock.virtual:
+            time.sleep(seconds)
+            return
+        reached = threading.Event()
+
+        def arrive() -> None:
+            if not reached.is_set():
+                self.clock.take()
+                reached.set()
+
+        timer = self.call_fn(self.later, seconds, arrive)
+        self.clock.let_go()  # the step's own deadline now bounds any skip
+        self.loop.call_soon_threadsafe(self.poke_clock)
+        try:
+            if not reached.wait(seconds + 30 if timeout is None else timeout):
+                raise TimeoutError(f"the world's clock did not advance {seconds} s")
+        finally:
+            def settle() -> None:  # in the loop, after or instead of arrive: held once more
+                timer.cancel()
+                arrive()
+
+            self.call_fn(settle)
 
     def ntp_lies(self, *errors_s: float) -> None:
         """The town's NTP server answers the next len(errors_s) questions that many seconds

@@ -158,25 +158,30 @@ class Keypad(Device):
         scans=0 never waits. rollover_s > 0 types like a fast typist: the next key goes down
         rollover_s before the last one comes up (not for a key typed twice in a row).
 
-        A person types in real time: in a world in virtual time the clock is held while the
-        keys go down and up, so that no entry timeout is skipped between two keys."""
+        In a world in virtual time the typist holds the clock and moves it on in steps
+        (World.step): no entry timeout is skipped between two keys, and the firmware's
+        debounce and scan waits pass as fast as the board runs them. Waits are counted on
+        the world's clock, which runs at the host's pace while a board works."""
         if self.board is None:
-            self._type(keys, hold_s, gap_s, scans, wait_s, rollover_s)
+            import time as _t
+
+            self._type(keys, hold_s, gap_s, scans, wait_s, rollover_s, _t.sleep, _t.monotonic)
             return
-        with self.board.world.hold_clock():
-            self._type(keys, hold_s, gap_s, scans, wait_s, rollover_s)
+        world = self.board.world
+        with world.hold_clock():
+            self._type(keys, hold_s, gap_s, scans, wait_s, rollover_s, world.step,
+                       world.clock.now)
 
     def _type(self, keys: str, hold_s: float, gap_s: float, scans: int, wait_s: float,
-              rollover_s: float) -> None:
-        import time as _t
-
+              rollover_s: float, sleep: Callable[[float], None],
+              now: Callable[[], float]) -> None:
         def wait(done: Callable[[], bool], at_least: float) -> bool:
-            t0 = _t.monotonic()
-            _t.sleep(at_least)
+            t0 = now()
+            sleep(at_least)
             while scans and not done():
-                if _t.monotonic() - t0 >= wait_s:
+                if now() - t0 >= wait_s:
                     return False
-                _t.sleep(0.005)
+                sleep(0.005)
             return True
 
         def gone(resets: int) -> bool:
@@ -203,7 +208,7 @@ class Keypad(Device):
                 prev = None
             self.press(k)
             if prev is not None:
-                _t.sleep(rollover_s)
+                sleep(rollover_s)
                 up(prev, 0)
             down(k)
             if rollover_s > 0:
