@@ -185,3 +185,28 @@ def test_the_shipped_configs_pass_on_both(tmp_path: Path) -> None:
               "secrets": json.dumps(_secrets(c))} for c in SHIPPED.values()]
     assert _board(cases, tmp_path) == [["ok"]] * len(SHIPPED)
     assert [_host(c, _secrets(c)) for c in SHIPPED.values()] == [["ok"]] * len(SHIPPED)
+
+
+def test_two_unknown_keys_give_the_same_first_error_on_both(tmp_path: Path) -> None:
+    """The first of several unknown keys is the first in sorted order on both sides: a
+    MicroPython dict keeps no insertion order, so a checker that reported keys in dict order
+    named another key on the board than on the host (hypothesis found it in a pole's profile,
+    `ds` and `period`)."""
+    pole = SHIPPED["pole-01"]
+    cases, hosts = [], []
+    for where in ("profile", "period", "lux"):
+        cfg = json.loads(json.dumps(pole))
+        prof = cfg["app"]["profile"]
+        target = {"profile": prof, "period": prof["periods"][0],
+                  "lux": prof.setdefault("lux", {"on_below": 20, "off_above": 50})}[where]
+        for k in ("zz_late", "mm_middle", "aa_early", "qq_other"):  # not in sorted order
+            target[k] = 1
+        secrets = _secrets(cfg)
+        cases.append({"module": APP_SCHEMAS["lighting"][1], "text": json.dumps(cfg),
+                      "secrets": json.dumps(secrets)})
+        hosts.append(_host(cfg, secrets))
+    boards = _board(cases, tmp_path)
+    for host, board in zip(hosts, boards, strict=True):
+        assert host[0] == "error" and host[2].startswith(("aa_early", "periods[0].aa_early",
+                                                          "lux.aa_early")), host
+        assert host == board

@@ -123,7 +123,7 @@ def parse_override(obj, now_ms):
     {"level": null} clears (-> (None, 0)). Raises ProfileError."""
     if not isinstance(obj, dict):
         raise ProfileError("override", "expected an object")
-    for k in obj:
+    for k in sorted(obj):  # the same first error on the board and the host
         if k not in ("level", "duration_s"):
             raise ProfileError("override." + str(k), "unknown key")
     if "level" not in obj:

@@ -40,7 +40,7 @@ def parse_time(s, path="time"):
 def validate(obj):
     if not isinstance(obj, dict):
         raise ProfileError("profile", "expected an object")
-    for k in obj:
+    for k in sorted(obj):  # one first error on board and host: its dicts keep no order
         if k not in ("utc_offset_min", "dst", "periods", "lux"):
             raise ProfileError(k, "unknown key")
     out = {"utc_offset_min": checked_number(obj.get("utc_offset_min", 0), "utc_offset_min",
@@ -59,7 +59,7 @@ def validate(obj):
         path = "periods[%d]" % i
         if not isinstance(p, dict):
             raise ProfileError(path, "expected an object")
-        for k in p:
+        for k in sorted(p):  # one first error on board and host: its dicts keep no order
             if k not in ("name", "start", "end", "base", "presence"):
                 raise ProfileError(path + "." + str(k), "unknown key")
         for k in ("start", "end", "base", "presence"):
@@ -80,7 +80,7 @@ def validate(obj):
     if lux is not None:
         if not isinstance(lux, dict):
             raise ProfileError("lux", "expected an object")
-        for k in lux:
+        for k in sorted(lux):  # one first error on board and host: its dicts keep no order
             if k not in ("on_below", "off_above", "dwell_s"):
                 raise ProfileError("lux." + str(k), "unknown key")
         on = checked_number(lux.get("on_below", 20), "lux.on_below", 0, 10000)

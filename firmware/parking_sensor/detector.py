@@ -165,7 +165,7 @@ def merge_params(defaults, overrides, what):
     not silently fall back to a default). Shared with gate.py."""
     p = dict(defaults)
     if overrides:
-        for k in overrides:
+        for k in sorted(overrides):  # the same first error on the board and the host
             if k not in defaults:
                 raise ValueError("unknown %s parameter: %s" % (what, k))
             p[k] = overrides[k]

@@ -46,7 +46,7 @@ def _filter_settings(settings, allowed, warnings):
         warnings.append("settings.json: expected object, ignored")
         return {}
     out = {}
-    for k in settings:
+    for k in sorted(settings):  # warnings in one order on the board and the host
         if k in allowed:
             out[k] = settings[k]
         else:
@@ -146,7 +146,7 @@ def save_settings(cfg, patch):
     if the patch is not allowed or not valid."""
     if not isinstance(patch, dict):
         raise ConfigError("", "expected object, got " + type(patch).__name__, "settings.json")
-    for k in patch:
+    for k in sorted(patch):  # the same first error on the board and the host
         if k not in cfg.settings_keys:
             raise ConfigError(str(k), "not remote-changeable", "settings.json")
     raw = read_json(cfg.root, "config.json")
