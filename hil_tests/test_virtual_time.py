@@ -285,3 +285,64 @@ def test_no_skip_over_a_request_or_its_answer(vworld: World) -> None:
         assert vworld.clock.skipped_ms < 30_000
     finally:
         srv.close()
+
+
+LISTENS = f"""
+import network, time, socket, select, _world
+w = network.WLAN(network.STA_IF); w.active(True); w.connect("{WIFI[0]}", "{WIFI[1]}")
+while not w.isconnected():
+    time.sleep_ms(100)
+s = socket.socket()
+s.connect(socket.getaddrinfo("peer", 80)[0][-1])
+p = select.poll(); p.register(s, select.POLLIN)
+print("connected")
+for i in range(4):
+    p.poll(600000)
+    print("read", _world.now_ms(), s.read(1))
+"""
+
+
+def test_a_board_reads_network_bytes_on_the_worlds_time(vworld: World,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board waits ten minutes for a server while another wakes every 7 s, so the world
+    skips in steps the waiting board is not told of. Each byte the server sends must find
+    the board on the world's time: told before the byte reaches it, even when the host is
+    slow to send what follows the byte (here the nudge, 50 ms late). A board that read it on
+    the time it last knew saw its MQTT keepalive expire early."""
+    import socket
+    import threading
+    import time
+
+    from host_tools.emulator.board import Board as _B
+
+    nudge = _B._nudge
+
+    def late_nudge(self: _B) -> None:
+        self.world.loop.call_later(0.05, nudge, self)
+
+    monkeypatch.setattr(_B, "_nudge", late_nudge)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    conns: list[socket.socket] = []
+    threading.Thread(target=lambda: conns.append(srv.accept()[0]), daemon=True).start()
+    vworld.dns["peer"] = f"127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        _board(vworld, "ticker", "import time\nwhile True:\n    time.sleep(7)\n")
+        b = _board(vworld, "listener", LISTENS)
+        b.wait_output("connected", 30)
+        wait_until(lambda: conns, 10, "the board never connected")
+        for i in range(4):
+            skipped = vworld.clock.skipped_ms
+            wait_until(lambda s=skipped: vworld.clock.skipped_ms >= s + 20_000, 30,
+                       "the world skipped no 20 s")
+            sent_ms = vworld.clock.now_ms()
+            conns[0].sendall(b"x")
+            b.wait_output(rf"(read \d+ b'x'\s+){{{i + 1}}}", 20)
+            time.sleep(0)
+            read_ms = [int(m) for m in re.findall(r"read (\d+) b'x'", b.output_text())][i]
+            assert read_ms >= sent_ms - 5, f"byte {i} read {sent_ms - read_ms} ms in the past"
+    finally:
+        for c in conns:
+            c.close()
+        srv.close()

@@ -198,6 +198,11 @@ class NetLink:
                 self._sniffed += data
                 del self._sniffed[:-SNIFF_MAX]
                 self.carried.append((clock.now(), to_board, data[0]))
+                if to_board:
+                    # the time skipped first, then the bytes: a board that wakes on them
+                    # reads its control socket before it returns to the app (fw/select.py),
+                    # so it never reads them on a clock the world has left behind
+                    self.board._tell_clock()
                 writer.write(data)
                 if to_board:
                     # after the bytes, so that the board cannot take the nudge, find nothing
