@@ -280,7 +280,8 @@ def test_a_power_cut_at_any_write_of_an_update_leaves_a_board_that_boots_and_upd
     release = ota.build_release("fieldtest", NEW)
     staging, boot = _writes_of_an_update(world, mosquitto, ops, release)
     assert staging > 50 and boot > 5, (staging, boot)
-    if part.startswith("trial boot"):
+    in_boot = part.startswith("trial boot")
+    if in_boot:
         points = _cut_points(boot, 3, 5, tail=False)
     else:
         end = set(range(max(1, staging - 8 + 1), staging + 1))
@@ -290,7 +291,7 @@ def test_a_power_cut_at_any_write_of_an_update_leaves_a_board_that_boots_and_upd
         points = points[int(part[-3]) - 1::2]
     cuts = 0
     for n in points:
-        if part == "trial boot":
+        if in_boot:
             cut, _ = _update_cut_at(world, mosquitto, ops, release, f"ota-b{n}", boot=n)
         else:
             cut, _ = _update_cut_at(world, mosquitto, ops, release, f"ota-s{n}", staging=n)

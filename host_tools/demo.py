@@ -346,7 +346,8 @@ class Street:
             say(f"the shop types its deposit code for compartment {n}")
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
             if not self._unlocked(n):
-                say(f"compartment {n} did not unlock for the shop's code")
+                if not self._closing.is_set():
+                    say(f"compartment {n} did not unlock for the shop's code")
                 return
             self._through_door(n)
             say(f"parcel in, door shut: compartment {n} armed")
@@ -360,7 +361,8 @@ class Street:
             say("the customer types the code from the SMS")
             self.keypad.type(typed + "#", hold_s=0.13, gap_s=0.1)
             if not self._unlocked(n):
-                say(f"compartment {n} did not unlock for the customer's code")
+                if not self._closing.is_set():
+                    say(f"compartment {n} did not unlock for the customer's code")
                 return
             self._through_door(n)
             say(f"compartment {n} opened once ({len(self.locks[n].pulses)} unlocks in "

@@ -187,7 +187,7 @@ def test_the_shipped_configs_pass_on_both(tmp_path: Path) -> None:
     assert [_host(c, _secrets(c)) for c in SHIPPED.values()] == [["ok"]] * len(SHIPPED)
 
 
-def test_two_unknown_keys_give_the_same_first_error_on_both(tmp_path: Path) -> None:
+def test_several_unknown_keys_give_the_same_first_error_on_both(tmp_path: Path) -> None:
     """The first of several unknown keys is the first in sorted order on both sides: a
     MicroPython dict keeps no insertion order, so a checker that reported keys in dict order
     named another key on the board than on the host (hypothesis found it in a pole's profile,

@@ -34,5 +34,6 @@ def test_a_door_opens_only_after_its_lock_pulse_or_by_force(tmp_path: Path) -> N
 
         assert rd.run("door 2 force") == "compartment 2 door open"  # a crowbar
         assert not door2.closed
+        assert "already open" in rd.run("door 2 open")
         assert "no such choice" in rd.run("door 9 open")
         assert "no such choice" in rd.run("door 1 ajar")

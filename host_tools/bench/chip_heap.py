@@ -151,7 +151,7 @@ def _locker_day(world: World, workdir: Path) -> Board:
         world.elapse(1)  # the bank sees the door shut before the next code
 
     for n in (1, 2, 3):
-        now = time.time() + bk.board.rtc_offset
+        now = world.clock.time() + bk.board.rtc_offset
         typed(book.issue("locker-01", n, "deposit", now, 1, now_s=now).code, "code: ok")
         through_door(n)
         typed(book.issue("locker-01", n, "pickup", now, 48, now_s=now).code, "code: ok")

@@ -100,6 +100,8 @@ class WorldClock:
 
     def let_go(self) -> None:
         with self.lock:
+            if self._holds <= 0:
+                raise RuntimeError("the clock is not held")
             self._holds -= 1
 
     def may_skip(self) -> bool:

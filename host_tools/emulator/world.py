@@ -216,24 +216,37 @@ class World:
         if not self.clock.virtual:
             time.sleep(seconds)
             return
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("World.step waits for the world's loop: not from the loop")
         reached = threading.Event()
+        done = [False]  # settled: a late arrive takes no hold
 
         def arrive() -> None:
-            if not reached.is_set():
+            if not done[0] and not reached.is_set():
                 self.clock.take()
                 reached.set()
 
-        timer = self.call_fn(self.later, seconds, arrive)
-        self.clock.let_go()  # the step's own deadline now bounds any skip
-        self.loop.call_soon_threadsafe(self.poke_clock)
+        def settle() -> None:  # in the loop, after or instead of arrive: held once more
+            timer.cancel()
+            arrive()
+            done[0] = True
+
         try:
+            timer = self.call_fn(self.later, seconds, arrive)
+        except BaseException:
+            done[0] = True  # a timer armed after all must not take a hold
+            raise
+        try:
+            self.clock.let_go()  # the step's own deadline now bounds any skip
+        except RuntimeError:  # not inside hold_clock
+            done[0] = True
+            self.call_fn(timer.cancel)
+            raise
+        try:
+            self.loop.call_soon_threadsafe(self.poke_clock)
             if not reached.wait(seconds + 30 if timeout is None else timeout):
                 raise TimeoutError(f"the world's clock did not advance {seconds} s")
         finally:
-            def settle() -> None:  # in the loop, after or instead of arrive: held once more
-                timer.cancel()
-                arrive()
-
             self.call_fn(settle)
 
     def ntp_lies(self, *errors_s: float) -> None:

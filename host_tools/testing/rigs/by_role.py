@@ -103,6 +103,8 @@ def _locker(board: Board, config: dict[str, Any], rd: RoleDevices) -> None:
         if what == "close":
             bank.close_door(n)
         elif what in ("open", "force"):
+            if not bank.doors[n].closed:
+                return f"compartment {n} door is already open"
             if what == "open" and not bank.locks[n].unlocked():
                 return (f"compartment {n} is locked: type a code that opens it first "
                         f"(or 'door {n} force' to break it open)")
