@@ -227,11 +227,7 @@ def test_malformed_profile_updates_get_error_replies_and_the_pole_keeps_running(
             assert err.startswith("settings.json: app.profile") or \
                 err.startswith("payload is not JSON"), err
 
-    # Real time while the settings go back and forth: a link seen to die of its keepalive
-    # 10 s after a command just past the ticks wrap, on a loaded host, in virtual time
-    # (docs/notes/emulator-history.md)
-    with street_w.hold_clock():
-        send()
+    send()
     ops.publish(topic, b"{not json")
     ops.wait_for(lambda ms: b'"ok": false' in ops.on("/reply/settings")[-1].payload
                  or b'"ok":false' in ops.on("/reply/settings")[-1].payload, 10)

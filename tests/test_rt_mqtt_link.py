@@ -392,3 +392,42 @@ def test_the_link_sleeps_until_its_next_deadline_and_no_longer(t0, ka, up, rx_ag
     assert not _due(lg, now + w - 1) if w else True
     if w < cap:
         assert _due(lg, now + w)
+
+
+def test_the_links_socket_sends_each_write_at_once():
+    """TCP_NODELAY on the MQTT socket: umqtt writes a packet in pieces, and with Nagle's
+    algorithm the later pieces (a reply's payload, the next PINGREQ) wait for the broker's
+    delayed ACK. On a virtual board that wait let the world skip seconds while the bytes sat
+    in the board's socket, and the link died of its keepalive."""
+    from bourg.mqtt_sock import SocketModule
+
+    class FakeSocket:
+        def __init__(self):
+            self.opts = []
+
+        def settimeout(self, t):
+            pass
+
+        def setsockopt(self, level, opt, value):
+            self.opts.append((level, opt, value))
+
+    class Mod:
+        IPPROTO_TCP, TCP_NODELAY = 6, 1
+
+        @staticmethod
+        def socket(*args):
+            return FakeSocket()
+
+    s = SocketModule(Mod, 5).socket()
+    assert (6, 1, 1) in s.opts
+
+    class Refuses(FakeSocket):
+        def setsockopt(self, level, opt, value):
+            raise OSError(22)
+
+    class Plain:  # a socket module that names neither constant, a socket that refuses
+        @staticmethod
+        def socket(*args):
+            return Refuses()
+
+    assert isinstance(SocketModule(Plain, 5).socket(), Refuses)  # Nagle kept, no error

@@ -21,6 +21,7 @@ class SocketModule:
             s.settimeout(self.timeout_s)
         except (AttributeError, OSError):
             pass
+        no_delay(s, self._mod)
         if self.tls is not None:
             from bourg.mqtt_tls import TlsSocket
 
@@ -29,6 +30,17 @@ class SocketModule:
 
     def getaddrinfo(self, *args):
         return self._mod.getaddrinfo(*args)
+
+
+def no_delay(s, mod):
+    """Send each write at once (TCP_NODELAY). umqtt writes a packet in pieces (header, topic,
+    payload): with Nagle's algorithm the later pieces wait for the broker's delayed ACK, so a
+    reply or a PINGREQ leaves up to a few hundred ms late. ports/esp32/modsocket.c takes the
+    option; a socket module without it keeps Nagle."""
+    try:
+        s.setsockopt(getattr(mod, "IPPROTO_TCP", 6), getattr(mod, "TCP_NODELAY", 1), 1)
+    except (AttributeError, OSError, TypeError):
+        pass
 
 
 def patch_socket_timeout(client_cls, timeout_s, tls=None):
