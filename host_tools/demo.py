@@ -81,7 +81,7 @@ class Street:
         self.leds: Any = None  # the totem's guidance LEDs (a WS2812 strip), one per bay
         self.keypad: Any = None
         self.locks: dict[int, Any] = {}
-        self.lockdoors: dict[int, Any] = {}
+        self.bank: Any = None  # the market's locker bank (rigs.bank.Bank): its doors
         self.locker_log: list[str] = []
         self._locker_thread: threading.Thread | None = None
         self._closing = threading.Event()
@@ -202,7 +202,7 @@ class Street:
         cfg = self._on_site_network(bank_config(name, port=self.broker[1]), 60.0, PARK_Y + 10)
         b = self._add_board(name, cfg, "locker")
         bank = attach_bank(b, cfg)
-        self.keypad, self.locks, self.lockdoors = bank.keypad, bank.locks, bank.doors
+        self.keypad, self.locks, self.bank = bank.keypad, bank.locks, bank
         b.start()
 
     def _provision_and_deploy(self) -> None:
@@ -379,10 +379,9 @@ class Street:
 
     def _through_door(self, n: int) -> None:
         """The door pulled open, held two seconds (a parcel in or out) and pushed shut."""
-        self.locks[n].door_opened()
-        self.lockdoors[n].set(False)
+        self.bank.open_door(n)
         time.sleep(2.0)
-        self.lockdoors[n].set(True)
+        self.bank.close_door(n)
 
     def car_park(self) -> list[str]:
         """The totem's displays (what drivers read) beside the bays as they really are."""
