@@ -43,13 +43,13 @@ $(STAMP)/mosquitto:
 	@touch $@
 
 lint: setup
-	$(VENV)/bin/ruff check host_tools tests hil_tests tools firmware
+	$(VENV)/bin/ruff check host_tools bourg_console tests hil_tests console_tests tools firmware
 	$(PY) tools/check_mpy.py
 	$(VENV)/bin/basedpyright -p firmware/pyrightconfig.json
 
 # the host's unit tests without the slow ones (pytest -m slow): the quick loop
 unit: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not soak" tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not soak" tests console_tests
 
 hil: setup
 	$(PY) -m pytest -q hil_tests
@@ -59,7 +59,7 @@ hil: setup
 TEST_WORKERS ?= 3
 
 test: setup lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=20 -m "not soak" tests hil_tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=20 -m "not soak" tests hil_tests console_tests
 
 # A small town for six virtual hours (docs/soak.md), then the soak tests; SOAK_ARGS adds to
 # the command (--hours, --seed, -v)

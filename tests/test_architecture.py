@@ -18,6 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = REPO / "host_tools"
+CONSOLE = REPO / "bourg_console"  # the town console: one unit, beside the commands
 FIRMWARE = REPO / "firmware"
 # The host's layers, lowest first. A unit (a package of host_tools or a top-level module) may
 # import only units of a lower layer; a new package must be placed here before it is used.
@@ -28,6 +29,7 @@ LAYERS: list[set[str]] = [
     {"host_tools.lighting", "host_tools.locker", "host_tools.parking"},
     {"host_tools.soak"},
     {"host_tools.bench", "host_tools.demo"},
+    {"bourg_console"},
     {"host_tools.commands"},
     {"host_tools.cli"},
 ]
@@ -59,11 +61,14 @@ def _imports(path: Path) -> set[str]:
                 name = node.module or ""
             found.add(name)
             found.update(name + "." + alias.name for alias in node.names)
-    return {m for m in found if m == "host_tools" or m.startswith("host_tools.")}
+    return {m for m in found if m.split(".")[0] in ("host_tools", "bourg_console")}
 
 
 def _unit(module: str) -> str:
-    """The unit a layer rule speaks of: a package of host_tools, or a top-level module."""
+    """The unit a layer rule speaks of: a package of host_tools, a top-level module, or the
+    console (one unit)."""
+    if module.split(".")[0] == "bourg_console":
+        return "bourg_console"
     return ".".join(module.split(".")[:2])
 
 
@@ -74,7 +79,8 @@ def _exists(unit: str) -> bool:
 
 def _host_sources() -> list[Path]:
     # fw/ is the emulator's MicroPython side: it runs in the VM and imports no host code
-    return [p for p in HOST.rglob("*.py") if "fw" not in p.relative_to(HOST).parts]
+    return [p for p in HOST.rglob("*.py") if "fw" not in p.relative_to(HOST).parts] + \
+        [p for p in CONSOLE.rglob("*.py") if "migrations" not in p.relative_to(CONSOLE).parts]
 
 
 def _unit_graph() -> dict[str, set[str]]:
@@ -157,6 +163,14 @@ def test_the_layer_rule_sees_an_upward_import() -> None:
         "host_tools.new is in no layer"]
 
 
+def test_the_console_runs_on_no_virtual_board() -> None:
+    """The console is a service for a town: it may use the field tools (the registry, the
+    SMS providers) but nothing made for tests and benches."""
+    used = _unit_graph().get("bourg_console", set())
+    assert used & {"host_tools.emulator", "host_tools.testing", "host_tools.soak",
+                   "host_tools.bench", "host_tools.demo"} == set()
+
+
 def test_every_host_package_on_disk_has_a_layer() -> None:
     units = {_unit(_module_name(p)) for p in _host_sources()}
     assert sorted(units - set(RANK)) == []
@@ -185,7 +199,7 @@ def _long_functions(root: Path) -> list[str]:
 
 
 def test_no_function_is_over_80_lines_without_saying_why() -> None:
-    assert _long_functions(FIRMWARE) + _long_functions(HOST) == []
+    assert _long_functions(FIRMWARE) + _long_functions(HOST) + _long_functions(CONSOLE) == []
 
 
 DESC_COLUMN = 22  # where the layout's descriptions start: names sit left of it
@@ -222,10 +236,11 @@ def _unnamed_in_architecture(text: str) -> list[str]:
     (emulator/fw/) are named as a group."""
     sections = _layout_sections(text)
     out = []
-    for root in (FIRMWARE, HOST, REPO / "tools"):
+    for root in (FIRMWARE, HOST, CONSOLE, REPO / "tools"):
         for path in sorted(root.rglob("*.py")):
             rel = path.relative_to(REPO)
-            if path.name == "__init__.py" or "fw" in rel.parts or path.name == "main.py":
+            if path.name == "__init__.py" or "fw" in rel.parts or path.name == "main.py" \
+                    or "migrations" in rel.parts:
                 continue
             said = sections.get(rel.parent.as_posix() + "/", "")
             if not re.search(r"\b" + re.escape(path.stem) + r"\b", said):

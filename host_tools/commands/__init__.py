@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("update", "roll an app update out to a site's boards over the air, in waves"),
     ("hil", "run the HIL tests on a board (--port) or on virtual boards"),
     ("monitor", "live table of a site's boards and alarms from MQTT"),
+    ("console", "the town console: store what the fleet says and serve it over HTTP"),
     ("lighting", "simulate and score a street's night"),
     ("locker", "issue locker codes and send them by SMS"),
     ("parking", "replay, score and simulate parking-sensor traces"),

@@ -1,0 +1,165 @@
+"""The console's ear on the site's broker: every message under `bourg/<site>/#` stored.
+
+Nothing is lost across a console restart, a broker outage or a locked database:
+- **persistent session, QoS 1**: the console connects with a fixed client id and
+  clean_session off, so the broker keeps its subscription and queues the fleet's QoS 1
+  messages (events, `status` wills) while the console is away, and hands them over when it
+  returns;
+- **retained state re-sync**: states (`info`, `state`, a totem's `bay/...` and `zone/...`)
+  are retained QoS 0 messages, which a broker does not queue; every (re)subscription brings
+  the latest of each again;
+- **ack after commit**: a message is acknowledged (PUBACK, paho's manual ack) only once its
+  transaction has committed, by a writer thread that retries a locked database with backoff.
+  Until then the broker holds it, and sends it again if the console dies meanwhile; the
+  store takes the second copy as a duplicate.
+
+A message that `topics.parse` refuses is counted, logged and acknowledged: one bad payload
+never stops the rest."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlalchemy.exc import OperationalError
+
+from bourg_console.store import Store
+from bourg_console.topics import Malformed, Skipped, parse
+
+log = logging.getLogger("bourg_console.ingest")
+RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
+
+
+@dataclass
+class IngestStats:
+    connected: bool = False
+    connects: int = 0
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    retries: int = 0  # writes retried because the database was locked
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    user: str | None = None
+    password: str | None = None
+    ca_file: str | None = None  # TLS with the site's CA when given
+    cert_file: str | None = None  # the console's certificate (its CN is its MQTT user)
+    key_file: str | None = None
+
+
+class Ingest:
+    def __init__(self, store: Store, broker: Broker, site: str, *,
+                 client_id: str | None = None, now: Callable[[], float] = time.time) -> None:
+        self.store, self.broker, self.site, self.now = store, broker, site, now
+        self.topic = f"bourg/{site}/#"
+        self.stats = IngestStats()
+        self._inbox: queue.Queue[tuple[str, bytes, int, int, float] | None] = queue.Queue()
+        self._stop = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"bourg-console-{site}",
+                                  clean_session=False, manual_ack=True)
+        if broker.user is not None:
+            self.client.username_pw_set(broker.user, broker.password)
+        if broker.ca_file is not None:
+            self.client.tls_set(ca_certs=broker.ca_file, certfile=broker.cert_file,
+                                keyfile=broker.key_file)
+        self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
+        self.client.on_message = self._message
+        self.client.reconnect_delay_set(1, 30)
+        self._writer = threading.Thread(target=self._write_loop, name="console-writer",
+                                        daemon=True)
+
+    # -- life ------------------------------------------------------------------------------
+    def start(self) -> Ingest:
+        self._writer.start()
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        """Stop hearing and finish writing what was heard; unacknowledged messages stay
+        with the broker for the next start."""
+        self._stop.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._inbox.put(None)
+        self._writer.join(30)
+
+    # -- paho callbacks (its network thread) ----------------------------------------------
+    def _connected(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            self.stats.errors.append(f"connect refused: {rc}")
+            log.warning("broker refused the console: %s", rc)
+            return
+        self.stats.connected = True
+        self.stats.connects += 1
+        log.info("connected to %s:%s (session present: %s)", self.broker.host,
+                 self.broker.port, flags.session_present)
+        client.subscribe(self.topic, qos=1)
+
+    def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.stats.connected = False
+        if not self._stop.is_set():
+            log.warning("lost the broker (%s); reconnecting", rc)
+
+    def _message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        self._inbox.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.now()))
+
+    # -- the writer ------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if item is None:
+                return
+            topic, payload, mid, qos, at = item
+            if self._write(topic, payload, at) and qos > 0:
+                self.client.ack(mid, qos)
+
+    def _write(self, topic: str, payload: bytes, at: float) -> bool:
+        """Store one message, retrying while the database is locked; False only when the
+        console is stopping before it could (the broker keeps the message)."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                self._apply(topic, payload, at)
+                return True
+            except OperationalError as e:
+                if self._stop.is_set():
+                    return False
+                self.stats.retries += 1
+                log.warning("database busy (%s); retrying in %.1f s", e.orig, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            except Exception as e:  # a bug must cost one message, not the ingest
+                self.stats.errors.append(f"{topic}: {e!r}")
+                log.exception("could not store a message on %s", topic)
+                return True
+
+    def _apply(self, topic: str, payload: bytes, at: float) -> None:
+        try:
+            obs = parse(topic, payload)
+        except Malformed as e:
+            self.store.refuse(topic, e, at)
+            self.stats.refused += 1
+            log.warning("refused a message on %s: %s", topic[:120], e)
+            return
+        if isinstance(obs, Skipped):
+            return
+        if self.store.apply(obs, at):
+            self.stats.stored += 1
+        else:
+            self.stats.duplicates += 1

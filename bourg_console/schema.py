@@ -1,0 +1,104 @@
+"""The console's tables, as the latest migration leaves them (migrations/versions/): the
+store queries through these, and a test checks that migrating an empty database to the head
+gives exactly this schema.
+
+Times are unix seconds (float) as the console received them; `t` of an event is the board's
+own clock. JSON columns hold text, so SQLite and PostgreSQL store the same thing."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+                        Boolean,
+                        Column,
+                        Float,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
+
+metadata = MetaData()
+
+NAME = String(32)
+
+boards = Table(
+    "boards", metadata,
+    Column("site", NAME, primary_key=True),
+    Column("device", NAME, primary_key=True),
+    Column("role", String(32)),
+    Column("online", Boolean),  # None until a status was heard
+    Column("status_at", Float),
+    Column("last_seen", Float, nullable=False),
+    Column("fw", String(64)),
+    Column("micropython", String(64)),
+    Column("boot_cause", String(64)),
+    Column("mode", String(16)),  # "normal" or "safe"
+    Column("safe_error", Text),
+)
+
+board_states = Table(
+    "board_states", metadata,
+    Column("site", NAME, primary_key=True),
+    Column("device", NAME, primary_key=True),
+    Column("suffix", String(80), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", NAME, nullable=False),
+    Column("device", NAME, nullable=False),
+    Column("kind", NAME, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("t", Integer),
+    Column("t_key", Integer, nullable=False),  # t, or -1 without a clock: part of the key
+    Column("data", Text, nullable=False),
+    Column("dropped", Integer, nullable=False),
+    Column("received_at", Float, nullable=False),
+    # the link delivers at least once: a resent event has the same seq, kind and time
+    UniqueConstraint("site", "device", "kind", "seq", "t_key", name="uq_events_once"),
+)
+
+bays = Table(
+    "bays", metadata,
+    Column("site", NAME, primary_key=True),
+    Column("totem", NAME, primary_key=True),
+    Column("bay", NAME, primary_key=True),
+    Column("zone", NAME, nullable=False),
+    Column("occupied", Boolean),  # None: unknown
+    Column("silent", Boolean, nullable=False),
+    Column("battery_mv", Integer),
+    Column("health", Float),
+    Column("confidence", Float),
+    Column("since", Float, nullable=False),  # when occupied or silent last changed
+    Column("updated_at", Float, nullable=False),
+)
+
+zones = Table(
+    "zones", metadata,
+    Column("site", NAME, primary_key=True),
+    Column("totem", NAME, primary_key=True),
+    Column("zone", NAME, primary_key=True),
+    Column("free", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("silent", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+malformed = Table(
+    "malformed", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(200), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
+)

@@ -1,0 +1,53 @@
+"""The console as one process: the ingest on the broker and the web app, on one store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+
+from bourg_console.db import open_engine
+from bourg_console.ingest import Broker, Ingest
+from bourg_console.store import Store
+from bourg_console.web import create_app
+
+
+class Console:
+    """Open the database (migrating it), start hearing the broker, serve HTTP until stop()."""
+
+    def __init__(self, db: str, broker: Broker, site: str, host: str = "127.0.0.1",
+                 port: int = 8080) -> None:
+        self.store = Store(open_engine(db))
+        self.ingest = Ingest(self.store, broker, site)
+        config = uvicorn.Config(create_app(self.store), host=host, port=port,
+                                log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Console:
+        self.ingest.start()
+        self._thread = threading.Thread(target=self.server.run, name="console-http",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def serving(self) -> bool:
+        return self.server.started
+
+    def wait(self) -> None:
+        """Until the HTTP server ends (stop(), or a port it could not bind)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self.ingest.stop()
+        self.store.engine.dispose()
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

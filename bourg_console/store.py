@@ -1,0 +1,228 @@
+"""The console's memory: each observation of topics.py applied to the database, and the
+queries the pages and the API read.
+
+Applying is idempotent, as MQTT's at-least-once delivery needs: a resent event is stored once
+(its site, device, kind, seq and time are its key) and a state or status overwrites itself.
+Each message is applied in one transaction, so a crash or a locked database leaves it either
+stored or not, never half."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+
+from bourg_console import schema as s
+from bourg_console.topics import (
+    BayState,
+    Event,
+    Malformed,
+    Observation,
+    Skipped,
+    State,
+    Status,
+    ZoneState,
+)
+
+MALFORMED_KEPT = 1000  # the newest refused messages kept for the log page; all are counted
+
+
+@dataclass(frozen=True)
+class Zone:
+    site: str
+    totem: str
+    zone: str
+    free: int
+    total: int
+    silent: int
+    updated_at: float
+
+    @property
+    def occupied(self) -> int:
+        """Bays known taken: neither free nor silent (a silent bay is never counted free)."""
+        return self.total - self.free - self.silent
+
+
+@dataclass(frozen=True)
+class Bay:
+    site: str
+    totem: str
+    bay: str
+    zone: str
+    occupied: bool | None
+    silent: bool
+    battery_mv: int | None
+    health: float | None
+    confidence: float | None
+    since: float
+    updated_at: float
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writing ---------------------------------------------------------------------------
+    def apply(self, obs: Observation, now: float) -> bool:
+        """Store one observation received at `now`; False when it changed nothing new (a
+        duplicate event, a skipped command)."""
+        if isinstance(obs, Skipped):
+            return False
+        with self.engine.begin() as c:
+            self._seen(c, obs.site, _device(obs), now)
+            if isinstance(obs, Status):
+                c.execute(update(s.boards).where(*_board(obs.site, obs.device))
+                          .values(online=obs.online, status_at=now))
+                return True
+            if isinstance(obs, Event):
+                return self._event(c, obs, now)
+            if isinstance(obs, State):
+                self._state(c, obs, now)
+                return True
+            if isinstance(obs, BayState):
+                self._bay(c, obs, now)
+                return True
+            if isinstance(obs, ZoneState):
+                _upsert(c, s.zones, {"site": obs.site, "totem": obs.totem, "zone": obs.zone},
+                        {"free": obs.free, "total": obs.total, "silent": obs.silent,
+                         "updated_at": now})
+                return True
+        raise TypeError(f"not an observation: {obs!r}")
+
+    def refuse(self, topic: str, err: Malformed, now: float) -> None:
+        """Count a refused message and keep it among the newest MALFORMED_KEPT."""
+        with self.engine.begin() as c:
+            c.execute(insert(s.malformed).values(topic=topic[:200], reason=str(err)[:200],
+                                                 received_at=now))
+            _upsert(c, s.counters, {"name": "malformed"},
+                    {"value": self._count(c) + 1})
+            cut = c.execute(select(s.malformed.c.id).order_by(s.malformed.c.id.desc())
+                            .offset(MALFORMED_KEPT).limit(1)).scalar()
+            if cut is not None:
+                c.execute(s.malformed.delete().where(s.malformed.c.id <= cut))
+
+    @staticmethod
+    def _count(c: Connection) -> int:
+        return c.execute(select(s.counters.c.value)
+                         .where(s.counters.c.name == "malformed")).scalar() or 0
+
+    @staticmethod
+    def _seen(c: Connection, site: str, device: str, now: float) -> None:
+        _upsert(c, s.boards, {"site": site, "device": device}, {"last_seen": now})
+
+    @staticmethod
+    def _event(c: Connection, ev: Event, now: float) -> bool:
+        t_key = -1 if ev.t is None else ev.t
+        dup = c.execute(select(s.events.c.id).where(
+            s.events.c.site == ev.site, s.events.c.device == ev.device,
+            s.events.c.kind == ev.kind, s.events.c.seq == ev.seq,
+            s.events.c.t_key == t_key)).first()
+        if dup is not None:
+            return False
+        c.execute(insert(s.events).values(site=ev.site, device=ev.device, kind=ev.kind,
+                                          seq=ev.seq, t=ev.t, t_key=t_key,
+                                          data=json.dumps(ev.data), dropped=ev.dropped,
+                                          received_at=now))
+        if ev.kind == "boot":
+            cause = ev.data.get("cause")
+            c.execute(update(s.boards).where(*_board(ev.site, ev.device)).values(
+                boot_cause=str(cause)[:64] if cause is not None else None))
+        return True
+
+    @staticmethod
+    def _state(c: Connection, st: State, now: float) -> None:
+        _upsert(c, s.board_states, {"site": st.site, "device": st.device, "suffix": st.suffix},
+                {"data": json.dumps(st.data), "received_at": now})
+        d = st.data
+        if st.suffix == "info":
+            c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
+                role=_text(d.get("role"), 32), fw=_text(d.get("fw"), 64),
+                micropython=_text(d.get("micropython"), 64),
+                mode=_text(d.get("mode"), 16)))
+        elif st.suffix == "state" and d.get("mode") in ("safe", "normal"):
+            c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
+                mode=d["mode"], safe_error=_text(d.get("error"), 500)))
+
+    @staticmethod
+    def _bay(c: Connection, b: BayState, now: float) -> None:
+        key = {"site": b.site, "totem": b.totem, "bay": b.bay}
+        old = c.execute(select(s.bays.c.occupied, s.bays.c.silent, s.bays.c.since)
+                        .where(*_key(s.bays, key))).first()
+        changed = old is None or (old.occupied, old.silent) != (b.occupied, b.silent)
+        _upsert(c, s.bays, key, {
+            "zone": b.zone, "occupied": b.occupied, "silent": b.silent,
+            "battery_mv": b.battery_mv, "health": b.health, "confidence": b.confidence,
+            "since": now if changed else old.since, "updated_at": now})
+
+    # -- reading ---------------------------------------------------------------------------
+    def zones(self, site: str | None = None) -> list[Zone]:
+        q = select(s.zones).order_by(s.zones.c.site, s.zones.c.zone, s.zones.c.totem)
+        if site is not None:
+            q = q.where(s.zones.c.site == site)
+        with self.engine.connect() as c:
+            return [Zone(**r._mapping) for r in c.execute(q)]
+
+    def bays(self, site: str | None = None) -> list[Bay]:
+        q = select(s.bays).order_by(s.bays.c.site, s.bays.c.bay, s.bays.c.totem)
+        if site is not None:
+            q = q.where(s.bays.c.site == site)
+        with self.engine.connect() as c:
+            return [Bay(**r._mapping) for r in c.execute(q)]
+
+    def boards(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in
+                    c.execute(select(s.boards).order_by(s.boards.c.site, s.boards.c.device))]
+
+    def events(self, site: str, device: str, kind: str | None = None) -> list[dict[str, Any]]:
+        q = select(s.events).where(s.events.c.site == site, s.events.c.device == device)
+        if kind is not None:
+            q = q.where(s.events.c.kind == kind)
+        with self.engine.connect() as c:
+            return [dict(r._mapping, data=json.loads(r.data))
+                    for r in c.execute(q.order_by(s.events.c.id))]
+
+    def state(self, site: str, device: str, suffix: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            raw = c.execute(select(s.board_states.c.data).where(
+                s.board_states.c.site == site, s.board_states.c.device == device,
+                s.board_states.c.suffix == suffix)).scalar()
+        return None if raw is None else json.loads(raw)
+
+    def malformed_count(self) -> int:
+        with self.engine.connect() as c:
+            return self._count(c)
+
+    def malformed(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(
+                select(s.malformed).order_by(s.malformed.c.id.desc()).limit(limit))]
+
+    def event_count(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(s.events)).scalar() or 0
+
+
+def _device(obs: Status | Event | State | BayState | ZoneState) -> str:
+    return obs.totem if isinstance(obs, BayState | ZoneState) else obs.device
+
+
+def _board(site: str, device: str) -> tuple[Any, Any]:
+    return s.boards.c.site == site, s.boards.c.device == device
+
+
+def _key(table: Table, key: dict[str, Any]) -> list[Any]:
+    return [table.c[k] == v for k, v in key.items()]
+
+
+def _upsert(c: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Update the row with `key`, or insert it: portable across SQLite and PostgreSQL, and
+    safe here because the ingest is the only writer of these tables."""
+    if c.execute(update(table).where(*_key(table, key)).values(**values)).rowcount == 0:
+        c.execute(insert(table).values(**key, **values))
+
+
+def _text(v: Any, n: int) -> str | None:
+    return None if v is None else str(v)[:n]

@@ -1,0 +1,67 @@
+"""The console's HTTP side. What it serves today is public and read-only, needing no login:
+parking availability as a page and as JSON (`/api/v1/parking/...`, FIWARE names), with an
+OpenAPI document at `/api/v1/openapi.json`. The staff's pages wait for accounts and roles
+(docs/console.md). FastAPI's documentation UI is off: it loads its scripts from a CDN."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from bourg_console import fiware
+from bourg_console.store import Store
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
+
+
+def create_app(store: Store, *, title: str = "bourg town console") -> FastAPI:
+    app = FastAPI(title=title, version="1", openapi_url="/api/v1/openapi.json",
+                  docs_url=None, redoc_url=None)
+
+    def availability(site: str | None) -> list[dict[str, Any]]:
+        return fiware.on_street_parking(store.zones(site), store.bays(site))
+
+    @app.get("/api/v1/parking/zones", tags=["public"])
+    def parking_zones(site: str | None = Query(None, description="one site only")
+                      ) -> list[dict[str, Any]]:
+        """Each parking zone as a FIWARE OnStreetParking: free, total and taken bays."""
+        return availability(site)
+
+    @app.get("/api/v1/parking/spots", tags=["public"])
+    def parking_spots(site: str | None = Query(None, description="one site only")
+                      ) -> list[dict[str, Any]]:
+        """Each sensed bay as a FIWARE ParkingSpot: free, occupied or unknown."""
+        return fiware.parking_spots(store.bays(site))
+
+    @app.get("/api/v1/parking/stream", tags=["public"])
+    async def parking_stream(request: Request, site: str | None = None) -> StreamingResponse:
+        """Server-sent events: the zones (as /api/v1/parking/zones) now and on each change."""
+
+        async def events() -> AsyncIterator[str]:
+            last = None
+            while not await request.is_disconnected():
+                now = json.dumps(await asyncio.to_thread(availability, site))
+                if now != last:
+                    last = now
+                    yield f"event: zones\ndata: {now}\n\n"
+                await asyncio.sleep(STREAM_POLL_S)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, site: str | None = None) -> HTMLResponse:
+        stream = "/api/v1/parking/stream" + (f"?{urlencode({'site': site})}" if site else "")
+        return TEMPLATES.TemplateResponse(request, "parking.html",
+                                          {"zones": availability(site), "stream_url": stream})
+
+    return app

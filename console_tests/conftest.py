@@ -1,0 +1,1 @@
+pytest_plugins = ["host_tools.testing.plugin"]

@@ -1,0 +1,76 @@
+"""`bourg console` from the command line: bad arguments get one line and exit 2, and the
+service starts, serves, and stops on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from host_tools.emulator.waiting import wait_until
+from host_tools.field.mosquitto import Mosquitto, free_port
+
+
+def _bourg(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", "console", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["serve", "--site", "t", "--broker", "http://x"], "--broker wants mqtt://"),
+    (["serve", "--site", "t", "--broker", "mqtts://x"], "needs --ca, --cert and --key"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--ca", "ca.crt"], "are for TLS"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--password-file", "/nope"],
+     "cannot read the --password-file /nope"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--listen", "8080"],
+     "--listen wants HOST:PORT"),
+])
+def test_bad_arguments_get_one_line_and_exit_2(args: list[str], says: str,
+                                               tmp_path: Path) -> None:
+    r = _bourg(*args, "--db", str(tmp_path / "c.sqlite"))
+    assert r.returncode == 2, r.stderr
+    assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "c.sqlite").exists()  # refused before anything was made
+
+
+def test_a_database_it_cannot_use_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "c.sqlite").write_text("not a database, a note someone left")
+    r = _bourg("migrate", "--db", str(tmp_path / "c.sqlite"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("bourg console: cannot use the database"), r.stderr
+
+
+def test_migrate_names_the_schema_revision(tmp_path: Path) -> None:
+    r = _bourg("migrate", "--db", str(tmp_path / "c.sqlite"))
+    assert r.returncode == 0 and r.stdout.strip().endswith("schema at revision 0001"), r
+
+
+def test_serve_answers_and_stops_on_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    pw = tmp_path / "ops.txt"
+    pw.write_text(mosquitto.ops_password + "\n")
+    port = free_port()
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "console", "serve",
+                          "--site", "t", "--broker", f"mqtt://127.0.0.1:{mosquitto.port}",
+                          "--user", mosquitto.ops_user, "--password-file", str(pw),
+                          "--db", str(tmp_path / "c.sqlite"), "--listen", f"127.0.0.1:{port}"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/v1/parking/zones").json() == []
+            except httpx.TransportError:
+                return False
+
+        wait_until(answers, 30, "the console did not answer")
+        assert "FIWARE" in httpx.get(f"http://127.0.0.1:{port}/").text
+        spec = httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").json()
+        assert "/api/v1/parking/spots" in spec["paths"]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert "Traceback" not in err

@@ -1,0 +1,124 @@
+"""The console's database: migrated to exactly the schema the store reads, each message
+stored once, and a locked database waited for, not lost."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from bourg_console import store as store_mod
+from bourg_console.db import current_revision, head_revision, open_engine
+from bourg_console.ingest import Broker, Ingest
+from bourg_console.schema import metadata
+from bourg_console.store import Store
+from bourg_console.topics import Malformed, parse
+
+P = "bourg/town/totem-1/"
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store(open_engine(str(tmp_path / "console.sqlite")))
+
+
+def _bay(occupied: bool | None, silent: bool = False, mv: int = 2900) -> bytes:
+    return json.dumps({"bay": "A01", "zone": "A", "occupied": occupied, "silent": silent,
+                       "battery_mv": mv, "health": 1.0, "confidence": 0.9}).encode()
+
+
+def test_the_migrations_give_the_schema_the_store_reads(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    assert current_revision(s.engine) == head_revision() == "0001"
+    with s.engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), metadata) == []
+
+
+def test_the_database_file_is_for_the_console_alone(tmp_path: Path) -> None:
+    _store(tmp_path)
+    assert stat.S_IMODE((tmp_path / "console.sqlite").stat().st_mode) == 0o600
+
+
+def test_an_event_sent_twice_is_stored_once(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    ev = json.dumps({"seq": 4, "kind": "bay", "t": 1700000000, "data": {"bay": "A01"}})
+    assert s.apply(parse(P + "events/bay", ev.encode()), 10.0)
+    assert not s.apply(parse(P + "events/bay", ev.encode()), 11.0)
+    # the same seq after the board's clock was set is another event (a reboot lost the seq)
+    other = json.dumps({"seq": 4, "kind": "bay", "t": None, "data": {}})
+    assert s.apply(parse(P + "events/bay", other.encode()), 12.0)
+    assert [e["t"] for e in s.events("town", "totem-1", "bay")] == [1700000000, None]
+
+
+def test_a_bay_is_dated_from_its_last_change_not_its_last_report(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.apply(parse(P + "bay/A01", _bay(None)), 100.0)
+    s.apply(parse(P + "bay/A01", _bay(True)), 200.0)
+    s.apply(parse(P + "bay/A01", _bay(True, mv=2800)), 300.0)  # a heartbeat: same state
+    [b] = s.bays()
+    assert (b.occupied, b.since, b.updated_at, b.battery_mv) == (True, 200.0, 300.0, 2800)
+    s.apply(parse(P + "bay/A01", _bay(True, silent=True)), 400.0)
+    assert s.bays()[0].since == 400.0
+
+
+def test_boards_learn_their_role_firmware_boot_cause_and_safe_mode(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    s.apply(parse(P + "info", json.dumps({"fw": "1.2", "role": "parking_totem",
+                                          "mode": "normal", "micropython": "1.28.0"})
+                  .encode()), 1.0)
+    s.apply(parse(P + "events/boot", json.dumps({"seq": 1, "kind": "boot", "t": 5,
+                                                 "data": {"cause": "watchdog"}}).encode()),
+            2.0)
+    s.apply(parse(P + "status", b"online"), 3.0)
+    [b] = s.boards()
+    assert (b["role"], b["fw"], b["boot_cause"], b["online"], b["last_seen"]) == \
+        ("parking_totem", "1.2", "watchdog", True, 3.0)
+    s.apply(parse(P + "state", json.dumps({"mode": "safe", "error": "config.json: x"})
+                  .encode()), 4.0)
+    assert (s.boards()[0]["mode"], s.boards()[0]["safe_error"]) == ("safe", "config.json: x")
+
+
+def test_refused_messages_are_all_counted_and_the_newest_kept(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    monkeypatch.setattr(store_mod, "MALFORMED_KEPT", 5)
+    s = _store(tmp_path)
+    for i in range(12):
+        s.refuse(f"bourg/town/x/{i}", Malformed("bad"), float(i))
+    assert s.malformed_count() == 12
+    assert [m["topic"] for m in s.malformed()] == [f"bourg/town/x/{i}"
+                                                   for i in range(11, 6, -1)]
+
+
+def test_a_locked_database_is_waited_for_and_the_message_stored_once_free(
+        tmp_path: Path, monkeypatch) -> None:
+    """Another process holds the write lock longer than SQLite's busy timeout: the writer
+    retries until it is free, and only then would the message be acknowledged."""
+    monkeypatch.setattr("bourg_console.db.BUSY_TIMEOUT_MS", 50)
+    s = _store(tmp_path)
+    ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
+    holder = sqlite3.connect(tmp_path / "console.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    done = threading.Event()
+
+    def write() -> None:
+        assert ingest._write(P + "zone/A", b'{"free": 1, "total": 1, "silent": 0}', 9.0)
+        done.set()
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        from host_tools.emulator.waiting import wait_until
+
+        wait_until(lambda: ingest.stats.retries >= 2, 20, "the writer never met the lock")
+        assert not done.is_set()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    t.join(20)
+    assert done.is_set()
+    assert [(z.zone, z.free) for z in s.zones()] == [("A", 1)]
+    assert ingest.stats.stored == 1

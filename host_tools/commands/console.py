@@ -1,0 +1,127 @@
+"""`bourg console`: the town console, a service that stores what the fleet says over MQTT and
+serves it over HTTP (docs/console.md).
+
+    bourg console serve --site demo-town --broker mqtt://broker.town:1883 \\
+        --user bourg-ops --password-file ops.txt --db /var/lib/bourg/console.sqlite
+    bourg console serve ... --db postgresql://console@/bourg --listen 0.0.0.0:8080
+    bourg console migrate --db /var/lib/bourg/console.sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from host_tools.commands._args import add_broker_arguments
+
+if TYPE_CHECKING:
+    from bourg_console.ingest import Broker
+
+DB_ENV = "BOURG_CONSOLE_DB"
+DEFAULT_DB = Path("console") / "console.sqlite"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, help_ in (("serve", "hear the site's broker and serve the console over HTTP"),
+                        ("migrate", "bring the database to the latest schema, then exit")):
+        a = sub.add_parser(name, help=help_, description=help_)
+        a.add_argument("--db", default=os.environ.get(DB_ENV, str(DEFAULT_DB)),
+                       help=f"an SQLite file, or a postgresql:// URL (default: ${DB_ENV}, "
+                       f"else {DEFAULT_DB})")
+        if name == "serve":
+            add_broker_arguments(a)
+            a.add_argument("--site", required=True, help="the site to hear (bourg/<site>/#)")
+            a.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on")
+            a.add_argument("-v", "--verbose", action="store_true", help="log what is heard")
+
+
+def main(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        if args.action == "migrate":
+            return _migrate(args.db)
+        return _serve(args)
+    except (SQLAlchemyError, OSError) as e:
+        print(f"bourg console: cannot use the database {args.db}: {_short(e)}",
+              file=sys.stderr)
+        return EXIT_FAIL
+    except _UsageError as e:
+        print(f"bourg console: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class _UsageError(ValueError):
+    pass
+
+
+def _short(e: Exception) -> str:
+    orig = getattr(e, "orig", None)
+    return str(orig if orig is not None else e).splitlines()[0]
+
+
+def _migrate(db: str) -> int:
+    from bourg_console.db import current_revision, open_engine
+
+    engine = open_engine(db)
+    print(f"{db}: schema at revision {current_revision(engine)}")
+    engine.dispose()
+    return EXIT_OK
+
+
+def _broker(args: argparse.Namespace) -> Broker:
+    from bourg_console.ingest import Broker
+    from host_tools.field.mosquitto import TLS_PORT
+
+    u = urlparse(args.broker)
+    if u.scheme not in ("mqtt", "tcp", "mqtts") or not u.hostname:
+        raise _UsageError(f"--broker wants mqtt://host:port or mqtts://host:port, got "
+                          f"{args.broker!r}")
+    tls = u.scheme == "mqtts"
+    if tls and (args.ca is None or args.cert is None or args.key is None):
+        raise _UsageError("mqtts:// needs --ca, --cert and --key")
+    if not tls and (args.ca or args.cert or args.key):
+        raise _UsageError(f"--ca, --cert and --key are for TLS: use mqtts://{u.netloc}")
+    try:
+        password = args.password_file.read_text().strip() if args.password_file else None
+    except OSError as e:
+        raise _UsageError(f"cannot read the --password-file {args.password_file}: "
+                          f"{e.strerror}") from None
+    return Broker(u.hostname, u.port or (TLS_PORT if tls else 1883), args.user, password,
+                  str(args.ca) if tls else None, str(args.cert) if tls else None,
+                  str(args.key) if tls else None)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _UsageError(f"--listen wants HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bourg_console.service import Console, configure_logging
+
+    broker, (host, port) = _broker(args), _listen(args.listen)
+    configure_logging(args.verbose)
+    console = Console(args.db, broker, args.site, host, port).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"bourg console: hearing bourg/{args.site}/# on {args.broker}, serving "
+          f"http://{host}:{port}/", file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        if console.server.should_exit or (console._thread and not console._thread.is_alive()):
+            console.ingest.stop()
+            print(f"bourg console: could not serve on {host}:{port}", file=sys.stderr)
+            return EXIT_FAIL
+    console.stop()
+    return EXIT_OK
