@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup test lint unit hil bench demo soak clean
 
-setup: $(STAMP)/venv $(STAMP)/umqtt build/stubs-esp32/.stamp $(STAMP)/mosquitto
+setup: $(STAMP)/venv $(STAMP)/umqtt build/stubs-esp32/.stamp $(STAMP)/mosquitto $(STAMP)/postgresql
 
 $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
@@ -31,6 +31,16 @@ $(STAMP)/umqtt: tools/fetch_umqtt.py $(STAMP)/venv
 build/stubs-esp32/.stamp: Makefile $(STAMP)/venv
 	rm -rf build/stubs-esp32
 	$(PY) -m pip install -q --no-deps --target build/stubs-esp32 $(ESP32_STUBS)
+	@touch $@
+
+# the console's tests start their own PostgreSQL server from Debian's packages
+$(STAMP)/postgresql:
+	@mkdir -p $(STAMP)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql (needed by the console's tests)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+	fi
 	@touch $@
 
 $(STAMP)/mosquitto:

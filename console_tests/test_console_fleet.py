@@ -32,7 +32,7 @@ def lot_world(tmp_path: Path) -> Iterator[World]:
 class Running:
     """A console in this process, served over real HTTP on a free port."""
 
-    def __init__(self, db: Path, broker: Mosquitto) -> None:
+    def __init__(self, db: Path | str, broker: Mosquitto) -> None:
         self.port = free_port()
         self.console = Console(str(db), Broker(broker.host, broker.port, broker.ops_user,
                                                broker.ops_password), SITE,
@@ -67,9 +67,9 @@ def _lot(world: World, broker: Mosquitto) -> tuple[Bay, Bay, Any]:
     return a, b, displays["A"]
 
 
-def test_the_public_api_shows_what_the_totem_shows(tmp_path: Path, lot_world: World,
+def test_the_public_api_shows_what_the_totem_shows(db_url: str, lot_world: World,
                                                    mosquitto: Mosquitto) -> None:
-    console = Running(tmp_path / "console.sqlite", mosquitto)
+    console = Running(db_url, mosquitto)
     try:
         a, b, display = _lot(lot_world, mosquitto)
         wait_until(lambda: console.zone("A").get("availableSpotNumber") == 2, 30,

@@ -22,8 +22,8 @@ from bourg_console.topics import Malformed, parse
 P = "bourg/town/totem-1/"
 
 
-def _store(tmp_path: Path) -> Store:
-    return Store(open_engine(str(tmp_path / "console.sqlite")))
+def _store(db: str | Path) -> Store:
+    return Store(open_engine(str(db)))
 
 
 def _bay(occupied: bool | None, silent: bool = False, mv: int = 2900) -> bytes:
@@ -31,20 +31,20 @@ def _bay(occupied: bool | None, silent: bool = False, mv: int = 2900) -> bytes:
                        "battery_mv": mv, "health": 1.0, "confidence": 0.9}).encode()
 
 
-def test_the_migrations_give_the_schema_the_store_reads(tmp_path: Path) -> None:
-    s = _store(tmp_path)
+def test_the_migrations_give_the_schema_the_store_reads(db_url: str) -> None:
+    s = _store(db_url)
     assert current_revision(s.engine) == head_revision() == "0001"
     with s.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), metadata) == []
 
 
 def test_the_database_file_is_for_the_console_alone(tmp_path: Path) -> None:
-    _store(tmp_path)
+    _store(tmp_path / "console.sqlite")
     assert stat.S_IMODE((tmp_path / "console.sqlite").stat().st_mode) == 0o600
 
 
-def test_an_event_sent_twice_is_stored_once(tmp_path: Path) -> None:
-    s = _store(tmp_path)
+def test_an_event_sent_twice_is_stored_once(db_url: str) -> None:
+    s = _store(db_url)
     ev = json.dumps({"seq": 4, "kind": "bay", "t": 1700000000, "data": {"bay": "A01"}})
     assert s.apply(parse(P + "events/bay", ev.encode()), 10.0)
     assert not s.apply(parse(P + "events/bay", ev.encode()), 11.0)
@@ -54,8 +54,8 @@ def test_an_event_sent_twice_is_stored_once(tmp_path: Path) -> None:
     assert [e["t"] for e in s.events("town", "totem-1", "bay")] == [1700000000, None]
 
 
-def test_a_bay_is_dated_from_its_last_change_not_its_last_report(tmp_path: Path) -> None:
-    s = _store(tmp_path)
+def test_a_bay_is_dated_from_its_last_change_not_its_last_report(db_url: str) -> None:
+    s = _store(db_url)
     s.apply(parse(P + "bay/A01", _bay(None)), 100.0)
     s.apply(parse(P + "bay/A01", _bay(True)), 200.0)
     s.apply(parse(P + "bay/A01", _bay(True, mv=2800)), 300.0)  # a heartbeat: same state
@@ -65,8 +65,8 @@ def test_a_bay_is_dated_from_its_last_change_not_its_last_report(tmp_path: Path)
     assert s.bays()[0].since == 400.0
 
 
-def test_boards_learn_their_role_firmware_boot_cause_and_safe_mode(tmp_path: Path) -> None:
-    s = _store(tmp_path)
+def test_boards_learn_their_role_firmware_boot_cause_and_safe_mode(db_url: str) -> None:
+    s = _store(db_url)
     s.apply(parse(P + "info", json.dumps({"fw": "1.2", "role": "parking_totem",
                                           "mode": "normal", "micropython": "1.28.0"})
                   .encode()), 1.0)
@@ -82,10 +82,10 @@ def test_boards_learn_their_role_firmware_boot_cause_and_safe_mode(tmp_path: Pat
     assert (s.boards()[0]["mode"], s.boards()[0]["safe_error"]) == ("safe", "config.json: x")
 
 
-def test_refused_messages_are_all_counted_and_the_newest_kept(tmp_path: Path,
+def test_refused_messages_are_all_counted_and_the_newest_kept(db_url: str,
                                                               monkeypatch) -> None:
     monkeypatch.setattr(store_mod, "MALFORMED_KEPT", 5)
-    s = _store(tmp_path)
+    s = _store(db_url)
     for i in range(12):
         s.refuse(f"bourg/town/x/{i}", Malformed("bad"), float(i))
     assert s.malformed_count() == 12
@@ -98,7 +98,7 @@ def test_a_locked_database_is_waited_for_and_the_message_stored_once_free(
     """Another process holds the write lock longer than SQLite's busy timeout: the writer
     retries until it is free, and only then would the message be acknowledged."""
     monkeypatch.setattr("bourg_console.db.BUSY_TIMEOUT_MS", 50)
-    s = _store(tmp_path)
+    s = _store(tmp_path / "console.sqlite")
     ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
     holder = sqlite3.connect(tmp_path / "console.sqlite", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
