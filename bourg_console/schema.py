@@ -11,6 +11,7 @@ from sqlalchemy import (
                         Boolean,
                         Column,
                         Float,
+                        ForeignKey,
                         Integer,
                         MetaData,
                         String,
@@ -101,4 +102,35 @@ counters = Table(
     "counters", metadata,
     Column("name", String(32), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # accounts.ROLES
+    Column("bank", String(32)),  # a merchant's locker bank (its device id)
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("created_at", Float, nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),  # failed logins in a row
+    Column("locked_until", Float),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the cookie's token
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),  # an account's name, or "cli"/"console"
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
 )

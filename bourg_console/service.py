@@ -7,6 +7,7 @@ import threading
 
 import uvicorn
 
+from bourg_console.accounts import Accounts
 from bourg_console.db import open_engine
 from bourg_console.ingest import Broker, Ingest
 from bourg_console.store import Store
@@ -20,7 +21,8 @@ class Console:
                  port: int = 8080) -> None:
         self.store = Store(open_engine(db))
         self.ingest = Ingest(self.store, broker, site)
-        config = uvicorn.Config(create_app(self.store), host=host, port=port,
+        self.accounts = Accounts(self.store.engine)
+        config = uvicorn.Config(create_app(self.store, self.accounts), host=host, port=port,
                                 log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

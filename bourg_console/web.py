@@ -1,32 +1,42 @@
-"""The console's HTTP side. What it serves today is public and read-only, needing no login:
-parking availability as a page and as JSON (`/api/v1/parking/...`, FIWARE names), with an
-OpenAPI document at `/api/v1/openapi.json`. The staff's pages wait for accounts and roles
-(docs/console.md). FastAPI's documentation UI is off: it loads its scripts from a CDN."""
+"""The console's HTTP side: the app, its public parking pages and API.
+
+Public and read-only, needing no login: parking availability as a page and as JSON
+(`/api/v1/parking/...`, FIWARE names), with an OpenAPI document at `/api/v1/openapi.json`.
+Staff pages and their API sit behind web_auth's gate (web_fleet.py, ...). FastAPI's
+documentation UI is off: it loads its scripts from a CDN."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.templating import Jinja2Templates
 
-from bourg_console import fiware
+from bourg_console import fiware, web_auth, web_fleet
+from bourg_console.accounts import Accounts
 from bourg_console.store import Store
+from bourg_console.web_auth import TEMPLATES, Gate
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
 
 
-def create_app(store: Store, *, title: str = "bourg town console") -> FastAPI:
+def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = time.time,
+               title: str = "bourg town console") -> FastAPI:
     app = FastAPI(title=title, version="1", openapi_url="/api/v1/openapi.json",
                   docs_url=None, redoc_url=None)
+    gate = Gate(accounts, now)
+    web_auth.add_routes(app, gate)
+    web_fleet.add_routes(app, store, gate)
+    _public_routes(app, store, gate)
+    return app
 
+
+def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
     def availability(site: str | None) -> list[dict[str, Any]]:
         return fiware.on_street_parking(store.zones(site), store.bays(site))
 
@@ -61,7 +71,7 @@ def create_app(store: Store, *, title: str = "bourg town console") -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, site: str | None = None) -> HTMLResponse:
         stream = "/api/v1/parking/stream" + (f"?{urlencode({'site': site})}" if site else "")
-        return TEMPLATES.TemplateResponse(request, "parking.html",
-                                          {"zones": availability(site), "stream_url": stream})
-
-    return app
+        sess = gate.session(request)
+        return TEMPLATES.TemplateResponse(request, "parking.html", {
+            "zones": availability(site), "stream_url": stream,
+            "user": sess.user if sess else None, "csrf": sess.csrf if sess else ""})

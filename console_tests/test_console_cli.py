@@ -46,7 +46,7 @@ def test_a_database_it_cannot_use_is_one_line(tmp_path: Path) -> None:
 
 def test_migrate_names_the_schema_revision(tmp_path: Path) -> None:
     r = _bourg("migrate", "--db", str(tmp_path / "c.sqlite"))
-    assert r.returncode == 0 and r.stdout.strip().endswith("schema at revision 0001"), r
+    assert r.returncode == 0 and r.stdout.strip().endswith("schema at revision 0002"), r
 
 
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -74,3 +74,35 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path, mosquitto: Mosquitto
         _, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_add_user_makes_an_account_that_can_log_in(tmp_path: Path) -> None:
+    from bourg_console.accounts import Accounts
+    from bourg_console.db import open_engine
+
+    db = str(tmp_path / "c.sqlite")
+    pw = tmp_path / "pw.txt"
+    pw.write_text("a long enough password\n")
+    r = _bourg("add-user", "olga", "--role", "operator", "--password-file", str(pw),
+               "--db", db)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "add-user", "mia",
+                        "--role", "merchant", "--bank", "locker-01", "--db", db],
+                       input="another long password\n", capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    accounts = Accounts(open_engine(db))
+    assert accounts.login("olga", "a long enough password", 1.0).user.role == "operator"
+    assert accounts.login("mia", "another long password", 1.0).user.bank == "locker-01"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--role", "operator", "--password-file", "/nope"], "cannot read the --password-file"),
+    (["--role", "merchant"], "a merchant needs --bank"),
+])
+def test_add_user_refusals_are_one_line(tmp_path: Path, args: list[str], says: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "add-user", "x",
+                        *args, "--db", str(tmp_path / "c.sqlite")], input="short\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -5,6 +5,10 @@ serves it over HTTP (docs/console.md).
         --user bourg-ops --password-file ops.txt --db /var/lib/bourg/console.sqlite
     bourg console serve ... --db postgresql://console@/bourg --listen 0.0.0.0:8080
     bourg console migrate --db /var/lib/bourg/console.sqlite
+    bourg console add-user olga --role operator --db ...   # asks for the password twice
+    bourg console add-user shop1 --role merchant --bank locker-01 --password-file pw.txt
+
+There is no default account: the first operator is made with add-user.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ DEFAULT_DB = Path("console") / "console.sqlite"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, help_ in (("serve", "hear the site's broker and serve the console over HTTP"),
-                        ("migrate", "bring the database to the latest schema, then exit")):
+                        ("migrate", "bring the database to the latest schema, then exit"),
+                        ("add-user", "make a staff account (operator, technician, merchant)")):
         a = sub.add_parser(name, help=help_, description=help_)
         a.add_argument("--db", default=os.environ.get(DB_ENV, str(DEFAULT_DB)),
                        help=f"an SQLite file, or a postgresql:// URL (default: ${DB_ENV}, "
@@ -41,6 +46,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             a.add_argument("--site", required=True, help="the site to hear (bourg/<site>/#)")
             a.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on")
             a.add_argument("-v", "--verbose", action="store_true", help="log what is heard")
+        if name == "add-user":
+            a.add_argument("name", help="the login name (a-z 0-9 _ . @ -)")
+            a.add_argument("--role", required=True, choices=("operator", "technician",
+                                                             "merchant"),
+                           help="operator: everything; technician: fleet and commands; "
+                           "merchant: its own locker bank's codes")
+            a.add_argument("--bank", help="a merchant's locker bank (its device id)")
+            a.add_argument("--password-file", type=Path, help="file holding the password "
+                           "(else asked for twice on the terminal, or read from stdin)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,6 +63,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.action == "migrate":
             return _migrate(args.db)
+        if args.action == "add-user":
+            return _add_user(args)
         return _serve(args)
     except (SQLAlchemyError, OSError) as e:
         print(f"bourg console: cannot use the database {args.db}: {_short(e)}",
@@ -74,6 +90,41 @@ def _migrate(db: str) -> int:
     engine = open_engine(db)
     print(f"{db}: schema at revision {current_revision(engine)}")
     engine.dispose()
+    return EXIT_OK
+
+
+def _password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_file is not None:
+        try:
+            return args.password_file.read_text().rstrip("\n")
+        except OSError as e:
+            raise _UsageError(f"cannot read the --password-file {args.password_file}: "
+                              f"{e.strerror}") from None
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise _UsageError("the two passwords differ; nothing was made")
+    return first
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    import time
+
+    from bourg_console.accounts import AccountError, Accounts
+    from bourg_console.db import open_engine
+
+    password = _password(args)
+    engine = open_engine(args.db)
+    try:
+        Accounts(engine).add_user(args.name, args.role, password, time.time(), bank=args.bank)
+    except AccountError as e:
+        raise _UsageError(f"{e}; nothing was made") from None
+    finally:
+        engine.dispose()
+    print(f"{args.db}: account {args.name} ({args.role}) made")
     return EXIT_OK
 
 
