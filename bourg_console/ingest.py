@@ -65,7 +65,8 @@ class Ingest:
         self.store, self.broker, self.site, self.now = store, broker, site, now
         self.topic = f"bourg/{site}/#"
         self.stats = IngestStats()
-        self._inbox: queue.Queue[tuple[str, bytes, int, int, float] | None] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, bytes, int, int, bool, float] | None] = \
+            queue.Queue()
         self._stop = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"bourg-console-{site}",
@@ -117,7 +118,8 @@ class Ingest:
 
     def _message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
-        self._inbox.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.now()))
+        self._inbox.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain),
+                         self.now()))
 
     # -- the writer ------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -125,17 +127,17 @@ class Ingest:
             item = self._inbox.get()
             if item is None:
                 return
-            topic, payload, mid, qos, at = item
-            if self._write(topic, payload, at) and qos > 0:
+            topic, payload, mid, qos, retained, at = item
+            if self._write(topic, payload, at, retained) and qos > 0:
                 self.client.ack(mid, qos)
 
-    def _write(self, topic: str, payload: bytes, at: float) -> bool:
+    def _write(self, topic: str, payload: bytes, at: float, retained: bool = False) -> bool:
         """Store one message, retrying while the database is locked; False only when the
         console is stopping before it could (the broker keeps the message)."""
         delay = RETRY_FIRST_S
         while True:
             try:
-                self._apply(topic, payload, at)
+                self._apply(topic, payload, at, retained)
                 return True
             except OperationalError as e:
                 if self._stop.is_set():
@@ -149,7 +151,7 @@ class Ingest:
                 log.exception("could not store a message on %s", topic)
                 return True
 
-    def _apply(self, topic: str, payload: bytes, at: float) -> None:
+    def _apply(self, topic: str, payload: bytes, at: float, retained: bool) -> None:
         try:
             obs = parse(topic, payload)
         except Malformed as e:
@@ -159,7 +161,7 @@ class Ingest:
             return
         if isinstance(obs, Skipped):
             return
-        if self.store.apply(obs, at):
+        if self.store.apply(obs, at, retained=retained):
             self.stats.stored += 1
         else:
             self.stats.duplicates += 1

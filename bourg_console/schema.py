@@ -8,16 +8,17 @@ own clock. JSON columns hold text, so SQLite and PostgreSQL store the same thing
 from __future__ import annotations
 
 from sqlalchemy import (
-                        Boolean,
-                        Column,
-                        Float,
-                        ForeignKey,
-                        Integer,
-                        MetaData,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -133,4 +134,18 @@ audit = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(200), nullable=False),
     Column("detail", Text, nullable=False),  # JSON
+)
+
+alarms = Table(
+    "alarms", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", NAME, nullable=False),
+    Column("device", NAME, nullable=False),
+    Column("kind", String(64), nullable=False),  # alarms.OFFLINE, SAFE_MODE, or the board's
+    Column("detail", Text, nullable=False),  # JSON
+    Column("raised_at", Float, nullable=False),
+    Column("acked_at", Float),
+    Column("acked_by", String(64)),
+    Column("cleared_at", Float),  # None while the alarm stands
+    Index("ix_alarms_open", "site", "device", "kind", "cleared_at"),
 )

@@ -9,6 +9,7 @@ import uvicorn
 
 from bourg_console.accounts import Accounts
 from bourg_console.db import open_engine
+from bourg_console.heartbeat import Heartbeat
 from bourg_console.ingest import Broker, Ingest
 from bourg_console.store import Store
 from bourg_console.web import create_app
@@ -18,9 +19,11 @@ class Console:
     """Open the database (migrating it), start hearing the broker, serve HTTP until stop()."""
 
     def __init__(self, db: str, broker: Broker, site: str, host: str = "127.0.0.1",
-                 port: int = 8080) -> None:
+                 port: int = 8080, *, poll_s: float = 60.0, missed: int = 3) -> None:
         self.store = Store(open_engine(db))
         self.ingest = Ingest(self.store, broker, site)
+        self.heartbeat = Heartbeat(self.store, self.ingest.client, site, poll_s=poll_s,
+                                   missed=missed)
         self.accounts = Accounts(self.store.engine)
         config = uvicorn.Config(create_app(self.store, self.accounts), host=host, port=port,
                                 log_level="warning", lifespan="off")
@@ -29,6 +32,7 @@ class Console:
 
     def start(self) -> Console:
         self.ingest.start()
+        self.heartbeat.start()
         self._thread = threading.Thread(target=self.server.run, name="console-http",
                                         daemon=True)
         self._thread.start()
@@ -46,6 +50,7 @@ class Console:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
+        self.heartbeat.stop()
         self.ingest.stop()
         self.store.engine.dispose()
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 
+from bourg_console import alarms
 from bourg_console import schema as s
 from bourg_console.topics import (
     BayState,
@@ -65,13 +66,19 @@ class Store:
         self.engine = engine
 
     # -- writing ---------------------------------------------------------------------------
-    def apply(self, obs: Observation, now: float) -> bool:
-        """Store one observation received at `now`; False when it changed nothing new (a
-        duplicate event, a skipped command)."""
+    def apply(self, obs: Observation, now: float, *, retained: bool = False) -> bool:
+        """Store one observation received at `now`, and the alarms it raises or clears;
+        False when it changed nothing new (a duplicate event, a skipped command). A
+        `retained` copy, which the broker hands out on a subscription, does not count as
+        hearing from the board."""
         if isinstance(obs, Skipped):
             return False
         with self.engine.begin() as c:
-            self._seen(c, obs.site, _device(obs), now)
+            self._seen(c, obs.site, _device(obs), now, retained)
+            if isinstance(obs, Event) and self._duplicate(c, obs):
+                return False
+            for change in alarms.changes(obs, retained):
+                self._alarm(c, obs.site, _device(obs), change, now)
             if isinstance(obs, Status):
                 c.execute(update(s.boards).where(*_board(obs.site, obs.device))
                           .values(online=obs.online, status_at=now))
@@ -109,18 +116,24 @@ class Store:
                          .where(s.counters.c.name == "malformed")).scalar() or 0
 
     @staticmethod
-    def _seen(c: Connection, site: str, device: str, now: float) -> None:
-        _upsert(c, s.boards, {"site": site, "device": device}, {"last_seen": now})
+    def _seen(c: Connection, site: str, device: str, now: float, retained: bool) -> None:
+        key = {"site": site, "device": device}
+        if retained:
+            if c.execute(select(s.boards.c.device).where(*_key(s.boards, key))).first():
+                return
+        _upsert(c, s.boards, key, {"last_seen": now})
+
+    @staticmethod
+    def _duplicate(c: Connection, ev: Event) -> bool:
+        t_key = -1 if ev.t is None else ev.t
+        return c.execute(select(s.events.c.id).where(
+            s.events.c.site == ev.site, s.events.c.device == ev.device,
+            s.events.c.kind == ev.kind, s.events.c.seq == ev.seq,
+            s.events.c.t_key == t_key)).first() is not None
 
     @staticmethod
     def _event(c: Connection, ev: Event, now: float) -> bool:
         t_key = -1 if ev.t is None else ev.t
-        dup = c.execute(select(s.events.c.id).where(
-            s.events.c.site == ev.site, s.events.c.device == ev.device,
-            s.events.c.kind == ev.kind, s.events.c.seq == ev.seq,
-            s.events.c.t_key == t_key)).first()
-        if dup is not None:
-            return False
         c.execute(insert(s.events).values(site=ev.site, device=ev.device, kind=ev.kind,
                                           seq=ev.seq, t=ev.t, t_key=t_key,
                                           data=json.dumps(ev.data), dropped=ev.dropped,
@@ -155,6 +168,62 @@ class Store:
             "zone": b.zone, "occupied": b.occupied, "silent": b.silent,
             "battery_mv": b.battery_mv, "health": b.health, "confidence": b.confidence,
             "since": now if changed else old.since, "updated_at": now})
+
+    @staticmethod
+    def _open_alarms(c: Connection, site: str, device: str) -> dict[str, int]:
+        return {r.kind: r.id for r in c.execute(select(s.alarms.c.kind, s.alarms.c.id).where(
+            s.alarms.c.site == site, s.alarms.c.device == device,
+            s.alarms.c.cleared_at.is_(None)))}
+
+    def _alarm(self, c: Connection, site: str, device: str, change: alarms.Change,
+               now: float) -> None:
+        standing = self._open_alarms(c, site, device)
+        if isinstance(change, alarms.Sync):
+            raise_ = [alarms.Raise(k) for k in change.active if k not in standing]
+            clear = [alarms.Clear(k) for k in standing
+                     if k not in change.active and k not in alarms.CONSOLE_KINDS]
+            for ch in raise_ + clear:
+                self._alarm(c, site, device, ch, now)
+        elif isinstance(change, alarms.Raise) and change.kind not in standing:
+            c.execute(insert(s.alarms).values(site=site, device=device, kind=change.kind,
+                                              detail=json.dumps(change.detail),
+                                              raised_at=now))
+        elif isinstance(change, alarms.Clear) and change.kind in standing:
+            c.execute(update(s.alarms).where(s.alarms.c.id == standing[change.kind])
+                      .values(cleared_at=now))
+
+    def raise_overdue(self, now: float, poll_s: float, missed: int) -> list[str]:
+        """Raise OFFLINE for every board last heard more than `missed` polls ago; their
+        names. A board in safe mode answers no command, so only its will says it is gone."""
+        raised = []
+        with self.engine.begin() as c:
+            for b in c.execute(select(s.boards.c.site, s.boards.c.device, s.boards.c.mode,
+                                      s.boards.c.last_seen)).all():
+                if b.mode != "safe" and alarms.overdue(b.last_seen, now, poll_s, missed) and \
+                        alarms.OFFLINE not in self._open_alarms(c, b.site, b.device):
+                    self._alarm(c, b.site, b.device, alarms.Raise(alarms.OFFLINE, {
+                        "reason": f"no answer to {missed} status polls"}), now)
+                    raised.append(b.device)
+        return raised
+
+    def ack_alarm(self, alarm_id: int, who: str, now: float) -> bool:
+        """Acknowledge a standing alarm; False if there is none with that id or it already
+        was. The caller audits it."""
+        with self.engine.begin() as c:
+            return c.execute(update(s.alarms).where(
+                s.alarms.c.id == alarm_id, s.alarms.c.acked_at.is_(None))
+                .values(acked_at=now, acked_by=who[:64])).rowcount == 1
+
+    def alarms(self, *, standing: bool | None = None, limit: int = 500
+               ) -> list[dict[str, Any]]:
+        """Newest first; `standing` True for those not cleared, False for cleared ones."""
+        q = select(s.alarms).order_by(s.alarms.c.id.desc()).limit(limit)
+        if standing is True:
+            q = q.where(s.alarms.c.cleared_at.is_(None))
+        elif standing is False:
+            q = q.where(s.alarms.c.cleared_at.is_not(None))
+        with self.engine.connect() as c:
+            return [dict(r._mapping, detail=json.loads(r.detail)) for r in c.execute(q)]
 
     # -- reading ---------------------------------------------------------------------------
     def zones(self, site: str | None = None) -> list[Zone]:

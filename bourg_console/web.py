@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bourg_console import fiware, web_auth, web_fleet
+from bourg_console import fiware, web_alarms, web_auth, web_fleet
 from bourg_console.accounts import Accounts
 from bourg_console.store import Store
 from bourg_console.web_auth import TEMPLATES, Gate
@@ -32,6 +32,7 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
     gate = Gate(accounts, now)
     web_auth.add_routes(app, gate)
     web_fleet.add_routes(app, store, gate)
+    web_alarms.add_routes(app, store, gate)
     _public_routes(app, store, gate)
     return app
 

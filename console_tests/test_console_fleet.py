@@ -32,11 +32,11 @@ def lot_world(tmp_path: Path) -> Iterator[World]:
 class Running:
     """A console in this process, served over real HTTP on a free port."""
 
-    def __init__(self, db: Path | str, broker: Mosquitto) -> None:
+    def __init__(self, db: Path | str, broker: Mosquitto, **heartbeat: Any) -> None:
         self.port = free_port()
         self.console = Console(str(db), Broker(broker.host, broker.port, broker.ops_user,
                                                broker.ops_password), SITE,
-                               port=self.port).start()
+                               port=self.port, **heartbeat).start()
         wait_until(self.console.serving, 20, "the console did not start serving")
         wait_until(lambda: self.console.ingest.stats.connected, 20,
                    "the console did not reach the broker")
@@ -142,4 +142,34 @@ def test_garbage_from_one_board_is_counted_and_the_rest_still_heard(
             {"payload is not JSON ", "payload is a JSON li"}
     finally:
         rogue.close()
+        console.stop()
+
+
+def test_a_board_that_goes_quiet_is_raised_offline_and_cleared_when_back(
+        tmp_path: Path, lot_world: World, mosquitto: Mosquitto) -> None:
+    """The console polls every board (cmd/status); the totem's answers fill the fleet page,
+    and when its WiFi is cut the polls go unanswered and the offline alarm stands until the
+    totem speaks again."""
+    console = Running(tmp_path / "console.sqlite", mosquitto, poll_s=1.0, missed=2)
+    store = console.console.store
+
+    def offline() -> list[dict[str, Any]]:
+        return [a for a in store.alarms(standing=True)
+                if (a["device"], a["kind"]) == ("totem-1", "offline")]
+
+    try:
+        _, _, display = _lot(lot_world, mosquitto)
+        wait_until(lambda: console.zone("A").get("availableSpotNumber") == 2, 30,
+                   lambda: f"zone A: {console.zone('A')}")
+        wait_until(lambda: isinstance(store.state(SITE, "totem-1", "reply/status"), dict), 20,
+                   "the totem never answered the console's status poll")
+        assert offline() == []
+        totem = lot_world.boards["totem-1"]
+        totem.wifi_cut()
+        wait_until(lambda: offline() != [], 60, lambda: f"alarms: {store.alarms()}")
+        totem.wifi_restore()
+        wait_until(lambda: offline() == [], 60, lambda: f"alarms: {store.alarms()}")
+        [a] = [a for a in store.alarms() if a["kind"] == "offline"]
+        assert a["cleared_at"] > a["raised_at"]
+    finally:
         console.stop()

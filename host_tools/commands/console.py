@@ -45,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             add_broker_arguments(a)
             a.add_argument("--site", required=True, help="the site to hear (bourg/<site>/#)")
             a.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on")
+            a.add_argument("--poll-s", type=float, default=60.0, help="ask every board for "
+                           "cmd/status this often, seconds (default 60)")
+            a.add_argument("--missed", type=int, default=3, help="raise the offline alarm "
+                           "after this many unanswered polls in a row (default 3)")
             a.add_argument("-v", "--verbose", action="store_true", help="log what is heard")
         if name == "add-user":
             a.add_argument("name", help="the login name (a-z 0-9 _ . @ -)")
@@ -162,8 +166,11 @@ def _serve(args: argparse.Namespace) -> int:
     from bourg_console.service import Console, configure_logging
 
     broker, (host, port) = _broker(args), _listen(args.listen)
+    if not args.poll_s > 0 or args.missed < 1:
+        raise _UsageError("--poll-s must be over 0 and --missed at least 1")
     configure_logging(args.verbose)
-    console = Console(args.db, broker, args.site, host, port).start()
+    console = Console(args.db, broker, args.site, host, port, poll_s=args.poll_s,
+                      missed=args.missed).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,0 +1,57 @@
+"""The console's heartbeat: every `poll_s` it asks each board it knows for `cmd/status`, and
+raises OFFLINE for a board that has let `missed` polls in a row go unanswered (alarms.py).
+
+Boards publish nothing on a fixed beat of their own, and a broker notices a dead link only
+after one and a half keepalives; a poll also fetches the heap and event queue the fleet page
+shows (`reply/status`). The answer, like any message a board sends, clears the alarm."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+
+from bourg_console.store import Store
+
+log = logging.getLogger("bourg_console.heartbeat")
+
+
+class Heartbeat:
+    def __init__(self, store: Store, client: mqtt.Client, site: str, *, poll_s: float = 60.0,
+                 missed: int = 3, now: Callable[[], float] = time.time) -> None:
+        if poll_s <= 0 or missed < 1:
+            raise ValueError("poll_s must be > 0 and missed >= 1")
+        self.store, self.client, self.site = store, client, site
+        self.poll_s, self.missed, self.now = poll_s, missed, now
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="console-heartbeat",
+                                        daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.tick()
+            except Exception:  # a database hiccup must not end the heartbeat
+                log.exception("heartbeat tick failed")
+
+    def tick(self) -> None:
+        """One beat: the overdue are raised, then everyone is asked again."""
+        for device in self.store.raise_overdue(self.now(), self.poll_s, self.missed):
+            log.warning("%s has not answered %d status polls: offline", device, self.missed)
+        for b in self.store.boards():
+            if b["site"] == self.site:
+                self.client.publish(f"bourg/{self.site}/{b['device']}/cmd/status", b"{}",
+                                    qos=1)
+        self.polls += 1
