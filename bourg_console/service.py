@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 import uvicorn
 
 from bourg_console.accounts import Accounts
+from bourg_console.codedesk import CodeDesk
 from bourg_console.db import open_engine
 from bourg_console.heartbeat import Heartbeat
 from bourg_console.ingest import Broker, Ingest
@@ -19,14 +22,18 @@ class Console:
     """Open the database (migrating it), start hearing the broker, serve HTTP until stop()."""
 
     def __init__(self, db: str, broker: Broker, site: str, host: str = "127.0.0.1",
-                 port: int = 8080, *, poll_s: float = 60.0, missed: int = 3) -> None:
+                 port: int = 8080, *, poll_s: float = 60.0, missed: int = 3,
+                 desk: CodeDesk | None = None, now: Callable[[], float] = time.time) -> None:
+        """`now`: the clock codes are issued on and times recorded by (the tests give a
+        bank's)."""
         self.store = Store(open_engine(db))
-        self.ingest = Ingest(self.store, broker, site)
+        self.ingest = Ingest(self.store, broker, site, now=now)
         self.heartbeat = Heartbeat(self.store, self.ingest.client, site, poll_s=poll_s,
-                                   missed=missed)
+                                   missed=missed, now=now)
         self.accounts = Accounts(self.store.engine)
-        config = uvicorn.Config(create_app(self.store, self.accounts), host=host, port=port,
-                                log_level="warning", lifespan="off")
+        app = create_app(self.store, self.accounts, desk=desk, now=now)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                lifespan="off")
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

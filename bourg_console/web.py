@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bourg_console import fiware, web_alarms, web_auth, web_fleet
+from bourg_console import fiware, web_alarms, web_auth, web_fleet, web_lockers
 from bourg_console.accounts import Accounts
+from bourg_console.codedesk import CodeDesk
 from bourg_console.store import Store
 from bourg_console.web_auth import TEMPLATES, Gate
 
@@ -26,13 +27,15 @@ STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
 
 
 def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = time.time,
-               title: str = "bourg town console") -> FastAPI:
+               desk: CodeDesk | None = None, title: str = "bourg town console") -> FastAPI:
+    """`desk` issues locker codes by SMS; without one the console issues none."""
     app = FastAPI(title=title, version="1", openapi_url="/api/v1/openapi.json",
                   docs_url=None, redoc_url=None)
     gate = Gate(accounts, now)
     web_auth.add_routes(app, gate)
     web_fleet.add_routes(app, store, gate)
     web_alarms.add_routes(app, store, gate)
+    web_lockers.add_routes(app, store, gate, desk)
     _public_routes(app, store, gate)
     return app
 

@@ -26,6 +26,7 @@ from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_broker_arguments
 
 if TYPE_CHECKING:
+    from bourg_console.codedesk import CodeDesk
     from bourg_console.ingest import Broker
 
 DB_ENV = "BOURG_CONSOLE_DB"
@@ -45,6 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             add_broker_arguments(a)
             a.add_argument("--site", required=True, help="the site to hear (bourg/<site>/#)")
             a.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on")
+            a.add_argument("--registry", type=Path, help="the site's device registry: with "
+                           "--sms, merchants issue locker codes from the console")
+            a.add_argument("--sms", type=Path, help="the SMS provider's config (JSON, as "
+                           "bourg locker issue --sms-config takes it)")
             a.add_argument("--poll-s", type=float, default=60.0, help="ask every board for "
                            "cmd/status this often, seconds (default 60)")
             a.add_argument("--missed", type=int, default=3, help="raise the offline alarm "
@@ -155,6 +160,23 @@ def _broker(args: argparse.Namespace) -> Broker:
                   str(args.key) if tls else None)
 
 
+def _desk(args: argparse.Namespace) -> CodeDesk | None:
+    from bourg_console.codedesk import CodeDesk
+    from host_tools.locker.sms import provider_from_file
+
+    if (args.registry is None) != (args.sms is None):
+        raise _UsageError("--registry and --sms go together (locker codes need both)")
+    if args.registry is None:
+        return None
+    if not args.registry.is_file():
+        raise _UsageError(f"no registry at {args.registry}")
+    try:
+        provider_from_file(args.sms)
+    except (OSError, ValueError) as e:
+        raise _UsageError(f"--sms {args.sms}: {e}") from None
+    return CodeDesk(args.registry, args.sms)
+
+
 def _listen(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -168,9 +190,10 @@ def _serve(args: argparse.Namespace) -> int:
     broker, (host, port) = _broker(args), _listen(args.listen)
     if not args.poll_s > 0 or args.missed < 1:
         raise _UsageError("--poll-s must be over 0 and --missed at least 1")
+    desk = _desk(args)
     configure_logging(args.verbose)
     console = Console(args.db, broker, args.site, host, port, poll_s=args.poll_s,
-                      missed=args.missed).start()
+                      missed=args.missed, desk=desk).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

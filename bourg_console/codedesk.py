@@ -1,0 +1,89 @@
+"""Locker codes from the console: a merchant issues a deposit, pickup or retrieve code for a
+compartment of its own bank and the console sends it by SMS through the site's provider
+(`host_tools.locker`: the same code book and providers as `bourg locker issue`).
+
+- The code goes to the phone only: it is never shown, returned, logged or audited. What the
+  console keeps and shows is the delivery (provider, status, reference), the window and a
+  masked phone number.
+- Every issue is a new code (CodeBook.issue: never one issued before); a send that failed is
+  retried under the same idempotency key, so the provider never sends one code twice.
+- Issues are serialized: two merchants at the same second never get the same (day, bit).
+- The registry (the banks' keys) is opened for each issue and closed after, read-write,
+  because the code book records every code it hands out."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host_tools.field.registry import Registry, RegistryError
+from host_tools.locker.issue import CodeBook, IssueError
+from host_tools.locker.sms import Provider, SmsError, check_phone, provider_from_file
+
+KINDS = ("deposit", "pickup", "retrieve")
+
+
+class CodeDeskError(ValueError):
+    """A code that could not be issued or sent; the message is for the merchant."""
+
+
+def mask_phone(phone: str) -> str:
+    """Enough to tell two customers apart on a screen, not enough to call one."""
+    return phone[:3] + "*" * max(0, len(phone) - 5) + phone[-2:]
+
+
+@dataclass(frozen=True)
+class Sent:
+    bank: str
+    compartment: int
+    kind: str
+    phone: str  # masked
+    valid_from: str
+    valid_until: str
+    provider: str
+    status: str
+    ref: str
+
+    def public(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class CodeDesk:
+    def __init__(self, registry: Path, sms_config: Path, place: str = "") -> None:
+        self.registry, self.sms_config, self.place = registry, sms_config, place
+        self._lock = threading.Lock()
+
+    def _provider(self) -> Provider:
+        try:
+            return provider_from_file(self.sms_config)
+        except (OSError, ValueError) as e:
+            raise CodeDeskError(f"the console's SMS provider is not usable ({e})") from None
+
+    def issue_and_send(self, bank: str, compartment: int, kind: str, phone: str, lang: str,
+                       now: float, hours: float | None = None) -> Sent:
+        if kind not in KINDS:
+            raise CodeDeskError(f"kind must be one of {', '.join(KINDS)}")
+        try:
+            to = check_phone(phone)
+        except ValueError as e:
+            raise CodeDeskError(str(e)) from None
+        provider = self._provider()
+        with self._lock:
+            try:
+                with Registry(self.registry, create=False) as reg:
+                    book = CodeBook(reg)
+                    issued = book.issue_or_resend(bank, compartment, kind, now, hours,
+                                                  now_s=now)
+                    d = book.send(issued, to, lang, provider, self.place, now_s=now)
+            except (IssueError, RegistryError) as e:
+                raise CodeDeskError(str(e)) from None
+            except SmsError as e:
+                raise CodeDeskError(f"the SMS was not sent ({e}); the code is kept and the "
+                                    "same one will be sent on a retry") from None
+            except ValueError as e:  # a language the templates do not have
+                raise CodeDeskError(str(e)) from None
+        pub = issued.public()
+        return Sent(bank, compartment, kind, mask_phone(to), pub["valid_from"],
+                    pub["valid_until"], d.provider, d.status, d.ref)

@@ -1,0 +1,160 @@
+"""Locker codes from the console: a merchant sends a code for its own bank by SMS; the code
+reaches the phone and nothing else (not the answer, the page, the audit or the console's
+database), no code is handed out twice, and other roles and banks are refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bourg_console.accounts import Accounts
+from bourg_console.codedesk import CodeDesk, CodeDeskError
+from bourg_console.db import open_engine
+from bourg_console.store import Store
+from bourg_console.topics import parse
+from bourg_console.web import create_app
+from host_tools.field.registry import Registry
+
+PW = "correct horse battery"
+NOW = 1_780_000_000.0  # noon-ish UTC, a fixed day
+
+
+class Desk:
+    def __init__(self, tmp_path: Path) -> None:
+        self.reg_path = tmp_path / "registry.sqlite"
+        with Registry(self.reg_path) as reg:
+            reg.add("locker-01", "locker", "town", compartments=[1, 2, 3])
+            reg.add("locker-02", "locker", "town", compartments=[1])
+        self.outbox = tmp_path / "sms"
+        sms = tmp_path / "sms.json"
+        sms.write_text(json.dumps({"provider": "outbox", "dir": str(self.outbox)}))
+        self.db = tmp_path / "console.sqlite"
+        engine = open_engine(str(self.db))
+        self.store, self.accounts = Store(engine), Accounts(engine)
+        for bank in ("locker-01", "locker-02"):
+            self.store.apply(parse(f"bourg/town/{bank}/info",
+                                   json.dumps({"role": "locker", "mode": "normal"}).encode()),
+                             NOW)
+        for name, role, bank in (("olga", "operator", None), ("tom", "technician", None),
+                                 ("mia", "merchant", "locker-01"),
+                                 ("max", "merchant", "locker-02")):
+            self.accounts.add_user(name, role, PW, 0.0, bank=bank)
+        self.desk = CodeDesk(self.reg_path, sms)
+        self.client = TestClient(create_app(self.store, self.accounts, now=lambda: NOW,
+                                            desk=self.desk),
+                                 follow_redirects=False)
+
+    def login(self, name: str) -> str:
+        c = self.client
+        c.cookies.clear()
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+        c.post("/login", data={"name": name, "password": PW, "csrf": token})
+        return re.search(r'name="csrf" value="([^"]+)"', c.get("/").text).group(1)
+
+    def ask(self, csrf: str, bank: str = "locker-01", **body: object):  # noqa: ANN201
+        req = {"compartment": 2, "kind": "pickup", "phone": "+33612345678", **body}
+        return self.client.post(f"/api/v1/lockers/{bank}/codes", json=req,
+                                headers={"X-CSRF-Token": csrf})
+
+    def sms(self) -> list[dict]:
+        f = self.outbox / "outbox.jsonl"
+        return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Desk:
+    return Desk(tmp_path)
+
+
+def test_a_merchant_sends_a_code_that_only_the_phone_sees(desk: Desk) -> None:
+    csrf = desk.login("mia")
+    r = desk.ask(csrf)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["bank"], body["compartment"], body["kind"], body["status"]) == \
+        ("locker-01", 2, "pickup", "sent")
+    assert body["phone"] == "+33*******78"
+    [sms] = desk.sms()
+    assert sms["to"] == "+33612345678"
+    code = re.search(r"(\d{10,})#", sms["text"]).group(1)
+    assert code not in r.text
+    assert code not in desk.client.get("/lockers").text
+    assert code not in json.dumps(desk.accounts.audit_log())
+    desk.store.engine.dispose()
+    for f in desk.db.parent.glob("console.sqlite*"):
+        assert code.encode() not in f.read_bytes()
+    assert desk.accounts.audit_log()[0]["action"] == "code_sent"
+
+
+def test_each_request_is_a_new_code_and_none_is_sent_twice(desk: Desk) -> None:
+    """Merchants asking at the same instant: each gets a new code or a reason, never a code
+    handed out already, never an internal error (issuing is serialized)."""
+    outcomes: list[str] = []
+    for compartment in (1, 2, 3):
+        gate = threading.Barrier(8)
+
+        def one(n: int = compartment, gate: threading.Barrier = gate) -> None:
+            gate.wait()
+            try:
+                desk.desk.issue_and_send("locker-01", n, "pickup", "+33612345678", "fr", NOW)
+                outcomes.append("sent")
+            except CodeDeskError:
+                outcomes.append("refused")
+            except Exception as e:  # noqa: BLE001 - what the test looks for
+                outcomes.append(repr(e))
+
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    codes = [re.search(r"(\d{10,})#", s["text"]).group(1) for s in desk.sms()]
+    # a compartment has two pickup codes per start day, and a day's code from now covers two
+    # start days (a pickup code lasts three days from 00:00 UTC of its first): four each
+    assert sorted(outcomes) == ["refused"] * 12 + ["sent"] * 12
+    assert len(codes) == 12 == len(set(codes))
+
+
+def test_other_banks_and_roles_are_refused(desk: Desk) -> None:
+    csrf = desk.login("max")
+    assert desk.ask(csrf).status_code == 403  # another merchant's bank
+    assert [b["bank"] for b in desk.client.get("/api/v1/lockers").json()] == ["locker-02"]
+    csrf = desk.login("tom")
+    assert desk.ask(csrf).status_code == 403  # a technician sees but issues nothing
+    assert len(desk.client.get("/api/v1/lockers").json()) == 2
+    csrf = desk.login("mia")
+    assert desk.ask("forged").status_code == 403
+    assert desk.ask(csrf, bank="locker-09").status_code == 403
+    assert desk.sms() == []
+    csrf = desk.login("olga")
+    assert desk.ask(csrf, bank="locker-02", compartment=1).status_code == 200
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"phone": "0612"}, "E.164"),
+    ({"compartment": 7}, "has no compartment 7"),
+    ({"kind": "steal"}, "kind must be one of"),
+    ({"lang": "tlh"}, "language must be one of"),
+])
+def test_a_refused_code_says_why_and_sends_nothing(desk: Desk, body: dict, says: str) -> None:
+    csrf = desk.login("mia")
+    r = desk.ask(csrf, **body)
+    assert r.status_code == 422 and says in r.json()["detail"], r.text
+    assert desk.sms() == []
+    assert desk.accounts.audit_log()[0]["action"] == "code_refused"
+
+
+def test_the_merchants_form_shows_the_delivery(desk: Desk) -> None:
+    csrf = desk.login("mia")
+    r = desk.client.post("/lockers/locker-01/codes", data={
+        "csrf": csrf, "compartment": "1", "kind": "deposit", "phone": "+33612345678",
+        "lang": "en"})
+    assert r.status_code == 200 and "sent to +33*******78" in r.text
+    r = desk.client.post("/lockers/locker-01/codes", data={
+        "csrf": csrf, "compartment": "1", "kind": "deposit", "phone": "nope"})
+    assert 'class="error"' in r.text and "E.164" in r.text
