@@ -149,3 +149,15 @@ alarms = Table(
     Column("cleared_at", Float),  # None while the alarm stands
     Index("ix_alarms_open", "site", "device", "kind", "cleared_at"),
 )
+
+pole_nights = Table(
+    "pole_nights", metadata,
+    Column("site", NAME, primary_key=True),
+    Column("device", NAME, primary_key=True),
+    Column("night", String(10), primary_key=True),  # the evening's date, YYYY-MM-DD (UTC)
+    Column("wh_first", Float, nullable=False),  # the pole's `energy` counters, first and
+    Column("wh_last", Float, nullable=False),  # last heard that night
+    Column("burn_first", Float, nullable=False),
+    Column("burn_last", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -11,6 +11,7 @@ import uvicorn
 
 from bourg_console.accounts import Accounts
 from bourg_console.codedesk import CodeDesk
+from bourg_console.commands import Commander
 from bourg_console.db import open_engine
 from bourg_console.heartbeat import Heartbeat
 from bourg_console.ingest import Broker, Ingest
@@ -31,7 +32,9 @@ class Console:
         self.heartbeat = Heartbeat(self.store, self.ingest.client, site, poll_s=poll_s,
                                    missed=missed, now=now)
         self.accounts = Accounts(self.store.engine)
-        app = create_app(self.store, self.accounts, desk=desk, now=now)
+        self.commander = Commander(self.store, self.accounts, self.ingest.client, site, now)
+        app = create_app(self.store, self.accounts, desk=desk, commander=self.commander,
+                         now=now)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 lifespan="off")
         self.server = uvicorn.Server(config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
@@ -154,6 +155,8 @@ class Store:
                 role=_text(d.get("role"), 32), fw=_text(d.get("fw"), 64),
                 micropython=_text(d.get("micropython"), 64),
                 mode=_text(d.get("mode"), 16)))
+        elif st.suffix == "energy":
+            _energy(c, st, now)
         elif st.suffix == "state" and d.get("mode") in ("safe", "normal"):
             c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
                 mode=d["mode"], safe_error=_text(d.get("error"), 500)))
@@ -260,6 +263,27 @@ class Store:
                 s.board_states.c.suffix == suffix)).scalar()
         return None if raw is None else json.loads(raw)
 
+    def state_since(self, site: str, device: str, suffix: str,
+                    since: float) -> dict[str, Any] | None:
+        """The state or reply `suffix` if it was received at or after `since`."""
+        with self.engine.connect() as c:
+            raw = c.execute(select(s.board_states.c.data).where(
+                s.board_states.c.site == site, s.board_states.c.device == device,
+                s.board_states.c.suffix == suffix,
+                s.board_states.c.received_at >= since)).scalar()
+        return None if raw is None else json.loads(raw)
+
+    def pole_nights(self, site: str, device: str, nights: int = 14) -> list[dict[str, Any]]:
+        """The last `nights` nights of a pole, oldest first, with `wh` and `burn_h` used in
+        each (last counter less first: what it used while the console heard it)."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(s.pole_nights).where(
+                s.pole_nights.c.site == site, s.pole_nights.c.device == device)
+                .order_by(s.pole_nights.c.night.desc()).limit(nights)).all()
+        return [{"night": r.night, "wh": round(max(0.0, r.wh_last - r.wh_first), 1),
+                 "burn_h": round(max(0.0, r.burn_last - r.burn_first), 2)}
+                for r in reversed(rows)]
+
     def malformed_count(self) -> int:
         with self.engine.connect() as c:
             return self._count(c)
@@ -272,6 +296,26 @@ class Store:
     def event_count(self) -> int:
         with self.engine.connect() as c:
             return c.execute(select(func.count()).select_from(s.events)).scalar() or 0
+
+
+def night_of(t: float) -> str:
+    """The night a time belongs to, named by its evening's date: a day runs from noon UTC to
+    noon UTC, so one night's hours share a name."""
+    return datetime.fromtimestamp(t - 12 * 3600, UTC).strftime("%Y-%m-%d")
+
+
+def _energy(c: Connection, st: State, now: float) -> None:
+    """A pole's `energy` counters (docs/lighting.md): the first and last of each night."""
+    wh, burn = st.data.get("wh"), st.data.get("burn_h")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+               for v in (wh, burn)):
+        return
+    key = {"site": st.site, "device": st.device, "night": night_of(now)}
+    if c.execute(update(s.pole_nights).where(*_key(s.pole_nights, key))
+                 .values(wh_last=wh, burn_last=burn, updated_at=now)).rowcount == 0:
+        c.execute(insert(s.pole_nights).values(**key, wh_first=wh, wh_last=wh,
+                                                burn_first=burn, burn_last=burn,
+                                                updated_at=now))
 
 
 def _device(obs: Status | Event | State | BayState | ZoneState) -> str:

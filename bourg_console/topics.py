@@ -2,9 +2,9 @@
 
 Topics follow docs/runtime.md: `bourg/<site>/<device>/<suffix>`, where suffix is `status`
 (`online`/`offline`), `events/<kind>` (`{"seq", "kind", "t", "data"[, "dropped"]}`), a
-retained state (`info`, `state`, `telemetry`, `alarms`, a totem's `bay/<bay>` and
-`zone/<zone>`) or `reply/<name>`. Commands (`cmd/...`) are the console's own words, not the
-fleet's, and are skipped. Anything else is `Malformed`: the ingest counts it, logs it and goes
+retained state (any one-word suffix: `info`, `state`, `energy`, `alarms`, `compartments`,
+and a newer firmware's too), a totem's `bay/<bay>` and `zone/<zone>`, or `reply/<name>`.
+Commands (`cmd/...`) are the console's own words, not the fleet's, and are skipped. Anything else is `Malformed`: the ingest counts it, logs it and goes
 on, so one bad board never stops the others being heard."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 # a device or site name, as the board's config checker allows (docs/runtime.md)
 NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}\Z")
 MAX_PAYLOAD = 16 * 1024  # a board's largest payload is a few hundred bytes
-STATES = ("info", "state", "telemetry", "alarms")
 
 
 class Malformed(ValueError):
@@ -105,7 +104,8 @@ def parse(topic: str, payload: bytes) -> Observation:
         return _bay(site, device, suffix[1], _json_object(payload))
     if head == "zone" and len(suffix) == 2:
         return _zone(site, device, suffix[1], _json_object(payload))
-    if (len(suffix) == 1 and head in STATES) or (head == "reply" and len(suffix) == 2):
+    if (len(suffix) == 1 and NAME.match(head)) or (head == "reply" and len(suffix) == 2
+                                                    and NAME.match(suffix[1])):
         return State(site, device, "/".join(suffix), _json_object(payload))
     raise Malformed(f"unknown topic suffix {'/'.join(suffix)[:40]!r}")
 

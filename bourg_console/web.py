@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bourg_console import fiware, web_alarms, web_auth, web_fleet, web_lockers
+from bourg_console import fiware, web_alarms, web_auth, web_fleet, web_lights, web_lockers
 from bourg_console.accounts import Accounts
 from bourg_console.codedesk import CodeDesk
+from bourg_console.commands import Commander
 from bourg_console.store import Store
 from bourg_console.web_auth import TEMPLATES, Gate
 
@@ -27,8 +28,10 @@ STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
 
 
 def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = time.time,
-               desk: CodeDesk | None = None, title: str = "bourg town console") -> FastAPI:
-    """`desk` issues locker codes by SMS; without one the console issues none."""
+               desk: CodeDesk | None = None, commander: Commander | None = None,
+               title: str = "bourg town console") -> FastAPI:
+    """`desk` issues locker codes by SMS, `commander` sends the boards commands; without
+    them the console does neither."""
     app = FastAPI(title=title, version="1", openapi_url="/api/v1/openapi.json",
                   docs_url=None, redoc_url=None)
     gate = Gate(accounts, now)
@@ -36,6 +39,7 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
     web_fleet.add_routes(app, store, gate)
     web_alarms.add_routes(app, store, gate)
     web_lockers.add_routes(app, store, gate, desk)
+    web_lights.add_routes(app, store, gate, commander)
     _public_routes(app, store, gate)
     return app
 

@@ -96,3 +96,22 @@ def test_any_json_on_a_known_topic_is_an_observation_or_a_refusal(suffix: str,
         parse(P + suffix, json.dumps(value).encode())
     except Malformed:
         pass
+
+
+def test_every_state_and_event_the_firmware_publishes_is_taken() -> None:
+    """Read from the firmware's source: each publish_state suffix and publish_event kind is
+    an observation, not a refusal (a console that refused `energy` would show no energy)."""
+    import re
+    from pathlib import Path
+
+    fw = Path(__file__).resolve().parents[1] / "firmware"
+    text = "\n".join(p.read_text() for p in fw.rglob("*.py"))
+    states = set(re.findall(r'publish_state\("([a-z_]+)"', text))
+    kinds = set(re.findall(r'publish_event\("([a-z_]+)"', text))
+    assert {"info", "state", "energy", "alarms", "compartments"} <= states
+    assert {"alarm", "boot", "bay", "audit", "traffic"} <= kinds
+    for s in states:
+        assert isinstance(parse(P + s, b"{}"), State), s
+    for k in kinds:
+        ev = parse(P + "events/" + k, _j({"seq": 1, "kind": k, "t": None, "data": {}}))
+        assert isinstance(ev, Event), k

@@ -1,0 +1,33 @@
+"""Bar charts as inline SVG, drawn on the server: no chart library, no script, nothing from
+a CDN, and a page that prints. Pure: values in, markup out (escaped)."""
+
+from __future__ import annotations
+
+from html import escape
+
+WIDTH, HEIGHT, PAD = 360, 120, 18
+
+
+def bars(labels: list[str], values: list[float], *, unit: str = "", title: str = "") -> str:
+    """A bar per value, its label under it (every few when crowded) and its value on hover."""
+    n = len(values)
+    if n == 0 or n != len(labels):
+        return f'<p class="dim">{escape(title)}: no data yet.</p>'
+    top = max(max(values), 1e-9)
+    slot = (WIDTH - 2 * PAD) / n
+    every = max(1, n // 8)
+    out = [f'<svg class="chart" role="img" aria-label="{escape(title)}" '
+           f'viewBox="0 0 {WIDTH} {HEIGHT + 28}" width="{WIDTH}" height="{HEIGHT + 28}">',
+           f'<text x="{PAD}" y="12" font-size="11">{escape(title)} (max {top:g} '
+           f'{escape(unit)})</text>']
+    for i, (label, v) in enumerate(zip(labels, values, strict=True)):
+        h = 0.0 if v <= 0 else max(1.0, (HEIGHT - 20) * v / top)
+        x = PAD + i * slot
+        out.append(f'<rect x="{x + 1:.1f}" y="{HEIGHT - h:.1f}" width="{max(1.0, slot - 2):.1f}"'
+                   f' height="{h:.1f}" fill="#2f6f9f"><title>{escape(label)}: {v:g} '
+                   f'{escape(unit)}</title></rect>')
+        if i % every == 0:
+            out.append(f'<text x="{x:.1f}" y="{HEIGHT + 14}" font-size="9">'
+                       f'{escape(label)}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,106 @@
+"""The street lights' page: every pole's level, mode, energy and alarms with its charts, and
+the forms that push a night profile or an override to chosen poles (lights.py). Technicians
+and operators; every command is audited (commands.py).
+
+No `from __future__ import annotations`: FastAPI reads these routes' annotations."""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from bourg_console import lights
+from bourg_console.accounts import Session, User
+from bourg_console.commands import Commander
+from bourg_console.store import Store
+from bourg_console.web_auth import TEMPLATES, Gate
+
+
+def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | None) -> None:
+    Staff = Annotated[User, Depends(gate.user("technician"))]
+    StaffWrite = Annotated[Session, Depends(gate.writer("technician"))]
+
+    def page(request: Request, user: User, **extra: Any) -> Response:
+        rows = [lights.pole_row(store, b) for b in lights.poles(store)]
+        for r in rows:
+            r["charts"] = lights.pole_charts(store, r["site"], r["device"])
+        profile = extra.pop("profile", None)
+        if profile is None and rows:
+            last = store.state(rows[0]["site"], rows[0]["device"], "reply/settings") or {}
+            profile = ((last.get("settings") or {}).get("app") or {}).get("profile")
+        sess = gate.session(request)
+        return TEMPLATES.TemplateResponse(request, "lights.html", {
+            "poles": rows, "rows": lights.form_rows(profile), "profile": profile or {},
+            "user": user, "csrf": sess.csrf if sess else "", "results": [],
+            "errors": {}, "chosen": {r["device"] for r in rows}, **extra})
+
+    def chosen(form: Any) -> list[str]:
+        known = {b["device"] for b in lights.poles(store)}
+        picked = [str(d) for d in form.getlist("pole")]
+        unknown = [d for d in picked if d not in known]
+        if unknown:
+            raise HTTPException(422, f"no pole {unknown[0]!r}")
+        return picked
+
+    def send(sess: Session, poles: list[str], name: str, payload: dict[str, Any]
+             ) -> list[dict[str, Any]]:
+        if commander is None:
+            raise HTTPException(503, "this console sends no commands")
+        out = []
+        for device in poles:
+            reply = commander.call(sess.user.name, device, name, payload)
+            out.append({"device": device, "reply": reply})
+        return out
+
+    @app.get("/api/v1/lights", tags=["staff"])
+    def lights_api(user: Staff) -> list[dict[str, Any]]:
+        """Every pole: level, mode, reason, energy counters, standing alarms."""
+        return [lights.pole_row(store, b) for b in lights.poles(store)]
+
+    @app.get("/lights", response_class=HTMLResponse, include_in_schema=False)
+    def lights_page(request: Request, user: Staff) -> Response:
+        return page(request, user)
+
+    @app.post("/lights/override", response_class=HTMLResponse, include_in_schema=False)
+    async def override(request: Request, sess: StaffWrite) -> Response:
+        form = await request.form()
+        poles = chosen(form)
+        payload, error = lights.check_override(str(form.get("level", "")),
+                                               str(form.get("minutes", "")))
+        if payload is None or not poles:
+            return page(request, sess.user, override_error=error or "choose at least one pole")
+        results = send(sess, poles, "override", payload)
+        return page(request, sess.user, results=_summary(results), chosen=set(poles))
+
+    @app.post("/lights/profile", response_class=HTMLResponse, include_in_schema=False)
+    async def profile(request: Request, sess: StaffWrite) -> Response:
+        form = await request.form()
+        poles = chosen(form)
+        prof = lights.profile_from_form({k: str(v) for k, v in form.items()})
+        bad = lights.check_profile(prof)
+        if bad is not None or not poles:
+            errors = {bad[0]: bad[1]} if bad else {"poles": "choose at least one pole"}
+            return page(request, sess.user, profile=prof, errors=errors, chosen=set(poles))
+        results = send(sess, poles, "settings", {"app": {"profile": prof}})
+        errors = {}
+        for r in results:
+            if r["reply"] is not None and not r["reply"].get("ok"):
+                f, reason = lights.error_field(str(r["reply"].get("error", "")))
+                errors[f or "profile"] = f"{r['device']}: {reason}"
+        return page(request, sess.user, profile=prof, errors=errors,
+                    results=_summary(results), chosen=set(poles))
+
+
+def _summary(results: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out = []
+    for r in results:
+        reply = r["reply"]
+        if reply is None:
+            said = "no answer yet (it will apply the command when its link is back)"
+        elif reply.get("ok"):
+            said = "ok"
+        else:
+            said = str(reply.get("error", "refused"))
+        out.append({"device": r["device"], "said": said,
+                    "ok": bool(reply and reply.get("ok"))})
+    return out

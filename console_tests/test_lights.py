@@ -1,0 +1,78 @@
+"""Street lights on the console: the profile form checked by the pole's own checker, errors
+placed on their fields, overrides checked as the pole checks them, energy per night, charts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bourg_console import lights
+from bourg_console.charts import bars
+from bourg_console.db import open_engine
+from bourg_console.store import Store, night_of
+from bourg_console.topics import parse
+
+
+def _form(**fields: str) -> dict[str, str]:
+    base = {"utc_offset_min": "60", "dst": "eu", "p0_name": "evening", "p0_start": "sunset",
+            "p0_end": "23:00", "p0_base": "30", "p0_presence": "100"}
+    base.update(fields)
+    return base
+
+
+def test_a_form_is_read_as_the_profile_it_describes() -> None:
+    prof = lights.profile_from_form(_form(p1_start="23:00", p1_end="sunrise", p1_base="10",
+                                          p1_presence="80"))
+    assert prof == {"utc_offset_min": 60, "dst": "eu", "periods": [
+        {"name": "evening", "start": "sunset", "end": "23:00", "base": 30, "presence": 100},
+        {"start": "23:00", "end": "sunrise", "base": 10, "presence": 80}]}
+    assert lights.check_profile(prof) is None
+
+
+@pytest.mark.parametrize("fields, field, says", [
+    ({"p0_start": "25:00"}, "p0_start", "expected 'HH:MM'"),
+    ({"p0_base": "150"}, "p0_base", ""),
+    ({"p0_presence": "lots"}, "p0_presence", ""),
+    ({"p0_end": ""}, "p0_end", "missing"),
+    ({"utc_offset_min": "2000"}, "utc_offset_min", ""),
+])
+def test_what_the_pole_would_refuse_is_refused_on_its_field(fields: dict[str, str], field: str,
+                                                            says: str) -> None:
+    bad = lights.check_profile(lights.profile_from_form(_form(**fields)))
+    assert bad is not None and bad[0] == field and says in bad[1], bad
+
+
+def test_a_poles_error_reply_lands_on_its_field() -> None:
+    assert lights.error_field("settings.json: app.profile: periods[1].end: expected 'HH:MM'"
+                              ) == ("p1_end", "expected 'HH:MM'")
+    assert lights.error_field("out of memory while applying") == \
+        ("", "out of memory while applying")
+
+
+def test_overrides_are_checked_as_the_pole_checks_them() -> None:
+    assert lights.check_override("40", "30") == ({"level": 40, "duration_s": 1800}, "")
+    assert lights.check_override("", "") == ({"level": None}, "")  # clear: back to profile
+    assert lights.check_override("140", "30")[0] is None
+    assert "duration" in lights.check_override("40", "100000")[1]
+
+
+def test_energy_per_night_is_the_counters_move_within_the_night(tmp_path: Path) -> None:
+    s = Store(open_engine(str(tmp_path / "c.sqlite")))
+    evening = 1_780_000_000 - 1_780_000_000 % 86400 + 18 * 3600  # 18:00 UTC
+    for t, wh, burn in ((evening, 100.0, 10.0), (evening + 6 * 3600, 130.5, 16.0),
+                        (evening + 13 * 3600, 140.0, 17.5),  # 07:00 next day: same night
+                        (evening + 24 * 3600, 141.0, 17.5), (evening + 30 * 3600, 160.0, 23.0)):
+        s.apply(parse("bourg/town/pole-01/energy",
+                      json.dumps({"wh": wh, "burn_h": burn}).encode()), t)
+    assert night_of(evening + 13 * 3600) == night_of(evening)
+    assert [(n["wh"], n["burn_h"]) for n in s.pole_nights("town", "pole-01")] == \
+        [(40.0, 7.5), (19.0, 5.5)]
+
+
+def test_a_chart_is_inline_svg_with_its_labels_escaped() -> None:
+    svg = bars(["<a>", "b"], [1.0, 3.0], unit="Wh", title="energy & more")
+    assert svg.startswith("<svg") and svg.count("<rect") == 2
+    assert "&lt;a&gt;" in svg and "energy &amp; more" in svg
+    assert "no data yet" in bars([], [], title="x")
