@@ -4,8 +4,9 @@ Topics follow docs/runtime.md: `bourg/<site>/<device>/<suffix>`, where suffix is
 (`online`/`offline`), `events/<kind>` (`{"seq", "kind", "t", "data"[, "dropped"]}`), a
 retained state (any one-word suffix: `info`, `state`, `energy`, `alarms`, `compartments`,
 and a newer firmware's too), a totem's `bay/<bay>` and `zone/<zone>`, or `reply/<name>`.
-Commands (`cmd/...`) are the console's own words, not the fleet's, and are skipped. Anything else is `Malformed`: the ingest counts it, logs it and goes
-on, so one bad board never stops the others being heard."""
+Commands (`cmd/...`) are the console's own words, not the fleet's, and are skipped. Anything
+else is `Malformed`: the ingest counts it, logs it and goes on, so one bad board never stops
+the others being heard."""
 
 from __future__ import annotations
 
