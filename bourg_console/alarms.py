@@ -22,6 +22,12 @@ from bourg_console.topics import Event, Observation, State, Status
 
 OFFLINE, SAFE_MODE = "offline", "safe_mode"
 CONSOLE_KINDS = (OFFLINE, SAFE_MODE)  # raised by the console; the rest by the boards
+OVERSTAY = "overstay:"  # + the bay: a vehicle past its zone's maximum stay (parking.py)
+
+
+def is_console_kind(kind: str) -> bool:
+    """An alarm the console raises itself, which no board's list of alarms may clear."""
+    return kind in CONSOLE_KINDS or kind.startswith(OVERSTAY)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ def changes(obs: Observation, retained: bool) -> list[Change]:
         out.append(Raise(OFFLINE, {"reason": "the broker lost the board (its last will)"}))
     elif isinstance(obs, Event) and obs.kind == "alarm":
         name = obs.data.get("alarm")
-        if isinstance(name, str) and 0 < len(name) <= 64 and name not in CONSOLE_KINDS:
+        if isinstance(name, str) and 0 < len(name) <= 64 and not is_console_kind(name):
             active = obs.data.get("active") is not False
             detail = {k: v for k, v in obs.data.items() if k not in ("alarm", "active")}
             out.append(Raise(name, detail) if active else Clear(name))
@@ -62,7 +68,7 @@ def changes(obs: Observation, retained: bool) -> list[Change]:
         active = obs.data.get("active")
         if isinstance(active, list) and all(isinstance(a, str) and 0 < len(a) <= 64
                                             for a in active):
-            out.append(Sync(tuple(a for a in active if a not in CONSOLE_KINDS)))
+            out.append(Sync(tuple(a for a in active if not is_console_kind(a))))
     elif isinstance(obs, State) and obs.suffix == "state" and obs.data.get("mode") == "safe":
         out.append(Raise(SAFE_MODE, {"error": str(obs.data.get("error", ""))[:500]}))
     elif isinstance(obs, State) and obs.suffix == "info" and obs.data.get("mode") == "normal":

@@ -1,5 +1,6 @@
 """The console's heartbeat: every `poll_s` it asks each board it knows for `cmd/status`, and
-raises OFFLINE for a board that has let `missed` polls in a row go unanswered (alarms.py).
+raises OFFLINE for a board that has let `missed` polls in a row go unanswered (alarms.py),
+and an overstay for a vehicle past its zone's maximum stay (parking.py).
 
 Boards publish nothing on a fixed beat of their own, and a broker notices a dead link only
 after one and a half keepalives; a poll also fetches the heap and event queue the fleet page
@@ -21,11 +22,15 @@ log = logging.getLogger("bourg_console.heartbeat")
 
 class Heartbeat:
     def __init__(self, store: Store, client: mqtt.Client, site: str, *, poll_s: float = 60.0,
-                 missed: int = 3, now: Callable[[], float] = time.time) -> None:
+                 missed: int = 3, now: Callable[[], float] = time.time,
+                 max_stay_s: dict[str, float] | None = None) -> None:
+        """max_stay_s: each parking zone's longest stay; a vehicle past it is raised as an
+        overstay at the next beat."""
         if poll_s <= 0 or missed < 1:
             raise ValueError("poll_s must be > 0 and missed >= 1")
         self.store, self.client, self.site = store, client, site
         self.poll_s, self.missed, self.now = poll_s, missed, now
+        self.max_stay_s = max_stay_s or {}
         self.polls = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-heartbeat",
@@ -47,9 +52,14 @@ class Heartbeat:
                 log.exception("heartbeat tick failed")
 
     def tick(self) -> None:
-        """One beat: the overdue are raised, then everyone is asked again."""
-        for device in self.store.raise_overdue(self.now(), self.poll_s, self.missed):
+        """One beat: the overdue and the overstaying are raised, then everyone is asked
+        again."""
+        now = self.now()
+        for device in self.store.raise_overdue(now, self.poll_s, self.missed):
             log.warning("%s has not answered %d status polls: offline", device, self.missed)
+        if self.max_stay_s:
+            for bay in self.store.raise_overstays(now, self.max_stay_s):
+                log.warning("bay %s: overstay", bay)
         for b in self.store.boards():
             if b["site"] == self.site:
                 self.client.publish(f"bourg/{self.site}/{b['device']}/cmd/status", b"{}",

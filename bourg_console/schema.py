@@ -161,3 +161,15 @@ pole_nights = Table(
     Column("burn_last", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+parking_sessions = Table(
+    "parking_sessions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", NAME, nullable=False),
+    Column("totem", NAME, nullable=False),
+    Column("bay", NAME, nullable=False),
+    Column("zone", NAME, nullable=False),
+    Column("arrived_at", Float, nullable=False),  # the totem's time of the change, if set
+    Column("departed_at", Float),  # None while the vehicle is there
+    Index("ix_parking_sessions_bay", "site", "totem", "bay", "departed_at"),
+)

@@ -24,17 +24,18 @@ class Console:
 
     def __init__(self, db: str, broker: Broker, site: str, host: str = "127.0.0.1",
                  port: int = 8080, *, poll_s: float = 60.0, missed: int = 3,
-                 desk: CodeDesk | None = None, now: Callable[[], float] = time.time) -> None:
+                 desk: CodeDesk | None = None, now: Callable[[], float] = time.time,
+                 max_stay_s: dict[str, float] | None = None) -> None:
         """`now`: the clock codes are issued on and times recorded by (the tests give a
         bank's)."""
         self.store = Store(open_engine(db))
         self.ingest = Ingest(self.store, broker, site, now=now)
         self.heartbeat = Heartbeat(self.store, self.ingest.client, site, poll_s=poll_s,
-                                   missed=missed, now=now)
+                                   missed=missed, now=now, max_stay_s=max_stay_s)
         self.accounts = Accounts(self.store.engine)
         self.commander = Commander(self.store, self.accounts, self.ingest.client, site, now)
         app = create_app(self.store, self.accounts, desk=desk, commander=self.commander,
-                         now=now)
+                         now=now, max_stay_s=max_stay_s)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 lifespan="off")
         self.server = uvicorn.Server(config)

@@ -132,18 +132,64 @@ class Store:
             s.events.c.kind == ev.kind, s.events.c.seq == ev.seq,
             s.events.c.t_key == t_key)).first() is not None
 
-    @staticmethod
-    def _event(c: Connection, ev: Event, now: float) -> bool:
+    def _event(self, c: Connection, ev: Event, now: float) -> bool:
         t_key = -1 if ev.t is None else ev.t
         c.execute(insert(s.events).values(site=ev.site, device=ev.device, kind=ev.kind,
                                           seq=ev.seq, t=ev.t, t_key=t_key,
                                           data=json.dumps(ev.data), dropped=ev.dropped,
                                           received_at=now))
+        if ev.kind == "bay":
+            self._parking(c, ev, now)
         if ev.kind == "boot":
             cause = ev.data.get("cause")
             c.execute(update(s.boards).where(*_board(ev.site, ev.device)).values(
                 boot_cause=str(cause)[:64] if cause is not None else None))
         return True
+
+    def _parking(self, c: Connection, ev: Event, now: float) -> None:
+        """A totem's `bay` event opens or closes the bay's parking session, dated by the
+        totem's clock when it has one."""
+        bay, zone, occupied = ev.data.get("bay"), ev.data.get("zone"), ev.data.get("occupied")
+        if not (isinstance(bay, str) and isinstance(zone, str) and isinstance(occupied, bool)):
+            return
+        t = float(ev.t) if ev.t is not None else now
+        ps = s.parking_sessions
+        key = (ps.c.site == ev.site, ps.c.totem == ev.device, ps.c.bay == bay,
+               ps.c.departed_at.is_(None))
+        open_ = c.execute(select(ps.c.id, ps.c.arrived_at).where(*key)).first()
+        if occupied and open_ is None:
+            c.execute(insert(ps).values(site=ev.site, totem=ev.device, bay=bay[:32],
+                                        zone=zone[:32], arrived_at=t))
+        elif not occupied and open_ is not None:
+            c.execute(update(ps).where(ps.c.id == open_.id)
+                      .values(departed_at=max(t, open_.arrived_at)))
+            self._alarm(c, ev.site, ev.device, alarms.Clear(alarms.OVERSTAY + bay), now)
+
+    def raise_overstays(self, now: float, max_stay_s: dict[str, float]) -> list[str]:
+        """Raise an overstay alarm for each vehicle longer in its bay than its zone's
+        maximum stay; the bays raised. Cleared when it leaves (_parking)."""
+        ps, raised = s.parking_sessions, []
+        with self.engine.begin() as c:
+            for r in c.execute(select(ps).where(ps.c.departed_at.is_(None))).all():
+                limit = max_stay_s.get(r.zone)
+                kind = alarms.OVERSTAY + r.bay
+                if limit is None or now - r.arrived_at <= limit or \
+                        kind in self._open_alarms(c, r.site, r.totem):
+                    continue
+                self._alarm(c, r.site, r.totem, alarms.Raise(kind, {
+                    "bay": r.bay, "zone": r.zone, "arrived_at": r.arrived_at,
+                    "max_stay_min": round(limit / 60)}), now)
+                raised.append(r.bay)
+        return raised
+
+    def sessions(self, since: float, until: float | None = None) -> list[dict[str, Any]]:
+        """Parking sessions that overlap [since, until), oldest first."""
+        ps = s.parking_sessions
+        q = select(ps).where((ps.c.departed_at.is_(None)) | (ps.c.departed_at >= since))
+        if until is not None:
+            q = q.where(ps.c.arrived_at < until)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q.order_by(ps.c.arrived_at))]
 
     @staticmethod
     def _state(c: Connection, st: State, now: float) -> None:
@@ -184,7 +230,7 @@ class Store:
         if isinstance(change, alarms.Sync):
             raise_ = [alarms.Raise(k) for k in change.active if k not in standing]
             clear = [alarms.Clear(k) for k in standing
-                     if k not in change.active and k not in alarms.CONSOLE_KINDS]
+                     if k not in change.active and not alarms.is_console_kind(k)]
             for ch in raise_ + clear:
                 self._alarm(c, site, device, ch, now)
         elif isinstance(change, alarms.Raise) and change.kind not in standing:

@@ -17,7 +17,15 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from bourg_console import fiware, web_alarms, web_auth, web_fleet, web_lights, web_lockers
+from bourg_console import (
+    fiware,
+    web_alarms,
+    web_auth,
+    web_fleet,
+    web_lights,
+    web_lockers,
+    web_parking,
+)
 from bourg_console.accounts import Accounts
 from bourg_console.codedesk import CodeDesk
 from bourg_console.commands import Commander
@@ -29,6 +37,7 @@ STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
 
 def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = time.time,
                desk: CodeDesk | None = None, commander: Commander | None = None,
+               max_stay_s: dict[str, float] | None = None,
                title: str = "bourg town console") -> FastAPI:
     """`desk` issues locker codes by SMS, `commander` sends the boards commands; without
     them the console does neither."""
@@ -40,6 +49,7 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
     web_alarms.add_routes(app, store, gate)
     web_lockers.add_routes(app, store, gate, desk)
     web_lights.add_routes(app, store, gate, commander)
+    web_parking.add_routes(app, store, gate, max_stay_s or {})
     _public_routes(app, store, gate)
     return app
 

@@ -86,6 +86,12 @@ def test_the_public_api_shows_what_the_totem_shows(db_url: str, lot_world: World
         [totem] = [r for r in console.console.store.boards() if r["device"] == "totem-1"]
         assert (totem["online"], totem["role"], totem["mode"]) == (True, "parking_totem",
                                                                    "normal")
+        store = console.console.store
+        wait_until(lambda: [(x["bay"], x["departed_at"]) for x in store.sessions(0)] ==
+                   [("A01", None)], 10, lambda: f"sessions: {store.sessions(0)}")
+        a.park(False)
+        wait_until(lambda: store.sessions(0)[0]["departed_at"] is not None, 30,
+                   lambda: f"sessions: {store.sessions(0)}")
         assert console.console.ingest.stats.refused == 0
     finally:
         console.stop()

@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "--sms, merchants issue locker codes from the console")
             a.add_argument("--sms", type=Path, help="the SMS provider's config (JSON, as "
                            "bourg locker issue --sms-config takes it)")
+            a.add_argument("--max-stay", action="append", default=[], metavar="ZONE=MIN",
+                           help="a parking zone's longest stay in minutes (repeat per "
+                           "zone): longer is an overstay alarm")
             a.add_argument("--poll-s", type=float, default=60.0, help="ask every board for "
                            "cmd/status this often, seconds (default 60)")
             a.add_argument("--missed", type=int, default=3, help="raise the offline alarm "
@@ -191,9 +194,15 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.poll_s > 0 or args.missed < 1:
         raise _UsageError("--poll-s must be over 0 and --missed at least 1")
     desk = _desk(args)
+    from bourg_console.parking import parse_max_stay
+
+    try:
+        max_stay = parse_max_stay(args.max_stay)
+    except ValueError as e:
+        raise _UsageError(str(e)) from None
     configure_logging(args.verbose)
     console = Console(args.db, broker, args.site, host, port, poll_s=args.poll_s,
-                      missed=args.missed, desk=desk).start()
+                      missed=args.missed, desk=desk, max_stay_s=max_stay).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
