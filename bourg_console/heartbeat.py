@@ -1,6 +1,7 @@
 """The console's heartbeat: every `poll_s` it asks each board it knows for `cmd/status`, and
 raises OFFLINE for a board that has let `missed` polls in a row go unanswered (alarms.py),
-and an overstay for a vehicle past its zone's maximum stay (parking.py).
+and an overstay for a vehicle past its zone's maximum stay (parking.py); then the on-call
+staff are told what is owed (notify.py).
 
 Boards publish nothing on a fixed beat of their own, and a broker notices a dead link only
 after one and a half keepalives; a poll also fetches the heap and event queue the fleet page
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
+from bourg_console.notify import Notifier
 from bourg_console.store import Store
 
 log = logging.getLogger("bourg_console.heartbeat")
@@ -23,7 +25,8 @@ log = logging.getLogger("bourg_console.heartbeat")
 class Heartbeat:
     def __init__(self, store: Store, client: mqtt.Client, site: str, *, poll_s: float = 60.0,
                  missed: int = 3, now: Callable[[], float] = time.time,
-                 max_stay_s: dict[str, float] | None = None) -> None:
+                 max_stay_s: dict[str, float] | None = None,
+                 notifier: Notifier | None = None) -> None:
         """max_stay_s: each parking zone's longest stay; a vehicle past it is raised as an
         overstay at the next beat."""
         if poll_s <= 0 or missed < 1:
@@ -31,6 +34,7 @@ class Heartbeat:
         self.store, self.client, self.site = store, client, site
         self.poll_s, self.missed, self.now = poll_s, missed, now
         self.max_stay_s = max_stay_s or {}
+        self.notifier = notifier
         self.polls = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-heartbeat",
@@ -60,6 +64,8 @@ class Heartbeat:
         if self.max_stay_s:
             for bay in self.store.raise_overstays(now, self.max_stay_s):
                 log.warning("bay %s: overstay", bay)
+        if self.notifier is not None:
+            self.notifier.tick(now)
         for b in self.store.boards():
             if b["site"] == self.site:
                 self.client.publish(f"bourg/{self.site}/{b['device']}/cmd/status", b"{}",

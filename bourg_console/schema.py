@@ -147,6 +147,10 @@ alarms = Table(
     Column("acked_at", Float),
     Column("acked_by", String(64)),
     Column("cleared_at", Float),  # None while the alarm stands
+    Column("notified_at", Float),  # the on-call staff were told (notify.py)
+    Column("escalated_at", Float),  # nobody acknowledged in time: the next line was told
+    Column("reminded_at", Float),  # the last reminder while a board stays offline
+    Column("reminders", Integer, nullable=False, server_default="0"),
     Index("ix_alarms_open", "site", "device", "kind", "cleared_at"),
 )
 
@@ -172,4 +176,17 @@ parking_sessions = Table(
     Column("arrived_at", Float, nullable=False),  # the totem's time of the change, if set
     Column("departed_at", Float),  # None while the vehicle is there
     Index("ix_parking_sessions_bay", "site", "totem", "bay", "departed_at"),
+)
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alarm_id", Integer, nullable=False),
+    Column("stage", String(16), nullable=False),  # raised, escalated, reminder
+    Column("phone", String(20), nullable=False),
+    Column("status", String(16), nullable=False),  # the provider's, or "failed"
+    Column("provider", String(16)),
+    Column("ref", String(64)),
+    Column("error", String(200)),
+    Column("at", Float, nullable=False),
 )

@@ -15,8 +15,10 @@ from bourg_console.commands import Commander
 from bourg_console.db import open_engine
 from bourg_console.heartbeat import Heartbeat
 from bourg_console.ingest import Broker, Ingest
+from bourg_console.notify import Notifier, Policy
 from bourg_console.store import Store
 from bourg_console.web import create_app
+from host_tools.locker.sms import Provider
 
 
 class Console:
@@ -25,13 +27,16 @@ class Console:
     def __init__(self, db: str, broker: Broker, site: str, host: str = "127.0.0.1",
                  port: int = 8080, *, poll_s: float = 60.0, missed: int = 3,
                  desk: CodeDesk | None = None, now: Callable[[], float] = time.time,
-                 max_stay_s: dict[str, float] | None = None) -> None:
+                 max_stay_s: dict[str, float] | None = None,
+                 notify: tuple[Provider, Policy] | None = None) -> None:
         """`now`: the clock codes are issued on and times recorded by (the tests give a
         bank's)."""
         self.store = Store(open_engine(db))
         self.ingest = Ingest(self.store, broker, site, now=now)
+        self.notifier = Notifier(self.store, notify[0], notify[1], site) if notify else None
         self.heartbeat = Heartbeat(self.store, self.ingest.client, site, poll_s=poll_s,
-                                   missed=missed, now=now, max_stay_s=max_stay_s)
+                                   missed=missed, now=now, max_stay_s=max_stay_s,
+                                   notifier=self.notifier)
         self.accounts = Accounts(self.store.engine)
         self.commander = Commander(self.store, self.accounts, self.ingest.client, site, now)
         app = create_app(self.store, self.accounts, desk=desk, commander=self.commander,

@@ -28,6 +28,14 @@ def _bourg(*args: str) -> subprocess.CompletedProcess[str]:
      "cannot read the --password-file /nope"),
     (["serve", "--site", "t", "--broker", "mqtt://x", "--listen", "8080"],
      "--listen wants HOST:PORT"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--on-call", "+33600000001"],
+     "--on-call and --escalate-to need --notify-sms"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--notify-sms", "/nope.json",
+      "--on-call", "+33600000001"], "alarm notifications:"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--max-stay", "A=soon"],
+     "--max-stay wants ZONE=MINUTES"),
+    (["serve", "--site", "t", "--broker", "mqtt://x", "--registry", "/nope.sqlite"],
+     "--registry and --sms go together"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(args: list[str], says: str,
                                                tmp_path: Path) -> None:
@@ -46,7 +54,7 @@ def test_a_database_it_cannot_use_is_one_line(tmp_path: Path) -> None:
 
 def test_migrate_names_the_schema_revision(tmp_path: Path) -> None:
     r = _bourg("migrate", "--db", str(tmp_path / "c.sqlite"))
-    assert r.returncode == 0 and r.stdout.strip().endswith("schema at revision 0005"), r
+    assert r.returncode == 0 and r.stdout.strip().endswith("schema at revision 0006"), r
 
 
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:

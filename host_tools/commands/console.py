@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
@@ -53,6 +53,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             a.add_argument("--max-stay", action="append", default=[], metavar="ZONE=MIN",
                            help="a parking zone's longest stay in minutes (repeat per "
                            "zone): longer is an overstay alarm")
+            a.add_argument("--on-call", action="append", default=[], metavar="PHONE",
+                           help="tell this number of each alarm by SMS (repeat; with "
+                           "--notify-sms)")
+            a.add_argument("--escalate-to", action="append", default=[], metavar="PHONE",
+                           help="tell this number of an alarm nobody acknowledged (repeat)")
+            a.add_argument("--escalate-after-min", type=float, default=15.0,
+                           help="minutes before an unacknowledged alarm escalates (15)")
+            a.add_argument("--remind-min", type=float, default=60.0,
+                           help="remind the on-call numbers this often while a board "
+                           "stays offline, minutes (60)")
+            a.add_argument("--notify-sms", type=Path, help="the SMS provider's config for "
+                           "alarms (JSON, as for --sms)")
             a.add_argument("--poll-s", type=float, default=60.0, help="ask every board for "
                            "cmd/status this often, seconds (default 60)")
             a.add_argument("--missed", type=int, default=3, help="raise the offline alarm "
@@ -180,6 +192,24 @@ def _desk(args: argparse.Namespace) -> CodeDesk | None:
     return CodeDesk(args.registry, args.sms)
 
 
+def _notify(args: argparse.Namespace) -> tuple[Any, Any] | None:
+    """The SMS provider and the policy for alarms, or None without --notify-sms."""
+    from bourg_console.notify import Policy
+    from host_tools.locker.sms import provider_from_file
+
+    if args.notify_sms is None:
+        if args.on_call or args.escalate_to:
+            raise _UsageError("--on-call and --escalate-to need --notify-sms")
+        return None
+    try:
+        provider = provider_from_file(args.notify_sms)
+        policy = Policy(tuple(args.on_call), tuple(args.escalate_to),
+                        args.escalate_after_min * 60, args.remind_min * 60)
+    except (OSError, ValueError) as e:
+        raise _UsageError(f"alarm notifications: {e}") from None
+    return provider, policy
+
+
 def _listen(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -200,9 +230,11 @@ def _serve(args: argparse.Namespace) -> int:
         max_stay = parse_max_stay(args.max_stay)
     except ValueError as e:
         raise _UsageError(str(e)) from None
+    notify = _notify(args)
     configure_logging(args.verbose)
     console = Console(args.db, broker, args.site, host, port, poll_s=args.poll_s,
-                      missed=args.missed, desk=desk, max_stay_s=max_stay).start()
+                      missed=args.missed, desk=desk, max_stay_s=max_stay,
+                      notify=notify).start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
