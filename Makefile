@@ -15,7 +15,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup test lint unit hil bench demo soak clean
 
-setup: $(STAMP)/venv $(STAMP)/umqtt build/stubs-esp32/.stamp $(STAMP)/mosquitto $(STAMP)/postgresql
+setup: $(STAMP)/venv $(STAMP)/umqtt build/stubs-esp32/.stamp $(STAMP)/mosquitto $(STAMP)/postgresql \
+	$(STAMP)/chromium
 
 $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
@@ -40,6 +41,16 @@ $(STAMP)/postgresql:
 		echo "installing Debian's postgresql (needed by the console's tests)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+	fi
+	@touch $@
+
+# the console's browser tests drive Debian's Chromium with Playwright (no browser download)
+$(STAMP)/chromium:
+	@mkdir -p $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium (needed by the console's browser tests)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
 	@touch $@
 

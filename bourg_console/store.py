@@ -330,6 +330,18 @@ class Store:
                  "burn_h": round(max(0.0, r.burn_last - r.burn_first), 2)}
                 for r in reversed(rows)]
 
+    def version(self) -> str:
+        """A mark that changes whenever something a staff page shows may have: a state, an
+        event, an alarm's life. Cheap: a few maxima over indexed or small tables."""
+        a = s.alarms
+        with self.engine.connect() as c:
+            states = c.execute(select(func.max(s.board_states.c.received_at))).scalar()
+            events = c.execute(select(func.max(s.events.c.id))).scalar()
+            alarm = c.execute(select(func.count(), func.max(a.c.acked_at),
+                                     func.max(a.c.cleared_at))).first()
+            seen = c.execute(select(func.max(s.boards.c.last_seen))).scalar()
+        return json.dumps([states, events, list(alarm or ()), seen])
+
     def malformed_count(self) -> int:
         with self.engine.connect() as c:
             return self._count(c)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from bourg_console import (
@@ -51,7 +51,30 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
     web_lights.add_routes(app, store, gate, commander)
     web_parking.add_routes(app, store, gate, max_stay_s or {})
     _public_routes(app, store, gate)
+    _live_routes(app, store, gate)
     return app
+
+
+def _live_routes(app: FastAPI, store: Store, gate: Gate) -> None:
+    @app.get("/api/v1/changes", tags=["staff"])
+    async def changes(request: Request) -> StreamingResponse:
+        """Server-sent events for a logged-in page: `change` each time the store's version
+        moves. The page then fetches itself and swaps its `data-live` parts (base.html)."""
+        if gate.session(request) is None:
+            raise HTTPException(401, "log in first")
+
+        async def events() -> AsyncIterator[str]:
+            last = None
+            while not await request.is_disconnected():
+                now = await asyncio.to_thread(store.version)
+                if now != last:
+                    if last is not None:
+                        yield "event: change\ndata: {}\n\n"
+                    last = now
+                await asyncio.sleep(STREAM_POLL_S)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
 
 
 def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
