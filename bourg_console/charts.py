@@ -11,14 +11,14 @@ WIDTH, HEIGHT, PAD = 360, 120, 18
 def bars(labels: list[str], values: list[float], *, unit: str = "", title: str = "") -> str:
     """A bar per value, its label under it (every few when crowded) and its value on hover."""
     n = len(values)
-    if n == 0 or n != len(labels):
+    if n == 0 or n != len(labels) or max(values) <= 0:
         return f'<p class="dim">{escape(title)}: no data yet.</p>'
-    top = max(max(values), 1e-9)
+    top = max(values)
     slot = (WIDTH - 2 * PAD) / n
     every = max(1, n // 8)
     out = [f'<svg class="chart" role="img" aria-label="{escape(title)}" '
            f'viewBox="0 0 {WIDTH} {HEIGHT + 28}" width="{WIDTH}" height="{HEIGHT + 28}">',
-           f'<text x="{PAD}" y="12" font-size="11">{escape(title)} (max {top:g} '
+           f'<text x="{PAD}" y="12" font-size="11">{escape(title)} (max {top:.4g} '
            f'{escape(unit)})</text>']
     for i, (label, v) in enumerate(zip(labels, values, strict=True)):
         h = 0.0 if v <= 0 else max(1.0, (HEIGHT - 20) * v / top)

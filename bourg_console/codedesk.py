@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,18 @@ class CodeDesk:
         pub = issued.public()
         return Sent(bank, compartment, kind, mask_phone(to), pub["valid_from"],
                     pub["valid_until"], d.provider, d.status, d.ref)
+
+    def recent(self, bank: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The bank's latest code SMS, from whoever sent them (this console, `bourg locker
+        issue`): masked number, provider, status, when. Never the code."""
+        try:
+            with Registry(self.registry, create=False) as reg:
+                CodeBook(reg)  # makes the code book's tables if nothing was issued yet
+                rows = reg.db.execute(
+                    "SELECT phone, provider, status, sent FROM locker_sms WHERE bank=? "
+                    "ORDER BY rowid DESC LIMIT ?", (bank, limit)).fetchall()
+        except (RegistryError, OSError):
+            return []
+        return [{"phone": mask_phone(p), "provider": pr or "", "status": st,
+                 "sent": datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%MZ")
+                 if t else ""} for p, pr, st, t in rows]

@@ -112,8 +112,11 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) ->
     def _page(request: Request, user: User, result: dict[str, Any] | None) -> Response:
         s = sites()
         sess = gate.session(request)
+        banks = [bank_view(store, s, b) for b in _banks(store, user)]
+        for b in banks:
+            b["sms"] = desk.recent(b["bank"]) if desk is not None else []
         return TEMPLATES.TemplateResponse(request, "lockers.html", {
-            "banks": [bank_view(store, s, b) for b in _banks(store, user)],
+            "banks": banks,
             "kinds": KINDS, "result": result, "user": user,
             "may_issue": desk is not None and user.role in ("operator", "merchant"),
             "csrf": sess.csrf if sess else ""})

@@ -83,7 +83,9 @@ def test_a_merchant_sends_a_code_that_only_the_phone_sees(desk: Desk) -> None:
     assert sms["to"] == "+33612345678"
     code = re.search(r"(\d{10,})#", sms["text"]).group(1)
     assert code not in r.text
-    assert code not in desk.client.get("/lockers").text
+    page = desk.client.get("/lockers").text
+    assert code not in page and "+33*******78" in page  # the delivery, listed
+    assert desk.desk.recent("locker-01")[0]["status"] == "sent"
     assert code not in json.dumps(desk.accounts.audit_log())
     desk.store.engine.dispose()
     for f in desk.db.parent.glob("console.sqlite*"):

@@ -9,8 +9,12 @@ the locker bank and out again with the code from the SMS, over and over, one com
 another. The parking sensors are ESP-NOW nodes with no MQTT of their own: their rows show
 "espnow" and the bay events the totem publishes for them. Ctrl-C stops everything.
 
-`play()` runs the whole demo (broker, street, status on the screen); `bourg demo` only reads
-its arguments and calls it.
+The town console (bourg_console) runs beside the street on the same broker: its URL and the
+operator account the demo makes are printed at the top, so a newcomer can watch the lights,
+the car park and the locker bank from a browser.
+
+`play()` runs the whole demo (broker, street, console, status on the screen); `bourg demo`
+only reads its arguments and calls it.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class Street:
         self._locker_thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._relayed: set[int] = set()  # seqs of the totem's bay events already counted
+        self.console_line = ""  # where the town console is, and how to log in
         for name, *_ in PARK:  # ESP-NOW nodes: never on MQTT themselves
             self.view.boards[name] = BoardView(name, status="espnow")
 
@@ -432,7 +437,8 @@ class Street:
                  for n, b in self.boards.items()}
         with self._lock:
             notes = list(self.notes)
-        rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop", "",
+        rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop",
+                *([self.console_line] if self.console_line else []), "",
                 *self.view.rows(extra), "", *self.strip(), "", *self.car_park(), "",
                 *[f"locker-market          {x}" for x in self.locker_log[-2:]], "", *notes]
         text = "\n".join(rows)
@@ -448,13 +454,49 @@ class Street:
         self.world.close()
 
 
+def start_console(street: Street, port: int) -> Any:
+    """The town console on the street's broker, its database and SMS outbox in the street's
+    folder, locker codes from the street's registry, an operator account `demo` with a fresh
+    password; on `port`, or a free one when that is 0 or taken. Alarms come quickly here: a
+    board is polled every 5 s and called offline after two polls unanswered."""
+    import json as json_
+    import secrets
+    import socket
+
+    from bourg_console.codedesk import CodeDesk
+    from bourg_console.ingest import Broker
+    from bourg_console.service import Console
+    from host_tools.field.mosquitto import free_port
+
+    if port:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                port = 0
+    port = port or free_port()
+    sms = street.workdir / "console-sms.json"
+    sms.write_text(json_.dumps({"provider": "outbox", "dir": str(street.workdir / "sms")}))
+    console = Console(str(street.workdir / "console.sqlite"), Broker(*street.broker), SITE,
+                      port=port, poll_s=5.0, missed=2,
+                      desk=CodeDesk(street.workdir / "registry.sqlite", sms),
+                      max_stay_s={"A": 300.0, "B": 300.0})
+    password = secrets.token_urlsafe(12)
+    console.accounts.add_user("demo", "operator", password, time.time())
+    console.start()
+    street.console_line = (f"town console: http://127.0.0.1:{port}/  "
+                           f"(log in as demo, password {password})")
+    return console
+
+
 def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: float = 0.0,
-         redraw: bool = False, seed: int = 1, out: TextIO | None = None) -> None:
+         redraw: bool = False, seed: int = 1, out: TextIO | None = None,
+         console_port: int | None = 8080) -> None:
     """Run the demo street until `stop` is set or `duration` seconds have passed (0: until
     stop), on `broker` (host, port) or, when None, on an embedded broker started for it. The
     boards live in a temporary folder, so nothing of a run is left behind. Status goes to
     `out` (stdout): redrawn in place when `redraw`, else as a snapshot every 5 s and one at
-    the end."""
+    the end. The town console serves on `console_port` (0: a free port; None: no console)."""
     out = sys.stdout if out is None else out
     embedded = None
     if broker is None:
@@ -465,10 +507,17 @@ def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: flo
     try:
         with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
             street = Street(Path(d), *broker)
+            console = None
             try:
                 street.start()
+                if console_port is not None:
+                    console = start_console(street, console_port)
+                    out.write(street.console_line + "\n")
+                    out.flush()
                 _run(street, stop, duration, redraw, random.Random(seed), out)
             finally:
+                if console is not None:
+                    console.stop()
                 street.close()
     finally:
         if embedded:

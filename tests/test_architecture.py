@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = REPO / "host_tools"
-CONSOLE = REPO / "bourg_console"  # the town console: one unit, beside the commands
+CONSOLE = REPO / "bourg_console"  # the town console: one unit, below the demo and bench
 FIRMWARE = REPO / "firmware"
 # The host's layers, lowest first. A unit (a package of host_tools or a top-level module) may
 # import only units of a lower layer; a new package must be placed here before it is used.
@@ -28,8 +28,8 @@ LAYERS: list[set[str]] = [
     {"host_tools.testing"},
     {"host_tools.lighting", "host_tools.locker", "host_tools.parking"},
     {"host_tools.soak"},
-    {"host_tools.bench", "host_tools.demo"},
     {"bourg_console"},
+    {"host_tools.bench", "host_tools.demo"},
     {"host_tools.commands"},
     {"host_tools.cli"},
 ]

@@ -9,15 +9,17 @@ import sys
 import pytest
 
 
-def _run_demo_until(*texts: str, timeout: float = 180) -> str:
-    """`bourg demo --plain` until its output has shown each of texts, then Ctrl-C; returns
-    all it printed, the final status snapshot last."""
+def _run_demo_until(*texts: str, timeout: float = 180, during=None) -> str:  # noqa: ANN001
+    """`bourg demo --plain` (its console on a free port) until its output has shown each of
+    texts, then `during(output)` if given, then Ctrl-C; returns all it printed, the final
+    status snapshot last."""
     import queue
     import signal
     import threading
     import time
 
-    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "demo", "--plain"],
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "demo", "--plain",
+                          "--console-port", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -37,6 +39,8 @@ def _run_demo_until(*texts: str, timeout: float = 180) -> str:
                 break
             out += line
             want = [t for t in want if t not in out]
+        if during is not None and not want:
+            during(out)
     except queue.Empty:
         pass
     finally:
@@ -58,9 +62,30 @@ def test_demo_boards_come_online_and_report_and_the_locker_story_keeps_going() -
     compartment 2, then goes on to compartment 3, whose deposit arms it (the rest of that
     story is the same as compartment 2's). It runs on the town's clock (21:00 UTC in the
     demo), so it does not depend on the hour the test is run at."""
+    seen: dict[str, object] = {}
+
+    def console(out: str) -> None:
+        """The town console beside the street: the car park's zones in its public API, and
+        the demo's operator account sees the locker bank's audit of the story."""
+        import httpx2 as httpx
+
+        m = re.search(r"town console: (http://127.0.0.1:\d+)/  \(log in as demo, password "
+                      r"(\S+)\)", out)
+        assert m, out[:2000]
+        http = httpx.Client(base_url=m.group(1), timeout=10)
+        seen["zones"] = sorted(z["name"] for z in http.get("/api/v1/parking/zones").json())
+        page = http.get("/login").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        http.post("/login", data={"name": "demo", "password": m.group(2), "csrf": token})
+        [bank] = http.get("/api/v1/lockers").json()
+        seen["audit"] = {e.get("ev") for e in bank["audit"]}
+        http.close()
+
     out = _run_demo_until(
         "compartment 2 opened once (2 unlocks in all) and is free again",
-        "parcel in, door shut: compartment 3 armed")
+        "parcel in, door shut: compartment 3 armed", during=console)
+    assert seen["zones"] == ["A", "B"], seen
+    assert {"unlock", "opened"} <= seen["audit"], seen
     last = out.split("bourg demo - ")[-1]
     for name in ("ft-north", "ft-market", "ft-station"):
         row = re.search(rf"^{name}\s+running\s+up\s+online\s+(\d+)", last, re.M)

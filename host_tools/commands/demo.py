@@ -20,6 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: run until Ctrl-C)")
     p.add_argument("--plain", action="store_true", help="print status snapshots instead of "
                    "redrawing the screen")
+    p.add_argument("--console-port", type=int, default=8080,
+                   help="serve the town console on this port (0: any free port; default "
+                   "%(default)s, or a free one when it is taken)")
+    p.add_argument("--no-console", action="store_true", help="run the street without the "
+                   "town console")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the button presses and cars (default %(default)s)")
 
@@ -36,6 +41,11 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()  # Ctrl-C and a kill end the demo cleanly: boards, broker, files
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    if not 0 <= args.console_port < 65536:
+        print(f"bourg demo: --console-port wants 0..65535, got {args.console_port}",
+              file=sys.stderr)
+        return EXIT_USAGE
     play(broker, stop, duration=args.duration, redraw=sys.stdout.isatty() and not args.plain,
-         seed=args.seed, out=sys.stdout)
+         seed=args.seed, out=sys.stdout,
+         console_port=None if args.no_console else args.console_port)
     return EXIT_OK
