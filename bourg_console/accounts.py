@@ -11,7 +11,8 @@ Against a patient attacker:
 - after MAX_FAILURES failed logins in a row an account is locked for LOCK_S, whatever the
   password tried next, so guessing costs days, not minutes;
 - an unknown name costs the same argon2 verification as a known one, and both answer the same
-  words, so names cannot be told apart by the answer or its time;
+  words (a known name's failure also writes its count: a few milliseconds more, which the
+  lock, not the timing, makes worthless to a guesser);
 - a session is a random 256-bit token in an HttpOnly, SameSite=Strict cookie; the database
   keeps only its SHA-256, so a copy of the database opens no session. It ends after
   SESSION_S, at logout, or when the account's password changes;
@@ -126,12 +127,16 @@ class Accounts:
                 self._audit(c, now, name, "login_refused", name, {"locked": True})
                 ok = False
             elif row is not None and not ok:
-                failures = row.failures + 1
-                locked = now + LOCK_S if failures >= MAX_FAILURES else None
-                c.execute(update(s.users).where(s.users.c.id == row.id).values(
-                    failures=0 if locked else failures, locked_until=locked))
+                # counted in the database, not from the row read above: guesses sent in
+                # parallel must each count
+                u = s.users
+                c.execute(update(u).where(u.c.id == row.id).values(failures=u.c.failures + 1))
+                locked = now + LOCK_S
+                hit = c.execute(update(u).where(u.c.id == row.id,
+                                                u.c.failures >= MAX_FAILURES)
+                                .values(failures=0, locked_until=locked)).rowcount
                 self._audit(c, now, name, "login_refused", name,
-                            {"locked_until": locked} if locked else {})
+                            {"locked_until": locked} if hit else {})
             if row is not None and ok:
                 token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
                 c.execute(update(s.users).where(s.users.c.id == row.id).values(

@@ -5,8 +5,10 @@ compartment of its own bank and the console sends it by SMS through the site's p
 - The code goes to the phone only: it is never shown, returned, logged or audited. What the
   console keeps and shows is the delivery (provider, status, reference), the window and a
   masked phone number.
-- Every issue is a new code (CodeBook.issue: never one issued before); a send that failed is
-  retried under the same idempotency key, so the provider never sends one code twice.
+- Every issue is a new code (CodeBook.issue: never one issued before), unless the last one
+  for that compartment and kind never reached this number: then that one is sent again,
+  under the same idempotency key, so the provider never sends one code twice and a failed
+  SMS does not spend one of the compartment's few codes.
 - Issues are serialized: two merchants at the same second never get the same (day, bit).
 - The registry (the banks' keys) is opened for each issue and closed after, read-write,
   because the code book records every code it hands out."""
@@ -21,7 +23,13 @@ from typing import Any
 
 from host_tools.field.registry import Registry, RegistryError
 from host_tools.locker.issue import CodeBook, IssueError
-from host_tools.locker.sms import Provider, SmsError, check_phone, provider_from_file
+from host_tools.locker.sms import (
+    Provider,
+    SmsError,
+    check_phone,
+    provider_from_file,
+    render,
+)
 
 KINDS = ("deposit", "pickup", "retrieve")
 
@@ -64,10 +72,15 @@ class CodeDesk:
 
     def issue_and_send(self, bank: str, compartment: int, kind: str, phone: str, lang: str,
                        now: float, hours: float | None = None) -> Sent:
+        """Everything that can be checked is checked before a code is spent: the kind, the
+        number, the language, the provider. A code whose SMS failed is sent again, to the
+        same number, on the next ask, instead of a new one. No provider's words reach the
+        merchant or the log: a modem's error can echo the message, code included."""
         if kind not in KINDS:
             raise CodeDeskError(f"kind must be one of {', '.join(KINDS)}")
         try:
             to = check_phone(phone)
+            render(lang, kind, compartment=compartment, place="", code="", until="")
         except ValueError as e:
             raise CodeDeskError(str(e)) from None
         provider = self._provider()
@@ -75,16 +88,15 @@ class CodeDesk:
             try:
                 with Registry(self.registry, create=False) as reg:
                     book = CodeBook(reg)
-                    issued = book.issue_or_resend(bank, compartment, kind, now, hours,
-                                                  now_s=now)
+                    issued = book.unsent(bank, compartment, kind, to, now) or \
+                        book.issue_or_resend(bank, compartment, kind, now, hours, now_s=now)
                     d = book.send(issued, to, lang, provider, self.place, now_s=now)
             except (IssueError, RegistryError) as e:
                 raise CodeDeskError(str(e)) from None
-            except SmsError as e:
-                raise CodeDeskError(f"the SMS was not sent ({e}); the code is kept and the "
-                                    "same one will be sent on a retry") from None
-            except ValueError as e:  # a language the templates do not have
-                raise CodeDeskError(str(e)) from None
+            except (SmsError, OSError):
+                raise CodeDeskError("the SMS provider did not take the message, so the code "
+                                    "was not delivered; ask again and the same code is "
+                                    "sent") from None
         pub = issued.public()
         return Sent(bank, compartment, kind, mask_phone(to), pub["valid_from"],
                     pub["valid_until"], d.provider, d.status, d.ref)

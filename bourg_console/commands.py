@@ -3,7 +3,9 @@
 A command is published QoS 1 by the ingest's client (the ops account may write
 `bourg/+/+/cmd/#`), audited with who sent what to whom, and its reply awaited in the store:
 the first `reply/<name>` from that board received after the command left. Commands to one
-board go one at a time, so a reply is never taken for another command's."""
+board go one at a time. A board's reply carries no request id (docs/runtime.md), so a reply
+to an earlier command that came later than its wait could be taken for the next one's; a
+board that is offline drops the command (it connects with a clean session)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ class Commander:
     def call(self, actor: str, device: str, name: str, payload: dict[str, Any],
              timeout_s: float = 10.0) -> dict[str, Any] | None:
         """Send `cmd/<name>` to `device` and return its reply, or None if none came within
-        `timeout_s` (the board may still apply it: a sleeping link delivers it later)."""
+        `timeout_s`: the board may be busy, or off the network, which drops the command."""
         with self._lock(device):
             sent = self.now()
             self.accounts.audit(sent, actor, "command", f"{device} cmd/{name}",

@@ -15,7 +15,12 @@ from bourg_console.store import Bay, Zone
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """A time as ISO 8601 UTC; "" for one no calendar holds (a board's garbage)."""
+    try:
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace(
+            "+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return ""
 
 
 def zone_id(site: str, zone: str) -> str:

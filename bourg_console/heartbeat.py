@@ -36,11 +36,13 @@ class Heartbeat:
         self.max_stay_s = max_stay_s or {}
         self.notifier = notifier
         self.polls = 0
+        self.started = now()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-heartbeat",
                                         daemon=True)
 
     def start(self) -> Heartbeat:
+        self.started = self.now()
         self._thread.start()
         return self
 
@@ -52,22 +54,37 @@ class Heartbeat:
         while not self._stop.wait(self.poll_s):
             try:
                 self.tick()
-            except Exception:  # a database hiccup must not end the heartbeat
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the heartbeat
                 log.exception("heartbeat tick failed")
 
     def tick(self) -> None:
-        """One beat: the overdue and the overstaying are raised, then everyone is asked
-        again."""
-        now = self.now()
-        for device in self.store.raise_overdue(now, self.poll_s, self.missed):
-            log.warning("%s has not answered %d status polls: offline", device, self.missed)
-        if self.max_stay_s:
-            for bay in self.store.raise_overstays(now, self.max_stay_s):
-                log.warning("bay %s: overstay", bay)
-        if self.notifier is not None:
-            self.notifier.tick(now)
+        """One beat: everyone is asked again, then the overdue and the overstaying are
+        raised and the on-call staff told. Each step is guarded on its own: a broken SMS
+        modem must not stop the polls, or the whole fleet would soon look offline."""
         for b in self.store.boards():
             if b["site"] == self.site:
                 self.client.publish(f"bourg/{self.site}/{b['device']}/cmd/status", b"{}",
-                                    qos=1)
+                                     qos=1)
         self.polls += 1
+        now = self.now()
+        for step in (self._overdue, self._overstays, self._notify):
+            try:
+                step(now)
+            except Exception:  # noqa: BLE001 - logged; the next step and beat still run
+                log.exception("heartbeat: %s failed", step.__name__)
+
+    def _overdue(self, now: float) -> None:
+        # a board is judged from when this console began to poll it, not from before a
+        # restart: it has had no poll to answer yet
+        for device in self.store.raise_overdue(now, self.poll_s, self.missed,
+                                               since=self.started):
+            log.warning("%s has not answered %d status polls: offline", device, self.missed)
+
+    def _overstays(self, now: float) -> None:
+        if self.max_stay_s:
+            for bay in self.store.raise_overstays(now, self.max_stay_s):
+                log.warning("bay %s: overstay", bay)
+
+    def _notify(self, now: float) -> None:
+        if self.notifier is not None:
+            self.notifier.tick(now)

@@ -34,6 +34,7 @@ from bourg_console.topics import Malformed, Skipped, parse
 
 log = logging.getLogger("bourg_console.ingest")
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
+ERRORS_KEPT = 20
 
 
 @dataclass
@@ -45,7 +46,11 @@ class IngestStats:
     duplicates: int = 0
     refused: int = 0
     retries: int = 0  # writes retried because the database was locked
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the newest ERRORS_KEPT
+
+    def error(self, text: str) -> None:
+        self.errors.append(text)
+        del self.errors[:-ERRORS_KEPT]
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class Ingest:
     # -- paho callbacks (its network thread) ----------------------------------------------
     def _connected(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
-            self.stats.errors.append(f"connect refused: {rc}")
+            self.stats.error(f"connect refused: {rc}")
             log.warning("broker refused the console: %s", rc)
             return
         self.stats.connected = True
@@ -147,7 +152,7 @@ class Ingest:
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
             except Exception as e:  # a bug must cost one message, not the ingest
-                self.stats.errors.append(f"{topic}: {e!r}")
+                self.stats.error(f"{topic}: {e!r}")
                 log.exception("could not store a message on %s", topic)
                 return True
 

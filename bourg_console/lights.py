@@ -12,6 +12,7 @@ the two remote settings of docs/lighting.md (pure helpers; web_lights.py serves 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -77,13 +78,16 @@ def profile_from_form(form: dict[str, str]) -> dict[str, Any]:
 
 
 def _number(text: str) -> Any:
+    """An int or a finite float as typed, else the text itself (the checker then names the
+    field: "nan" and "inf" are not numbers a pole takes)."""
     try:
         return int(text)
     except ValueError:
         try:
-            return float(text)
+            v = float(text)
         except ValueError:
             return text
+        return v if math.isfinite(v) else text
 
 
 def check_profile(profile: dict[str, Any]) -> tuple[str, str] | None:

@@ -108,7 +108,7 @@ class Notifier:
                 got = self.provider.send(phone, body, idem)
                 self._record(alarm["id"], stage, phone, got.status, got.provider, got.ref,
                              None, now)
-            except SmsError as e:
+            except (SmsError, OSError, ValueError) as e:  # a modem unplugged, a full disk
                 ok = False
                 self._record(alarm["id"], stage, phone, "failed", None, None, str(e), now)
                 log.warning("could not notify %s of alarm %s: %s", phone, alarm["id"], e)

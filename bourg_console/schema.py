@@ -8,6 +8,7 @@ own clock. JSON columns hold text, so SQLite and PostgreSQL store the same thing
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -55,9 +57,9 @@ events = Table(
     Column("site", NAME, nullable=False),
     Column("device", NAME, nullable=False),
     Column("kind", NAME, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("t", Integer),
-    Column("t_key", Integer, nullable=False),  # t, or -1 without a clock: part of the key
+    Column("seq", BigInteger, nullable=False),
+    Column("t", BigInteger),
+    Column("t_key", BigInteger, nullable=False),  # t, or -1 without a clock: part of the key
     Column("data", Text, nullable=False),
     Column("dropped", Integer, nullable=False),
     Column("received_at", Float, nullable=False),
@@ -152,6 +154,9 @@ alarms = Table(
     Column("reminded_at", Float),  # the last reminder while a board stays offline
     Column("reminders", Integer, nullable=False, server_default="0"),
     Index("ix_alarms_open", "site", "device", "kind", "cleared_at"),
+    # one standing alarm per board and kind, whichever thread raises it (store._alarm)
+    Index("uq_alarms_standing", "site", "device", "kind", unique=True,
+          sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
 )
 
 pole_nights = Table(

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bourg_console import alarms
 from bourg_console import schema as s
 from bourg_console.topics import (
+    NAME,
     BayState,
     Event,
     Malformed,
@@ -150,7 +152,8 @@ class Store:
         """A totem's `bay` event opens or closes the bay's parking session, dated by the
         totem's clock when it has one."""
         bay, zone, occupied = ev.data.get("bay"), ev.data.get("zone"), ev.data.get("occupied")
-        if not (isinstance(bay, str) and isinstance(zone, str) and isinstance(occupied, bool)):
+        if not (isinstance(bay, str) and isinstance(zone, str) and isinstance(occupied, bool)
+                and NAME.match(bay) and NAME.match(zone)):
             return
         t = float(ev.t) if ev.t is not None else now
         ps = s.parking_sessions
@@ -158,8 +161,8 @@ class Store:
                ps.c.departed_at.is_(None))
         open_ = c.execute(select(ps.c.id, ps.c.arrived_at).where(*key)).first()
         if occupied and open_ is None:
-            c.execute(insert(ps).values(site=ev.site, totem=ev.device, bay=bay[:32],
-                                        zone=zone[:32], arrived_at=t))
+            c.execute(insert(ps).values(site=ev.site, totem=ev.device, bay=bay, zone=zone,
+                                        arrived_at=t))
         elif not occupied and open_ is not None:
             c.execute(update(ps).where(ps.c.id == open_.id)
                       .values(departed_at=max(t, open_.arrived_at)))
@@ -234,21 +237,28 @@ class Store:
             for ch in raise_ + clear:
                 self._alarm(c, site, device, ch, now)
         elif isinstance(change, alarms.Raise) and change.kind not in standing:
-            c.execute(insert(s.alarms).values(site=site, device=device, kind=change.kind,
-                                              detail=json.dumps(change.detail),
-                                              raised_at=now))
+            try:
+                with c.begin_nested():  # another thread may raise the same one meanwhile
+                    c.execute(insert(s.alarms).values(
+                        site=site, device=device, kind=change.kind,
+                        detail=json.dumps(change.detail), raised_at=now))
+            except IntegrityError:
+                pass  # it stands already: uq_alarms_standing
         elif isinstance(change, alarms.Clear) and change.kind in standing:
             c.execute(update(s.alarms).where(s.alarms.c.id == standing[change.kind])
                       .values(cleared_at=now))
 
-    def raise_overdue(self, now: float, poll_s: float, missed: int) -> list[str]:
+    def raise_overdue(self, now: float, poll_s: float, missed: int,
+                      since: float = 0.0) -> list[str]:
         """Raise OFFLINE for every board last heard more than `missed` polls ago; their
-        names. A board in safe mode answers no command, so only its will says it is gone."""
+        names. A board in safe mode answers no command, so only its will says it is gone.
+        `since`: when polling began; a board is not late for polls it was never sent."""
         raised = []
         with self.engine.begin() as c:
             for b in c.execute(select(s.boards.c.site, s.boards.c.device, s.boards.c.mode,
                                       s.boards.c.last_seen)).all():
-                if b.mode != "safe" and alarms.overdue(b.last_seen, now, poll_s, missed) and \
+                if b.mode != "safe" and \
+                        alarms.overdue(max(b.last_seen, since), now, poll_s, missed) and \
                         alarms.OFFLINE not in self._open_alarms(c, b.site, b.device):
                     self._alarm(c, b.site, b.device, alarms.Raise(alarms.OFFLINE, {
                         "reason": f"no answer to {missed} status polls"}), now)
@@ -390,7 +400,8 @@ def _key(table: Table, key: dict[str, Any]) -> list[Any]:
 
 def _upsert(c: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
     """Update the row with `key`, or insert it: portable across SQLite and PostgreSQL, and
-    safe here because the ingest is the only writer of these tables."""
+    safe here because the ingest's writer thread is the only writer of the tables it is
+    used on (boards, states, bays, zones, counters)."""
     if c.execute(update(table).where(*_key(table, key)).values(**values)).rowcount == 0:
         c.execute(insert(table).values(**key, **values))
 

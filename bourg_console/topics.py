@@ -18,6 +18,7 @@ from typing import Any
 # a device or site name, as the board's config checker allows (docs/runtime.md)
 NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}\Z")
 MAX_PAYLOAD = 16 * 1024  # a board's largest payload is a few hundred bytes
+MAX_TIME = 2**35  # a board's unix time, up to the year 3058: past 2038, short of overflow
 
 
 class Malformed(ValueError):
@@ -134,12 +135,12 @@ def _int(data: dict[str, Any], key: str, low: int = 0, high: int = 2**53) -> int
     return v
 
 
-def _opt_number(data: dict[str, Any], key: str) -> float | None:
+def _opt_number(data: dict[str, Any], key: str, low: float, high: float) -> float | None:
     v = data.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
-        raise Malformed(f"{key} must be a number, got {str(v)[:20]!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
+        raise Malformed(f"{key} must be a number {low:g}..{high:g}, got {str(v)[:20]!r}")
     return v
 
 
@@ -158,14 +159,14 @@ def _event(site: str, device: str, kind: str, payload: bytes) -> Event:
         raise Malformed(f"event kind {str(ev.get('kind'))[:20]!r} differs from its topic's")
     t = ev.get("t")
     if t is not None:
-        t = _int(ev, "t")
+        t = _int(ev, "t", 0, MAX_TIME)
     data = ev.get("data")
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise Malformed("event data is not an object")
     dropped = _int(ev, "dropped") if "dropped" in ev else 0
-    return Event(site, device, kind, _int(ev, "seq"), t, data, dropped)
+    return Event(site, device, kind, _int(ev, "seq", 0, 2**62), t, data, dropped)
 
 
 def _bay(site: str, totem: str, bay: str, data: dict[str, Any]) -> BayState:
@@ -174,11 +175,12 @@ def _bay(site: str, totem: str, bay: str, data: dict[str, Any]) -> BayState:
     zone = data.get("zone")
     if not isinstance(zone, str) or not NAME.match(zone):
         raise Malformed(f"zone {str(zone)[:40]!r} is not a name")
-    mv = _opt_number(data, "battery_mv")
+    # as the node's frame carries them (parking_sensor/reports.py): mV, and percents
+    mv = _opt_number(data, "battery_mv", 0, 65535)
     occupied = None if data.get("occupied") is None else _bool(data, "occupied")
     return BayState(site, totem, bay, zone, occupied, _bool(data, "silent"),
-                    None if mv is None else int(mv), _opt_number(data, "health"),
-                    _opt_number(data, "confidence"))
+                    None if mv is None else int(mv), _opt_number(data, "health", 0, 100),
+                    _opt_number(data, "confidence", 0, 100))
 
 
 def _zone(site: str, totem: str, zone: str, data: dict[str, Any]) -> ZoneState:

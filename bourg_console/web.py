@@ -62,10 +62,13 @@ def _live_routes(app: FastAPI, store: Store, gate: Gate) -> None:
         moves. The page then fetches itself and swaps its `data-live` parts (base.html)."""
         if gate.session(request) is None:
             raise HTTPException(401, "log in first")
+        token = request.cookies.get(web_auth.COOKIE)
 
         async def events() -> AsyncIterator[str]:
             last = None
             while not await request.is_disconnected():
+                if await asyncio.to_thread(gate.accounts.session, token, gate.now()) is None:
+                    return  # logged out or expired: the stream ends with the session
                 now = await asyncio.to_thread(store.version)
                 if now != last:
                     if last is not None:
@@ -93,6 +96,20 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
         """Each sensed bay as a FIWARE ParkingSpot: free, occupied or unknown."""
         return fiware.parking_spots(store.bays(site))
 
+    cache: dict[str | None, tuple[float, str]] = {}
+
+    def availability_json(site: str | None) -> str:
+        """The zones as JSON, computed at most once a second however many live pages are
+        open: a thousand drivers' phones cost the database one query a second."""
+        t = time.monotonic()
+        hit = cache.get(site)
+        if hit is None or t - hit[0] >= STREAM_POLL_S:
+            hit = (t, json.dumps(availability(site)))
+            if len(cache) > 64:  # any site name can be asked for: never let it grow
+                cache.clear()
+            cache[site] = hit
+        return hit[1]
+
     @app.get("/api/v1/parking/stream", tags=["public"])
     async def parking_stream(request: Request, site: str | None = None) -> StreamingResponse:
         """Server-sent events: the zones (as /api/v1/parking/zones) now and on each change."""
@@ -100,7 +117,7 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
         async def events() -> AsyncIterator[str]:
             last = None
             while not await request.is_disconnected():
-                now = json.dumps(await asyncio.to_thread(availability, site))
+                now = await asyncio.to_thread(availability_json, site)
                 if now != last:
                     last = now
                     yield f"event: zones\ndata: {now}\n\n"

@@ -4,14 +4,14 @@ the audit log itself, for operators.
 
 No `from __future__ import annotations`: FastAPI reads these routes' annotations."""
 
-import csv
-import io
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bourg_console.accounts import Session, User
+from bourg_console.exports import csv_text
 from bourg_console.fiware import iso
 from bourg_console.store import Store
 from bourg_console.web_auth import TEMPLATES, Gate
@@ -52,13 +52,10 @@ def add_routes(app: FastAPI, store: Store, gate: Gate) -> None:
     @app.get("/api/v1/alarms.csv", tags=["staff"])
     def alarms_csv(user: Staff) -> Response:
         """Every alarm kept, as CSV."""
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, CSV_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for a in store.alarms(limit=100000):
-            w.writerow({**{k: "" if a[k] is None else a[k] for k in CSV_FIELDS[:-1]},
-                        "detail": a["detail"]})
-        return Response(buf.getvalue(), media_type="text/csv",
+        text = csv_text(CSV_FIELDS, ([("" if a[k] is None else a[k]) for k in CSV_FIELDS[:-1]]
+                                     + [json.dumps(a["detail"])]
+                                     for a in store.alarms(limit=100000)))
+        return Response(text, media_type="text/csv",
                         headers={"Content-Disposition": "attachment; filename=alarms.csv"})
 
     @app.get("/alarms", response_class=HTMLResponse, include_in_schema=False)

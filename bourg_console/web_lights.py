@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from bourg_console import lights
 from bourg_console.accounts import Session, User
@@ -44,6 +45,8 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
 
     def send(sess: Session, poles: list[str], name: str, payload: dict[str, Any]
              ) -> list[dict[str, Any]]:
+        """Each pole in turn, waiting for its reply: run in a worker thread, never on the
+        event loop, which serves every other page meanwhile."""
         if commander is None:
             raise HTTPException(503, "this console sends no commands")
         out = []
@@ -69,7 +72,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
                                                str(form.get("minutes", "")))
         if payload is None or not poles:
             return page(request, sess.user, override_error=error or "choose at least one pole")
-        results = send(sess, poles, "override", payload)
+        results = await run_in_threadpool(send, sess, poles, "override", payload)
         return page(request, sess.user, results=_summary(results), chosen=set(poles))
 
     @app.post("/lights/profile", response_class=HTMLResponse, include_in_schema=False)
@@ -81,7 +84,8 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
         if bad is not None or not poles:
             errors = {bad[0]: bad[1]} if bad else {"poles": "choose at least one pole"}
             return page(request, sess.user, profile=prof, errors=errors, chosen=set(poles))
-        results = send(sess, poles, "settings", {"app": {"profile": prof}})
+        results = await run_in_threadpool(send, sess, poles, "settings",
+                                          {"app": {"profile": prof}})
         errors = {}
         for r in results:
             if r["reply"] is not None and not r["reply"].get("ok"):
@@ -96,7 +100,8 @@ def _summary(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     for r in results:
         reply = r["reply"]
         if reply is None:
-            said = "no answer yet (it will apply the command when its link is back)"
+            said = ("no answer within 10 s: it may not have got the command (a board off the "
+                    "network drops it); check the pole and send again")
         elif reply.get("ok"):
             said = "ok"
         else:

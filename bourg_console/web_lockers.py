@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from bourg_console.accounts import Session, User
 from bourg_console.codedesk import KINDS, CodeDesk, CodeDeskError
@@ -28,11 +28,6 @@ class CodeRequest(BaseModel):
 def _banks(store: Store, user: User) -> list[str]:
     mine = [b["device"] for b in store.boards() if b["role"] == "locker"]
     return mine if user.role != "merchant" else [b for b in mine if b == user.bank]
-
-
-def _may_see(user: User, bank: str) -> None:
-    if user.role == "merchant" and user.bank != bank:
-        raise HTTPException(403, "a merchant sees its own bank only")
 
 
 def _may_issue(user: User, bank: str) -> None:
@@ -100,8 +95,12 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) ->
                   kind: str = Form(...), phone: str = Form(...),
                   lang: str = Form("fr")) -> Response:
         try:
-            sent = issue(sess, bank, CodeRequest(compartment=compartment, kind=kind,
-                                                 phone=phone, lang=lang))
+            req = CodeRequest(compartment=compartment, kind=kind, phone=phone, lang=lang)
+        except ValidationError:
+            return _page(request, sess.user, {"ok": False,
+                                              "error": "compartment must be 1..255"})
+        try:
+            sent = issue(sess, bank, req)
             result = {"ok": True, **sent}
         except HTTPException as e:
             if e.status_code in (403, 404):

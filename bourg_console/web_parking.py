@@ -4,8 +4,6 @@ CSV. Technicians and operators. (The public sees availability only: web.py.)
 
 No `from __future__ import annotations`: FastAPI reads these routes' annotations."""
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -14,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from bourg_console import parking
 from bourg_console.accounts import User
 from bourg_console.charts import bars
+from bourg_console.exports import csv_text
 from bourg_console.fiware import iso
 from bourg_console.store import Store
 from bourg_console.web_auth import TEMPLATES, Gate
@@ -70,13 +69,10 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, max_stay_s: dict[str, flo
     def sessions_csv(user: Staff, days: int = Query(7, ge=1, le=366)) -> Response:
         """Parking sessions (arrival, departure, minutes) of the last `days` days, as CSV."""
         now = gate.now()
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(SESSION_FIELDS)
-        for x in store.sessions(now - days * 86400):
-            end = x["departed_at"]
-            w.writerow([x["site"], x["totem"], x["zone"], x["bay"], iso(x["arrived_at"]),
-                        iso(end) if end is not None else "",
-                        round(((end if end is not None else now) - x["arrived_at"]) / 60, 1)])
-        return Response(buf.getvalue(), media_type="text/csv",
+        rows = ([x["site"], x["totem"], x["zone"], x["bay"], iso(x["arrived_at"]),
+                 iso(x["departed_at"]) if x["departed_at"] is not None else "",
+                 round(((x["departed_at"] if x["departed_at"] is not None else now)
+                        - x["arrived_at"]) / 60, 1)]
+                for x in store.sessions(now - days * 86400))
+        return Response(csv_text(SESSION_FIELDS, rows), media_type="text/csv",
                         headers={"Content-Disposition": "attachment; filename=sessions.csv"})

@@ -106,3 +106,28 @@ def test_a_new_password_ends_every_session(accounts: Accounts) -> None:
     with pytest.raises(LoginRefused):
         accounts.login("ann", PW, 4.0)
     accounts.login("ann", PW + " new", 5.0)
+
+
+def test_guesses_sent_in_parallel_each_count(tmp_path: Path) -> None:
+    """Thirty wrong passwords at the same instant: the account ends locked, and the right
+    password does not open it."""
+    import threading
+
+    a = Accounts(open_engine(str(tmp_path / "c.sqlite")))
+    a.add_user("ann", "operator", PW, 0.0)
+    gate = threading.Barrier(30)
+
+    def guess(i: int) -> None:
+        gate.wait()
+        try:
+            a.login("ann", f"wrong guess {i}", 100.0)
+        except LoginRefused:
+            pass
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with pytest.raises(LoginRefused):
+        a.login("ann", PW, 101.0)

@@ -125,3 +125,17 @@ def test_acknowledging_is_once_audited_and_exported(tmp_path: Path) -> None:
     csv = client.get("/api/v1/alarms.csv").text.splitlines()
     assert csv[0].startswith("id,site,device,kind") and ",door_open," in csv[1]
     assert ",tom," in csv[1]
+
+
+def test_the_csv_shows_a_boards_formula_and_never_runs_it(tmp_path: Path) -> None:
+    engine = open_engine(str(tmp_path / "c.sqlite"))
+    store, accounts = Store(engine), Accounts(engine)
+    accounts.add_user("tom", "technician", PW, 0.0)
+    store.apply(parse(P + "events/alarm", _alarm(1, "=HYPERLINK(\"http://x\")", True)), 10.0)
+    client = TestClient(create_app(store, accounts), follow_redirects=False)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"name": "tom", "password": PW, "csrf": token})
+    import csv
+
+    rows = list(csv.reader(client.get("/api/v1/alarms.csv").text.splitlines()))
+    assert rows[1][3] == "'=HYPERLINK(\"http://x\")"

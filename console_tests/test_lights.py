@@ -76,3 +76,10 @@ def test_a_chart_is_inline_svg_with_its_labels_escaped() -> None:
     assert svg.startswith("<svg") and svg.count("<rect") == 2
     assert "&lt;a&gt;" in svg and "energy &amp; more" in svg
     assert "no data yet" in bars([], [], title="x")
+
+
+def test_not_a_number_is_no_level() -> None:
+    for level, minutes in (("nan", "30"), ("inf", "30"), ("40", "nan")):
+        assert lights.check_override(level, minutes)[0] is None, (level, minutes)
+    bad = lights.check_profile(lights.profile_from_form(_form(p0_base="nan")))
+    assert bad is not None and bad[0] == "p0_base"

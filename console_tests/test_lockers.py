@@ -160,3 +160,35 @@ def test_the_merchants_form_shows_the_delivery(desk: Desk) -> None:
     r = desk.client.post("/lockers/locker-01/codes", data={
         "csrf": csrf, "compartment": "1", "kind": "deposit", "phone": "nope"})
     assert 'class="error"' in r.text and "E.164" in r.text
+
+
+def test_a_failed_sms_spends_no_code_and_the_retry_sends_the_same_one(desk: Desk,
+                                                                      tmp_path: Path) -> None:
+    """A provider down: the merchant is told, with none of the provider's words, and asking
+    again sends the code that was not delivered rather than a new one; a language the
+    templates lack is refused before any code is spent."""
+    csrf = desk.login("mia")
+    for _ in range(5):
+        assert desk.ask(csrf, lang="tlh").status_code == 422
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"provider": "http", "url": "http://127.0.0.1:9/x",
+                                  "tries": 1}))
+    desk.desk.sms_config = broken
+    r = desk.ask(csrf)
+    assert r.status_code == 422 and "the same code is sent" in r.json()["detail"]
+    assert "127.0.0.1" not in r.text  # the provider's own words stay out
+    desk.desk.sms_config = desk.outbox.parent / "sms.json"
+    assert desk.ask(csrf).status_code == 200
+    assert desk.ask(csrf).status_code == 200  # a new parcel: a new code
+    codes = [re.search(r"(\d{10,})#", s["text"]).group(1) for s in desk.sms()]
+    with Registry(desk.reg_path) as reg:
+        issued = [r[0] for r in reg.db.execute(
+            "SELECT code FROM locker_codes WHERE compartment=2 ORDER BY created, seq")]
+    assert len(issued) == 2 and codes == issued  # the failed one was sent, then one more
+
+
+def test_the_form_refuses_a_compartment_out_of_range(desk: Desk) -> None:
+    csrf = desk.login("mia")
+    r = desk.client.post("/lockers/locker-01/codes", data={
+        "csrf": csrf, "compartment": "0", "kind": "pickup", "phone": "+33612345678"})
+    assert r.status_code == 200 and "compartment must be 1..255" in r.text

@@ -33,7 +33,7 @@ def _bay(occupied: bool | None, silent: bool = False, mv: int = 2900) -> bytes:
 
 def test_the_migrations_give_the_schema_the_store_reads(db_url: str) -> None:
     s = _store(db_url)
-    assert current_revision(s.engine) == head_revision() == "0006"
+    assert current_revision(s.engine) == head_revision() == "0007"
     with s.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), metadata) == []
 
@@ -122,3 +122,24 @@ def test_a_locked_database_is_waited_for_and_the_message_stored_once_free(
     assert done.is_set()
     assert [(z.zone, z.free) for z in s.zones()] == [("A", 1)]
     assert ingest.stats.stored == 1
+
+
+def test_times_past_2038_and_big_sequence_numbers_are_stored(db_url: str) -> None:
+    s = _store(db_url)
+    ev = json.dumps({"seq": 2**40, "kind": "log", "t": 2**31 + 5, "data": {}})
+    assert s.apply(parse(P + "events/log", ev.encode()), 10.0)
+    [e] = s.events("town", "totem-1", "log")
+    assert (e["seq"], e["t"]) == (2**40, 2**31 + 5)
+
+
+def test_one_standing_alarm_per_kind_whoever_raises_it(db_url: str) -> None:
+    """The ingest (a will) and the heartbeat (missed polls) raising offline at once."""
+    from bourg_console.alarms import OFFLINE, Raise
+
+    s = _store(db_url)
+    s.apply(parse(P + "status", b"online"), 1.0)
+    s.apply(parse(P + "status", b"offline"), 2.0)
+    with s.engine.begin() as c:  # a second raise that missed the first one's row
+        s._open_alarms = lambda c, site, dev: {}  # type: ignore[method-assign]
+        s._alarm(c, "town", "totem-1", Raise(OFFLINE), 3.0)
+    assert [a["kind"] for a in s.alarms(standing=True)] == [OFFLINE]

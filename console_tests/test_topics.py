@@ -69,6 +69,11 @@ def test_each_kind_of_message_the_fleet_sends() -> None:
      "occupied must be"),
     (P + "bay/A01", _j({"bay": "A01", "zone": "A", "occupied": True, "silent": False,
                         "health": float("nan")}), "health must be"),
+    (P + "bay/A01", b'{"bay": "A01", "zone": "A", "occupied": true, "silent": false, '
+                    b'"battery_mv": Infinity}', "battery_mv must be"),
+    (P + "bay/A01", _j({"bay": "A01", "zone": "A", "occupied": True, "silent": False,
+                        "confidence": 101}), "confidence must be"),
+    (P + "events/bay", _j({"seq": 1, "kind": "bay", "t": 2**40}), "t must be"),
     (P + "telemetry/extra", b"{}", "unknown topic suffix"),
     (P + "info", b"x" * (MAX_PAYLOAD + 1), "over"),
 ])

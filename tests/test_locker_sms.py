@@ -220,6 +220,8 @@ class FakeModem:
                         self._out(b"\r\n+CMGS: 42\r\n\r\nOK\r\n")
                     elif self.mode == "cms":
                         self._out(b"\r\n+CMS ERROR: 38\r\n")
+                    elif self.mode == "echo":  # echoes the message, then says no more
+                        self._out(text)
                     continue
                 if b"\r" not in buf:
                     break
@@ -262,6 +264,17 @@ def test_gsm_modem_errors_and_timeouts() -> None:
     try:
         with pytest.raises(SmsError, match="did not answer"):
             GsmModem(m.port, timeout_s=1).send("+33612345678", "x", "k")
+    finally:
+        m.close()
+
+
+def test_a_modem_that_echoes_the_message_leaks_no_code_in_its_error() -> None:
+    m = FakeModem("echo")
+    try:
+        with pytest.raises(SmsError, match="did not answer") as e:
+            GsmModem(m.port, timeout_s=1).send("+33612345678", "Code : 0394244438#", "k")
+        assert m.received == [b"Code : 0394244438#"]
+        assert "0394244438" not in str(e.value) and "Code : ####" in str(e.value)
     finally:
         m.close()
 

@@ -170,6 +170,14 @@ def _broker(args: argparse.Namespace) -> Broker:
     except OSError as e:
         raise _UsageError(f"cannot read the --password-file {args.password_file}: "
                           f"{e.strerror}") from None
+    if tls:
+        import ssl
+
+        try:
+            ctx = ssl.create_default_context(cafile=str(args.ca))
+            ctx.load_cert_chain(str(args.cert), str(args.key))
+        except (OSError, ssl.SSLError) as e:
+            raise _UsageError(f"cannot use the TLS files ({e})") from None
     return Broker(u.hostname, u.port or (TLS_PORT if tls else 1883), args.user, password,
                   str(args.ca) if tls else None, str(args.cert) if tls else None,
                   str(args.key) if tls else None)

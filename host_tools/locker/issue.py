@@ -174,13 +174,26 @@ class CodeBook:
         seq, code, vf, vu = row
         return Issued(bank, compartment, kind, code, vf, vu, seq, False)
 
+    def unsent(self, bank: str, compartment: int, kind: str, phone: str,
+               now_s: float | None = None) -> Issued | None:
+        """The last live code of that compartment and kind if every send of it to `phone`
+        failed: what a retry after a failed SMS should send, rather than spend a new code."""
+        try:
+            last = self.resend(bank, compartment, kind, now_s)
+        except IssueError:
+            return None
+        base = _idem_base(bank, last.code, check_phone(phone))
+        rows = self.db.execute("SELECT status FROM locker_sms WHERE idem LIKE ?",
+                               (base + "%",)).fetchall()
+        return last if rows and all(r[0] == "failed" for r in rows) else None
+
     def send(self, issued: Issued, phone: str, lang: str, provider: Provider,
              place: str = "", now_s: float | None = None) -> Delivery:
         """Send the code by SMS once: a retry after success returns the first delivery, a new
         send to the same phone within RESEND_COOLDOWN_S is refused."""
         now_s = time.time() if now_s is None else now_s
         to = check_phone(phone)
-        base = hashlib.sha256(f"{issued.bank}|{issued.code}|{to}".encode()).hexdigest()[:32]
+        base = _idem_base(issued.bank, issued.code, to)
         rows = self.db.execute("SELECT idem, provider, status, ref, sent FROM locker_sms WHERE "
                                "idem LIKE ? ORDER BY rowid", (base + "%",)).fetchall()
         idem = base
@@ -207,6 +220,11 @@ class CodeBook:
             self.db.execute("INSERT OR REPLACE INTO locker_sms VALUES (?,?,?,?,?,?,?)",
                             (idem, issued.bank, to, d.provider, d.status, d.ref, now_s))
         return d
+
+
+def _idem_base(bank: str, code: str, phone: str) -> str:
+    """The idempotency key of a code's SMS to a number (a resend later adds a suffix)."""
+    return hashlib.sha256(f"{bank}|{code}|{phone}".encode()).hexdigest()[:32]
 
 
 def parse_when(text: str, now: float | None = None) -> float:

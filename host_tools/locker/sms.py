@@ -149,6 +149,12 @@ class HttpGateway:
         raise SmsError(f"gateway unreachable after {self.tries} tries ({last})")
 
 
+def _redacted(echo: bytes) -> bytes:
+    """What a modem said, fit for an error message: it echoes what it is sent, the code and
+    the number included, so every run of four or more digits is blanked."""
+    return re.sub(rb"\d{4,}", b"####", echo)
+
+
 class GsmModem:
     name = "gsm"
 
@@ -167,13 +173,15 @@ class GsmModem:
                 for p in patterns:
                     if p in buf:
                         return buf
-        raise SmsError(f"modem did not answer in {timeout_s:.0f} s (got {buf[-60:]!r})")
+        raise SmsError(f"modem did not answer in {timeout_s:.0f} s (got "
+                       f"{_redacted(buf[-60:])!r})")
 
     def _cmd(self, ser: Any, line: str, timeout_s: float = 2.0) -> bytes:
         ser.write(line.encode() + b"\r")
         got = self._read_until(ser, (b"OK\r\n", b"ERROR"), timeout_s)
         if b"ERROR" in got:
-            raise SmsError(f"modem refused {line.split('=')[0]}: {got.strip()[-40:]!r}")
+            raise SmsError(f"modem refused {line.split('=')[0]}: "
+                           f"{_redacted(got.strip()[-40:])!r}")
         return got
 
     def send(self, to: str, text: str, idem: str) -> Delivery:
