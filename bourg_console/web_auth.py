@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -39,7 +40,9 @@ class Gate:
         if sess is None:
             if api:
                 raise HTTPException(401, "log in first")
-            raise HTTPException(303, headers={"Location": f"/login?next={request.url.path}"})
+            # the path as sent, quoted: a header holds no character outside latin-1
+            raise HTTPException(303, headers={
+                "Location": "/login?" + urlencode({"next": request.url.path})})
         if not sess.user.may(*roles):
             raise HTTPException(403, f"a {sess.user.role} may not see this")
         return sess
@@ -56,10 +59,16 @@ class Gate:
             if sent is None and request.headers.get("content-type", "").startswith(
                     ("application/x-www-form-urlencoded", "multipart/form-data")):
                 sent = str((await request.form()).get("csrf", ""))
-            if not sent or not hmac.compare_digest(sent, sess.csrf):
+            if not sent or not _same(sent, sess.csrf):
                 raise HTTPException(403, "missing or wrong CSRF token: reload the page")
             return sess
         return dep
+
+
+def _same(sent: str, want: str) -> bool:
+    """Constant-time comparison of a token; as bytes, since compare_digest refuses a str
+    with a character outside ASCII (which anyone can send)."""
+    return hmac.compare_digest(sent.encode(), want.encode())
 
 
 def _cookie(response: Response, request: Request, name: str, value: str,
@@ -86,7 +95,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
     def login(request: Request, name: str = Form(""), password: str = Form(""),
               csrf: str = Form(""), next: str = Form("/")) -> Response:
         want = request.cookies.get(LOGIN_COOKIE, "")
-        if not want or not hmac.compare_digest(csrf, want):
+        if not want or not _same(csrf, want):
             raise HTTPException(403, "the login form expired: reload the page")
         try:
             sess = gate.accounts.login(name.strip(), password, gate.now())

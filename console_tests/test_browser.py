@@ -79,7 +79,7 @@ def page(tmp_path: Path):  # noqa: ANN201 - playwright's Page
 def test_the_fleet_page_follows_the_boards_without_a_reload(served: Served, page) -> None:  # noqa: ANN001
     served.hear("bourg/town/pole-01/status", b"online", 1.0)
     page.goto(served.url + "/fleet")
-    assert page.url.endswith("/login?next=/fleet")
+    assert page.url.endswith("/login?next=%2Ffleet")
     page.fill("input[name=name]", "tom")
     page.fill("input[name=password]", PW)
     page.click("button:has-text('Log in')")

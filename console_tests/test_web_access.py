@@ -44,7 +44,7 @@ def test_the_public_sees_availability_and_nothing_else(site) -> None:  # noqa: A
     assert client.get("/api/v1/parking/zones").json() == []
     assert client.get("/api/v1/parking/spots").status_code == 200
     r = client.get("/fleet")
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/fleet"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Ffleet"
     assert client.get("/api/v1/fleet").status_code == 401
 
 
