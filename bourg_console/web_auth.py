@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
