@@ -6,8 +6,11 @@ Kinds of alarm:
   cold chain...), kept in step with its retained `alarms` state `{"active": [names]}`, which
   a (re)subscription brings again, so an alarm cleared while the console was away is cleared
   here too;
-- SAFE_MODE: the board's retained `state` says `{"mode": "safe", "error": ...}`; cleared when
-  its `info` says `"mode": "normal"` (it booted its app again);
+- SAFE_MODE: the board's retained `state` says `{"mode": "safe", "error": ...}` (the
+  runtime's safe mode: docs/runtime.md); cleared when its `info` says `"mode": "normal"` (it
+  booted its app again). A pole's own `state` also has a `mode`, its light's (auto,
+  override, safe: full light while it cannot trust its inputs), and no `error`: that is
+  not the board's safe mode;
 - OFFLINE: the broker published the board's will (`status` offline), or the board has not
   answered `missed` status polls in a row (heartbeat.py); cleared by the next message the
   board itself sends (never a retained copy the broker hands out on a subscription).
@@ -52,6 +55,11 @@ class Sync:
 Change = Raise | Clear | Sync
 
 
+def is_safe_mode(st: State) -> bool:
+    """The runtime's safe-mode state, not a pole's light in its fail-safe level."""
+    return st.suffix == "state" and st.data.get("mode") == "safe" and "error" in st.data
+
+
 def changes(obs: Observation, retained: bool) -> list[Change]:
     out: list[Change] = []
     if not retained and not (isinstance(obs, Status) and not obs.online):
@@ -69,7 +77,7 @@ def changes(obs: Observation, retained: bool) -> list[Change]:
         if isinstance(active, list) and all(isinstance(a, str) and 0 < len(a) <= 64
                                             for a in active):
             out.append(Sync(tuple(a for a in active if not is_console_kind(a))))
-    elif isinstance(obs, State) and obs.suffix == "state" and obs.data.get("mode") == "safe":
+    elif isinstance(obs, State) and is_safe_mode(obs):
         out.append(Raise(SAFE_MODE, {"error": str(obs.data.get("error", ""))[:500]}))
     elif isinstance(obs, State) and obs.suffix == "info" and obs.data.get("mode") == "normal":
         out.append(Clear(SAFE_MODE))

@@ -203,12 +203,12 @@ class Store:
             c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
                 role=_text(d.get("role"), 32), fw=_text(d.get("fw"), 64),
                 micropython=_text(d.get("micropython"), 64),
-                mode=_text(d.get("mode"), 16)))
+                mode=_text(d.get("mode"), 16), safe_error=None))
         elif st.suffix == "energy":
             _energy(c, st, now)
-        elif st.suffix == "state" and d.get("mode") in ("safe", "normal"):
+        elif alarms.is_safe_mode(st):
             c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
-                mode=d["mode"], safe_error=_text(d.get("error"), 500)))
+                mode="safe", safe_error=_text(d.get("error"), 500)))
 
     @staticmethod
     def _bay(c: Connection, b: BayState, now: float) -> None:

@@ -66,6 +66,14 @@ def test_safe_mode_stands_until_the_app_boots_again(store: Store) -> None:
     assert _standing(store) == []
 
 
+def test_a_poles_light_in_its_fail_safe_level_is_not_the_boards_safe_mode(store: Store) -> None:
+    """A pole's `state` has a `mode` of its own (auto, override, safe: full light while it
+    boots or cannot trust its inputs); only the runtime's safe mode carries an `error`."""
+    store.apply(parse(P + "info", _j({"mode": "normal", "role": "lighting"})), 1.0)
+    store.apply(parse(P + "state", _j({"level": 100, "mode": "safe", "reason": "safe"})), 2.0)
+    assert _standing(store) == [] and store.boards()[0]["mode"] == "normal"
+
+
 def test_offline_is_cleared_by_the_board_itself_not_by_a_retained_copy(store: Store) -> None:
     store.apply(parse(P + "status", b"online"), 1.0)
     store.apply(parse(P + "status", b"offline"), 2.0)
