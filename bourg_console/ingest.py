@@ -9,7 +9,8 @@ Nothing is lost across a console restart, a broker outage or a locked database:
   are retained QoS 0 messages, which a broker does not queue; every (re)subscription brings
   the latest of each again;
 - **ack after commit**: a message is acknowledged (PUBACK, paho's manual ack) only once its
-  transaction has committed, by a writer thread that retries a locked database with backoff.
+  transaction has committed, by a writer thread that commits what has arrived in batches
+  (one disk flush for many messages) and retries a locked database with backoff.
   Until then the broker holds it, and sends it again if the console dies meanwhile; the
   store takes the second copy as a duplicate.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from bourg_console.store import Store
@@ -34,6 +36,7 @@ from bourg_console.topics import Malformed, Skipped, parse
 
 log = logging.getLogger("bourg_console.ingest")
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 5.0
+BATCH = 500  # messages committed together at most
 ERRORS_KEPT = 20
 
 
@@ -66,8 +69,12 @@ class Broker:
 
 class Ingest:
     def __init__(self, store: Store, broker: Broker, site: str, *,
-                 client_id: str | None = None, now: Callable[[], float] = time.time) -> None:
+                 client_id: str | None = None, now: Callable[[], float] = time.time,
+                 on_stored: Callable[[str, bytes], None] | None = None) -> None:
+        """on_stored(topic, payload): called after each message is committed (the scale
+        bench times publish to stored with it)."""
         self.store, self.broker, self.site, self.now = store, broker, site, now
+        self.on_stored = on_stored
         self.topic = f"bourg/{site}/#"
         self.stats = IngestStats()
         self._inbox: queue.Queue[tuple[str, bytes, int, int, bool, float] | None] = \
@@ -128,22 +135,42 @@ class Ingest:
 
     # -- the writer ------------------------------------------------------------------------
     def _write_loop(self) -> None:
+        """Messages are committed in batches: whatever has arrived, up to BATCH, in one
+        transaction (one disk flush instead of one per message), then all acknowledged."""
         while True:
             item = self._inbox.get()
             if item is None:
                 return
-            topic, payload, mid, qos, retained, at = item
-            if self._write(topic, payload, at, retained) and qos > 0:
-                self.client.ack(mid, qos)
+            batch = [item]
+            while len(batch) < BATCH:
+                try:
+                    more = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._inbox.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            if not self._write(batch):
+                return  # stopping: the broker keeps what was not acknowledged
+            for topic, payload, mid, qos, _retained, _at in batch:
+                if qos > 0:
+                    self.client.ack(mid, qos)
+                if self.on_stored is not None:
+                    self.on_stored(topic, payload)
 
-    def _write(self, topic: str, payload: bytes, at: float, retained: bool = False) -> bool:
-        """Store one message, retrying while the database is locked; False only when the
-        console is stopping before it could (the broker keeps the message)."""
+    def _write(self, batch: list[tuple[str, bytes, int, int, bool, float]]) -> bool:
+        """Store a batch in one transaction, retrying while the database is locked; False
+        only when the console is stopping before it could (the broker keeps the messages).
+        A message that breaks the store (a bug) rolls the batch back, which is then stored
+        one message per transaction: that message is lost, never the others."""
         delay = RETRY_FIRST_S
         while True:
             try:
-                self._apply(topic, payload, at, retained)
-                return True
+                try:
+                    counts = self._in_one(batch)
+                except _Broken:
+                    counts = self._one_by_one(batch)
             except OperationalError as e:
                 if self._stop.is_set():
                     return False
@@ -151,22 +178,55 @@ class Ingest:
                 log.warning("database busy (%s); retrying in %.1f s", e.orig, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-            except Exception as e:  # a bug must cost one message, not the ingest
+                continue
+            self.stats.stored += counts["stored"]
+            self.stats.duplicates += counts["duplicates"]
+            self.stats.refused += counts["refused"]
+            return True
+
+    def _in_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]
+                ) -> dict[str, int]:
+        counts = {"stored": 0, "duplicates": 0, "refused": 0}
+        with self.store.engine.begin() as c:
+            for topic, payload, _mid, _qos, retained, at in batch:
+                try:
+                    self._one(c, topic, payload, at, retained, counts)
+                except OperationalError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - rolled back, then one by one
+                    raise _Broken from e
+        return counts
+
+    def _one_by_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]
+                    ) -> dict[str, int]:
+        counts = {"stored": 0, "duplicates": 0, "refused": 0}
+        for topic, payload, _mid, _qos, retained, at in batch:
+            try:
+                with self.store.engine.begin() as c:
+                    self._one(c, topic, payload, at, retained, counts)
+            except OperationalError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a bug costs one message, not the ingest
                 self.stats.error(f"{topic}: {e!r}")
                 log.exception("could not store a message on %s", topic)
-                return True
+        return counts
 
-    def _apply(self, topic: str, payload: bytes, at: float, retained: bool) -> None:
+    def _one(self, c: Connection, topic: str, payload: bytes, at: float, retained: bool,
+             counts: dict[str, int]) -> None:
         try:
             obs = parse(topic, payload)
         except Malformed as e:
-            self.store.refuse(topic, e, at)
-            self.stats.refused += 1
+            self.store.refuse_in(c, topic, e, at)
+            counts["refused"] += 1
             log.warning("refused a message on %s: %s", topic[:120], e)
             return
         if isinstance(obs, Skipped):
             return
-        if self.store.apply(obs, at, retained=retained):
-            self.stats.stored += 1
+        if self.store.apply_in(c, obs, at, retained=retained):
+            counts["stored"] += 1
         else:
-            self.stats.duplicates += 1
+            counts["duplicates"] += 1
+
+
+class _Broken(Exception):
+    """A message broke the store inside a batch: store the batch one by one."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bourg_console import alarms
@@ -64,54 +64,76 @@ class Bay:
     updated_at: float
 
 
+# The statements every message runs, built once: SQLAlchemy spends more time building an
+# expression than the database spends running it (the scale bench, docs/console.md).
+_B, _BS, _A = s.boards, s.board_states, s.alarms
+_SEEN = update(_B).where(_B.c.site == bindparam("k_site"), _B.c.device == bindparam("k_dev")
+                         ).values(last_seen=bindparam("now"))
+_KNOWN = select(_B.c.device).where(_B.c.site == bindparam("k_site"),
+                                   _B.c.device == bindparam("k_dev"))
+_STATE = update(_BS).where(_BS.c.site == bindparam("k_site"), _BS.c.device == bindparam("k_dev"),
+                           _BS.c.suffix == bindparam("k_suffix")
+                           ).values(data=bindparam("data"), received_at=bindparam("now"))
+_CLEAR = update(_A).where(_A.c.site == bindparam("k_site"), _A.c.device == bindparam("k_dev"),
+                          _A.c.kind == bindparam("k_kind"), _A.c.cleared_at.is_(None)
+                          ).values(cleared_at=bindparam("now"))
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     # -- writing ---------------------------------------------------------------------------
     def apply(self, obs: Observation, now: float, *, retained: bool = False) -> bool:
-        """Store one observation received at `now`, and the alarms it raises or clears;
-        False when it changed nothing new (a duplicate event, a skipped command). A
-        `retained` copy, which the broker hands out on a subscription, does not count as
-        hearing from the board."""
+        """Store one observation received at `now`, and the alarms it raises or clears, in
+        a transaction of its own (apply_in: within the caller's)."""
+        with self.engine.begin() as c:
+            return self.apply_in(c, obs, now, retained=retained)
+
+    def apply_in(self, c: Connection, obs: Observation, now: float, *,
+                 retained: bool = False) -> bool:
+        """apply() within the transaction `c`; False when it changed nothing new (a
+        duplicate event, a skipped command). A `retained` copy, which the broker hands out
+        on a subscription, does not count as hearing from the board."""
         if isinstance(obs, Skipped):
             return False
-        with self.engine.begin() as c:
-            self._seen(c, obs.site, _device(obs), now, retained)
-            if isinstance(obs, Event) and self._duplicate(c, obs):
-                return False
-            for change in alarms.changes(obs, retained):
-                self._alarm(c, obs.site, _device(obs), change, now)
-            if isinstance(obs, Status):
-                c.execute(update(s.boards).where(*_board(obs.site, obs.device))
-                          .values(online=obs.online, status_at=now))
-                return True
-            if isinstance(obs, Event):
-                return self._event(c, obs, now)
-            if isinstance(obs, State):
-                self._state(c, obs, now)
-                return True
-            if isinstance(obs, BayState):
-                self._bay(c, obs, now)
-                return True
-            if isinstance(obs, ZoneState):
-                _upsert(c, s.zones, {"site": obs.site, "totem": obs.totem, "zone": obs.zone},
-                        {"free": obs.free, "total": obs.total, "silent": obs.silent,
-                         "updated_at": now})
-                return True
+        self._seen(c, obs.site, _device(obs), now, retained)
+        if isinstance(obs, Event) and self._duplicate(c, obs):
+            return False
+        for change in alarms.changes(obs, retained):
+            self._alarm(c, obs.site, _device(obs), change, now)
+        if isinstance(obs, Status):
+            c.execute(update(s.boards).where(*_board(obs.site, obs.device))
+                      .values(online=obs.online, status_at=now))
+            return True
+        if isinstance(obs, Event):
+            return self._event(c, obs, now)
+        if isinstance(obs, State):
+            self._state(c, obs, now)
+            return True
+        if isinstance(obs, BayState):
+            self._bay(c, obs, now)
+            return True
+        if isinstance(obs, ZoneState):
+            _upsert(c, s.zones, {"site": obs.site, "totem": obs.totem, "zone": obs.zone},
+                    {"free": obs.free, "total": obs.total, "silent": obs.silent,
+                     "updated_at": now})
+            return True
         raise TypeError(f"not an observation: {obs!r}")
 
     def refuse(self, topic: str, err: Malformed, now: float) -> None:
-        """Count a refused message and keep it among the newest MALFORMED_KEPT."""
         with self.engine.begin() as c:
-            c.execute(insert(s.malformed).values(topic=topic[:200], reason=str(err)[:200],
-                                                 received_at=now))
-            _upsert(c, s.counters, {"name": "malformed"},
-                    {"value": self._count(c) + 1})
-            cut = c.execute(select(s.malformed.c.id).order_by(s.malformed.c.id.desc())
-                            .offset(MALFORMED_KEPT).limit(1)).scalar()
-            if cut is not None:
-                c.execute(s.malformed.delete().where(s.malformed.c.id <= cut))
+            self.refuse_in(c, topic, err, now)
+
+    def refuse_in(self, c: Connection, topic: str, err: Malformed, now: float) -> None:
+        """Count a refused message and keep it among the newest MALFORMED_KEPT."""
+        c.execute(insert(s.malformed).values(topic=topic[:200], reason=str(err)[:200],
+                                             received_at=now))
+        _upsert(c, s.counters, {"name": "malformed"}, {"value": self._count(c) + 1})
+        cut = c.execute(select(s.malformed.c.id).order_by(s.malformed.c.id.desc())
+                        .offset(MALFORMED_KEPT).limit(1)).scalar()
+        if cut is not None:
+            c.execute(s.malformed.delete().where(s.malformed.c.id <= cut))
 
     @staticmethod
     def _count(c: Connection) -> int:
@@ -120,11 +142,13 @@ class Store:
 
     @staticmethod
     def _seen(c: Connection, site: str, device: str, now: float, retained: bool) -> None:
-        key = {"site": site, "device": device}
+        key = {"k_site": site, "k_dev": device}
         if retained:
-            if c.execute(select(s.boards.c.device).where(*_key(s.boards, key))).first():
+            if c.execute(_KNOWN, key).first():
                 return
-        _upsert(c, s.boards, key, {"last_seen": now})
+        elif c.execute(_SEEN, {**key, "now": now}).rowcount:
+            return
+        c.execute(insert(_B).values(site=site, device=device, last_seen=now))
 
     @staticmethod
     def _duplicate(c: Connection, ev: Event) -> bool:
@@ -196,8 +220,11 @@ class Store:
 
     @staticmethod
     def _state(c: Connection, st: State, now: float) -> None:
-        _upsert(c, s.board_states, {"site": st.site, "device": st.device, "suffix": st.suffix},
-                {"data": json.dumps(st.data), "received_at": now})
+        data = json.dumps(st.data)
+        if not c.execute(_STATE, {"k_site": st.site, "k_dev": st.device,
+                                  "k_suffix": st.suffix, "data": data, "now": now}).rowcount:
+            c.execute(insert(_BS).values(site=st.site, device=st.device, suffix=st.suffix,
+                                         data=data, received_at=now))
         d = st.data
         if st.suffix == "info":
             c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
@@ -229,6 +256,10 @@ class Store:
 
     def _alarm(self, c: Connection, site: str, device: str, change: alarms.Change,
                now: float) -> None:
+        if isinstance(change, alarms.Clear):  # every live message clears OFFLINE: one UPDATE
+            c.execute(_CLEAR, {"k_site": site, "k_dev": device, "k_kind": change.kind,
+                               "now": now})
+            return
         standing = self._open_alarms(c, site, device)
         if isinstance(change, alarms.Sync):
             raise_ = [alarms.Raise(k) for k in change.active if k not in standing]
@@ -244,9 +275,6 @@ class Store:
                         detail=json.dumps(change.detail), raised_at=now))
             except IntegrityError:
                 pass  # it stands already: uq_alarms_standing
-        elif isinstance(change, alarms.Clear) and change.kind in standing:
-            c.execute(update(s.alarms).where(s.alarms.c.id == standing[change.kind])
-                      .values(cleared_at=now))
 
     def raise_overdue(self, now: float, poll_s: float, missed: int,
                       since: float = 0.0) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from bourg_console import (
     fiware,
@@ -84,11 +84,6 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
     def availability(site: str | None) -> list[dict[str, Any]]:
         return fiware.on_street_parking(store.zones(site), store.bays(site))
 
-    @app.get("/api/v1/parking/zones", tags=["public"])
-    def parking_zones(site: str | None = Query(None, description="one site only")
-                      ) -> list[dict[str, Any]]:
-        """Each parking zone as a FIWARE OnStreetParking: free, total and taken bays."""
-        return availability(site)
 
     @app.get("/api/v1/parking/spots", tags=["public"])
     def parking_spots(site: str | None = Query(None, description="one site only")
@@ -99,8 +94,8 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
     cache: dict[str | None, tuple[float, str]] = {}
 
     def availability_json(site: str | None) -> str:
-        """The zones as JSON, computed at most once a second however many live pages are
-        open: a thousand drivers' phones cost the database one query a second."""
+        """The zones as JSON, computed at most once a second however many pages and phones
+        ask: a thousand drivers cost the database one query a second."""
         t = time.monotonic()
         hit = cache.get(site)
         if hit is None or t - hit[0] >= STREAM_POLL_S:
@@ -109,6 +104,14 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
                 cache.clear()
             cache[site] = hit
         return hit[1]
+
+    @app.get("/api/v1/parking/zones", tags=["public"],
+             responses={200: {"description": "a list of FIWARE OnStreetParking"}})
+    def parking_zones(site: str | None = Query(None, description="one site only")
+                      ) -> Response:
+        """Each parking zone as a FIWARE OnStreetParking: free, total and taken bays. At
+        most a second old: every driver's phone shares one query a second."""
+        return Response(availability_json(site), media_type="application/json")
 
     @app.get("/api/v1/parking/stream", tags=["public"])
     async def parking_stream(request: Request, site: str | None = None) -> StreamingResponse:

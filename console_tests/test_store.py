@@ -105,7 +105,8 @@ def test_a_locked_database_is_waited_for_and_the_message_stored_once_free(
     done = threading.Event()
 
     def write() -> None:
-        assert ingest._write(P + "zone/A", b'{"free": 1, "total": 1, "silent": 0}', 9.0)
+        assert ingest._write([(P + "zone/A", b'{"free": 1, "total": 1, "silent": 0}', 1, 0,
+                               False, 9.0)])
         done.set()
 
     t = threading.Thread(target=write)
@@ -143,3 +144,23 @@ def test_one_standing_alarm_per_kind_whoever_raises_it(db_url: str) -> None:
         s._open_alarms = lambda c, site, dev: {}  # type: ignore[method-assign]
         s._alarm(c, "town", "totem-1", Raise(OFFLINE), 3.0)
     assert [a["kind"] for a in s.alarms(standing=True)] == [OFFLINE]
+
+
+def test_a_batch_keeps_every_message_but_the_one_a_bug_breaks(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    s = _store(tmp_path / "console.sqlite")
+    ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
+    real = s.apply_in
+
+    def flaky(c, obs, now, *, retained=False):  # noqa: ANN001, ANN202
+        if getattr(obs, "zone", None) == "B":
+            raise RuntimeError("a bug in the store")
+        return real(c, obs, now, retained=retained)
+
+    monkeypatch.setattr(s, "apply_in", flaky)
+    batch = [(P + f"zone/{z}", b'{"free": 1, "total": 1, "silent": 0}', i, 1, False, 9.0)
+             for i, z in enumerate("ABC")] + [(P + "zone/D", b"garbage", 9, 1, False, 9.0)]
+    assert ingest._write(batch)
+    assert [z.zone for z in s.zones()] == ["A", "C"]
+    assert (ingest.stats.stored, ingest.stats.refused, len(ingest.stats.errors)) == (2, 1, 1)
+    assert s.malformed_count() == 1

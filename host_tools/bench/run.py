@@ -20,6 +20,9 @@
   (host_tools.locker.bench).
 - parking: the detector on the shared samples and on simulated days, against the 5 uT
   fixed-threshold reference (host_tools.parking.bench).
+- console_scale: the town console under a town's traffic with a burst, on SQLite and
+  PostgreSQL: publish-to-stored latency, the availability API and the parking page's times
+  (host_tools.bench.console_scale).
 """
 
 from __future__ import annotations
@@ -231,3 +234,10 @@ def bench_soak(hours: float) -> None:
           "virtual_s": r["virtual_s"],
           "wall_s": r["wall_s"], "ratio": r["ratio"], "passed": r["passed"],
           "where": "this host, nothing else running"})
+
+
+def bench_console() -> None:
+    from host_tools.bench import console_scale
+
+    for r in console_scale.run():
+        emit(r)

@@ -12,6 +12,7 @@ from host_tools.bench.run import (
     RESULTS,
     bench_boot,
     bench_chip_heap,
+    bench_console,
     bench_hil,
     bench_lighting,
     bench_locker,
@@ -31,7 +32,7 @@ from host_tools.commands import EXIT_OK
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-hil", action="store_true", help="skip timing the HIL suite")
     p.add_argument("--only", choices=["boot", "heap", "update", "lighting", "parking", "locker",
-                                        "clock", "soak", "hil"],
+                                        "clock", "soak", "console", "hil"],
                    help="run one group only")
     p.add_argument("--latency-samples", type=int, default=40,
                    help="presence edges timed on the virtual poles")
@@ -93,6 +94,8 @@ def _run_groups(args: argparse.Namespace) -> int:
         bench_virtual_time()
     if only in (None, "soak"):
         bench_soak(args.soak_hours)
+    if only in (None, "console"):
+        bench_console()
     if only == "hil" or (only is None and not args.no_hil):
         bench_hil()
     return EXIT_OK
