@@ -34,34 +34,27 @@ build/stubs-esp32/.stamp: Makefile $(STAMP)/venv
 	$(PY) -m pip install -q --no-deps --target build/stubs-esp32 $(ESP32_STUBS)
 	@touch $@
 
-# the console's tests start their own PostgreSQL server from Debian's packages
-$(STAMP)/postgresql:
+# $(call debian,PACKAGE,TEST,WHY): apt-get install PACKAGE unless the shell TEST succeeds
+define debian
 	@mkdir -p $(STAMP)
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "installing Debian's postgresql (needed by the console's tests)"; \
+	@if ! ( $(2) ) >/dev/null 2>&1; then \
+		echo "installing Debian's $(1) (needed by $(3))"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1) >/dev/null; \
 	fi
 	@touch $@
+endef
+
+# the console's tests start their own PostgreSQL server from Debian's packages
+$(STAMP)/postgresql:
+	$(call debian,postgresql,ls /usr/lib/postgresql/*/bin/initdb,the console's tests)
 
 # the console's browser tests drive Debian's Chromium with Playwright (no browser download)
 $(STAMP)/chromium:
-	@mkdir -p $(STAMP)
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "installing Debian's chromium (needed by the console's browser tests)"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
-	fi
-	@touch $@
+	$(call debian,chromium,[ -x /usr/bin/chromium ],the console's browser tests)
 
 $(STAMP)/mosquitto:
-	@mkdir -p $(STAMP)
-	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
-		echo "installing Debian's mosquitto (needed by the MQTT tests)"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto >/dev/null; \
-	fi
-	@touch $@
+	$(call debian,mosquitto,command -v mosquitto || [ -x /usr/sbin/mosquitto ],the MQTT tests)
 
 lint: setup
 	$(VENV)/bin/ruff check host_tools bourg_console tests hil_tests console_tests tools firmware
