@@ -1,5 +1,7 @@
 """`bourg console` from the command line: bad arguments get one line and exit 2, and the
-service starts, serves, and stops on SIGTERM."""
+service starts, serves, and stops on SIGTERM. The command is run in this process through
+`host_tools.cli.main`, as the `bourg` script runs it (a new interpreter for each case would
+cost seconds); the service's own test runs it as a process."""
 
 from __future__ import annotations
 
@@ -15,9 +17,25 @@ from host_tools.emulator.waiting import wait_until
 from host_tools.field.mosquitto import Mosquitto, free_port
 
 
-def _bourg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "host_tools.cli", "console", *args],
-                          capture_output=True, text=True, timeout=60)
+def _bourg(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`bourg console ARGS` in this process: its exit code, stdout and stderr."""
+    import contextlib
+    import io
+
+    from host_tools.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    real_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)  # not a terminal: add-user reads the password from it
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(["console", *args])
+            except SystemExit as e:  # argparse's own refusals
+                rc = int(e.code or 0)
+    finally:
+        sys.stdin = real_stdin
+    return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.parametrize("args, says", [
@@ -94,10 +112,8 @@ def test_add_user_makes_an_account_that_can_log_in(tmp_path: Path) -> None:
     r = _bourg("add-user", "olga", "--role", "operator", "--password-file", str(pw),
                "--db", db)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "add-user", "mia",
-                        "--role", "merchant", "--bank", "locker-01", "--db", db],
-                       input="another long password\n", capture_output=True, text=True,
-                       timeout=60)
+    r = _bourg("add-user", "mia", "--role", "merchant", "--bank", "locker-01", "--db", db,
+               stdin="another long password\n")
     assert r.returncode == 0, r.stderr
     accounts = Accounts(open_engine(db))
     assert accounts.login("olga", "a long enough password", 1.0).user.role == "operator"
@@ -109,8 +125,6 @@ def test_add_user_makes_an_account_that_can_log_in(tmp_path: Path) -> None:
     (["--role", "merchant"], "a merchant needs --bank"),
 ])
 def test_add_user_refusals_are_one_line(tmp_path: Path, args: list[str], says: str) -> None:
-    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "console", "add-user", "x",
-                        *args, "--db", str(tmp_path / "c.sqlite")], input="short\n",
-                       capture_output=True, text=True, timeout=60)
+    r = _bourg("add-user", "x", *args, "--db", str(tmp_path / "c.sqlite"), stdin="short\n")
     assert r.returncode == 2 and says in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
