@@ -13,6 +13,22 @@ from host_tools.testing.postgres import Postgres, PostgresMissing
 pytest_plugins = ["host_tools.testing.plugin"]
 
 
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """argon2id with one pass over 1 MiB instead of three over 64 MiB: the tests make and
+    log in hundreds of accounts, at 140 ms a hash. The same algorithm and code paths; the
+    production parameters have a test of their own (marked real_hashes)."""
+    if request.node.get_closest_marker("real_hashes"):
+        return
+    from argon2 import PasswordHasher
+
+    from bourg_console import accounts
+
+    quick = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(accounts, "_hasher", quick)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", quick.hash("no such account"))
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     try:

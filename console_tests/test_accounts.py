@@ -49,6 +49,17 @@ def test_the_password_is_kept_only_as_an_argon2id_hash(tmp_path: Path) -> None:
         assert PW.encode() not in f.read_bytes()
 
 
+@pytest.mark.real_hashes
+def test_passwords_are_hashed_with_the_recommended_argon2id_cost(tmp_path: Path) -> None:
+    """RFC 9106's second recommended profile: argon2id, 3 passes, 64 MiB."""
+    a = Accounts(open_engine(str(tmp_path / "c.sqlite")))
+    a.add_user("ann", "operator", PW, 0.0)
+    [(hashed,)] = sqlite3.connect(tmp_path / "c.sqlite").execute(
+        "select password_hash from users").fetchall()
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), hashed
+    assert a.login("ann", PW, 1.0).user.name == "ann"
+
+
 def test_a_wrong_password_and_an_unknown_name_get_the_same_answer(accounts: Accounts) -> None:
     accounts.add_user("ann", "operator", PW, 0.0)
     answers = []
