@@ -30,6 +30,18 @@ def occupancy_by_hour(sessions: list[dict[str, Any]], start: float, hours: int,
     return [round(v, 3) for v in out]
 
 
+def occupancy_by_day(sessions: list[dict[str, Any]], start: float, days: int,
+                     now: float) -> list[float]:
+    """Bays taken on average over each of `days` days from `start`."""
+    hourly = occupancy_by_hour(sessions, start, days * 24, now)
+    return [round(sum(hourly[d * 24:(d + 1) * 24]) / 24, 3) for d in range(days)]
+
+
+def arrivals_by_day(sessions: list[dict[str, Any]], start: float, days: int) -> list[int]:
+    hourly = arrivals_by_hour(sessions, start, days * 24)
+    return [sum(hourly[d * 24:(d + 1) * 24]) for d in range(days)]
+
+
 def arrivals_by_hour(sessions: list[dict[str, Any]], start: float, hours: int) -> list[int]:
     out = [0] * hours
     for ses in sessions:

@@ -1,6 +1,6 @@
 """Parking for the staff: each bay's state and since when, silent sensors, overstaying
-vehicles, occupancy and arrivals by hour over the last day, turnover, and the sessions as
-CSV. Technicians and operators. (The public sees availability only: web.py.)
+vehicles, occupancy and arrivals by hour over the last day and by day over two weeks,
+turnover, and the sessions as CSV. Technicians and operators. (The public sees availability only: web.py.)
 
 No `from __future__ import annotations`: FastAPI reads these routes' annotations."""
 
@@ -25,9 +25,15 @@ def _duration(s: float) -> str:
     return f"{m // 1440}d {m // 60 % 24}h" if m >= 1440 else f"{m // 60}h {m % 60:02d}m"
 
 
+DAYS = 14  # the daily charts' span
+
+
 def view(store: Store, max_stay_s: dict[str, float], now: float) -> dict[str, Any]:
     start = now - now % parking.HOUR - 23 * parking.HOUR
-    sessions = store.sessions(start)
+    day0 = now - now % 86400 - (DAYS - 1) * 86400
+    fortnight = store.sessions(day0)
+    sessions = [x for x in fortnight
+                if x["departed_at"] is None or x["departed_at"] >= start]
     bays = store.bays()
     open_ = {(x["totem"], x["bay"]): x for x in sessions if x["departed_at"] is None}
     rows = []
@@ -51,6 +57,13 @@ def view(store: Store, max_stay_s: dict[str, float], now: float) -> dict[str, An
         "arrivals": bars(labels, [float(v) for v in parking.arrivals_by_hour(
             sessions, start, 24)], unit="arrivals", title="arrivals, by hour"),
         "turnover": parking.turnover(sessions, start, now, len(bays)),
+        "daily": bars([iso(day0 + d * 86400)[5:10] for d in range(DAYS)],
+                      parking.occupancy_by_day(fortnight, day0, DAYS, now),
+                      unit="bays", title="bays taken, by day (UTC)"),
+        "daily_arrivals": bars([iso(day0 + d * 86400)[5:10] for d in range(DAYS)],
+                               [float(v) for v in parking.arrivals_by_day(fortnight, day0,
+                                                                          DAYS)],
+                               unit="arrivals", title="arrivals, by day (UTC)"),
         "max_stay_min": {z: round(v / 60) for z, v in sorted(max_stay_s.items())},
     }
 

@@ -65,6 +65,9 @@ def test_occupancy_counts_bay_hours_and_turnover_arrivals_per_bay_day() -> None:
     assert parking.occupancy_by_hour(sessions, T0, 3, now=T0 + 9000) == [0.5, 1.0, 0.5]
     assert parking.arrivals_by_hour(sessions, T0, 3) == [1, 1, 0]
     assert parking.turnover(sessions, T0, T0 + 86400, bays=2) == 1.0
+    assert parking.occupancy_by_day(sessions, T0, 2, now=T0 + 86400 + 3600) == \
+        [round(23.5 / 24, 3), round(1 / 24, 3)]
+    assert parking.arrivals_by_day(sessions, T0, 2) == [2, 0]
 
 
 @pytest.mark.parametrize("item", ["A", "A=0", "A=x", "=30", "A B=3"])
@@ -89,6 +92,7 @@ def test_the_staff_page_and_the_csv(tmp_path: Path) -> None:
     client.post("/login", data={"name": "tom", "password": PW, "csrf": token})
     page = client.get("/parking").text
     assert re.search(r'id="overstays">Overstaying: A01 \(2h 00m\)', page), page
+    assert 'aria-label="bays taken, by day (UTC)"' in page
     rows = client.get("/api/v1/parking/sessions.csv").text.splitlines()
     assert rows[0] == "site,totem,zone,bay,arrived,departed,minutes"
     assert rows[1].startswith("town,totem-1,A,A01,") and rows[1].endswith(",,120.0")
