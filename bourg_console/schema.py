@@ -195,3 +195,10 @@ notifications = Table(
     Column("error", String(200)),
     Column("at", Float, nullable=False),
 )
+
+pole_groups = Table(
+    "pole_groups", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("members", Text, nullable=False),  # JSON list of pole device ids
+    Column("updated_at", Float, nullable=False),
+)

@@ -380,6 +380,22 @@ class Store:
             seen = c.execute(select(func.max(s.boards.c.last_seen))).scalar()
         return json.dumps([states, events, list(alarm or ()), seen])
 
+    def groups(self) -> dict[str, list[str]]:
+        """Groups of poles by name (lights.py)."""
+        with self.engine.connect() as c:
+            return {r.name: json.loads(r.members) for r in c.execute(
+                select(s.pole_groups).order_by(s.pole_groups.c.name))}
+
+    def save_group(self, name: str, members: list[str], now: float) -> None:
+        with self.engine.begin() as c:
+            _upsert(c, s.pole_groups, {"name": name},
+                    {"members": json.dumps(sorted(set(members))), "updated_at": now})
+
+    def delete_group(self, name: str) -> bool:
+        with self.engine.begin() as c:
+            return c.execute(s.pole_groups.delete().where(
+                s.pole_groups.c.name == name)).rowcount == 1
+
     def malformed_count(self) -> int:
         with self.engine.connect() as c:
             return self._count(c)

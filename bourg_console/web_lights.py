@@ -14,6 +14,7 @@ from bourg_console import lights
 from bourg_console.accounts import Session, User
 from bourg_console.commands import Commander
 from bourg_console.store import Store
+from bourg_console.topics import NAME
 from bourg_console.web_auth import TEMPLATES, Gate
 
 
@@ -31,16 +32,24 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
             profile = ((last.get("settings") or {}).get("app") or {}).get("profile")
         sess = gate.session(request)
         return TEMPLATES.TemplateResponse(request, "lights.html", {
+            "groups": store.groups(),
             "poles": rows, "rows": lights.form_rows(profile), "profile": profile or {},
             "user": user, "csrf": sess.csrf if sess else "", "results": [],
             "errors": {}, "chosen": {r["device"] for r in rows}, **extra})
 
     def chosen(form: Any) -> list[str]:
+        """The poles ticked, and those of the group chosen, if any."""
         known = {b["device"] for b in lights.poles(store)}
         picked = [str(d) for d in form.getlist("pole")]
+        group = str(form.get("group", ""))
+        if group:
+            members = store.groups().get(group)
+            if members is None:
+                raise HTTPException(422, f"no group {group[:40]!r}")
+            picked += [d for d in members if d in known and d not in picked]
         unknown = [d for d in picked if d not in known]
         if unknown:
-            raise HTTPException(422, f"no pole {unknown[0]!r}")
+            raise HTTPException(422, f"no pole {unknown[0][:40]!r}")
         return picked
 
     def send(sess: Session, poles: list[str], name: str, payload: dict[str, Any]
@@ -63,6 +72,28 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
     @app.get("/lights", response_class=HTMLResponse, include_in_schema=False)
     def lights_page(request: Request, user: Staff) -> Response:
         return page(request, user)
+
+    @app.post("/lights/groups", response_class=HTMLResponse, include_in_schema=False)
+    async def save_group(request: Request, sess: StaffWrite) -> Response:
+        """Name the ticked poles as a group (the same name again replaces it; no pole
+        ticked deletes it)."""
+        form = await request.form()
+        name = str(form.get("name", "")).strip()
+        if not NAME.match(name):
+            return page(request, sess.user, group_error="a group's name is 1..32 of "
+                        "A-Z a-z 0-9 _ . -")
+        poles = [str(d) for d in form.getlist("pole")]
+        known = {b["device"] for b in lights.poles(store)}
+        if any(d not in known for d in poles):
+            raise HTTPException(422, "no such pole")
+        if poles:
+            store.save_group(name, poles, gate.now())
+        else:
+            store.delete_group(name)
+        gate.accounts.audit(gate.now(), sess.user.name,
+                            "group_saved" if poles else "group_deleted", name,
+                            {"poles": sorted(poles)})
+        return page(request, sess.user, chosen=set(poles))
 
     @app.post("/lights/override", response_class=HTMLResponse, include_in_schema=False)
     async def override(request: Request, sess: StaffWrite) -> Response:

@@ -1,6 +1,7 @@
 """Parking for the staff: each bay's state and since when, silent sensors, overstaying
 vehicles, occupancy and arrivals by hour over the last day and by day over two weeks,
-turnover, and the sessions as CSV. Technicians and operators. (The public sees availability only: web.py.)
+turnover, and the sessions as CSV. Technicians and operators. (The public sees availability
+only: web.py.)
 
 No `from __future__ import annotations`: FastAPI reads these routes' annotations."""
 

@@ -83,3 +83,54 @@ def test_not_a_number_is_no_level() -> None:
         assert lights.check_override(level, minutes)[0] is None, (level, minutes)
     bad = lights.check_profile(lights.profile_from_form(_form(p0_base="nan")))
     assert bad is not None and bad[0] == "p0_base"
+
+
+def test_a_group_of_poles_is_named_used_and_audited(tmp_path: Path) -> None:
+    """Named from the ticked poles; a command to the group reaches its poles (a fake
+    commander records them); no pole ticked deletes it; a bad name is refused."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from bourg_console.accounts import Accounts
+    from bourg_console.web import create_app
+
+    engine = open_engine(str(tmp_path / "c.sqlite"))
+    store, accounts = Store(engine), Accounts(engine)
+    for i in (1, 2, 3):
+        store.apply(parse(f"bourg/town/pole-0{i}/info",
+                          json.dumps({"role": "lighting"}).encode()), 1.0)
+    accounts.add_user("tom", "technician", "correct horse battery", 0.0)
+
+    class Commander:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str, dict]] = []
+
+        def call(self, actor: str, device: str, name: str, payload: dict) -> dict:
+            self.calls.append((device, name, payload))
+            return {"ok": True}
+
+    cmd = Commander()
+    client = TestClient(create_app(store, accounts, commander=cmd),  # type: ignore[arg-type]
+                        follow_redirects=False)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)[1]
+    client.post("/login", data={"name": "tom", "password": "correct horse battery",
+                                "csrf": token})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/lights").text)[1]
+    r = client.post("/lights/groups", data={"csrf": csrf, "name": "market street",
+                                            "pole": ["pole-01"]})
+    assert 'id="group-error"' in r.text and store.groups() == {}
+    client.post("/lights/groups", data={"csrf": csrf, "name": "market",
+                                        "pole": ["pole-01", "pole-03"]})
+    assert store.groups() == {"market": ["pole-01", "pole-03"]}
+    r = client.post("/lights/override", data={"csrf": csrf, "group": "market",
+                                              "level": "50", "minutes": "10"})
+    assert "pole-03: ok" in r.text
+    assert [(d, n) for d, n, _ in cmd.calls] == [("pole-01", "override"),
+                                                 ("pole-03", "override")]
+    assert client.post("/lights/override", data={"csrf": csrf, "group": "nope",
+                                                 "level": "50"}).status_code == 422
+    client.post("/lights/groups", data={"csrf": csrf, "name": "market"})
+    assert store.groups() == {}
+    actions = [e["action"] for e in accounts.audit_log()]
+    assert actions[:2] == ["group_deleted", "group_saved"]  # the fake commander audits none
