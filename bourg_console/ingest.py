@@ -70,9 +70,13 @@ class Broker:
 class Ingest:
     def __init__(self, store: Store, broker: Broker, site: str, *,
                  client_id: str | None = None, now: Callable[[], float] = time.time,
-                 on_stored: Callable[[str, bytes], None] | None = None) -> None:
-        """on_stored(topic, payload): called after each message is committed (the scale
-        bench times publish to stored with it)."""
+                 on_stored: Callable[[str, bytes], None] | None = None,
+                 persistent: bool = True) -> None:
+        """persistent=False (the demo) keeps no session on the broker: what is published
+        while this console is away is not kept for it.
+        on_stored(topic, payload): called for each message once the console is done
+        with it (stored, refused, skipped, or lost to a bug), after its batch committed;
+        the scale bench times publish to stored with it."""
         self.store, self.broker, self.site, self.now = store, broker, site, now
         self.on_stored = on_stored
         self.topic = f"bourg/{site}/#"
@@ -82,7 +86,7 @@ class Ingest:
         self._stop = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"bourg-console-{site}",
-                                  clean_session=False, manual_ack=True)
+                                  clean_session=not persistent, manual_ack=True)
         if broker.user is not None:
             self.client.username_pw_set(broker.user, broker.password)
         if broker.ca_file is not None:
@@ -151,65 +155,86 @@ class Ingest:
                     self._inbox.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            if not self._write(batch):
-                return  # stopping: the broker keeps what was not acknowledged
+            try:
+                if not self._write(batch):
+                    return  # stopping: the broker keeps what was not acknowledged
+            except Exception:  # noqa: BLE001 - never end the writer; the broker resends
+                log.exception("writing a batch failed; its messages stay unacknowledged")
+                continue
             for topic, payload, mid, qos, _retained, _at in batch:
                 if qos > 0:
                     self.client.ack(mid, qos)
                 if self.on_stored is not None:
-                    self.on_stored(topic, payload)
+                    try:
+                        self.on_stored(topic, payload)
+                    except Exception:  # noqa: BLE001 - a hook must not stop the writer
+                        log.exception("on_stored failed for %s", topic)
 
     def _write(self, batch: list[tuple[str, bytes, int, int, bool, float]]) -> bool:
         """Store a batch in one transaction, retrying while the database is locked; False
         only when the console is stopping before it could (the broker keeps the messages).
-        A message that breaks the store (a bug) rolls the batch back, which is then stored
-        one message per transaction: that message is lost, never the others."""
+        Anything else that breaks the batch (a bug, at any message or at the commit) rolls
+        it back, and it is stored again one message per transaction: that message is lost,
+        never the others, and none is counted twice."""
         delay = RETRY_FIRST_S
         while True:
             try:
-                try:
-                    counts = self._in_one(batch)
-                except _Broken:
-                    counts = self._one_by_one(batch)
+                counts = self._in_one(batch)
             except OperationalError as e:
-                if self._stop.is_set():
+                if not self._wait_retry(e, delay):
                     return False
-                self.stats.retries += 1
-                log.warning("database busy (%s); retrying in %.1f s", e.orig, delay)
-                time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            self.stats.stored += counts["stored"]
-            self.stats.duplicates += counts["duplicates"]
-            self.stats.refused += counts["refused"]
+            except Exception:  # noqa: BLE001 - rolled back: one message at a time instead
+                return self._one_by_one(batch)
+            self._count(counts)
             return True
+
+    def _wait_retry(self, e: OperationalError, delay: float) -> bool:
+        """Wait `delay` before retrying a locked database; False if the console is
+        stopping."""
+        if self._stop.is_set():
+            return False
+        self.stats.retries += 1
+        log.warning("database busy (%s); retrying in %.1f s", e.orig, delay)
+        time.sleep(delay)
+        return True
+
+    def _count(self, counts: dict[str, int]) -> None:
+        self.stats.stored += counts["stored"]
+        self.stats.duplicates += counts["duplicates"]
+        self.stats.refused += counts["refused"]
 
     def _in_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]
                 ) -> dict[str, int]:
         counts = {"stored": 0, "duplicates": 0, "refused": 0}
         with self.store.engine.begin() as c:
             for topic, payload, _mid, _qos, retained, at in batch:
-                try:
-                    self._one(c, topic, payload, at, retained, counts)
-                except OperationalError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - rolled back, then one by one
-                    raise _Broken from e
+                self._one(c, topic, payload, at, retained, counts)
         return counts
 
-    def _one_by_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]
-                    ) -> dict[str, int]:
-        counts = {"stored": 0, "duplicates": 0, "refused": 0}
+    def _one_by_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]) -> bool:
+        """Each message in its own transaction, each retried on its own while the database
+        is locked, counted as it commits; False if the console stops meanwhile."""
         for topic, payload, _mid, _qos, retained, at in batch:
-            try:
-                with self.store.engine.begin() as c:
-                    self._one(c, topic, payload, at, retained, counts)
-            except OperationalError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a bug costs one message, not the ingest
-                self.stats.error(f"{topic}: {e!r}")
-                log.exception("could not store a message on %s", topic)
-        return counts
+            delay = RETRY_FIRST_S
+            while True:
+                counts = {"stored": 0, "duplicates": 0, "refused": 0}
+                try:
+                    with self.store.engine.begin() as c:
+                        self._one(c, topic, payload, at, retained, counts)
+                except OperationalError as e:
+                    if not self._wait_retry(e, delay):
+                        return False
+                    delay = min(delay * 2, RETRY_MAX_S)
+                    continue
+                except Exception as e:  # noqa: BLE001 - a bug costs one message, no more
+                    self.stats.error(f"{topic}: {e!r}")
+                    log.exception("could not store a message on %s", topic)
+                    break
+                self._count(counts)
+                break
+        return True
 
     def _one(self, c: Connection, topic: str, payload: bytes, at: float, retained: bool,
              counts: dict[str, int]) -> None:
@@ -226,7 +251,3 @@ class Ingest:
             counts["stored"] += 1
         else:
             counts["duplicates"] += 1
-
-
-class _Broken(Exception):
-    """A message broke the store inside a batch: store the batch one by one."""

@@ -22,7 +22,9 @@ def occupancy_by_hour(sessions: list[dict[str, Any]], start: float, hours: int,
     for ses in sessions:
         a = ses["arrived_at"]
         d = ses["departed_at"] if ses["departed_at"] is not None else now
-        for h in range(hours):
+        first = max(0, int((a - start) // HOUR))  # only the hours the stay covers
+        last = min(hours, int((d - start) // HOUR) + 1)
+        for h in range(first, last):
             lo, hi = start + h * HOUR, start + (h + 1) * HOUR
             overlap = min(d, hi) - max(a, lo)
             if overlap > 0:
@@ -32,9 +34,14 @@ def occupancy_by_hour(sessions: list[dict[str, Any]], start: float, hours: int,
 
 def occupancy_by_day(sessions: list[dict[str, Any]], start: float, days: int,
                      now: float) -> list[float]:
-    """Bays taken on average over each of `days` days from `start`."""
+    """Bays taken on average over each of `days` days from `start`: today's over the hours
+    it has had so far, not over hours still to come."""
     hourly = occupancy_by_hour(sessions, start, days * 24, now)
-    return [round(sum(hourly[d * 24:(d + 1) * 24]) / 24, 3) for d in range(days)]
+    out = []
+    for d in range(days):
+        had = min(24.0, max(0.0, (now - start) / HOUR - d * 24))  # hours of the day so far
+        out.append(round(sum(hourly[d * 24:(d + 1) * 24]) / had, 3) if had > 0 else 0.0)
+    return out
 
 
 def arrivals_by_day(sessions: list[dict[str, Any]], start: float, days: int) -> list[int]:

@@ -28,11 +28,13 @@ class Console:
                  port: int = 8080, *, poll_s: float = 60.0, missed: int = 3,
                  desk: CodeDesk | None = None, now: Callable[[], float] = time.time,
                  max_stay_s: dict[str, float] | None = None,
-                 notify: tuple[Provider, Policy] | None = None) -> None:
+                 notify: tuple[Provider, Policy] | None = None,
+                 client_id: str | None = None, persistent: bool = True) -> None:
         """`now`: the clock codes are issued on and times recorded by (the tests give a
         bank's)."""
         self.store = Store(open_engine(db))
-        self.ingest = Ingest(self.store, broker, site, now=now)
+        self.ingest = Ingest(self.store, broker, site, now=now, client_id=client_id,
+                             persistent=persistent)
         self.notifier = Notifier(self.store, notify[0], notify[1], site) if notify else None
         self.heartbeat = Heartbeat(self.store, self.ingest.client, site, poll_s=poll_s,
                                    missed=missed, now=now, max_stay_s=max_stay_s,

@@ -3,8 +3,8 @@ queries the pages and the API read.
 
 Applying is idempotent, as MQTT's at-least-once delivery needs: a resent event is stored once
 (its site, device, kind, seq and time are its key) and a state or status overwrites itself.
-Each message is applied in one transaction, so a crash or a locked database leaves it either
-stored or not, never half."""
+Messages are applied within the ingest's transactions (a batch at a time, ingest.py), so a
+crash or a locked database leaves each either stored or not, never half."""
 
 from __future__ import annotations
 
@@ -387,9 +387,16 @@ class Store:
                 select(s.pole_groups).order_by(s.pole_groups.c.name))}
 
     def save_group(self, name: str, members: list[str], now: float) -> None:
-        with self.engine.begin() as c:
-            _upsert(c, s.pole_groups, {"name": name},
-                    {"members": json.dumps(sorted(set(members))), "updated_at": now})
+        """Save or replace a group (web handlers call this from several threads: a group
+        made twice at once is saved once, the later one winning)."""
+        values = {"members": json.dumps(sorted(set(members))), "updated_at": now}
+        try:
+            with self.engine.begin() as c:
+                _upsert(c, s.pole_groups, {"name": name}, values)
+        except IntegrityError:
+            with self.engine.begin() as c:
+                c.execute(update(s.pole_groups).where(s.pole_groups.c.name == name)
+                          .values(**values))
 
     def delete_group(self, name: str) -> bool:
         with self.engine.begin() as c:
@@ -443,9 +450,10 @@ def _key(table: Table, key: dict[str, Any]) -> list[Any]:
 
 
 def _upsert(c: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-    """Update the row with `key`, or insert it: portable across SQLite and PostgreSQL, and
-    safe here because the ingest's writer thread is the only writer of the tables it is
-    used on (boards, states, bays, zones, counters)."""
+    """Update the row with `key`, or insert it: portable across SQLite and PostgreSQL. Two
+    threads inserting the same new key at once would collide on it: the ingest's writer is
+    the only writer of the tables it is used on (boards, states, bays, zones, counters), and
+    save_group catches the collision."""
     if c.execute(update(table).where(*_key(table, key)).values(**values)).rowcount == 0:
         c.execute(insert(table).values(**key, **values))
 

@@ -33,6 +33,7 @@ from bourg_console.store import Store
 from bourg_console.web_auth import TEMPLATES, Gate
 
 STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
+SITE_PATTERN = r"^[A-Za-z0-9_.\-]{1,32}$"  # a site's name, as a board's config allows
 
 
 def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = time.time,
@@ -100,21 +101,23 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
         hit = cache.get(site)
         if hit is None or t - hit[0] >= STREAM_POLL_S:
             hit = (t, json.dumps(availability(site)))
-            if len(cache) > 64:  # any site name can be asked for: never let it grow
-                cache.clear()
+            if len(cache) > 64:  # any site name can be asked for: never let it grow, but
+                for k in [k for k in cache if k is not None]:  # keep the town's own page's
+                    del cache[k]
             cache[site] = hit
         return hit[1]
 
     @app.get("/api/v1/parking/zones", tags=["public"],
              responses={200: {"description": "a list of FIWARE OnStreetParking"}})
-    def parking_zones(site: str | None = Query(None, description="one site only")
-                      ) -> Response:
+    def parking_zones(site: str | None = Query(None, description="one site only",
+                                               pattern=SITE_PATTERN)) -> Response:
         """Each parking zone as a FIWARE OnStreetParking: free, total and taken bays. At
         most a second old: every driver's phone shares one query a second."""
         return Response(availability_json(site), media_type="application/json")
 
     @app.get("/api/v1/parking/stream", tags=["public"])
-    async def parking_stream(request: Request, site: str | None = None) -> StreamingResponse:
+    async def parking_stream(request: Request, site: str | None = Query(
+            None, pattern=SITE_PATTERN)) -> StreamingResponse:
         """Server-sent events: the zones (as /api/v1/parking/zones) now and on each change."""
 
         async def events() -> AsyncIterator[str]:

@@ -20,7 +20,6 @@ from bourg_console.web_auth import TEMPLATES, Gate
 
 def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | None) -> None:
     Staff = Annotated[User, Depends(gate.user("technician"))]
-    StaffWrite = Annotated[Session, Depends(gate.writer("technician"))]
 
     def page(request: Request, user: User, **extra: Any) -> Response:
         rows = [lights.pole_row(store, b) for b in lights.poles(store)]
@@ -35,7 +34,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
             "groups": store.groups(),
             "poles": rows, "rows": lights.form_rows(profile), "profile": profile or {},
             "user": user, "csrf": sess.csrf if sess else "", "results": [],
-            "errors": {}, "chosen": {r["device"] for r in rows}, **extra})
+            "errors": {}, "chosen": {r["device"] for r in rows}, "group": "", **extra})
 
     def chosen(form: Any) -> list[str]:
         """The poles ticked, and those of the group chosen, if any."""
@@ -73,27 +72,14 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
     def lights_page(request: Request, user: Staff) -> Response:
         return page(request, user)
 
-    @app.post("/lights/groups", response_class=HTMLResponse, include_in_schema=False)
-    async def save_group(request: Request, sess: StaffWrite) -> Response:
-        """Name the ticked poles as a group (the same name again replaces it; no pole
-        ticked deletes it)."""
-        form = await request.form()
-        name = str(form.get("name", "")).strip()
-        if not NAME.match(name):
-            return page(request, sess.user, group_error="a group's name is 1..32 of "
-                        "A-Z a-z 0-9 _ . -")
-        poles = [str(d) for d in form.getlist("pole")]
-        known = {b["device"] for b in lights.poles(store)}
-        if any(d not in known for d in poles):
-            raise HTTPException(422, "no such pole")
-        if poles:
-            store.save_group(name, poles, gate.now())
-        else:
-            store.delete_group(name)
-        gate.accounts.audit(gate.now(), sess.user.name,
-                            "group_saved" if poles else "group_deleted", name,
-                            {"poles": sorted(poles)})
-        return page(request, sess.user, chosen=set(poles))
+    _group_route(app, store, gate, page)
+
+    _command_routes(app, gate, page, chosen, send)
+
+
+def _command_routes(app: FastAPI, gate: Gate, page: Any, chosen: Any, send: Any) -> None:
+    """The override and the night profile, to the chosen poles."""
+    StaffWrite = Annotated[Session, Depends(gate.writer("technician"))]
 
     @app.post("/lights/override", response_class=HTMLResponse, include_in_schema=False)
     async def override(request: Request, sess: StaffWrite) -> Response:
@@ -101,10 +87,13 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
         poles = chosen(form)
         payload, error = lights.check_override(str(form.get("level", "")),
                                                str(form.get("minutes", "")))
+        group = str(form.get("group", ""))
         if payload is None or not poles:
-            return page(request, sess.user, override_error=error or "choose at least one pole")
+            return await run_in_threadpool(page, request, sess.user, group=group,
+                                           override_error=error or "choose at least one pole")
         results = await run_in_threadpool(send, sess, poles, "override", payload)
-        return page(request, sess.user, results=_summary(results), chosen=set(poles))
+        return await run_in_threadpool(page, request, sess.user, results=_summary(results),
+                                       chosen=set(poles), group=group)
 
     @app.post("/lights/profile", response_class=HTMLResponse, include_in_schema=False)
     async def profile(request: Request, sess: StaffWrite) -> Response:
@@ -112,9 +101,11 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
         poles = chosen(form)
         prof = lights.profile_from_form({k: str(v) for k, v in form.items()})
         bad = lights.check_profile(prof)
+        group = str(form.get("group", ""))
         if bad is not None or not poles:
             errors = {bad[0]: bad[1]} if bad else {"poles": "choose at least one pole"}
-            return page(request, sess.user, profile=prof, errors=errors, chosen=set(poles))
+            return await run_in_threadpool(page, request, sess.user, profile=prof,
+                                           errors=errors, chosen=set(poles), group=group)
         results = await run_in_threadpool(send, sess, poles, "settings",
                                           {"app": {"profile": prof}})
         errors = {}
@@ -122,8 +113,34 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
             if r["reply"] is not None and not r["reply"].get("ok"):
                 f, reason = lights.error_field(str(r["reply"].get("error", "")))
                 errors[f or "profile"] = f"{r['device']}: {reason}"
-        return page(request, sess.user, profile=prof, errors=errors,
-                    results=_summary(results), chosen=set(poles))
+        return await run_in_threadpool(page, request, sess.user, profile=prof, errors=errors,
+                                       results=_summary(results), chosen=set(poles),
+                                       group=group)
+
+
+def _group_route(app: FastAPI, store: Store, gate: Gate, page: Any) -> None:
+    StaffWrite = Annotated[Session, Depends(gate.writer("technician"))]
+
+    @app.post("/lights/groups", response_class=HTMLResponse, include_in_schema=False)
+    async def save_group(request: Request, sess: StaffWrite) -> Response:
+        """Name the ticked poles as a group (the same name again replaces it; no pole
+        ticked deletes it)."""
+        form = await request.form()
+        name = str(form.get("name", "")).strip()
+        if not NAME.match(name):
+            return await run_in_threadpool(page, request, sess.user, group_error="a group's "
+                                           "name is 1..32 of A-Z a-z 0-9 _ . -")
+        poles = [str(d) for d in form.getlist("pole")]
+        known = {b["device"] for b in lights.poles(store)}
+        if any(d not in known for d in poles):
+            raise HTTPException(422, "no such pole")
+        if poles:
+            store.save_group(name, poles, gate.now())
+            gate.accounts.audit(gate.now(), sess.user.name, "group_saved", name,
+                                {"poles": sorted(poles)})
+        elif store.delete_group(name):
+            gate.accounts.audit(gate.now(), sess.user.name, "group_deleted", name, {})
+        return await run_in_threadpool(page, request, sess.user, chosen=set(poles))
 
 
 def _summary(results: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -65,8 +65,9 @@ def test_occupancy_counts_bay_hours_and_turnover_arrivals_per_bay_day() -> None:
     assert parking.occupancy_by_hour(sessions, T0, 3, now=T0 + 9000) == [0.5, 1.0, 0.5]
     assert parking.arrivals_by_hour(sessions, T0, 3) == [1, 1, 0]
     assert parking.turnover(sessions, T0, T0 + 86400, bays=2) == 1.0
+    # the second day has had two hours (its first and the one under way): both taken
     assert parking.occupancy_by_day(sessions, T0, 2, now=T0 + 86400 + 3600) == \
-        [round(23.5 / 24, 3), round(1 / 24, 3)]
+        [round(23.5 / 24, 3), 1.0]
     assert parking.arrivals_by_day(sessions, T0, 2) == [2, 0]
 
 

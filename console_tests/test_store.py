@@ -164,3 +164,59 @@ def test_a_batch_keeps_every_message_but_the_one_a_bug_breaks(tmp_path: Path,
     assert [z.zone for z in s.zones()] == ["A", "C"]
     assert (ingest.stats.stored, ingest.stats.refused, len(ingest.stats.errors)) == (2, 1, 1)
     assert s.malformed_count() == 1
+
+
+def test_the_writer_acks_after_commit_and_outlives_a_broken_hook(tmp_path: Path) -> None:
+    s = _store(tmp_path / "console.sqlite")
+    ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
+    acked: list[tuple[int, int, bool]] = []
+
+    class Client:
+        def ack(self, mid: int, qos: int) -> None:
+            # what is acknowledged is already in the database
+            acked.append((mid, qos, any(z.zone == f"Z{mid}" for z in s.zones())))
+
+    ingest.client = Client()  # type: ignore[assignment]
+
+    def hook(topic: str, payload: bytes) -> None:
+        if topic.endswith("Z2"):
+            raise RuntimeError("a broken hook")
+
+    ingest.on_stored = hook
+    for mid in range(1, 5):
+        ingest._inbox.put((P + f"zone/Z{mid}", b'{"free": 1, "total": 1, "silent": 0}', mid,
+                           1 if mid != 3 else 0, False, 9.0))
+    ingest._inbox.put(None)
+    ingest._write_loop()  # returns at the stop marker
+    assert acked == [(1, 1, True), (2, 1, True), (4, 1, True)]  # QoS 0 needs no ack
+    assert ingest.stats.stored == 4
+
+
+def test_a_locked_database_while_storing_one_by_one_counts_nothing_twice(
+        tmp_path: Path, monkeypatch) -> None:
+    """A bug sends the batch one message at a time; the database is then locked once at the
+    third message: the first two are not stored, counted or refused a second time."""
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setattr("bourg_console.ingest.RETRY_FIRST_S", 0.01)
+    s = _store(tmp_path / "console.sqlite")
+    ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
+    real, locked = s.apply_in, []
+
+    def flaky(c, obs, now, *, retained=False):  # noqa: ANN001, ANN202
+        zone = getattr(obs, "zone", None)
+        if zone == "B":
+            raise RuntimeError("a bug in the store")
+        if zone == "C" and not locked:
+            locked.append(1)
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return real(c, obs, now, retained=retained)
+
+    monkeypatch.setattr(s, "apply_in", flaky)
+    batch = [(P + "zone/D", b"garbage", 0, 1, False, 9.0)] + [
+        (P + f"zone/{z}", b'{"free": 1, "total": 1, "silent": 0}', i, 1, False, 9.0)
+        for i, z in enumerate("ABC", 1)]
+    assert ingest._write(batch)
+    assert [z.zone for z in s.zones()] == ["A", "C"]
+    assert (ingest.stats.stored, ingest.stats.refused, ingest.stats.retries) == (2, 1, 1)
+    assert s.malformed_count() == 1

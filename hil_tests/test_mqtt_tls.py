@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -156,13 +157,25 @@ def test_monitor_watches_over_tls_with_the_operators_certificate(
     assert tls_broker.tls_port is not None
     args = [sys.executable, "-m", "host_tools.cli", "monitor", "--broker",
             f"mqtts://127.0.0.1:{tls_broker.tls_port}", "--site", "hil", "--json",
-            "--duration", "8", *[a for n in files for a in (f"--{n}", str(tmp_path / f"{n}.pem"))]]
+            *[a for n in files for a in (f"--{n}", str(tmp_path / f"{n}.pem"))]]
     mon = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert mon.stderr is not None
     first = mon.stderr.readline()
     assert "watching bourg/hil/#" in first, first + mon.stderr.read()
     b = _tls_board(world, tls_broker, "ft-tls-mon")
     b.start()
+    # the monitor runs until told: stop it once the board has spoken after its `online`
+    # (a reply to a command, which the broker hands to every subscriber after the status)
+    w = _ops(tls_broker)
+    try:
+        w.wait_for(lambda ms: any(m.topic == "bourg/hil/ft-tls-mon/status" and
+                                  m.payload == b"online" for m in ms), 60)
+        w.publish("bourg/hil/ft-tls-mon/cmd/status", b"{}")
+        w.wait_for(lambda ms: any(m.topic.endswith("ft-tls-mon/reply/status") for m in ms),
+                   30)
+    finally:
+        w.close()
+    mon.send_signal(signal.SIGINT)
     out, err = mon.communicate(timeout=60)
     assert mon.returncode == 0, err
     assert json.loads(out)["ft-tls-mon"]["status"] == "online"

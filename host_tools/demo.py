@@ -460,6 +460,7 @@ def start_console(street: Street, port: int) -> Any:
     password; on `port`, or a free one when that is 0 or taken. Alarms come quickly here: a
     board is polled every 5 s and called offline after two polls unanswered."""
     import json as json_
+    import os
     import secrets
     import socket
 
@@ -477,13 +478,25 @@ def start_console(street: Street, port: int) -> Any:
     port = port or free_port()
     sms = street.workdir / "console-sms.json"
     sms.write_text(json_.dumps({"provider": "outbox", "dir": str(street.workdir / "sms")}))
+    # a client id and a clean session of its own: on a town's broker (--broker) the demo
+    # must not take over a real console's session and the messages queued for it
     console = Console(str(street.workdir / "console.sqlite"), Broker(*street.broker), SITE,
                       port=port, poll_s=5.0, missed=2,
                       desk=CodeDesk(street.workdir / "registry.sqlite", sms),
-                      max_stay_s={"A": 300.0, "B": 300.0})
-    password = secrets.token_urlsafe(12)
-    console.accounts.add_user("demo", "operator", password, time.time())
-    console.start()
+                      max_stay_s={"A": 300.0, "B": 300.0},
+                      client_id=f"bourg-demo-console-{os.getpid()}", persistent=False)
+    try:
+        password = secrets.token_urlsafe(12)
+        console.accounts.add_user("demo", "operator", password, time.time())
+        console.start()
+        end = time.monotonic() + 20
+        while not console.serving():
+            if time.monotonic() > end:
+                raise OSError(f"the console did not start serving on port {port}")
+            time.sleep(0.05)
+    except Exception:
+        console.stop()
+        raise
     street.console_line = (f"town console: http://127.0.0.1:{port}/  "
                            f"(log in as demo, password {password})")
     return console
@@ -511,8 +524,12 @@ def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: flo
             try:
                 street.start()
                 if console_port is not None:
-                    console = start_console(street, console_port)
-                    out.write(street.console_line + "\n")
+                    try:
+                        console = start_console(street, console_port)
+                        out.write(street.console_line + "\n")
+                    except OSError as e:
+                        out.write(f"the town console did not start ({e}); the street runs "
+                                  "without it\n")
                     out.flush()
                 _run(street, stop, duration, redraw, random.Random(seed), out)
             finally:
