@@ -39,10 +39,11 @@ def postgres() -> Iterator[Postgres]:
     pg.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each kind the console supports: an SQLite file, or a database
-    on the test's PostgreSQL server."""
+    on the test's PostgreSQL server (started once per worker: `make test` runs these,
+    `make unit` leaves them out, as slow)."""
     if request.param == "sqlite":
         return str(tmp_path / "console.sqlite")
     return request.getfixturevalue("postgres").new_database()

@@ -109,6 +109,7 @@ _param = st.one_of(st.integers(-5, 2**40).map(str), _text.filter(lambda s: "/" n
                                                                   and s not in (".", "..")))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())

@@ -75,6 +75,7 @@ def test_migrate_names_the_schema_revision(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout.strip().endswith("schema at revision 0008"), r
 
 
+@pytest.mark.slow
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path, mosquitto: Mosquitto) -> None:
     pw = tmp_path / "ops.txt"
     pw.write_text(mosquitto.ops_password + "\n")
