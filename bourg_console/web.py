@@ -30,7 +30,7 @@ from bourg_console.accounts import Accounts
 from bourg_console.codedesk import CodeDesk
 from bourg_console.commands import Commander
 from bourg_console.store import Store
-from bourg_console.web_auth import TEMPLATES, Gate
+from bourg_console.web_auth import Gate
 
 STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
 SITE_PATTERN = r"^[A-Za-z0-9_.\-]{1,32}$"  # a site's name, as a board's config allows
@@ -135,7 +135,5 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, site: str | None = None) -> HTMLResponse:
         stream = "/api/v1/parking/stream" + (f"?{urlencode({'site': site})}" if site else "")
-        sess = gate.session(request)
-        return TEMPLATES.TemplateResponse(request, "parking.html", {
-            "zones": availability(site), "stream_url": stream,
-            "user": sess.user if sess else None, "csrf": sess.csrf if sess else ""})
+        return gate.page(request, "parking.html", {"zones": availability(site),
+                                                   "stream_url": stream})

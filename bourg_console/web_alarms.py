@@ -14,7 +14,7 @@ from bourg_console.accounts import Session, User
 from bourg_console.exports import csv_text
 from bourg_console.fiware import iso
 from bourg_console.store import Store
-from bourg_console.web_auth import TEMPLATES, Gate
+from bourg_console.web_auth import Gate
 
 CSV_FIELDS = ("id", "site", "device", "kind", "raised_at", "acked_at", "acked_by",
               "cleared_at", "detail")
@@ -60,11 +60,9 @@ def add_routes(app: FastAPI, store: Store, gate: Gate) -> None:
 
     @app.get("/alarms", response_class=HTMLResponse, include_in_schema=False)
     def alarms_page(request: Request, user: Staff) -> Response:
-        sess = gate.session(request)
-        return TEMPLATES.TemplateResponse(request, "alarms.html", {
+        return gate.page(request, "alarms.html", {
             "standing": [_row(a) for a in store.alarms(standing=True)],
-            "cleared": [_row(a) for a in store.alarms(standing=False, limit=100)],
-            "user": user, "csrf": sess.csrf if sess else ""})
+            "cleared": [_row(a) for a in store.alarms(standing=False, limit=100)]})
 
     @app.post("/alarms/{alarm_id}/ack", include_in_schema=False)
     def ack_form(alarm_id: int, sess: StaffWrite) -> Response:
@@ -73,7 +71,5 @@ def add_routes(app: FastAPI, store: Store, gate: Gate) -> None:
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(request: Request, user: Operator) -> Response:
-        sess = gate.session(request)
         rows = [{**e, "at_iso": iso(e["at"])} for e in gate.accounts.audit_log(500)]
-        return TEMPLATES.TemplateResponse(request, "audit.html", {
-            "rows": rows, "user": user, "csrf": sess.csrf if sess else ""})
+        return gate.page(request, "audit.html", {"rows": rows})

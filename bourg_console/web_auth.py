@@ -15,6 +15,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -27,12 +28,30 @@ COOKIE, LOGIN_COOKIE = "bourg_session", "bourg_login"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
+_UNSEEN = object()
+
+
 class Gate:
     def __init__(self, accounts: Accounts, now: Callable[[], float]) -> None:
         self.accounts, self.now = accounts, now
 
     def session(self, request: Request) -> Session | None:
-        return self.accounts.session(request.cookies.get(COOKIE), self.now())
+        """The request's session, looked up once per request (the role check and the page
+        share it)."""
+        sess = getattr(request.state, "bourg_session", _UNSEEN)
+        if sess is _UNSEEN:
+            sess = self.accounts.session(request.cookies.get(COOKIE), self.now())
+            request.state.bourg_session = sess
+        return sess  # type: ignore[return-value]
+
+    def page(self, request: Request, template: str, context: dict[str, Any],
+             status_code: int = 200) -> Response:
+        """A page for the request's user: the template gets `user` and the session's
+        `csrf` (for its forms) beside `context`."""
+        sess = self.session(request)
+        return TEMPLATES.TemplateResponse(request, template, {
+            "user": sess.user if sess else None, "csrf": sess.csrf if sess else "",
+            **context}, status_code=status_code)
 
     def _checked(self, request: Request, roles: tuple[str, ...]) -> Session:
         sess = self.session(request)

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from bourg_console.accounts import User
 from bourg_console.fiware import iso
 from bourg_console.store import Store
-from bourg_console.web_auth import TEMPLATES, Gate
+from bourg_console.web_auth import Gate
 
 
 def fleet_rows(store: Store) -> list[dict[str, Any]]:
@@ -37,6 +37,4 @@ def add_routes(app: FastAPI, store: Store, gate: Gate) -> None:
 
     @app.get("/fleet", response_class=HTMLResponse, include_in_schema=False)
     def fleet_page(request: Request, user: Staff) -> Response:
-        sess = gate.session(request)
-        return TEMPLATES.TemplateResponse(request, "fleet.html", {
-            "boards": fleet_rows(store), "user": user, "csrf": sess.csrf if sess else ""})
+        return gate.page(request, "fleet.html", {"boards": fleet_rows(store)})

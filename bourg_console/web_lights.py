@@ -15,13 +15,13 @@ from bourg_console.accounts import Session, User
 from bourg_console.commands import Commander
 from bourg_console.store import Store
 from bourg_console.topics import NAME
-from bourg_console.web_auth import TEMPLATES, Gate
+from bourg_console.web_auth import Gate
 
 
 def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | None) -> None:
     Staff = Annotated[User, Depends(gate.user("technician"))]
 
-    def page(request: Request, user: User, **extra: Any) -> Response:
+    def page(request: Request, **extra: Any) -> Response:
         rows = [lights.pole_row(store, b) for b in lights.poles(store)]
         for r in rows:
             r["charts"] = lights.pole_charts(store, r["site"], r["device"])
@@ -29,12 +29,11 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
         if profile is None and rows:
             last = store.state(rows[0]["site"], rows[0]["device"], "reply/settings") or {}
             profile = ((last.get("settings") or {}).get("app") or {}).get("profile")
-        sess = gate.session(request)
-        return TEMPLATES.TemplateResponse(request, "lights.html", {
+        return gate.page(request, "lights.html", {
             "groups": store.groups(),
             "poles": rows, "rows": lights.form_rows(profile), "profile": profile or {},
-            "user": user, "csrf": sess.csrf if sess else "", "results": [],
-            "errors": {}, "chosen": {r["device"] for r in rows}, "group": "", **extra})
+            "results": [], "errors": {}, "chosen": {r["device"] for r in rows}, "group": "",
+            **extra})
 
     def chosen(form: Any) -> list[str]:
         """The poles ticked, and those of the group chosen, if any."""
@@ -70,7 +69,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
 
     @app.get("/lights", response_class=HTMLResponse, include_in_schema=False)
     def lights_page(request: Request, user: Staff) -> Response:
-        return page(request, user)
+        return page(request)
 
     _group_route(app, store, gate, page)
 
@@ -89,10 +88,10 @@ def _command_routes(app: FastAPI, gate: Gate, page: Any, chosen: Any, send: Any)
                                                str(form.get("minutes", "")))
         group = str(form.get("group", ""))
         if payload is None or not poles:
-            return await run_in_threadpool(page, request, sess.user, group=group,
+            return await run_in_threadpool(page, request, group=group,
                                            override_error=error or "choose at least one pole")
         results = await run_in_threadpool(send, sess, poles, "override", payload)
-        return await run_in_threadpool(page, request, sess.user, results=_summary(results),
+        return await run_in_threadpool(page, request, results=_summary(results),
                                        chosen=set(poles), group=group)
 
     @app.post("/lights/profile", response_class=HTMLResponse, include_in_schema=False)
@@ -104,7 +103,7 @@ def _command_routes(app: FastAPI, gate: Gate, page: Any, chosen: Any, send: Any)
         group = str(form.get("group", ""))
         if bad is not None or not poles:
             errors = {bad[0]: bad[1]} if bad else {"poles": "choose at least one pole"}
-            return await run_in_threadpool(page, request, sess.user, profile=prof,
+            return await run_in_threadpool(page, request, profile=prof,
                                            errors=errors, chosen=set(poles), group=group)
         results = await run_in_threadpool(send, sess, poles, "settings",
                                           {"app": {"profile": prof}})
@@ -113,7 +112,7 @@ def _command_routes(app: FastAPI, gate: Gate, page: Any, chosen: Any, send: Any)
             if r["reply"] is not None and not r["reply"].get("ok"):
                 f, reason = lights.error_field(str(r["reply"].get("error", "")))
                 errors[f or "profile"] = f"{r['device']}: {reason}"
-        return await run_in_threadpool(page, request, sess.user, profile=prof, errors=errors,
+        return await run_in_threadpool(page, request, profile=prof, errors=errors,
                                        results=_summary(results), chosen=set(poles),
                                        group=group)
 
@@ -128,7 +127,7 @@ def _group_route(app: FastAPI, store: Store, gate: Gate, page: Any) -> None:
         form = await request.form()
         name = str(form.get("name", "")).strip()
         if not NAME.match(name):
-            return await run_in_threadpool(page, request, sess.user, group_error="a group's "
+            return await run_in_threadpool(page, request, group_error="a group's "
                                            "name is 1..32 of A-Z a-z 0-9 _ . -")
         poles = [str(d) for d in form.getlist("pole")]
         known = {b["device"] for b in lights.poles(store)}
@@ -140,7 +139,7 @@ def _group_route(app: FastAPI, store: Store, gate: Gate, page: Any) -> None:
                                 {"poles": sorted(poles)})
         elif store.delete_group(name):
             gate.accounts.audit(gate.now(), sess.user.name, "group_deleted", name, {})
-        return await run_in_threadpool(page, request, sess.user, chosen=set(poles))
+        return await run_in_threadpool(page, request, chosen=set(poles))
 
 
 def _summary(results: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from bourg_console.accounts import Session, User
 from bourg_console.codedesk import KINDS, CodeDesk, CodeDeskError
 from bourg_console.fiware import iso
 from bourg_console.store import Store
-from bourg_console.web_auth import TEMPLATES, Gate
+from bourg_console.web_auth import Gate
 
 
 class CodeRequest(BaseModel):
@@ -110,12 +110,9 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) ->
 
     def _page(request: Request, user: User, result: dict[str, Any] | None) -> Response:
         s = sites()
-        sess = gate.session(request)
         banks = [bank_view(store, s, b) for b in _banks(store, user)]
         for b in banks:
             b["sms"] = desk.recent(b["bank"]) if desk is not None else []
-        return TEMPLATES.TemplateResponse(request, "lockers.html", {
-            "banks": banks,
-            "kinds": KINDS, "result": result, "user": user,
-            "may_issue": desk is not None and user.role in ("operator", "merchant"),
-            "csrf": sess.csrf if sess else ""})
+        return gate.page(request, "lockers.html", {
+            "banks": banks, "kinds": KINDS, "result": result,
+            "may_issue": desk is not None and user.role in ("operator", "merchant")})

@@ -16,7 +16,7 @@ from bourg_console.charts import bars
 from bourg_console.exports import csv_text
 from bourg_console.fiware import iso
 from bourg_console.store import Store
-from bourg_console.web_auth import TEMPLATES, Gate
+from bourg_console.web_auth import Gate
 
 SESSION_FIELDS = ("site", "totem", "zone", "bay", "arrived", "departed", "minutes")
 
@@ -74,10 +74,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, max_stay_s: dict[str, flo
 
     @app.get("/parking", response_class=HTMLResponse, include_in_schema=False)
     def parking_page(request: Request, user: Staff) -> Response:
-        sess = gate.session(request)
-        return TEMPLATES.TemplateResponse(request, "parking_staff.html", {
-            **view(store, max_stay_s, gate.now()), "user": user,
-            "csrf": sess.csrf if sess else ""})
+        return gate.page(request, "parking_staff.html", view(store, max_stay_s, gate.now()))
 
     @app.get("/api/v1/parking/sessions.csv", tags=["staff"])
     def sessions_csv(user: Staff, days: int = Query(7, ge=1, le=366)) -> Response:
