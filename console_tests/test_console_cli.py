@@ -40,7 +40,7 @@ def _bourg(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("args, says", [
     (["serve", "--site", "t", "--broker", "http://x"], "--broker wants mqtt://"),
-    (["serve", "--site", "t", "--broker", "mqtts://x"], "needs --ca, --cert and --key"),
+    (["serve", "--site", "t", "--broker", "mqtts://x"], "mqtts:// needs --ca --cert --key too"),
     (["serve", "--site", "t", "--broker", "mqtt://x", "--ca", "ca.crt"], "are for TLS"),
     (["serve", "--site", "t", "--broker", "mqtt://x", "--password-file", "/nope"],
      "cannot read the --password-file /nope"),

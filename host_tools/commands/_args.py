@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,14 +40,25 @@ def add_broker_arguments(p: argparse.ArgumentParser, required: bool = True) -> N
     p.add_argument("--key", type=Path, help="your certificate's key (ops.key)")
 
 
-def broker_client(args: argparse.Namespace, client_id: str, topics: tuple[str, ...],
-                  on_message: Any) -> Any:
-    """A Watcher on --broker with the account or TLS files given; BrokerArgsError for
-    arguments that do not go together or files that cannot be used."""
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where --broker and its account or TLS files say to connect (broker_address)."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    tls: Any  # host_tools.field.mqtt_watch.ClientTls, or None for plain MQTT
+
+
+def broker_address(args: argparse.Namespace) -> BrokerAddress:
+    """--broker, --user, --password-file and --ca/--cert/--key checked together (monitor,
+    update, console); BrokerArgsError for arguments that do not go together or files that
+    cannot be read or used."""
     import ssl
 
     from host_tools.field.mosquitto import TLS_PORT
-    from host_tools.field.mqtt_watch import ClientTls, Watcher
+    from host_tools.field.mqtt_watch import ClientTls
 
     u = urlparse(args.broker)
     if u.scheme not in ("mqtt", "tcp", "mqtts") or not u.hostname:
@@ -61,14 +73,31 @@ def broker_client(args: argparse.Namespace, client_id: str, topics: tuple[str, .
         if missing:
             raise BrokerArgsError(f"mqtts:// needs {' '.join(missing)} too")
         tls = ClientTls(args.ca, args.cert, args.key)
+        try:
+            ctx = ssl.create_default_context(cafile=str(args.ca))
+            ctx.load_cert_chain(str(args.cert), str(args.key))
+        except (OSError, ssl.SSLError) as e:  # unreadable or unusable --ca/--cert/--key
+            raise BrokerArgsError(f"cannot use the TLS files ({e})") from None
     try:
         password = args.password_file.read_text().strip() if args.password_file else None
     except OSError as e:
         raise BrokerArgsError(f"cannot read the --password-file {args.password_file}: "
                               f"{e.strerror}") from None
+    return BrokerAddress(u.hostname, u.port or (TLS_PORT if tls else 1883), args.user,
+                         password, tls)
+
+
+def broker_client(args: argparse.Namespace, client_id: str, topics: tuple[str, ...],
+                  on_message: Any) -> Any:
+    """A Watcher on --broker with the account or TLS files given; BrokerArgsError as
+    broker_address says."""
+    import ssl
+
+    from host_tools.field.mqtt_watch import Watcher
+
+    a = broker_address(args)
     try:
-        return Watcher(u.hostname, u.port or (TLS_PORT if tls else 1883), topics=topics,
-                       user=args.user, password=password, client_id=client_id,
-                       on_message=on_message, tls=tls)
-    except (OSError, ssl.SSLError) as e:  # unreadable or unusable --ca/--cert/--key
+        return Watcher(a.host, a.port, topics=topics, user=a.user, password=a.password,
+                       client_id=client_id, on_message=on_message, tls=a.tls)
+    except (OSError, ssl.SSLError) as e:  # TLS files that changed since the check
         raise BrokerArgsError(f"cannot use the TLS files ({e})") from None

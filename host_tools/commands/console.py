@@ -20,10 +20,9 @@ import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from host_tools.commands._args import add_broker_arguments
+from host_tools.commands._args import BrokerArgsError, add_broker_arguments, broker_address
 
 if TYPE_CHECKING:
     from bourg_console.codedesk import CodeDesk
@@ -154,33 +153,13 @@ def _add_user(args: argparse.Namespace) -> int:
 
 def _broker(args: argparse.Namespace) -> Broker:
     from bourg_console.ingest import Broker
-    from host_tools.field.mosquitto import TLS_PORT
 
-    u = urlparse(args.broker)
-    if u.scheme not in ("mqtt", "tcp", "mqtts") or not u.hostname:
-        raise _UsageError(f"--broker wants mqtt://host:port or mqtts://host:port, got "
-                          f"{args.broker!r}")
-    tls = u.scheme == "mqtts"
-    if tls and (args.ca is None or args.cert is None or args.key is None):
-        raise _UsageError("mqtts:// needs --ca, --cert and --key")
-    if not tls and (args.ca or args.cert or args.key):
-        raise _UsageError(f"--ca, --cert and --key are for TLS: use mqtts://{u.netloc}")
     try:
-        password = args.password_file.read_text().strip() if args.password_file else None
-    except OSError as e:
-        raise _UsageError(f"cannot read the --password-file {args.password_file}: "
-                          f"{e.strerror}") from None
-    if tls:
-        import ssl
-
-        try:
-            ctx = ssl.create_default_context(cafile=str(args.ca))
-            ctx.load_cert_chain(str(args.cert), str(args.key))
-        except (OSError, ssl.SSLError) as e:
-            raise _UsageError(f"cannot use the TLS files ({e})") from None
-    return Broker(u.hostname, u.port or (TLS_PORT if tls else 1883), args.user, password,
-                  str(args.ca) if tls else None, str(args.cert) if tls else None,
-                  str(args.key) if tls else None)
+        a = broker_address(args)
+    except BrokerArgsError as e:
+        raise _UsageError(str(e)) from None
+    files = (str(a.tls.ca), str(a.tls.cert), str(a.tls.key)) if a.tls else (None,) * 3
+    return Broker(a.host, a.port, a.user, a.password, *files)
 
 
 def _desk(args: argparse.Namespace) -> CodeDesk | None:
