@@ -33,14 +33,21 @@ def poles(store: Store) -> list[dict[str, Any]]:
     return [b for b in store.boards() if b["role"] == "lighting"]
 
 
-def pole_row(store: Store, b: dict[str, Any]) -> dict[str, Any]:
+def pole_rows(store: Store) -> list[dict[str, Any]]:
+    """Every pole's row; the standing alarms are read once for them all, not per pole."""
+    standing: dict[str, list[str]] = {}
+    for a in store.alarms(standing=True):
+        standing.setdefault(a["device"], []).append(a["kind"])
+    return [pole_row(store, b, standing.get(b["device"], [])) for b in poles(store)]
+
+
+def pole_row(store: Store, b: dict[str, Any], alarms: list[str]) -> dict[str, Any]:
     st = store.state(b["site"], b["device"], "state") or {}
     en = store.state(b["site"], b["device"], "energy") or {}
-    standing = [a["kind"] for a in store.alarms(standing=True) if a["device"] == b["device"]]
     return {"device": b["device"], "site": b["site"], "level": st.get("level"),
             "mode": st.get("mode"), "reason": st.get("reason"), "lux": st.get("lux"),
             "power_w": en.get("power_w"), "wh": en.get("wh"), "burn_h": en.get("burn_h"),
-            "detections": en.get("detections"), "alarms": standing, "online": b["online"],
+            "detections": en.get("detections"), "alarms": alarms, "online": b["online"],
             "last_seen": iso(b["last_seen"])}
 
 

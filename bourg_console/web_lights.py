@@ -22,7 +22,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
     Staff = Annotated[User, Depends(gate.user("technician"))]
 
     def page(request: Request, **extra: Any) -> Response:
-        rows = [lights.pole_row(store, b) for b in lights.poles(store)]
+        rows = lights.pole_rows(store)
         for r in rows:
             r["charts"] = lights.pole_charts(store, r["site"], r["device"])
         profile = extra.pop("profile", None)
@@ -65,7 +65,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
     @app.get("/api/v1/lights", tags=["staff"])
     def lights_api(user: Staff) -> list[dict[str, Any]]:
         """Every pole: level, mode, reason, energy counters, standing alarms."""
-        return [lights.pole_row(store, b) for b in lights.poles(store)]
+        return lights.pole_rows(store)
 
     @app.get("/lights", response_class=HTMLResponse, include_in_schema=False)
     def lights_page(request: Request, user: Staff) -> Response:
