@@ -19,10 +19,14 @@ def _stop(p: subprocess.Popen[str]) -> None:
     try:
         _, err = p.communicate(timeout=30)
     except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
+        p.send_signal(signal.SIGUSR1)  # its threads' stacks, to stderr, before it dies
+        try:
+            _, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
         raise AssertionError("bourg emulate did not stop on Ctrl-C:\n"
-                             + (err or "")[-3000:]) from None
+                             + (err or "")[-6000:]) from None
     assert p.returncode == 0, (err or "")[-3000:]
 
 

@@ -4,6 +4,7 @@ host_tools.testing.emulate)."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 import threading
@@ -65,6 +66,8 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    # `kill -USR1` prints where every thread is: for a session that will not stop
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         started = run(config, stop, note=_say, start_with=_start_with(args),
                       workdir=args.workdir, secrets_file=args.secrets, registry=args.registry,

@@ -19,6 +19,7 @@ import random
 import shutil
 import socket
 import struct
+import sys
 import threading
 import time
 from contextlib import AbstractContextManager, ExitStack
@@ -34,6 +35,8 @@ FW_DIR = Path(__file__).parent / "fw"
 # default channel 1, so a board that does not follow its AP, or a node not set to the site's
 # ESP-NOW channel, is caught by any test that puts it beside a board joined to WiFi.
 DEFAULT_AP_CHANNEL = 6
+# how long close() waits for the world's cancelled tasks before it names those still running
+CLOSE_TASKS_S = 5.0
 
 
 class RadioMedium:
@@ -173,7 +176,12 @@ class World:
             tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if not tasks:
+                return
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_TASKS_S)
+            for t in stuck:  # a task that swallows its cancellation: say which, leave it
+                print(f"bourg world: a task ignored its cancellation at close: {t!r}",
+                      file=sys.stderr, flush=True)
         self.call(_aclose())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
