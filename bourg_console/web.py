@@ -8,9 +8,10 @@ documentation UI is off: it loads its scripts from a CDN."""
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,11 +28,13 @@ from bourg_console import (
     web_parking,
 )
 from bourg_console.accounts import Accounts
+from bourg_console.availability import REFRESH_S, Availability
 from bourg_console.codedesk import CodeDesk
 from bourg_console.commands import Commander
 from bourg_console.store import Store
 from bourg_console.web_auth import Gate
 
+log = logging.getLogger("bourg_console.web")
 STREAM_POLL_S = 1.0  # how often the live stream looks for a change in the store
 SITE_PATTERN = r"^[A-Za-z0-9_.\-]{1,32}$"  # a site's name, as a board's config allows
 
@@ -42,8 +45,20 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
                title: str = "bourg town console") -> FastAPI:
     """`desk` issues locker codes by SMS, `commander` sends the boards commands; without
     them the console does neither."""
+    avail = Availability(store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_keep_fresh(avail))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
     app = FastAPI(title=title, version="1", openapi_url="/api/v1/openapi.json",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     gate = Gate(accounts, now)
     web_auth.add_routes(app, gate)
     web_fleet.add_routes(app, store, gate)
@@ -51,9 +66,20 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
     web_lockers.add_routes(app, store, gate, desk)
     web_lights.add_routes(app, store, gate, commander)
     web_parking.add_routes(app, store, gate, max_stay_s or {})
-    _public_routes(app, store, gate)
+    _public_routes(app, store, gate, avail)
     _live_routes(app, store, gate)
     return app
+
+
+async def _keep_fresh(avail: Availability) -> None:
+    """The availability snapshot's background task: a failed check (a locked database) is
+    logged and tried again at the next turn; requests meanwhile build their own."""
+    while True:
+        try:
+            await asyncio.to_thread(avail.refresh)
+        except Exception:  # noqa: BLE001 - the public page must outlive a bad moment
+            log.exception("refreshing the parking availability failed")
+        await asyncio.sleep(REFRESH_S)
 
 
 def _live_routes(app: FastAPI, store: Store, gate: Gate) -> None:
@@ -81,39 +107,27 @@ def _live_routes(app: FastAPI, store: Store, gate: Gate) -> None:
                                  headers={"Cache-Control": "no-cache"})
 
 
-def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
-    def availability(site: str | None) -> list[dict[str, Any]]:
-        return fiware.on_street_parking(store.zones(site), store.bays(site))
-
-
+def _public_routes(app: FastAPI, store: Store, gate: Gate, avail: Availability) -> None:
     @app.get("/api/v1/parking/spots", tags=["public"])
     def parking_spots(site: str | None = Query(None, description="one site only")
                       ) -> list[dict[str, Any]]:
         """Each sensed bay as a FIWARE ParkingSpot: free, occupied or unknown."""
         return fiware.parking_spots(store.bays(site))
 
-    cache: dict[str | None, tuple[float, str]] = {}
-
-    def availability_json(site: str | None) -> str:
-        """The zones as JSON, computed at most once a second however many pages and phones
-        ask: a thousand drivers cost the database one query a second."""
-        t = time.monotonic()
-        hit = cache.get(site)
-        if hit is None or t - hit[0] >= STREAM_POLL_S:
-            hit = (t, json.dumps(availability(site)))
-            if len(cache) > 64:  # any site name can be asked for: never let it grow, but
-                for k in [k for k in cache if k is not None]:  # keep the town's own page's
-                    del cache[k]
-            cache[site] = hit
-        return hit[1]
+    async def zones_json(site: str | None) -> str:
+        """The snapshot's JSON; read from the database (off the event loop) only when the
+        background task has not kept it fresh."""
+        snap = avail.fresh(site)
+        return (snap or await asyncio.to_thread(avail.get, site)).json
 
     @app.get("/api/v1/parking/zones", tags=["public"],
              responses={200: {"description": "a list of FIWARE OnStreetParking"}})
-    def parking_zones(site: str | None = Query(None, description="one site only",
-                                               pattern=SITE_PATTERN)) -> Response:
+    async def parking_zones(site: str | None = Query(None, description="one site only",
+                                                     pattern=SITE_PATTERN)) -> Response:
         """Each parking zone as a FIWARE OnStreetParking: free, total and taken bays. At
-        most a second old: every driver's phone shares one query a second."""
-        return Response(availability_json(site), media_type="application/json")
+        most a second old: every driver's phone is served the same snapshot
+        (availability.py)."""
+        return Response(await zones_json(site), media_type="application/json")
 
     @app.get("/api/v1/parking/stream", tags=["public"])
     async def parking_stream(request: Request, site: str | None = Query(
@@ -123,7 +137,7 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
         async def events() -> AsyncIterator[str]:
             last = None
             while not await request.is_disconnected():
-                now = await asyncio.to_thread(availability_json, site)
+                now = await zones_json(site)
                 if now != last:
                     last = now
                     yield f"event: zones\ndata: {now}\n\n"
@@ -135,5 +149,5 @@ def _public_routes(app: FastAPI, store: Store, gate: Gate) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, site: str | None = None) -> HTMLResponse:
         stream = "/api/v1/parking/stream" + (f"?{urlencode({'site': site})}" if site else "")
-        return gate.page(request, "parking.html", {"zones": availability(site),
+        return gate.page(request, "parking.html", {"zones": avail.get(site).zones,
                                                    "stream_url": stream})
