@@ -31,7 +31,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from bourg_console.store import Store
+from bourg_console.store import Pending, Store
 from bourg_console.topics import Malformed, Skipped, parse
 
 log = logging.getLogger("bourg_console.ingest")
@@ -208,9 +208,12 @@ class Ingest:
     def _in_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]
                 ) -> dict[str, int]:
         counts = {"stored": 0, "duplicates": 0, "refused": 0}
+        pending = Pending()
         with self.store.engine.begin() as c:
             for topic, payload, _mid, _qos, retained, at in batch:
-                self._one(c, topic, payload, at, retained, counts)
+                self._one(c, topic, payload, at, retained, counts, pending)
+            self.store.flush(c, pending)
+        self.store.committed(pending)
         return counts
 
     def _one_by_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]) -> bool:
@@ -220,9 +223,11 @@ class Ingest:
             delay = RETRY_FIRST_S
             while True:
                 counts = {"stored": 0, "duplicates": 0, "refused": 0}
+                pending = Pending()
                 try:
                     with self.store.engine.begin() as c:
-                        self._one(c, topic, payload, at, retained, counts)
+                        self._one(c, topic, payload, at, retained, counts, pending)
+                        self.store.flush(c, pending)
                 except OperationalError as e:
                     if not self._wait_retry(e, delay):
                         return False
@@ -232,12 +237,13 @@ class Ingest:
                     self.stats.error(f"{topic}: {e!r}")
                     log.exception("could not store a message on %s", topic)
                     break
+                self.store.committed(pending)
                 self._count(counts)
                 break
         return True
 
     def _one(self, c: Connection, topic: str, payload: bytes, at: float, retained: bool,
-             counts: dict[str, int]) -> None:
+             counts: dict[str, int], pending: Pending) -> None:
         try:
             obs = parse(topic, payload)
         except Malformed as e:
@@ -247,7 +253,7 @@ class Ingest:
             return
         if isinstance(obs, Skipped):
             return
-        if self.store.apply_in(c, obs, at, retained=retained):
+        if self.store.apply_in(c, obs, at, pending, retained=retained):
             counts["stored"] += 1
         else:
             counts["duplicates"] += 1

@@ -9,8 +9,11 @@ import stat
 import threading
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bourg_console import store as store_mod
 from bourg_console.db import current_revision, head_revision, open_engine
@@ -152,10 +155,10 @@ def test_a_batch_keeps_every_message_but_the_one_a_bug_breaks(tmp_path: Path,
     ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
     real = s.apply_in
 
-    def flaky(c, obs, now, *, retained=False):  # noqa: ANN001, ANN202
+    def flaky(c, obs, now, pending, *, retained=False):  # noqa: ANN001, ANN202
         if getattr(obs, "zone", None) == "B":
             raise RuntimeError("a bug in the store")
-        return real(c, obs, now, retained=retained)
+        return real(c, obs, now, pending, retained=retained)
 
     monkeypatch.setattr(s, "apply_in", flaky)
     batch = [(P + f"zone/{z}", b'{"free": 1, "total": 1, "silent": 0}', i, 1, False, 9.0)
@@ -203,14 +206,14 @@ def test_a_locked_database_while_storing_one_by_one_counts_nothing_twice(
     ingest = Ingest(s, Broker("127.0.0.1", 1), "town")
     real, locked = s.apply_in, []
 
-    def flaky(c, obs, now, *, retained=False):  # noqa: ANN001, ANN202
+    def flaky(c, obs, now, pending, *, retained=False):  # noqa: ANN001, ANN202
         zone = getattr(obs, "zone", None)
         if zone == "B":
             raise RuntimeError("a bug in the store")
         if zone == "C" and not locked:
             locked.append(1)
             raise OperationalError("UPDATE", {}, Exception("database is locked"))
-        return real(c, obs, now, retained=retained)
+        return real(c, obs, now, pending, retained=retained)
 
     monkeypatch.setattr(s, "apply_in", flaky)
     batch = [(P + "zone/D", b"garbage", 0, 1, False, 9.0)] + [
@@ -220,3 +223,53 @@ def test_a_locked_database_while_storing_one_by_one_counts_nothing_twice(
     assert [z.zone for z in s.zones()] == ["A", "C"]
     assert (ingest.stats.stored, ingest.stats.refused, ingest.stats.retries) == (2, 1, 1)
     assert s.malformed_count() == 1
+
+
+_MESSAGES = [  # (topic suffix, payload, retained): what moves a board's alarms and last_seen
+    ("status", b"online", False), ("status", b"offline", False),
+    ("state", b'{"level": 10}', False), ("state", b'{"level": 30}', True),
+    ("alarms", b'{"active": ["lamp"]}', False), ("alarms", b'{"active": []}', False),
+    ("info", b'{"mode": "normal"}', False),
+    ("info", b'{"mode": "safe", "error": "boot"}', False),
+    ("state", b'{"mode": "safe", "error": "config"}', False),
+]
+
+
+def _alarm_rows(s: Store) -> list[tuple[object, ...]]:
+    return sorted((a["device"], a["kind"], a["raised_at"], a["cleared_at"])
+                  for a in s.alarms())
+
+
+def _board_rows(s: Store) -> list[tuple[object, ...]]:
+    from bourg_console.schema import board_states
+
+    with s.engine.connect() as c:
+        states = sorted(tuple(r) for r in c.execute(board_states.select()))
+    return sorted(tuple(sorted(b.items())) for b in s.boards()) + states
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["pole-1", "pole-2"]),
+                          st.sampled_from(range(len(_MESSAGES)))), min_size=1, max_size=30),
+       st.integers(1, 30))
+def test_a_batch_leaves_what_one_transaction_a_message_leaves(
+        tmp_path_factory: pytest.TempPathFactory, msgs: list[tuple[str, int]],
+        cut: int) -> None:
+    """The writes a batch puts off to its end (Pending: last_seen, cleared alarms, states)
+    change nothing: two batches, split where `cut` says, leave the same alarms (raised,
+    cleared, when), boards and states as each message in its own transaction."""
+    d = tmp_path_factory.mktemp("batch")
+    one, batched = _store(d / "one.sqlite"), _store(d / "batched.sqlite")
+    ingest = Ingest(batched, Broker("127.0.0.1", 1), "town")
+    items = []
+    for i, (device, m) in enumerate(msgs):
+        suffix, payload, retained = _MESSAGES[m]
+        topic = f"bourg/town/{device}/{suffix}"
+        one.apply(parse(topic, payload), float(i), retained=retained)
+        items.append((topic, payload, i, 0, retained, float(i)))
+    for part in (items[:cut], items[cut:]):
+        if part:
+            assert ingest._write(part)
+    assert _alarm_rows(batched) == _alarm_rows(one)
+    assert _board_rows(batched) == _board_rows(one)
