@@ -202,3 +202,19 @@ pole_groups = Table(
     Column("members", Text, nullable=False),  # JSON list of pole device ids
     Column("updated_at", Float, nullable=False),
 )
+
+temperatures = Table(
+    "temperatures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", NAME, nullable=False),
+    Column("device", NAME, nullable=False),
+    Column("compartment", Integer, nullable=False),
+    Column("received_at", Float, nullable=False),  # the period ends about then
+    Column("every_s", Integer, nullable=False),  # the period's length, the bank's setting
+    Column("min_c", Float),  # None when every read of the period failed
+    Column("max_c", Float),
+    Column("last_c", Float),
+    Column("failed", Integer, nullable=False),  # reads of the sensor that failed
+    Column("limit_c", Float),  # the compartment's max_c, when it has one
+    Index("ix_temperatures_bank", "site", "device", "received_at"),
+)

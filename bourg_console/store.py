@@ -300,6 +300,8 @@ class Store:
                 mode=_text(d.get("mode"), 16), safe_error=None))
         elif st.suffix == "energy":
             _energy(c, st, now)
+        elif st.suffix == "temps":
+            _temperatures(c, st, now)
         elif alarms.is_safe_mode(st):
             c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
                 mode="safe", safe_error=_text(d.get("error"), 500)))
@@ -419,6 +421,14 @@ class Store:
             return [dict(r._mapping) for r in
                     c.execute(select(s.boards).order_by(s.boards.c.site, s.boards.c.device))]
 
+    def temperatures(self, site: str, device: str, since: float) -> list[dict[str, Any]]:
+        """A bank's cold-chain series from `since` on, oldest first."""
+        t = s.temperatures
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(
+                select(t).where(t.c.site == site, t.c.device == device,
+                                t.c.received_at >= since).order_by(t.c.received_at, t.c.id))]
+
     def events(self, site: str, device: str, kind: str | None = None) -> list[dict[str, Any]]:
         q = select(s.events).where(s.events.c.site == site, s.events.c.device == device)
         if kind is not None:
@@ -522,6 +532,38 @@ def _energy(c: Connection, st: State, now: float) -> None:
         c.execute(insert(s.pole_nights).values(**key, wh_first=wh, wh_last=wh,
                                                 burn_first=burn, burn_last=burn,
                                                 updated_at=now))
+
+
+def _temperatures(c: Connection, st: State, now: float) -> None:
+    """A locker bank's `temps` state (its ColdLog) added to the series: a row per
+    compartment whose figures are what the bank sends; anything else in it is left out."""
+    every, comps = st.data.get("every_s"), st.data.get("c")
+    if not (_is_int(every) and 1 <= every <= 86400 and isinstance(comps, dict)):
+        return
+    rows = []
+    for n, v in list(comps.items())[:49]:
+        if not (n.isdigit() and 1 <= int(n) <= 49 and isinstance(v, dict)):
+            continue
+        temps = [v.get(k) for k in ("min", "max", "last", "max_c")]
+        failed = v.get("failed")
+        if not (all(t is None or _is_celsius(t) for t in temps) and _is_int(failed)
+                and 0 <= failed <= 2**31):
+            continue
+        rows.append({"site": st.site, "device": st.device, "compartment": int(n),
+                     "received_at": now, "every_s": every, "min_c": temps[0],
+                     "max_c": temps[1], "last_c": temps[2], "failed": failed,
+                     "limit_c": temps[3]})
+    if rows:
+        c.execute(insert(s.temperatures), rows)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_celsius(v: Any) -> bool:
+    """A temperature a compartment's sensor can report (the TMP102 reads -55..128 °C)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and -60 <= v <= 130
 
 
 def _device(obs: Status | Event | State | BayState | ZoneState) -> str:

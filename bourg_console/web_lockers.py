@@ -11,10 +11,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from bourg_console.accounts import Session, User
+from bourg_console.charts import ranges
 from bourg_console.codedesk import KINDS, CodeDesk, CodeDeskError
 from bourg_console.fiware import iso
 from bourg_console.store import Store
 from bourg_console.web_auth import Gate
+
+COLD_HOURS = 24  # the cold chain shown on the page and in the API
 
 
 class CodeRequest(BaseModel):
@@ -35,19 +38,40 @@ def _may_issue(user: User, bank: str) -> None:
         raise HTTPException(403, "only the bank's merchant or an operator issues its codes")
 
 
-def bank_view(store: Store, site_of: dict[str, str], bank: str) -> dict[str, Any]:
+def bank_view(store: Store, site_of: dict[str, str], bank: str, now: float
+              ) -> dict[str, Any]:
+    """A bank as the page and the API show it; its cold chain over the last COLD_HOURS."""
     site = site_of.get(bank)
     if site is None:
         raise HTTPException(404, f"no locker bank {bank!r} has been heard")
     comps = store.state(site, bank, "compartments") or {}
     audit = [{**e["data"], "received": iso(e["received_at"])}
              for e in store.events(site, bank, "audit")][-50:]
-    return {"bank": bank, "site": site,
+    cold = [{"compartment": r["compartment"], "received": iso(r["received_at"]),
+             **{k: r[k] for k in ("every_s", "min_c", "max_c", "last_c", "failed",
+                                  "limit_c")}}
+            for r in store.temperatures(site, bank, now - COLD_HOURS * 3600)]
+    return {"bank": bank, "site": site, "temperatures": cold,
             "compartments": [{"n": n, **v} for n, v in sorted(
                 comps.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)
                 if isinstance(v, dict)],
             "alarms": [a for a in store.alarms(standing=True) if a["device"] == bank],
             "audit": audit[::-1]}
+
+
+def cold_charts(series: list[dict[str, Any]]) -> list[str]:
+    """A chart per refrigerated compartment: each period's lowest to highest reading, and
+    the compartment's limit."""
+    out = []
+    for n in sorted({r["compartment"] for r in series}):
+        rows = [r for r in series if r["compartment"] == n]
+        limit = rows[-1]["limit_c"]
+        failed = sum(r["failed"] for r in rows)
+        out.append(ranges([r["received"][11:16] for r in rows], [r["min_c"] for r in rows],
+                          [r["max_c"] for r in rows], limit=limit, unit="°C",
+                          title=f"compartment {n}, last {COLD_HOURS} h"
+                          + (f", {failed} failed reads" if failed else "")))
+    return out
 
 
 def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) -> None:
@@ -78,7 +102,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) ->
     def lockers_api(user: Anyone) -> list[dict[str, Any]]:
         """The banks this account may see, each with its compartments, alarms and audit."""
         s = sites()
-        return [bank_view(store, s, b) for b in _banks(store, user)]
+        return [bank_view(store, s, b, gate.now()) for b in _banks(store, user)]
 
     @app.post("/api/v1/lockers/{bank}/codes", tags=["lockers"])
     def code_api(bank: str, req: CodeRequest, sess: Writer) -> dict[str, Any]:
@@ -110,9 +134,10 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) ->
 
     def _page(request: Request, user: User, result: dict[str, Any] | None) -> Response:
         s = sites()
-        banks = [bank_view(store, s, b) for b in _banks(store, user)]
+        banks = [bank_view(store, s, b, gate.now()) for b in _banks(store, user)]
         for b in banks:
             b["sms"] = desk.recent(b["bank"]) if desk is not None else []
+            b["cold_charts"] = cold_charts(b["temperatures"])
         return gate.page(request, "lockers.html", {
             "banks": banks, "kinds": KINDS, "result": result,
             "may_issue": desk is not None and user.role in ("operator", "merchant")})

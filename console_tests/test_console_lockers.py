@@ -93,3 +93,42 @@ def test_a_code_sent_from_the_console_opens_the_bank_once(tmp_path: Path, locker
     finally:
         http.close()
         console.stop()
+
+
+def test_the_bank_s_cold_chain_reaches_the_console_as_a_chart(
+        tmp_path: Path, locker_world: World, mosquitto: Mosquitto) -> None:
+    """The virtual bank's fridge warms past its limit: the bank's next `temps` carries the
+    period's highest reading, and the lockers page draws it red against the limit line."""
+    bk = add_bank(locker_world, "locker-01", mosquitto, temps_every_s=60)
+    assert bk.fridge is not None
+    port = free_port()
+    console = Console(str(tmp_path / "console.sqlite"),
+                      Broker(mosquitto.host, mosquitto.port, mosquitto.ops_user,
+                             mosquitto.ops_password), "hil", port=port, now=lambda: _now(bk))
+    console.accounts.add_user("tom", "technician", PW, 0.0)
+    console.start()
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        bk.board.start()
+        bk.board.wait_output("app-ready", 30)
+
+        def series() -> list[dict[str, object]]:
+            return console.store.temperatures("hil", "locker-01", 0.0)
+
+        locker_world.elapse(61)
+        wait_until(lambda: series(), 30, "the bank's first temps never reached the console")
+        bk.fridge.celsius = 11.0  # the door seal gives; the limit is 8 °C
+        locker_world.elapse(61)
+        wait_until(lambda: any(r["max_c"] == 11.0 for r in series()), 30,
+                   lambda: f"no period saw the fridge at 11 °C: {series()}")
+        first = series()[0]
+        assert (first["compartment"], first["min_c"], first["limit_c"]) == (2, 4.0, 8.0)
+        token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text).group(1)
+        http.post("/login", data={"name": "tom", "password": PW, "csrf": token})
+        page = http.get("/lockers").text
+        assert "compartment 2, last 24 h" in page and 'fill="#b03030"' in page
+        [bank] = http.get("/api/v1/lockers").json()
+        assert any(r["max_c"] == 11.0 for r in bank["temperatures"])
+    finally:
+        http.close()
+        console.stop()

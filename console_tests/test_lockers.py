@@ -192,3 +192,13 @@ def test_the_form_refuses_a_compartment_out_of_range(desk: Desk) -> None:
     r = desk.client.post("/lockers/locker-01/codes", data={
         "csrf": csrf, "compartment": "0", "kind": "pickup", "phone": "+33612345678"})
     assert r.status_code == 200 and "compartment must be 1..255" in r.text
+
+
+def test_a_cold_chain_chart_marks_the_periods_over_the_limit_and_escapes_its_labels() -> None:
+    from bourg_console.charts import ranges
+
+    svg = ranges(["10:00", "<b>"], [-18.5, -20.0], [-17.0, -12.0], limit=-15.0, unit="°C",
+                 title="freezer <1>")
+    assert svg.count('fill="#b03030"') == 1 and "stroke-dasharray" in svg
+    assert "<b>" not in svg and "&lt;b&gt;" in svg and "freezer &lt;1&gt;" in svg
+    assert "no data yet" in ranges(["10:00"], [None], [None], title="t")

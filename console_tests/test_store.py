@@ -36,7 +36,7 @@ def _bay(occupied: bool | None, silent: bool = False, mv: int = 2900) -> bytes:
 
 def test_the_migrations_give_the_schema_the_store_reads(db_url: str) -> None:
     s = _store(db_url)
-    assert current_revision(s.engine) == head_revision() == "0008"
+    assert current_revision(s.engine) == head_revision() == "0009"
     with s.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), metadata) == []
 
@@ -273,3 +273,22 @@ def test_a_batch_leaves_what_one_transaction_a_message_leaves(
             assert ingest._write(part)
     assert _alarm_rows(batched) == _alarm_rows(one)
     assert _board_rows(batched) == _board_rows(one)
+
+
+def test_a_bank_s_temps_become_a_series_and_garbage_in_them_is_left_out(db_url: str) -> None:
+    s = _store(db_url)
+    temps = {"every_s": 900, "c": {
+        "2": {"min": 3.5, "max": 9.25, "last": 4.0, "failed": 1, "max_c": 8.0},
+        "3": {"min": None, "max": None, "last": None, "failed": 1800, "max_c": None},
+        "4": {"min": "cold", "max": 1, "last": 1, "failed": 0},
+        "5": {"min": float("nan"), "max": 1, "last": 1, "failed": 0},
+        "6": {"min": 1, "max": 1, "last": 1, "failed": True},
+        "x": {"min": 1, "max": 1, "last": 1, "failed": 0},
+        "99": {"min": 1, "max": 1, "last": 1, "failed": 0},
+        "7": [1, 2]}}
+    s.apply(parse("bourg/town/locker-01/temps", json.dumps(temps).encode()), 1000.0)
+    s.apply(parse("bourg/town/locker-01/temps", b'{"every_s": "often", "c": {}}'), 1001.0)
+    rows = s.temperatures("town", "locker-01", 0.0)
+    assert [(r["compartment"], r["min_c"], r["max_c"], r["failed"], r["limit_c"])
+            for r in rows] == [(2, 3.5, 9.25, 1, 8.0), (3, None, None, 1800, None)]
+    assert s.temperatures("town", "locker-01", 1000.5) == []

@@ -203,3 +203,25 @@ def test_a_quiet_bank_does_not_write_its_state_every_tick():
             b.state()
             b.dirty = False
     assert writes == 2
+
+
+@given(st.lists(st.dictionaries(st.sampled_from([2, 5]),
+                                st.one_of(st.none(), st.floats(-30, 40, allow_nan=False)),
+                                min_size=1), min_size=1, max_size=40))
+def test_the_cold_log_keeps_each_period_s_extremes_last_reading_and_failures(rounds):
+    log = bank.ColdLog()
+    for temps in rounds:
+        log.add(temps)
+    out = log.take({2: 8.0})
+    for n in (2, 5):
+        seen = [r[n] for r in rounds if n in r]
+        if not seen:
+            assert str(n) not in out
+            continue
+        good = [t for t in seen if t is not None]
+        got = out[str(n)]
+        assert got["failed"] == len(seen) - len(good)
+        assert (got["min"], got["max"]) == ((min(good), max(good)) if good else (None, None))
+        assert got["last"] == (good[-1] if good else None)
+        assert got["max_c"] == (8.0 if n == 2 else None)
+    assert log.take({}) == {}  # a new period starts empty

@@ -340,3 +340,37 @@ class Bank:
     def summary(self):
         return {str(n): {"state": v["state"], "door": "open" if v["door"] else "shut"}
                 for n, v in self.c.items()}
+
+
+class ColdLog:
+    """Each refrigerated compartment's readings over a period, for the console's chart: the
+    lowest, highest and last, and how many reads failed. The period's extremes, not a sample,
+    so an excursion between two publications still shows. Pure: readings in, a dict out."""
+
+    def __init__(self):
+        self.c = {}
+
+    def add(self, temps):
+        """One round of readings: {compartment: celsius, or None when the read failed}."""
+        for n, t in temps.items():
+            v = self.c.get(n)
+            if v is None:
+                v = self.c[n] = [None, None, None, 0]  # min, max, last, failed
+            if t is None:
+                v[3] += 1
+                continue
+            if v[0] is None or t < v[0]:
+                v[0] = t
+            if v[1] is None or t > v[1]:
+                v[1] = t
+            v[2] = t
+
+    def take(self, limits):
+        """The period's figures, {"2": {"min", "max", "last", "failed", "max_c"}}, with each
+        compartment's limit from `limits` ({n: max_c}); a new period starts."""
+        out = {}
+        for n, v in self.c.items():
+            out[str(n)] = {"min": v[0], "max": v[1], "last": v[2], "failed": v[3],
+                           "max_c": limits.get(n)}
+        self.c = {}
+        return out

@@ -69,6 +69,8 @@ class Locker:
         now = self.read_clock()
         self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.bank.clock_ok)
         self._uncollected = []
+        self.coldlog = bank_mod.ColdLog() if self.temp_addr else None
+        self._cold_at = self.uptime()
         self._apply()
         rt.log.info("locker", "bank " + cfg.device_id + " with " + str(len(comps)) +
                     " compartments")
@@ -124,6 +126,19 @@ class Locker:
             except OSError:
                 out[n] = None
         return out
+
+    def _log_cold(self, temps, up):
+        """The cold chain's figures each temps_every_s, as the `temps` state (the console
+        keeps them as a series; the audit keeps every excursion whatever reaches it)."""
+        log = self.coldlog
+        if log is None:
+            return
+        log.add(temps)
+        if up - self._cold_at >= self.app["temps_every_s"] * 1000:
+            self._cold_at = up
+            limits = {n: s["max_c"] for n, s in self.bank.comps.items()}
+            self.rt.link.publish_state("temps", {"every_s": self.app["temps_every_s"],
+                                                 "c": log.take(limits)})
 
     # ---- actions --------------------------------------------------------------------------
     def _apply(self):
@@ -230,7 +245,9 @@ class Locker:
             up = self.uptime()  # read every second, so it never misses a ticks wrap
             for n in self.doors:
                 b.door(n, self._door_open(n), now)
-            b.tick(None, self._temps())
+            temps = self._temps()
+            b.tick(None, temps)
+            self._log_cold(temps, up)
             if self.entry.expire(up):
                 b.cleared("timeout", now)
             unc = b.uncollected(now) if self.clock_ok() else []

@@ -41,6 +41,8 @@ SCHEMA = {"type": "dict", "default": {}, "check": _check, "keys": {
     "open_window_s": {"type": "int", "min": 5, "max": 600, "default": 30},
     "door_alarm_s": {"type": "int", "min": 10, "max": 3600, "default": 120},
     "entry_timeout_ms": {"type": "int", "min": 2000, "max": 60000, "default": 10000},
+    # how often the refrigerated compartments' lowest, highest and last readings are sent
+    "temps_every_s": {"type": "int", "min": 60, "max": 3600, "default": 900},
     "buzzer": _pin("out", True),
     "led": _pin("out", True),
 }}
