@@ -390,3 +390,25 @@ def test_a_blank_board_through_the_documented_path_to_an_opened_compartment(
         assert json.loads(bourg("provision", "list", "--json"))[0]["device_id"] == "locker-01"
     finally:
         emu.stop()
+
+
+def test_a_world_line_never_lands_at_the_end_of_a_board_s_unfinished_line(capfd) -> None:  # noqa: ANN001
+    """The board printed 'app-ready' and not yet its newline when the display changed: the
+    '[world]' line starts a line of its own (the CI run that saw it glued failed)."""
+    from host_tools.testing.emulate import _Echo
+    from host_tools.testing.rigs import by_role
+
+    class Board:
+        out = b"[12 I] runtime: app-ready"
+
+        def console_since(self, mark: int) -> bytes:
+            return self.out[mark:]
+
+    devs = by_role.RoleDevices()
+    devs.shows["display A"] = lambda: "[----]"
+    show = _Echo(Board(), devs)
+    show()
+    Board.out += b"\n[13 I] next\n"
+    show()
+    lines = capfd.readouterr().out.splitlines()
+    assert lines == ["[12 I] runtime: app-ready", "[world] display A: [----]", "[13 I] next"]

@@ -321,31 +321,50 @@ def run_board(world: World, config: dict[str, Any], mac: bytes, stop: threading.
         cmds = ", ".join(f"{c} {a}".strip() for c, a in devs.usage.items())
         print(f"[world] type a command and Enter to act on the board: {cmds}", flush=True)
     board.start()
-    mark = 0
-    shown: dict[str, str] = {}
+    show = _Echo(board, devs)
     while not stop.wait(0.1):
         for line in stdin.lines() if stdin is not None else ():
             reply = devs.run(line)
             if echo:
-                print(f"[world] {reply}", flush=True)
+                show.say(reply)
         if echo:
-            mark = _echo(board, mark, devs, shown)
+            show()
 
 
-def _echo(board: Any, mark: int, devs: by_role.RoleDevices,
-          shown: dict[str, str]) -> int:
-    """Copy new console output to stdout and print what the peripherals show when it
-    changes; returns the new console mark."""
-    data = board.console_since(mark)
-    if data:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    for label, show in devs.shows.items():
-        now = show()
-        if shown.get(label) != now:
-            shown[label] = now
-            print(f"[world] {label}: {now}", flush=True)
-    return mark + len(data)
+class _Echo:
+    """Copies a board's new console output to stdout, and prints what its peripherals show
+    when that changes, each on a line of its own: a board's line still being written is
+    broken there rather than have a '[world]' line glued to its end."""
+
+    def __init__(self, board: Any, devs: by_role.RoleDevices) -> None:
+        self.board, self.devs = board, devs
+        self.mark = 0
+        self.shown: dict[str, str] = {}
+        self.mid_line = False  # the board's last line has no end yet
+        self.broke_line = False  # say() ended it
+
+    def __call__(self) -> None:
+        data = self.board.console_since(self.mark)
+        if data:
+            self.mark += len(data)
+            if self.broke_line and data.startswith(b"\n"):
+                data = data[1:]  # the end of the line say() broke: already ended
+            self.broke_line = False
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            self.mid_line = bool(data) and not data.endswith(b"\n")
+        for label, show in self.devs.shows.items():
+            now = show()
+            if self.shown.get(label) != now:
+                self.shown[label] = now
+                self.say(f"{label}: {now}")
+
+    def say(self, text: str) -> None:
+        """A '[world]' line, on a line of its own."""
+        if self.mid_line:
+            print(flush=True)
+            self.mid_line, self.broke_line = False, True
+        print(f"[world] {text}", flush=True)
 
 
 class _Lines:
