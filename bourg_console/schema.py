@@ -209,12 +209,12 @@ temperatures = Table(
     Column("site", NAME, nullable=False),
     Column("device", NAME, nullable=False),
     Column("compartment", Integer, nullable=False),
-    Column("received_at", Float, nullable=False),  # the period ends about then
+    Column("ended_at", Float, nullable=False),  # the bank's clock if set, else when heard
     Column("every_s", Integer, nullable=False),  # the period's length, the bank's setting
     Column("min_c", Float),  # None when every read of the period failed
     Column("max_c", Float),
     Column("last_c", Float),
     Column("failed", Integer, nullable=False),  # reads of the sensor that failed
     Column("limit_c", Float),  # the compartment's max_c, when it has one
-    Index("ix_temperatures_bank", "site", "device", "received_at"),
+    Index("ix_temperatures_bank", "site", "device", "ended_at"),
 )

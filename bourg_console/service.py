@@ -44,7 +44,7 @@ class Console:
         app = create_app(self.store, self.accounts, desk=desk, commander=self.commander,
                          now=now, max_stay_s=max_stay_s)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                lifespan="off")
+                                lifespan="on")
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

@@ -9,16 +9,28 @@ crash or a locked database leaves each either stored or not, never half."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from bourg_console import alarms
 from bourg_console import schema as s
 from bourg_console.topics import (
+    MAX_TIME,
     NAME,
     BayState,
     Event,
@@ -74,9 +86,15 @@ _KNOWN = select(_B.c.device).where(_B.c.site == bindparam("k_site"),
 _STATE = update(_BS).where(_BS.c.site == bindparam("k_site"), _BS.c.device == bindparam("k_dev"),
                            _BS.c.suffix == bindparam("k_suffix")
                            ).values(data=bindparam("data"), received_at=bindparam("now"))
+# a mark, not a count: it wraps long before PostgreSQL's INTEGER would overflow
+_BUMP = update(s.counters).where(s.counters.c.name == bindparam("k_name")).values(
+    value=case((s.counters.c.value >= 2**30, 1), else_=s.counters.c.value + 1))
+# a clearing put off to a batch's end is dated by the message that cleared, but never before
+# the raise: another transaction (the heartbeat's offline check) may raise it meanwhile
 _CLEAR = update(_A).where(_A.c.site == bindparam("k_site"), _A.c.device == bindparam("k_dev"),
                           _A.c.kind == bindparam("k_kind"), _A.c.cleared_at.is_(None)
-                          ).values(cleared_at=bindparam("now"))
+                          ).values(cleared_at=case((_A.c.raised_at > bindparam("now"),
+                                                    _A.c.raised_at), else_=bindparam("now")))
 
 
 @dataclass
@@ -93,6 +111,7 @@ class Pending:
     clears: dict[tuple[str, str, str], float] = field(default_factory=dict)
     states: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
     # rows it found in the table or inserted: known to the store once it commits
+    parking: bool = False  # a bay or zone was written: the parking mark moves at the flush
     learnt_boards: set[tuple[str, str]] = field(default_factory=set)
     learnt_states: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -141,8 +160,10 @@ class Store:
             return True
         if isinstance(obs, BayState):
             self._bay(c, obs, now)
+            pending.parking = True
             return True
         if isinstance(obs, ZoneState):
+            pending.parking = True
             _upsert(c, s.zones, {"site": obs.site, "totem": obs.totem, "zone": obs.zone},
                     {"free": obs.free, "total": obs.total, "silent": obs.silent,
                      "updated_at": now})
@@ -175,6 +196,10 @@ class Store:
             c.execute(_SEEN, [{"k_site": site, "k_dev": dev, "now": now}
                               for (site, dev), now in pending.seen.items()])
             pending.seen.clear()
+        if pending.parking:
+            if not c.execute(_BUMP, {"k_name": "parking"}).rowcount:
+                c.execute(insert(s.counters).values(name="parking", value=1))
+            pending.parking = False
         if pending.states:
             c.execute(_STATE, [{"k_site": site, "k_dev": dev, "k_suffix": suffix,
                                 "data": data, "now": now}
@@ -284,6 +309,9 @@ class Store:
     def _state(self, c: Connection, st: State, now: float, pending: Pending) -> None:
         data = json.dumps(st.data)
         key = (st.site, st.device, st.suffix)
+        # a bank sends its states again on each reconnect, and the broker its retained copy
+        # on each subscription: a period of the cold chain is added to the series once
+        new_temps = st.suffix == "temps" and data != self._stored_state(c, key, pending)
         if key in self._states or key in pending.learnt_states:
             pending.states[key] = (data, now)
         elif not c.execute(_STATE, {"k_site": st.site, "k_dev": st.device,
@@ -300,11 +328,21 @@ class Store:
                 mode=_text(d.get("mode"), 16), safe_error=None))
         elif st.suffix == "energy":
             _energy(c, st, now)
-        elif st.suffix == "temps":
+        elif new_temps:
             _temperatures(c, st, now)
         elif alarms.is_safe_mode(st):
             c.execute(update(s.boards).where(*_board(st.site, st.device)).values(
                 mode="safe", safe_error=_text(d.get("error"), 500)))
+
+    @staticmethod
+    def _stored_state(c: Connection, key: tuple[str, str, str], pending: Pending
+                      ) -> str | None:
+        """A state's value as this transaction would leave it so far."""
+        if key in pending.states:
+            return pending.states[key][0]
+        site, device, suffix = key
+        return c.execute(select(_BS.c.data).where(
+            _BS.c.site == site, _BS.c.device == device, _BS.c.suffix == suffix)).scalar()
 
     @staticmethod
     def _bay(c: Connection, b: BayState, now: float) -> None:
@@ -397,17 +435,13 @@ class Store:
         with self.engine.connect() as c:
             return [Zone(**r._mapping) for r in c.execute(q)]
 
-    def parking_mark(self, site: str | None = None) -> tuple[Any, ...]:
-        """A mark that changes whenever a zone or bay of `site` (None: any) is written,
-        added or removed: their counts and newest write times. Cheap: no row is read."""
-        marks: list[Any] = []
+    def parking_mark(self) -> int:
+        """A number that moves with every transaction that writes a bay or zone (the
+        `parking` counter, bumped at its flush): a mark for the availability snapshot that
+        a clock stepping back cannot fool, as write times could."""
         with self.engine.connect() as c:
-            for t in (s.zones, s.bays):
-                q = select(func.count(), func.max(t.c.updated_at))
-                if site is not None:
-                    q = q.where(t.c.site == site)
-                marks += list(c.execute(q).one())
-        return tuple(marks)
+            return c.execute(select(s.counters.c.value)
+                             .where(s.counters.c.name == "parking")).scalar() or 0
 
     def bays(self, site: str | None = None) -> list[Bay]:
         q = select(s.bays).order_by(s.bays.c.site, s.bays.c.bay, s.bays.c.totem)
@@ -427,7 +461,7 @@ class Store:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(
                 select(t).where(t.c.site == site, t.c.device == device,
-                                t.c.received_at >= since).order_by(t.c.received_at, t.c.id))]
+                                t.c.ended_at >= since).order_by(t.c.ended_at, t.c.id))]
 
     def events(self, site: str, device: str, kind: str | None = None) -> list[dict[str, Any]]:
         q = select(s.events).where(s.events.c.site == site, s.events.c.device == device)
@@ -536,25 +570,30 @@ def _energy(c: Connection, st: State, now: float) -> None:
 
 def _temperatures(c: Connection, st: State, now: float) -> None:
     """A locker bank's `temps` state (its ColdLog) added to the series: a row per
-    compartment whose figures are what the bank sends; anything else in it is left out."""
-    every, comps = st.data.get("every_s"), st.data.get("c")
+    compartment whose figures are what the bank sends; anything else in it is left out.
+    Dated by the bank's clock (`t`, the period's end) when it has one."""
+    every, comps, t = st.data.get("every_s"), st.data.get("c"), st.data.get("t")
     if not (_is_int(every) and 1 <= every <= 86400 and isinstance(comps, dict)):
         return
+    at = float(t) if _is_int(t) and 0 < t <= MAX_TIME else now
     rows = []
     for n, v in list(comps.items())[:49]:
-        if not (n.isdigit() and 1 <= int(n) <= 49 and isinstance(v, dict)):
+        if not (COMPARTMENT.fullmatch(n) and isinstance(v, dict)):
             continue
         temps = [v.get(k) for k in ("min", "max", "last", "max_c")]
         failed = v.get("failed")
-        if not (all(t is None or _is_celsius(t) for t in temps) and _is_int(failed)
-                and 0 <= failed <= 2**31):
+        if not (all(x is None or _is_celsius(x) for x in temps) and _is_int(failed)
+                and 0 <= failed < 2**31):
             continue
         rows.append({"site": st.site, "device": st.device, "compartment": int(n),
-                     "received_at": now, "every_s": every, "min_c": temps[0],
+                     "ended_at": at, "every_s": every, "min_c": temps[0],
                      "max_c": temps[1], "last_c": temps[2], "failed": failed,
                      "limit_c": temps[3]})
     if rows:
         c.execute(insert(s.temperatures), rows)
+
+
+COMPARTMENT = re.compile(r"[1-9]|[1-4][0-9]")  # a bank's compartment number, 1..49
 
 
 def _is_int(v: Any) -> bool:

@@ -47,9 +47,9 @@ def bank_view(store: Store, site_of: dict[str, str], bank: str, now: float
     comps = store.state(site, bank, "compartments") or {}
     audit = [{**e["data"], "received": iso(e["received_at"])}
              for e in store.events(site, bank, "audit")][-50:]
-    cold = [{"compartment": r["compartment"], "received": iso(r["received_at"]),
-             **{k: r[k] for k in ("every_s", "min_c", "max_c", "last_c", "failed",
-                                  "limit_c")}}
+    cold = [{"compartment": r["compartment"], "ended": iso(r["ended_at"]),
+             **{k: r[k] for k in ("ended_at", "every_s", "min_c", "max_c", "last_c",
+                                  "failed", "limit_c")}}
             for r in store.temperatures(site, bank, now - COLD_HOURS * 3600)]
     return {"bank": bank, "site": site, "temperatures": cold,
             "compartments": [{"n": n, **v} for n, v in sorted(
@@ -65,13 +65,28 @@ def cold_charts(series: list[dict[str, Any]]) -> list[str]:
     out = []
     for n in sorted({r["compartment"] for r in series}):
         rows = [r for r in series if r["compartment"] == n]
-        limit = rows[-1]["limit_c"]
+        labels, lows, highs = [], [], []
+        for prev, r in zip([None, *rows], rows, strict=False):
+            for _ in range(_missing(prev, r)):  # a hole in the series shows as one
+                labels.append("")
+                lows.append(None)
+                highs.append(None)
+            labels.append(r["ended"][11:16])
+            lows.append(r["min_c"])
+            highs.append(r["max_c"])
         failed = sum(r["failed"] for r in rows)
-        out.append(ranges([r["received"][11:16] for r in rows], [r["min_c"] for r in rows],
-                          [r["max_c"] for r in rows], limit=limit, unit="°C",
+        out.append(ranges(labels, lows, highs, limit=rows[-1]["limit_c"], unit="°C",
                           title=f"compartment {n}, last {COLD_HOURS} h"
                           + (f", {failed} failed reads" if failed else "")))
     return out
+
+
+def _missing(prev: dict[str, Any] | None, r: dict[str, Any]) -> int:
+    """Periods with no figures between two rows of a series (a link or power outage)."""
+    if prev is None:
+        return 0
+    gap = round((r["ended_at"] - prev["ended_at"]) / max(1, r["every_s"])) - 1
+    return max(0, min(gap, COLD_HOURS * 3600 // max(1, r["every_s"])))
 
 
 def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) -> None:

@@ -31,9 +31,9 @@ class _Counting(Store):
 
     reads = 0
 
-    def parking_mark(self, site: str | None = None) -> tuple[object, ...]:
+    def parking_mark(self) -> int:
         self.reads += 1
-        return super().parking_mark(site)
+        return super().parking_mark()
 
 
 def _free(snap: av.Snapshot) -> list[int]:
@@ -80,6 +80,35 @@ def test_no_answer_is_older_than_its_limit_without_the_background_task(
     assert _free(a.get(None)) == [1]
 
 
+def test_a_change_written_with_an_older_clock_still_moves_the_snapshot(
+        tmp_path: Path) -> None:
+    """The host's clock stepped back (NTP after a bad boot): the bays' write times go back
+    too, and the mark must not depend on them."""
+    s = Store(open_engine(str(tmp_path / "c.sqlite")))
+    _zone(s, 3, 1000.0)
+    a = av.Availability(s)
+    a.get(None)
+    _zone(s, 1, 10.0)
+    a.refresh()
+    assert _free(a.get(None)) == [1]
+
+
+def test_sites_nobody_asks_for_are_dropped_and_not_brought_back(tmp_path: Path) -> None:
+    s = _Counting(open_engine(str(tmp_path / "c.sqlite")))
+    t = [100.0]
+    a = av.Availability(s, clock=lambda: t[0])
+    a.get(None)
+    a.get("elsewhere")
+    t[0] += av.IDLE_S / 2
+    a.get(None)
+    t[0] += av.IDLE_S / 2 + 1
+    a.refresh()
+    assert set(a._snaps) == {None}
+    reads = s.reads
+    a.refresh()
+    assert s.reads == reads + 1  # the town's own snapshot only
+
+
 def test_each_site_has_its_own_snapshot_and_their_number_is_bounded(tmp_path: Path) -> None:
     s = Store(open_engine(str(tmp_path / "c.sqlite")))
     _zone(s, 3, 10.0)
@@ -108,3 +137,33 @@ def test_the_app_s_background_task_keeps_the_public_answer_current(
         assert free() == [3]
         _zone(s, 0, 11.0)
         wait_until(lambda: free() == [0], 10, "the zone's change never reached the API")
+
+
+def test_the_console_service_runs_the_background_task(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `bourg console serve` runs it (uvicorn in a thread), not only under a test client:
+    requests never rebuild here (an hour's limit), so only the task can bring the change."""
+    import httpx2 as httpx
+
+    from bourg_console.ingest import Broker
+    from bourg_console.service import Console
+    from host_tools.field.mosquitto import free_port
+
+    monkeypatch.setattr(av, "MAX_AGE_S", 3600.0)
+    port = free_port()
+    console = Console(str(tmp_path / "c.sqlite"), Broker("127.0.0.1", free_port()), "town",
+                      port=port)
+    _zone(console.store, 3, 10.0)
+    console.start()
+    try:
+        wait_until(console.serving, 10, "the console never served")
+
+        def free() -> list[int]:
+            return [z["availableSpotNumber"]
+                    for z in httpx.get(f"http://127.0.0.1:{port}/api/v1/parking/zones").json()]
+
+        assert free() == [3]
+        _zone(console.store, 0, 11.0)
+        wait_until(lambda: free() == [0], 10, "the zone's change never reached the API")
+    finally:
+        console.stop()

@@ -202,3 +202,17 @@ def test_a_cold_chain_chart_marks_the_periods_over_the_limit_and_escapes_its_lab
     assert svg.count('fill="#b03030"') == 1 and "stroke-dasharray" in svg
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "freezer &lt;1&gt;" in svg
     assert "no data yet" in ranges(["10:00"], [None], [None], title="t")
+
+
+def test_a_hole_in_the_cold_chain_series_shows_as_empty_periods() -> None:
+    from bourg_console.fiware import iso
+    from bourg_console.web_lockers import cold_charts
+
+    def row(t: float) -> dict[str, object]:
+        return {"compartment": 2, "ended": iso(t), "ended_at": t, "every_s": 900,
+                "min_c": 3.0, "max_c": 4.0, "last_c": 3.5, "failed": 0, "limit_c": 8.0}
+
+    t0 = 1_800_000_000.0
+    [svg] = cold_charts([row(t0), row(t0 + 900), row(t0 + 3600)])
+    assert svg.count("<rect") == 3
+    assert svg.count("<text") == 1 + 5  # the title, and a label per period, holes included

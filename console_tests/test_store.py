@@ -232,6 +232,14 @@ _MESSAGES = [  # (topic suffix, payload, retained): what moves a board's alarms 
     ("info", b'{"mode": "normal"}', False),
     ("info", b'{"mode": "safe", "error": "boot"}', False),
     ("state", b'{"mode": "safe", "error": "config"}', False),
+    ("events/alarm", b'{"seq": SEQ, "kind": "alarm", "t": null, '
+                     b'"data": {"alarm": "lamp", "active": true}}', False),
+    ("events/alarm", b'{"seq": SEQ, "kind": "alarm", "t": null, '
+                     b'"data": {"alarm": "lamp", "active": false}}', False),
+    ("events/bay", b'{"seq": SEQ, "kind": "bay", "t": null, '
+                   b'"data": {"bay": "A01", "zone": "A", "occupied": true}}', False),
+    ("events/bay", b'{"seq": SEQ, "kind": "bay", "t": null, '
+                   b'"data": {"bay": "A01", "zone": "A", "occupied": false}}', False),
 ]
 
 
@@ -265,6 +273,7 @@ def test_a_batch_leaves_what_one_transaction_a_message_leaves(
     items = []
     for i, (device, m) in enumerate(msgs):
         suffix, payload, retained = _MESSAGES[m]
+        payload = payload.replace(b"SEQ", str(i).encode())
         topic = f"bourg/town/{device}/{suffix}"
         one.apply(parse(topic, payload), float(i), retained=retained)
         items.append((topic, payload, i, 0, retained, float(i)))
@@ -273,6 +282,11 @@ def test_a_batch_leaves_what_one_transaction_a_message_leaves(
             assert ingest._write(part)
     assert _alarm_rows(batched) == _alarm_rows(one)
     assert _board_rows(batched) == _board_rows(one)
+    assert _sessions(batched) == _sessions(one)
+
+
+def _sessions(s: Store) -> list[tuple[object, ...]]:
+    return [(r["bay"], r["arrived_at"], r["departed_at"]) for r in s.sessions(0.0)]
 
 
 def test_a_bank_s_temps_become_a_series_and_garbage_in_them_is_left_out(db_url: str) -> None:
@@ -285,6 +299,10 @@ def test_a_bank_s_temps_become_a_series_and_garbage_in_them_is_left_out(db_url: 
         "6": {"min": 1, "max": 1, "last": 1, "failed": True},
         "x": {"min": 1, "max": 1, "last": 1, "failed": 0},
         "99": {"min": 1, "max": 1, "last": 1, "failed": 0},
+        "\u00b2": {"min": 1, "max": 1, "last": 1, "failed": 0},  # isdigit() but not int()
+        "1" * 5000: {"min": 1, "max": 1, "last": 1, "failed": 0},
+        "07": {"min": 1, "max": 1, "last": 1, "failed": 0},
+        "8": {"min": 1, "max": 1, "last": 1, "failed": 2**31},  # past an INTEGER
         "7": [1, 2]}}
     s.apply(parse("bourg/town/locker-01/temps", json.dumps(temps).encode()), 1000.0)
     s.apply(parse("bourg/town/locker-01/temps", b'{"every_s": "often", "c": {}}'), 1001.0)
@@ -292,3 +310,22 @@ def test_a_bank_s_temps_become_a_series_and_garbage_in_them_is_left_out(db_url: 
     assert [(r["compartment"], r["min_c"], r["max_c"], r["failed"], r["limit_c"])
             for r in rows] == [(2, 3.5, 9.25, 1, 8.0), (3, None, None, 1800, None)]
     assert s.temperatures("town", "locker-01", 1000.5) == []
+
+
+def test_a_temps_period_sent_again_is_added_once_and_dated_by_the_bank(db_url: str) -> None:
+    """A bank sends its states again on each reconnect and the broker its retained copy on
+    each subscription: the same period is one row. The bank's clock dates it."""
+    s = _store(db_url)
+    topic = "bourg/town/locker-01/temps"
+
+    def temps(n: int, t: int | None) -> bytes:
+        return json.dumps({"every_s": 900, "n": n, "t": t, "c": {
+            "2": {"min": 3.5, "max": 4.5, "last": 4.0, "failed": 0, "max_c": 8.0}}}).encode()
+
+    s.apply(parse(topic, temps(1, 1_800_000_000)), 1000.0)
+    s.apply(parse(topic, temps(1, 1_800_000_000)), 5000.0)  # the bank reconnected
+    s.apply(parse(topic, temps(1, 1_800_000_000)), 6000.0, retained=True)  # a resubscribe
+    s.apply(parse(topic, temps(2, None)), 7000.0)  # no clock: dated when heard
+    s.apply(parse(topic, temps(2, None)), 7500.0)
+    assert [r["ended_at"] for r in s.temperatures("town", "locker-01", 0.0)] == \
+        [7000.0, 1_800_000_000.0]

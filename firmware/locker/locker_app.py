@@ -71,6 +71,7 @@ class Locker:
         self._uncollected = []
         self.coldlog = bank_mod.ColdLog() if self.temp_addr else None
         self._cold_at = self.uptime()
+        self._cold_n = 0
         self._apply()
         rt.log.info("locker", "bank " + cfg.device_id + " with " + str(len(comps)) +
                     " compartments")
@@ -136,9 +137,14 @@ class Locker:
         log.add(temps)
         if up - self._cold_at >= self.app["temps_every_s"] * 1000:
             self._cold_at = up
+            self._cold_n += 1
             limits = {n: s["max_c"] for n, s in self.bank.comps.items()}
-            self.rt.link.publish_state("temps", {"every_s": self.app["temps_every_s"],
-                                                 "c": log.take(limits)})
+            # the period's end on the bank's clock (None until it has one) and its number
+            # since boot: a console takes a copy sent again on reconnect for what it is
+            b = self.bank
+            self.rt.link.publish_state("temps", {
+                "every_s": self.app["temps_every_s"], "n": self._cold_n,
+                "t": b.now() if b.clock_ok else None, "c": log.take(limits)})
 
     # ---- actions --------------------------------------------------------------------------
     def _apply(self):

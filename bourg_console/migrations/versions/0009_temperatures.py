@@ -21,7 +21,7 @@ def upgrade() -> None:
         sa.Column("site", sa.String(32), nullable=False),
         sa.Column("device", sa.String(32), nullable=False),
         sa.Column("compartment", sa.Integer, nullable=False),
-        sa.Column("received_at", sa.Float, nullable=False),
+        sa.Column("ended_at", sa.Float, nullable=False),
         sa.Column("every_s", sa.Integer, nullable=False),
         sa.Column("min_c", sa.Float),
         sa.Column("max_c", sa.Float),
@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("failed", sa.Integer, nullable=False),
         sa.Column("limit_c", sa.Float),
     )
-    op.create_index("ix_temperatures_bank", "temperatures", ["site", "device", "received_at"])
+    op.create_index("ix_temperatures_bank", "temperatures", ["site", "device", "ended_at"])
 
 
 def downgrade() -> None:
