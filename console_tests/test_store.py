@@ -256,7 +256,7 @@ def _board_rows(s: Store) -> list[tuple[object, ...]]:
     return sorted(tuple(sorted(b.items())) for b in s.boards()) + states
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(["pole-1", "pole-2"]),
                           st.sampled_from(range(len(_MESSAGES)))), min_size=1, max_size=30),

@@ -16,11 +16,14 @@ from host_tools.commands import (
     EXIT_PIPE_CLOSED,
     EXIT_USAGE,
     build_parser,
+    command_in,
 )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, runners = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = command_in(argv)
+    parser, runners = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

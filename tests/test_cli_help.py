@@ -23,3 +23,23 @@ def _silent(prefix: str, p: argparse.ArgumentParser) -> list[str]:
 def test_every_option_has_help() -> None:
     parser, _ = build_parser()
     assert _silent("bourg", parser) == []
+
+
+def test_a_command_imports_only_its_own_module(tmp_path) -> None:  # noqa: ANN001
+    """`bourg provision list` loads neither the other commands nor the emulator and console
+    they need: every command a technician types would pay for all of them."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys\nfrom host_tools.cli import main\n"
+            f"main(['provision', 'list', '--registry', {str(tmp_path / 'r.sqlite')!r}])\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith("
+            "('host_tools.commands.', 'host_tools.emulator', 'bourg_console')))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    loaded = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "host_tools.commands.provision" in loaded
+    assert not [m for m in loaded if m.startswith(("host_tools.emulator", "bourg_console"))
+                or m in ("host_tools.commands.console", "host_tools.commands.emulate")], loaded

@@ -2,15 +2,16 @@
 exit codes. The work is done by the packages below; a command module holds no logic a test
 or another tool would want to call.
 
-Each command's module is imported only when the parser is built, and one whose optional
-dependency is missing answers "run make setup" instead of breaking every command."""
+Only the command asked for has its module imported (`bourg provision list` waits for neither
+the emulator nor the console), and one whose optional dependency is missing answers "run
+make setup" instead of breaking every command."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 # The exit codes every command uses: scripts and CI tell a usage error (fix the command line)
 # from a board or broker that did not answer (check the cable, the address) without reading
@@ -41,7 +42,18 @@ COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
+def command_in(argv: list[str]) -> str | None:
+    """The command an argument list names (its first word that is not an option), if it is
+    one of COMMANDS."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in dict(COMMANDS) else None
+
+
+def build_parser(load: Collection[str] | None = None
+                 ) -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int]]]:
+    """The parser of every command, and each command's runner. Only the commands in `load`
+    (None: all) have their module imported and their arguments: `bourg provision list`
+    needs neither the emulator nor the console, and a technician waits for each import."""
     p = argparse.ArgumentParser(prog="bourg", description="one command for the field "
                                 "technician, CI and the demo")
     from host_tools import __version__
@@ -51,6 +63,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[..., int
     runners: dict[str, Callable[..., int]] = {}
     for name, help_ in COMMANDS:
         sp = sub.add_parser(name, help=help_, description=help_)
+        if load is not None and name not in load:
+            continue
         try:
             mod = importlib.import_module("host_tools.commands." + name)
         except ImportError as e:
