@@ -30,7 +30,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from bourg_console import schema as s
 
@@ -120,6 +120,32 @@ class Accounts:
             return [User(r.id, r.name, r.role, r.bank) for r in
                     c.execute(select(s.users).order_by(s.users.c.name))]
 
+    def accounts(self, now: float) -> list[dict[str, Any]]:
+        """Every account as the accounts page lists it: no hash, whether it is locked."""
+        with self.engine.connect() as c:
+            return [{"name": r.name, "role": r.role, "bank": r.bank,
+                     "created_at": r.created_at,
+                     "locked_until": r.locked_until if r.locked_until and
+                     r.locked_until > now else None}
+                    for r in c.execute(select(s.users).order_by(s.users.c.name))]
+
+    def remove_user(self, name: str, now: float, *, actor: str) -> None:
+        """Remove an account and end its sessions. An operator cannot remove itself, and the
+        last operator stays: the console would have nobody to run it but the CLI."""
+        if name == actor:
+            raise AccountError("an operator cannot remove its own account")
+        with self.engine.begin() as c:
+            row = c.execute(select(s.users.c.id, s.users.c.role)
+                            .where(s.users.c.name == name)).first()
+            if row is None:
+                raise AccountError(f"no account named {name!r}")
+            if row.role == "operator" and c.execute(
+                    select(func.count()).where(s.users.c.role == "operator")).scalar() <= 1:
+                raise AccountError("the last operator cannot be removed")
+            c.execute(delete(s.sessions).where(s.sessions.c.user_id == row.id))
+            c.execute(delete(s.users).where(s.users.c.id == row.id))
+            self._audit(c, now, actor, "user_removed", name, {"role": row.role})
+
     # -- sessions --------------------------------------------------------------------------
     def login(self, name: str, password: str, now: float) -> Session:
         with self.engine.begin() as c:  # a refusal is counted and committed, then raised
@@ -186,6 +212,12 @@ class Accounts:
         with self.engine.connect() as c:
             return [dict(r._mapping, detail=json.loads(r.detail)) for r in c.execute(
                 select(s.audit).order_by(s.audit.c.id.desc()).limit(limit))]
+
+
+def new_password() -> str:
+    """A password the console makes for an account (shown once to the operator, who passes
+    it on): 20 characters of URL-safe base64, about 120 random bits."""
+    return secrets.token_urlsafe(15)
 
 
 def _verify(hashed: str, password: str) -> bool:

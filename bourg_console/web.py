@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from bourg_console import (
     fiware,
+    web_accounts,
     web_alarms,
     web_auth,
     web_fleet,
@@ -61,6 +62,7 @@ def create_app(store: Store, accounts: Accounts, *, now: Callable[[], float] = t
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     gate = Gate(accounts, now)
     web_auth.add_routes(app, gate)
+    web_accounts.add_routes(app, gate)
     web_fleet.add_routes(app, store, gate)
     web_alarms.add_routes(app, store, gate)
     web_lockers.add_routes(app, store, gate, desk)

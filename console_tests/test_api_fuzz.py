@@ -34,7 +34,8 @@ MAY_READ = {
                "/api/v1/openapi.json"),
     "merchant": ("/lockers", "/api/v1/lockers"),
     "technician": STAFF_PAGES + ("/lockers", "/api/v1/lockers"),
-    "operator": STAFF_PAGES + ("/lockers", "/api/v1/lockers", "/audit"),
+    "operator": STAFF_PAGES + ("/lockers", "/api/v1/lockers", "/audit", "/accounts",
+                               "/api/v1/accounts"),
 }
 
 
@@ -126,7 +127,8 @@ def test_no_request_gets_a_server_error(site: Site, data: st.DataObject) -> None
     kw: dict[str, Any] = {"params": query, "headers": headers}
     if method == "POST":
         fields = st.sampled_from(["compartment", "kind", "phone", "lang", "hours", "level",
-                                  "minutes", "pole", "csrf", "name", "password", "p0_start",
+                                  "minutes", "pole", "csrf", "name", "password", "role", "bank",
+                                  "p0_start",
                                   "p0_base", "utc_offset_min", "dst"])
         if data.draw(st.booleans()):
             kw["json"] = data.draw(st.dictionaries(fields, _value, max_size=6))

@@ -75,11 +75,11 @@ def browser():  # noqa: ANN201 - playwright's Browser
         b.close()
 
 
-def _login(browser, url: str, name: str):  # noqa: ANN001, ANN202
+def _login(browser, url: str, name: str, password: str = PW):  # noqa: ANN001, ANN202
     page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
     page.goto(url + "/login")
     page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PW)
+    page.fill("input[name=password]", password)
     page.click("button:has-text('Log in')")
     page.wait_for_url(url + "/")
     return page
@@ -164,5 +164,15 @@ def test_each_role_runs_the_town_from_the_browser(town: dict, browser) -> None: 
     for action in ("command", "alarm_acked", "code_sent", "login"):
         assert action in text, action
     _shot(olga, "operator-audit")
+    # the operator adds a colleague, whose password the console makes and shows once
+    olga.goto(url + "/accounts")
+    olga.fill("input[name=name]", "sam")
+    olga.select_option("select[name=role]", "technician")
+    olga.click("button:has-text('Add; the console makes its password')")
+    password = olga.locator("#result.ok code").inner_text()
+    _shot(olga, "operator-account-added")
+    sam = _login(browser, url, "sam", password)
+    assert sam.goto(url + "/fleet").status == 200
+    assert sam.goto(url + "/accounts").status == 403
     # a pole lit at its fail-safe level while it booted is not a board in safe mode
     assert "safe_mode" not in {x["kind"] for x in store.alarms()}
