@@ -25,58 +25,75 @@ class NewAccount(BaseModel):
     bank: str | None = Field(None, description="a merchant's locker bank (device id)")
 
 
-def add_routes(app: FastAPI, gate: Gate) -> None:
-    Operator = Annotated[User, Depends(gate.user())]
-    OperatorWrite = Annotated[Session, Depends(gate.writer())]
-    accounts = gate.accounts
+class _Desk:
+    """What the page and the API both do, with AccountError as the HTTP error it is."""
 
-    def add(sess: Session, req: NewAccount) -> dict[str, Any]:
+    def __init__(self, gate: Gate) -> None:
+        self.gate, self.accounts = gate, gate.accounts
+
+    def add(self, sess: Session, req: NewAccount) -> dict[str, Any]:
         password = new_password()
         try:
-            accounts.add_user(req.name, req.role, password, gate.now(), bank=req.bank or None,
-                              actor=sess.user.name)
+            self.accounts.add_user(req.name, req.role, password, self.gate.now(),
+                                   bank=req.bank or None, actor=sess.user.name)
         except AccountError as e:
             raise HTTPException(422, str(e)) from None
         return {"name": req.name, "role": req.role, "bank": req.bank or None,
                 "password": password}
 
-    def reset(sess: Session, name: str) -> dict[str, Any]:
+    def reset(self, sess: Session, name: str) -> dict[str, Any]:
         password = new_password()
         try:
-            accounts.set_password(name, password, gate.now(), actor=sess.user.name)
+            self.accounts.set_password(name, password, self.gate.now(), actor=sess.user.name)
         except AccountError as e:
             raise HTTPException(404, str(e)) from None
         return {"name": name, "password": password}
 
-    def remove(sess: Session, name: str) -> dict[str, Any]:
+    def remove(self, sess: Session, name: str) -> dict[str, Any]:
         try:
-            accounts.remove_user(name, gate.now(), actor=sess.user.name)
+            self.accounts.remove_user(name, self.gate.now(), actor=sess.user.name)
         except AccountError as e:
             raise HTTPException(404 if "no account" in str(e) else 409, str(e)) from None
         return {"name": name, "removed": True}
 
+
+def add_routes(app: FastAPI, gate: Gate) -> None:
+    desk = _Desk(gate)
+    _api_routes(app, gate, desk)
+    _page_routes(app, gate, desk)
+
+
+def _api_routes(app: FastAPI, gate: Gate, desk: _Desk) -> None:
+    Operator = Annotated[User, Depends(gate.user())]
+    OperatorWrite = Annotated[Session, Depends(gate.writer())]
+
     @app.get("/api/v1/accounts", tags=["accounts"])
     def accounts_api(user: Operator) -> list[dict[str, Any]]:
         """Every account: name, role, bank, and until when it is locked (operators)."""
-        return accounts.accounts(gate.now())
+        return gate.accounts.accounts(gate.now())
 
     @app.post("/api/v1/accounts", tags=["accounts"])
     def add_api(req: NewAccount, sess: OperatorWrite) -> Response:
         """Add an account (header X-CSRF-Token). The answer carries its password, made by
         the console and shown this once."""
-        return _json(add(sess, req))
+        return _json(desk.add(sess, req))
 
     @app.post("/api/v1/accounts/{name}/password", tags=["accounts"])
     def reset_api(name: str, sess: OperatorWrite) -> Response:
         """Give an account a new password, shown this once; its sessions end and a lock is
         lifted (header X-CSRF-Token)."""
-        return _json(reset(sess, name))
+        return _json(desk.reset(sess, name))
 
     @app.delete("/api/v1/accounts/{name}", tags=["accounts"])
     def remove_api(name: str, sess: OperatorWrite) -> dict[str, Any]:
         """Remove an account and end its sessions (header X-CSRF-Token). Not one's own, nor
         the last operator."""
-        return remove(sess, name)
+        return desk.remove(sess, name)
+
+
+def _page_routes(app: FastAPI, gate: Gate, desk: _Desk) -> None:
+    Operator = Annotated[User, Depends(gate.user())]
+    OperatorWrite = Annotated[Session, Depends(gate.writer())]
 
     @app.get("/accounts", response_class=HTMLResponse, include_in_schema=False)
     def accounts_page(request: Request, user: Operator) -> Response:
@@ -85,18 +102,18 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
     @app.post("/accounts", response_class=HTMLResponse, include_in_schema=False)
     def add_form(request: Request, sess: OperatorWrite, name: str = Form(""),
                  role: str = Form(""), bank: str = Form("")) -> Response:
-        return _answer(request, lambda: add(sess, NewAccount(name=name, role=role,
-                                                             bank=bank or None)))
+        return _answer(request, lambda: desk.add(sess, NewAccount(name=name, role=role,
+                                                                  bank=bank or None)))
 
     @app.post("/accounts/{name}/password", response_class=HTMLResponse,
               include_in_schema=False)
     def reset_form(request: Request, name: str, sess: OperatorWrite) -> Response:
-        return _answer(request, lambda: reset(sess, name))
+        return _answer(request, lambda: desk.reset(sess, name))
 
     @app.post("/accounts/{name}/remove", response_class=HTMLResponse,
               include_in_schema=False)
     def remove_form(request: Request, name: str, sess: OperatorWrite) -> Response:
-        return _answer(request, lambda: remove(sess, name))
+        return _answer(request, lambda: desk.remove(sess, name))
 
     def _answer(request: Request, act: Callable[[], dict[str, Any]]) -> Response:
         try:
@@ -108,7 +125,7 @@ def add_routes(app: FastAPI, gate: Gate) -> None:
     def _page(request: Request, result: dict[str, Any] | None) -> Response:
         rows = [{**a, "created": iso(a["created_at"]),
                  "locked": iso(a["locked_until"]) if a["locked_until"] else ""}
-                for a in accounts.accounts(gate.now())]
+                for a in gate.accounts.accounts(gate.now())]
         page = gate.page(request, "accounts.html", {"rows": rows, "result": result})
         page.headers.update(NO_STORE)
         return page
