@@ -30,12 +30,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from bourg_console import schema as s
 
 ROLES = ("operator", "technician", "merchant")
 NAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{0,63}\Z")
+BANK = re.compile(r"[A-Za-z0-9_.\-]{1,32}\Z")  # a locker bank's device id
 MIN_PASSWORD = 12
 MAX_FAILURES, LOCK_S = 5, 15 * 60
 SESSION_S = 12 * 3600
@@ -51,6 +52,14 @@ class AccountError(ValueError):
 
 class LoginRefused(AccountError):
     """Wrong name or password, or a locked account: the same words for all three."""
+
+
+class NoSuchAccount(AccountError):
+    """The account named is not there."""
+
+
+class Conflict(AccountError):
+    """The change would break a rule: a name taken, one's own account, the last operator."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +100,14 @@ class Accounts:
         if (role == "merchant") != (bank is not None):
             raise AccountError("a merchant needs --bank (its locker bank), and only a "
                                "merchant has one")
+        if bank is not None and not BANK.match(bank):
+            raise AccountError(f"bank {bank[:40]!r} is not a device id (1..32 of A-Z a-z "
+                               "0-9 _ . -)")
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"the password must be at least {MIN_PASSWORD} characters")
         with self.engine.begin() as c:
             if c.execute(select(s.users.c.id).where(s.users.c.name == name)).first():
-                raise AccountError(f"there is already an account named {name!r}")
+                raise Conflict(f"there is already an account named {name!r}")
             uid = c.execute(insert(s.users).values(
                 name=name, role=role, bank=bank, password_hash=_hasher.hash(password),
                 created_at=now, failures=0)).inserted_primary_key[0]
@@ -109,7 +121,7 @@ class Accounts:
         with self.engine.begin() as c:
             uid = c.execute(select(s.users.c.id).where(s.users.c.name == name)).scalar()
             if uid is None:
-                raise AccountError(f"no account named {name!r}")
+                raise NoSuchAccount(f"no account named {name!r}")
             c.execute(update(s.users).where(s.users.c.id == uid).values(
                 password_hash=_hasher.hash(password), failures=0, locked_until=None))
             c.execute(delete(s.sessions).where(s.sessions.c.user_id == uid))
@@ -133,38 +145,56 @@ class Accounts:
         """Remove an account and end its sessions. An operator cannot remove itself, and the
         last operator stays: the console would have nobody to run it but the CLI."""
         if name == actor:
-            raise AccountError("an operator cannot remove its own account")
+            raise Conflict("an operator cannot remove its own account")
         with self.engine.begin() as c:
             row = c.execute(select(s.users.c.id, s.users.c.role)
                             .where(s.users.c.name == name)).first()
             if row is None:
-                raise AccountError(f"no account named {name!r}")
-            if row.role == "operator" and c.execute(
-                    select(func.count()).where(s.users.c.role == "operator")).scalar() <= 1:
-                raise AccountError("the last operator cannot be removed")
+                raise NoSuchAccount(f"no account named {name!r}")
+            # the operators' rows locked (PostgreSQL): two operators removing each other at
+            # once would each count two and leave none
+            operators = c.execute(select(s.users.c.id).where(s.users.c.role == "operator")
+                                  .with_for_update()).all()
+            if row.role == "operator" and len(operators) <= 1:
+                raise Conflict("the last operator cannot be removed")
             c.execute(delete(s.sessions).where(s.sessions.c.user_id == row.id))
             c.execute(delete(s.users).where(s.users.c.id == row.id))
             self._audit(c, now, actor, "user_removed", name, {"role": row.role})
+
+    def confirm(self, name: str, password: str, now: float) -> None:
+        """The account's password typed again before a change to accounts (a stolen session
+        alone adds no operator): LoginRefused if wrong, counted toward the lock as a failed
+        login is, so the session cannot be used to guess it."""
+        with self.engine.begin() as c:
+            row = c.execute(select(s.users).where(s.users.c.name == name)).first()
+            ok = self._checked(c, row, name, password, now, "confirm_refused")
+        if not ok:
+            raise LoginRefused("wrong password")
+
+    def _checked(self, c: Any, row: Any, name: str, password: str, now: float,
+                 refused: str) -> bool:
+        """Whether `password` is the account's and the account is not locked; a failure is
+        counted (and may lock it) and audited as `refused`, within `c`."""
+        ok = _verify(row.password_hash if row else _DUMMY_HASH, password)
+        if row is not None and row.locked_until is not None and now < row.locked_until:
+            self._audit(c, now, name, refused, name, {"locked": True})
+            return False
+        if row is not None and not ok:
+            # counted in the database, not from the row read above: guesses sent in
+            # parallel must each count
+            u = s.users
+            c.execute(update(u).where(u.c.id == row.id).values(failures=u.c.failures + 1))
+            locked = now + LOCK_S
+            hit = c.execute(update(u).where(u.c.id == row.id, u.c.failures >= MAX_FAILURES)
+                            .values(failures=0, locked_until=locked)).rowcount
+            self._audit(c, now, name, refused, name, {"locked_until": locked} if hit else {})
+        return row is not None and ok
 
     # -- sessions --------------------------------------------------------------------------
     def login(self, name: str, password: str, now: float) -> Session:
         with self.engine.begin() as c:  # a refusal is counted and committed, then raised
             row = c.execute(select(s.users).where(s.users.c.name == name)).first()
-            ok = _verify(row.password_hash if row else _DUMMY_HASH, password)
-            if row is not None and row.locked_until is not None and now < row.locked_until:
-                self._audit(c, now, name, "login_refused", name, {"locked": True})
-                ok = False
-            elif row is not None and not ok:
-                # counted in the database, not from the row read above: guesses sent in
-                # parallel must each count
-                u = s.users
-                c.execute(update(u).where(u.c.id == row.id).values(failures=u.c.failures + 1))
-                locked = now + LOCK_S
-                hit = c.execute(update(u).where(u.c.id == row.id,
-                                                u.c.failures >= MAX_FAILURES)
-                                .values(failures=0, locked_until=locked)).rowcount
-                self._audit(c, now, name, "login_refused", name,
-                            {"locked_until": locked} if hit else {})
+            ok = self._checked(c, row, name, password, now, "login_refused")
             if row is not None and ok:
                 token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
                 c.execute(update(s.users).where(s.users.c.id == row.id).values(

@@ -166,6 +166,7 @@ def test_each_role_runs_the_town_from_the_browser(town: dict, browser) -> None: 
     _shot(olga, "operator-audit")
     # the operator adds a colleague, whose password the console makes and shows once
     olga.goto(url + "/accounts")
+    olga.fill("#confirm", PW)
     olga.fill("input[name=name]", "sam")
     olga.select_option("select[name=role]", "technician")
     olga.click("button:has-text('Add; the console makes its password')")

@@ -33,7 +33,8 @@ def test_a_command_imports_only_its_own_module(tmp_path) -> None:  # noqa: ANN00
     import sys
 
     code = ("import json, sys\nfrom host_tools.cli import main\n"
-            f"main(['provision', 'list', '--registry', {str(tmp_path / 'r.sqlite')!r}])\n"
+            f"rc = main(['provision', 'list', '--registry', {str(tmp_path / 'r.sqlite')!r}])\n"
+            "assert rc == 0, rc\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith("
             "('host_tools.commands.', 'host_tools.emulator', 'bourg_console')))))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
