@@ -142,3 +142,19 @@ def test_guesses_sent_in_parallel_each_count(tmp_path: Path) -> None:
         t.join()
     with pytest.raises(LoginRefused):
         a.login("ann", PW, 101.0)
+
+
+def test_accounts_are_removed_but_never_the_last_operator(accounts: Accounts) -> None:
+    """On both databases (the operators' rows are locked while they are counted)."""
+    accounts.add_user("olga", "operator", PW, 0.0)
+    accounts.add_user("ann", "operator", PW, 0.0)
+    accounts.add_user("tom", "technician", PW, 0.0)
+    session = accounts.login("tom", PW, 1.0)
+    accounts.remove_user("tom", 2.0, actor="olga")
+    assert accounts.session(session.token, 3.0) is None
+    accounts.remove_user("ann", 4.0, actor="olga")
+    with pytest.raises(acc.Conflict, match="last operator"):
+        accounts.remove_user("olga", 5.0, actor="cli")
+    with pytest.raises(acc.NoSuchAccount):
+        accounts.remove_user("ann", 6.0, actor="olga")
+    assert [u.name for u in accounts.users()] == ["olga"]
