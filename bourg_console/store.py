@@ -450,10 +450,14 @@ class Store:
         with self.engine.connect() as c:
             return [Bay(**r._mapping) for r in c.execute(q)]
 
-    def boards(self) -> list[dict[str, Any]]:
+    def boards(self, role: str | None = None) -> list[dict[str, Any]]:
+        """Every board heard, or those of one `role` (as their `info` said): a lockers page
+        need not read a town's thousands of poles."""
+        q = select(s.boards).order_by(s.boards.c.site, s.boards.c.device)
+        if role is not None:
+            q = q.where(s.boards.c.role == role)
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in
-                    c.execute(select(s.boards).order_by(s.boards.c.site, s.boards.c.device))]
+            return [dict(r._mapping) for r in c.execute(q)]
 
     def temperatures(self, site: str, device: str, since: float) -> list[dict[str, Any]]:
         """A bank's cold-chain series from `since` on, oldest first."""
@@ -463,13 +467,17 @@ class Store:
                 select(t).where(t.c.site == site, t.c.device == device,
                                 t.c.ended_at >= since).order_by(t.c.ended_at, t.c.id))]
 
-    def events(self, site: str, device: str, kind: str | None = None) -> list[dict[str, Any]]:
+    def events(self, site: str, device: str, kind: str | None = None, *,
+               last: int | None = None) -> list[dict[str, Any]]:
+        """A board's events in the order stored; only the `last` newest if given."""
         q = select(s.events).where(s.events.c.site == site, s.events.c.device == device)
         if kind is not None:
             q = q.where(s.events.c.kind == kind)
+        q = q.order_by(s.events.c.id.desc()).limit(last) if last is not None else \
+            q.order_by(s.events.c.id)
         with self.engine.connect() as c:
-            return [dict(r._mapping, data=json.loads(r.data))
-                    for r in c.execute(q.order_by(s.events.c.id))]
+            rows = [dict(r._mapping, data=json.loads(r.data)) for r in c.execute(q)]
+        return rows[::-1] if last is not None else rows
 
     def state(self, site: str, device: str, suffix: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
@@ -477,6 +485,13 @@ class Store:
                 s.board_states.c.site == site, s.board_states.c.device == device,
                 s.board_states.c.suffix == suffix)).scalar()
         return None if raw is None else json.loads(raw)
+
+    def states(self, suffix: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every board's state `suffix`, by (site, device), in one query: a page of a
+        town's boards must not ask once per board."""
+        with self.engine.connect() as c:
+            return {(r.site, r.device): json.loads(r.data) for r in c.execute(
+                select(_BS.c.site, _BS.c.device, _BS.c.data).where(_BS.c.suffix == suffix))}
 
     def state_since(self, site: str, device: str, suffix: str,
                     since: float) -> dict[str, Any] | None:

@@ -18,8 +18,9 @@ from bourg_console.web_auth import Gate
 
 def fleet_rows(store: Store) -> list[dict[str, Any]]:
     rows = []
+    status = store.states("reply/status")
     for b in store.boards():
-        st = store.state(b["site"], b["device"], "reply/status") or {}
+        st = status.get((b["site"], b["device"]), {})
         mem, queue = st.get("mem_free"), st.get("queue")
         rows.append({**b, "last_seen_iso": iso(b["last_seen"]),
                      "mem_free": mem if isinstance(mem, int) else None,

@@ -17,14 +17,17 @@ from bourg_console.store import Store
 from bourg_console.topics import NAME
 from bourg_console.web_auth import Gate
 
+INLINE_CHARTS = 24  # up to this many poles, /lights draws each one's charts
+
 
 def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | None) -> None:
     Staff = Annotated[User, Depends(gate.user("technician"))]
 
     def page(request: Request, **extra: Any) -> Response:
         rows = lights.pole_rows(store)
-        for r in rows:
-            r["charts"] = lights.pole_charts(store, r["site"], r["device"])
+        if len(rows) <= INLINE_CHARTS:  # a street's poles each with its charts; a town's
+            for r in rows:              # on each pole's own page
+                r["charts"] = lights.pole_charts(store, r["site"], r["device"])
         profile = extra.pop("profile", None)
         if profile is None and rows:
             last = store.state(rows[0]["site"], rows[0]["device"], "reply/settings") or {}
@@ -70,6 +73,14 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
     @app.get("/lights", response_class=HTMLResponse, include_in_schema=False)
     def lights_page(request: Request, user: Staff) -> Response:
         return page(request)
+
+    @app.get("/lights/pole/{device}", response_class=HTMLResponse, include_in_schema=False)
+    def pole_page(request: Request, device: str, user: Staff) -> Response:
+        row = next((r for r in lights.pole_rows(store) if r["device"] == device), None)
+        if row is None:
+            raise HTTPException(404, f"no pole {device[:40]!r} has been heard")
+        row["charts"] = lights.pole_charts(store, row["site"], device)
+        return gate.page(request, "pole.html", {"p": row})
 
     _group_route(app, store, gate, page)
 

@@ -29,7 +29,7 @@ class CodeRequest(BaseModel):
 
 
 def _banks(store: Store, user: User) -> list[str]:
-    mine = [b["device"] for b in store.boards() if b["role"] == "locker"]
+    mine = [b["device"] for b in store.boards(role="locker")]
     return mine if user.role != "merchant" else [b for b in mine if b == user.bank]
 
 
@@ -94,7 +94,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, desk: CodeDesk | None) ->
     Writer = Annotated[Session, Depends(gate.writer("merchant"))]
 
     def sites() -> dict[str, str]:
-        return {b["device"]: b["site"] for b in store.boards() if b["role"] == "locker"}
+        return {b["device"]: b["site"] for b in store.boards(role="locker")}
 
     def issue(sess: Session, bank: str, req: CodeRequest) -> dict[str, Any]:
         _may_issue(sess.user, bank)

@@ -134,3 +134,74 @@ def test_a_group_of_poles_is_named_used_and_audited(tmp_path: Path) -> None:
     assert store.groups() == {}
     actions = [e["action"] for e in accounts.audit_log()]
     assert actions[:2] == ["group_deleted", "group_saved"]  # the fake commander audits none
+
+
+def test_a_town_s_pages_cost_the_same_queries_for_30_poles_as_for_60(tmp_path) -> None:  # noqa: ANN001
+    """/lights, /api/v1/lights and /fleet read each kind of thing once for every pole; a
+    query per pole would make a town's 3,000 poles a page of 6,000 queries. Each pole's
+    charts are on its own page past a street's size (web_lights.INLINE_CHARTS)."""
+    import json
+    import re
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from bourg_console import web_lights
+    from bourg_console.accounts import Accounts
+    from bourg_console.db import open_engine
+    from bourg_console.store import Store
+    from bourg_console.topics import parse
+    from bourg_console.web import create_app
+
+    def queries(n: int) -> dict[str, int]:
+        engine = open_engine(str(tmp_path / f"c{n}.sqlite"))
+        store, accounts = Store(engine), Accounts(engine)
+        for i in range(n):
+            for suffix, data in (("info", {"role": "lighting"}), ("state", {"level": 10}),
+                                 ("energy", {"wh": 5.0, "burn_h": 1.0})):
+                store.apply(parse(f"bourg/town/pole-{i:03d}/{suffix}",
+                                  json.dumps(data).encode()), 10.0)
+        accounts.add_user("tom", "technician", "correct horse battery", 0.0)
+        client = TestClient(create_app(store, accounts), follow_redirects=False)
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)[1]
+        client.post("/login", data={"name": "tom", "password": "correct horse battery",
+                                    "csrf": token})
+        count = [0]
+        event.listen(engine, "before_cursor_execute", lambda *a: count.__setitem__(
+            0, count[0] + 1))
+        out = {}
+        for path in ("/lights", "/api/v1/lights", "/fleet"):
+            count[0] = 0
+            assert client.get(path).status_code == 200
+            out[path] = count[0]
+        return out
+
+    assert 30 > web_lights.INLINE_CHARTS
+    assert queries(30) == queries(60)
+
+
+def test_each_pole_has_a_page_with_its_charts(tmp_path) -> None:  # noqa: ANN001
+    import json
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from bourg_console.accounts import Accounts
+    from bourg_console.db import open_engine
+    from bourg_console.store import Store
+    from bourg_console.topics import parse
+    from bourg_console.web import create_app
+
+    engine = open_engine(str(tmp_path / "c.sqlite"))
+    store, accounts = Store(engine), Accounts(engine)
+    store.apply(parse("bourg/town/pole-01/info", json.dumps({"role": "lighting"}).encode()),
+                10.0)
+    accounts.add_user("tom", "technician", "correct horse battery", 0.0)
+    client = TestClient(create_app(store, accounts), follow_redirects=False)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)[1]
+    client.post("/login", data={"name": "tom", "password": "correct horse battery",
+                                "csrf": token})
+    page = client.get("/lights/pole/pole-01")
+    assert page.status_code == 200 and "energy per night" in page.text
+    assert 'href="/lights/pole/pole-01"' in client.get("/lights").text
+    assert client.get("/lights/pole/pole-99").status_code == 404
