@@ -7,12 +7,13 @@ The fleet (issue 22): 1,000 parking bays behind 50 totems, 3,000 poles, 20 locke
 every 60 s and `energy` every 300 s; a field board's `telemetry` every 10 s; a locker's
 `compartments` every 300 s; a bay changes about 20 times a day (its totem's `bay` event,
 `bay/<bay>` and `zone/<zone>` states). About 80 messages a second; the burst is 10 s at ten
-times that. Every bay is published once first, as the console knows them after a day; the
-time until that flood is stored is reported on its own (`first_flood_stored_s`), and the
-latencies are measured from then on. Every message carries its publish time, so the
-console's on_stored hook gives publish-to-stored latency. Meanwhile a client (a process of
-its own, as a city app is) asks the public availability API, and at the end a technician
-the parking page of 1,000 bays; their answer times are measured.
+times that. Every board's `info` and every bay are published once first, as the console
+knows them after a day; the time until that flood is stored is reported on its own
+(`first_flood_stored_s`), and the latencies are measured from then on. Every message carries
+its publish time, so the console's on_stored hook gives publish-to-stored latency. Meanwhile
+a client (a process of its own, as a city app is) asks the public availability API; at the
+end a technician asks the parking page (1,000 bays), the lights page (3,000 poles) and the
+fleet page (every board). All their answer times are measured.
 
 Goals: publish-to-stored p99 <= 1 s, the availability query p99 <= 50 ms under that load, the
 parking page of 1,000 bays in <= 300 ms."""
@@ -109,6 +110,16 @@ class Fleet:
             for b in range(BAYS_PER_TOTEM):
                 self._bay_change(t, b)
 
+    def every_board(self) -> None:
+        """Each board's retained `info` (its role), as the console knows them after a day."""
+        for names, role in (([f"pole-{i:04d}" for i in range(POLES)], "lighting"),
+                            ([f"totem-{t:02d}" for t in range(TOTEMS)], "parking_totem"),
+                            ([f"locker-{i:02d}" for i in range(LOCKERS)], "locker"),
+                            ([f"ft-{i:03d}" for i in range(FIELD)], "fieldtest")):
+            for name in names:
+                self.pub(name, "info", {"role": role, "fw": "0.1.0", "mode": "normal"},
+                         retain=True)
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
@@ -131,7 +142,8 @@ def _drive(port: int, seed: int, steady_s: int, burst_s: int, out: Any, go: Any,
     the count on `out`), waits for `go`, then publishes at its rates, sets `stop` and puts
     the number of messages sent on `out`."""
     fleet = Fleet(port, random.Random(seed))
-    fleet.every_bay()  # every bay known, as after a day
+    fleet.every_board()  # every board and bay known, as after a day
+    fleet.every_bay()
     out.put(fleet.sent)
     go.wait(300)
     t0 = time.monotonic()
@@ -211,7 +223,7 @@ def run_one(db: str, kind: str, folder: Path, steady_s: int = 40, burst_s: int =
             time.sleep(0.2)
         while console.ingest._inbox.qsize() > 0 and time.monotonic() < end:
             time.sleep(0.2)
-        page_ms, bays = _parking_page(http_port)
+        pages = _staff_pages(http_port)
     finally:
         console.stop()
         broker.terminate()
@@ -225,7 +237,11 @@ def run_one(db: str, kind: str, folder: Path, steady_s: int = 40, burst_s: int =
            "first_flood_msgs": flood, "first_flood_stored_s": round(flood_s, 2),
            "availability_p50_ms": round(_p(avail, 0.5), 1),
            "availability_p99_ms": round(_p(avail, 0.99), 1),
-           "parking_page_ms": round(page_ms, 1), "parking_page_bays": bays,
+           "parking_page_ms": round(pages["/parking"][0], 1),
+           "parking_page_bays": pages["/parking"][1],
+           "lights_page_ms": round(pages["/lights"][0], 1),
+           "lights_page_poles": pages["/lights"][1],
+           "fleet_page_ms": round(pages["/fleet"][0], 1), "fleet_page_rows": pages["/fleet"][1],
            "fleet": {"bays": TOTEMS * BAYS_PER_TOTEM, "poles": POLES, "lockers": LOCKERS,
                      "field_boards": FIELD},
            "steady_s": steady_s, "burst_s": burst_s, "burst_factor": 10,
@@ -238,18 +254,23 @@ def run_one(db: str, kind: str, folder: Path, steady_s: int = 40, burst_s: int =
     return out
 
 
-def _parking_page(http_port: int) -> tuple[float, int]:
-    """The staff parking page's median answer time in ms over five asks, and its bays."""
+def _staff_pages(http_port: int) -> dict[str, tuple[float, int]]:
+    """The parking page (1,000 bays), the lights page (3,000 poles) and the fleet page
+    (every board): each one's median answer time in ms over five asks, and its rows."""
     import httpx2 as httpx
 
-    with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30) as http:
+    out = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=60) as http:
         _login(http)
-        page_ms = []
-        for _ in range(5):
-            t = time.perf_counter()
-            r = http.get("/parking")
-            page_ms.append((time.perf_counter() - t) * 1000)
-    return statistics.median(page_ms), r.text.count("<tr data-bay=")
+        for path, row in (("/parking", "<tr data-bay="), ("/lights", "<tr data-device="),
+                          ("/fleet", "<tr data-device=")):
+            page_ms = []
+            for _ in range(5):
+                t = time.perf_counter()
+                r = http.get(path)
+                page_ms.append((time.perf_counter() - t) * 1000)
+            out[path] = (statistics.median(page_ms), r.text.count(row))
+    return out
 
 
 def _login(http: Any) -> None:
