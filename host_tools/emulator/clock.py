@@ -98,6 +98,10 @@ class WorldClock:
         with self.lock:
             self._holds += 1
 
+    def held(self) -> bool:
+        with self.lock:
+            return self._holds > 0
+
     def let_go(self) -> None:
         with self.lock:
             if self._holds <= 0:

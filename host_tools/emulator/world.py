@@ -226,6 +226,9 @@ class World:
             return
         if threading.current_thread() is self._thread:
             raise RuntimeError("World.step waits for the world's loop: not from the loop")
+        if not self.clock.held():  # checked first: an idle world could reach the step's end,
+            # and take a hold, before the let_go below found none
+            raise RuntimeError("World.step hands over the caller's hold: the clock is not held")
         reached = threading.Event()
         done = [False]  # settled: a late arrive takes no hold
 
