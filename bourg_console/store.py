@@ -42,6 +42,8 @@ from bourg_console.topics import (
     ZoneState,
 )
 
+# a cold chain's record is kept two years: food-safety inspections ask for last year's
+COLD_KEPT_S = 2 * 366 * 86400
 MALFORMED_KEPT = 1000  # the newest refused messages kept for the log page; all are counted
 
 
@@ -606,6 +608,11 @@ def _temperatures(c: Connection, st: State, now: float) -> None:
                      "limit_c": temps[3]})
     if rows:
         c.execute(insert(s.temperatures), rows)
+        # the bank's series older than COLD_KEPT_S goes as new rows come, by the console's
+        # clock: a bank whose clock ran far ahead must not wipe its own record
+        t_ = s.temperatures
+        c.execute(t_.delete().where(t_.c.site == st.site, t_.c.device == st.device,
+                                    t_.c.ended_at < now - COLD_KEPT_S))
 
 
 COMPARTMENT = re.compile(r"[1-9]|[1-4][0-9]")  # a bank's compartment number, 1..49

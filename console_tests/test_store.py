@@ -329,3 +329,23 @@ def test_a_temps_period_sent_again_is_added_once_and_dated_by_the_bank(db_url: s
     s.apply(parse(topic, temps(2, None)), 7500.0)
     assert [r["ended_at"] for r in s.temperatures("town", "locker-01", 0.0)] == \
         [7000.0, 1_800_000_000.0]
+
+
+def test_a_bank_s_cold_chain_is_kept_two_years_then_dropped(db_url: str) -> None:
+    """By the console's clock, so a bank whose clock ran ahead cannot wipe its record."""
+    s = _store(db_url)
+    topic = "bourg/town/locker-01/temps"
+
+    def temps(n: int, t: int) -> bytes:
+        return json.dumps({"every_s": 900, "n": n, "t": t, "c": {
+            "2": {"min": 3.5, "max": 4.5, "last": 4.0, "failed": 0, "max_c": 8.0}}}).encode()
+
+    t0, keep = 1_800_000_000, store_mod.COLD_KEPT_S
+    s.apply(parse(topic, temps(1, t0)), t0)
+    s.apply(parse(topic, temps(2, 3_000_000_000)), t0 + 900)  # a bank's clock far ahead
+    assert len(s.temperatures("town", "locker-01", 0.0)) == 2  # wipes nothing
+    s.apply(parse(topic, temps(3, t0 + keep - 1)), t0 + keep - 1)
+    assert len(s.temperatures("town", "locker-01", 0.0)) == 3
+    s.apply(parse(topic, temps(4, t0 + keep + 1)), t0 + keep + 1)
+    assert [r["ended_at"] for r in s.temperatures("town", "locker-01", 0.0)] == \
+        [t0 + keep - 1, t0 + keep + 1, 3_000_000_000]
