@@ -208,36 +208,28 @@ class Ingest:
     def _in_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]
                 ) -> dict[str, int]:
         counts = {"stored": 0, "duplicates": 0, "refused": 0}
-        pending = Pending()
-        with self.store.engine.begin() as c:
+        with self.store.writing() as (c, pending):
             for topic, payload, _mid, _qos, retained, at in batch:
                 self._one(c, topic, payload, at, retained, counts, pending)
-            self.store.flush(c, pending)
-        self.store.committed(pending)
         return counts
 
     def _one_by_one(self, batch: list[tuple[str, bytes, int, int, bool, float]]) -> bool:
         """Each message in its own transaction, each retried on its own while the database
         is locked, counted as it commits; False if the console stops meanwhile."""
-        for topic, payload, _mid, _qos, retained, at in batch:
+        for item in batch:
             delay = RETRY_FIRST_S
             while True:
-                counts = {"stored": 0, "duplicates": 0, "refused": 0}
-                pending = Pending()
                 try:
-                    with self.store.engine.begin() as c:
-                        self._one(c, topic, payload, at, retained, counts, pending)
-                        self.store.flush(c, pending)
+                    counts = self._in_one([item])
                 except OperationalError as e:
                     if not self._wait_retry(e, delay):
                         return False
                     delay = min(delay * 2, RETRY_MAX_S)
                     continue
                 except Exception as e:  # noqa: BLE001 - a bug costs one message, no more
-                    self.stats.error(f"{topic}: {e!r}")
-                    log.exception("could not store a message on %s", topic)
+                    self.stats.error(f"{item[0]}: {e!r}")
+                    log.exception("could not store a message on %s", item[0])
                     break
-                self.store.committed(pending)
                 self._count(counts)
                 break
         return True

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -112,8 +114,8 @@ class Pending:
     seen: dict[tuple[str, str], float] = field(default_factory=dict)
     clears: dict[tuple[str, str, str], float] = field(default_factory=dict)
     states: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
-    # rows it found in the table or inserted: known to the store once it commits
     parking: bool = False  # a bay or zone was written: the parking mark moves at the flush
+    # rows it found in the table or inserted: known to the store once it commits
     learnt_boards: set[tuple[str, str]] = field(default_factory=set)
     learnt_states: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -131,12 +133,19 @@ class Store:
     def apply(self, obs: Observation, now: float, *, retained: bool = False) -> bool:
         """Store one observation received at `now`, and the alarms it raises or clears, in
         a transaction of its own (apply_in: within the caller's)."""
+        with self.writing() as (c, pending):
+            return self.apply_in(c, obs, now, pending, retained=retained)
+
+    @contextmanager
+    def writing(self) -> Iterator[tuple[Connection, Pending]]:
+        """A transaction for apply_in and refuse_in, and its Pending: what they put off is
+        flushed before the commit, and the rows it learnt are known once it committed.
+        An exception rolls it all back and teaches nothing."""
         pending = Pending()
         with self.engine.begin() as c:
-            done = self.apply_in(c, obs, now, pending, retained=retained)
+            yield c, pending
             self.flush(c, pending)
         self.committed(pending)
-        return done
 
     def apply_in(self, c: Connection, obs: Observation, now: float, pending: Pending, *,
                  retained: bool = False) -> bool:
