@@ -76,7 +76,7 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
 
     @app.get("/lights/pole/{device}", response_class=HTMLResponse, include_in_schema=False)
     def pole_page(request: Request, device: str, user: Staff) -> Response:
-        row = next((r for r in lights.pole_rows(store) if r["device"] == device), None)
+        row = lights.one_pole_row(store, device)
         if row is None:
             raise HTTPException(404, f"no pole {device[:40]!r} has been heard")
         row["charts"] = lights.pole_charts(store, row["site"], device)
