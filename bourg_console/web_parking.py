@@ -49,6 +49,7 @@ def view(store: Store, max_stay_s: dict[str, float], now: float) -> dict[str, An
                      "for": _duration(now - (ses["arrived_at"] if ses else b.since)),
                      "battery_mv": b.battery_mv, "health": b.health, "overstay": over})
     labels = [iso(start + h * parking.HOUR)[11:13] + "h" for h in range(24)]
+    day_labels = [iso(day0 + d * 86400)[5:10] for d in range(DAYS)]
     return {
         "zones": store.zones(), "bays": rows,
         "overstays": [r for r in rows if r["overstay"]],
@@ -58,12 +59,11 @@ def view(store: Store, max_stay_s: dict[str, float], now: float) -> dict[str, An
         "arrivals": bars(labels, [float(v) for v in parking.arrivals_by_hour(
             sessions, start, 24)], unit="arrivals", title="arrivals, by hour"),
         "turnover": parking.turnover(sessions, start, now, len(bays)),
-        "daily": bars([iso(day0 + d * 86400)[5:10] for d in range(DAYS)],
+        "daily": bars(day_labels,
                       parking.occupancy_by_day(fortnight, day0, DAYS, now),
                       unit="bays", title="bays taken, by day (UTC)"),
-        "daily_arrivals": bars([iso(day0 + d * 86400)[5:10] for d in range(DAYS)],
-                               [float(v) for v in parking.arrivals_by_day(fortnight, day0,
-                                                                          DAYS)],
+        "daily_arrivals": bars(day_labels, [float(v) for v in parking.arrivals_by_day(
+            fortnight, day0, DAYS)],
                                unit="arrivals", title="arrivals, by day (UTC)"),
         "max_stay_min": {z: round(v / 60) for z, v in sorted(max_stay_s.items())},
     }
