@@ -9,6 +9,10 @@ the locker bank and out again with the code from the SMS, over and over, one com
 another. The parking sensors are ESP-NOW nodes with no MQTT of their own: their rows show
 "espnow" and the bay events the totem publishes for them. Ctrl-C stops everything.
 
+Each step of the locker story waits for the bank to say what it saw (its audit events over
+MQTT: a door opened, a compartment armed), not for a fixed time; the pauses between steps are
+for a person watching, and `pace` 0 (`bourg demo --fast`, the tests) leaves them out.
+
 The town console (bourg_console) runs beside the street on the same broker: its URL and the
 operator account the demo makes are printed at the top, so a newcomer can watch the lights,
 the car park and the locker bank from a browser.
@@ -54,15 +58,23 @@ SENSOR_RANGE_M = 10.0
 RIDER_MPS = 6.0
 GLYPHS = " ▁▂▃▄▅▆▇█"
 LOCKER_PAUSE_S = 8.0  # between two runs of the locker story
+SMS_READ_S = 6.0  # the customer reading the SMS before typing its code
+DOOR_HELD_S = 2.0  # a door held open at least this long (a parcel in or out)
+WIFI_CUT_S = (12.0, 27.0)  # ft-market's WiFi is cut from, and back at, these seconds
+STREET_FIRST_S = 6.0  # the street is shown alone this long before the locker story starts
 LOCK_WAIT_S = 5.0  # how long the story waits for the bank to pulse a lock after the code
+BANK_WAIT_S = 15.0  # how long the story waits for the bank to say what it saw
+LOCKER = "locker-market"
 
 
 class Street:
     """The demo street: blank virtual boards that are provisioned and deployed exactly as a
     technician would do it (registry, then `bourg deploy` over each board's serial port)."""
 
-    def __init__(self, workdir: Path, broker_host: str, broker_port: int) -> None:
+    def __init__(self, workdir: Path, broker_host: str, broker_port: int,
+                 pace: float = 1.0) -> None:
         self.workdir = workdir
+        self.pace = pace  # the scale of the pauses a person watching needs (0: none)
         self.world = World(workdir / "world", access_points={WIFI[0]: WIFI[1]},
                            dns={MQTT_HOST: broker_host})
         self.broker = (broker_host, broker_port)
@@ -72,7 +84,8 @@ class Street:
         self.buttons: dict[str, Switch] = {}
         self.sensors: dict[str, TMP102] = {}
         self.view = FleetView(SITE)
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # the last few, for the redrawn screen
+        self._unprinted: list[str] = []  # every note since the last plain snapshot
         self._lock = threading.Lock()
         self.watcher: Watcher | None = None
         self.lamps: dict[str, Any] = {}
@@ -90,6 +103,8 @@ class Street:
         self._locker_thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._relayed: set[int] = set()  # seqs of the totem's bay events already counted
+        self._bank_audit: list[tuple[str, Any]] = []  # (ev, comp) as the bank published them
+        self._bank_heard = threading.Condition()
         self.console_line = ""  # where the town console is, and how to log in
         for name, *_ in PARK:  # ESP-NOW nodes: never on MQTT themselves
             self.view.boards[name] = BoardView(name, status="espnow")
@@ -239,12 +254,39 @@ class Street:
     def note(self, text: str) -> None:
         with self._lock:
             self.notes.append(time.strftime("%H:%M:%S ") + text)
+            self._unprinted.append(self.notes[-1])
             del self.notes[:-6]
 
     def on_message(self, m: Message) -> None:
         self.view.on_message(m)
         if m.topic == f"bourg/{SITE}/{TOTEM}/events/bay":
             self._relay(m.payload)
+        elif m.topic == f"bourg/{SITE}/{LOCKER}/events/audit":
+            self._heard_audit(m.payload)
+
+    def _heard_audit(self, payload: bytes) -> None:
+        """The bank's audit events, which the locker story waits on: it goes on when the bank
+        says what it saw (a door opened, a compartment armed), not after a fixed time."""
+        try:
+            data = json.loads(payload)["data"]
+            entry = (str(data["ev"]), data.get("comp"))
+        except (ValueError, KeyError, TypeError):
+            return
+        with self._bank_heard:
+            self._bank_audit.append(entry)
+            self._bank_heard.notify_all()
+
+    def _bank_says(self, ev: str, n: int, since: int) -> bool:
+        """Whether the bank publishes audit event `ev` for compartment n (after the first
+        `since` events heard) within BANK_WAIT_S, or the demo closes first."""
+        end = time.monotonic() + BANK_WAIT_S
+        with self._bank_heard:
+            while (ev, n) not in self._bank_audit[since:]:
+                left = end - time.monotonic()
+                if left <= 0 or self._closing.is_set():
+                    return False
+                self._bank_heard.wait(min(left, 0.2))
+        return True
 
     def _relay(self, payload: bytes) -> None:
         """A parking sensor is an ESP-NOW node with no MQTT of its own: what the site sees of
@@ -313,6 +355,8 @@ class Street:
 
         nums = sorted(self.locks)
         i = nums.index(2) if 2 in nums else 0
+        if not self._bank_clock_set():
+            return
         while not self._closing.is_set():
             try:
                 self.locker_story(nums[i % len(nums)])
@@ -327,7 +371,18 @@ class Street:
                     self._locker_say(f"the locker story stopped: {e}")
                 return
             i += 1
-            self._closing.wait(LOCKER_PAUSE_S)
+            self._closing.wait(LOCKER_PAUSE_S * self.pace)
+
+    def _bank_clock_set(self) -> bool:
+        """Wait until the bank has set its clock (codes are checked on it); False if the demo
+        closes first."""
+        while not self._closing.is_set():
+            try:
+                self.boards[LOCKER].wait_output("NTP sync ok", 0.5)
+                return True
+            except TimeoutError:
+                pass
+        return False
 
     def _locker_say(self, text: str) -> None:
         self.locker_log.append(text)
@@ -346,7 +401,7 @@ class Street:
             book = CodeBook(reg)
             now = self.world.wall_time()  # the town's clock, which the bank keeps
             # a deposit window ends at 00:00 UTC: after 23:00 an hour would reach past it
-            dep = book.issue("locker-market", n, "deposit", now,
+            dep = book.issue(LOCKER, n, "deposit", now,
                              min(1.0, book.hours_left("deposit", now)))
             say(f"the shop types its deposit code for compartment {n}")
             self.keypad.type(dep.code + "#", hold_s=0.13, gap_s=0.1)
@@ -354,14 +409,15 @@ class Street:
                 if not self._closing.is_set():
                     say(f"compartment {n} did not unlock for the shop's code")
                 return
-            self._through_door(n)
+            if not self._through_door(n, "armed"):
+                return
             say(f"parcel in, door shut: compartment {n} armed")
-            pick = book.issue("locker-market", n, "pickup", now, 48)
+            pick = book.issue(LOCKER, n, "pickup", now, 48)
             outbox = self.workdir / "sms"
             book.send(pick, "+33612345678", "en", Outbox(outbox), place="Market square")
             sms = json.loads((outbox / "outbox.jsonl").read_text().splitlines()[-1])
             say(f"SMS to {sms['to']}: {sms['text']}")
-            time.sleep(6.0)
+            self._closing.wait(SMS_READ_S * self.pace)
             typed = sms["text"].split("Code: ")[1].split("#")[0]
             say("the customer types the code from the SMS")
             self.keypad.type(typed + "#", hold_s=0.13, gap_s=0.1)
@@ -369,7 +425,8 @@ class Street:
                 if not self._closing.is_set():
                     say(f"compartment {n} did not unlock for the customer's code")
                 return
-            self._through_door(n)
+            if not self._through_door(n, "freed"):
+                return
             say(f"compartment {n} opened once ({len(self.locks[n].pulses)} unlocks in "
                 "all) and is free again")
 
@@ -382,11 +439,24 @@ class Street:
                 return False
         return True
 
-    def _through_door(self, n: int) -> None:
-        """The door pulled open, held two seconds (a parcel in or out) and pushed shut."""
+    def _through_door(self, n: int, shut: str) -> bool:
+        """The door pulled open, held until the bank has seen it open (and DOOR_HELD_S, for
+        whoever watches), and pushed shut until the bank says `shut` ("armed", "freed");
+        False, said on the story's line, if the bank did not see one or the other."""
+        mark = len(self._bank_audit)
         self.bank.open_door(n)
-        time.sleep(2.0)
+        opened = self._bank_says("opened", n, mark)
+        self._closing.wait(DOOR_HELD_S * self.pace)
         self.bank.close_door(n)
+        if not opened:
+            what = "open"
+        elif not self._bank_says(shut, n, mark):
+            what = "shut"
+        else:
+            return True
+        if not self._closing.is_set():
+            self._locker_say(f"the bank did not see compartment {n}'s door {what}")
+        return False
 
     def car_park(self) -> list[str]:
         """The totem's displays (what drivers read) beside the bays as they really are."""
@@ -401,7 +471,7 @@ class Street:
                 f"                       LEDs  {leds}"]
 
     def step(self, t: float, rng: random.Random) -> None:
-        if t > 6 and self._locker_thread is None:
+        if t > STREET_FIRST_S * self.pace and self._locker_thread is None:
             self._locker_thread = threading.Thread(target=self.locker_loop, daemon=True)
             self._locker_thread.start()
         for sensor in self.sensors.values():
@@ -423,20 +493,25 @@ class Street:
             self.mags[bay].field_ut = tuple(e + (c if car else 0.0)
                                             for e, c in zip(EARTH_UT, CAR_UT, strict=True))
             self.note(f"a car {'parks in' if car else 'leaves'} bay {bay}")
-        if 12 <= t < 13 and not getattr(self, "_cut", False):
+        wifi_cut = [at * max(self.pace, 1 / 3) for at in WIFI_CUT_S]  # fast: a shorter cut
+        if wifi_cut[0] <= t and not getattr(self, "_cut", False):
             self._cut = True
             self.boards["ft-market"].wifi_cut()
             self.note("ft-market loses WiFi: its events queue on flash")
-        if 27 <= t < 28 and not getattr(self, "_restored", False):
+        if wifi_cut[1] <= t and not getattr(self, "_restored", False):
             self._restored = True
             self.boards["ft-market"].wifi_restore()
             self.note("ft-market's WiFi is back: the queue drains in order")
 
     def render(self, t: float, tty: bool) -> str:
+        """The screen: redrawn in place on a terminal (the last notes under it), or a plain
+        snapshot carrying every note since the one before, so a log loses none."""
         extra = {n: {"power": b.state, "wifi": "up" if b.wifi_signal else "CUT"}
                  for n, b in self.boards.items()}
         with self._lock:
             notes = list(self.notes)
+            if not tty:
+                notes, self._unprinted = self._unprinted, []
         rows = [f"bourg demo - {SITE} - {t:5.1f}s - Ctrl-C to stop",
                 *([self.console_line] if self.console_line else []), "",
                 *self.view.rows(extra), "", *self.strip(), "", *self.car_park(), "",
@@ -504,12 +579,13 @@ def start_console(street: Street, port: int) -> Any:
 
 def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: float = 0.0,
          redraw: bool = False, seed: int = 1, out: TextIO | None = None,
-         console_port: int | None = 8080) -> None:
+         console_port: int | None = 8080, pace: float = 1.0) -> None:
     """Run the demo street until `stop` is set or `duration` seconds have passed (0: until
     stop), on `broker` (host, port) or, when None, on an embedded broker started for it. The
     boards live in a temporary folder, so nothing of a run is left behind. Status goes to
     `out` (stdout): redrawn in place when `redraw`, else as a snapshot every 5 s and one at
-    the end. The town console serves on `console_port` (0: a free port; None: no console)."""
+    the end. The town console serves on `console_port` (0: a free port; None: no console).
+    `pace` scales the pauses left for a person watching (0: none, for tests)."""
     out = sys.stdout if out is None else out
     embedded = None
     if broker is None:
@@ -519,7 +595,7 @@ def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: flo
         broker = (embedded.host, embedded.port)
     try:
         with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
-            street = Street(Path(d), *broker)
+            street = Street(Path(d), *broker, pace=pace)
             console = None
             try:
                 street.start()

@@ -9,17 +9,18 @@ import sys
 import pytest
 
 
-def _run_demo_until(*texts: str, timeout: float = 180, during=None) -> str:  # noqa: ANN001
-    """`bourg demo --plain` (its console on a free port) until its output has shown each of
-    texts, then `during(output)` if given, then Ctrl-C; returns all it printed, the final
-    status snapshot last."""
+def _run_demo_until(*texts: str, timeout: float = 180, during=None,  # noqa: ANN001
+                    until=None) -> str:  # noqa: ANN001
+    """`bourg demo --plain --fast` (its console on a free port) until its output has shown each of
+    texts and `until(output)` holds if given, then `during(output)` if given, then Ctrl-C;
+    returns all it printed, the final status snapshot last."""
     import queue
     import signal
     import threading
     import time
 
     p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "demo", "--plain",
-                          "--console-port", "0"],
+                          "--console-port", "0", "--fast"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -33,7 +34,7 @@ def _run_demo_until(*texts: str, timeout: float = 180, during=None) -> str:  # n
     out, want = "", list(texts)
     end = time.monotonic() + timeout
     try:
-        while want:
+        while want or (until is not None and not until(out)):
             line = lines.get(timeout=max(0.0, end - time.monotonic()))
             if line is None:
                 break
@@ -52,6 +53,7 @@ def _run_demo_until(*texts: str, timeout: float = 180, during=None) -> str:  # n
     err = p.stderr.read()
     assert p.returncode == 0, err
     assert not want, f"the demo never showed {want}:\n{out[-4000:]}"
+    assert until is None or until(out), f"the demo never came to the end awaited:\n{out[-4000:]}"
     assert "Traceback" not in err, err
     return out
 
@@ -81,9 +83,18 @@ def test_demo_boards_come_online_and_report_and_the_locker_story_keeps_going() -
         seen["audit"] = {e.get("ev") for e in bank["audit"]}
         http.close()
 
+    def all_online(out: str) -> bool:
+        """ft-market back online in a snapshot after its WiFi came back, with the others."""
+        after = out.split("ft-market's WiFi is back")
+        return len(after) > 1 and all(
+            re.search(rf"^{name}\s+running\s+up\s+online", after[-1], re.M)
+            for name in ("ft-north", "ft-market", "ft-station"))
+
     out = _run_demo_until(
         "compartment 2 opened once (2 unlocks in all) and is free again",
-        "parcel in, door shut: compartment 3 armed", during=console)
+        "parcel in, door shut: compartment 3 armed",
+        "ft-market's WiFi is back: the queue drains in order", during=console,
+        until=all_online)
     assert seen["zones"] == ["A", "B"], seen
     assert {"unlock", "opened"} <= seen["audit"], seen
     last = out.split("bourg demo - ")[-1]

@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "%(default)s, or a free one when it is taken)")
     p.add_argument("--no-console", action="store_true", help="run the street without the "
                    "town console")
+    p.add_argument("--fast", action="store_true", help="leave out the pauses a person "
+                   "watching needs (the locker story goes on as soon as the bank has seen "
+                   "each step): for tests")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the button presses and cars (default %(default)s)")
 
@@ -47,5 +50,6 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     play(broker, stop, duration=args.duration, redraw=sys.stdout.isatty() and not args.plain,
          seed=args.seed, out=sys.stdout,
-         console_port=None if args.no_console else args.console_port)
+         console_port=None if args.no_console else args.console_port,
+         pace=0.0 if args.fast else 1.0)
     return EXIT_OK
