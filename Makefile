@@ -63,17 +63,20 @@ lint: setup
 
 # the host's unit tests without the slow ones (pytest -m slow): the quick loop
 unit: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not soak" tests console_tests
+	$(PY) -m pytest -q $(XDIST) -m "not slow and not soak" tests console_tests
 
 hil: setup
 	$(PY) -m pytest -q hil_tests
 
 # The HIL tests mostly wait on virtual boards, so three pytest-xdist workers share two cores
-# well: about 8 min instead of 20. TEST_WORKERS=0 runs the suite in one process.
+# well. Their tests last from milliseconds to half a minute: an idle worker steals queued
+# tests from a busy one (worksteal), so one long test at the end does not hold the run.
+# TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= 3
+XDIST = -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist worksteal)
 
 test: setup lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=20 -m "not soak" tests hil_tests console_tests
+	$(PY) -m pytest -q $(XDIST) --durations=20 -m "not soak" tests hil_tests console_tests
 
 # A small town for six virtual hours (docs/soak.md), then the soak tests; SOAK_ARGS adds to
 # the command (--hours, --seed, -v)
