@@ -68,11 +68,11 @@ unit: setup
 hil: setup
 	$(PY) -m pytest -q hil_tests
 
-# The HIL tests mostly wait on virtual boards, so three pytest-xdist workers share two cores
+# The HIL tests mostly wait on virtual boards, so four pytest-xdist workers share two cores
 # well. Their tests last from milliseconds to half a minute: an idle worker steals queued
 # tests from a busy one (worksteal), so one long test at the end does not hold the run.
 # TEST_WORKERS=0 runs the suite in one process.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 XDIST = -n $(TEST_WORKERS) $(if $(filter 0,$(TEST_WORKERS)),,--dist worksteal)
 
 test: setup lint
