@@ -69,6 +69,16 @@ def test_connect_sets_will_online_and_subscribes(env):
     assert "pw-secret" not in str([e["msg"] for e in ring.dump()])
 
 
+def test_online_comes_after_the_commands_subscription(env):
+    """Whoever sends a command once it sees `online` must be heard: the board subscribes
+    (and reads the SUBACK) first. Published the other way round, a command sent between the
+    two was lost (a CI run's monitor test waited 30 s for a reply)."""
+    b, make, _ = env
+    link = make()
+    assert link.step(0)
+    assert b.log[:2] == [("subscribe", P + "cmd/#"), ("publish", P + "status")], b.log
+
+
 def test_events_queued_offline_delivered_in_order(env):
     b, make, _ = env
     b.up = False

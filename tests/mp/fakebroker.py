@@ -121,6 +121,7 @@ class Broker:
         self.published = []  # (topic str, msg bytes, qos, retain)
         self.retained = {}
         self.subs = []
+        self.log = []  # ("publish" or "subscribe", topic) in the order received
         self.connects = []  # dicts with client_id, keepalive, will, user, password
         self.pings = 0
         self.hold_puback = False
@@ -208,6 +209,7 @@ class Broker:
             msg = body[i:]
             t = topic.decode()
             self.published.append((t, msg, qos, retain))
+            self.log.append(("publish", t))
             if retain:
                 self.retained[t] = msg
             if qos == 1:
@@ -219,6 +221,7 @@ class Broker:
             pid = body[:2]
             topic, i = _str(body, 2)
             self.subs.append((topic.decode(), body[i]))
+            self.log.append(("subscribe", topic.decode()))
             if not self.mute:
                 s.outbuf.extend(b"\x90\x03" + pid + bytes([body[i]]))
         elif kind == 0xC0:

@@ -343,8 +343,10 @@ class MqttLink:
         try:
             c.connect()
             c.sock = SockGuard(c.sock, self.sock_timeout_s)  # pyright: ignore[reportAttributeAccessIssue] duck-typed
-            c.publish(_enc(self.prefix + "status"), b"online", True)
+            # subscribed (SUBACK read) before `online`: whoever sends a command once it sees
+            # `online` is heard; the other way round, one sent in between was lost
             c.subscribe(_enc(self.prefix + "cmd/#"), 1)
+            c.publish(_enc(self.prefix + "status"), b"online", True)
         except Exception as e:  # noqa: BLE001 - OSError, MQTTException, asserts on bad replies
             self._close(c)
             d = self.logic.on_connect_failed(now, self._rand())
