@@ -119,17 +119,24 @@ def test_a_booted_board_has_dropped_the_config_checker_and_its_schema(tmp_path: 
 def test_a_lit_pole_keeps_no_module_it_uses_only_at_boot_or_at_dusk(tmp_path: Path) -> None:
     """A pole checks its night profile (profilecheck) and computes tonight's sun (sun) once,
     and reads the GPIO rules (bourg.pins) only in a config check or in safe mode: none of
-    them stays loaded once the lamp is at its night level. Each is 2-3 KB on the chip."""
+    them stays loaded once the lamp is at its night level. Each is 2-3 KB on the chip. The
+    DS3231's driver stays only on a pole that has one (it sets the chip from NTP later)."""
     from host_tools.testing.rigs.street import add_pole, pole_config, street_world, wait_level
 
     with street_world(tmp_path) as w:
-        pole = add_pole(w, pole_config("pole-heap", 0.0))
-        pole.board.start()
-        wait_level(pole, lambda v: v == 10, 30)  # the profile's night base: sun was used
-        loaded = {name for name, _, _ in pole.board.heap_report(timeout=20)["modules"]}
+        poles = [add_pole(w, pole_config("pole-heap", 0.0)),
+                 add_pole(w, pole_config("pole-rtc", 30.0), rtc=True)]
+        for p in poles:
+            p.board.start()
+        for p in poles:
+            wait_level(p, lambda v: v == 10, 30)  # the profile's night base: sun was used
+        loaded, with_rtc = ({name for name, _, _ in p.board.heap_report(timeout=20)["modules"]}
+                            for p in poles)
     assert "pole_app" in loaded and "schedule" in loaded and "nightprofile" in loaded
     assert not loaded & {"profilecheck", "sun", "bourg.pins", "bourg.configcheck",
-                         "bourg.configload", "bourg.boot", "pole_schema"}, loaded
+                         "bourg.configload", "bourg.boot", "pole_schema",
+                         "drivers.ds3231"}, loaded
+    assert "drivers.ds3231" in with_rtc, with_rtc
 
 
 def test_a_results_file_says_which_commit_it_measured() -> None:

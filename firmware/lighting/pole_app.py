@@ -125,7 +125,9 @@ class Pole:
         from drivers.ds3231 import restore
 
         r, done = restore(self.i2c, self.rt.clock)
-        if done:
+        if r is None:  # no DS3231 on this pole: its driver's heap given back
+            compat.forget("drivers.ds3231")
+        elif done:
             self.rt.log.info("pole", "clock set from DS3231")
         elif r is not None and not self.rt.clock.valid():
             self.rt.log.warn("pole", "DS3231 lost its time; waiting for NTP")
