@@ -5,7 +5,8 @@ A command is published QoS 1 by the ingest's client (the ops account may write
 the first `reply/<name>` from that board received after the command left. Commands to one
 board go one at a time. A board's reply carries no request id (docs/runtime.md), so a reply
 to an earlier command that came later than its wait could be taken for the next one's; a
-board that is offline drops the command (it connects with a clean session)."""
+board that is offline drops the command (it connects with a clean session), so the lights
+page sends none to a pole whose last word was `offline`."""
 
 from __future__ import annotations
 

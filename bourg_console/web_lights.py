@@ -56,11 +56,17 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
     def send(sess: Session, poles: list[str], name: str, payload: dict[str, Any]
              ) -> list[dict[str, Any]]:
         """Each pole in turn, waiting for its reply: run in a worker thread, never on the
-        event loop, which serves every other page meanwhile."""
+        event loop, which serves every other page meanwhile. A pole whose last word was
+        `offline` is not sent the command: it would drop it (a board reconnects with a clean
+        session), and waiting for its reply would hold the others up 10 s."""
         if commander is None:
             raise HTTPException(503, "this console sends no commands")
+        offline = {b["device"] for b in lights.poles(store) if b["online"] is False}
         out = []
         for device in poles:
+            if device in offline:
+                out.append({"device": device, "reply": None, "offline": True})
+                continue
             reply = commander.call(sess.user.name, device, name, payload)
             out.append({"device": device, "reply": reply})
         return out
@@ -157,7 +163,10 @@ def _summary(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for r in results:
         reply = r["reply"]
-        if reply is None:
+        if r.get("offline"):
+            said = ("offline: not sent, as a board off the network would drop it; send it "
+                    "again once the pole is back")
+        elif reply is None:
             said = ("no answer within 10 s: it may not have got the command (a board off the "
                     "network drops it); check the pole and send again")
         elif reply.get("ok"):

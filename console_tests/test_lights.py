@@ -87,7 +87,8 @@ def test_not_a_number_is_no_level() -> None:
 
 def test_a_group_of_poles_is_named_used_and_audited(tmp_path: Path) -> None:
     """Named from the ticked poles; a command to the group reaches its poles (a fake
-    commander records them); no pole ticked deletes it; a bad name is refused."""
+    commander records them), but one that said it went offline; no pole ticked deletes it; a
+    bad name is refused."""
     import re
 
     from fastapi.testclient import TestClient
@@ -130,6 +131,12 @@ def test_a_group_of_poles_is_named_used_and_audited(tmp_path: Path) -> None:
                                                  ("pole-03", "override")]
     assert client.post("/lights/override", data={"csrf": csrf, "group": "nope",
                                                  "level": "50"}).status_code == 422
+    # a pole whose last word was `offline` would drop the command: it is not sent
+    store.apply(parse("bourg/town/pole-03/status", b"offline"), 2.0)
+    r = client.post("/lights/override", data={"csrf": csrf, "group": "market",
+                                              "level": "50", "minutes": "10"})
+    assert "pole-01: ok" in r.text and "pole-03: offline: not sent" in r.text, r.text
+    assert [d for d, _, _ in cmd.calls[2:]] == ["pole-01"]
     client.post("/lights/groups", data={"csrf": csrf, "name": "market"})
     assert store.groups() == {}
     actions = [e["action"] for e in accounts.audit_log()]
