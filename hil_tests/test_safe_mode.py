@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
@@ -47,7 +48,7 @@ def test_link_delay_slows_but_keeps_the_link(world: World, mosquitto: Mosquitto)
         # one event in flight: the next leaves when the last one's PUBACK is back, so ticks
         # made every 100 ms reach the broker 800 ms apart (a loaded host only widens that)
         ticks = [m.t for m in ops.messages if "/events/tick" in m.topic]
-        gaps = [later - t for t, later in zip(ticks, ticks[1:])]
+        gaps = [later - t for t, later in itertools.pairwise(ticks)]
         assert min(gaps) >= 0.6, gaps
     finally:
         ops.close()
