@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -75,6 +76,9 @@ class Street:
                  pace: float = 1.0) -> None:
         self.workdir = workdir
         self.pace = pace  # the scale of the pauses a person watching needs (0: none)
+        # ft-market's WiFi cut: from 12 to 27 s, or from 4 to 9 s when fast (the queue it
+        # fills on flash must still drain for the tests to see)
+        self.wifi_cut = tuple(at * max(pace, 1 / 3) for at in WIFI_CUT_S)
         self.world = World(workdir / "world", access_points={WIFI[0]: WIFI[1]},
                            dns={MQTT_HOST: broker_host})
         self.broker = (broker_host, broker_port)
@@ -86,6 +90,7 @@ class Street:
         self.view = FleetView(SITE)
         self.notes: list[str] = []  # the last few, for the redrawn screen
         self._unprinted: list[str] = []  # every note since the last plain snapshot
+        self.plain = True  # a plain log (snapshots), not a screen redrawn in place
         self._lock = threading.Lock()
         self.watcher: Watcher | None = None
         self.lamps: dict[str, Any] = {}
@@ -103,8 +108,11 @@ class Street:
         self._locker_thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._relayed: set[int] = set()  # seqs of the totem's bay events already counted
-        self._bank_audit: list[tuple[str, Any]] = []  # (ev, comp) as the bank published them
+        # (seq, ev, comp, t) of the bank's last audit events, each once (delivered at least
+        # once), t on the bank's clock, which keeps the town's
+        self._bank_audit: deque[tuple[int, str, Any, int]] = deque(maxlen=64)
         self._bank_heard = threading.Condition()
+        self._bank_mark = 0  # where the bank's console was before its app was deployed
         self.console_line = ""  # where the town console is, and how to log in
         for name, *_ in PARK:  # ESP-NOW nodes: never on MQTT themselves
             self.view.boards[name] = BoardView(name, status="espnow")
@@ -150,6 +158,7 @@ class Street:
         self._add_poles()
         self._add_car_park()
         self._add_locker()
+        self._bank_mark = self.boards[LOCKER].console_mark()
         self._provision_and_deploy()
 
     def _add_board(self, name: str, cfg: dict[str, Any], role: str) -> Board:
@@ -254,7 +263,8 @@ class Street:
     def note(self, text: str) -> None:
         with self._lock:
             self.notes.append(time.strftime("%H:%M:%S ") + text)
-            self._unprinted.append(self.notes[-1])
+            if self.plain:
+                self._unprinted.append(self.notes[-1])
             del self.notes[:-6]
 
     def on_message(self, m: Message) -> None:
@@ -268,20 +278,23 @@ class Street:
         """The bank's audit events, which the locker story waits on: it goes on when the bank
         says what it saw (a door opened, a compartment armed), not after a fixed time."""
         try:
-            data = json.loads(payload)["data"]
-            entry = (str(data["ev"]), data.get("comp"))
+            event = json.loads(payload)
+            data = event["data"]
+            entry = (int(event["seq"]), str(data["ev"]), data.get("comp"), int(data["t"]))
         except (ValueError, KeyError, TypeError):
             return
         with self._bank_heard:
-            self._bank_audit.append(entry)
-            self._bank_heard.notify_all()
+            if all(e[0] != entry[0] for e in self._bank_audit):
+                self._bank_audit.append(entry)
+                self._bank_heard.notify_all()
 
-    def _bank_says(self, ev: str, n: int, since: int) -> bool:
-        """Whether the bank publishes audit event `ev` for compartment n (after the first
-        `since` events heard) within BANK_WAIT_S, or the demo closes first."""
+    def _bank_says(self, ev: str, n: int, since: float) -> bool:
+        """Whether the bank publishes audit event `ev` for compartment n, dated `since` (the
+        town's time) or later, within BANK_WAIT_S, or the demo closes first. Dated: an
+        event of an earlier story that came late (its link was down) is not this one's."""
         end = time.monotonic() + BANK_WAIT_S
         with self._bank_heard:
-            while (ev, n) not in self._bank_audit[since:]:
+            while not any((e[1], e[2]) == (ev, n) and e[3] >= since for e in self._bank_audit):
                 left = end - time.monotonic()
                 if left <= 0 or self._closing.is_set():
                     return False
@@ -374,14 +387,17 @@ class Street:
             self._closing.wait(LOCKER_PAUSE_S * self.pace)
 
     def _bank_clock_set(self) -> bool:
-        """Wait until the bank has set its clock (codes are checked on it); False if the demo
-        closes first."""
+        """Wait until the bank has set its clock (codes are checked on it), saying so once if
+        that takes a while; False if the demo closes first."""
+        waited = 0
         while not self._closing.is_set():
             try:
-                self.boards[LOCKER].wait_output("NTP sync ok", 0.5)
+                self.boards[LOCKER].wait_output("NTP sync ok", 0.5, start=self._bank_mark)
                 return True
             except TimeoutError:
-                pass
+                waited += 1
+                if waited == 20:
+                    self._locker_say("waiting for the bank to set its clock (NTP)")
         return False
 
     def _locker_say(self, text: str) -> None:
@@ -443,19 +459,20 @@ class Street:
         """The door pulled open, held until the bank has seen it open (and DOOR_HELD_S, for
         whoever watches), and pushed shut until the bank says `shut` ("armed", "freed");
         False, said on the story's line, if the bank did not see one or the other."""
-        mark = len(self._bank_audit)
+        mark = int(self.world.wall_time()) - 1  # the bank's clock counts whole seconds
         self.bank.open_door(n)
         opened = self._bank_says("opened", n, mark)
         self._closing.wait(DOOR_HELD_S * self.pace)
         self.bank.close_door(n)
         if not opened:
-            what = "open"
+            what = "opened"
         elif not self._bank_says(shut, n, mark):
-            what = "shut"
+            what = shut
         else:
             return True
         if not self._closing.is_set():
-            self._locker_say(f"the bank did not see compartment {n}'s door {what}")
+            self._locker_say(f"no word from the bank within {BANK_WAIT_S:.0f} s that "
+                             f"compartment {n} was {what} (its MQTT link?)")
         return False
 
     def car_park(self) -> list[str]:
@@ -493,7 +510,7 @@ class Street:
             self.mags[bay].field_ut = tuple(e + (c if car else 0.0)
                                             for e, c in zip(EARTH_UT, CAR_UT, strict=True))
             self.note(f"a car {'parks in' if car else 'leaves'} bay {bay}")
-        wifi_cut = [at * max(self.pace, 1 / 3) for at in WIFI_CUT_S]  # fast: a shorter cut
+        wifi_cut = self.wifi_cut
         if wifi_cut[0] <= t and not getattr(self, "_cut", False):
             self._cut = True
             self.boards["ft-market"].wifi_cut()
@@ -596,6 +613,7 @@ def play(broker: tuple[str, int] | None, stop: threading.Event, *, duration: flo
     try:
         with tempfile.TemporaryDirectory(prefix="bourg-demo-") as d:
             street = Street(Path(d), *broker, pace=pace)
+            street.plain = not redraw
             console = None
             try:
                 street.start()

@@ -26,8 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-console", action="store_true", help="run the street without the "
                    "town console")
     p.add_argument("--fast", action="store_true", help="leave out the pauses a person "
-                   "watching needs (the locker story goes on as soon as the bank has seen "
-                   "each step): for tests")
+                   "watching needs: the locker story starts at once and goes on as soon as "
+                   "the bank has seen each step, and ft-market's WiFi cut comes sooner and "
+                   "is shorter (for tests)")
     p.add_argument("--seed", type=int, default=1,
                    help="seed of the button presses and cars (default %(default)s)")
 
