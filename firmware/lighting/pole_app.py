@@ -129,7 +129,7 @@ class Pole:
             compat.forget("drivers.ds3231")
         elif done:
             self.rt.log.info("pole", "clock set from DS3231")
-        elif r is not None and not self.rt.clock.valid():
+        elif not self.rt.clock.valid():
             self.rt.log.warn("pole", "DS3231 lost its time; waiting for NTP")
         return r
 
