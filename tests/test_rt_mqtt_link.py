@@ -79,6 +79,17 @@ def test_online_comes_after_the_commands_subscription(env):
     assert b.log[:2] == [("subscribe", P + "cmd/#"), ("publish", P + "status")], b.log
 
 
+def test_a_board_whose_subscription_is_refused_never_says_online(env):
+    """`online` waits for the SUBACK: a refused subscription (0x80) is a failed connect,
+    retried with backoff, and the board never claims to hear commands it cannot."""
+    b, make, _ = env
+    b.refuse_sub = True
+    link = make()
+    assert not link.step(0)
+    run(link, 100, 5000)
+    assert ("publish", P + "status") not in b.log and len(b.connects) >= 2, b.log
+
+
 def test_events_queued_offline_delivered_in_order(env):
     b, make, _ = env
     b.up = False

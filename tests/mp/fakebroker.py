@@ -128,6 +128,7 @@ class Broker:
         self.held = []
         self.mute = False  # swallow everything (no CONNACK after connect, no PINGRESP)
         self.connack_rc = 0
+        self.refuse_sub = False  # SUBACK 0x80: the subscription refused (an ACL)
         self.will = None
 
     # socket-module interface used by umqtt.simple
@@ -223,7 +224,8 @@ class Broker:
             self.subs.append((topic.decode(), body[i]))
             self.log.append(("subscribe", topic.decode()))
             if not self.mute:
-                s.outbuf.extend(b"\x90\x03" + pid + bytes([body[i]]))
+                granted = 0x80 if self.refuse_sub else body[i]
+                s.outbuf.extend(b"\x90\x03" + pid + bytes([granted]))
         elif kind == 0xC0:
             self.pings += 1
             if not self.mute:
