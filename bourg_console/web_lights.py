@@ -65,6 +65,9 @@ def add_routes(app: FastAPI, store: Store, gate: Gate, commander: Commander | No
         out = []
         for device in poles:
             if device in offline:
+                gate.accounts.audit(gate.now(), sess.user.name, "command_not_sent",
+                                    f"{device} cmd/{name}",
+                                    {"payload": payload, "reason": "offline"})
                 out.append({"device": device, "reply": None, "offline": True})
                 continue
             reply = commander.call(sess.user.name, device, name, payload)
