@@ -189,6 +189,12 @@ def _car_park(world: World, cars: int = 4) -> list[tuple[Board, dict[str, Any]]]
     for b in [totem] + [bay.board for bay in bays]:
         b.start()
     totem.wait_output("app-ready", 30)
+    # a car that comes while a node learns its empty bay after power-on becomes part of its
+    # baseline: the first car waits, as in the HIL tests, for the zone shown free and each
+    # node asleep once (armed, or between its timed samples)
+    wait_until(lambda: displays["A"].text.strip() == str(len(bays))
+               and all(bay.board.sleeps >= 1 for bay in bays), 60,
+               lambda: f"the car park did not settle: zone A shows {displays['A'].text!r}")
     for i in range(cars):
         for bay in bays:
             if i == cars - 1:
