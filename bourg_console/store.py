@@ -427,10 +427,15 @@ class Store:
                 s.alarms.c.id == alarm_id, s.alarms.c.acked_at.is_(None))
                 .values(acked_at=now, acked_by=who[:64])).rowcount == 1
 
-    def alarms(self, *, standing: bool | None = None, limit: int = 500
-               ) -> list[dict[str, Any]]:
-        """Newest first; `standing` True for those not cleared, False for cleared ones."""
-        q = select(s.alarms).order_by(s.alarms.c.id.desc()).limit(limit)
+    def alarms(self, *, standing: bool | None = None, device: str | None = None,
+               limit: int | None = 500) -> list[dict[str, Any]]:
+        """Newest first; `standing` True for those not cleared, False for cleared ones; only
+        `device`'s if given; the newest `limit` (None: all)."""
+        q = select(s.alarms).order_by(s.alarms.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        if device is not None:
+            q = q.where(s.alarms.c.device == device)
         if standing is True:
             q = q.where(s.alarms.c.cleared_at.is_(None))
         elif standing is False:

@@ -55,7 +55,7 @@ def bank_view(store: Store, site_of: dict[str, str], bank: str, now: float
             "compartments": [{"n": n, **v} for n, v in sorted(
                 comps.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)
                 if isinstance(v, dict)],
-            "alarms": [a for a in store.alarms(standing=True) if a["device"] == bank],
+            "alarms": store.alarms(standing=True, device=bank, limit=None),
             "audit": audit[::-1]}
 
 

@@ -211,5 +211,17 @@ def test_each_pole_has_a_page_with_its_charts(tmp_path) -> None:  # noqa: ANN001
                                 "csrf": token})
     page = client.get("/lights/pole/pole-01")
     assert page.status_code == 200 and "energy per night" in page.text
+    # its door alarm stands under 600 newer ones of other boards (a town-wide outage): it is
+    # still on its row, on its page and on the lights page
+    store.apply(parse("bourg/town/pole-01/events/alarm", json.dumps(
+        {"seq": 1, "kind": "alarm", "t": None,
+         "data": {"alarm": "door_open", "active": True}}).encode()), 11.0)
+    from bourg_console import schema
+    with engine.begin() as c:
+        c.execute(schema.alarms.insert(), [
+            {"site": "town", "device": f"pole-{i:04d}", "kind": "offline", "detail": "{}",
+             "raised_at": 12.0} for i in range(600)])
+    assert lights.one_pole_row(store, "pole-01")["alarms"] == ["door_open"]
+    assert [r["alarms"] for r in lights.pole_rows(store)] == [["door_open"]]
     assert 'href="/lights/pole/pole-01"' in client.get("/lights").text
     assert client.get("/lights/pole/pole-99").status_code == 404
