@@ -510,12 +510,11 @@ class Street:
             self.mags[bay].field_ut = tuple(e + (c if car else 0.0)
                                             for e, c in zip(EARTH_UT, CAR_UT, strict=True))
             self.note(f"a car {'parks in' if car else 'leaves'} bay {bay}")
-        wifi_cut = self.wifi_cut
-        if wifi_cut[0] <= t and not getattr(self, "_cut", False):
+        if self.wifi_cut[0] <= t and not getattr(self, "_cut", False):
             self._cut = True
             self.boards["ft-market"].wifi_cut()
             self.note("ft-market loses WiFi: its events queue on flash")
-        if wifi_cut[1] <= t and not getattr(self, "_restored", False):
+        if self.wifi_cut[1] <= t and not getattr(self, "_restored", False):
             self._restored = True
             self.boards["ft-market"].wifi_restore()
             self.note("ft-market's WiFi is back: the queue drains in order")
