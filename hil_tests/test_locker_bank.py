@@ -355,6 +355,39 @@ def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
                                 for x in ops.on("/locker-01/uncollected")), 10)
 
 
+def test_settings_over_mqtt_change_timings_never_a_lock_pin_or_a_compartment(
+        locker_world: World, registry: Registry, mosquitto: Mosquitto,
+        ops: Watcher) -> None:
+    """Whoever can publish on the bank's topics must not be able to hand a lock's relay to
+    the buzzer (the refusal beep would then open that door with no code) or swap two
+    compartments' numbers (one's pickup code would open the other). Timings may change."""
+    bk = _start(locker_world, registry, mosquitto)
+    topic = "bourg/hil/locker-01/cmd/"
+    comps = bk.board.config["app"]["compartments"]
+    lock2 = next(c["lock"] for c in comps if c["n"] == 2)
+
+    def settings_reply(patch: dict) -> dict:
+        n = len(ops.on("/reply/settings"))
+        ops.publish(topic + "settings", json.dumps(patch).encode())
+        ops.wait_for(lambda ms: len(ops.on("/reply/settings")) > n, 10)
+        return json.loads(ops.on("/reply/settings")[-1].payload)
+
+    remap = {"app": {"compartments": [c for c in comps if c["n"] != 2], "buzzer": lock2}}
+    assert settings_reply(remap) == {
+        "ok": False, "error": "settings.json: app.buzzer: not remote-changeable"}
+    swapped = [dict(c, n=3 - c["n"]) if c["n"] in (1, 2) else c for c in comps]
+    assert settings_reply({"app": {"compartments": swapped}}) == {
+        "ok": False, "error": "settings.json: app.compartments: not remote-changeable"}
+    assert settings_reply({"app": {"open_window_s": 60}}) == {
+        "ok": True, "settings": {"app": {"open_window_s": 60}}}
+    m = bk.board.console_mark()
+    ops.publish(topic + "reboot", b"")
+    _log(bk, m, "bank locker-01 with 3 compartments", 30)
+    _log(bk, m, "NTP sync ok", 15)
+    _typed(bk, "1", "code: malformed")  # the refusal beep: on the buzzer, not a lock
+    assert _pulsed(bk, 2, 1) == 0 and bk.pulses(1) == bk.pulses(3) == 0
+
+
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8),
                                                                          c, max_size=3),

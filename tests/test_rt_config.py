@@ -173,6 +173,26 @@ def test_save_settings(root):
     assert config.load(root, APP)["app"]["mode"] == "off"  # nothing written on error
 
 
+def test_settings_keys_may_name_one_key_of_a_section(root):
+    """A locker lists "app.open_window_s" and no more: the pins and compartments in its app
+    section are not remote-changeable, in a patch or in a settings file already on flash."""
+    keys = ("app.mode",)
+    cfg = config.load(root, APP, keys)
+    cfg2 = config.save_settings(cfg, {"app": {"mode": "off"}})
+    assert cfg2["app"] == {"level": 50, "mode": "off"}
+    with pytest.raises(ConfigError) as ei:
+        config.save_settings(cfg2, {"app": {"mode": "auto", "level": 0}})
+    assert str(ei.value) == "settings.json: app.level: not remote-changeable"
+    assert config.load(root, APP, keys)["app"] == {"level": 50, "mode": "off"}  # unwritten
+    with pytest.raises(ConfigError) as ei:
+        config.save_settings(cfg2, {"pins": {"led": 2}})
+    assert str(ei.value) == "settings.json: pins: not remote-changeable"
+    put(root, "settings.json", {"app": {"mode": "off", "level": 0}})  # older firmware's
+    cfg3 = config.load(root, APP, keys)
+    assert cfg3["app"] == {"level": 50, "mode": "off"} and cfg3.settings == {"app": {"mode": "off"}}
+    assert "settings.json: app.level: not remote-changeable, ignored" in cfg3.warnings
+
+
 def test_load_network_for_safe_mode(root):
     with_board(root, app={"level": "bad"}, role="nope")
     got = config.load_network(root)

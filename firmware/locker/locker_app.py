@@ -29,6 +29,11 @@ def _unix(year, month, day, hour, minute, second):
 
 class Locker:
     SCHEMA_MODULE = "locker_schema"  # imported by bourg.config for a check, then dropped
+    # cmd/settings may change timings, never the compartments or a pin: a lock's relay
+    # handed to the buzzer, or two compartments' numbers swapped, would open a door to
+    # whoever can publish on the bank's topics (docs/locker.md)
+    SETTINGS_KEYS = ("app.open_window_s", "app.door_alarm_s", "app.entry_timeout_ms",
+                     "app.temps_every_s")
 
     @staticmethod
     def safe_mode(err):

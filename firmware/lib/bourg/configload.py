@@ -41,16 +41,44 @@ def read_json(root, name, missing_ok=False):
     return obj
 
 
+def _not_allowed(settings, allowed):
+    """The names in a settings object that may not be changed remotely, sorted (the same
+    first error on the board and the host). `allowed` holds top-level keys ("app": all of
+    it) or "section.key" names ("app.open_window_s": that key of the section alone), for an
+    app whose section also holds what only a visit may change (a locker's lock pins)."""
+    bad = []
+    for k in sorted(settings):
+        name = str(k)
+        if name in allowed:
+            continue
+        sub = settings[k]
+        inner = [a for a in allowed if a.startswith(name + ".")]
+        if inner and isinstance(sub, dict):
+            bad += [name + "." + str(j) for j in sorted(sub) if name + "." + str(j) not in inner]
+        else:
+            bad.append(name)
+    return bad
+
+
 def _filter_settings(settings, allowed, warnings):
     if not isinstance(settings, dict):
         warnings.append("settings.json: expected object, ignored")
         return {}
     out = {}
-    for k in sorted(settings):  # warnings in one order on the board and the host
-        if k in allowed:
-            out[k] = settings[k]
-        else:
-            warnings.append("settings.json: " + str(k) + ": not remote-changeable, ignored")
+    for k in sorted(settings):
+        sub = settings[k]
+        if str(k) in allowed:
+            out[k] = sub
+            continue
+        keep = {}
+        if isinstance(sub, dict):
+            for j in sorted(sub):
+                if str(k) + "." + str(j) in allowed:
+                    keep[j] = sub[j]
+        if keep:
+            out[k] = keep
+    for name in _not_allowed(settings, allowed):
+        warnings.append("settings.json: " + name + ": not remote-changeable, ignored")
     return out
 
 
@@ -146,9 +174,9 @@ def save_settings(cfg, patch):
     if the patch is not allowed or not valid."""
     if not isinstance(patch, dict):
         raise ConfigError("", "expected object, got " + type(patch).__name__, "settings.json")
-    for k in sorted(patch):  # the same first error on the board and the host
-        if k not in cfg.settings_keys:
-            raise ConfigError(str(k), "not remote-changeable", "settings.json")
+    bad = _not_allowed(patch, cfg.settings_keys)
+    if bad:
+        raise ConfigError(bad[0], "not remote-changeable", "settings.json")
     raw = read_json(cfg.root, "config.json")
     with _Checker(cfg.app_schema, cfg.pins_schema, cfg.schema_module) as chk:
         new_settings = chk.cc.merge(cfg.settings, patch)

@@ -9,7 +9,8 @@ The app factory (usually a class) may define:
                  (see bourg.configcheck), and PINS, the spec of the "pins" section (the pin
                  names the app knows, each with its use); imported for each check, not kept
   SCHEMA, PINS   the same as objects, kept in memory (tests)
-  SETTINGS_KEYS  top-level keys /settings.json may change (default ("app",))
+  SETTINGS_KEYS  what /settings.json may change: top-level keys, or "section.key" names
+                 for one key of a section (default ("app",))
   safe_mode(err) static/class method: put outputs in their safe state (may be async)
 and is called as app_factory(rt) -> app with app.tasks() -> list of coroutines, coroutine
 functions (restarted on crash), or (name, either) pairs; optional app.on_settings(cfg).
