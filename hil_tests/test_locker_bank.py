@@ -128,6 +128,29 @@ def test_deposit_sms_and_pickup_end_to_end(locker_world: World, registry: Regist
     assert all(typed not in json.dumps(a) for a in _audit(ops)), "codes stay out of MQTT"
 
 
+def test_a_door_opened_after_the_window_completes_the_unlock_and_the_code_stays_spent(
+        locker_world: World, registry: Registry, mosquitto: Mosquitto, ops: Watcher) -> None:
+    """The customer holds the door shut past open_window_s (10 s here), then opens it: the
+    hook the pulse released was still released, so that is the unlock completing, not a
+    forced door, and the same code is refused afterwards."""
+    bk = _start(locker_world, registry, mosquitto)
+    book = CodeBook(registry)
+    now = _now(bk)
+    dep = book.issue("locker-01", 2, "deposit", now, 1, now_s=now)
+    _typed(bk, dep.code)
+    assert _pulsed(bk, 2, 1) == 1
+    m = bk.board.console_mark()
+    locker_world.elapse(12)
+    _log(bk, m, "alarm unlatched_2 on")
+    assert bk.locks[2].unlocked()
+    _through_door(bk, 2)
+    ops.wait_for(lambda ms: any(a["ev"] == "armed" and a["comp"] == 2 for a in _audit(ops)), 10)
+    kinds = [a["ev"] for a in _audit(ops)]
+    assert "opened" in kinds and "forced" not in kinds
+    _typed(bk, dep.code, "code: used")
+    assert _pulsed(bk, 2, 2, 0.5) == 1
+
+
 def test_a_code_typed_while_the_board_stalls_is_still_read(locker_world: World,
                                                           registry: Registry) -> None:
     """The board's process is stopped (SIGSTOP) for 0.4 s twice while a code is typed: an

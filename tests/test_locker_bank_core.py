@@ -1,7 +1,7 @@
 """The locker bank's pure core (firmware/locker/bank.py): flows, pending unlocks across power
 cuts, alarms, cold chain, clock rollback."""
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from host_tools.locker import fw
@@ -63,14 +63,28 @@ def test_a_power_cut_inside_an_unlock_spends_the_code_either_way():
     assert other.code(dep, T + 30) != "ok"
 
 
-def test_unlock_not_followed_by_opening_expires_and_the_code_stays_good():
+def test_an_unlock_not_followed_by_an_opening_keeps_the_code_spent_and_raises_an_alarm():
+    """The pulse released the hook, which stays released until the door opens: a late
+    opening completes the unlock (not a forced door), and the code never works again."""
     b = _bank()
     dep = codes.issue(KEY, "b1", 1, "deposit", T, 0)
     b.code(dep, T)
     assert b.code(dep, T + 5) != "ok"  # pending counts as used
+    b.take_actions()
     b.tick(T + 31)
-    assert b.c[1]["pending"] is None
-    assert b.code(dep, T + 40) == "ok"
+    assert b.c[1]["pending"] is not None
+    assert ("alarm", "unlatched_1", True, {"comp": 1}) in b.take_actions()
+    b.tick(T + 60)
+    assert b.take_actions() == []  # said once
+    assert b.code(dep, T + 90) != "ok"
+    b.take_actions()
+    b.door(1, True, T + 600)
+    acts = b.take_actions()
+    assert "audit:opened" in _kinds(acts) and "audit:forced" not in _kinds(acts)
+    assert ("alarm", "unlatched_1", False, {"comp": 1}) in acts
+    b.door(1, False, T + 610)
+    assert b.c[1]["state"] == bank.ARMED
+    assert b.code(dep, T + 700) == "used"
 
 
 def test_forced_door_left_open_and_cold_chain():
@@ -152,31 +166,35 @@ def test_the_ledger_stops_an_old_pickup_code_after_the_compartment_is_refilled()
     assert ("unlock", 1) not in b.take_actions()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["type", "open", "close", "tick", "cut"]),
                           st.integers(0, 2), st.integers(0, 40)), max_size=40))
+# the door held shut past the window, then opened: the hook was still released
+@example([("type", 0, 0), ("tick", 0, 31), ("open", 0, 1), ("close", 0, 1), ("type", 0, 1)])
 def test_no_code_ever_opens_twice(steps):
     """Whatever the order of typing (two deposit codes and a pickup code for the same
-    compartment and day), door moves, time and power cuts: a code whose door has opened
-    never pulses the lock again."""
+    compartment and day), door moves, time and power cuts: a code whose pulse let the door
+    open never pulses the lock again. The lock is a hook: a pulse releases it until the
+    door has been opened, and a shut door opens only while it is released."""
     b = _bank()
     all_codes = [codes.issue(KEY, "b1", 1, "deposit", T, 0),
                  codes.issue(KEY, "b1", 1, "deposit", T, 1),
                  codes.issue(KEY, "b1", 1, "pickup", T, 0)]
-    day = T // codes.DAY
-    entries = [codes.entry_key(0, 1, day, 0), codes.entry_key(0, 1, day, 1),
-               codes.entry_key(1, 1, day, 0)]
     t = T
     door = False
+    released_by: set[int] = set()  # the codes whose pulses hold the hook released
+    opened: set[int] = set()  # the codes whose pulse let the door open
     for what, which, dt in steps:
         t += dt
         if what == "type":
-            used = b.ledger.used(entries[which])
             b.code(all_codes[which], t)
-            if used:
-                assert ("unlock", 1) not in b.take_actions(), "a used code opened again"
-        elif what == "open" and not door:
+            if ("unlock", 1) in b.take_actions():
+                assert which not in opened, "a code opened the door twice"
+                released_by.add(which)
+        elif what == "open" and not door and released_by:
             door = True
+            opened |= released_by
+            released_by = set()
             b.door(1, True, t)
         elif what == "close" and door:
             door = False

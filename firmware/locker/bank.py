@@ -6,8 +6,11 @@ set, and carries out `take_actions()`: ("unlock", n), ("beep", "ok"/"no"/"wait")
 
 Never twice: an accepted code goes into the ledger at once, as used, and the compartment
 holds it as *pending*; the app saves the state before it pulses the lock. The door opening
-completes the unlock. If the door does not open within open_window_s while the bank watches,
-the entry is taken back: the code still works. If the power fails with an unlock pending and
+completes the unlock, however late: a pulse releases the lock's hook, and the hook holds no
+door until that door has been opened and pushed shut. So a code is never given back (a code
+given back while the hook was still released opened the door twice): a door not opened
+within open_window_s raises `unlatched_<n>`, which its opening clears. If the power fails
+with an unlock pending and
 the door is found shut at boot, nobody can tell whether it opened in between, so the code
 stays used and the compartment moves on as if the door had opened and shut (a deposit arms
 it, a pickup or retrieve frees it): a power cut inside the unlock is the one way a code is
@@ -253,6 +256,7 @@ class Bank:
         v["since"] = now_s
         self.dirty = True
         self._audit(now_s, "opened", comp=n, kind=kind)
+        self._alarm("unlatched_" + str(n), False, {"comp": n})
 
     def _cut_during_unlock(self, n, now_s):
         """Power cut with the unlock pending, door shut now: it may have opened and shut in
@@ -264,22 +268,24 @@ class Bank:
         v["since"] = now_s
         self.dirty = True
         self._audit(now_s, "unlock_cut", comp=n, kind=kind)
+        self._alarm("unlatched_" + str(n), False, {"comp": n})
         if kind == codes.DEPOSIT:
             self._act.append(("armed", n))
 
-    def _revert(self, n, now_s, why):
-        v = self.c[n]
-        self.ledger.remove(v["pending"][1])
-        v["pending"] = None
-        self.dirty = True
-        self._audit(now_s, "not_opened", comp=n, reason=why)
+    def _not_opened(self, n, now_s):
+        """The window passed with the door shut. The hook stays released until the door
+        opens, so the code stays spent and the unlock pending: the alarm sends someone."""
+        name = "unlatched_" + str(n)
+        if name not in self.alarms:
+            self._audit(now_s, "not_opened", comp=n)
+            self._alarm(name, True, {"comp": n})
 
     # ---- the clock's ticks ----------------------------------------------------------------
     def tick(self, now_s=None, temps=None):
         """Once a second or so: unlock windows, doors left open, the cold chain. now_s: the
         clock's reading, if not given to set_clock already. The unlock window runs on that
-        reading, which a rollback cannot stall: a clock moved back ends the window at once,
-        as the bank watched the door all along; the rest runs on the bank's time."""
+        reading, which a rollback cannot stall: a clock moved back ends the window at once
+        (it only raises an alarm); the rest runs on the bank's time."""
         if now_s is not None:
             self.set_clock(now_s, self.clock_ok)
         rtc = self.rtc_s
@@ -287,7 +293,7 @@ class Bank:
         for n, v in self.c.items():
             p = v["pending"]
             if p is not None and (rtc - p[2] >= self.open_window_s or rtc < p[2]):
-                self._revert(n, now_s, "door not opened in time")
+                self._not_opened(n, now_s)
             if v["door"] and not v["left_open"] and now_s - v["door_since"] >= \
                     self.door_alarm_s:
                 v["left_open"] = True

@@ -232,9 +232,5 @@ class Ledger:
             raise CodeError("ledger full")
         self.entries.append(entry)
 
-    def remove(self, entry):
-        if entry in self.entries:
-            self.entries.remove(entry)
-
     def to_list(self):
         return list(self.entries)
