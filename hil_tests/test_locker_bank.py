@@ -29,6 +29,7 @@ from host_tools.testing.rigs.bank import WIFI, Bank, add_bank
 from .fleet import events
 
 codes = fw.load("codes")
+lockout = fw.load("lockout")
 
 
 @pytest.fixture
@@ -354,6 +355,26 @@ def test_brute_force_in_accelerated_time_is_slowed_never_locked(locker_world: Wo
 
 
 @pytest.mark.emulator_only
+def test_with_its_clock_lost_a_bank_behind_wrong_codes_still_takes_the_admin_code(
+        tmp_path: Path, registry: Registry) -> None:
+    """No network and a DS3231 whose oscillator stopped: the bank's clock is lost, and
+    three wrong admin-length codes were typed. The guess limiter waits on the board's uptime,
+    so the technician's admin code gets through after the wait instead of "wait 30" for
+    ever, as it did when the limiter ran on the clock (stuck at 0)."""
+    with World(tmp_path / "offline", clock="virtual") as w:
+        bk = add_bank(w, "locker-01", key=registry.secrets("locker-01")["bank_key"])
+        bk.rtc.regs[0x0F] = 0x80  # OSF: the oscillator stopped, the time is not to be trusted
+        bk.board.start()
+        bk.board.wait_output("bank locker-01", 15)
+        for i in range(3):
+            _typed(bk, f"{i:020d}", "code: bad_code")
+        key = bytes.fromhex(registry.secrets("locker-01")["bank_key"])
+        admin = codes.issue_admin(key, "locker-01", w.wall_time())
+        _typed(bk, admin, r"code: wait \d+")
+        w.elapse(lockout.MAX_DELAY_S + 1)
+        _typed(bk, admin, "code: admin")
+
+
 def test_uncollected_parcel_is_reported_and_retrieved(locker_world: World,
                                                      registry: Registry,
                                                      mosquitto: Mosquitto,

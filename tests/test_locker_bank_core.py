@@ -132,6 +132,23 @@ def test_a_lost_clock_refuses_customer_codes_until_an_admin_code_sets_it():
     assert b.code(dep) == "ok"
 
 
+def test_with_the_clock_lost_the_limiter_runs_on_uptime_and_lets_the_admin_code_through():
+    """The clock reads 0 for ever (DS3231 stopped, no trusted SNTP) and wrong codes were
+    typed: on the clock's time the wait never ended, and the admin code that recovers the
+    clock was refused with "wait 30" for ever. On the board's uptime it ends; a reboot
+    starts it again rather than ending it."""
+    b = _bank()
+    b.set_clock(0, False)
+    for i in range(lockout.FREE_FAILURES):  # wrong admin codes: customer codes are not
+        assert b.code(f"{i:020d}", up_s=100 + i) == "bad_code"  # checked without a clock
+    admin = codes.issue_admin(KEY, "b1", T)
+    assert b.code(admin, up_s=110) == "wait " + str(102 + lockout.BASE_DELAY_S - 110)
+    rebooted = bank.Bank(KEY, "b1", COMPS, b.state())
+    rebooted.boot({1: False, 2: False}, 0, False, up_s=2)
+    assert rebooted.code(admin, up_s=3).startswith("wait")  # the cut did not end the wait
+    assert rebooted.code(admin, up_s=2 + lockout.MAX_DELAY_S) == "admin"
+
+
 def test_guessing_alarm_no_lock_and_only_an_admin_code_clears_the_count():
     b = _bank()
     t = T

@@ -101,9 +101,12 @@ class Bank:
                 "high": self.high_s, "floor": self.floor_s, "last_admin": self.last_admin,
                 "alarms": self.alarms}
 
-    def boot(self, doors, now_s, clock_ok):
-        """After a reset: settle pending unlocks from the doors as they are now."""
+    def boot(self, doors, now_s, clock_ok, up_s=None):
+        """After a reset: settle pending unlocks from the doors as they are now. up_s: the
+        uptime the guess limiter runs on (code()), which starts its wait again from here."""
         self.set_clock(now_s, clock_ok)
+        if up_s is not None:
+            self.lock.restart(up_s)
         for n, v in self.c.items():
             v["door"] = bool(doors.get(n))
             v["door_since"] = now_s
@@ -161,17 +164,20 @@ class Bank:
         self._alarm("clock_behind", False, {})
 
     # ---- keypad ---------------------------------------------------------------------------
-    def code(self, digits, now_s=None):
-        """A code confirmed with '#'. now_s: the clock's reading (set_clock) if given."""
+    def code(self, digits, now_s=None, up_s=None):
+        """A code confirmed with '#'. now_s: the clock's reading (set_clock) if given; up_s:
+        the board's uptime in seconds, which the guess limiter runs on (lockout.py says why;
+        without it, the clock's reading, for a host that replays a bank on one clock)."""
         if now_s is not None:
             self.set_clock(now_s, self.clock_ok)
         t = self.now()
         lk = self.lock
+        up = self.rtc_s if up_s is None else up_s
         try:
             codes.parse(digits)
         except codes.CodeError as e:  # never reaches a MAC: not a guess, not limited
             return self._refuse(t, "malformed: " + str(e), None)
-        why = lk.may_try(self.rtc_s)
+        why = lk.may_try(up)
         if why is not None:
             self._act.append(("beep", "wait"))
             self._audit(t, "refused", reason=why)
@@ -191,7 +197,7 @@ class Bank:
         if r.ok:
             return self._accept(r, t)
         if r.reason == "bad_code":
-            if lk.failed(self.rtc_s):
+            if lk.failed(up):
                 self._alarm("guessing", True, {"failures": lk.failures})
             self.dirty = True
         return self._refuse(t, r.reason, r.compartment)

@@ -72,7 +72,8 @@ class Locker:
         self.bank = bank_mod.Bank(key, cfg.device_id, comps, saved, app["open_window_s"],
                                   app["door_alarm_s"])
         now = self.read_clock()
-        self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.bank.clock_ok)
+        self.bank.boot({n: self._door_open(n) for n in self.doors}, now, self.bank.clock_ok,
+                       self.uptime() // 1000)
         self._uncollected = []
         self.coldlog = bank_mod.ColdLog() if self.temp_addr else None
         self._cold_at = self.uptime()
@@ -242,7 +243,7 @@ class Locker:
         b = self.bank
         if r[0] == "code":
             self.read_clock()
-            res = b.code(r[1])
+            res = b.code(r[1], up_s=self.uptime() // 1000)
             self.rt.log.info("locker", "code: " + res)
         else:
             b.cleared(r[1], self.now())

@@ -11,6 +11,12 @@ at most one attempt per MAX_DELAY_S, which the codes' 9 MAC digits turn into the
 (docs/locker-codes.md). One failure is forgiven per FORGIVE_S without failures. An accepted
 code does not clear the count: an insider's own code must not buy him guesses. ALARM_FAILURES
 unforgiven failures raise the `guessing` alarm; an admin code clears it and the count.
+
+The bank runs it on its uptime, not on its clock: a clock that is lost (stuck at 0 until an
+admin code sets it) or stepped would freeze the wait or skip it, and the admin code that
+recovers the clock must itself get through. The count survives a reboot; the time of the
+last failure does not (another boot's uptime), so the wait and the forgiveness start again
+at boot (`restart`): a power cut never shortens them.
 """
 FREE_FAILURES = 3
 BASE_DELAY_S = 30
@@ -25,6 +31,11 @@ class Lockout:
         self.last_fail_s = None
         if state:
             self.failures, self.last_fail_s = state[0], state[1]
+
+    def restart(self, now_s):
+        """A boot: count the last failure from now (its time was on the last boot's uptime)."""
+        if self.failures:
+            self.last_fail_s = now_s
 
     def _forgive(self, now_s):
         if self.last_fail_s is None or self.failures == 0:
