@@ -149,6 +149,32 @@ def test_with_the_clock_lost_the_limiter_runs_on_uptime_and_lets_the_admin_code_
     assert rebooted.code(admin, up_s=2 + lockout.MAX_DELAY_S) == "admin"
 
 
+def test_keypad_noise_is_counted_into_one_record_and_cannot_push_real_events_out():
+    """500 malformed codes after a forced door: the audit log (500 records) kept the forced
+    door only while noise did not take a record each. A burst's first is audited, the rest
+    are one `noise` record, written when the burst ends: by a quiet minute, or before the
+    bank's next other record."""
+    b = _bank()
+    b.door(1, True, T)
+    b.door(1, False, T + 1)
+    b.take_actions()
+    for i in range(500):
+        assert b.code("1", T + 10 + i // 10).startswith("malformed")
+    b.cleared("timeout", T + 70)
+    b.tick(T + 80)
+    audits = [a[1] for a in b.take_actions() if a[0] == "audit"]
+    assert [a["ev"] for a in audits] == ["refused"]  # the burst is still going
+    b.tick(T + 70 + bank.NOISE_QUIET_S)
+    [rec] = [a[1] for a in b.take_actions() if a[0] == "audit"]
+    assert rec == {"t": T + 70, "ev": "noise", "count": 500, "since": T + 10,
+                   "kinds": {"malformed": 499, "timeout": 1}}
+    b.code("1", T + 200)
+    b.code("1", T + 201)
+    b.door(2, True, T + 202)  # forced: its record comes after the burst's
+    assert [a[1]["ev"] for a in b.take_actions() if a[0] == "audit"] == \
+        ["refused", "noise", "forced"]
+
+
 def test_guessing_alarm_no_lock_and_only_an_admin_code_clears_the_count():
     b = _bank()
     t = T

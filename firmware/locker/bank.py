@@ -30,6 +30,11 @@ SNTP_BOUND_S = 120  # SNTP (unauthenticated) is believed this close to the DS323
 # The highest time seen is saved with the rest of the state, and on its own once it has moved
 # this far (a flash write every tick would wear the flash out).
 SAVE_HIGH_EVERY_S = 3600
+# Keypad noise (garbage, an entry cleared, a code typed during the limiter's wait) costs an
+# attacker nothing, and the audit log holds 500 records: the first of a burst is audited,
+# the rest are counted into one `noise` record once none has come for this long, so typing
+# cannot push a forced door out of the log.
+NOISE_QUIET_S = 60
 
 
 def clock_reading(ds_s, sys_s, synced, high_s, bound_s=SNTP_BOUND_S):
@@ -71,6 +76,7 @@ class Bank:
         self.last_admin = -1
         self.clock_ok = True
         self.alarms = {}
+        self._noise = None  # [first, last, count, reasons] of the burst after its first record
         self._act = []
         self.dirty = False
         if state:
@@ -176,11 +182,13 @@ class Bank:
         try:
             codes.parse(digits)
         except codes.CodeError as e:  # never reaches a MAC: not a guess, not limited
-            return self._refuse(t, "malformed: " + str(e), None)
+            self._act.append(("beep", "no"))
+            self._noisy(t, "refused", "malformed", reason="malformed: " + str(e), comp=None)
+            return "malformed: " + str(e)
         why = lk.may_try(up)
         if why is not None:
             self._act.append(("beep", "wait"))
-            self._audit(t, "refused", reason=why)
+            self._noisy(t, "refused", "wait", reason=why)
             return why
         r = codes.check(self.key, self.bank, digits, t, self.ledger,
                         lambda n: n in self.c and self.c[n]["state"] == ARMED,
@@ -226,7 +234,29 @@ class Bank:
     def cleared(self, why, now_s):
         if why not in ("star",):
             self._act.append(("beep", "no"))
-            self._audit(now_s, "entry_cleared", reason=why)
+            self._noisy(now_s, "entry_cleared", why, reason=why)
+
+    def _noisy(self, now_s, what, kind, **kw):
+        """Keypad noise (NOISE_QUIET_S): audited if it starts a burst, else counted."""
+        b = self._noise
+        if b is None:
+            self._audit(now_s, what, **kw)
+            self._noise = [now_s, now_s, 0, {}]
+            return
+        b[1] = now_s
+        b[2] += 1
+        b[3][kind] = b[3].get(kind, 0) + 1
+
+    def _end_noise(self, now_s):
+        """The burst is over (quiet for NOISE_QUIET_S, or on the bank's next other record):
+        one record of what it held after its first."""
+        b = self._noise
+        if b is None or (now_s - b[1] < NOISE_QUIET_S and now_s >= b[1]):
+            return
+        self._noise = None
+        if b[2]:
+            self._act.append(("audit", {"t": b[1], "ev": "noise", "count": b[2],
+                                        "since": b[0], "kinds": b[3]}))
 
     # ---- doors ----------------------------------------------------------------------------
     def door(self, n, is_open, now_s):
@@ -296,6 +326,7 @@ class Bank:
             self.set_clock(now_s, self.clock_ok)
         rtc = self.rtc_s
         now_s = self.now()
+        self._end_noise(now_s)
         for n, v in self.c.items():
             p = v["pending"]
             if p is not None and (rtc - p[2] >= self.open_window_s or rtc < p[2]):
@@ -341,6 +372,8 @@ class Bank:
         self._act.append(("alarm", name, active, detail))
 
     def _audit(self, now_s, what, **kw):
+        if self._noise is not None:
+            self._end_noise(now_s + NOISE_QUIET_S)  # another record ends the burst first
         kw["t"] = now_s
         kw["ev"] = what
         self._act.append(("audit", kw))
