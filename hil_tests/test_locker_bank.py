@@ -316,9 +316,9 @@ def test_brute_force_in_accelerated_time_is_slowed_never_locked(locker_world: Wo
                                                                 ops: Watcher) -> None:
     """An attacker types codes without pause; whenever the bank says "wait N", N seconds
     pass on the world's virtual clock (the limiter runs on the board's uptime: moving the
-    bank's wall clock ahead shortens nothing). The bank checks a guess at most once a minute after the
-    free ones, raises the guessing alarm, and never locks: a merchant's genuine code opens
-    after one wait. An admin code clears the alarm."""
+    bank's wall clock ahead shortens nothing). The bank checks a guess at most once a minute
+    after the free ones, raises the guessing alarm, and never locks: a merchant's genuine
+    code opens after one wait. An admin code clears the alarm."""
     bk = _start(locker_world, registry, mosquitto)
     lk = fw.load("lockout")
     checked = waits = 0
