@@ -111,6 +111,9 @@ def test_outbox_send_once_cooldown_and_later_resend(book: CodeBook, tmp_path: Pa
     assert a.code + "#" in json.loads(lines[0])["text"]
     book.send(a, "+33612345678", "fr", box, now_s=T + 3600)  # asked again an hour later
     assert len((tmp_path / "out" / "outbox.jsonl").read_text().splitlines()) == 2
+    # live codes: only the owner reads them
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "out" / "outbox.jsonl").stat().st_mode & 0o777 == 0o600
 
 
 def test_issue_or_resend_defaults_to_a_day_or_the_rest_of_the_window(book: CodeBook,

@@ -13,6 +13,7 @@ Codes never go to logs: providers return a `Delivery` that names the message, no
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.error
@@ -83,14 +84,20 @@ class Provider(Protocol):
 
 
 class Outbox:
+    """SMS written to `<dir>/outbox.jsonl` instead of sent. The texts hold live codes, so the
+    file is 0600, as the registry is, in a folder made 0700 (one that exists is left as it
+    is: it may be the operator's own)."""
+
     name = "outbox"
 
     def __init__(self, directory: str | Path) -> None:
         self.dir = Path(directory)
 
     def send(self, to: str, text: str, idem: str) -> Delivery:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.dir / "outbox.jsonl"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
+        os.chmod(path, 0o600)
         if path.exists():
             for line in path.read_text().splitlines():
                 if json.loads(line).get("idempotency_key") == idem:
