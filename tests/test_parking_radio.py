@@ -12,6 +12,7 @@ from host_tools.parking import fw
 reports = fw.load("reports")
 bays = fw.load("bays")
 sensor_state = fw.load("sensor_state")
+detector = fw.load("detector")
 KEY = bytes(range(16))
 
 
@@ -180,7 +181,8 @@ def test_totem_relays_a_recalibration_in_the_next_ack_until_the_node_confirms():
 def test_totem_tells_a_node_when_its_neighbours_last_changed():
     """A01 A02 A03 side by side, then a space with no sensor and A04. The ACK to a node's
     frame says when one of its neighbours last changed (the time the neighbour's node saw
-    it, from its frame's since_s), or nothing where the totem cannot vouch for them all."""
+    it, from its frame's since_s), and whether that covers them all: beside a space with no
+    sensor, or a neighbour unheard or silent, only a recent change means something."""
     keys = {n: bytes([n]) * 16 for n in range(1, 5)}
     spec = [{"node": n, "bay": f"A0{n}", "zone": "A"} for n in range(1, 5)]
     t = bays.Bays(spec, keys, heartbeat_s=60, missed=3, rows=[["A01", "A02", "A03", "", "A04"]])
@@ -190,18 +192,42 @@ def test_totem_tells_a_node_when_its_neighbours_last_changed():
                            reports.OCCUPIED if occ else 0, since_s=since)
         return reports.neighbour_age(reports.decode(keys[node], t.receive(f, now_ms)))
 
-    assert send(2, 1, 0) is None  # A01 and A03 not heard yet: they might be changing
-    assert send(1, 1, 0) == -1  # the row's end: its one neighbour, A02, heard, unchanged
-    assert send(3, 1, 0) is None  # A03 sits beside a space with no sensor
-    assert send(4, 1, 0) is None  # so does A04
-    assert send(2, 2, 1000) == -1  # A01 and A03 heard, neither has changed
+    assert send(2, 1, 0) == (None, False)  # A01 and A03 not heard yet: no word at all
+    assert send(1, 1, 0) == (-1, True)  # the row's end: its one neighbour, A02, unchanged
+    assert send(3, 1, 0) == (-1, False)  # A02 unchanged, but a space with no sensor beside
+    assert send(4, 1, 0) == (None, False)  # A04 has no sensed neighbour at all
+    assert send(2, 2, 1000) == (-1, True)  # A01 and A03 heard, neither has changed
     send(1, 2, 50_000, occ=True, since=4)  # A01's node saw a car 4 s before it reported
-    assert send(2, 3, 60_000) == 14
-    assert t.neighbour_age(1, 60_000) == -1  # A01's own neighbour, A02, has not changed
-    t.tick(60_000 + 3 * 60_000 + 30_001)  # A01 and A03 go silent
-    assert t.neighbour_age(2, 300_000) is None
+    assert send(2, 3, 60_000) == (14, True)
+    send(2, 4, 70_000, occ=True)
+    assert send(3, 2, 71_000) == (1, False)  # A02's car explains a disturbance at A03
+    assert t.neighbour_age(1, 72_000) == (2, True)
+    t.tick(280_001)  # A01 goes silent (unheard for 3.5 heartbeats): A03 alone is vouched for
+    assert t.neighbour_age(2, 280_001) == (-1, False)
+    t.tick(300_000)  # and A03
+    assert t.neighbour_age(2, 300_000) == (None, False)
     with pytest.raises(ValueError):
         bays.Bays(spec, keys, rows=[["A01", "Z9"]])
+
+
+def test_a_node_that_predates_the_partial_word_reads_no_word_and_decides_alone():
+    """The totem's answer covering only some neighbours has a flag of its own: a node whose
+    firmware knows only NEIGHBOURS takes it for no answer, never for "nothing changed
+    beside you" (which would make it count a van in the unsensed space as its car)."""
+    keys = {1: b"\x01" * 16, 2: b"\x02" * 16}
+    spec = [{"node": n, "bay": f"A0{n}", "zone": "A"} for n in (1, 2)]
+    t = bays.Bays(spec, keys, heartbeat_s=60, rows=[["", "A01", "A02"]])
+    for n in (2, 1):
+        ack = reports.decode(keys[n], t.receive(
+            reports.encode(keys[n], reports.HEARTBEAT, n, 1, 1), 0))
+    assert ack["flags"] & reports.SOME_NEIGHBOURS and not ack["flags"] & reports.NEIGHBOURS
+    det = detector.Detector()
+    det.neighbour_hint(-1, 5, every=False)
+    assert det.hint == detector.NO_ANSWER
+    det.neighbour_hint(3, 5, every=False)
+    assert det.hint == detector.NEIGHBOUR
+    det.neighbour_hint(60, 5, every=True)
+    assert det.hint == detector.CLEAR
 
 
 def test_a_node_saying_its_field_moves_is_a_change_coming_for_its_neighbours():
@@ -219,15 +245,15 @@ def test_a_node_saying_its_field_moves_is_a_change_coming_for_its_neighbours():
     for n in (1, 2, 3):
         t.receive(frame(n, 1), 0)
     t.take_changes()
-    assert t.neighbour_age(1, 1000) == t.neighbour_age(3, 1000) == -1
+    assert t.neighbour_age(1, 1000) == t.neighbour_age(3, 1000) == (-1, True)
     moving = frame(2, 2, reports.MOVING)
     t.receive(moving, 100_000)
-    assert t.neighbour_age(1, 103_000) == t.neighbour_age(3, 103_000) == 3
-    assert t.neighbour_age(2, 103_000) == -1  # A01 and A03 have not moved
+    assert t.neighbour_age(1, 103_000) == t.neighbour_age(3, 103_000) == (3, True)
+    assert t.neighbour_age(2, 103_000) == (-1, True)  # A01 and A03 have not moved
     assert t.bay[2]["occupied"] is False and t.take_changes() == []
     assert t.free("A") == 3
     t.receive(moving, 200_000)  # a replay of the same frame
-    assert t.neighbour_age(1, 203_000) == 103
+    assert t.neighbour_age(1, 203_000) == (103, True)
 
 
 @given(st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.booleans(),

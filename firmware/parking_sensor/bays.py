@@ -15,8 +15,8 @@ class Bays:
     def __init__(self, bays, keys, heartbeat_s=1800, missed=3, rows=()):
         """bays: [{"node": n, "bay": "A01", "zone": "A"}]; keys: {node: key bytes}; rows:
         the bays side by side, e.g. [["A01", "A02", ""]], "" for a space with no sensor
-        (a bay beside one gets no word about its neighbours: the totem cannot vouch for
-        it). ValueError for a name that is not in bays."""
+        (a bay beside one hears only of its sensed neighbours: the totem cannot vouch that
+        nothing changed beside it). ValueError for a name that is not in bays."""
         self.keys = keys
         self.silent_after_ms = (heartbeat_s * missed + heartbeat_s // 2) * 1000
         self.bay = {}
@@ -29,20 +29,22 @@ class Bays:
                                    "moved_ms": None}
             self.zones.setdefault(b["zone"], [])
             self.zones[b["zone"]].append(b["node"])
-        self.nbrs = {}  # node -> its neighbours' nodes (none: the totem cannot vouch)
+        self.nbrs = {}  # node -> its sensed neighbours' nodes (none: not in a row)
+        self.unsensed_side = set()  # nodes with a space without a sensor beside them
         node_of = {}
         for node, st in self.bay.items():
             node_of[st["bay"]] = node
         for row in rows:
+            for name in row:
+                if name and name not in node_of:
+                    raise ValueError("no bay " + repr(name) + " in bays")
             for i, name in enumerate(row):
                 if not name:
                     continue
-                if name not in node_of:
-                    raise ValueError("no bay " + repr(name) + " in bays")
                 side = [row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)]
                 if "" in side:
-                    continue
-                self.nbrs[node_of[name]] = [node_of[n] for n in side if n in node_of]
+                    self.unsensed_side.add(node_of[name])
+                self.nbrs[node_of[name]] = [node_of[n] for n in side if n]
         self._changed = []
         self._recalibrated = []
         self.stats = {"ok": 0, "bad": 0, "unknown": 0, "old": 0}
@@ -87,32 +89,40 @@ class Bays:
 
     def _ack(self, node, f, now_ms):
         flags = reports.RECALIBRATED if self.bay[node]["recalibrate"] else 0
-        age = self.neighbour_age(node, now_ms)
+        age, every = self.neighbour_age(node, now_ms)
         if age is not None:
-            flags |= reports.NEIGHBOURS
+            flags |= reports.NEIGHBOURS if every else reports.SOME_NEIGHBOURS
         return reports.encode(self.keys[node], reports.ACK, node, f["epoch"], f["seq"], flags,
                               since_s=reports.NONE if age is None or age < 0 else age)
 
     def neighbour_age(self, node, now_ms):
-        """Seconds since a neighbour bay of node last changed, or a vehicle last manoeuvred
-        over its sensor (it says so before it has settled; -1: none has yet), or None
-        when the totem cannot vouch for them all: no rows, a space with no sensor beside
-        it, or a neighbour not heard yet or silent (it might be changing unheard)."""
+        """(age, every): seconds since a neighbour bay of node last changed, or a vehicle
+        last manoeuvred over its sensor (it says so before it has settled; -1: none has yet),
+        and whether that covers every neighbour. Not every one when a space beside it has no
+        sensor or a neighbour is unheard or silent: then only a recent change means something
+        (that neighbour's car explains a disturbance), not the lack of one (something
+        unheard may have changed). (None, False): no rows, or no neighbour heard at all."""
         nbrs = self.nbrs.get(node)
         if nbrs is None:
-            return None
+            return None, False
+        every = node not in self.unsensed_side
+        heard = not nbrs and every  # a bay alone in its row: nothing can change beside it
         last = None
         for n in nbrs:
             st = self.bay[n]
             if st["occupied"] is None or st["silent"]:
-                return None
+                every = False
+                continue
+            heard = True
             for c in (st["changed_ms"], st["moved_ms"]):
                 if c is not None and (last is None or c > last):
                     last = c
+        if not heard:
+            return None, False
         if last is None:
-            return -1
+            return -1, every
         age = (now_ms - last) // 1000
-        return age if age > 0 else 0
+        return (age if age > 0 else 0), every
 
     def request_recalibrate(self, bay):
         """Staff know the bay is empty: the node takes its field as the empty-bay baseline

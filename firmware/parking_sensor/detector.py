@@ -608,11 +608,12 @@ class Detector:
         return (not self.occupied and self.hint == NOT_ASKED and self.score < 1.0
                 and self.mag >= self.p["hint_ut"])
 
-    def neighbour_hint(self, age_s, calm_s=None):
+    def neighbour_hint(self, age_s, calm_s=None, every=True):
         """The totem's answer: seconds since a neighbour bay of this one last changed state
-        (-1: none since the totem has known them; None: no answer, or the totem cannot
-        vouch for every neighbour). A neighbour change from at most hint_window s before
-        the field settled here explains the disturbance; otherwise it is this bay's own.
+        (-1: none since the totem has known them; None: no answer). A neighbour change from
+        at most hint_window s before the field settled here explains the disturbance;
+        otherwise it is this bay's own, but only if the answer covers `every` neighbour (a
+        space without a sensor beside this bay, or an unheard neighbour, may have changed).
         calm_s: how long ago the field settled, on the totem's clock (seconds); by default
         the calm count, which is that only when each sample takes one second."""
         self.recheck = False
@@ -622,8 +623,10 @@ class Detector:
             self.hint = NO_ANSWER
         elif 0 <= age_s <= calm_s + self.p["hint_window"]:
             self.hint = NEIGHBOUR
-        else:
+        elif every:
             self.hint = CLEAR
+        else:
+            self.hint = NO_ANSWER
 
     def _level(self, s_on):
         """The field has stayed at a new calm level for nb_calm samples. A step from the last

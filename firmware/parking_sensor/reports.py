@@ -32,6 +32,9 @@ MAGIC = 0xB8
 VERSION = 1
 REPORT, HEARTBEAT, ACK = 1, 2, 3
 OCCUPIED, RECALIBRATED, LOW_BATTERY, NEIGHBOURS, MOVING = 1, 2, 4, 8, 16
+# an ACK's since_s covers only some neighbours (a space beside has no sensor, or one is
+# unheard): a bit of its own, so a node that predates it reads no word and decides alone
+SOME_NEIGHBOURS = 32
 NONE = 0xFFFFFFFF  # no neighbour change known yet (an ACK's since_s)
 _FMT = "<BBBBHHIBBHbHI"
 BODY_LEN = struct.calcsize(_FMT)  # 23
@@ -74,11 +77,12 @@ def decode(key, data):
 
 
 def neighbour_age(ack):
-    """What an ACK says of the node's neighbours, for Detector.neighbour_hint: seconds since
-    one last changed, -1 for none yet, None when the totem cannot vouch for them all."""
-    if ack is None or not ack["flags"] & NEIGHBOURS:
-        return None
-    return -1 if ack["since_s"] == NONE else ack["since_s"]
+    """What an ACK says of the node's neighbours, for Detector.neighbour_hint: (seconds since
+    one last changed, -1 for none yet, or None for no word; whether that covers them all)."""
+    if ack is None or not ack["flags"] & (NEIGHBOURS | SOME_NEIGHBOURS):
+        return None, False
+    age = -1 if ack["since_s"] == NONE else ack["since_s"]
+    return age, bool(ack["flags"] & NEIGHBOURS)
 
 
 def newer(epoch, seq, last):

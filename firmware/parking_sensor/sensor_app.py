@@ -212,12 +212,12 @@ class Node:
         if moving:
             print("field moving: totem", "heard" if ack is not None else "not heard")
         if question:
-            age = reports.neighbour_age(ack)
+            age, every = reports.neighbour_age(ack)
             calm = max(0, now - self.calm_since)
-            self.det.neighbour_hint(age, calm)
+            self.det.neighbour_hint(age, calm, every)
             print("neighbours:", "no answer" if age is None else
                   "none changed" if age < 0 else "changed %d s ago" % age,
-                  "(field settled %d s ago)" % calm)
+                  "(field settled %d s ago)" % calm, "" if every else "(not all sensed)")
         up.settle(ack)
         if ack is not None:
             if self.recal and fl & reports.RECALIBRATED:

@@ -201,9 +201,9 @@ class RowNode:
         if tx is not None and tx.wait:
             ack = None if ack_bytes is None else self.up.ack_of(ack_bytes)
             if tx.question:
-                age = self.rep.neighbour_age(ack)
+                age, every = self.rep.neighbour_age(ack)
                 self.act.answered += age is not None
-                self.det.neighbour_hint(age, max(0, now - self.calm_since))
+                self.det.neighbour_hint(age, max(0, now - self.calm_since), every)
             self.up.settle(ack)
         if not self.awake:
             return
