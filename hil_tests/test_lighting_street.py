@@ -344,3 +344,18 @@ def test_pole_with_only_an_ldr_and_no_clock_follows_the_dark(street_w: World) ->
     src = next(d for d in p.board.devices if getattr(d, "gpio", None) == 35)
     src.volts = 3.0  # daylight on the LDR: hundreds of lux
     wait_level(p, lambda v: v == 0, 15)
+
+
+def test_an_offline_pole_whose_light_sensor_fails_holds_the_safe_level(street_w: World) -> None:
+    """No clock (no network, no DS3231) and the BH1750 gone from the bus in daylight: the
+    pole kept its daytime level, 0, all night. Blind, it now holds the fail-safe level."""
+    cfg = pole_config("pole-blind", 0.0)
+    cfg["network"]["ssid"] = "no-such-network"
+    cfg["app"]["profile"]["lux"] = {"on_below": 20, "off_above": 50, "dwell_s": 0}
+    p = add_pole(street_w, cfg, lux=2.0)
+    p.board.start()
+    wait_level(p, lambda v: v == 30, 15)  # dark, no clock: the fallback base level
+    p.light.lux = 500.0
+    wait_level(p, lambda v: v == 0, 15)  # daylight
+    p.light.sda = 99  # its wires cut: it no longer answers on the pole's bus
+    wait_level(p, lambda v: v == 100, 30)

@@ -178,6 +178,23 @@ def test_schedule_follows_paris_sunset_and_the_night_periods():
     assert s.lookup(_unix(2026, 11, 23, 8, 0)) is None  # 09:00 local: day
 
 
+def test_the_night_of_a_summer_time_change_ends_at_the_sunrise_of_the_new_offset():
+    """Paris, 29 March 2026: clocks go from +60 to +120 at 01:00 UTC. Resolved in the
+    evening with +60, the night kept a sunrise an hour early in local time and the pole was
+    dark from 04:36 to 05:35 UTC, before civil dawn; in October the mirror image burnt the
+    lamp an hour into daylight."""
+    for evening, mornings in (((2026, 3, 28, 19, 0), [(2026, 3, 29, 4, 40), (2026, 3, 29, 5, 0)]),
+                              ((2026, 10, 24, 19, 0), [(2026, 10, 25, 7, 0)])):
+        s = schedule.Schedule(profilecheck.validate(PROFILE), 48.85, 2.35)
+        s.lookup(_unix(*evening))
+        for m in mornings:
+            fresh = schedule.Schedule(profilecheck.validate(PROFILE), 48.85, 2.35)
+            assert s.lookup(_unix(*m)) == fresh.lookup(_unix(*m)), m
+    s = schedule.Schedule(profilecheck.validate(PROFILE), 48.85, 2.35)
+    s.lookup(_unix(2026, 3, 28, 19, 0))
+    assert s.lookup(_unix(2026, 3, 29, 4, 40))[2] == "morning"  # sunrise is 07:3x CEST
+
+
 def test_schedule_at_polar_night_lights_all_day():
     s = schedule.Schedule(profilecheck.validate(PROFILE), 78.22, 15.65)  # Longyearbyen
     assert s.lookup(_unix(2026, 12, 21, 11, 0)) is not None
@@ -262,6 +279,23 @@ def test_entry_level_is_a_checked_setting():
         assert e.problems == [("app.entry_level", "expected num 0..100, got 101")]
     else:
         raise AssertionError("entry_level 101 accepted")
+
+
+def test_the_fail_safe_level_cannot_be_set_dark():
+    """safe_level is what a pole shows whenever it cannot trust its inputs; 0 (by a deploy or
+    a remote settings patch, which is checked against the same schema) would make every
+    fail-safe state dark."""
+    import json
+
+    import pytest
+
+    from host_tools.field.boardconfig import REPO, BoardConfigError, validate
+
+    cfg = json.loads((REPO / "board_configs" / "pole-01.json").read_text())
+    cfg["app"].setdefault("dimmer", {})["safe_level"] = 0
+    with pytest.raises(BoardConfigError) as ei:
+        validate(cfg, "pole.json")
+    assert ei.value.problems == [("app.dimmer.safe_level", "expected num 50..100, got 0")]
 
 
 @settings(max_examples=50)

@@ -59,6 +59,8 @@ def test_time_forms():
     ({"periods": [{"start": "23:00", "end": "22:00", "base": 0, "presence": 1}]},
      "periods[0]", "ends before"),
     ({"lux": {"on_below": 50, "off_above": 20}}, "lux.off_above", "hysteresis"),
+    # a dark sensor reads 0, which is never below 0: that pole would never see night again
+    ({"lux": {"on_below": 0, "off_above": 20}}, "lux.on_below", "1..10000"),
     ({"colour": 1}, "colour", "unknown"),
 ])
 def test_validation_errors_name_the_path(patch, path, words):
@@ -98,6 +100,30 @@ def test_lux_switch_hysteresis():
     assert sw.update(None, 9500) is True  # sensor fault keeps the state
     assert sw.update(60, 10000) is True
     assert sw.update(60, 11000) is False
+
+
+FALLBACK = {"base": 30, "presence": 100}
+
+
+@given(st.booleans(), st.one_of(st.none(), st.tuples(st.integers(0, 100), st.integers(0, 100),
+                                                      st.just("p"))),
+       st.one_of(st.none(), st.booleans()))
+def test_the_plan_is_light_whenever_either_input_says_dark_and_safe_when_blind(
+        clock_known, period, dark):
+    """The pole's fail-safe rules: blind (no clock, no light reading) is None, which the app
+    holds at the safe level, never the last levels; a period the clock knows lights the
+    street whatever the sensor says (stuck bright); darkness the sensor sees lights it."""
+    if not clock_known:
+        period = None  # no clock, no schedule
+    got = P.plan(clock_known, period, dark, FALLBACK)
+    if not clock_known and dark is None:
+        assert got is None
+    elif period is not None:
+        assert got == (True, period[0], period[1])
+    elif dark:
+        assert got == (True, 30, 100)
+    else:
+        assert got == (False, 0, 0)
 
 
 def test_override_parse_and_errors():

@@ -89,6 +89,22 @@ def lookup(resolved, minute):
     return None
 
 
+def plan(clock_known, period, dark, fallback):
+    """What the lamp does now: (on, base, presence), or None when the pole is blind (no
+    clock and no light reading), which the app holds at the fail-safe level. period: the
+    schedule's (base, presence, name) in force, None by day; dark: the lux switch's word,
+    None without a reading; fallback: {"base", "presence"} for darkness outside a period.
+    Either may say dark and a lit street is the safe side: a sensor stuck bright (a shorted
+    LDR, a floodlight) does not switch off a night the almanac knows."""
+    if not clock_known and dark is None:
+        return None
+    if period is not None:
+        return True, period[0], period[1]
+    if dark:
+        return True, fallback["base"], fallback["presence"]
+    return False, 0, 0
+
+
 class LuxSwitch:
     """Dusk/dawn from ambient light with hysteresis: dark once lux < on_below for dwell_ms,
     light again once lux > off_above for dwell_ms. A None reading (sensor fault) keeps the

@@ -228,20 +228,13 @@ class Pole:
         if unix is not None:
             period = self.sched.lookup(unix)
             core.clock(unix // 3600)
-        if unix is None and dark is None:
-            return  # no clock and no light reading: keep the boot fail-safe (full light)
-        if dark is None:
-            on = period is not None
-        else:
-            on = dark
-        if on:
-            if period is None:
-                fb = self.app["fallback"]
-                base, pres = fb["base"], fb["presence"]
-            else:
-                base, pres = period[0], period[1]
-        else:
-            base, pres = 0, 0
+        todo = nightprofile.plan(unix is not None, period, dark, self.app["fallback"])
+        # blind (a sensor that failed, a clock never set): the fail-safe level, at boot and
+        # whenever it comes to that later, never the last levels
+        core.fault("blind", todo is None, now)
+        if todo is None:
+            return
+        on, base, pres = todo
         if self.lux is not None:
             self.is_day = self.lux > self.app["light"]["day_lux"]
         else:

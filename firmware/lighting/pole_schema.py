@@ -68,7 +68,9 @@ SCHEMA = _section({
     "fallback": _section({"base": _num(0, 100, 30), "presence": _num(0, 100, 100)}),
     "dimmer": _section({
         "ramp_up_ms": _int(0, 10000, 250), "ramp_down_ms": _int(0, 60000, 3000),
-        "hold_ms": _int(0, 3600000, 15000), "safe_level": _num(0, 100, 100)}),
+        "hold_ms": _int(0, 3600000, 15000),
+        # the level whenever the pole cannot trust its inputs: a fail-safe must be light
+        "safe_level": _num(50, 100, 100)}),
     "wave": _section({
         "nb_hops": _int(0, 3, 1), "nb_level": _num(0, 100, 50),
         "ahead_level": _num(0, 100, 50), "spacing_m": _num(1, 500, 30),

@@ -83,7 +83,8 @@ def validate(obj):
         for k in sorted(lux):  # one first error on board and host: its dicts keep no order
             if k not in ("on_below", "off_above", "dwell_s"):
                 raise ProfileError("lux." + str(k), "unknown key")
-        on = checked_number(lux.get("on_below", 20), "lux.on_below", 0, 10000)
+        # at least 1 lux: a dark sensor reads 0, and "below 0" would never be dark
+        on = checked_number(lux.get("on_below", 20), "lux.on_below", 1, 10000)
         off = checked_number(lux.get("off_above", 50), "lux.off_above", 0, 10000)
         if off <= on:
             raise ProfileError("lux.off_above", "must be above on_below (hysteresis)")

@@ -16,6 +16,7 @@ class Schedule:
         self.lat = lat
         self.lon = lon
         self._day = None
+        self._off = None  # the UTC offset the night was resolved with
         self._res = None
         self.sunset = None  # local minutes of the evening's day
         self.sunrise = None  # local minutes of the next morning
@@ -67,7 +68,9 @@ class Schedule:
         today = t // 86400
         minute = (t % 86400) // 60
         day = today if minute >= 720 else today - 1  # the evening this night belongs to
-        if day != self._day:
-            self._day = day
+        if day != self._day or off != self._off:
+            # the offset changes inside a night twice a year (summer time): tonight's
+            # sunrise in local minutes moves by an hour with it
+            self._day, self._off = day, off
             self._resolve(day, off)
         return nightprofile.lookup(self._res, nightprofile.night_minute(minute))
