@@ -452,3 +452,19 @@ def test_the_links_socket_sends_each_write_at_once():
             return Refuses()
 
     assert isinstance(SocketModule(Plain, 5).socket(), Refuses)  # Nagle kept, no error
+
+
+def test_an_attempt_due_before_a_long_outage_is_still_due_after_it():
+    """The link checks every few hundred ms whether to connect while WiFi is down. Ticks wrap
+    at 2**30 ms: an attempt time kept through a 7-day outage read as 5 days in the future,
+    and the board stayed off the broker until day 12.4 when WiFi came back on day 7."""
+    from bourg import compat
+
+    lg = LinkLogic(30, Backoff(1000, 60000))
+    t = compat.ticks_add(0, compat.TICKS_PERIOD - 5000)  # just before a wrap
+    d = lg.on_connect_failed(t, 0.5)
+    step = 400
+    waited = 0
+    while waited < 7 * 86400 * 1000:  # no network for 7 days: the link polls, never connects
+        waited += 1000 * step
+        assert lg.should_connect(compat.ticks_add(t, waited)) == (waited >= d)

@@ -42,9 +42,15 @@ class LinkLogic:
         self.failures = 0
 
     def should_connect(self, now):
+        """Due for an attempt. Once due it stays due (the attempt time is dropped): ticks
+        wrap at 2**30 ms, and a time kept through a WiFi outage of more than 6.2 days would
+        read as in the future until the 12.4-day mark."""
         if self.connected:
             return False
-        return self.next_attempt_ms is None or compat.ticks_diff(now, self.next_attempt_ms) >= 0
+        if self.next_attempt_ms is not None and \
+                compat.ticks_diff(now, self.next_attempt_ms) >= 0:
+            self.next_attempt_ms = None
+        return self.next_attempt_ms is None
 
     def on_connected(self, now):
         self.connected = True
