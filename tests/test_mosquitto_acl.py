@@ -153,3 +153,37 @@ def test_fleet_accounts_give_each_device_its_registry_password_and_ops_when_aske
     assert f"user {OPS_USER}" in acl.read_text() and "bourg/market/locker-1/#" in acl.read_text()
     assert {line.split(":")[0] for line in passwd.read_text().splitlines()} == \
         set(with_ops.passwords)
+
+
+def test_the_passwd_file_is_replaced_whole_and_no_password_goes_on_a_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`provision mosquitto` emptied passwd first and called `mosquitto_passwd -b FILE USER
+    PASSWORD` per account: a failure or Ctrl-C half way left a broker that locks everyone
+    out at its next restart, and `ps` showed each password to every local user. A rerun
+    without --ops-password-file dropped the ops account."""
+    from host_tools.field.mosquitto import OPS_USER, write_passwd
+
+    path = tmp_path / "passwd"
+    write_passwd(path, {"bourg-pole-1": "pole-secret", OPS_USER: "ops-secret"})
+    assert path.stat().st_mode & 0o777 == 0o600
+    lines = dict(line.split(":", 1) for line in path.read_text().splitlines())
+    assert set(lines) == {"bourg-pole-1", OPS_USER}
+    assert "secret" not in path.read_text()  # hashed
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(args, **kw):  # noqa: ANN001, ANN003, ANN202
+        calls.append(list(args))
+        return real_run(args, **kw)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    write_passwd(path, {"bourg-pole-1": "pole-secret-2"}, keep=(OPS_USER,))
+    assert all("secret" not in a for call in calls for a in call)
+    again = dict(line.split(":", 1) for line in path.read_text().splitlines())
+    assert again[OPS_USER] == lines[OPS_USER] and again["bourg-pole-1"] != lines["bourg-pole-1"]
+    before = path.read_bytes()
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no mosquitto_passwd: it fails
+    with pytest.raises(OSError):
+        write_passwd(path, {"bourg-pole-1": "x"})
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["passwd"]

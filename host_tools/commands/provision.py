@@ -64,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--out", type=Path, required=True,
                    help="folder for passwd and acl (e.g. /etc/mosquitto/bourg/)")
     m.add_argument("--ops-password-file", type=Path,
-                   help="password for the bourg-ops account (read everything, send commands)")
+                   help="password for the bourg-ops account (read everything, send commands); "
+                   "without it, the account in the old passwd file is kept")
     m.add_argument("--owner", default="mosquitto", help="the user mosquitto drops to, who "
                    "must own the files (default %(default)s; chown is done when run as root)")
     m.add_argument("--tls-host", action="append", default=[], metavar="NAME",

@@ -80,13 +80,30 @@ def write_acl(path: Path, devices: list[tuple[str, str, str]]) -> None:
     os.chmod(path, 0o600)
 
 
-def write_passwd(path: Path, passwords: dict[str, str]) -> None:
-    """A mosquitto password file (hashed by mosquitto_passwd), mode 0600."""
-    path.write_text("")
-    os.chmod(path, 0o600)
-    for user, secret in passwords.items():
-        subprocess.run(["mosquitto_passwd", "-b", str(path), user, secret], check=True,
-                       capture_output=True)
+def write_passwd(path: Path, passwords: dict[str, str], keep: tuple[str, ...] = ()) -> None:
+    """A mosquitto password file (hashed by mosquitto_passwd), mode 0600, replaced at once:
+    the plain lines go to a 0600 file beside it, `mosquitto_passwd -U` hashes them there (no
+    password on a command line, where `ps` shows it to every local user) and the result
+    is renamed over `path`, so a failure or Ctrl-C leaves the old file whole. `keep`: users
+    whose hashed line in the old file is carried over when `passwords` has none for them."""
+    tmp = path.with_name(path.name + ".new")
+    old = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in old if line.split(":", 1)[0] in keep
+            and line.split(":", 1)[0] not in passwords]
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            for user, secret in passwords.items():
+                f.write(f"{user}:{secret}\n")
+        os.chmod(tmp, 0o600)
+        subprocess.run(["mosquitto_passwd", "-U", str(tmp)], check=True, capture_output=True)
+        if kept:
+            with tmp.open("a") as f:
+                f.write("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 @dataclass
@@ -101,7 +118,9 @@ class FleetAccounts:
         """The passwd and acl files in `folder` (made if need be), both mode 0600."""
         folder.mkdir(parents=True, exist_ok=True)
         files = (folder / "passwd", folder / "acl")
-        write_passwd(files[0], self.passwords)
+        # the ops account is written only with its password given: without one, a rerun
+        # (after a rotation, say) keeps the account the site already has
+        write_passwd(files[0], self.passwords, keep=(OPS_USER,))
         write_acl(files[1], self.devices)
         return files
 
@@ -110,7 +129,8 @@ def fleet_accounts(reg: Registry, ops_password: str | None = None) -> FleetAccou
     """Every registered device's account but a parking sensor's (it never reaches the
     broker), with its own MQTT password from the registry, and
     the OPS_USER account (read everything, send commands; what `bourg monitor` logs in as)
-    when an ops password is given. The ACL names OPS_USER either way (acl_text)."""
+    when an ops password is given; without one, write() keeps the account the old passwd
+    file has. The ACL names OPS_USER either way (acl_text)."""
     from host_tools.field.registry import ROLES_WITHOUT_BROKER
 
     devices = [d for d in reg.list() if d.role not in ROLES_WITHOUT_BROKER]
