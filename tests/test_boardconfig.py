@@ -194,6 +194,25 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert f"{bad}: (top level): invalid JSON at line 2 column 15" in r.stderr
 
 
+def test_numbers_the_board_cannot_read_are_refused_on_the_host(tmp_path: Path) -> None:
+    """Python's json reads NaN, Infinity and 1e999 (as inf); the board's json refuses them,
+    so `config validate` said ok to a config that puts the board in SAFE MODE."""
+    cfg = shipped("pole-01")
+    cfg["app"]["x_m"] = 12345.5
+    for text, why in (("NaN", "NaN is not a JSON number"),
+                      ("-Infinity", "-Infinity is not a JSON number"),
+                      ("1e999", "1e999 is not a JSON number")):
+        path = tmp_path / "odd.json"
+        path.write_text(json.dumps(cfg).replace("12345.5", text))
+        r = _cli("config", "validate", str(path))
+        assert r.returncode == 1, (text, r.stdout)
+        assert f"{path}: (top level): invalid JSON: {why}" in r.stderr
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    r = _cli("config", "validate", str(deep))
+    assert r.returncode == 1 and "nested too deeply" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_validate_the_documented_glob_skips_the_schema_file() -> None:
     r = _cli("config", "validate", *[str(p.relative_to(REPO)) for p in CONFIGS])
     assert r.returncode == 0, r.stderr

@@ -91,7 +91,8 @@ def stage(config: dict[str, Any], secrets: dict[str, Any] | None = None, *,
         raise SetupMissing(f"{mpy.UMQTT_SOURCE} is missing: run `make setup` "
                                 "(tools/fetch_umqtt.py fetches it by sha256)")
     _add(files, "/lib/umqtt_pinned.py", mpy.UMQTT_SOURCE, compiled, march)
-    files["/config.json"] = json.dumps(config, indent=1)
+    # allow_nan=False: the board's json refuses NaN and Infinity (a board in SAFE MODE)
+    files["/config.json"] = json.dumps(config, indent=1, allow_nan=False)
     if secrets is not None:
-        files["/secrets.json"] = json.dumps(secrets)
+        files["/secrets.json"] = json.dumps(secrets, allow_nan=False)
     return files

@@ -11,12 +11,11 @@ pole. Errors are exceptions whose message is the one the technician reads.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host_tools.field.boardconfig import BoardConfigError, validate_secrets
+from host_tools.field.boardconfig import BoardConfigError, strict_json, validate_secrets
 from host_tools.field.boardid import BoardIdentity
 from host_tools.field.registry import Registry, RegistryError, registry_named, registry_path
 
@@ -63,10 +62,10 @@ def read_file(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """The secrets of a --secrets file: a JSON object the board accepts. SecretsInputError
     when it cannot be used at all, BoardConfigError when the board would refuse it."""
     try:
-        data = json.loads(path.read_text())
+        data = strict_json(path.read_text())
     except OSError as e:
         raise SecretsInputError(f"cannot read --secrets {path}: {e.strerror}") from None
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError too
         raise SecretsInputError(f"--secrets {path} is not JSON") from None
     if not isinstance(data, dict):
         raise SecretsInputError(f"--secrets {path}: expected a JSON object")

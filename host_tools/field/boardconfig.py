@@ -116,6 +116,28 @@ def is_json_schema(config: Any) -> bool:
     return isinstance(config, dict) and "$schema" in config
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (MicroPython's json refuses it)")
+
+
+def _finite(text: str) -> float:
+    v = float(text)
+    if v != v or v in (float("inf"), float("-inf")):
+        _not_json(text)
+    return v
+
+
+def strict_json(text: str) -> Any:
+    """JSON as the board's json.loads takes it: Python's also reads NaN, Infinity and
+    numbers too big for a float (1e999, read as inf), which the board refuses, so a config
+    the host passed would put the board in SAFE MODE. ValueError for those, and for nesting
+    deeper than Python's recursion limit."""
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def read(path: str | Path) -> Any:
     """The parsed file; BoardConfigUnreadable if it cannot be read, BoardConfigError if it is
     not JSON."""
@@ -127,10 +149,12 @@ def read(path: str | Path) -> Any:
     except UnicodeDecodeError:
         raise BoardConfigError(str(path), [("", "not a text file")]) from None
     try:
-        return json.loads(text)
+        return strict_json(text)
     except json.JSONDecodeError as e:
         raise BoardConfigError(str(path), [("", f"invalid JSON at line {e.lineno} column "
                                                 f"{e.colno}: {e.msg}")]) from None
+    except ValueError as e:
+        raise BoardConfigError(str(path), [("", f"invalid JSON: {e}")]) from None
 
 
 def load_and_validate(path: str | Path) -> dict[str, Any]:
