@@ -125,6 +125,34 @@ def test_bad_input_gets_one_line_and_exit_2(bourg, tmp_path: Path) -> None:
                     2, "no registry at")
 
 
+def test_a_site_the_boards_would_refuse_is_not_kept(bourg, tmp_path: Path) -> None:
+    """An empty password file (every board would get an empty password), one longer than
+    WiFi allows (every deploy refused after), a binary file, a site name no topic can
+    carry: one line each, exit 2, nothing in the registry."""
+    files = {"empty": b"\n", "long": b"x" * 100, "binary": b"\xff\xfe\x00"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    for args, text in (
+            (("demo-town", "--wifi-password-file", "empty"), "is empty"),
+            (("demo-town", "--wifi-password-file", "long"), "at most 64"),
+            (("demo-town", "--wifi-password-file", "binary"), "not a text file"),
+            (("a/b#", "--wifi-password-file", "long"), "invalid character '/'")):
+        site, opt, f = args
+        _one_clear_line(bourg("site", site, "--ssid", "bourg-demo", opt, str(tmp_path / f)),
+                        2, text)
+    _one_clear_line(bourg("site", "demo-town", "--ssid", "", "--wifi-password-file",
+                          str(CONFIG.parent / "pole-01.json")), 2, "--ssid")
+    assert not bourg.registry.exists()
+
+
+def test_a_broker_url_that_cannot_be_reached_is_one_line(tmp_path: Path) -> None:
+    for url, text in (("mqtt://127.0.0.1:99999", "--broker wants"),
+                      ("mqtt://127.0.0.1:abc", "--broker wants"),
+                      ("mqtt://[::1", "--broker wants"),
+                      ("mqtt://caf\u00e9..x:1883", "--broker host")):
+        _one_clear_line(_cli("monitor", "--broker", url, "--site", "x"), 2, text)
+
+
 @pytest.mark.slow
 def test_a_board_that_does_not_answer_is_exit_3(bourg) -> None:
     master, slave = os.openpty()  # a port with nothing behind it
@@ -143,8 +171,10 @@ def test_read_only_registry_is_refused_not_chmodded(bourg) -> None:
     bourg.registry.chmod(0o400)
     try:
         _one_clear_line(bourg("rotate", "fieldtest-01", "--key", "mqtt"), 2, "is read-only")
+        wifi = bourg.registry.parent / "wifi.txt"
+        wifi.write_text("street-wifi-secret\n")
         _one_clear_line(bourg("site", "demo-town", "--ssid", "x", "--wifi-password-file",
-                              str(CONFIG)), 2, "is read-only")
+                              str(wifi)), 2, "is read-only")
         assert stat.S_IMODE(bourg.registry.stat().st_mode) == 0o400
         assert bourg("show", "fieldtest-01", "--secrets").stdout == before  # reads still work
     finally:

@@ -60,10 +60,17 @@ def broker_address(args: argparse.Namespace) -> BrokerAddress:
     from host_tools.field.mosquitto import TLS_PORT
     from host_tools.field.mqtt_watch import ClientTls
 
-    u = urlparse(args.broker)
+    wanted = f"--broker wants mqtt://host:port or mqtts://host:port, got {args.broker!r}"
+    try:
+        u = urlparse(args.broker)
+        port = u.port  # ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        raise BrokerArgsError(wanted) from None
     if u.scheme not in ("mqtt", "tcp", "mqtts") or not u.hostname:
-        raise BrokerArgsError(f"--broker wants mqtt://host:port or mqtts://host:port, got "
-                              f"{args.broker!r}")
+        raise BrokerArgsError(wanted)
+    if not _host_ok(u.hostname):
+        raise BrokerArgsError(f"--broker host {u.hostname!r}: expected a host name (ASCII "
+                              "letters, digits, '-', dot-separated) or an IP address")
     tls = None
     given = [f"--{n}" for n in ("ca", "cert", "key") if getattr(args, n) is not None]
     if u.scheme != "mqtts" and given:
@@ -83,8 +90,26 @@ def broker_address(args: argparse.Namespace) -> BrokerAddress:
     except OSError as e:
         raise BrokerArgsError(f"cannot read the --password-file {args.password_file}: "
                               f"{e.strerror}") from None
-    return BrokerAddress(u.hostname, u.port or (TLS_PORT if tls else 1883), args.user,
+    except UnicodeDecodeError:
+        raise BrokerArgsError(f"--password-file {args.password_file}: not a text file "
+                              "(UTF-8)") from None
+    return BrokerAddress(u.hostname, port or (TLS_PORT if tls else 1883), args.user,
                          password, tls)
+
+
+def _host_ok(host: str) -> bool:
+    """A name the resolver takes (no empty label: "a..b" made paho's thread die with a
+    traceback) or an IP address."""
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return len(host) <= 253 and all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+                                                 label) for label in host.split("."))
 
 
 def broker_client(args: argparse.Namespace, client_id: str, topics: tuple[str, ...],

@@ -19,6 +19,7 @@ from host_tools.field.mosquitto import OPS_USER, TLS_PORT, TlsFiles, fleet_accou
 from host_tools.field.provision import (
     BoardSilent,
     UsageError,
+    check_site,
     checked_unique_id,
     compartments_of,
     read_secret_file,
@@ -117,6 +118,7 @@ def _open(args: argparse.Namespace, create: bool = False) -> Registry:
 
 def _site(args: argparse.Namespace) -> int:
     password = read_secret_file(args.wifi_password_file, "--wifi-password-file")
+    check_site(args.site, args.ssid, password)
     with _open(args, create=True) as reg:
         made = reg.site_ca(args.site) is None
         reg.set_site(args.site, args.ssid, password)

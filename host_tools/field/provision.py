@@ -33,11 +33,33 @@ def write_private(path: Path, text: str) -> None:
 
 def read_secret_file(path: Path, what: str) -> str:
     """A password kept in a file (out of shell history); UsageError naming the option when
-    it cannot be read."""
+    it cannot be read, is not text or is empty (a file saved empty by mistake would hand
+    every board an empty password)."""
     try:
-        return path.read_text().strip()
+        text = path.read_text().strip()
     except OSError as e:
         raise UsageError(f"cannot read {what} {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path}: not a text file (UTF-8)") from None
+    if not text:
+        raise UsageError(f"{what} {path} is empty")
+    return text
+
+
+def check_site(site: str, ssid: str, wifi_password: str) -> None:
+    """UsageError for what every board of the site would refuse in its config or secrets
+    (bourg.configcheck's own rules): checked before the registry keeps any of it."""
+    from host_tools.field.boardconfig import firmware_config
+
+    cc = firmware_config()
+    why = cc.check_id(site) if 1 <= len(site) <= 32 else "expected 1 to 32 characters"
+    if why:
+        raise UsageError(f"site {site!r}: {why}")
+    if not 1 <= len(ssid) <= 32:
+        raise UsageError(f"--ssid {ssid!r}: expected 1 to 32 characters")
+    if len(wifi_password) > 64:
+        raise UsageError(f"--wifi-password-file: {len(wifi_password)} characters; a WiFi "
+                         "password has at most 64")
 
 
 class BoardSilent(Exception):
