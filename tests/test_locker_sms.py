@@ -337,3 +337,36 @@ def test_cli_deposit_code_without_hours_is_for_the_rest_of_its_day(tmp_path: Pat
         "%Y-%m-%dT00:00Z", time.gmtime(time.time() + 2 * 86400))
     r = subprocess.run(base + ["--hours", "24"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "00:00 UTC" in r.stderr  # asked for explicitly: refused
+
+
+def test_cli_a_failed_sms_is_sent_again_with_the_same_code(tmp_path: Path) -> None:
+    """Each failed send (here an outbox folder that cannot be written) spent a new code, and
+    after four the compartment had none left for the day while no customer had one. Now the
+    failure is recorded, exit 1, and the next try sends the same code."""
+    reg_path = tmp_path / "reg.sqlite"
+    with Registry(reg_path) as reg:
+        reg.add("locker-01", "locker", "town")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the outbox folder should be")
+    (tmp_path / "bad.json").write_text(json.dumps({"provider": "outbox",
+                                                   "dir": str(blocked / "box")}))
+    (tmp_path / "good.json").write_text(json.dumps({"provider": "outbox",
+                                                    "dir": str(tmp_path / "box")}))
+    run = [sys.executable, "-m", "host_tools.cli", "locker", "--registry", str(reg_path),
+           "issue", "--bank", "locker-01", "--compartment", "3", "--from",
+           time.strftime("%Y-%m-%dT%H:%M", time.gmtime()), "--hours", "1",
+           "--sms", "+33612345678", "--sms-config"]
+    for _ in range(5):
+        r = subprocess.run(run + [str(tmp_path / "bad.json")], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 1 and "SMS not sent: outbox:" in r.stderr, r.stderr
+    assert Registry(reg_path).db.execute("SELECT COUNT(*) FROM locker_codes").fetchone() == (1,)
+    r = subprocess.run(run + [str(tmp_path / "good.json")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len((tmp_path / "box" / "outbox.jsonl").read_text().splitlines()) == 1
+    assert Registry(reg_path).db.execute("SELECT COUNT(*) FROM locker_codes").fetchone() == (1,)
+    (tmp_path / "typed.json").write_text(json.dumps({"provider": "outbox", "dir": 5}))
+    r = subprocess.run(run + [str(tmp_path / "typed.json")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "wrong type" in r.stderr and "internal" not in r.stderr

@@ -90,8 +90,12 @@ def _issue(args: argparse.Namespace, book: CodeBook) -> int:
             print("bourg locker issue: --sms needs --sms-config", file=sys.stderr)
             return EXIT_USAGE
         provider = provider_from_file(Path(args.sms_config))
-    issued = book.issue_or_resend(args.bank, args.compartment, args.kind, start, args.hours,
-                                  resend=args.resend)
+    # a code whose every SMS failed is sent again rather than a new one spent: a compartment
+    # has only so many codes a day
+    unsent = (book.unsent(args.bank, args.compartment, args.kind, args.sms)
+              if provider is not None and not args.resend else None)
+    issued = unsent or book.issue_or_resend(args.bank, args.compartment, args.kind, start,
+                                            args.hours, resend=args.resend)
     info = issued.public()
     if provider is None:
         print(json.dumps({**info, "code": issued.code + "#"}))

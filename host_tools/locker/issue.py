@@ -211,11 +211,16 @@ class CodeBook:
                       place=place or issued.bank, code=issued.code, until=until)
         try:
             d = provider.send(to, text, idem)
-        except SmsError:
+        except (SmsError, OSError, ValueError) as e:
+            # whatever the provider's way of failing (an outbox folder it cannot write, a
+            # URL it cannot use), the send is recorded as failed, so unsent() gives the same
+            # code to the retry instead of spending another
             with self.db:
                 self.db.execute("INSERT OR REPLACE INTO locker_sms VALUES (?,?,?,?,?,?,?)",
                                 (idem, issued.bank, to, provider.name, "failed", None, None))
-            raise
+            if isinstance(e, SmsError):
+                raise
+            raise SmsError(f"{provider.name}: {e}") from None
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO locker_sms VALUES (?,?,?,?,?,?,?)",
                             (idem, issued.bank, to, d.provider, d.status, d.ref, now_s))

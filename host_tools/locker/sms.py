@@ -231,10 +231,15 @@ def provider_from_config(cfg: dict[str, Any]) -> Provider:
 def provider_from_file(path: Path) -> Provider:
     """The provider an SMS config file names (JSON, as provider_from_config takes it):
     OSError when it cannot be read, ValueError when it is not such a config."""
-    cfg = json.loads(path.read_text())
+    try:
+        cfg = json.loads(path.read_text())
+    except ValueError as e:  # not JSON, or not UTF-8
+        raise ValueError(f"{path}: not an SMS config (JSON): {e}") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: an SMS config is a JSON object")
     try:
         return provider_from_config(cfg)
     except KeyError as e:
         raise ValueError(f"{path}: the {cfg.get('provider')} provider needs {e}") from None
+    except TypeError:  # {"dir": 5}, {"tries": []}...
+        raise ValueError(f"{path}: a value of the wrong type") from None
