@@ -361,3 +361,27 @@ def test_a_board_cannot_take_the_operators_name(bourg, tmp_path: Path) -> None:
     path.write_text(json.dumps(cfg))
     r = bourg("add", str(path))
     assert r.returncode == 1 and "is reserved" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_empty_file_becomes_a_private_registry_and_another_database_is_left_alone(
+        tmp_path: Path) -> None:
+    """`touch reg.sqlite` then `provision site`: the registry kept the touched file's 0644
+    with the WiFi password and the CA key in it. A list on another program's SQLite
+    database added bourg's tables to it."""
+    import sqlite3
+
+    wifi = tmp_path / "wifi.txt"
+    wifi.write_text("street-wifi-secret\n")
+    touched = tmp_path / "touched.sqlite"
+    touched.touch(mode=0o644)
+    r = _cli("provision", "site", "demo-town", "--ssid", "bourg-demo", "--wifi-password-file",
+             str(wifi), "--registry", str(touched))
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(touched.stat().st_mode) == 0o600
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (a)")
+    _one_clear_line(_cli("provision", "list", "--registry", str(other)), 2,
+                    "is not a bourg registry")
+    with sqlite3.connect(other) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]

@@ -159,7 +159,17 @@ class Registry:
         if self.path.exists():
             if not _writable(self.path):
                 return sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True), True
-            return sqlite3.connect(self.path), False
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                # an empty file (touch): becoming a registry, it gets a registry's mode
+                os.chmod(self.path, 0o600)
+                return sqlite3.connect(self.path), False
+            db = sqlite3.connect(self.path)
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                              "name='devices'").fetchone():
+                db.close()  # another program's database: no tables of ours added to it
+                raise RegistryError(f"{self.path} is not a bourg registry (no devices "
+                                    "table)", 2)
+            return db, False
         if not create:
             raise RegistryError(f"no registry at {self.path}", 2)
         self.path.parent.mkdir(parents=True, exist_ok=True)
