@@ -22,6 +22,13 @@ from host_tools.commands import (
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    for a in argv:
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the shell passed that are not UTF-8 text
+            shown = a.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            print(f"bourg: argument {shown!r} is not UTF-8 text", file=sys.stderr)
+            return EXIT_USAGE
     command = command_in(argv)
     parser, runners = build_parser([command] if command else [])
     args = parser.parse_args(argv)

@@ -53,6 +53,15 @@ CASES = [  # (arguments, exit code); NOPE is a file that does not exist, RO a re
     (["parking", "replay", "NOPE", "--out", "OUT"], 2),
     (["parking", "score", "NOPE", "NOPE"], 2),
     (["doctor", "--port", DEAD], 1),
+    # numbers that are typing mistakes: nan minutes was an internal error, nan seconds a
+    # busy loop, -5 hours issued a code, a -5 baud flash exited 0
+    (["update", "--role", "lighting", "--version", "1.0", "--dry-run", "--health-minutes",
+      "nan"], 2),
+    (["update", "--role", "lighting", "--version", "1.0", "--dry-run", "--wave-timeout",
+      "inf"], 2),
+    (["locker", "issue", "--bank", "locker-01", "--compartment", "1", "--from", "now",
+      "--hours", "-5", "--registry", "RW"], 2),
+    (["flash", CFG, "--dry-run", "--baud", "-5"], 2),
     (["deploy"], 2),
     (["no-such-command"], 2),
 ]
@@ -114,3 +123,11 @@ def test_a_checkout_without_make_setup_is_told_so_not_called_a_bug(
     err = capsys.readouterr().err
     assert code == 1 and "run `make setup`" in err
     assert "internal error" not in err and "Traceback" not in err
+
+
+def test_an_argument_that_is_not_utf8_is_one_line() -> None:
+    """`bourg provision show $'\\xff'` was an internal UnicodeEncodeError."""
+    r = subprocess.run([sys.executable.encode(), b"-m", b"host_tools.cli", b"provision",
+                        b"show", b"\xff"], capture_output=True, timeout=60, cwd=REPO)
+    assert r.returncode == 2 and b"is not UTF-8 text" in r.stderr
+    assert b"internal error" not in r.stderr and b"Traceback" not in r.stderr

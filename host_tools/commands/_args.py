@@ -13,6 +13,31 @@ from host_tools.field.registry import DEFAULT_PATH, ENV_VAR
 _REGISTRY_HELP = f"device registry file (default: ${ENV_VAR}, else {DEFAULT_PATH})"
 
 
+def positive_number(text: str) -> float:
+    """argparse type: a finite number above 0 (nan, inf and -5 hours or seconds are typing
+    mistakes, not requests)."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return v
+
+
 def add_registry_argument(*parsers: argparse.ArgumentParser) -> None:
     """--registry on a command and on each of its actions. The actions' copies default to
     SUPPRESS so that one given before the action is not overwritten by the action's

@@ -10,6 +10,7 @@ import sys
 
 from host_tools.build.pinned_image import NAME as PINNED_IMAGE
 from host_tools.commands import EXIT_BOARD, EXIT_OK, EXIT_USAGE
+from host_tools.commands._args import positive_int
 from host_tools.field.flash import (
     BOOTLOADER_HINT,
     ImageError,
@@ -23,7 +24,8 @@ from host_tools.field.flash import (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="MicroPython firmware .bin (a path or a name in the cache)")
     p.add_argument("--port", help="serial port (default: the only USB-serial board found)")
-    p.add_argument("--baud", type=int, default=460800, help="write speed (default %(default)s)")
+    p.add_argument("--baud", type=positive_int, default=460800,
+                   help="write speed (default %(default)s)")
     p.add_argument("--erase", action="store_true", help="erase the whole flash first (also "
                    "wipes the filesystem, configs and keys on the board)")
     p.add_argument("--dry-run", action="store_true", help="print the esptool command only")

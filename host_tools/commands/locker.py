@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from host_tools.commands import EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from host_tools.commands._args import add_registry_argument
+from host_tools.commands._args import add_registry_argument, positive_number
 from host_tools.field.registry import Registry, RegistryError, registry_path
 from host_tools.locker.issue import CodeBook, IssueError, parse_when
 from host_tools.locker.sms import SmsError, check_phone, provider_from_file
@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="compartment number, as in the bank's config")
     i.add_argument("--from", dest="start", required=True,
                    help="ISO time the code is for (UTC unless it says otherwise), or now")
-    i.add_argument("--hours", type=float, default=None,
+    i.add_argument("--hours", type=positive_number, default=None,
                    help="how long from --from the code must work (default 24, or what is left "
                         "of the code's window: a deposit code's ends at 00:00 UTC)")
     i.add_argument("--kind", choices=["pickup", "deposit", "retrieve"], default="pickup",

@@ -20,6 +20,7 @@ from host_tools.commands._args import (
     add_broker_arguments,
     add_registry_argument,
     broker_client,
+    positive_number,
 )
 from host_tools.field import ota
 from host_tools.field.boardconfig import APP_SCHEMAS
@@ -38,10 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", action="append", default=None,
                    help="only this board (repeatable); default: every board of the role")
     p.add_argument("--canary", type=int, default=1, help="boards in the first wave")
-    p.add_argument("--health-minutes", type=float, default=5.0,
+    p.add_argument("--health-minutes", type=positive_number, default=5.0,
                    help="how long a board gives its new app to reach the broker before it "
                    "rolls back (0.5 to 60)")
-    p.add_argument("--wave-timeout", type=float, default=900.0,
+    p.add_argument("--wave-timeout", type=positive_number, default=900.0,
                    help="seconds a wave may take before its late boards count as failed")
     p.add_argument("--dry-run", action="store_true",
                    help="build and check the release, print the waves, send nothing")
