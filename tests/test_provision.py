@@ -82,7 +82,7 @@ def test_invalid_config_registers_nothing(bourg, tmp_path: Path) -> None:
     bad.write_text('{"schema": 1}')
     r = bourg("add", str(bad))
     assert r.returncode == 1 and "invalid config, nothing registered" in r.stderr  # a check
-    assert json.loads(bourg("list", "--json").stdout) == []
+    assert not bourg.registry.exists()  # not even made
 
 
 def test_mosquitto_files_for_the_fleet(bourg, tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_a_board_that_does_not_answer_is_exit_3(bourg) -> None:
         os.close(master)
         os.close(slave)
     _one_clear_line(r, 3, "the board did not answer")
-    assert json.loads(bourg("list", "--json").stdout) == []
+    assert not bourg.registry.exists()  # not even made
 
 
 def test_read_only_registry_is_refused_not_chmodded(bourg) -> None:
@@ -385,3 +385,17 @@ def test_an_empty_file_becomes_a_private_registry_and_another_database_is_left_a
                     "is not a bourg registry")
     with sqlite3.connect(other) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+
+
+def test_secrets_written_to_a_directory_leave_no_copy_behind(tmp_path: Path) -> None:
+    """--out naming a folder failed, but left the secrets in a .tmp file beside it."""
+    from host_tools.field.provision import write_private
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match="give a file name"):
+        write_private(folder, '{"mqtt_password": "secret"}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not any(folder.iterdir())
+    write_private(folder / "s.json", "x")
+    assert stat.S_IMODE((folder / "s.json").stat().st_mode) == 0o600
+    assert [p.name for p in folder.iterdir()] == ["s.json"]

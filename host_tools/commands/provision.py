@@ -150,6 +150,8 @@ def _add(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     path = registry_path(args.registry)
+    if not path.exists() and args.registry is not None:  # a name typed wrong, not "none yet"
+        raise UsageError(f"no registry at {path}")
     if not path.exists():
         print(f"note: no registry at {path} yet", file=sys.stderr)
         devs = []

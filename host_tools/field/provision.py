@@ -21,14 +21,24 @@ class UsageError(ValueError):
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a secrets file readable by its owner only, atomically."""
+    """Write a secrets file readable by its owner only, atomically: through a new file of a
+    fresh name beside it (made 0600 and exclusively, never through a link someone left
+    there), removed if the rename fails (`path` a directory, say), so no copy of the
+    secrets is left behind."""
+    import errno
+    import tempfile
+
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory: give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    fd, name = tempfile.mkstemp(prefix="." + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(name, path)
+    except BaseException:
+        os.unlink(name)
+        raise
 
 
 def read_secret_file(path: Path, what: str) -> str:
