@@ -33,6 +33,7 @@ CASES = [  # (arguments, exit code); NOPE is a file that does not exist, RO a re
     (["provision", "show", "nobody", "--registry", "RO"], 1),
     (["provision", "list", "--registry", "NOPE", "--json"], 2),  # was [] and exit 0
     (["provision", "mosquitto", "--out", "OUT", "--ops-password-file", "NOPE"], 2),
+    (["provision", "mosquitto", "--out", "OUT", "--ops-cert-out", "OUT"], 2),  # was ignored
     (["provision", "secrets", "locker-01", "--out", "/dev/null/x", "--registry", "RW"], 2),
     (["provision", "add", "BAD"], 1),
     (["deploy", "BAD", "--port", DEAD], 1),

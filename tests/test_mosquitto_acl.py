@@ -187,3 +187,24 @@ def test_the_passwd_file_is_replaced_whole_and_no_password_goes_on_a_command_lin
         write_passwd(path, {"bourg-pole-1": "x"})
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == \
         ["passwd"]
+
+
+def test_a_watcher_that_runs_for_days_keeps_only_the_latest_messages() -> None:
+    """`bourg monitor` kept every message it ever saw: a session left running for days on a
+    busy site grew without bound. Its Watcher keeps the latest `keep`; every message still
+    reaches on_message."""
+    from types import SimpleNamespace
+
+    from host_tools.field.mosquitto import free_port
+    from host_tools.field.mqtt_watch import Watcher
+
+    seen: list[str] = []
+    w = Watcher("127.0.0.1", free_port(), on_message=lambda m: seen.append(m.topic), keep=10)
+    try:
+        for i in range(100):  # as paho's thread hands them over
+            w._message(w.client, None, SimpleNamespace(topic=f"bourg/s/d/state/{i}",  # type: ignore[arg-type]
+                                                       payload=b"x", retain=False))
+        assert len(seen) == 100
+        assert 10 <= len(w.messages) <= 20 and w.messages[-1].topic == "bourg/s/d/state/99"
+    finally:
+        w.close()

@@ -148,6 +148,7 @@ def broker_client(args: argparse.Namespace, client_id: str, topics: tuple[str, .
     a = broker_address(args)
     try:
         return Watcher(a.host, a.port, topics=topics, user=a.user, password=a.password,
-                       client_id=client_id, on_message=on_message, tls=a.tls)
+                       client_id=client_id, on_message=on_message, tls=a.tls,
+                       keep=100)  # its caller reads them through on_message
     except (OSError, ssl.SSLError) as e:  # TLS files that changed since the check
         raise BrokerArgsError(f"cannot use the TLS files ({e})") from None

@@ -196,6 +196,9 @@ def _rotate(args: argparse.Namespace) -> int:
 
 
 def _mosquitto(args: argparse.Namespace) -> int:
+    if args.ops_cert_out and not args.tls_host:
+        raise UsageError("--ops-cert-out needs --tls-host: the ops certificate comes with the "
+                         "broker's TLS files")
     ops = (read_secret_file(args.ops_password_file, "--ops-password-file")
            if args.ops_password_file else None)
     with _open(args) as reg:

@@ -35,8 +35,11 @@ class Watcher:
                  user: str | None = None, password: str | None = None,
                  client_id: str = "bourg-watch",
                  on_message: Callable[[Message], None] | None = None,
-                 tls: ClientTls | None = None) -> None:
+                 tls: ClientTls | None = None, keep: int | None = None) -> None:
+        """keep: how many of the latest messages `messages` holds (None: all, for a test's
+        wait_for; a tool that runs for days and reads them through on_message keeps few)."""
         self.messages: list[Message] = []
+        self._keep = keep
         self._cond = threading.Condition()
         self._on_message = on_message
         self._topics = topics
@@ -63,6 +66,8 @@ class Watcher:
         m = Message(msg.topic, bytes(msg.payload), bool(msg.retain), time.monotonic())
         with self._cond:
             self.messages.append(m)
+            if self._keep is not None and len(self.messages) > 2 * self._keep:
+                del self.messages[:-self._keep]  # trimmed in batches: append stays O(1)
             self._cond.notify_all()
         if self._on_message:
             self._on_message(m)
