@@ -133,3 +133,20 @@ def test_an_argument_that_is_not_utf8_is_one_line() -> None:
                         b"show", b"\xff"], capture_output=True, timeout=60, cwd=REPO)
     assert r.returncode == 2 and b"is not UTF-8 text" in r.stderr
     assert b"internal error" not in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_a_read_only_registry_that_never_held_a_code_still_gives_admin_codes(
+        tmp_path: Path) -> None:
+    """The docs say a read-only registry is still read; `locker admin` failed with "attempt
+    to write a readonly database" when the registry had no code tables yet."""
+    ro = tmp_path / "ro.sqlite"
+    with Registry(ro) as reg:
+        reg.add("locker-01", "locker", "t", compartments=[1])
+    ro.chmod(0o400)
+    run = [sys.executable, "-m", "host_tools.cli", "locker", "--registry", str(ro)]
+    r = subprocess.run(run + ["admin", "--bank", "locker-01"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and len(r.stdout.strip()) == 20, r.stderr
+    r = subprocess.run(run + ["issue", "--bank", "locker-01", "--compartment", "1", "--from",
+                              "now", "--resend"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no live pickup code" in r.stderr, r.stderr

@@ -6,6 +6,7 @@ SMS, a resend cooldown, and no duplicate send on retry."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,7 +61,8 @@ class CodeBook:
     def __init__(self, reg: Registry) -> None:
         self.reg = reg
         self.db = reg.db
-        self.db.executescript(_SCHEMA)
+        if not reg.read_only:  # a read-only registry still gives admin codes and resends
+            self.db.executescript(_SCHEMA)
         self.codes = load("codes")
 
     def _key(self, bank: str) -> bytes:
@@ -165,10 +167,13 @@ class CodeBook:
         """The last code issued for that compartment and kind, while its window lasts."""
         now_s = time.time() if now_s is None else now_s
         self._key(bank)
-        row = self.db.execute(
-            "SELECT seq, code, valid_from, valid_until FROM locker_codes WHERE bank=? AND "
-            "compartment=? AND kind=? AND valid_until>? ORDER BY created DESC, seq DESC "
-            "LIMIT 1", (bank, compartment, kind, now_s)).fetchone()
+        try:
+            row = self.db.execute(
+                "SELECT seq, code, valid_from, valid_until FROM locker_codes WHERE bank=? AND "
+                "compartment=? AND kind=? AND valid_until>? ORDER BY created DESC, seq DESC "
+                "LIMIT 1", (bank, compartment, kind, now_s)).fetchone()
+        except sqlite3.OperationalError:  # a read-only registry that never held a code
+            row = None
         if row is None:
             raise IssueError(f"no live {kind} code for compartment {compartment} to resend")
         seq, code, vf, vu = row
