@@ -341,6 +341,13 @@ class Registry:
                                (site,) if site else ()).fetchall()
         return [Device(*r) for r in rows]
 
+    def bank_key(self, device_id: str) -> str | None:
+        """A locker bank's code key alone: what issuing codes needs, read without making
+        the keys and certificates secrets() makes on first use (a read-only registry)."""
+        row = self.db.execute("SELECT bank_key FROM devices WHERE device_id=?",
+                              (device_id,)).fetchone()
+        return row[0] if row else None
+
     def secrets(self, device_id: str) -> dict[str, str]:
         """What goes into the board's /secrets.json."""
         row = self.db.execute("SELECT site, mqtt_password, espnow_key, bank_key, role FROM "

@@ -70,7 +70,10 @@ class CodeBook:
         if dev is None or dev.role != "locker":
             raise IssueError(f"{bank!r} is not a locker bank in the registry "
                              "(bourg provision add ... with role locker)")
-        return bytes.fromhex(self.reg.secrets(bank)["bank_key"])
+        key = self.reg.bank_key(bank)
+        if not key:
+            raise IssueError(f"{bank!r} has no bank key in the registry")
+        return bytes.fromhex(key)
 
     def admin_code(self, bank: str, now_s: float | None = None) -> str:
         """A one-off service code (20 digits) for the bank, made at now_s: typed on the
