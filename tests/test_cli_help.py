@@ -32,6 +32,9 @@ def test_a_command_imports_only_its_own_module(tmp_path) -> None:  # noqa: ANN00
     import subprocess
     import sys
 
+    from host_tools.field.registry import Registry
+
+    Registry(tmp_path / "r.sqlite").db.close()  # a registry named but missing is an error
     code = ("import json, sys\nfrom host_tools.cli import main\n"
             f"rc = main(['provision', 'list', '--registry', {str(tmp_path / 'r.sqlite')!r}])\n"
             "assert rc == 0, rc\n"
