@@ -9,7 +9,7 @@ import json
 import sys
 
 from host_tools.commands import EXIT_OK, EXIT_USAGE
-from host_tools.parking import row_replay, traces
+from host_tools.parking import battery, row_replay, traces
 from host_tools.parking import score as score_mod
 
 
@@ -54,6 +54,9 @@ def _add_battery_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds between a quiet node's heartbeats")
     p.add_argument("--boot-ms", type=float, default=250.0,
                    help="ESP32 deep-sleep wake to main.py (assumed; measure on a board)")
+    p.add_argument("--run-ms", type=float, default=battery.RUN_MS,
+                   help="ESP32 running time per sample (assumed, %(default)s; measure on a "
+                   "board)")
 
 
 def _add_row_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -165,7 +168,8 @@ def main(args: argparse.Namespace) -> int:
             from host_tools.parking import battery
 
             print(json.dumps(battery.report(args.seconds, args.profile, args.days,
-                                            args.heartbeat_s, args.boot_ms)))
+                                            args.heartbeat_s, args.boot_ms,
+                                            args.run_ms)))
             return EXIT_OK
         if cmd == "bench":
             from host_tools.parking import bench
