@@ -149,6 +149,23 @@ def test_with_the_clock_lost_the_limiter_runs_on_uptime_and_lets_the_admin_code_
     assert rebooted.code(admin, up_s=2 + lockout.MAX_DELAY_S) == "admin"
 
 
+def test_a_forgiven_count_saved_with_a_time_ahead_of_the_new_uptime_is_no_wait():
+    """A typo forgiven later leaves [0, T] in the state, T on the last boot's uptime, or a
+    Unix time when older firmware saved it. After a reboot that T is far ahead of the new
+    uptime, and with no failure left it must not read as a wait (it did: "wait 8195", or
+    "wait 1764999994" for ever after the upgrade, the admin code included)."""
+    dep = codes.issue(KEY, "b1", 1, "deposit", T, 0)
+    for last in (8200, T):
+        b = bank.Bank(KEY, "b1", COMPS, dict(_bank().state(), lockout=[0, last]))
+        b.boot({1: False, 2: False}, T, True, up_s=5)
+        assert b.code(dep, T + 1, up_s=6) == "ok", last
+    b = bank.Bank(KEY, "b1", COMPS, dict(_bank().state(), lockout=[2, T]))  # older firmware's
+    b.boot({1: False, 2: False}, T, True, up_s=5)
+    assert b.code(f"01{0:010d}", T + 1, up_s=6) == "bad_code"  # the third: still free
+    assert b.code(dep, T + 2, up_s=7).startswith("wait")  # then the wait, from this boot on
+    assert b.code(dep, T + 40, up_s=6 + lockout.BASE_DELAY_S) == "ok"
+
+
 def test_keypad_noise_is_counted_into_one_record_and_cannot_push_real_events_out():
     """500 malformed codes after a forced door: the audit log (500 records) kept the forced
     door only while noise did not take a record each. A burst's first is audited, the rest

@@ -33,9 +33,10 @@ class Lockout:
             self.failures, self.last_fail_s = state[0], state[1]
 
     def restart(self, now_s):
-        """A boot: count the last failure from now (its time was on the last boot's uptime)."""
-        if self.failures:
-            self.last_fail_s = now_s
+        """A boot: count the last failure from now (its time was on the last boot's uptime,
+        or on the clock, as firmware before the uptime saved it). With no failure left,
+        forget it: a stale time ahead of the new uptime would read as a wait."""
+        self.last_fail_s = now_s if self.failures else None
 
     def _forgive(self, now_s):
         if self.last_fail_s is None or self.failures == 0:
@@ -57,7 +58,7 @@ class Lockout:
     def may_try(self, now_s):
         """None if a code may be checked now, else why not ("wait N")."""
         self._forgive(now_s)
-        if self.last_fail_s is not None:
+        if self.last_fail_s is not None and self.failures:
             left = self.last_fail_s + self.delay_s() - now_s
             if left > 0:
                 return "wait " + str(int(left + 0.999))
