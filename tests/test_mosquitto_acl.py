@@ -181,12 +181,14 @@ def test_the_passwd_file_is_replaced_whole_and_no_password_goes_on_a_command_lin
     assert all("secret" not in a for call in calls for a in call)
     again = dict(line.split(":", 1) for line in path.read_text().splitlines())
     assert again[OPS_USER] == lines[OPS_USER] and again["bourg-pole-1"] != lines["bourg-pole-1"]
+    with pytest.raises(ValueError, match="':'"):  # -U would keep only "ab" of "ab:cd"
+        write_passwd(path, {OPS_USER: "ab:cd"})
     before = path.read_bytes()
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))  # no mosquitto_passwd: it fails
     with pytest.raises(OSError):
         write_passwd(path, {"bourg-pole-1": "x"})
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == \
-        ["passwd"]
+        ["passwd"]  # nor a plain copy beside it
 
 
 def test_a_watcher_that_runs_for_days_keeps_only_the_latest_messages() -> None:

@@ -201,6 +201,9 @@ def _mosquitto(args: argparse.Namespace) -> int:
                          "broker's TLS files")
     ops = (read_secret_file(args.ops_password_file, "--ops-password-file")
            if args.ops_password_file else None)
+    if ops is not None and (":" in ops or any(ord(c) < 32 for c in ops)):
+        raise UsageError("--ops-password-file: a ':' or a control character in the password; "
+                         "mosquitto's password file cannot hold it")
     with _open(args) as reg:
         accounts = fleet_accounts(reg, ops)
         for name in args.tls_host:

@@ -81,29 +81,38 @@ def write_acl(path: Path, devices: list[tuple[str, str, str]]) -> None:
 
 
 def write_passwd(path: Path, passwords: dict[str, str], keep: tuple[str, ...] = ()) -> None:
-    """A mosquitto password file (hashed by mosquitto_passwd), mode 0600, replaced at once:
-    the plain lines go to a 0600 file beside it, `mosquitto_passwd -U` hashes them there (no
-    password on a command line, where `ps` shows it to every local user) and the result
-    is renamed over `path`, so a failure or Ctrl-C leaves the old file whole. `keep`: users
-    whose hashed line in the old file is carried over when `passwords` has none for them."""
-    tmp = path.with_name(path.name + ".new")
+    """A mosquitto password file (hashed by mosquitto_passwd), mode 0600, replaced at once.
+    The plain lines go to a file in a fresh 0700 folder beside it, `mosquitto_passwd -U`
+    hashes them there under umask 077 (its own copy of the plain file included), and the
+    result is renamed over `path`: no password on a command line, where `ps` shows it, no
+    plain copy others can read, and a failure or Ctrl-C leaves the old file whole. `keep`:
+    users whose hashed line in the old file is carried over when `passwords` has none for
+    them. ValueError for a password -U would change (a ':' ends it there; blanks trimmed)."""
+    import tempfile
+
+    for user, secret in passwords.items():
+        if ":" in secret or secret != secret.strip() or any(ord(c) < 32 for c in secret):
+            raise ValueError(f"the password of {user} holds a ':', a blank at an end or a "
+                             "control character, which mosquitto_passwd would change")
     old = path.read_text().splitlines() if path.exists() else []
     kept = [line for line in old if line.split(":", 1)[0] in keep
             and line.split(":", 1)[0] not in passwords]
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    folder = Path(tempfile.mkdtemp(prefix="." + path.name + ".", dir=path.parent))
     try:
+        plain = folder / "passwd"
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             for user, secret in passwords.items():
                 f.write(f"{user}:{secret}\n")
-        os.chmod(tmp, 0o600)
-        subprocess.run(["mosquitto_passwd", "-U", str(tmp)], check=True, capture_output=True)
+        subprocess.run(["mosquitto_passwd", "-U", str(plain)], check=True, capture_output=True,
+                       umask=0o077)
         if kept:
-            with tmp.open("a") as f:
+            with plain.open("a") as f:
                 f.write("".join(line + "\n" for line in kept))
-        os.replace(tmp, path)
+        os.chmod(plain, 0o600)
+        os.replace(plain, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
