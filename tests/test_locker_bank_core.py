@@ -166,30 +166,36 @@ def test_a_forgiven_count_saved_with_a_time_ahead_of_the_new_uptime_is_no_wait()
     assert b.code(dep, T + 40, up_s=6 + lockout.BASE_DELAY_S) == "ok"
 
 
-def test_keypad_noise_is_counted_into_one_record_and_cannot_push_real_events_out():
-    """500 malformed codes after a forced door: the audit log (500 records) kept the forced
-    door only while noise did not take a record each. A burst's first is audited, the rest
-    are one `noise` record, written when the burst ends: by a quiet minute, or before the
-    bank's next other record."""
+def test_keypad_noise_is_counted_into_one_record_an_hour_and_cannot_push_real_events_out():
+    """The audit log holds 500 records, and a forced door must stay in it. 500 malformed
+    codes took 500 records; so did a used code typed again and again (no limiter), and a
+    quiet minute between bursts let garbage and one guess a minute take three records a
+    minute. Now whatever the keypad alone makes is one record, then one `noise` record an
+    hour, written at the hour's end or before the bank's next other record."""
     b = _bank()
     b.door(1, True, T)
     b.door(1, False, T + 1)
     b.take_actions()
+    dep = codes.issue(KEY, "b1", 1, "deposit", T, 0)
     for i in range(500):
-        assert b.code("1", T + 10 + i // 10).startswith("malformed")
-    b.cleared("timeout", T + 70)
-    b.tick(T + 80)
+        assert b.code("1", T + 10 + 6 * i).startswith("malformed")
+        if i % 50 == 0:
+            b.code(f"01{i:010d}", T + 11 + 6 * i)  # a guess every 5 minutes: 10 in all
+    b.cleared("timeout", T + 3000)
+    b.tick(T + 3005)
     audits = [a[1] for a in b.take_actions() if a[0] == "audit"]
-    assert [a["ev"] for a in audits] == ["refused"]  # the burst is still going
-    b.tick(T + 70 + bank.NOISE_QUIET_S)
+    assert [a["ev"] for a in audits] == ["refused"]  # the hour is not over
+    b.tick(T + 10 + bank.NOISE_WINDOW_S)
     [rec] = [a[1] for a in b.take_actions() if a[0] == "audit"]
-    assert rec == {"t": T + 70, "ev": "noise", "count": 500, "since": T + 10,
-                   "kinds": {"malformed": 499, "timeout": 1}}
-    b.code("1", T + 200)
-    b.code("1", T + 201)
-    b.door(2, True, T + 202)  # forced: its record comes after the burst's
+    assert rec["ev"] == "noise" and rec["since"] == T + 10 and rec["t"] == T + 3000
+    assert rec["kinds"] == {"malformed": 499, "bad_code": 10, "timeout": 1}
+    assert rec["count"] == 510
+    b.code("1", T + 4000)
+    b.code("1", T + 4001)
+    b.door(2, True, T + 4002)  # forced: the count comes first, then the door
     assert [a[1]["ev"] for a in b.take_actions() if a[0] == "audit"] == \
         ["refused", "noise", "forced"]
+    assert b.code(dep, T + 4100) == "ok"  # the limiter's own business is untouched
 
 
 def test_guessing_alarm_no_lock_and_only_an_admin_code_clears_the_count():

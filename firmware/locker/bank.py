@@ -30,11 +30,11 @@ SNTP_BOUND_S = 120  # SNTP (unauthenticated) is believed this close to the DS323
 # The highest time seen is saved with the rest of the state, and on its own once it has moved
 # this far (a flash write every tick would wear the flash out).
 SAVE_HIGH_EVERY_S = 3600
-# Keypad noise (garbage, an entry cleared, a code typed during the limiter's wait) costs an
-# attacker nothing, and the audit log holds 500 records: the first of a burst is audited,
-# the rest are counted into one `noise` record once none has come for this long, so typing
-# cannot push a forced door out of the log.
-NOISE_QUIET_S = 60
+# What the keypad alone makes (refused codes, garbage, cleared entries) costs an attacker
+# little, and the audit log holds 500 records: the first of each hour is audited, the rest
+# are counted into one `noise` record at the hour's end or before the bank's next other
+# record. Typing alone then takes at least 250 hours to push a forced door out of the log.
+NOISE_WINDOW_S = 3600
 
 
 def clock_reading(ds_s, sys_s, synced, high_s, bound_s=SNTP_BOUND_S):
@@ -183,12 +183,12 @@ class Bank:
             codes.parse(digits)
         except codes.CodeError as e:  # never reaches a MAC: not a guess, not limited
             self._act.append(("beep", "no"))
-            self._noisy(t, "refused", "malformed", reason="malformed: " + str(e), comp=None)
+            self._noisy(t, "malformed", "refused", reason="malformed: " + str(e), comp=None)
             return "malformed: " + str(e)
         why = lk.may_try(up)
         if why is not None:
             self._act.append(("beep", "wait"))
-            self._noisy(t, "refused", "wait", reason=why)
+            self._noisy(t, "wait", "refused", reason=why)
             return why
         r = codes.check(self.key, self.bank, digits, t, self.ledger,
                         lambda n: n in self.c and self.c[n]["state"] == ARMED,
@@ -228,16 +228,17 @@ class Bank:
 
     def _refuse(self, t, reason, comp):
         self._act.append(("beep", "no"))
-        self._audit(t, "refused", reason=reason, comp=comp)
+        self._noisy(t, reason, "refused", reason=reason, comp=comp)
         return reason
 
     def cleared(self, why, now_s):
         if why not in ("star",):
             self._act.append(("beep", "no"))
-            self._noisy(now_s, "entry_cleared", why, reason=why)
+            self._noisy(now_s, why, "entry_cleared", reason=why)
 
-    def _noisy(self, now_s, what, kind, **kw):
-        """Keypad noise (NOISE_QUIET_S): audited if it starts a burst, else counted."""
+    def _noisy(self, now_s, kind, what, **kw):
+        """A record the keypad alone makes (NOISE_WINDOW_S): audited as `what` if it is the
+        first of its hour, else counted by `kind` (a refusal's reason, a clearing's)."""
         b = self._noise
         if b is None:
             self._audit(now_s, what, **kw)
@@ -247,11 +248,11 @@ class Bank:
         b[2] += 1
         b[3][kind] = b[3].get(kind, 0) + 1
 
-    def _end_noise(self, now_s):
-        """The burst is over (quiet for NOISE_QUIET_S, or on the bank's next other record):
-        one record of what it held after its first."""
+    def _end_noise(self, now_s, early=False):
+        """The hour is over (or, early, the bank has another record to write): one record
+        of what it held after its first, and the next keypad record is audited again."""
         b = self._noise
-        if b is None or (now_s - b[1] < NOISE_QUIET_S and now_s >= b[1]):
+        if b is None or (not early and b[0] <= now_s < b[0] + NOISE_WINDOW_S):
             return
         self._noise = None
         if b[2]:
@@ -373,7 +374,7 @@ class Bank:
 
     def _audit(self, now_s, what, **kw):
         if self._noise is not None:
-            self._end_noise(now_s + NOISE_QUIET_S)  # another record ends the burst first
+            self._end_noise(now_s, early=True)  # its count comes before the new record
         kw["t"] = now_s
         kw["ev"] = what
         self._act.append(("audit", kw))
