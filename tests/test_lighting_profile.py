@@ -126,6 +126,17 @@ def test_the_plan_is_light_whenever_either_input_says_dark_and_safe_when_blind(
         assert got == (False, 0, 0)
 
 
+def test_a_lamp_lit_by_the_profile_at_a_bright_sunset_is_not_burning_by_day():
+    """With the clock lighting the street from sunset whatever the sensor reads, a sky still
+    at 300 lux would have raised day_burning every clear evening."""
+    evening = (20, 100, "evening")
+    assert P.daylight(True, evening, 300.0, 200) is False
+    assert P.daylight(True, None, 300.0, 200) is True
+    assert P.daylight(True, None, 50.0, 200) is False  # overcast outside the periods
+    assert P.daylight(False, None, 300.0, 200) is True  # no clock: the sensor alone
+    assert P.daylight(True, None, None, 200) is True and P.daylight(False, None, None, 200) is None
+
+
 def test_override_parse_and_errors():
     assert P.parse_override({"level": 80, "duration_s": 60}, 1000) == (80, 61000)
     assert P.parse_override({"level": None}, 5) == (None, 0)

@@ -105,6 +105,17 @@ def plan(clock_known, period, dark, fallback):
     return False, 0, 0
 
 
+def daylight(clock_known, period, lux, day_lux):
+    """Is it day, for the lamp-burning-by-day alarm (None: cannot tell)? A period in force is
+    night by the almanac, however bright the sky still is at sunset: the lamp lit then is
+    the profile at work. Outside periods, a light reading over day_lux, or the clock alone."""
+    if period is not None:
+        return False
+    if lux is not None:
+        return lux > day_lux
+    return True if clock_known else None
+
+
 class LuxSwitch:
     """Dusk/dawn from ambient light with hysteresis: dark once lux < on_below for dwell_ms,
     light again once lux > off_above for dwell_ms. A None reading (sensor fault) keeps the

@@ -235,10 +235,8 @@ class Pole:
         if todo is None:
             return
         on, base, pres = todo
-        if self.lux is not None:
-            self.is_day = self.lux > self.app["light"]["day_lux"]
-        else:
-            self.is_day = None if unix is None else period is None
+        self.is_day = nightprofile.daylight(unix is not None, period, self.lux,
+                                            self.app["light"]["day_lux"])
         core.levels(base, pres, now, on)
         if "boot" in core.dim.faults:
             core.ready(now)
