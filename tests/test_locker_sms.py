@@ -366,6 +366,21 @@ def test_cli_a_failed_sms_is_sent_again_with_the_same_code(tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr
     assert len((tmp_path / "box" / "outbox.jsonl").read_text().splitlines()) == 1
     assert Registry(reg_path).db.execute("SELECT COUNT(*) FROM locker_codes").fetchone() == (1,)
+    # a failed send, then a retry asking for a window today's code does not cover (pickup
+    # codes live 3 days from their start day): a code for that window, not today's
+    r = subprocess.run(run[:8] + ["locker-01", "--compartment", "3", "--kind", "pickup",
+                                  "--from", time.strftime("%Y-%m-%dT%H:%M", time.gmtime()),
+                                  "--sms", "+33699999999", "--sms-config",
+                                  str(tmp_path / "bad.json")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    tomorrow = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() + 86400))
+    r = subprocess.run(run[:8] + ["locker-01", "--compartment", "3", "--kind", "pickup",
+                                  "--from", tomorrow, "--hours", "60", "--sms", "+33699999999",
+                                  "--sms-config", str(tmp_path / "good.json")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["valid_from"].startswith(tomorrow[:10])
     (tmp_path / "typed.json").write_text(json.dumps({"provider": "outbox", "dir": 5}))
     r = subprocess.run(run + [str(tmp_path / "typed.json")], capture_output=True, text=True,
                        timeout=60)

@@ -217,7 +217,8 @@ class Node:
             self.det.neighbour_hint(age, calm, every)
             print("neighbours:", "no answer" if age is None else
                   "none changed" if age < 0 else "changed %d s ago" % age,
-                  "(field settled %d s ago)" % calm, "" if every else "(not all sensed)")
+                  "(field settled %d s ago)" % calm,
+                  "(not all sensed)" if age is not None and not every else "")
         up.settle(ack)
         if ack is not None:
             if self.recal and fl & reports.RECALIBRATED:

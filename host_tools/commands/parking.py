@@ -9,6 +9,7 @@ import json
 import sys
 
 from host_tools.commands import EXIT_OK, EXIT_USAGE
+from host_tools.commands._args import positive_number
 from host_tools.parking import battery, row_replay, traces
 from host_tools.parking import score as score_mod
 
@@ -52,9 +53,9 @@ def _add_battery_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, default=16, help="simulated days to average")
     p.add_argument("--heartbeat-s", type=int, default=1800,
                    help="seconds between a quiet node's heartbeats")
-    p.add_argument("--boot-ms", type=float, default=250.0,
+    p.add_argument("--boot-ms", type=positive_number, default=250.0,
                    help="ESP32 deep-sleep wake to main.py (assumed; measure on a board)")
-    p.add_argument("--run-ms", type=float, default=battery.RUN_MS,
+    p.add_argument("--run-ms", type=positive_number, default=battery.RUN_MS,
                    help="ESP32 running time per sample (assumed, %(default)s; measure on a "
                    "board)")
 
