@@ -399,3 +399,16 @@ def test_secrets_written_to_a_directory_leave_no_copy_behind(tmp_path: Path) -> 
     write_private(folder / "s.json", "x")
     assert stat.S_IMODE((folder / "s.json").stat().st_mode) == 0o600
     assert [p.name for p in folder.iterdir()] == ["s.json"]
+    import host_tools.field.provision as prov
+
+    def refused(src: str, dst: object) -> None:
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    real = prov.os.replace
+    prov.os.replace = refused  # type: ignore[assignment]
+    try:
+        with pytest.raises(PermissionError):
+            write_private(folder / "t.json", '{"mqtt_password": "secret"}')
+    finally:
+        prov.os.replace = real  # type: ignore[assignment]
+    assert [p.name for p in folder.iterdir()] == ["s.json"]  # the temporary copy is gone
