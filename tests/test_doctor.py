@@ -32,6 +32,19 @@ def test_a_registry_others_can_read_fails_the_doctor(tmp_path: Path) -> None:
     assert reg["status"] == "FAIL" and "chmod 600" in reg["detail"]
 
 
+def test_the_doctor_opens_the_registry_it_checks(tmp_path: Path) -> None:
+    """A 0600 file that is no registry passed as ok; a folder was told to chmod 600."""
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all" * 10)
+    junk.chmod(0o600)
+    assert doctor.check_registry(str(junk)).status == "FAIL"
+    assert "not a file" in doctor.check_registry(str(tmp_path)).detail
+    with Registry(tmp_path / "reg.sqlite") as reg:
+        reg.add("pole-1", "lighting", "town")
+    ok = doctor.check_registry(str(tmp_path / "reg.sqlite"))
+    assert ok.status == "ok" and "1 device(s)" in ok.detail
+
+
 def test_the_doctor_reads_a_board_and_leaves_its_app_running(tmp_path: Path) -> None:
     cfg = json.loads((REPO / "board_configs" / "fieldtest-01.json").read_text())
     with World(tmp_path / "w", access_points={"bourg-test": "test-wifi-pass"}) as world:

@@ -85,11 +85,21 @@ def check_registry(given: str | None) -> Check:
     path = registry_path(given)
     if not path.exists():
         return Check("registry", "warn", f"{path} does not exist yet (`bourg provision add`)")
+    if not path.is_file():
+        return Check("registry", "FAIL", f"{path} is not a file: give the registry's file "
+                     "with --registry")
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         return Check("registry", "FAIL", f"{path} is mode {mode:04o}: it holds every board's "
                      f"keys; run `chmod 600 {path}`")
-    return Check("registry", "ok", f"{path} (mode {mode:04o})")
+    try:
+        from host_tools.field.registry import Registry, RegistryError
+
+        with Registry(path, create=False) as reg:
+            n = len(reg.list())
+    except RegistryError as e:
+        return Check("registry", "FAIL", str(e))
+    return Check("registry", "ok", f"{path} (mode {mode:04o}, {n} device(s))")
 
 
 def check_board(port: str | None) -> Check:
