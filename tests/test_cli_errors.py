@@ -21,6 +21,7 @@ CASES = [  # (arguments, exit code); NOPE is a file that does not exist, RO a re
     (["config", "validate", "NOPE"], 2),
     (["config", "show", "NOPE"], 2),
     (["config", "diff", CFG, "--port", DEAD], 2),
+    (["config", "diff", CFG, "--port", CFG], 2),  # a file, not a port: was "stopped answering"
     (["deploy", "NOPE", "--port", DEAD], 2),
     (["deploy", CFG, "--port", DEAD], 2),
     (["deploy", CFG, "--port", DEAD, "--secrets", "NOPE"], 2),

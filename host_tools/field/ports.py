@@ -4,6 +4,7 @@ only USB-serial adapter plugged in."""
 from __future__ import annotations
 
 import os
+import stat
 
 from serial.tools import list_ports
 
@@ -24,6 +25,9 @@ def resolve_port(port: str | None, virtual: str = PTY_HINT) -> str:
             hint = (f" Boards found: {', '.join(found)}." if found
                     else " No USB board is plugged in.")
             raise LookupError(f"no such serial port {port}.{hint}")
+        if not stat.S_ISCHR(os.stat(port).st_mode):  # a file or a folder, typed by mistake
+            raise LookupError(f"{port} is not a serial port (a character device such as "
+                              "/dev/ttyUSB0, or a virtual board's /dev/pts/N)")
         return port
     found = usb_ports()
     if not found:
