@@ -57,8 +57,21 @@ def test_wifi_cut_for_30_s_loses_no_event(vworld: World, mosquitto: Mosquitto,
 
 
 @pytest.mark.emulator_only
-def test_broker_killed_and_restarted_loses_no_event(vworld: World, mosquitto: Mosquitto,
-                                                    ops: Watcher) -> None:
+def test_broker_killed_and_restarted_loses_no_event(vworld: World, mosquitto: Mosquitto
+                                                    ) -> None:
+    """The board's events survive the broker's crash. The watcher subscribes at QoS 0: at
+    QoS 1 its PUBACKs could sit unread in the broker when it was killed, the kernel then
+    reset the watcher's connection, and the ticks it had not read yet were lost on the
+    watcher's side (ticks 4-7 in a fresh-clone CI run), not the board's."""
+    ops = Watcher(mosquitto.host, mosquitto.port, user=mosquitto.ops_user,
+                  password=mosquitto.ops_password, qos=0)
+    try:
+        _broker_killed(vworld, mosquitto, ops)
+    finally:
+        ops.close()
+
+
+def _broker_killed(vworld: World, mosquitto: Mosquitto, ops: Watcher) -> None:
     b = add_board(vworld, mosquitto, fieldtest_config("ft-broker", port=mosquitto.port,
                                                      tick_ms=300))
     b.start()

@@ -35,11 +35,14 @@ class Watcher:
                  user: str | None = None, password: str | None = None,
                  client_id: str = "bourg-watch",
                  on_message: Callable[[Message], None] | None = None,
-                 tls: ClientTls | None = None, keep: int | None = None) -> None:
+                 tls: ClientTls | None = None, keep: int | None = None,
+                 qos: int = 1) -> None:
         """keep: how many of the latest messages `messages` holds (None: all, for a test's
-        wait_for; a tool that runs for days and reads them through on_message keeps few)."""
+        wait_for; a tool that runs for days and reads them through on_message keeps few).
+        qos: of the subscriptions (0: this client sends the broker nothing per message)."""
         self.messages: list[Message] = []
         self._keep = keep
+        self._qos = qos
         self._cond = threading.Condition()
         self._on_message = on_message
         self._topics = topics
@@ -59,7 +62,7 @@ class Watcher:
     def _connected(self, client: mqtt.Client, userdata: object, flags: object, rc: object,
                    props: object = None) -> None:
         for t in self._topics:
-            client.subscribe(t, qos=1)
+            client.subscribe(t, qos=self._qos)
         client.on_subscribe = lambda *a: self.subscribed.set()
 
     def _message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
