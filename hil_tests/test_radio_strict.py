@@ -285,7 +285,9 @@ def test_a_totem_acks_more_nodes_than_espnow_has_peers(lot_world_25: World) -> N
         # on a loaded host the totem's ACK can miss the node's 60 ms window: the node then
         # sleeps and tries again 2 s later, as it would on a busy channel
         wait_until(lambda b=b: b.board.rx_frames >= 1, 30,
-                   lambda b=b: f"{b.board.name} got no ACK:\n" + totem.output_text()[-1500:])
+                   lambda b=b: f"{b.board.name} got no ACK; it said:\n"
+                   + b.board.output_text()[-1200:] + "\nthe totem said:\n"
+                   + totem.output_text()[-1200:])
     assert "ack failed" not in totem.output_text()
 
 
