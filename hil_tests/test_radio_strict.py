@@ -293,7 +293,5 @@ def test_a_totem_acks_more_nodes_than_espnow_has_peers(lot_world_25: World) -> N
 
 @pytest.fixture
 def lot_world_25(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """In virtual time: a node listens 60 ms for its ACK, which a totem slowed by a loaded
-    host missed on the real clock at every try (two fresh-clone CI runs)."""
-    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}, clock="virtual") as w:
+    with World(tmp_path / "world", access_points={WIFI[0]: WIFI[1]}) as w:
         yield w
