@@ -58,10 +58,11 @@ def test_provision_deploy_boot_connect(world: World, tmp_path: Path) -> None:
         ops = Watcher(broker.host, port, user="bourg-ops", password="ops-secret")
         try:
             ok(_bourg("deploy", str(cfg_path), "--port", board.pty_path, "--registry", reg))
-            board.wait_output("app-ready", 15)
+            # caps for a loaded CI host (4 s alone; one fresh-clone run timed out at 15 s)
+            board.wait_output("app-ready", 30)
             ops.wait_for(lambda ms: any(m.topic == "bourg/demo-town/fieldtest-01/status" and
-                                        m.payload == b"online" for m in ms), 15)
-            ops.wait_for(lambda ms: any("/events/boot" in m.topic for m in ms), 10)
+                                        m.payload == b"online" for m in ms), 30)
+            ops.wait_for(lambda ms: any("/events/boot" in m.topic for m in ms), 20)
 
             # The board, with its own credentials, tries to speak for another device.
             sb = SerialBoard(board.pty_path)
