@@ -41,45 +41,39 @@ def read_json(root, name, missing_ok=False):
     return obj
 
 
-def _not_allowed(settings, allowed):
-    """The names in a settings object that may not be changed remotely, sorted (the same
-    first error on the board and the host). `allowed` holds top-level keys ("app": all of
-    it) or "section.key" names ("app.open_window_s": that key of the section alone), for an
-    app whose section also holds what only a visit may change (a locker's lock pins)."""
-    bad = []
+def _split_settings(settings, allowed):
+    """(what settings may change, the names it may not, sorted: the same first error on the
+    board and the host). `allowed` holds top-level keys ("app": all of it) or "section.key"
+    names ("app.open_window_s": that key of the section alone), for an app whose section
+    also holds what only a visit may change (a locker's lock pins)."""
+    kept, bad = {}, []
     for k in sorted(settings):
-        name = str(k)
+        name, sub = str(k), settings[k]
         if name in allowed:
+            kept[k] = sub
             continue
-        sub = settings[k]
-        inner = [a for a in allowed if a.startswith(name + ".")]
-        if inner and isinstance(sub, dict):
-            bad += [name + "." + str(j) for j in sorted(sub) if name + "." + str(j) not in inner]
-        else:
+        if not isinstance(sub, dict) or not [a for a in allowed if a.startswith(name + ".")]:
             bad.append(name)
-    return bad
+            continue
+        part = {}
+        for j in sorted(sub):
+            if name + "." + str(j) in allowed:
+                part[j] = sub[j]
+            else:
+                bad.append(name + "." + str(j))
+        if part:
+            kept[k] = part
+    return kept, bad
 
 
 def _filter_settings(settings, allowed, warnings):
     if not isinstance(settings, dict):
         warnings.append("settings.json: expected object, ignored")
         return {}
-    out = {}
-    for k in sorted(settings):
-        sub = settings[k]
-        if str(k) in allowed:
-            out[k] = sub
-            continue
-        keep = {}
-        if isinstance(sub, dict):
-            for j in sorted(sub):
-                if str(k) + "." + str(j) in allowed:
-                    keep[j] = sub[j]
-        if keep:
-            out[k] = keep
-    for name in _not_allowed(settings, allowed):
+    kept, bad = _split_settings(settings, allowed)
+    for name in bad:
         warnings.append("settings.json: " + name + ": not remote-changeable, ignored")
-    return out
+    return kept
 
 
 class _Checker:
@@ -174,7 +168,7 @@ def save_settings(cfg, patch):
     if the patch is not allowed or not valid."""
     if not isinstance(patch, dict):
         raise ConfigError("", "expected object, got " + type(patch).__name__, "settings.json")
-    bad = _not_allowed(patch, cfg.settings_keys)
+    bad = _split_settings(patch, cfg.settings_keys)[1]
     if bad:
         raise ConfigError(bad[0], "not remote-changeable", "settings.json")
     raw = read_json(cfg.root, "config.json")
