@@ -92,12 +92,9 @@ def _issue(args: argparse.Namespace, book: CodeBook) -> int:
         provider = provider_from_file(Path(args.sms_config))
     # a code whose every SMS failed is sent again rather than a new one spent: a compartment
     # has only so many codes a day
-    unsent = (book.unsent(args.bank, args.compartment, args.kind, args.sms)
+    unsent = (book.unsent(args.bank, args.compartment, args.kind, args.sms, start_s=start,
+                          hours=args.hours)
               if provider is not None and not args.resend else None)
-    if unsent is not None:
-        hours = args.hours if args.hours is not None else book.default_hours(args.kind, start)
-        if not unsent.valid_from <= start or unsent.valid_until < start + 3600 * hours:
-            unsent = None  # its window does not cover the one asked for: a new code
     issued = unsent or book.issue_or_resend(args.bank, args.compartment, args.kind, start,
                                             args.hours, resend=args.resend)
     info = issued.public()

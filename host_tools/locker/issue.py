@@ -183,13 +183,20 @@ class CodeBook:
         return Issued(bank, compartment, kind, code, vf, vu, seq, False)
 
     def unsent(self, bank: str, compartment: int, kind: str, phone: str,
-               now_s: float | None = None) -> Issued | None:
+               now_s: float | None = None, start_s: float | None = None,
+               hours: float | None = None) -> Issued | None:
         """The last live code of that compartment and kind if every send of it to `phone`
-        failed: what a retry after a failed SMS should send, rather than spend a new code."""
+        failed: what a retry after a failed SMS should send, rather than spend a new code.
+        With start_s, only if its window covers the one asked for (`hours` from start_s, by
+        default default_hours): a retry for later dates gets a code for those."""
         try:
             last = self.resend(bank, compartment, kind, now_s)
         except IssueError:
             return None
+        if start_s is not None:
+            want = hours if hours is not None else self.default_hours(kind, start_s)
+            if not last.valid_from <= start_s or last.valid_until < start_s + 3600 * want:
+                return None
         base = _idem_base(bank, last.code, check_phone(phone))
         rows = self.db.execute("SELECT status FROM locker_sms WHERE idem LIKE ?",
                                (base + "%",)).fetchall()
