@@ -182,9 +182,7 @@ class Bank:
         try:
             codes.parse(digits)
         except codes.CodeError as e:  # never reaches a MAC: not a guess, not limited
-            self._act.append(("beep", "no"))
-            self._noisy(t, "malformed", "refused", reason="malformed: " + str(e), comp=None)
-            return "malformed: " + str(e)
+            return self._refuse(t, "malformed: " + str(e), None, "malformed")
         why = lk.may_try(up)
         if why is not None:
             self._act.append(("beep", "wait"))
@@ -226,9 +224,10 @@ class Bank:
         self._audit(t, "unlock", comp=n, kind=r.kind)
         return "ok"
 
-    def _refuse(self, t, reason, comp):
+    def _refuse(self, t, reason, comp, kind=None):
+        """kind: what the hour's noise record counts it as (default the reason)."""
         self._act.append(("beep", "no"))
-        self._noisy(t, reason, "refused", reason=reason, comp=comp)
+        self._noisy(t, kind or reason, "refused", reason=reason, comp=comp)
         return reason
 
     def cleared(self, why, now_s):

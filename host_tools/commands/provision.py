@@ -15,7 +15,14 @@ from host_tools.commands import EXIT_BOARD, EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from host_tools.commands._args import add_registry_argument
 from host_tools.field import site_ca
 from host_tools.field.boardconfig import BoardConfigError, BoardConfigUnreadable, load_and_validate
-from host_tools.field.mosquitto import OPS_USER, TLS_PORT, TlsFiles, fleet_accounts, hand_over
+from host_tools.field.mosquitto import (
+    OPS_USER,
+    TLS_PORT,
+    TlsFiles,
+    fleet_accounts,
+    hand_over,
+    passwd_safe,
+)
 from host_tools.field.provision import (
     BoardSilent,
     UsageError,
@@ -201,7 +208,7 @@ def _mosquitto(args: argparse.Namespace) -> int:
                          "broker's TLS files")
     ops = (read_secret_file(args.ops_password_file, "--ops-password-file")
            if args.ops_password_file else None)
-    if ops is not None and (":" in ops or any(ord(c) < 32 for c in ops)):
+    if ops is not None and not passwd_safe(ops):
         raise UsageError("--ops-password-file: a ':' or a control character in the password; "
                          "mosquitto's password file cannot hold it")
     with _open(args) as reg:

@@ -80,6 +80,13 @@ def write_acl(path: Path, devices: list[tuple[str, str, str]]) -> None:
     os.chmod(path, 0o600)
 
 
+def passwd_safe(secret: str) -> bool:
+    """A password mosquitto_passwd -U keeps as it is: it cuts a line at its first ':' and
+    trims blanks."""
+    return ":" not in secret and secret == secret.strip() and \
+        not any(ord(c) < 32 for c in secret)
+
+
 def write_passwd(path: Path, passwords: dict[str, str], keep: tuple[str, ...] = ()) -> None:
     """A mosquitto password file (hashed by mosquitto_passwd), mode 0600, replaced at once.
     The plain lines go to a file in a fresh 0700 folder beside it, `mosquitto_passwd -U`
@@ -91,7 +98,7 @@ def write_passwd(path: Path, passwords: dict[str, str], keep: tuple[str, ...] = 
     import tempfile
 
     for user, secret in passwords.items():
-        if ":" in secret or secret != secret.strip() or any(ord(c) < 32 for c in secret):
+        if not passwd_safe(secret):
             raise ValueError(f"the password of {user} holds a ':', a blank at an end or a "
                              "control character, which mosquitto_passwd would change")
     old = path.read_text().splitlines() if path.exists() else []
